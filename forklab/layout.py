@@ -1,0 +1,40 @@
+"""Where scenario mappings live in a process's address space.
+
+Both backends place the n-th ``mmap`` of a scenario at the same address, in a
+region of its own: each mapping starts on a fresh 1 GiB boundary, with at least
+1 GiB of unmapped space after it. So the kernel never merges two mappings, no
+page-table page below the PUD level is ever shared between two mappings or
+with forklab's own runtime, and page-table counts follow from the layout.
+"""
+from __future__ import annotations
+
+PAGE = 4096
+PTE_SPAN = 2 << 20  # memory one page-table (PTE) page maps
+PMD_SPAN = 1 << 30  # memory one PMD page maps
+PUD_SPAN = 512 << 30  # memory one PUD page maps
+
+REGION_BASE = 0x1000_0000_0000  # 16 TiB: 512 GiB-aligned, far from libc, heap and stack
+REGION_END = 0x6000_0000_0000  # 96 TiB: below where the kernel puts mmap and the stack
+MAX_MAPPING = 16 << 40  # the largest single mapping a scenario may ask for
+
+
+def align_up(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment
+
+
+def place(sizes: list[int]) -> list[int]:
+    """Start addresses for mappings of these sizes, in the order they are made."""
+    addresses = []
+    cursor = REGION_BASE
+    for size in sizes:
+        addresses.append(cursor)
+        cursor += align_up(size, PMD_SPAN) + PMD_SPAN
+    return addresses
+
+
+def fits(sizes: list[int]) -> bool:
+    """Whether every mapping fits in the scenario region."""
+    if not sizes:
+        return True
+    last = place(sizes)[-1] + align_up(sizes[-1], PMD_SPAN)
+    return last <= REGION_END

@@ -1,0 +1,42 @@
+"""The simulator as a backend: the same protocol the real kernel backend speaks."""
+from __future__ import annotations
+
+from types import TracebackType
+
+from forklab.observe import World
+from forklab.scenario.model import Op, Scenario
+from forklab.sim.kernel import Kernel
+from forklab.sim.snapshot import snapshot
+
+
+class SimRun:
+    """One scenario in the model. Faults count from one observation to the next."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.kernel = Kernel(scenario)
+
+    def apply(self, op: Op) -> None:
+        self.kernel.apply(op)
+
+    def observe(self) -> World:
+        world = snapshot(self.kernel)
+        for proc in self.kernel.processes.values():
+            proc.faults = 0
+        return world
+
+    def close(self) -> None:
+        """Nothing to end: the model's processes are data."""
+
+    def __enter__(self) -> "SimRun":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class SimBackend:
+    name = "sim"
+
+    def start(self, scenario: Scenario) -> SimRun:
+        return SimRun(scenario)

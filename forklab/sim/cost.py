@@ -1,0 +1,65 @@
+"""The cost model: how long a creating call takes, from what the model copied.
+
+fork's time grows with what ``dup_mmap`` copies: one unit per mapping, per
+present PTE copied, per page-table page allocated; vfork and posix_spawn copy
+no page tables, so their time does not grow with the parent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from forklab.sim.memory import AddressSpace
+
+RUNTIME_MAPPINGS = 24  # the mappings every process has before a scenario adds any
+
+
+@dataclass(frozen=True)
+class ForkStats:
+    """What fork would copy from an address space."""
+
+    mappings: int
+    ptes: int  # present PTEs in mappings whose page tables fork copies
+    tables: int  # page-table pages fork allocates in the child
+
+    @classmethod
+    def of(cls, mm: AddressSpace) -> "ForkStats":
+        copied = [m for m in mm.mappings.values() if m.anon_vma and not m.dontfork
+                  and not m.wipeonfork]
+        return cls(
+            mappings=len(mm.mappings) + RUNTIME_MAPPINGS,
+            ptes=sum(m.present() for m in copied),
+            tables=sum(m.table_pages() for m in copied),
+        )
+
+    @classmethod
+    def empty(cls) -> "ForkStats":
+        return cls(RUNTIME_MAPPINGS, 0, 0)
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """Microseconds: a fixed part, then per mapping, per PTE, per page-table page."""
+
+    base: float
+    per_mapping: float
+    per_pte: float
+    per_table: float
+
+    def __call__(self, stats: ForkStats) -> float:
+        return (self.base + self.per_mapping * stats.mappings + self.per_pte * stats.ptes
+                + self.per_table * stats.tables)
+
+
+# Shipped defaults, measured on a 2-core x86-64 Linux 6.18 VM (see docs/cost-model.md).
+DEFAULTS: dict[str, Coefficients] = {
+    "fork": Coefficients(base=60.0, per_mapping=0.5, per_pte=0.012, per_table=0.2),
+    "vfork": Coefficients(base=40.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "spawn": Coefficients(base=250.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "spawn_template": Coefficients(base=250.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "blank": Coefficients(base=250.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+}
+
+
+def predict(kind: str, stats: ForkStats) -> float:
+    """Predicted microseconds the creating call takes in the caller."""
+    return round(DEFAULTS[kind](stats), 1)

@@ -1,0 +1,920 @@
+"""The simulated kernel and C library: every verb of the scenario language.
+
+``fork`` is libc's prologue (atfork prepare handlers) + ``clone`` with no
+sharing + the epilogue; ``vfork`` is ``clone(vm, vfork)``; ``posix_spawn`` is
+``clone(vm, vfork)`` + file actions + ``exec`` in the child. One
+:meth:`Kernel.clone` does the copying for all of them, as ``copy_process``
+does in Linux. An op that must wait (a held mutex, an empty pipe, a running
+child) leaves its thread waiting; :meth:`Kernel.settle` retries waiters after
+every op, so a later op can complete an earlier one.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+from forklab.layout import PAGE, place
+from forklab.scenario.model import Op, Program, Scenario, ScenarioError, SpawnAction
+from forklab.sim import cost
+from forklab.sim.files import (
+    READ_SIZE, DevNull, FdTable, OpenFile, Pipe, RegularFile,
+)
+from forklab.sim.libc import UserMemory
+from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, SharedObject
+from forklab.sim.signals import IGNORED_BY_DEFAULT, UNCATCHABLE, SigHand
+from forklab.sim.tasks import MAIN, Process, Thread, Waiting
+
+FATAL_DEFAULT = "default-fatal"
+
+
+class PidFd:
+    """What a pidfd refers to."""
+
+    def __init__(self, process: str) -> None:
+        self.process = process
+
+
+class Kernel:
+    """Every process of one scenario, and the objects they point at."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.memory = PhysicalMemory()
+        self.processes: dict[str, Process] = {}
+        self.files: dict[str, RegularFile] = {}
+        self.caches: dict[str, SharedObject] = {}  # page cache of scratch files
+        self.fd_names: dict[str, int] = {}
+        self.templates: dict[str, tuple[Program, tuple[SpawnAction, ...]]] = {}
+        self.blanks: dict[str, Process] = {}
+        self.failed: dict[str, str] = {}  # names whose creating call failed -> errno
+        self.now = 0.0
+        self._pids = itertools.count(100)
+        self._tids = itertools.count(1000)
+        self._tls = itertools.count(1)
+        self._order = itertools.count()
+        sizes = [op.args["size"] for op in scenario.ops if op.verb == "mmap"]
+        names = [op.args["name"] for op in scenario.ops if op.verb == "mmap"]
+        self.addresses = dict(zip(names, place(sizes)))
+        self.stdout = Pipe(collector=True)
+        self.stderr = Pipe(collector=True)
+        self._start_first(scenario.first)
+
+    # -- the world a scenario starts in ---------------------------------------
+
+    def _start_first(self, name: str) -> None:
+        files = FdTable()
+        files.install(0, OpenFile(DevNull(), readable=True, writable=False))
+        files.install(1, OpenFile(self.stdout, readable=False, writable=True, end="w"))
+        files.install(2, OpenFile(self.stderr, readable=False, writable=True, end="w"))
+        thread = self._thread(MAIN)
+        mm = AddressSpace(self.memory, UserMemory())
+        self.processes[name] = Process(name, next(self._pids), mm, files, SigHand(),
+                                       {MAIN: thread})
+
+    def _thread(self, name: str, tls: int | None = None) -> Thread:
+        return Thread(name, next(self._tids), next(self._tls) if tls is None else tls)
+
+    # -- running ops -------------------------------------------------------------
+
+    def apply(self, op: Op) -> None:
+        proc, thread = self._actor(op)
+        handler: Callable[[Process, Thread, Op], None] = getattr(self, "op_" + op.verb)
+        handler(proc, thread, op)
+        self.settle()
+
+    def _actor(self, op: Op) -> tuple[Process, Thread]:
+        name = op.actor.process
+        proc = self._process(name, op)
+        if proc.ended:
+            raise ScenarioError(f"'{name}' has ended ({proc.state}); it can run no more ops",
+                                op.where)
+        if proc.state == "suspended":
+            raise ScenarioError(
+                f"'{name}' is suspended until its vfork child execs or exits", op.where)
+        if proc.program is not None:
+            raise ScenarioError(
+                f"'{name}' now runs {proc.program}; it can only be observed", op.where)
+        key = op.actor.thread or MAIN
+        thread = proc.threads.get(key)
+        if thread is None:
+            raise ScenarioError(f"'{op.actor}' is not a thread of '{name}' (any more)",
+                                op.where)
+        if thread.waiting is not None:
+            raise ScenarioError(
+                f"'{op.actor}' is blocked in `{thread.waiting.op.text.strip()}` "
+                f"(line {thread.waiting.op.where.line}), waiting for {thread.waiting.what}",
+                op.where)
+        return proc, thread
+
+    def _process(self, name: str, op: Op) -> Process:
+        proc = self.processes.get(name)
+        if proc is None:
+            if name in self.failed:
+                raise ScenarioError(
+                    f"'{name}' was never created: the call failed with {self.failed[name]}",
+                    op.where)
+            raise ScenarioError(f"'{name}' does not exist yet (its creating op has not "
+                                "completed)", op.where)
+        return proc
+
+    def _block(self, thread: Thread, op: Op, what: str, attempt: Callable[[], bool]) -> None:
+        """Run attempt now; if it cannot finish, the thread waits for it."""
+        if not attempt():
+            thread.waiting = Waiting(op, attempt, next(self._order), what)
+
+    def settle(self) -> None:
+        """Retry waiting ops and let programs run until nothing changes."""
+        progress = True
+        while progress:
+            progress = False
+            waiters = sorted(
+                ((t.waiting.order, p, t) for p in self.processes.values() if not p.ended
+                 for t in p.threads.values() if t.waiting is not None),
+                key=lambda item: item[0],
+            )
+            for _, proc, thread in waiters:
+                if thread.waiting is not None and not proc.ended:
+                    if proc.state == "suspended":
+                        continue
+                    if thread.waiting.attempt():
+                        thread.waiting = None
+                        progress = True
+            for proc in list(self.processes.values()):
+                if not proc.ended and proc.program is not None and not proc.blocked:
+                    progress |= self._run_program(proc)
+
+    def _set_errno(self, proc: Process, thread: Thread, errno: str) -> None:
+        if proc.mm is not None:
+            proc.mm.user.errno[thread.tls] = errno
+
+    # -- memory --------------------------------------------------------------
+
+    def op_mmap(self, proc: Process, thread: Thread, op: Op) -> None:
+        a = op.args
+        assert proc.mm is not None
+        pages = a["size"] // PAGE
+        obj = None
+        if a["backing"] == "file":
+            obj = self._file_cache(a["path"], a["size"])
+        elif a["share"] == "shared":
+            obj = SharedObject(self.memory, pages, populated=False)
+        proc.mm.mmap(Mapping(
+            a["name"], self.addresses[a["name"]], pages, share=a["share"], prot=a["prot"],
+            obj=obj, file_backed=a["backing"] == "file", thp=a["thp"]))
+
+    def _file_cache(self, path: str, size: int) -> SharedObject:
+        """Create the scratch file SIZE bytes long; its pages are then in the page cache."""
+        pages = size // PAGE
+        file = self.files.get(path)
+        if file is None or len(file.data) < size:
+            self.files[path] = file = RegularFile(path, bytearray(max(size, len(file.data)
+                                                                       if file else 0)))
+        cache = self.caches.get(path)
+        if cache is None or cache.pages.size < pages:
+            cache = SharedObject(self.memory, pages, populated=True)
+            self.caches[path] = cache
+        return cache
+
+    def op_munmap(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        if op.args["name"] in proc.mm.mappings:
+            proc.mm.munmap(op.args["name"])
+        # munmap of a range with nothing mapped succeeds, as in the kernel
+
+    def _touch(self, proc: Process, thread: Thread, op: Op, write: bool) -> None:
+        assert proc.mm is not None
+        rng = op.args["range"]
+        mapping = proc.mm.mappings.get(rng.mapping)
+        if mapping is None:
+            self._fault_kill(proc)
+            return
+        lo, hi = (x // PAGE for x in rng.bounds(mapping.size))
+        try:
+            if write:
+                faults = proc.mm.write(rng.mapping, lo, hi, op.args["value"])
+            else:
+                faults = proc.mm.read(rng.mapping, lo, hi)
+        except SegFault:
+            self._fault_kill(proc)
+            return
+        proc.faults += faults
+        proc.minflt += faults
+
+    def op_write(self, proc: Process, thread: Thread, op: Op) -> None:
+        self._touch(proc, thread, op, write=True)
+
+    def op_read(self, proc: Process, thread: Thread, op: Op) -> None:
+        self._touch(proc, thread, op, write=False)
+
+    def _fault_kill(self, proc: Process) -> None:
+        """A bad access: SIGSEGV is forced (a blocked or ignored SIGSEGV still kills)."""
+        self._die(proc, signal="SIGSEGV")
+
+    def op_madvise(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        m = proc.mm.mappings.get(op.args["name"])
+        if m is None:
+            self._set_errno(proc, thread, "ENOMEM")
+            return
+        advice = op.args["advice"]
+        if advice in ("wipeonfork", "keeponfork") and m.obj is not None:
+            self._set_errno(proc, thread, "EINVAL")
+        elif advice == "dontneed":
+            proc.mm.dontneed(m.name)
+        elif advice in ("dontfork", "dofork"):
+            m.dontfork = advice == "dontfork"
+        elif advice in ("wipeonfork", "keeponfork"):
+            m.wipeonfork = advice == "wipeonfork"
+        elif advice in ("hugepage", "nohugepage"):
+            m.thp = advice == "hugepage"
+
+    def op_mprotect(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        m = proc.mm.mappings.get(op.args["name"])
+        if m is None:
+            self._set_errno(proc, thread, "ENOMEM")
+        else:
+            proc.mm.mprotect(m.name, op.args["prot"])
+
+    # -- processes -------------------------------------------------------------
+
+    def clone(self, parent: Process, thread: Thread, name: str,
+              flags: frozenset[str]) -> Process | None:
+        """``copy_process``: share what the flags say, copy the rest."""
+        if "sighand" in flags and "vm" not in flags:
+            return self._clone_failed(parent, thread, name, "EINVAL")
+        if "clear_sighand" in flags and "sighand" in flags:
+            return self._clone_failed(parent, thread, name, "EINVAL")
+        assert parent.mm is not None
+        if "vm" in flags:
+            mm = parent.mm
+            child_thread = Thread(MAIN, next(self._tids), thread.tls)  # no new TLS
+        else:
+            mm = parent.mm.fork_copy(parent.mm.user.copy())
+            child_thread = Thread(MAIN, next(self._tids), thread.tls)
+        child_thread.mask = set(thread.mask)
+        files = parent.files if "files" in flags else parent.files.copy()
+        sighand = parent.sighand if "sighand" in flags else parent.sighand.copy()
+        if "clear_sighand" in flags:
+            sighand.reset_caught()
+        child = Process(name, next(self._pids), mm, files, sighand, {MAIN: child_thread},
+                        parent=parent.name)
+        self.processes[name] = child
+        parent.children.append(name)
+        if "pidfd" in flags:
+            number = parent.files.lowest_free()
+            if number is not None:
+                parent.files.install(number, OpenFile(PidFd(name), True, False), cloexec=True)
+        if "vfork" in flags:
+            parent.state = "suspended"
+            child.vfork_parent = parent.name
+        return child
+
+    def _clone_failed(self, proc: Process, thread: Thread, name: str, errno: str) -> None:
+        self._set_errno(proc, thread, errno)
+        self.failed[name] = errno
+        return None
+
+    def op_fork(self, proc: Process, thread: Thread, op: Op) -> None:
+        """libc fork: atfork prepare (may wait for a lock), clone, then the epilogue."""
+        assert proc.mm is not None
+        name = op.binds[0]
+        user = proc.mm.user
+
+        def attempt() -> bool:
+            locks = list(reversed(user.atfork))
+            if any(user.mutex(lock).owner is not None for lock in locks):
+                return False
+            for lock in locks:  # prepare handlers, last registered first
+                user.mutex(lock).owner = thread.tid
+            stats = cost.ForkStats.of(proc.mm)
+            child = self.clone(proc, thread, name, frozenset())
+            assert child is not None and child.mm is not None
+            for lock in user.atfork:  # parent and child handlers, in registration order
+                user.mutex(lock).owner = None
+                child.mm.user.mutex(lock).owner = None
+            child.spawn_us = cost.predict("fork", stats)
+            return True
+
+        self._block(thread, op, "the atfork handlers' locks", attempt)
+
+    def op_vfork(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        stats = cost.ForkStats.of(proc.mm)
+        child = self.clone(proc, thread, op.binds[0], frozenset({"vm", "vfork"}))
+        assert child is not None
+        child.spawn_us = cost.predict("vfork", stats)
+
+    def op_clone(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        flags = op.args["flags"]
+        stats = cost.ForkStats.of(proc.mm)
+        child = self.clone(proc, thread, op.binds[0], flags)
+        if child is not None:
+            child.spawn_us = cost.predict("vfork" if "vm" in flags else "fork", stats)
+
+    def op_exec(self, proc: Process, thread: Thread, op: Op) -> None:
+        self._exec(proc, thread, op.args["program"])
+
+    def _exec(self, proc: Process, thread: Thread, program: Program) -> bool:
+        """execve: a fresh image, or ENOENT for a missing program. True if it ran."""
+        if program.kind == "missing":
+            self._set_errno(proc, thread, "ENOENT")
+            return False
+        for other in list(proc.threads.values()):  # de_thread: only the caller survives
+            if other is not thread:
+                del proc.threads[other.name]
+        thread.name, thread.waiting = MAIN, None
+        proc.threads = {MAIN: thread}
+        self._leave_mm(proc)
+        proc.files = proc.files.copy() if self._files_shared(proc) else proc.files
+        proc.files.close_on_exec()
+        if self._sighand_shared(proc):
+            proc.sighand = proc.sighand.copy()
+        proc.sighand.reset_caught()
+        thread.tls = next(self._tls)
+        if program.kind == "probe":
+            proc.mm = AddressSpace(self.memory, UserMemory())
+        else:
+            proc.mm = None
+            proc.program = program
+            if program.path == "/bin/sleep":
+                proc.program_until = self.now + float(program.args[0])
+        self._release_vfork_parent(proc)
+        return True
+
+    def _files_shared(self, proc: Process) -> bool:
+        return any(p.files is proc.files for p in self.processes.values()
+                   if p is not proc and not p.ended)
+
+    def _sighand_shared(self, proc: Process) -> bool:
+        return any(p.sighand is proc.sighand for p in self.processes.values()
+                   if p is not proc and not p.ended)
+
+    def _leave_mm(self, proc: Process) -> None:
+        """Drop proc's hold on its mm; the last user releases every mapping."""
+        mm, proc.mm = proc.mm, None
+        if mm is None:
+            return
+        if not any(p.mm is mm for p in self.processes.values() if not p.ended):
+            mm.release()
+
+    def _release_vfork_parent(self, proc: Process) -> None:
+        if proc.vfork_parent is not None:
+            parent = self.processes[proc.vfork_parent]
+            if parent.state == "suspended":
+                parent.state = "running"
+                self._deliver(parent)
+            proc.vfork_parent = None
+
+    def op_exit(self, proc: Process, thread: Thread, op: Op) -> None:
+        """libc exit(): flush stdio, then end the process."""
+        assert proc.mm is not None
+        self._write_stdout(proc, thread, proc.mm.user.stdout.flush())
+        self._die(proc, code=op.args["code"])
+
+    def op__exit(self, proc: Process, thread: Thread, op: Op) -> None:
+        self._die(proc, code=op.args["code"])
+
+    def op_thread_exit(self, proc: Process, thread: Thread, op: Op) -> None:
+        del proc.threads[thread.name]
+
+    def _die(self, proc: Process, code: int | None = None, signal: str | None = None) -> None:
+        """The process ends: threads, fds and memory go; the parent is told."""
+        if proc.ended:
+            return
+        proc.exit_code, proc.term_signal = (None, signal) if signal else (code, None)
+        proc.threads = {}
+        files, proc.files = proc.files, FdTable()
+        if not any(p.files is files for p in self.processes.values()
+                   if p is not proc and not p.ended):
+            files.close_all()
+        self._leave_mm(proc)
+        proc.program = None
+        proc.state = "zombie"
+        self._release_vfork_parent(proc)
+        for child_name in proc.children:  # orphans: init (or forklab, the subreaper) reaps
+            child = self.processes[child_name]
+            child.parent = None
+            if child.state == "zombie":
+                child.state = "reaped"
+        proc.children = []
+        parent = self.processes.get(proc.parent) if proc.parent else None
+        if parent is None or parent.ended:
+            proc.state = "reaped"
+            return
+        if parent.sighand.get("SIGCHLD") == "ignore":
+            proc.state = "reaped"  # SIGCHLD ignored: the kernel reaps at once
+            parent.children.remove(proc.name)
+            proc.parent = None
+            return
+        self._send(parent, "SIGCHLD")
+
+    def op_wait(self, proc: Process, thread: Thread, op: Op) -> None:
+        name = op.args["child"]
+        child = self.processes.get(name)
+        if child is None or child.parent != proc.name:
+            self._set_errno(proc, thread, "ECHILD")
+            return
+
+        def attempt() -> bool:
+            if child.parent != proc.name:
+                self._set_errno(proc, thread, "ECHILD")
+                return True
+            if child.state != "zombie":
+                return False
+            child.state = "reaped"
+            proc.children.remove(child.name)
+            return True
+
+        self._block(thread, op, f"child '{name}' to end", attempt)
+
+    def op_kill(self, proc: Process, thread: Thread, op: Op) -> None:
+        target = self.processes.get(op.args["target"])
+        if target is None or target.state == "reaped":
+            self._set_errno(proc, thread, "ESRCH")
+            return
+        self._send(target, op.args["signal"])
+
+    def op_thread(self, proc: Process, thread: Thread, op: Op) -> None:
+        name = op.binds[0]
+        new = self._thread(name)
+        new.mask = set(thread.mask)
+        proc.threads[name] = new
+
+    # -- spawn -----------------------------------------------------------------
+
+    def op_spawn(self, proc: Process, thread: Thread, op: Op) -> None:
+        """glibc posix_spawn: clone(vm, vfork), then in the child reset handlers,
+        apply the file actions, set the mask, exec; a failure is reported back
+        and the child reaped, so no child remains."""
+        assert proc.mm is not None
+        stats = cost.ForkStats.of(proc.mm)
+        self._spawn(proc, thread, op.binds[0], op.args["program"], op.args["actions"],
+                    cost.predict("spawn", stats))
+
+    def _spawn(self, proc: Process, thread: Thread, name: str, program: Program,
+               actions: tuple[SpawnAction, ...], spawn_us: float) -> Process | None:
+        child = self.clone(proc, thread, name, frozenset({"vm", "vfork"}))
+        assert child is not None
+        child.spawn_us = spawn_us
+        child.sighand.reset_caught()
+        mask = set(thread.mask)
+        for action in actions:
+            if action.kind == "sigdefault":
+                for sig in action.signals:
+                    child.sighand.set(sig, "default")
+            elif action.kind == "sigmask":
+                mask = set(action.signals - UNCATCHABLE)
+        error = None
+        for action in actions:
+            error = self._file_action(proc, child, action)
+            if error:
+                break
+        child.main.mask = mask
+        if error is None and program.kind == "missing":
+            error = "ENOENT"
+        if error is not None:
+            self._set_errno(proc, thread, error)
+            child.files.close_all()
+            self._leave_mm(child)
+            self._release_vfork_parent(child)
+            del self.processes[name]
+            proc.children.remove(name)
+            self.failed[name] = error
+            return None
+        self._exec(child, child.main, program)
+        return child
+
+    def _file_action(self, owner: Process, target: Process, action: SpawnAction) -> str | None:
+        """One posix_spawn file action (or a `configure` of a blank process)."""
+        files = target.files
+        if action.kind == "close":
+            files.close(self._fd_number(action.fd))
+        elif action.kind == "dup2":
+            src = owner.files.fds.get(self._fd_number(action.fd)) if owner is not target \
+                else files.fds.get(self._fd_number(action.fd))
+            if src is None:
+                return "EBADF"
+            assert action.num is not None
+            if owner is target and self._fd_number(action.fd) == action.num:
+                files.fds[action.num].cloexec = False
+            else:
+                files.install(action.num, src.file)
+        elif action.kind == "open":
+            assert action.num is not None and action.path is not None
+            write = action.num != 0
+            file = self._open_file(action.path, write=write, create=write, truncate=write)
+            if isinstance(file, str):
+                return file
+            files.install(action.num, file)
+        elif action.kind == "closefrom":
+            assert action.num is not None
+            for number in [n for n in files.numbers() if n >= action.num]:
+                files.close(number)
+        elif action.kind == "chdir":
+            assert action.path is not None
+            if action.path not in self._directories():
+                return "ENOENT"
+        return None
+
+    def _directories(self) -> set[str]:
+        dirs = {"."}
+        for path in self.files:
+            parts = path.split("/")[:-1]
+            dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+        return dirs
+
+    def _fd_number(self, ref: int | str | None) -> int:
+        if isinstance(ref, int):
+            return ref
+        assert ref is not None
+        return self.fd_names.get(ref, -1)
+
+    # -- what-if APIs -------------------------------------------------------------
+
+    def op_spawn_template(self, proc: Process, thread: Thread, op: Op) -> None:
+        self.templates[op.binds[0]] = (op.args["program"], op.args["actions"])
+
+    def op_spawn_from(self, proc: Process, thread: Thread, op: Op) -> None:
+        program, actions = self.templates[op.args["template"]]
+        self._spawn(proc, thread, op.binds[0], program, actions,
+                    cost.predict("spawn_template", cost.ForkStats.empty()))
+
+    def op_pidfd_empty(self, proc: Process, thread: Thread, op: Op) -> None:
+        """A blank process: no memory, no fds, default signals, not yet running."""
+        blank = Process(op.binds[0], 0, None, FdTable(), SigHand(),
+                        {MAIN: self._thread(MAIN)}, parent=proc.name)
+        self.blanks[op.binds[0]] = blank
+        number = proc.files.lowest_free()
+        if number is not None:
+            proc.files.install(number, OpenFile(PidFd(op.binds[0]), True, False), cloexec=True)
+            self.fd_names[op.binds[0]] = number
+
+    def op_configure(self, proc: Process, thread: Thread, op: Op) -> None:
+        blank = self.blanks[op.args["blank"]]
+        action: SpawnAction = op.args["action"]
+        if action.kind == "sigmask":
+            blank.main.mask = set(action.signals - UNCATCHABLE)
+        elif action.kind == "sigdefault":
+            pass  # a blank process has every signal at its default already
+        else:
+            error = self._file_action(proc, blank, action)
+            if error:
+                self._set_errno(proc, thread, error)
+
+    def op_pidfd_exec(self, proc: Process, thread: Thread, op: Op) -> None:
+        blank = self.blanks.pop(op.args["blank"])
+        name = op.binds[0]
+        program: Program = op.args["program"]
+        if program.kind == "missing":
+            self._set_errno(proc, thread, "ENOENT")
+            self.failed[name] = "ENOENT"
+            blank.files.close_all()
+            return
+        child = Process(name, next(self._pids), AddressSpace(self.memory, UserMemory()),
+                        blank.files, blank.sighand, {MAIN: blank.main}, parent=proc.name)
+        child.spawn_us = cost.predict("blank", cost.ForkStats.empty())
+        self.processes[name] = child
+        proc.children.append(name)
+        self._exec(child, child.main, program)
+
+    def op_create_process(self, proc: Process, thread: Thread, op: Op) -> None:
+        """CreateProcess style: the child inherits exactly the fds listed."""
+        name = op.binds[0]
+        files = FdTable()
+        for ref in op.args["inherit"]:
+            slot = proc.files.fds.get(self._fd_number(ref))
+            if slot is None:
+                self._set_errno(proc, thread, "EBADF")
+                self.failed[name] = "EBADF"
+                files.close_all()
+                return
+            files.install(self._fd_number(ref), slot.file)
+        program: Program = op.args["program"]
+        if program.kind == "missing":
+            self._set_errno(proc, thread, "ENOENT")
+            self.failed[name] = "ENOENT"
+            files.close_all()
+            return
+        child = Process(name, next(self._pids), AddressSpace(self.memory, UserMemory()),
+                        files, SigHand(), {MAIN: self._thread(MAIN)}, parent=proc.name)
+        child.spawn_us = cost.predict("blank", cost.ForkStats.empty())
+        self.processes[name] = child
+        proc.children.append(name)
+        self._exec(child, child.main, program)
+
+    # -- files -------------------------------------------------------------------
+
+    def _open_file(self, path: str, write: bool, create: bool, truncate: bool = False,
+                   read: bool = True, append: bool = False) -> OpenFile | str:
+        """Open a scratch path; an errno name on failure."""
+        if path == "/dev/null":
+            return OpenFile(DevNull(), readable=read, writable=write)
+        file = self.files.get(path)
+        if file is None:
+            if not create:
+                return "ENOENT"
+            if "/" in path and path.rsplit("/", 1)[0] not in self._directories():
+                return "ENOENT"
+            self.files[path] = file = RegularFile(path)
+        if truncate:
+            file.data = bytearray()
+        return OpenFile(file, readable=read, writable=write, append=append)
+
+    def _install_lowest(self, proc: Process, thread: Thread, file: OpenFile,
+                        cloexec: bool, start: int = 0) -> int | None:
+        number = proc.files.lowest_free(start)
+        if number is None:
+            self._set_errno(proc, thread, "EMFILE")
+            return None
+        proc.files.install(number, file, cloexec)
+        return number
+
+    def op_open(self, proc: Process, thread: Thread, op: Op) -> None:
+        a = op.args
+        mode = a["mode"]
+        file = self._open_file(a["path"], write=mode in ("wo", "rw"), create=a["create"],
+                               read=mode in ("ro", "rw"), append=a["append"])
+        if isinstance(file, str):
+            self._set_errno(proc, thread, file)
+            self.failed[op.binds[0]] = file
+            return
+        number = self._install_lowest(proc, thread, file, a["cloexec"])
+        if number is not None:
+            self.fd_names[op.binds[0]] = number
+
+    def op_pipe(self, proc: Process, thread: Thread, op: Op) -> None:
+        pipe = Pipe()
+        read_end = OpenFile(pipe, readable=True, writable=False, end="r")
+        write_end = OpenFile(pipe, readable=False, writable=True, end="w")
+        r = self._install_lowest(proc, thread, read_end, op.args["cloexec"])
+        w = self._install_lowest(proc, thread, write_end, op.args["cloexec"])
+        if r is not None and w is not None:
+            self.fd_names[op.binds[0]], self.fd_names[op.binds[1]] = r, w
+
+    def _slot(self, proc: Process, thread: Thread, ref: int | str):
+        slot = proc.files.fds.get(self._fd_number(ref))
+        if slot is None:
+            self._set_errno(proc, thread, "EBADF")
+        return slot
+
+    def op_dup(self, proc: Process, thread: Thread, op: Op) -> None:
+        slot = self._slot(proc, thread, op.args["fd"])
+        if slot is not None:
+            number = self._install_lowest(proc, thread, slot.file, op.args["cloexec"])
+            if number is not None:
+                self.fd_names[op.binds[0]] = number
+
+    def op_dup2(self, proc: Process, thread: Thread, op: Op) -> None:
+        slot = self._slot(proc, thread, op.args["fd"])
+        if slot is not None and self._fd_number(op.args["fd"]) != op.args["num"]:
+            proc.files.install(op.args["num"], slot.file, cloexec=False)
+
+    def op_close(self, proc: Process, thread: Thread, op: Op) -> None:
+        if not proc.files.close(self._fd_number(op.args["fd"])):
+            self._set_errno(proc, thread, "EBADF")
+
+    def op_cloexec(self, proc: Process, thread: Thread, op: Op) -> None:
+        slot = self._slot(proc, thread, op.args["fd"])
+        if slot is not None:
+            slot.cloexec = op.args["on"]
+
+    def op_close_range(self, proc: Process, thread: Thread, op: Op) -> None:
+        lo, hi = op.args["lo"], op.args["hi"]
+        if hi is not None and hi < lo:
+            self._set_errno(proc, thread, "EINVAL")
+            return
+        for number in proc.files.numbers():
+            if number >= lo and (hi is None or number <= hi):
+                if op.args["cloexec"]:
+                    proc.files.fds[number].cloexec = True
+                else:
+                    proc.files.close(number)
+
+    def op_writefd(self, proc: Process, thread: Thread, op: Op) -> None:
+        slot = self._slot(proc, thread, op.args["fd"])
+        if slot is not None:
+            self._write(proc, thread, slot.file, op.args["text"])
+
+    def _write(self, proc: Process, thread: Thread, file: OpenFile, text: str) -> None:
+        """write(2) of text to an open file; EPIPE and SIGPIPE on a pipe nobody reads."""
+        if not file.writable:
+            self._set_errno(proc, thread, "EBADF")
+            return
+        obj = file.obj
+        if isinstance(obj, Pipe):
+            if obj.readers == 0 and not obj.collector:
+                self._send(proc, "SIGPIPE", thread)
+                if not proc.ended:
+                    self._set_errno(proc, thread, "EPIPE")
+                return
+            obj.write(text)
+        elif isinstance(obj, RegularFile):
+            data = text.encode()
+            at = len(obj.data) if file.append else file.offset
+            if len(obj.data) < at:
+                obj.data.extend(bytes(at - len(obj.data)))
+            obj.data[at:at + len(data)] = data
+            file.offset = at + len(data)
+        elif isinstance(obj, PidFd):
+            self._set_errno(proc, thread, "EINVAL")
+
+    def op_readfd(self, proc: Process, thread: Thread, op: Op) -> None:
+        slot = self._slot(proc, thread, op.args["fd"])
+        if slot is None:
+            return
+        file = slot.file
+        if not file.readable:
+            self._set_errno(proc, thread, "EBADF")
+            return
+        obj = file.obj
+        if isinstance(obj, Pipe):
+            def attempt() -> bool:
+                if obj.data:
+                    proc.last_read, obj.data = obj.data[:READ_SIZE], obj.data[READ_SIZE:]
+                    return True
+                if obj.writers == 0:
+                    proc.last_read = ""
+                    return True
+                return False
+
+            self._block(thread, op, "data or end-of-file on the pipe", attempt)
+        elif isinstance(obj, RegularFile):
+            data = bytes(obj.data[file.offset:file.offset + READ_SIZE])
+            file.offset += len(data)
+            proc.last_read = data.decode(errors="replace")
+        elif isinstance(obj, DevNull):
+            proc.last_read = ""
+        else:
+            self._set_errno(proc, thread, "EINVAL")
+
+    def op_printf(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        for chunk in proc.mm.user.stdout.put(op.args["text"]):
+            self._write_stdout(proc, thread, chunk)
+
+    def op_fflush(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        self._write_stdout(proc, thread, proc.mm.user.stdout.flush())
+
+    def op_setvbuf(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        stdio = proc.mm.user.stdout
+        if op.args["mode"] == "none":
+            self._write_stdout(proc, thread, stdio.flush())
+        stdio.mode = op.args["mode"]
+
+    def _write_stdout(self, proc: Process, thread: Thread, text: str) -> None:
+        """stdio writes its buffer to whatever fd 1 is now."""
+        if not text:
+            return
+        slot = proc.files.fds.get(1)
+        if slot is None:
+            self._set_errno(proc, thread, "EBADF")
+            return
+        self._write(proc, thread, slot.file, text)
+
+    # -- threads and locks ---------------------------------------------------------
+
+    def op_lock(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        mutex = proc.mm.user.mutex(op.args["name"])
+
+        def attempt() -> bool:
+            if mutex.owner is not None:
+                return False
+            mutex.owner = thread.tid
+            return True
+
+        self._block(thread, op, f"mutex '{op.args['name']}'", attempt)
+
+    def op_unlock(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        proc.mm.user.mutex(op.args["name"]).owner = None  # a normal mutex checks no owner
+
+    def op_atfork(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        proc.mm.user.atfork.append(op.args["name"])
+
+    def op_malloc(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        proc.mm.user.allocations[op.binds[0]] = op.args["size"]
+
+    def op_free(self, proc: Process, thread: Thread, op: Op) -> None:
+        assert proc.mm is not None
+        if op.args["name"] not in proc.mm.user.allocations:
+            raise ScenarioError(
+                f"'{op.args['name']}' is not an allocation in {proc.name}'s memory "
+                "(freed already, or made before an exec)", op.where)
+        del proc.mm.user.allocations[op.args["name"]]
+
+    # -- signals -----------------------------------------------------------------
+
+    def op_signal(self, proc: Process, thread: Thread, op: Op) -> None:
+        sig, action = op.args["signal"], op.args["action"]
+        if sig in UNCATCHABLE:
+            self._set_errno(proc, thread, "EINVAL")
+            return
+        proc.sighand.set(sig, action)
+        if proc.sighand.discards(sig):  # setting SIG_IGN discards what is pending
+            proc.shared_pending.discard(sig)
+            for t in proc.threads.values():
+                t.pending.discard(sig)
+
+    def op_block(self, proc: Process, thread: Thread, op: Op) -> None:
+        if op.args["signal"] not in UNCATCHABLE:
+            thread.mask.add(op.args["signal"])
+
+    def op_unblock(self, proc: Process, thread: Thread, op: Op) -> None:
+        thread.mask.discard(op.args["signal"])
+        self._deliver(proc)
+
+    def op_raise(self, proc: Process, thread: Thread, op: Op) -> None:
+        self._send(proc, op.args["signal"], thread)
+
+    def _send(self, proc: Process, sig: str, thread: Thread | None = None) -> None:
+        """Generate a signal (to a thread, or to the process) and deliver what can be."""
+        if proc.ended:
+            return
+        target = thread or proc.main
+        if sig not in target.mask and proc.sighand.discards(sig) and sig != "SIGKILL":
+            return
+        if thread is not None:
+            thread.pending.add(sig)
+        else:
+            proc.shared_pending.add(sig)
+        self._deliver(proc)
+
+    def _deliver(self, proc: Process) -> None:
+        """Act on every pending signal that some thread does not block."""
+        if proc.ended:
+            return
+        for thread in list(proc.threads.values()):
+            for pending in (thread.pending, proc.shared_pending):
+                for sig in sorted(pending):
+                    if sig in thread.mask and sig not in UNCATCHABLE:
+                        continue
+                    if proc.state == "suspended" and not self._fatal(proc, sig):
+                        continue  # a vfork parent waits killably: only fatal signals act
+                    pending.discard(sig)
+                    if self._fatal(proc, sig):
+                        self._die(proc, signal=sig)
+                        return
+
+    @staticmethod
+    def _fatal(proc: Process, sig: str) -> bool:
+        action = proc.sighand.get(sig)
+        return sig == "SIGKILL" or (action == "default" and sig not in IGNORED_BY_DEFAULT)
+
+    # -- time and programs ---------------------------------------------------------
+
+    def op_sleep(self, proc: Process, thread: Thread, op: Op) -> None:
+        self.now += op.args["seconds"]
+
+    def _run_program(self, proc: Process) -> bool:
+        """Let an exec'd program run as far as it can; True if anything changed."""
+        program = proc.program
+        assert program is not None
+        if program.path == "/bin/true":
+            self._die(proc, code=0)
+        elif program.path == "/bin/false":
+            self._die(proc, code=1)
+        elif program.path == "/bin/sleep":
+            if proc.program_until is not None and self.now + 1e-9 >= proc.program_until:
+                self._die(proc, code=0)
+            else:
+                return False
+        elif program.path == "/bin/cat":
+            return self._run_cat(proc)
+        return True
+
+    def program_stalled(self, proc: Process) -> bool:
+        """Whether an exec'd program waits for input that has not come (cat on a pipe)."""
+        if proc.ended or proc.program is None or proc.program.path != "/bin/cat":
+            return False
+        src = proc.files.fds.get(0)
+        return src is not None and isinstance(src.file.obj, Pipe) and not src.file.obj.data \
+            and src.file.obj.writers > 0
+
+    def _run_cat(self, proc: Process) -> bool:
+        src, dst = proc.files.fds.get(0), proc.files.fds.get(1)
+        if src is None or not src.file.readable or dst is None or not dst.file.writable:
+            self._die(proc, code=1)
+            return True
+        obj = src.file.obj
+        if isinstance(obj, Pipe):
+            if obj.data:
+                text, obj.data = obj.data, ""
+                self._write(proc, proc.main, dst.file, text)
+                return True
+            if obj.writers > 0:
+                return False
+        elif isinstance(obj, RegularFile):
+            text = obj.data[src.file.offset:].decode(errors="replace")
+            src.file.offset = len(obj.data)
+            if text:
+                self._write(proc, proc.main, dst.file, text)
+        if not proc.ended:
+            self._die(proc, code=0)
+        return True

@@ -1,0 +1,350 @@
+"""Address spaces: mappings of page runs, frames with map counts, page tables.
+
+The shape follows Linux's ``mm``: an :class:`AddressSpace` holds mappings
+(VMAs); each mapping holds page-table entries as runs (not present, the shared
+zero page, or a run of frames with its writable bit); :class:`PhysicalMemory`
+counts how many PTEs map each frame. ``fork`` copies the entries of a mapping
+only where the kernel does (a private mapping that has been written), and
+write-protects private frames on both sides; the first writer takes a fault
+and copies, unless nobody else maps the frame any more, in which case the
+kernel reuses it. Page-table pages are counted per 2 MiB (PTE), 1 GiB (PMD)
+and 512 GiB (PUD) region, which is what the kernel's ``VmPTE`` adds up.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from forklab.layout import PAGE, PMD_SPAN, PTE_SPAN, PUD_SPAN
+from forklab.sim.runs import Counts, Linear, RunMap
+
+ZERO = "zero"
+"""A PTE that maps the shared zero page (read-only; never counted as a frame)."""
+
+FRAME_SPACE = 1 << 62
+PAGES_PER_PTE_TABLE = PTE_SPAN // PAGE
+PAGES_PER_PMD_TABLE = PMD_SPAN // PAGE
+FAULT_AROUND_PAGES = 16  # fault_around_bytes (64 KiB): file read faults map a window
+
+
+@dataclass(frozen=True)
+class Pte:
+    """What a run of present PTEs carries besides its frames."""
+
+    writable: bool
+    anon: bool  # an anonymous frame (True) or a page-cache frame of a file/shmem (False)
+
+
+class SegFault(Exception):
+    """The access is not allowed: the process takes SIGSEGV."""
+
+
+class PhysicalMemory:
+    """Every frame: who owns it (anon, a page cache) and how many PTEs map it."""
+
+    def __init__(self) -> None:
+        self.mapcount = Counts(FRAME_SPACE)
+        self.owner = RunMap(FRAME_SPACE)  # None: free; "anon"; or the SharedObject
+        self.content = RunMap(FRAME_SPACE, 0)  # the first byte of each frame
+        self._next = 1
+
+    def alloc(self, pages: int, owner: Any) -> int:
+        base = self._next
+        self._next += pages
+        self.owner.set(base, base + pages, owner)
+        return base
+
+    def map(self, lo: int, hi: int) -> None:
+        self.mapcount.add(lo, hi, +1)
+
+    def unmap(self, lo: int, hi: int) -> None:
+        """Drop one mapping of frames [lo, hi); anonymous frames nobody maps are freed."""
+        for a, b in self.mapcount.add(lo, hi, -1):
+            for c, d, owner in list(self.owner.runs(a, b)):
+                if owner == "anon":
+                    self.owner.set(c, d, None)
+
+    def copy_content(self, src: int, dst: int, pages: int) -> None:
+        """What a copy-on-write copy does: frames dst.. get the bytes of src.."""
+        for a, b, value in list(self.content.runs(src, src + pages)):
+            self.content.set(dst + a - src, dst + b - src, value)
+
+    def allocated_anon(self) -> int:
+        return self.owner.count(lambda v: v == "anon")
+
+
+class SharedObject:
+    """A file's page cache or a shared-memory segment: pages that outlive mappings."""
+
+    def __init__(self, memory: PhysicalMemory, pages: int, populated: bool) -> None:
+        self.pages = RunMap(pages)  # page index -> Linear(frame base) or None (a hole)
+        self.memory = memory
+        if populated and pages:
+            base = memory.alloc(pages, self)
+            self.pages.set(0, pages, Linear(base))
+
+    def frames(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """(start, end, frame base) for pages [lo, hi), filling holes first."""
+        for a, b, v in list(self.pages.runs(lo, hi)):
+            if v is None:
+                base = self.memory.alloc(b - a, self)
+                self.pages.set(a, b, Linear(base - a))
+        return [(a, b, v.at(a)) for a, b, v in self.pages.runs(lo, hi)]
+
+
+@dataclass
+class Mapping:
+    """One VMA at a fixed, 1 GiB-aligned address (see forklab.layout)."""
+
+    name: str
+    address: int
+    pages: int
+    share: str = "private"  # or "shared"
+    prot: str = "rw"  # rw, ro, rx, none
+    obj: SharedObject | None = None  # file page cache or shmem; None for private anon
+    file_backed: bool = False
+    thp: bool = False
+    dontfork: bool = False
+    wipeonfork: bool = False
+    anon_vma: bool = False  # set by the first private write fault, as in the kernel
+    ptes: RunMap = field(init=False)
+    pte_tables: RunMap = field(init=False)  # per 2 MiB region: True while a PTE page exists
+    pmd_tables: RunMap = field(init=False)  # per 1 GiB region
+
+    def __post_init__(self) -> None:
+        self.ptes = RunMap(self.pages)
+        self.pte_tables = RunMap(-(-self.pages // PAGES_PER_PTE_TABLE), False)
+        self.pmd_tables = RunMap(-(-self.pages // PAGES_PER_PMD_TABLE), False)
+
+    @property
+    def size(self) -> int:
+        return self.pages * PAGE
+
+    def pud_regions(self) -> range:
+        return range(self.address // PUD_SPAN, (self.address + self.size - 1) // PUD_SPAN + 1)
+
+    def table_pages(self) -> int:
+        return self.pte_tables.count(bool) + self.pmd_tables.count(bool)
+
+    def present(self) -> int:
+        return self.ptes.count(lambda v: v is not None)
+
+    def zero(self) -> int:
+        return self.ptes.count(lambda v: v == ZERO)
+
+    def frame_runs(self, lo: int = 0, hi: int | None = None):
+        """(start, end, Linear) for runs of pages that map frames."""
+        return [(a, b, v) for a, b, v in self.ptes.runs(lo, hi) if isinstance(v, Linear)]
+
+
+class AddressSpace:
+    """An ``mm``: mappings, their page tables, and libc's state in user memory."""
+
+    def __init__(self, memory: PhysicalMemory, user: Any) -> None:
+        self.memory = memory
+        self.mappings: dict[str, Mapping] = {}
+        self.puds: set[int] = set()
+        self.user = user  # libc's state lives in this address space's memory
+
+    # -- mappings ---------------------------------------------------------
+
+    def mmap(self, mapping: Mapping) -> None:
+        self.mappings[mapping.name] = mapping
+
+    def munmap(self, name: str) -> None:
+        mapping = self.mappings.pop(name)
+        self._zap(mapping, 0, mapping.pages)
+        for region in mapping.pud_regions():
+            if not any(region in m.pud_regions() for m in self.mappings.values()):
+                self.puds.discard(region)
+
+    def release(self) -> None:
+        """The last user of this mm is gone (exit, exec): unmap everything."""
+        for name in list(self.mappings):
+            self.munmap(name)
+
+    # -- accesses ---------------------------------------------------------
+
+    def write(self, name: str, lo: int, hi: int, value: int = 1) -> int:
+        """Store value into every page in [lo, hi); return the faults taken."""
+        m = self.mappings[name]
+        if m.prot != "rw" or hi <= lo:
+            if hi > lo:
+                raise SegFault(name)
+            return 0
+        faults = 0
+        for a, b, v in list(m.ptes.runs(lo, hi)):
+            if v is None or v == ZERO:
+                faults += b - a
+                self._write_fault_missing(m, a, b)
+            elif not v.tag.writable:
+                faults += b - a
+                self._write_protect_fault(m, a, b, v)
+        for a, b, v in m.frame_runs(lo, hi):
+            self.memory.content.set(v.at(a), v.at(b), value)
+        self._alloc_tables(m, lo, hi)
+        return faults
+
+    def read(self, name: str, lo: int, hi: int) -> int:
+        """Load from every page in [lo, hi); return the faults taken."""
+        m = self.mappings[name]
+        if m.prot == "none" and hi > lo:
+            raise SegFault(name)
+        faults = 0
+        if m.obj is None:
+            for a, b, v in list(m.ptes.runs(lo, hi)):
+                if v is None:
+                    faults += b - a
+                    m.ptes.set(a, b, ZERO)
+        else:
+            faults = self._read_faults_shared_object(m, lo, hi)
+        self._alloc_tables(m, lo, hi)
+        return faults
+
+    def _write_fault_missing(self, m: Mapping, a: int, b: int) -> None:
+        if m.share == "shared":
+            assert m.obj is not None
+            for c, d, base in m.obj.frames(a, b):
+                self._map_frames(m, c, d, base, Pte(writable=True, anon=False))
+            return
+        m.anon_vma = True
+        if m.obj is None:
+            self._map_new_anon(m, a, b)
+            return
+        for c, d, cache in m.obj.frames(a, b):  # private file page: copy the file's page
+            base = self._map_new_anon(m, c, d)
+            self.memory.copy_content(cache, base, d - c)
+
+    def _write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear) -> None:
+        if m.share == "shared":
+            m.ptes.set(a, b, Linear(v.base, Pte(writable=True, anon=v.tag.anon)))
+            return
+        if not v.tag.anon:  # a page-cache page in a private mapping: copy it
+            self._copy_on_write(m, a, b, v.at(a))
+            return
+        offset = v.base
+        for fa, fb, count in list(self.memory.mapcount.runs(v.at(a), v.at(b))):
+            pa, pb = fa - offset, fb - offset
+            if count == 1:  # nobody else maps it: the kernel reuses the frame
+                m.ptes.set(pa, pb, Linear(offset, Pte(writable=True, anon=True)))
+            else:
+                self._copy_on_write(m, pa, pb, fa)
+
+    def _copy_on_write(self, m: Mapping, a: int, b: int, source: int) -> None:
+        """Give pages [a, b) fresh frames holding a copy of frames source.."""
+        base = self._map_new_anon(m, a, b)
+        self.memory.copy_content(source, base, b - a)
+        self.memory.unmap(source, source + (b - a))
+
+    def _map_new_anon(self, m: Mapping, a: int, b: int) -> int:
+        base = self.memory.alloc(b - a, "anon")
+        self._map_frames(m, a, b, base, Pte(writable=True, anon=True))
+        return base
+
+    def _map_frames(self, m: Mapping, a: int, b: int, base: int, bits: Pte) -> None:
+        """Map pages [a, b) of m to frames base.. (base is the frame of page a)."""
+        self.memory.map(base, base + (b - a))
+        m.ptes.set(a, b, Linear(base - a, bits))
+
+    def _read_faults_shared_object(self, m: Mapping, lo: int, hi: int) -> int:
+        """Read faults on a file or shmem mapping, with the kernel's fault-around.
+
+        A read fault maps the faulting page and every page of the aligned
+        16-page window around it that is already in the page cache.
+        """
+        assert m.obj is not None
+        faults = 0
+        window = lo - lo % FAULT_AROUND_PAGES
+        while window < hi:
+            w_lo, w_hi = max(window, lo), min(window + FAULT_AROUND_PAGES, hi)
+            missing = [(a, b) for a, b, v in m.ptes.runs(w_lo, w_hi) if v is None]
+            if missing:
+                first = missing[0][0]
+                holes = sum(
+                    b - a for a, b, v in m.obj.pages.runs(first + 1, w_hi)
+                    if v is None and m.ptes.get(a) is None
+                )
+                faults += 1 + holes
+                self._map_cached(m, window, min(window + FAULT_AROUND_PAGES, m.pages))
+                for a, b in missing:
+                    for c, d, _ in list(m.ptes.runs(a, b)):
+                        if m.ptes.get(c) is None:
+                            for e, f, base in m.obj.frames(c, d):
+                                self._map_frames(m, e, f, base, Pte(False, anon=False))
+            window += FAULT_AROUND_PAGES
+        return faults
+
+    def _map_cached(self, m: Mapping, lo: int, hi: int) -> None:
+        assert m.obj is not None
+        writable = False
+        for a, b, v in list(m.obj.pages.runs(lo, hi)):
+            if v is None:
+                continue
+            for c, d, pte in list(m.ptes.runs(a, b)):
+                if pte is None:
+                    self._map_frames(m, c, d, v.at(c), Pte(writable, anon=False))
+
+    # -- advice and protection ---------------------------------------------
+
+    def dontneed(self, name: str) -> None:
+        m = self.mappings[name]
+        self._zap(m, 0, m.pages)
+        m.pte_tables = RunMap(m.pte_tables.size, False)
+
+    def mprotect(self, name: str, prot: str) -> None:
+        m = self.mappings[name]
+        m.prot = prot
+        if prot != "rw":
+            for a, b, v in m.frame_runs():
+                if v.tag.writable:
+                    m.ptes.set(a, b, Linear(v.base, Pte(False, v.tag.anon)))
+
+    # -- fork ---------------------------------------------------------------
+
+    def fork_copy(self, user: Any) -> "AddressSpace":
+        """The child's mm at fork: what ``dup_mmap`` copies, nothing more."""
+        child = AddressSpace(self.memory, user)
+        for name, m in self.mappings.items():
+            if m.dontfork:
+                continue
+            c = copy.copy(m)
+            c.__post_init__()
+            if m.wipeonfork:
+                c.anon_vma = False
+            elif m.anon_vma:
+                for a, b, v in list(m.ptes.runs()):
+                    if isinstance(v, Linear):
+                        self.memory.map(v.at(a), v.at(b))
+                        if v.tag.anon and m.share == "private" and v.tag.writable:
+                            v = Linear(v.base, Pte(False, True))
+                            m.ptes.set(a, b, v)
+                    if v is not None:
+                        c.ptes.set(a, b, v)
+                c.pte_tables = m.pte_tables.copy()
+                c.pmd_tables = m.pmd_tables.copy()
+                child.puds.update(
+                    r for r in m.pud_regions() if r in self.puds and c.table_pages()
+                )
+            child.mappings[name] = c
+        return child
+
+    # -- page tables ----------------------------------------------------------
+
+    def _alloc_tables(self, m: Mapping, lo: int, hi: int) -> None:
+        if hi <= lo:
+            return
+        m.pte_tables.set(lo // PAGES_PER_PTE_TABLE, (hi - 1) // PAGES_PER_PTE_TABLE + 1, True)
+        m.pmd_tables.set(lo // PAGES_PER_PMD_TABLE, (hi - 1) // PAGES_PER_PMD_TABLE + 1, True)
+        first = (m.address + lo * PAGE) // PUD_SPAN
+        last = (m.address + (hi - 1) * PAGE) // PUD_SPAN
+        self.puds.update(range(first, last + 1))
+
+    def _zap(self, m: Mapping, lo: int, hi: int) -> None:
+        for a, b, v in m.frame_runs(lo, hi):
+            self.memory.unmap(v.at(a), v.at(b))
+        m.ptes.set(lo, hi, None)
+
+    def vm_pte_kib(self) -> int:
+        pages = sum(m.table_pages() for m in self.mappings.values()) + len(self.puds)
+        return pages * PAGE // 1024

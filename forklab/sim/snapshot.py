@@ -1,0 +1,122 @@
+"""A World from the simulated kernel: the observables of SCENARIOS.md §4.
+
+The snapshot owns a deep copy of the kernel, so its queries stay true to the
+step it was taken at (the TUI's time travel relies on that).
+"""
+from __future__ import annotations
+
+import copy
+
+from forklab.observe import MappingObs, ProcessObs, World
+from forklab.sim.kernel import Kernel
+from forklab.sim.memory import ZERO, Mapping
+from forklab.sim.runs import Linear
+from forklab.sim.tasks import Process
+
+
+class SimQueries:
+    """shared_with, byte and same_file, answered from a frozen copy of the kernel."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def _mapping(self, process: str, name: str) -> Mapping | None:
+        proc = self.kernel.processes.get(process)
+        if proc is None or proc.mm is None:
+            return None
+        return proc.mm.mappings.get(name)
+
+    def shared_with(self, process: str, mapping: str, other: str) -> int:
+        mine, theirs = self._mapping(process, mapping), self._mapping(other, mapping)
+        if mine is None or theirs is None:
+            return 0
+        shared = 0
+        for a, b, v in mine.ptes.runs():
+            if v is None:
+                continue
+            for c, d, w in theirs.ptes.runs(a, b):
+                if v == ZERO and w == ZERO:
+                    shared += d - c
+                elif isinstance(v, Linear) and isinstance(w, Linear) and v.base == w.base:
+                    shared += d - c
+        return shared
+
+    def byte(self, process: str, mapping: str, offset: int) -> int | None:
+        m = self._mapping(process, mapping)
+        if m is None or not 0 <= offset < m.size:
+            return None
+        if offset % 4096:
+            return 0  # scenarios only ever store into the first byte of a page
+        page = offset // 4096
+        value = m.ptes.get(page)
+        if isinstance(value, Linear):
+            return self.kernel.memory.content.get(value.at(page))
+        if value is None and m.obj is not None:  # what a read would see: the file's page
+            cached = m.obj.pages.get(page)
+            if isinstance(cached, Linear):
+                return self.kernel.memory.content.get(cached.at(page))
+        return 0
+
+    def same_file(self, process: str, fd: int, other: str, other_fd: int) -> bool:
+        a, b = self.kernel.processes.get(process), self.kernel.processes.get(other)
+        if a is None or b is None:
+            return False
+        x, y = a.files.fds.get(fd), b.files.fds.get(other_fd)
+        return x is not None and y is not None and x.file is y.file
+
+
+def _state(proc: Process, kernel: Kernel) -> str:
+    if proc.ended or proc.state == "suspended":
+        return proc.state
+    if proc.blocked or kernel.program_stalled(proc):
+        return "blocked"
+    return "running"
+
+
+def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
+    if proc.ended:
+        return ProcessObs(proc.name, proc.state, proc.exit_code, proc.term_signal,
+                          parent=proc.parent, threads=0, minflt=proc.minflt,
+                          spawn_us=proc.spawn_us, last_read=proc.last_read)
+    main = proc.main
+    mappings = {}
+    errno = None
+    if proc.mm is not None:
+        errno = proc.mm.user.errno.get(main.tls)
+        for name, m in proc.mm.mappings.items():
+            mappings[name] = MappingObs(
+                mapped=True, present=m.present(), zero=m.zero(),
+                exclusive=_exclusive(m, kernel),
+            )
+    return ProcessObs(
+        name=proc.name, state=_state(proc, kernel), exit_code=proc.exit_code,
+        term_signal=proc.term_signal, errno=errno, parent=proc.parent,
+        children=tuple(proc.children), threads=len(proc.threads), faults=proc.faults,
+        minflt=proc.minflt, vm_pte=proc.mm.vm_pte_kib() if proc.mm else 0,
+        fds=tuple(proc.files.numbers()),
+        cloexec_fds=frozenset(n for n, s in proc.files.fds.items() if s.cloexec),
+        last_read=proc.last_read,
+        sig_ignored=proc.sighand.names("ignore"), sig_caught=proc.sighand.names("catch"),
+        sig_blocked=frozenset(main.mask),
+        sig_pending=frozenset(main.pending | proc.shared_pending),
+        spawn_us=proc.spawn_us, mappings=mappings,
+    )
+
+
+def _exclusive(m: Mapping, kernel: Kernel) -> int:
+    """Pages whose frame exactly one PTE maps (pagemap's exclusive bit)."""
+    total = 0
+    for a, b, v in m.frame_runs():
+        total += kernel.memory.mapcount.count(lambda c: c == 1, v.at(a), v.at(b))
+    return total
+
+
+def snapshot(kernel: Kernel) -> World:
+    frozen = copy.deepcopy(kernel)
+    return World(
+        processes={name: _process_obs(p, frozen) for name, p in frozen.processes.items()},
+        stdout=frozen.stdout.collected,
+        fd_names=dict(frozen.fd_names),
+        mapping_names=frozenset(frozen.addresses),
+        queries=SimQueries(frozen),
+    )
