@@ -50,13 +50,17 @@ class Coefficients:
                 + self.per_table * stats.tables)
 
 
-# Shipped defaults, measured on a 2-core x86-64 Linux 6.18 VM (see docs/cost-model.md).
+# Shipped defaults, from medians measured by tests/kernel_facts/mem_cost.c on a
+# 2-core x86-64 Linux 6.18 VM: fork of 0 / 64 MiB / 1 GiB written = 91 / 1415 /
+# 19500 us; 1000 untouched one-page mappings add ~0.45 us each and written ones
+# ~0.9 us (one PTE page and one PMD page each); vfork ~20 us and posix_spawn of
+# /bin/true ~110 us at any size. See docs/kernel-facts-memory.md.
 DEFAULTS: dict[str, Coefficients] = {
-    "fork": Coefficients(base=60.0, per_mapping=0.5, per_pte=0.012, per_table=0.2),
-    "vfork": Coefficients(base=40.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
-    "spawn": Coefficients(base=250.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
-    "spawn_template": Coefficients(base=250.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
-    "blank": Coefficients(base=250.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "fork": Coefficients(base=70.0, per_mapping=0.45, per_pte=0.072, per_table=0.22),
+    "vfork": Coefficients(base=20.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "spawn": Coefficients(base=110.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "spawn_template": Coefficients(base=110.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "blank": Coefficients(base=110.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
 }
 
 

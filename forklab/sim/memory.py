@@ -34,6 +34,11 @@ class Pte:
 
     writable: bool
     anon: bool  # an anonymous frame (True) or a page-cache frame of a file/shmem (False)
+    owned: bool = False  # PageAnonExclusive: set when a fault gave the page to one process,
+    # cleared by fork on both sides; only owned pages become writable again on mprotect
+
+
+WRITABLE_ANON = Pte(writable=True, anon=True, owned=True)
 
 
 class SegFault(Exception):
@@ -227,7 +232,7 @@ class AddressSpace:
         for fa, fb, count in list(self.memory.mapcount.runs(v.at(a), v.at(b))):
             pa, pb = fa - offset, fb - offset
             if count == 1:  # nobody else maps it: the kernel reuses the frame
-                m.ptes.set(pa, pb, Linear(offset, Pte(writable=True, anon=True)))
+                m.ptes.set(pa, pb, Linear(offset, WRITABLE_ANON))
             else:
                 self._copy_on_write(m, pa, pb, fa)
 
@@ -239,7 +244,7 @@ class AddressSpace:
 
     def _map_new_anon(self, m: Mapping, a: int, b: int) -> int:
         base = self.memory.alloc(b - a, "anon")
-        self._map_frames(m, a, b, base, Pte(writable=True, anon=True))
+        self._map_frames(m, a, b, base, WRITABLE_ANON)
         return base
 
     def _map_frames(self, m: Mapping, a: int, b: int, base: int, bits: Pte) -> None:
@@ -250,55 +255,59 @@ class AddressSpace:
     def _read_faults_shared_object(self, m: Mapping, lo: int, hi: int) -> int:
         """Read faults on a file or shmem mapping, with the kernel's fault-around.
 
-        A read fault maps the faulting page and every page of the aligned
-        16-page window around it that is already in the page cache.
+        The first read of a missing page in an aligned 16-page window maps it
+        and every other page of the window already in the page cache (read-only
+        for a file, writable for shmem); a shmem page never written is not in
+        the cache, so reading it is a fault of its own that allocates it.
         """
         assert m.obj is not None
+        writable = m.share == "shared" and not m.file_backed and m.prot == "rw"
+        bits = Pte(writable, anon=False)
         faults = 0
-        window = lo - lo % FAULT_AROUND_PAGES
-        while window < hi:
-            w_lo, w_hi = max(window, lo), min(window + FAULT_AROUND_PAGES, hi)
+        windows = sorted({w for a, b, v in m.ptes.runs(lo, hi) if v is None
+                          for w in self._windows(a, b)})
+        for w in windows:
+            w_lo, w_hi = max(w, lo), min(w + FAULT_AROUND_PAGES, hi)
             missing = [(a, b) for a, b, v in m.ptes.runs(w_lo, w_hi) if v is None]
-            if missing:
-                first = missing[0][0]
-                holes = sum(
-                    b - a for a, b, v in m.obj.pages.runs(first + 1, w_hi)
-                    if v is None and m.ptes.get(a) is None
-                )
-                faults += 1 + holes
-                self._map_cached(m, window, min(window + FAULT_AROUND_PAGES, m.pages))
-                for a, b in missing:
-                    for c, d, _ in list(m.ptes.runs(a, b)):
-                        if m.ptes.get(c) is None:
-                            for e, f, base in m.obj.frames(c, d):
-                                self._map_frames(m, e, f, base, Pte(False, anon=False))
-            window += FAULT_AROUND_PAGES
+            if not missing:
+                continue
+            first = missing[0][0]
+            holes = [(a, b) for x, y in missing for a, b, v in m.obj.pages.runs(x, y)
+                     if v is None]
+            faults += 1 + sum(b - a for a, b in holes) - (1 if holes and holes[0][0] == first
+                                                           else 0)
+            for a, b in holes:
+                m.obj.frames(a, b)  # reading a hole allocates the page
+            for a, b, v in list(m.obj.pages.runs(w, min(w + FAULT_AROUND_PAGES, m.pages))):
+                if v is None:
+                    continue
+                for c, d, pte in list(m.ptes.runs(a, b)):
+                    if pte is None:
+                        self._map_frames(m, c, d, v.at(c), bits)
         return faults
 
-    def _map_cached(self, m: Mapping, lo: int, hi: int) -> None:
-        assert m.obj is not None
-        writable = False
-        for a, b, v in list(m.obj.pages.runs(lo, hi)):
-            if v is None:
-                continue
-            for c, d, pte in list(m.ptes.runs(a, b)):
-                if pte is None:
-                    self._map_frames(m, c, d, v.at(c), Pte(writable, anon=False))
+    @staticmethod
+    def _windows(a: int, b: int) -> range:
+        first = a - a % FAULT_AROUND_PAGES
+        return range(first, b, FAULT_AROUND_PAGES)
 
     # -- advice and protection ---------------------------------------------
 
     def dontneed(self, name: str) -> None:
+        """Zap every PTE; free the PTE pages whose whole 2 MiB the call covered."""
         m = self.mappings[name]
         self._zap(m, 0, m.pages)
-        m.pte_tables = RunMap(m.pte_tables.size, False)
+        m.pte_tables.set(0, m.pages // PAGES_PER_PTE_TABLE, False)
 
     def mprotect(self, name: str, prot: str) -> None:
+        """Write-protect on the way down; on the way up only owned anon pages are
+        made writable at once, every other page takes a fault on its next write."""
         m = self.mappings[name]
         m.prot = prot
-        if prot != "rw":
-            for a, b, v in m.frame_runs():
-                if v.tag.writable:
-                    m.ptes.set(a, b, Linear(v.base, Pte(False, v.tag.anon)))
+        for a, b, v in m.frame_runs():
+            writable = prot == "rw" and v.tag.owned
+            if writable != v.tag.writable:
+                m.ptes.set(a, b, Linear(v.base, Pte(writable, v.tag.anon, v.tag.owned)))
 
     # -- fork ---------------------------------------------------------------
 
@@ -316,8 +325,8 @@ class AddressSpace:
                 for a, b, v in list(m.ptes.runs()):
                     if isinstance(v, Linear):
                         self.memory.map(v.at(a), v.at(b))
-                        if v.tag.anon and m.share == "private" and v.tag.writable:
-                            v = Linear(v.base, Pte(False, True))
+                        if v.tag.anon:  # both sides write-protected, neither owns it
+                            v = Linear(v.base, Pte(False, True, owned=False))
                             m.ptes.set(a, b, v)
                     if v is not None:
                         c.ptes.set(a, b, v)

@@ -1,0 +1,260 @@
+"""The forklab command line: ``run``, ``verify`` and ``lessons``.
+
+Every file is parsed before anything runs, so a bad file never runs half a
+scenario. Exit status: 0 everything held (or agreed), 1 something did not,
+2 the input or the command line is wrong. Reports go to stdout (pure JSON with
+``--json``); progress and errors go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+from forklab import __version__
+from forklab import lessons
+from forklab.backend import Backend
+from forklab.report import Style, error_text, render_scenario, scenario_json
+from forklab.runner import ScenarioResult
+from forklab.scenario.model import Scenario, ScenarioError
+from forklab.verify import render_text, run_guarded, verify_json, verify_scenario, write_junit
+
+
+class UsageError(Exception):
+    """Input the user must fix: printed as is, exit status 2."""
+
+
+def real_status() -> tuple[bool, str]:
+    """Whether the kernel backend can run here, and if not, why and how to build it."""
+    try:
+        from forklab.real import real_backend_status
+    except ImportError as err:
+        return False, f"forklab.real cannot be imported ({err})"
+    return real_backend_status()
+
+
+def make_backend(name: str) -> Backend:
+    """The backend called ``name``; imported on demand so the model works alone."""
+    if name == "sim":
+        from forklab.sim import SimBackend
+        return SimBackend()
+    available, why = real_status()
+    if not available:
+        raise UsageError(f"forklab: the real backend is unavailable: {why}")
+    from forklab.real import RealBackend
+    return RealBackend()
+
+
+def parse_scenario(path: Path) -> Scenario:
+    """The parser, imported on first use so ``--help`` works without it."""
+    from forklab.scenario.parse import parse_file
+    return parse_file(path)
+
+
+def load(paths: list[Path]) -> list[tuple[str, Scenario]]:
+    """Parse every file; all errors at once, as ``file:line:col (step N): message``."""
+    loaded, errors = [], []
+    for path in paths:
+        name = str(path)
+        try:
+            loaded.append((name, parse_scenario(path)))
+        except ScenarioError as err:
+            errors.append(error_text(err, name))
+        except UnicodeDecodeError as err:
+            errors.append(f"{name}: not UTF-8 text ({err.reason})")
+        except tomllib.TOMLDecodeError as err:
+            errors.append(f"{name}: {err}")
+        except OSError as err:
+            errors.append(f"{name}: {err.strerror or err}")
+    if errors:
+        raise UsageError("\n".join(errors))
+    return loaded
+
+
+def scenario_files(args: list[str], *, directories: bool) -> list[Path]:
+    """The files named on the command line; a directory means every *.toml under it."""
+    paths: list[Path] = []
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir() and directories:
+            found = sorted(path.rglob("*.toml"))
+            if not found:
+                raise UsageError(f"forklab: {arg}: no *.toml scenario files under it")
+            paths.extend(found)
+        elif path.is_dir():
+            raise UsageError(f"forklab: {arg}: is a directory (name the scenario files)")
+        elif not path.exists():
+            raise UsageError(f"forklab: {arg}: no such file")
+        else:
+            paths.append(path)
+    return paths
+
+
+def catalog_files() -> list[Path]:
+    """The lessons, named relative to here when they are below here (a checkout)."""
+    found = lessons.catalog()
+    if not found:
+        raise UsageError(f"forklab: no lessons found in the catalog ({lessons.catalog_dir()})")
+    here = Path.cwd()
+    return [path.relative_to(here) if path.is_relative_to(here) else path for path in found]
+
+
+def progress(message: str) -> None:
+    print(Style.for_stream(sys.stderr).dim(message), file=sys.stderr, flush=True)
+
+
+def write_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def status_of(results: list[ScenarioResult]) -> int:
+    if any(r.error is not None for r in results):
+        return 2
+    return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run each scenario on one backend and report every step."""
+    scenarios = load(scenario_files(args.files, directories=False))
+    backend = make_backend(args.backend)
+    style = Style.for_stream(sys.stdout)
+    results, documents = [], []
+    for i, (file, scenario) in enumerate(scenarios, 1):
+        if args.json:
+            progress(f"running {scenario.id} on {backend.name} ({i}/{len(scenarios)})...")
+        result = run_guarded(backend, scenario)
+        results.append(result)
+        if args.json:
+            documents.append(scenario_json(result, file))
+            if result.error is not None:
+                print(error_text(result.error, file), file=sys.stderr)
+        else:
+            sys.stdout.write(("\n" if i > 1 else "") + render_scenario(result, style))
+            sys.stdout.flush()
+    if args.json:
+        write_json({"backend": backend.name, "ok": all(r.ok for r in results),
+                    "scenarios": documents})
+    return status_of(results)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Run each scenario on the model and the kernel and compare (SCENARIOS.md §5)."""
+    if args.junit is not None and not args.junit.parent.is_dir():
+        raise UsageError(f"forklab: {args.junit}: its directory does not exist")
+    files = scenario_files(args.paths, directories=True) if args.paths else catalog_files()
+    scenarios = load(files)
+    real = make_backend("real")
+    sim = make_backend("sim")
+    verdicts = []
+    for i, (file, scenario) in enumerate(scenarios, 1):
+        progress(f"verifying {scenario.id} ({i}/{len(scenarios)})...")
+        verdicts.append(verify_scenario(scenario, file, sim, real))
+    if args.json:
+        write_json(verify_json(verdicts))
+    else:
+        sys.stdout.write(render_text(verdicts, Style.for_stream(sys.stdout)))
+    if args.junit is not None:
+        try:
+            write_junit(verdicts, args.junit)
+        except OSError as err:
+            raise UsageError(f"forklab: {args.junit}: {err.strerror or err}") from None
+    if any(v.status == "error" for v in verdicts):
+        return 2
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
+def cmd_lessons(args: argparse.Namespace) -> int:
+    """List the lesson catalog; every lesson must parse and have its own id."""
+    scenarios = load(catalog_files())
+    seen: dict[str, str] = {}
+    for file, scenario in scenarios:
+        if scenario.id in seen:
+            raise UsageError(f"{file}: lesson id {scenario.id!r} is already used by "
+                             f"{seen[scenario.id]}")
+        seen[scenario.id] = file
+    if args.json:
+        write_json({"lessons": [
+            {"id": s.id, "title": s.title, "summary": s.summary, "tags": list(s.tags),
+             "real": s.real, "file": file}
+            for file, s in scenarios
+        ]})
+        return 0
+    style = Style.for_stream(sys.stdout)
+    width = max(len(s.id) for _, s in scenarios)
+    for _, s in scenarios:
+        tags = style.dim(f"  [{', '.join(s.tags)}]") if s.tags else ""
+        sim_only = style.dim("  (simulator only)") if not s.real else ""
+        print(f"{style.bold(s.id.ljust(width))}  {s.title}{tags}{sim_only}")
+        if s.summary:
+            print(f"{' ' * width}  {style.dim(s.summary)}")
+    return 0
+
+
+EXIT_STATUS = """exit status:
+  0  every expectation held (verify: and the model agreed with the kernel)
+  1  an expectation did not hold (verify: or the two disagreed)
+  2  a file, the command line or the environment is wrong"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forklab",
+        description="How Unix processes are created: simulated, and checked "
+                    "against the Linux kernel.",
+        epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"forklab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run scenarios and report each step",
+        description="Run scenario files on one backend; print each step's ops, what "
+                    "changed, every expectation and every answer.",
+        epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("files", nargs="+", metavar="FILE", help="scenario files (.toml)")
+    run.add_argument("--backend", choices=("sim", "real"), default="sim",
+                     help="sim: the model (default); real: the Linux kernel")
+    run.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    run.set_defaults(handler=cmd_run)
+
+    verify = commands.add_parser(
+        "verify", help="compare the model with the kernel",
+        description="Run each scenario on the model and on the kernel and compare "
+                    "every observable after every step. Default: the lesson catalog.",
+        epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("paths", nargs="*", metavar="FILE|DIR",
+                        help="scenario files, or directories of them (default: the lessons)")
+    verify.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    verify.add_argument("--junit", type=Path, metavar="PATH",
+                        help="also write a JUnit XML report to PATH")
+    verify.set_defaults(handler=cmd_verify)
+
+    listing = commands.add_parser(
+        "lessons", help="list the lesson catalog",
+        description="List every lesson: id, title, summary and tags.")
+    listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    listing.set_defaults(handler=cmd_lessons)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``forklab`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, and usage errors (status 2)
+        return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return handler(args)
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("forklab: interrupted", file=sys.stderr)
+        return 130

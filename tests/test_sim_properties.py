@@ -1,0 +1,244 @@
+"""Property tests of the model's invariants, over random runs of the simulator.
+
+Each example drives the simulated kernel with random ops from random runnable
+actors and checks, after every op, what must always hold: map counts equal
+the PTEs that map each frame, no mapped frame is free, exclusive <= present,
+open-file reference counts equal the fds that hold them, threads that can
+never be woken are reported blocked; and when every process has ended,
+nothing remains.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forklab.scenario.model import (
+    Actor, Op, Program, Range, Scenario, ScenarioError, SpawnAction, Step, Where,
+)
+from forklab.sim.kernel import Kernel
+from forklab.sim.memory import ZERO
+from forklab.sim.runs import Counts, Linear
+from forklab.sim.snapshot import snapshot
+from forklab.sim.waitfor import stuck
+
+HERE = Where("<property>", 1)
+PAGE = 4096
+MAPPINGS = {"a": 64 * PAGE, "b": 1024 * PAGE, "f": 32 * PAGE, "s": 48 * PAGE}
+MMAP_ARGS = {
+    "a": dict(backing="anon", path=None, share="private"),
+    "b": dict(backing="anon", path=None, share="private"),
+    "f": dict(backing="file", path="data.bin", share="private"),
+    "s": dict(backing="anon", path=None, share="shared"),
+}
+
+
+def make_op(actor: str, verb: str, binds: tuple[str, ...] = (), **args: object) -> Op:
+    process, _, thread = actor.partition("/")
+    return Op(Actor(process, thread or None), verb, args, binds, HERE, f"{actor}: {verb}")
+
+
+def scenario() -> Scenario:
+    ops = tuple(
+        make_op("p", "mmap", name=n, size=size, prot="rw", thp=False, noreserve=False,
+                **MMAP_ARGS[n])
+        for n, size in MAPPINGS.items()
+    )
+    return Scenario("prop", "t", "s", "<property>", (Step(1, HERE, ops=ops),), first="p")
+
+
+def runnable(kernel: Kernel) -> list[str]:
+    actors = []
+    for proc in kernel.processes.values():
+        if proc.ended or proc.state == "suspended" or proc.program is not None:
+            continue
+        for tname, thread in proc.threads.items():
+            if thread.waiting is None:
+                actors.append(f"{proc.name}/{tname}" if tname else proc.name)
+    return actors
+
+
+def random_op(data: st.DataObject, kernel: Kernel, counter: Counter) -> Op | None:
+    actors = runnable(kernel)
+    if not actors:
+        return None
+    actor = data.draw(st.sampled_from(sorted(actors)))
+    proc = kernel.processes[actor.split("/")[0]]
+    thread_actor = "/" in actor
+    verbs = ["write", "read", "fork", "vfork", "clone", "exit", "_exit", "pipe", "dup",
+             "close", "readfd", "writefd", "lock", "unlock", "thread", "madvise",
+             "munmap", "mprotect", "wait", "exec", "kill", "printf", "spawn", "signal",
+             "block", "unblock", "atfork"]
+    if thread_actor:
+        verbs = ["write", "read", "lock", "unlock", "thread_exit", "fork"]
+    verb = data.draw(st.sampled_from(verbs))
+    mapping = data.draw(st.sampled_from(sorted(MAPPINGS)))
+    pages = MAPPINGS[mapping] // PAGE
+    lo = data.draw(st.integers(0, pages - 1))
+    hi = data.draw(st.integers(lo + 1, pages))
+    fds = list(proc.files.numbers())
+    fd = data.draw(st.sampled_from(fds or [0]))
+    children = [c for c in proc.children]
+
+    def fresh(prefix: str) -> str:
+        counter[prefix] += 1
+        return f"{prefix}{counter[prefix]}"
+
+    if verb in ("write", "read"):
+        args = {"range": Range(mapping, lo * PAGE, hi * PAGE)}
+        if verb == "write":
+            args["value"] = data.draw(st.integers(0, 255))
+        return make_op(actor, verb, **args)
+    if verb in ("fork", "vfork"):
+        return make_op(actor, verb, (fresh("c"),))
+    if verb == "clone":
+        flags = data.draw(st.sets(st.sampled_from(["vm", "vfork", "files", "sighand", "pidfd"])))
+        return make_op(actor, "clone", (fresh("c"),), flags=frozenset(flags))
+    if verb in ("exit", "_exit"):
+        return make_op(actor, verb, code=data.draw(st.integers(0, 3)))
+    if verb == "thread_exit":
+        return make_op(actor, "thread_exit")
+    if verb == "pipe":
+        return make_op(actor, "pipe", (fresh("r"), fresh("w")), cloexec=data.draw(st.booleans()))
+    if verb == "dup":
+        return make_op(actor, "dup", (fresh("d"),), fd=fd, cloexec=False)
+    if verb == "close":
+        return make_op(actor, "close", fd=fd)
+    if verb == "readfd":
+        return make_op(actor, "readfd", fd=fd)
+    if verb == "writefd":
+        return make_op(actor, "writefd", fd=fd, text="x")
+    if verb in ("lock", "unlock", "atfork"):
+        return make_op(actor, verb, name=data.draw(st.sampled_from(["m", "n"])))
+    if verb == "thread":
+        return make_op(actor, "thread", (fresh("t"),))
+    if verb == "madvise":
+        advice = data.draw(st.sampled_from(["dontneed", "dontfork", "wipeonfork", "dofork"]))
+        return make_op(actor, "madvise", name=mapping, advice=advice)
+    if verb == "munmap":
+        return make_op(actor, "munmap", name=mapping)
+    if verb == "mprotect":
+        return make_op(actor, "mprotect", name=mapping,
+                       prot=data.draw(st.sampled_from(["ro", "rw", "none"])))
+    if verb == "wait":
+        if not children:
+            return None
+        return make_op(actor, "wait", child=data.draw(st.sampled_from(children)))
+    if verb == "exec":
+        path = data.draw(st.sampled_from(["probe", "/bin/true", "/bin/cat", "missing"]))
+        program = Program("program", path) if path.startswith("/") else Program(path)
+        return make_op(actor, "exec", program=program)
+    if verb == "kill":
+        target = data.draw(st.sampled_from(sorted(kernel.processes)))
+        sig = data.draw(st.sampled_from(["SIGTERM", "SIGUSR1", "SIGCHLD", "SIGKILL"]))
+        return make_op(actor, "kill", target=target, signal=sig)
+    if verb == "printf":
+        return make_op(actor, "printf", text=data.draw(st.sampled_from(["hi\n", "x" * 3000])))
+    if verb == "spawn":
+        actions = (SpawnAction("close", fd=fd),) if data.draw(st.booleans()) else ()
+        return make_op(actor, "spawn", (fresh("s"),), program=Program("program", "/bin/true"),
+                       actions=actions)
+    if verb == "signal":
+        return make_op(actor, "signal", signal="SIGUSR1",
+                       action=data.draw(st.sampled_from(["ignore", "catch", "default"])))
+    if verb in ("block", "unblock"):
+        return make_op(actor, verb, signal=data.draw(st.sampled_from(["SIGUSR1", "SIGCHLD"])))
+    raise AssertionError(verb)
+
+
+def address_spaces(kernel: Kernel):
+    seen = {}
+    for proc in kernel.processes.values():
+        if proc.mm is not None and not proc.ended:
+            seen[id(proc.mm)] = proc.mm
+    return list(seen.values())
+
+
+def check_invariants(kernel: Kernel) -> None:
+    memory = kernel.memory
+    expected = Counts(memory.mapcount.size)
+    for mm in address_spaces(kernel):
+        for m in mm.mappings.values():
+            for a, b, v in m.frame_runs():
+                expected.add(v.at(a), v.at(b), +1)
+                assert all(o is not None for _, _, o in memory.owner.runs(v.at(a), v.at(b))), \
+                    "a mapped frame is free"
+    assert list(expected.runs()) == list(memory.mapcount.runs()), "map counts != PTEs"
+    world = snapshot(kernel)
+    for proc in world.processes.values():
+        for m in proc.mappings.values():
+            assert 0 <= m.exclusive <= m.present
+            assert m.zero <= m.present
+    tables = {}
+    for proc in kernel.processes.values():
+        if not proc.ended:
+            tables[id(proc.files)] = proc.files
+    for blank in kernel.blanks.values():
+        tables[id(blank.files)] = blank.files
+    refs: Counter = Counter()
+    files = {}
+    for table in tables.values():
+        for slot in table.fds.values():
+            refs[slot.file.id] += 1
+            files[slot.file.id] = slot.file
+    for fid, file in files.items():
+        assert file.refs == refs[fid], "open-file refcount != fds that point at it"
+    for s in stuck(kernel):
+        name = s.thread.split("/")[0]
+        thread = s.thread.split("/")[1] if "/" in s.thread else ""
+        proc = kernel.processes[name]
+        assert proc.threads[thread].waiting is not None
+        if thread == "":
+            assert world.processes[name].state == "blocked"
+
+
+def end_everything(kernel: Kernel) -> None:
+    """SIGKILL every process still alive (the way a run ends)."""
+    for proc in list(kernel.processes.values()):
+        kernel._die(proc, signal="SIGKILL")
+    for blank in kernel.blanks.values():
+        blank.files.close_all()
+    kernel.blanks.clear()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_model_invariants_hold_after_every_op(data: st.DataObject) -> None:
+    sc = scenario()
+    kernel = Kernel(sc)
+    for op in sc.steps[0].ops:
+        kernel.apply(op)
+    counter: Counter = Counter()
+    for _ in range(data.draw(st.integers(1, 40))):
+        op = random_op(data, kernel, counter)
+        if op is None:
+            continue
+        try:
+            kernel.apply(op)
+        except ScenarioError:
+            continue  # e.g. a thread of a process that has exec'd
+        check_invariants(kernel)
+    end_everything(kernel)
+    assert memory_is_empty(kernel)
+
+
+def memory_is_empty(kernel: Kernel) -> bool:
+    anon = kernel.memory.allocated_anon()
+    mapped = sum(b - a for a, b, v in kernel.memory.mapcount.runs() if v)
+    open_files = sum(len(p.files.fds) for p in kernel.processes.values())
+    return anon == 0 and mapped == 0 and open_files == 0
+
+
+def test_zero_page_is_counted_as_shared_and_not_exclusive() -> None:
+    sc = scenario()
+    kernel = Kernel(sc)
+    for op in sc.steps[0].ops:
+        kernel.apply(op)
+    kernel.apply(make_op("p", "read", range=Range("a")))
+    mapping = kernel.processes["p"].mm.mappings["a"]
+    assert mapping.ptes.get(0) == ZERO
+    world = snapshot(kernel)
+    assert world.processes["p"].mappings["a"].exclusive == 0
+    assert world.processes["p"].mappings["a"].zero == 64
+    assert not isinstance(mapping.ptes.get(0), Linear)

@@ -1,0 +1,359 @@
+"""verify's comparison and its text, JSON and JUnit output, on hand-made results."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from forklab.observe import UNAVAILABLE, ProcessObs, World
+from forklab.report import Style
+from forklab.runner import Judged, ScenarioResult, StepResult
+from forklab.scenario.model import Actor, Op, Scenario, ScenarioError, Step, Where
+from forklab.verify import (ABSENT, compare, compare_value, junit_tree, render_text,
+                            spawn_us_agrees, verdict_text, verify_json, verify_scenario,
+                            write_junit)
+
+FILE = "demo.toml"
+
+
+def at(line: int, step: int | None = None) -> Where:
+    return Where(FILE, line, 1, step)
+
+
+def op(text: str, line: int, step: int, verb: str = "fork") -> Op:
+    return Op(Actor("parent"), verb, {}, (), at(line, step), text)
+
+
+STEPS = (
+    Step(1, at(5, 1), ops=(op("parent: mmap heap 4p", 7, 1), op("parent: write heap", 8, 1))),
+    Step(2, at(10, 2), ops=(op("parent: fork -> child", 12, 2),)),
+)
+OBS = {"stdout": "", "parent.state": "running", "parent.fds": [0, 1, 2],
+       "parent.heap.present": 4}
+
+
+def scenario(steps: tuple[Step, ...] = STEPS, real: bool = True, sid: str = "demo") -> Scenario:
+    return Scenario(sid, "A demo", "summary", FILE, steps, real=real)
+
+
+def judged(text: str, value: Any, ok: bool | None, **touched: Any) -> Judged:
+    return Judged(text, 13, value, ok, touched=touched)
+
+
+def result(backend: str, *observations: dict[str, Any], scn: Scenario | None = None,
+           expectations: list[list[Judged]] | None = None, skipped: tuple[int, ...] = (),
+           error: ScenarioError | None = None) -> ScenarioResult:
+    scn = scn or scenario()
+    steps = []
+    for i, step in enumerate(scn.steps[:len(observations)]):
+        if step.index in skipped:
+            steps.append(StepResult(step, None, [], [], skipped=True))
+            continue
+        exps = expectations[i] if expectations else []
+        steps.append(StepResult(step, None, exps, [], dict(observations[i])))
+    return ScenarioResult(scn, backend, steps, error)
+
+
+# --- the spawn_us tolerance ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("model, kernel, agrees", [
+    (100.0, 100.0, True),
+    (300.0, 100.0, True),     # 200 us absolute floor
+    (301.0, 100.0, False),
+    (1500.0, 1000.0, True),   # half the kernel's time
+    (1501.0, 1000.0, False),
+    (500.0, 1000.0, True),
+    (499.0, 1000.0, False),
+])
+def test_spawn_us_agrees_within_half_or_200us(model: float, kernel: float, agrees: bool) -> None:
+    assert spawn_us_agrees(model, kernel) is agrees
+
+
+# --- one value ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model, kernel, status", [
+    (4, 4, "agree"),
+    (4, 5, "disagree"),
+    (True, 1, "disagree"),
+    (frozenset({"SIGINT"}), ["SIGINT"], "agree"),
+    ([0, 1], [1, 0], "disagree"),
+    (None, None, "agree"),
+    (4, UNAVAILABLE, "unavailable"),
+    (UNAVAILABLE, 4, "disagree"),
+    (ABSENT, 4, "disagree"),
+    (4, ABSENT, "disagree"),
+])
+def test_compare_value(model: Any, kernel: Any, status: str) -> None:
+    assert compare_value("parent.heap.present", model, kernel) == status
+
+
+def test_spawn_us_keys_compare_within_tolerance() -> None:
+    assert compare_value("child.spawn_us", 250.0, 100.0) == "agree"
+    assert compare_value("child.spawn_us", 900.0, 100.0) == "disagree"
+    assert compare_value("child.spawn_us", None, None) == "agree"
+    assert compare_value("child.spawn_us", None, 100.0) == "disagree"
+    assert compare_value("child.spawn_us", 100.0, UNAVAILABLE) == "unavailable"
+
+
+# --- a scenario ---------------------------------------------------------------------
+
+
+def test_equal_observations_agree() -> None:
+    v = compare(result("sim", OBS, OBS), result("real", OBS, OBS), FILE)
+    assert v.status == "agree" and v.ok
+    assert v.compared and all(c.status == "agree" for c in v.compared)
+    assert verdict_text(v) == "agree"
+
+
+def test_a_different_value_is_a_disagreement_with_step_line_key_and_values() -> None:
+    kernel = {**OBS, "parent.heap.present": 3}
+    v = compare(result("sim", OBS, OBS), result("real", OBS, kernel), FILE)
+    assert v.status == "disagree" and not v.ok
+    [d] = v.disagreements
+    assert (d.step, d.line, d.key, d.model, d.kernel) == (2, 12, "parent.heap.present", 4, 3)
+    text = render_text([v], Style(False))
+    assert text.splitlines()[0] == "✗ demo  1 disagreement"
+    assert "✗ demo step 2, line 12: parent.heap.present" in text
+    assert "model   4" in text and "kernel  3" in text
+
+
+def test_a_step_without_ops_reports_its_own_line() -> None:
+    steps = (Step(1, at(5, 1)),)
+    scn = scenario(steps)
+    v = compare(result("sim", OBS, scn=scn), result("real", {**OBS, "stdout": "x"}, scn=scn),
+                FILE)
+    assert v.disagreements[0].line == 5
+
+
+def test_a_key_on_one_side_only_is_a_disagreement() -> None:
+    kernel = {**OBS, "child.state": "running"}
+    v = compare(result("sim", OBS), result("real", kernel), FILE)
+    [d] = v.disagreements
+    assert d.key == "child.state" and d.model is ABSENT and d.kernel == "running"
+    doc = verify_json([v])
+    [entry] = [c for c in doc["scenarios"][0]["steps"][0]["compared"] if c["key"] == "child.state"]
+    assert entry == {"key": "child.state", "model": None, "kernel": "running",
+                     "status": "disagree", "missing": "model"}
+
+
+def test_unavailable_is_reported_and_never_agreement() -> None:
+    kernel = {**OBS, "parent.heap.present": UNAVAILABLE}
+    v = compare(result("sim", OBS), result("real", kernel), FILE)
+    assert v.status == "unavailable" and not v.ok
+    assert [c.key for c in v.unavailable] == ["parent.heap.present"]
+    assert not v.disagreements
+    assert verdict_text(v) == "agree where observable; 1 unavailable"
+    text = render_text([v], Style(False))
+    assert text.startswith("? demo")
+    assert "parent.heap.present unavailable on the kernel (model 4)" in text
+
+
+def test_observables_an_expression_touched_are_compared_too() -> None:
+    key = "child.heap.shared_with(parent)"
+    model = [[], [judged(f"{key} == 4", True, True, **{key: 4})]]
+    kernel = [[], [judged(f"{key} == 4", True, True, **{key: 2})]]
+    v = compare(result("sim", OBS, OBS, expectations=model),
+                result("real", OBS, OBS, expectations=kernel), FILE)
+    assert [(d.key, d.model, d.kernel) for d in v.disagreements] == [(key, 4, 2)]
+
+
+def test_touched_spawn_us_within_tolerance_agrees() -> None:
+    near = [[judged("child.spawn_us > 0", True, True, **{"child.spawn_us": 150.0})]]
+    far = [[judged("child.spawn_us > 0", True, True, **{"child.spawn_us": 900.0})]]
+    kernel = [[judged("child.spawn_us > 0", True, True, **{"child.spawn_us": 100.0})]]
+    assert compare(result("sim", OBS, expectations=near),
+                   result("real", OBS, expectations=kernel), FILE).status == "agree"
+    assert compare(result("sim", OBS, expectations=far),
+                   result("real", OBS, expectations=kernel), FILE).status == "disagree"
+
+
+def test_an_expectation_must_hold_on_both_sides() -> None:
+    held = [[judged("parent.heap.present == 4", True, True, **{"parent.heap.present": 4})]]
+    v = compare(result("sim", OBS, expectations=held),
+                result("real", OBS, expectations=[[replace(held[0][0], value=False, ok=False)]]),
+                FILE)
+    assert v.status == "failed" and not v.ok
+    assert verdict_text(v) == "expectation failed"
+    assert "expectation failed on the kernel: parent.heap.present == 4" in render_text(
+        [v], Style(False))
+
+
+def test_an_expectation_failing_on_both_sides_counts_once() -> None:
+    failed = [[judged("parent.heap.present == 5", False, False, **{"parent.heap.present": 4})]]
+    v = compare(result("sim", OBS, expectations=failed),
+                result("real", OBS, expectations=failed), FILE)
+    assert verdict_text(v) == "expectation failed" and len(v.failed) == 2
+
+
+def test_an_unavailable_expectation_is_unknown_not_held() -> None:
+    unknown = [[judged("x == 1", UNAVAILABLE, None, x=UNAVAILABLE)]]
+    held = [[judged("x == 1", True, True, x=1)]]
+    v = compare(result("sim", OBS, expectations=held),
+                result("real", OBS, expectations=unknown), FILE)
+    assert v.status == "unavailable" and not v.ok
+    assert "1 expectation unknown" in verdict_text(v)
+
+
+def test_simulator_only_steps_are_not_compared() -> None:
+    steps = (STEPS[0], replace(STEPS[1], real=False))
+    scn = scenario(steps)
+    v = compare(result("sim", OBS, {**OBS, "stdout": "model only"}, scn=scn),
+                result("real", OBS, OBS, scn=scn, skipped=(2,)), FILE)
+    assert v.status == "agree" and v.ok
+    assert v.sim_only_steps == (2,)
+    assert {c.step for c in v.compared} == {1}
+    assert verdict_text(v) == "agree (1 sim-only step)"
+    assert verify_json([v])["scenarios"][0]["steps"][1]["sim_only"] is True
+
+
+def test_a_simulator_only_scenario_is_reported_as_such() -> None:
+    scn = scenario(real=False)
+    v = compare(result("sim", OBS, OBS, scn=scn), None, FILE)
+    assert v.status == "sim-only" and v.ok
+    assert render_text([v], Style(False)).startswith("– demo  sim-only")
+
+
+def test_a_language_error_is_an_error() -> None:
+    err = ScenarioError("no such process", at(12, 2))
+    v = compare(result("sim", OBS, error=err), None, FILE)
+    assert v.status == "error" and not v.ok
+    assert verdict_text(v) == "error on the model: demo.toml:12:1 (step 2): no such process"
+    assert render_text([v], Style(False)).startswith("! demo")
+
+
+def test_text_lists_one_line_per_scenario_then_details_then_a_tally() -> None:
+    good = compare(result("sim", OBS), result("real", OBS), FILE)
+    bad = compare(result("sim", OBS, scn=scenario(sid="other")),
+                  result("real", {**OBS, "stdout": "x"}, scn=scenario(sid="other")), FILE)
+    lines = render_text([good, bad], Style(False)).splitlines()
+    assert lines[0] == "✓ demo   agree"
+    assert lines[1] == "✗ other  1 disagreement"
+    assert lines[-1] == "2 scenarios: 1 agree, 1 disagree"
+
+
+def test_verify_json_carries_both_values_of_every_compared_observable() -> None:
+    model = [[judged("parent.heap.present == 4", True, True, **{"parent.heap.present": 4})]]
+    v = compare(result("sim", OBS, expectations=model),
+                result("real", {**OBS, "parent.fds": UNAVAILABLE}, expectations=model), FILE)
+    doc = json.loads(json.dumps(verify_json([v]), allow_nan=False))
+    assert doc["ok"] is False
+    scn = doc["scenarios"][0]
+    assert scn["id"] == "demo" and scn["status"] == "unavailable" and scn["unavailable"] == 1
+    step = scn["steps"][0]
+    assert step["expectations"] == [{
+        "text": "parent.heap.present == 4", "line": 13,
+        "model": {"value": True, "ok": True, "error": None},
+        "kernel": {"value": True, "ok": True, "error": None}}]
+    fds = next(c for c in step["compared"] if c["key"] == "parent.fds")
+    assert fds == {"key": "parent.fds", "model": [0, 1, 2], "kernel": "unavailable",
+                   "status": "unavailable", "missing": None}
+
+
+# --- JUnit XML ----------------------------------------------------------------------
+
+
+def test_junit_has_one_suite_and_one_case_per_scenario(tmp_path: Path) -> None:
+    good = compare(result("sim", OBS), result("real", OBS), FILE)
+    bad = compare(result("sim", OBS, scn=scenario(sid="bad")),
+                  result("real", {**OBS, "stdout": "\x1b[1m\x00"}, scn=scenario(sid="bad")),
+                  FILE)
+    only = compare(result("sim", OBS, scn=scenario(real=False, sid="whatif")), None, FILE)
+    broken = compare(result("sim", scn=scenario(sid="broken"),
+                            error=ScenarioError("oops\x07", at(7, 1))), None, FILE)
+    path = tmp_path / "junit.xml"
+    write_junit([good, bad, only, broken], path)
+    root = ET.parse(path).getroot()
+    [suite] = root.iter("testsuite")
+    assert suite.get("tests") == "4" and suite.get("failures") == "1"
+    assert suite.get("errors") == "1" and suite.get("skipped") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert list(cases) == ["demo", "bad", "whatif", "broken"]
+    assert len(cases["demo"]) == 0
+    failure = cases["bad"].find("failure")
+    assert failure is not None and failure.get("message") == "1 disagreement"
+    assert "stdout" in (failure.text or "") and "\\u0000" in (failure.text or "")
+    assert cases["whatif"].find("skipped") is not None
+    error = cases["broken"].find("error")
+    assert error is not None and "demo.toml:7:1 (step 1): oops\\x07" in (error.get("message") or "")
+
+
+def test_junit_tree_is_an_element_tree() -> None:
+    tree = junit_tree([])
+    assert tree.getroot().tag == "testsuites"
+
+
+# --- running both backends ----------------------------------------------------------
+
+WORLD = World({"parent": ProcessObs("parent", "running", fds=(0, 1, 2))}, "", {},
+              frozenset(), queries=None)  # type: ignore[arg-type]
+
+
+class FakeRun:
+    def __init__(self, stdout: str) -> None:
+        self.stdout = stdout
+
+    def apply(self, op: Op) -> None:
+        if op.verb == "boom":
+            raise ScenarioError("the language refuses this", op.where)
+
+    def observe(self) -> World:
+        return replace(WORLD, stdout=self.stdout)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "FakeRun":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class FakeBackend:
+    def __init__(self, name: str, stdout: str = "") -> None:
+        self.name = name
+        self.stdout = stdout
+        self.started = 0
+
+    def start(self, scenario: Scenario) -> FakeRun:
+        self.started += 1
+        return FakeRun(self.stdout)
+
+
+def test_verify_scenario_runs_both_and_compares() -> None:
+    sim, real = FakeBackend("sim"), FakeBackend("real", stdout="kernel")
+    v = verify_scenario(scenario(), FILE, sim, real)
+    assert (sim.started, real.started) == (1, 1)
+    assert [(d.step, d.key) for d in v.disagreements] == [(1, "stdout"), (2, "stdout")]
+
+
+def test_a_model_error_means_the_kernel_never_runs() -> None:
+    steps = (STEPS[0], Step(2, at(10, 2), ops=(op("parent: boom", 11, 2, verb="boom"),)))
+    sim, real = FakeBackend("sim"), FakeBackend("real")
+    v = verify_scenario(scenario(steps), FILE, sim, real)
+    assert v.status == "error" and real.started == 0 and v.real is None
+
+
+def test_a_simulator_only_scenario_never_runs_on_the_kernel() -> None:
+    sim, real = FakeBackend("sim"), FakeBackend("real")
+    v = verify_scenario(scenario(real=False), FILE, sim, real)
+    assert v.status == "sim-only" and real.started == 0
+
+
+def test_an_error_starting_a_backend_is_reported_not_raised() -> None:
+    class Refusing(FakeBackend):
+        def start(self, scenario: Scenario) -> FakeRun:
+            raise ScenarioError("the scenario needs more memory than is free")
+
+    v = verify_scenario(scenario(), FILE, FakeBackend("sim"), Refusing("real"))
+    assert v.status == "error"
+    assert verdict_text(v) == ("error on the kernel: demo.toml: the scenario needs more "
+                               "memory than is free")
