@@ -421,6 +421,9 @@ class Kernel:
             if child.parent != proc.name:
                 self._set_errno(proc, thread, "ECHILD")
                 return True
+            if child.program_until is not None and not child.ended:
+                self.now = max(self.now, child.program_until)  # waiting lets time pass
+                self._run_program(child)
             if child.state != "zombie":
                 return False
             child.state = "reaped"
