@@ -25,13 +25,16 @@ from forklab.sim.waitfor import stuck
 
 HERE = Where("<property>", 1)
 PAGE = 4096
-MAPPINGS = {"a": 64 * PAGE, "b": 1024 * PAGE, "f": 32 * PAGE, "s": 48 * PAGE}
+MAPPINGS = {"a": 64 * PAGE, "b": 1024 * PAGE, "f": 32 * PAGE, "s": 48 * PAGE,
+            "h": 1536 * PAGE}
 MMAP_ARGS = {
     "a": dict(backing="anon", path=None, share="private"),
     "b": dict(backing="anon", path=None, share="private"),
     "f": dict(backing="file", path="data.bin", share="private"),
     "s": dict(backing="anon", path=None, share="shared"),
+    "h": dict(backing="anon", path=None, share="private"),
 }
+THP = {"h"}
 
 
 def make_op(actor: str, verb: str, binds: tuple[str, ...] = (), **args: object) -> Op:
@@ -41,7 +44,7 @@ def make_op(actor: str, verb: str, binds: tuple[str, ...] = (), **args: object) 
 
 def scenario() -> Scenario:
     ops = tuple(
-        make_op("p", "mmap", name=n, size=size, prot="rw", thp=False, noreserve=False,
+        make_op("p", "mmap", name=n, size=size, prot="rw", thp=n in THP, noreserve=False,
                 **MMAP_ARGS[n])
         for n, size in MAPPINGS.items()
     )

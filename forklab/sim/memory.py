@@ -13,7 +13,7 @@ and 512 GiB (PUD) region, which is what the kernel's ``VmPTE`` adds up.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from forklab.layout import PAGE, PMD_SPAN, PTE_SPAN, PUD_SPAN
@@ -21,6 +21,8 @@ from forklab.sim.runs import Counts, Linear, RunMap
 
 ZERO = "zero"
 """A PTE that maps the shared zero page (read-only; never counted as a frame)."""
+HUGE_ZERO = "hugezero"
+"""A 2 MiB region mapped by one PMD entry to the huge zero page."""
 
 FRAME_SPACE = 1 << 62
 PAGES_PER_PTE_TABLE = PTE_SPAN // PAGE
@@ -36,6 +38,7 @@ class Pte:
     anon: bool  # an anonymous frame (True) or a page-cache frame of a file/shmem (False)
     owned: bool = False  # PageAnonExclusive: set when a fault gave the page to one process,
     # cleared by fork on both sides; only owned pages become writable again on mprotect
+    huge: bool = False  # mapped by a PMD entry: a transparent huge page, 2 MiB at once
 
 
 WRITABLE_ANON = Pte(writable=True, anon=True, owned=True)
@@ -136,7 +139,15 @@ class Mapping:
         return self.ptes.count(lambda v: v is not None)
 
     def zero(self) -> int:
-        return self.ptes.count(lambda v: v == ZERO)
+        return self.ptes.count(lambda v: v in (ZERO, HUGE_ZERO))
+
+    def thp_fits(self, region: int) -> bool:
+        """Whether a fault in this 2 MiB region can take a huge page: THP asked
+        for, private anonymous, the region wholly inside, no page table yet."""
+        lo, hi = region * PAGES_PER_PTE_TABLE, (region + 1) * PAGES_PER_PTE_TABLE
+        return (self.thp and self.obj is None and hi <= self.pages
+                and not self.pte_tables.get(region)
+                and self.ptes.count(lambda v: v is not None, lo, hi) == 0)
 
     def frame_runs(self, lo: int = 0, hi: int | None = None):
         """(start, end, Linear) for runs of pages that map frames."""
@@ -180,9 +191,17 @@ class AddressSpace:
             return 0
         faults = 0
         for a, b, v in list(m.ptes.runs(lo, hi)):
-            if v is None or v == ZERO:
-                faults += b - a
-                self._write_fault_missing(m, a, b)
+            if v is None or v == ZERO or v == HUGE_ZERO:
+                for c, d in _by_region(a, b):
+                    region = c // PAGES_PER_PTE_TABLE
+                    if v == HUGE_ZERO or (v is None and m.thp_fits(region)):
+                        faults += 1
+                        self._map_huge(m, region)
+                    else:
+                        faults += d - c
+                        self._write_fault_missing(m, c, d)
+            elif not v.tag.writable and v.tag.huge:
+                faults += self._huge_write_protect_fault(m, a, b, v)
             elif not v.tag.writable:
                 faults += b - a
                 self._write_protect_fault(m, a, b, v)
@@ -199,9 +218,15 @@ class AddressSpace:
         faults = 0
         if m.obj is None:
             for a, b, v in list(m.ptes.runs(lo, hi)):
-                if v is None:
-                    faults += b - a
-                    m.ptes.set(a, b, ZERO)
+                for c, d in _by_region(a, b) if v is None else ():
+                    region = c // PAGES_PER_PTE_TABLE
+                    if m.thp_fits(region):
+                        faults += 1
+                        start = region * PAGES_PER_PTE_TABLE
+                        m.ptes.set(start, start + PAGES_PER_PTE_TABLE, HUGE_ZERO)
+                    else:
+                        faults += d - c
+                        m.ptes.set(c, d, ZERO)
         else:
             faults = self._read_faults_shared_object(m, lo, hi)
         self._alloc_tables(m, lo, hi)
@@ -223,7 +248,7 @@ class AddressSpace:
 
     def _write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear) -> None:
         if m.share == "shared":
-            m.ptes.set(a, b, Linear(v.base, Pte(writable=True, anon=v.tag.anon)))
+            m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=True)))
             return
         if not v.tag.anon:  # a page-cache page in a private mapping: copy it
             self._copy_on_write(m, a, b, v.at(a))
@@ -235,6 +260,33 @@ class AddressSpace:
                 m.ptes.set(pa, pb, Linear(offset, WRITABLE_ANON))
             else:
                 self._copy_on_write(m, pa, pb, fa)
+
+    def _map_huge(self, m: Mapping, region: int) -> None:
+        """A write fault that the kernel serves with a whole 2 MiB huge page."""
+        m.anon_vma = True
+        start = region * PAGES_PER_PTE_TABLE
+        m.ptes.set(start, start + PAGES_PER_PTE_TABLE, None)
+        base = self.memory.alloc(PAGES_PER_PTE_TABLE, "anon")
+        self._map_frames(m, start, start + PAGES_PER_PTE_TABLE, base,
+                         replace(WRITABLE_ANON, huge=True))
+
+    def _huge_write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear) -> int:
+        """A write to a write-protected huge page: reuse it whole if nobody else
+        maps it (one fault); otherwise split the PMD into 512 entries and copy
+        only the 4 KiB pages written, one fault each."""
+        faults = 0
+        for c, d in _by_region(a, b):
+            start = c - c % PAGES_PER_PTE_TABLE
+            end = start + PAGES_PER_PTE_TABLE
+            counts = {n for _, _, n in self.memory.mapcount.runs(v.at(start), v.at(end))}
+            if counts == {1}:
+                m.ptes.set(start, end, Linear(v.base, replace(WRITABLE_ANON, huge=True)))
+                faults += 1
+                continue
+            m.ptes.set(start, end, Linear(v.base, replace(v.tag, huge=False)))
+            self._write_protect_fault(m, c, d, Linear(v.base, replace(v.tag, huge=False)))
+            faults += d - c
+        return faults
 
     def _copy_on_write(self, m: Mapping, a: int, b: int, source: int) -> None:
         """Give pages [a, b) fresh frames holding a copy of frames source.."""
@@ -307,7 +359,7 @@ class AddressSpace:
         for a, b, v in m.frame_runs():
             writable = prot == "rw" and v.tag.owned
             if writable != v.tag.writable:
-                m.ptes.set(a, b, Linear(v.base, Pte(writable, v.tag.anon, v.tag.owned)))
+                m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=writable)))
 
     # -- fork ---------------------------------------------------------------
 
@@ -326,7 +378,7 @@ class AddressSpace:
                     if isinstance(v, Linear):
                         self.memory.map(v.at(a), v.at(b))
                         if v.tag.anon:  # both sides write-protected, neither owns it
-                            v = Linear(v.base, Pte(False, True, owned=False))
+                            v = Linear(v.base, replace(v.tag, writable=False, owned=False))
                             m.ptes.set(a, b, v)
                     if v is not None:
                         c.ptes.set(a, b, v)
@@ -357,3 +409,13 @@ class AddressSpace:
     def vm_pte_kib(self) -> int:
         pages = sum(m.table_pages() for m in self.mappings.values()) + len(self.puds)
         return pages * PAGE // 1024
+
+
+def _by_region(a: int, b: int) -> list[tuple[int, int]]:
+    """Split pages [a, b) at 2 MiB (page-table) boundaries."""
+    pieces = []
+    while a < b:
+        end = min(b, a - a % PAGES_PER_PTE_TABLE + PAGES_PER_PTE_TABLE)
+        pieces.append((a, end))
+        a = end
+    return pieces

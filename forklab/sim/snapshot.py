@@ -9,7 +9,7 @@ import copy
 
 from forklab.observe import MappingObs, ProcessObs, World
 from forklab.sim.kernel import Kernel
-from forklab.sim.memory import ZERO, Mapping
+from forklab.sim.memory import PAGES_PER_PTE_TABLE, Mapping
 from forklab.sim.runs import Linear
 from forklab.sim.tasks import Process
 
@@ -35,7 +35,7 @@ class SimQueries:
             if v is None:
                 continue
             for c, d, w in theirs.ptes.runs(a, b):
-                if v == ZERO and w == ZERO:
+                if isinstance(v, str) and v == w:  # the zero page, or the huge zero page
                     shared += d - c
                 elif isinstance(v, Linear) and isinstance(w, Linear) and v.base == w.base:
                     shared += d - c
@@ -104,10 +104,19 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
 
 
 def _exclusive(m: Mapping, kernel: Kernel) -> int:
-    """Pages whose frame exactly one PTE maps (pagemap's exclusive bit)."""
+    """Pages whose frame exactly one PTE maps (pagemap's exclusive bit).
+
+    For a huge page mapped by one PMD entry, pagemap repeats the answer for
+    its first (head) page on all 512 entries.
+    """
+    counts = kernel.memory.mapcount
     total = 0
     for a, b, v in m.frame_runs():
-        total += kernel.memory.mapcount.count(lambda c: c == 1, v.at(a), v.at(b))
+        if v.tag.huge:
+            for head in range(a, b, PAGES_PER_PTE_TABLE):
+                total += PAGES_PER_PTE_TABLE if counts.get(v.at(head)) == 1 else 0
+        else:
+            total += counts.count(lambda c: c == 1, v.at(a), v.at(b))
     return total
 
 
