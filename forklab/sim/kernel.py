@@ -21,10 +21,9 @@ from forklab.sim.files import (
 )
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, SharedObject
-from forklab.sim.signals import IGNORED_BY_DEFAULT, UNCATCHABLE, SigHand
+from forklab.sim.signals import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE, SigHand
 from forklab.sim.tasks import MAIN, Process, Thread, Waiting
 
-FATAL_DEFAULT = "default-fatal"
 
 
 class PidFd:
@@ -368,9 +367,14 @@ class Kernel:
             proc.vfork_parent = None
 
     def op_exit(self, proc: Process, thread: Thread, op: Op) -> None:
-        """libc exit(): flush stdio, then end the process."""
+        """libc exit(): flush stdio and leave every stream unbuffered, then end.
+
+        The unbuffering shows only where the memory is shared: a parent whose
+        vfork child called exit() finds its own stdout unbuffered afterwards.
+        """
         assert proc.mm is not None
         self._write_stdout(proc, thread, proc.mm.user.stdout.flush())
+        proc.mm.user.stdout.mode = "none"
         self._die(proc, code=op.args["code"])
 
     def op__exit(self, proc: Process, thread: Thread, op: Op) -> None:
@@ -470,8 +474,8 @@ class Kernel:
             elif action.kind == "sigmask":
                 mask = set(action.signals - UNCATCHABLE)
         error = None
-        for action in actions:
-            error = self._file_action(proc, child, action)
+        for action in actions:  # in the child, in order, on the child's own table
+            error = self._file_action(child, child, action)
             if error:
                 break
         child.main.mask = mask
@@ -858,12 +862,18 @@ class Kernel:
                 for sig in sorted(pending):
                     if sig in thread.mask and sig not in UNCATCHABLE:
                         continue
-                    if proc.state == "suspended" and not self._fatal(proc, sig):
-                        continue  # a vfork parent waits killably: only fatal signals act
+                    if proc.state == "suspended" and not self._kills_at_once(proc, sig):
+                        continue  # a vfork parent waits killably
                     pending.discard(sig)
                     if self._fatal(proc, sig):
                         self._die(proc, signal=sig)
                         return
+
+    @classmethod
+    def _kills_at_once(cls, proc: Process, sig: str) -> bool:
+        """What wakes a killable wait: SIGKILL, or a default action that only
+        terminates (a core-dumping default waits until the vfork child lets go)."""
+        return sig == "SIGKILL" or (cls._fatal(proc, sig) and sig not in DUMPS_CORE)
 
     @staticmethod
     def _fatal(proc: Process, sig: str) -> bool:

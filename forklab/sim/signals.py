@@ -18,6 +18,8 @@ NUMBERS = {
 BY_NUMBER = {number: name for name, number in NUMBERS.items()}
 
 IGNORED_BY_DEFAULT = frozenset({"SIGCHLD", "SIGURG", "SIGWINCH", "SIGCONT"})
+DUMPS_CORE = frozenset({"SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
+                        "SIGSEGV", "SIGXCPU", "SIGXFSZ", "SIGSYS"})
 STOPPING = frozenset({"SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"})
 UNCATCHABLE = frozenset({"SIGKILL", "SIGSTOP"})
 

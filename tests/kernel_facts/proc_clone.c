@@ -1,0 +1,463 @@
+/* proc_clone.c -- clone3 corners: CLONE_PIDFD, invalid flag mixes,
+ * CLONE_CLEAR_SIGHAND, and a shared fd table (CLONE_FILES) across exec.
+ *
+ * Children made by raw clone/clone3 without CLONE_VM get a copy of memory
+ * (like fork) but glibc does not know about them, so they only make plain
+ * system calls and _exit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- reporting: "key=value" lines written with write(2), never stdio ---- */
+static int report_fd = 1;
+
+static __attribute__((unused)) void kv(const char *key, const char *fmt, ...)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "%s=", key);
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 2)
+        n = sizeof buf - 2;
+    buf[n++] = '\n';
+    if (write(report_fd, buf, n) != n)
+        _exit(90);
+}
+
+static __attribute__((unused)) long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+static __attribute__((unused)) void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) < 0 && errno == EINTR)
+        ;
+}
+
+/* Start from a known signal state whatever the caller left us. */
+static __attribute__((unused)) void clean_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+}
+
+/* Child side: die with the parent so nothing outlives the experiment. */
+static __attribute__((unused)) void child_guard(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Wait for pid at most ms; on timeout SIGKILL it and reap.  Returns the wait
+ * status, or -1 if it had to be killed, or -2 if it was not our child. */
+static __attribute__((unused)) int reap(pid_t pid, int ms)
+{
+    long end = now_ms() + ms;
+    int st;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0 && errno != EINTR)
+            return -2;
+        if (now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        sleep_ms(2);
+    }
+}
+
+/* ---- /proc readers; dir is "/proc/PID" or "/proc/PID/task/TID" ---- */
+static __attribute__((unused)) int slurp(const char *path, char *buf, size_t sz)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sz - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = 0;
+    return (int)n;
+}
+
+static __attribute__((unused)) const char *pdir(pid_t pid)
+{
+    static char d[4][64];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(d[i], sizeof d[i], "/proc/%d", (int)pid);
+    return d[i];
+}
+
+/* State letter from DIR/stat ('?' when gone). */
+static __attribute__((unused)) char proc_state(const char *dir)
+{
+    char path[128], buf[1024];
+    snprintf(path, sizeof path, "%s/stat", dir);
+    if (slurp(path, buf, sizeof buf) < 0)
+        return '?';
+    char *p = strrchr(buf, ')');
+    return p && p[1] && p[2] ? p[2] : '?';
+}
+
+/* First field of DIR/syscall: the syscall number it is blocked in;
+ * -2 "running", -3 unreadable; -1 means blocked but not in a syscall. */
+static __attribute__((unused)) long proc_syscall(const char *dir)
+{
+    char path[128], buf[512];
+    snprintf(path, sizeof path, "%s/syscall", dir);
+    if (slurp(path, buf, sizeof buf) < 0)
+        return -3;
+    if (strncmp(buf, "running", 7) == 0)
+        return -2;
+    return strtol(buf, NULL, 10);
+}
+
+static __attribute__((unused)) void proc_wchan(const char *dir, char *out, size_t sz)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/wchan", dir);
+    if (slurp(path, out, sz) < 0)
+        snprintf(out, sz, "?");
+}
+
+/* Value of "Field:" in DIR/status, e.g. field "SigPnd". */
+static __attribute__((unused)) void proc_status(const char *dir, const char *field, char *out, size_t sz)
+{
+    char path[128], buf[4096];
+    snprintf(path, sizeof path, "%s/status", dir);
+    snprintf(out, sz, "?");
+    if (slurp(path, buf, sizeof buf) < 0)
+        return;
+    size_t fl = strlen(field);
+    for (char *line = buf; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+            char *v = line + fl + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            snprintf(out, sz, "%s", v);
+            return;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
+/* Poll until DIR sleeps (S or D) inside syscall nr (or any if nr < 0). */
+static __attribute__((unused)) int wait_blocked(const char *dir, long nr, int ms)
+{
+    long end = now_ms() + ms;
+    while (now_ms() < end) {
+        char s = proc_state(dir);
+        if ((s == 'S' || s == 'D') && (nr < 0 || proc_syscall(dir) == nr))
+            return 1;
+        sleep_ms(2);
+    }
+    return 0;
+}
+
+/* Poll until /proc/PID/comm equals name (e.g. after an exec). */
+static __attribute__((unused)) int wait_comm(pid_t pid, const char *name, int ms)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    long end = now_ms() + ms;
+    while (now_ms() < end) {
+        if (slurp(path, buf, sizeof buf) > 0) {
+            buf[strcspn(buf, "\n")] = 0;
+            if (strcmp(buf, name) == 0)
+                return 1;
+        }
+        sleep_ms(2);
+    }
+    return 0;
+}
+#include <linux/sched.h>   /* struct clone_args, CLONE_* */
+#include <sys/ioctl.h>
+
+static const char *ename(int e)
+{
+    if (e == 0)
+        return "0";
+    const char *n = strerrorname_np(e);
+    return n ? n : "?";
+}
+
+static long clone3_raw(struct clone_args *a)
+{
+    return syscall(SYS_clone3, a, sizeof *a);
+}
+
+/* clone3 for flag sets that include CLONE_VM: if the kernel ever accepted
+ * one, the child would run on our stack, so it must leave at once.  The
+ * child executes nothing but the exit system call. */
+static long clone3_vm_probe(struct clone_args *a)
+{
+    long ret;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "mov $60, %%eax\n\t"
+                     "xor %%edi, %%edi\n\t"
+                     "syscall\n\t"
+                     "1:"
+                     : "=a"(ret)
+                     : "0"((long)SYS_clone3), "D"(a), "S"(sizeof *a)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+static void flag_probe(const char *key, unsigned long long flags, int vm)
+{
+    struct clone_args a;
+    memset(&a, 0, sizeof a);
+    a.flags = flags;
+    a.exit_signal = SIGCHLD;
+    static char stack[16384] __attribute__((aligned(16)));
+    if (vm) {
+        a.stack = (unsigned long long)(unsigned long)stack;
+        a.stack_size = sizeof stack;
+    }
+    errno = 0;
+    long r = vm ? clone3_vm_probe(&a) : clone3_raw(&a);
+    if (!vm && r == 0)
+        _exit(0);
+    int e = vm ? (r < 0 ? (int)-r : 0) : (r < 0 ? errno : 0);
+    if (r > 0)
+        reap(r, 2000);
+    kv(key, "%s", r > 0 ? "created" : ename(e));
+}
+
+static int ctl[2];
+
+/* Child body for inspection: wait on ctl, exit 0. */
+static void park(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(ctl[1]);
+    char c;
+    while (read(ctl[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
+static void on_sig(int s)
+{
+    (void)s;
+}
+
+static void pidfd_facts(void)
+{
+    /* fds 3 and 5 in use, 4 free: where does the pidfd land? */
+    int a = open("/dev/null", O_RDONLY);        /* 3 */
+    int b = open("/dev/null", O_RDONLY);        /* 4 */
+    int c = open("/dev/null", O_RDONLY);        /* 5 */
+    close(b);
+    kv("pidfd.setup_fds", "%d,%d", a, c);
+    if (pipe(ctl) < 0)                          /* takes 4 and 6 ... */
+        _exit(2);
+    int ctl_r = ctl[0], ctl_w = ctl[1];
+    /* ... so free them again, leaving 4 as the lowest free number */
+    ctl[0] = fcntl(ctl_r, F_DUPFD, 10);
+    ctl[1] = fcntl(ctl_w, F_DUPFD, 10);
+    close(ctl_r);
+    close(ctl_w);
+
+    int pidfd = -1;
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = CLONE_PIDFD;
+    ca.pidfd = (unsigned long long)(unsigned long)&pidfd;
+    ca.exit_signal = SIGCHLD;
+    long pid = clone3_raw(&ca);
+    if (pid == 0)
+        park();
+    kv("pidfd.clone3_ok", "%d", pid > 0);
+    kv("pidfd.fd", "%d", pidfd);
+    kv("pidfd.cloexec", "%d", (fcntl(pidfd, F_GETFD) & FD_CLOEXEC) != 0);
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+    slurp(path, buf, sizeof buf);
+    char *fl = strstr(buf, "flags:");
+    if (fl) {
+        fl += 6 + strspn(fl + 6, " \t");
+        fl[strcspn(fl, "\n")] = 0;
+    }
+    kv("pidfd.fdinfo_flags", "%s", fl ? fl : "?");
+    slurp(path, buf, sizeof buf);
+    char *pl = strstr(buf, "Pid:");
+    kv("pidfd.fdinfo_pid_matches", "%d", pl && atol(pl + 4) == pid);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", pidfd);
+    ssize_t n = readlink(path, buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    kv("pidfd.link", "%s", buf);
+
+    struct pollfd pf = {pidfd, POLLIN, 0};
+    kv("pidfd.readable_while_running", "%d", poll(&pf, 1, 0));
+    close(ctl[1]);
+    pf.revents = 0;
+    kv("pidfd.readable_after_exit", "%d", poll(&pf, 1, 2000) == 1 && (pf.revents & POLLIN));
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int r = waitid(P_PIDFD, pidfd, &si, WEXITED);
+    kv("pidfd.waitid", "%d", r);
+    kv("pidfd.waitid_pid_matches", "%d", si.si_pid == pid);
+    close(ctl[0]);
+    close(pidfd);
+    close(a);
+    close(c);
+}
+
+static void clear_sighand_facts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sig;
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGUSR2, SIG_IGN);
+    char v[64];
+    if (pipe(ctl) < 0)
+        _exit(2);
+
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.exit_signal = SIGCHLD;
+    for (int clear = 0; clear < 2; clear++) {
+        ca.flags = clear ? CLONE_CLEAR_SIGHAND : 0;
+        long pid = clone3_raw(&ca);
+        if (pid == 0)
+            park();
+        const char *pre = clear ? "clear_sighand" : "plain_clone3";
+        char k[128];
+        wait_blocked(pdir(pid), 0, 2000);
+        proc_status(pdir(pid), "SigCgt", v, sizeof v);
+        snprintf(k, sizeof k, "%s.child_SigCgt", pre);
+        kv(k, "%s", v);
+        proc_status(pdir(pid), "SigIgn", v, sizeof v);
+        snprintf(k, sizeof k, "%s.child_SigIgn", pre);
+        kv(k, "%s", v);
+        kill(pid, SIGKILL);
+        reap(pid, 2000);
+    }
+    close(ctl[0]);
+    close(ctl[1]);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
+}
+
+static void clone_files_facts(void)
+{
+    /* 1. CLONE_FILES child execs: exec unshares the table first. */
+    int keep = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    long pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, NULL, NULL, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execl("/bin/sleep", "sleep", "5", (char *)NULL);
+        _exit(127);
+    }
+    kv("files_exec.exec_seen", "%d", wait_comm(pid, "sleep", 2000));
+    kv("files_exec.parent_cloexec_fd_still_open", "%d", fcntl(keep, F_GETFD) >= 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/fd/%d", pid, keep);
+    kv("files_exec.child_has_cloexec_fd", "%d", access(path, F_OK) == 0);
+    int later = open("/dev/null", O_RDONLY);
+    snprintf(path, sizeof path, "/proc/%ld/fd/%d", pid, later);
+    kv("files_exec.child_sees_parent_new_fd", "%d", access(path, F_OK) == 0);
+    kill(pid, SIGKILL);
+    reap(pid, 2000);
+    close(later);
+
+    /* 2. CLONE_FILES child opens and closes: the parent sees both. */
+    int victim = open("/dev/null", O_RDONLY);
+    int res[2];
+    if (pipe(res) < 0)
+        _exit(2);
+    pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, NULL, NULL, 0);
+    if (pid == 0) {
+        int fd = open("/etc/hostname", O_RDONLY);
+        close(victim);
+        if (write(res[1], &fd, sizeof fd) != sizeof fd)
+            _exit(3);
+        _exit(0);
+    }
+    int childfd = -1;
+    if (read(res[0], &childfd, sizeof childfd) != sizeof childfd)
+        childfd = -1;
+    reap(pid, 2000);
+    char link[256] = "";
+    snprintf(path, sizeof path, "/proc/self/fd/%d", childfd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    link[n > 0 ? n : 0] = 0;
+    kv("files_share.parent_sees_child_open", "%d", strcmp(link, "/etc/hostname") == 0);
+    errno = 0;
+    kv("files_share.parent_fd_closed_by_child", "%s",
+       fcntl(victim, F_GETFD) < 0 ? ename(errno) : "still_open");
+    close(childfd);
+
+    /* 3. Control: without CLONE_FILES the child's open is private. */
+    pid = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    if (pid == 0) {
+        int fd = open("/etc/hostname", O_RDONLY);
+        if (write(res[1], &fd, sizeof fd) != sizeof fd)
+            _exit(3);
+        _exit(0);
+    }
+    if (read(res[0], &childfd, sizeof childfd) != sizeof childfd)
+        childfd = -1;
+    reap(pid, 2000);
+    kv("files_private.parent_sees_child_open", "%d", fcntl(childfd, F_GETFD) >= 0);
+    close(res[0]);
+    close(res[1]);
+    close(keep);
+}
+
+int main(void)
+{
+    alarm(30);
+    clean_signals();
+    close_range(3, ~0U, 0);
+    pidfd_facts();
+    flag_probe("sighand_without_vm.errno", CLONE_SIGHAND, 0);
+    flag_probe("sighand_with_vm.result", CLONE_SIGHAND | CLONE_VM, 1);
+    flag_probe("clear_sighand_with_sighand.errno", CLONE_CLEAR_SIGHAND | CLONE_SIGHAND | CLONE_VM, 1);
+    flag_probe("thread_without_sighand.errno", CLONE_THREAD | CLONE_VM, 1);
+    {   /* the same rule through the old clone(2) entry point */
+        errno = 0;
+        long r = syscall(SYS_clone, CLONE_SIGHAND | SIGCHLD, 0, NULL, NULL, 0);
+        if (r == 0)
+            _exit(0);
+        kv("old_clone_sighand_without_vm.errno", "%s", r < 0 ? ename(errno) : "created");
+        if (r > 0)
+            reap(r, 2000);
+    }
+    clear_sighand_facts();
+    clone_files_facts();
+    return 0;
+}
