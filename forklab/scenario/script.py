@@ -1,0 +1,1095 @@
+"""The script-line grammar of SCENARIOS.md §2–§3: one line of text to Ops.
+
+    ACTOR ":" VERB ARG* [ "->" NAME ("," NAME)* ]      # comment
+    "repeat" N ":" LINE
+
+A line is checked against what earlier lines bound (:class:`Bindings`, the one
+namespace of §2), so every error is found before anything runs and names the
+exact column of the token at fault. Positions come from a :class:`LineSource`,
+which maps an index in the line to a line and column in the file.
+"""
+from __future__ import annotations
+
+import difflib
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, NoReturn
+
+from forklab.layout import MAX_MAPPING, PMD_SPAN, REGION_BASE, REGION_END, align_up
+from forklab.scenario.model import (
+    ALLOWED_PROGRAMS,
+    PAGE,
+    VERB_ARGS,
+    Actor,
+    FdRef,
+    NameKind,
+    Op,
+    Program,
+    Range,
+    ScenarioError,
+    SpawnAction,
+    Where,
+)
+
+MAX_PROCESS_OPS = 256  # process-creating ops per scenario, after repeat expansion
+MAX_OPS = 10_000  # ops per scenario, after repeat expansion
+MAX_REPEAT = 1000
+MAX_FD = 511  # fd numbers a script may write; forklab keeps the ones above
+MAX_SLEEP = 10.0  # seconds, for `sleep` and `/bin/sleep`
+MAX_PATH = 255
+
+# --- lexical forms ------------------------------------------------------------------------
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_INT = re.compile(r"0x[0-9a-fA-F]+|[0-9]+")
+_SIZE = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+)(KiB|MiB|GiB|TiB|K|M|G|T|p)?")
+_UNITS = {None: 1, "p": PAGE, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
+          "G": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TiB": 1 << 40}
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(us|ms|s)")
+_DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+_SLEEP_ARG = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+_PATH_PART = re.compile(r"[A-Za-z0-9._-]+")
+_RANGE = re.compile(r"([^\[\]]*)(?:\[([^\[\]]*)\])?")
+_REPEAT = re.compile(r"[ \t]*repeat(?![A-Za-z0-9_])")
+_REPEAT_HEAD = re.compile(r"([ \t]*)repeat[ \t]+([^ \t:]*)[ \t]*:[ \t]*")
+_ACTOR = re.compile(r"([ \t]*)([^ \t:]*)[ \t]*:")
+_MAX_DIGITS = 24  # longer numbers are refused before int() sees them
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+
+_SIGNALS = {
+    "SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6,
+    "SIGBUS": 7, "SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12,
+    "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGSTKFLT": 16, "SIGCHLD": 17,
+    "SIGCONT": 18, "SIGSTOP": 19, "SIGTSTP": 20, "SIGTTIN": 21, "SIGTTOU": 22,
+    "SIGURG": 23, "SIGXCPU": 24, "SIGXFSZ": 25, "SIGVTALRM": 26, "SIGPROF": 27,
+    "SIGWINCH": 28, "SIGIO": 29, "SIGPWR": 30, "SIGSYS": 31,
+}
+_SIGNAL_ALIASES = {"SIGIOT": "SIGABRT", "SIGCLD": "SIGCHLD", "SIGPOLL": "SIGIO"}
+_JOB_CONTROL = frozenset({"SIGSTOP", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU"})
+_FAULTS = frozenset({"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"})
+
+# Names that would be ambiguous in a script or in an expression (§4).
+RESERVED_NAMES = frozenset(
+    {kw for kw in keyword.kwlist if kw.islower()}
+    | {"repeat", "max", "stdout", "processes", "len", "sorted", "set", "min", "abs", "count",
+       "approx"}
+)
+# A mapping is read as P.NAME, so it cannot share a name with a process observable.
+PROCESS_OBSERVABLES = frozenset(
+    {"state", "exit_code", "term_signal", "errno", "parent", "children", "threads", "faults",
+     "minflt", "vm_pte", "fds", "cloexec", "same_file", "last_read", "sig_ignored",
+     "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "name", "mappings"}
+)
+
+_ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping", "fd": "an fd",
+            "lock": "a lock", "allocation": "an allocation", "template": "a spawn template",
+            "blank": "a blank process (pidfd_empty)"}
+
+# What `->` binds, per verb (every other verb binds nothing after `->`).
+ARROW_BINDS: dict[str, tuple[NameKind, ...]] = {
+    "fork": ("process",), "vfork": ("process",), "clone": ("process",),
+    "spawn": ("process",), "spawn_from": ("process",), "pidfd_exec": ("process",),
+    "create_process": ("process",), "thread": ("thread",), "open": ("fd",), "dup": ("fd",),
+    "pipe": ("fd", "fd"), "malloc": ("allocation",), "spawn_template": ("template",),
+    "pidfd_empty": ("blank",),
+}
+
+USAGE: dict[str, str] = {
+    "mmap": "P: mmap NAME SIZE [anon|file=PATH] [private|shared] [rw|ro|rx] [thp] [noreserve]",
+    "munmap": "P: munmap NAME",
+    "write": "P: write RANGE [= BYTE]",
+    "read": "P: read RANGE",
+    "madvise": "P: madvise NAME dontfork|dofork|wipeonfork|keeponfork|dontneed|hugepage|nohugepage",
+    "mprotect": "P: mprotect NAME ro|rw|none",
+    "fork": "P: fork -> C",
+    "vfork": "P: vfork -> C",
+    "clone": "P: clone FLAGS -> C",
+    "spawn": "P: spawn PROG [ARG...] [ACTION...] -> C",
+    "exec": "P: exec PROG [ARG...]",
+    "exit": "P: exit [CODE]",
+    "_exit": "P: _exit [CODE]",
+    "wait": "P: wait C",
+    "kill": "P: kill C SIG",
+    "thread": "P: thread -> T",
+    "thread_exit": "P/T: exit",
+    "open": "P: open PATH [ro|wo|rw] [cloexec] [append] [create] -> FD",
+    "pipe": "P: pipe [cloexec] -> R, W",
+    "dup": "P: dup FD [cloexec] -> NEW",
+    "dup2": "P: dup2 FD NUM",
+    "close": "P: close FD",
+    "cloexec": "P: cloexec FD on|off",
+    "close_range": "P: close_range LO HI [cloexec]",
+    "writefd": 'P: writefd FD "text"',
+    "readfd": "P: readfd FD",
+    "printf": 'P: printf "text"',
+    "fflush": "P: fflush",
+    "setvbuf": "P: setvbuf none|line|full",
+    "lock": "P[/T]: lock L",
+    "unlock": "P[/T]: unlock L",
+    "atfork": "P: atfork L",
+    "malloc": "P[/T]: malloc SIZE -> A",
+    "free": "P[/T]: free A",
+    "signal": "P: signal SIG ignore|default|catch",
+    "block": "P: block SIG",
+    "unblock": "P: unblock SIG",
+    "raise": "P: raise SIG",
+    "sleep": "P: sleep DURATION",
+    "spawn_template": "P: spawn_template PROG [ACTION...] -> TPL",
+    "spawn_from": "P: spawn_from TPL -> C",
+    "pidfd_empty": "P: pidfd_empty -> B",
+    "configure": "P: configure B ACTION",
+    "pidfd_exec": "P: pidfd_exec B PROG -> C",
+    "create_process": "P: create_process PROG inherit=FD+FD -> C",
+}
+
+WRITTEN_VERBS = tuple(sorted(v for v in VERB_ARGS if v != "thread_exit"))
+CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "pidfd", "clear_sighand")
+SPAWN_ACTIONS = ("close=FD", "dup2=FD:NUM", "open=NUM:PATH", "closefrom=NUM", "chdir=PATH",
+                 "setsid", "setpgroup", "sigmask=SIG+SIG", "sigdefault=SIG+SIG")
+_ACTION_KEYS = frozenset({"close", "dup2", "open", "closefrom", "chdir", "sigmask", "sigdefault"})
+_ACTION_WORDS = frozenset({"setsid", "setpgroup"})
+_MMAP_OPTIONS = {"anon": "backing", "private": "share", "shared": "share", "rw": "prot",
+                 "ro": "prot", "rx": "prot", "thp": "thp", "noreserve": "noreserve"}
+_OPEN_OPTIONS = {"ro": "mode", "wo": "mode", "rw": "mode", "cloexec": "cloexec",
+                 "append": "append", "create": "create"}
+_CHOICES = {
+    "madvise": ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "hugepage",
+                "nohugepage"),
+    "mprotect": ("ro", "rw", "none"),
+    "setvbuf": ("none", "line", "full"),
+    "signal": ("ignore", "default", "catch"),
+    "cloexec": ("on", "off"),
+}
+
+
+def _quote_list(items: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(items)
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# --- where things are ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LineSource:
+    """One script line and where each of its characters sits in the file."""
+
+    text: str
+    file: str
+    step: int | None
+    locate: Callable[[int], tuple[int, int]]  # index in text -> (file line, column)
+
+    def where(self, index: int) -> Where:
+        line, col = self.locate(max(0, min(index, len(self.text))))
+        return Where(self.file, line, col, self.step)
+
+    def fail(self, index: int, message: str) -> NoReturn:
+        raise ScenarioError(message, self.where(index))
+
+
+# --- the namespace ------------------------------------------------------------------------
+
+@dataclass
+class Bindings:
+    """Every name bound so far (one namespace, §2), and the counts the bounds of §5 need."""
+
+    kinds: dict[str, NameKind]
+    bound_at: dict[str, int | None] = field(default_factory=dict)  # line; None: the first process
+    mapping_sizes: dict[str, int] = field(default_factory=dict)  # names bound by an mmap we saw
+    thread_owner: dict[str, str] = field(default_factory=dict)  # thread -> its process
+    layout_cursor: int | None = None  # where layout places the next mmap; None if unknown
+    process_ops: int = 0
+    ops: int = 0
+
+    @classmethod
+    def start(cls, first: str) -> "Bindings":
+        """A scenario's namespace before its first line: just the first process."""
+        return cls(kinds={first: "process"}, bound_at={first: None}, layout_cursor=REGION_BASE)
+
+    @classmethod
+    def from_names(cls, names: dict[str, NameKind]) -> "Bindings":
+        """A namespace known only by its names (a sandbox): sizes and owners are unknown."""
+        return cls(kinds=dict(names), bound_at={name: None for name in names})
+
+
+def check_name_syntax(name: str) -> str | None:
+    """Why ``name`` cannot be bound, or None if it can."""
+    if not _NAME.fullmatch(name):
+        return f"expected a name ([a-z_][a-z0-9_]*), got '{name}'"
+    if name in RESERVED_NAMES:
+        return f"'{name}' cannot be a name: it is reserved (a keyword or an expression function)"
+    if name.startswith("__"):
+        return f"'{name}' cannot be a name: names may not start with '__'"
+    return None
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "word", "string", "arrow", "comma"
+    text: str  # a word as written; a string decoded
+    start: int  # index in the line
+    end: int
+
+
+def _comment_start(src: LineSource) -> int:
+    """Index of the `#` that starts the comment (outside strings), or the line's length."""
+    text = src.text
+    if "#" not in text:
+        return len(text)
+    i, quoted = 0, False
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "#":
+            return i
+        i += 1
+    return len(text)
+
+
+def _check_characters(src: LineSource, end: int) -> None:
+    """Refuse control characters (tab aside): a script line is one line of plain text."""
+    bad = _CONTROL.search(src.text, 0, end)
+    if bad is None:
+        return
+    if bad.group() == "\n":
+        src.fail(bad.start(), "a script line cannot contain a line break (one line at a time)")
+    src.fail(bad.start(), f"control character U+{ord(bad.group()):04X} is not allowed in a "
+                          "script line")
+
+
+def tokenize(src: LineSource, start: int, end: int) -> list[Token]:
+    """Words, double-quoted strings, `->` and `,` of ``src.text[start:end]``."""
+    text = src.text
+    tokens: list[Token] = []
+    i = start
+    while i < end:
+        ch = text[i]
+        if ch in " \t":
+            i += 1
+        elif ch == ",":
+            tokens.append(Token("comma", ",", i, i + 1))
+            i += 1
+        elif text.startswith("->", i):
+            tokens.append(Token("arrow", "->", i, i + 2))
+            i += 2
+        elif ch == '"':
+            tokens.append(_string(src, i, end))
+            i = tokens[-1].end
+        else:
+            j = i
+            while j < end and text[j] not in ' \t,"' and not text.startswith("->", j):
+                j += 1
+            tokens.append(Token("word", text[i:j], i, j))
+            i = j
+    return tokens
+
+
+def _string(src: LineSource, start: int, end: int) -> Token:
+    escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
+    out: list[str] = []
+    i = start + 1
+    while i < end:
+        ch = src.text[i]
+        if ch == '"':
+            return Token("string", "".join(out), start, i + 1)
+        if ch == "\\":
+            nxt = src.text[i + 1] if i + 1 < end else ""
+            if nxt not in escapes:
+                src.fail(i, f"unknown escape '\\{nxt}' in a string; "
+                            'expected \\n, \\t, \\\\ or \\"')
+            out.append(escapes[nxt])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    src.fail(start, 'unterminated string: expected a closing "')
+
+
+# --- one line -----------------------------------------------------------------------------
+
+def parse_script_line(src: LineSource, names: Bindings) -> list[Op]:
+    """The ops of one script line (none for a blank or comment line; N for `repeat N:`)."""
+    end = _comment_start(src)
+    _check_characters(src, end)
+    if not src.text[:end].strip(" \t"):
+        return []
+    if not _REPEAT.match(src.text, 0, end):
+        return [_Line(src, 0, end, names, "").parse()]
+    head = _REPEAT_HEAD.match(src.text, 0, end)
+    if head is None:
+        lead = len(src.text) - len(src.text.lstrip(" \t"))
+        src.fail(lead, "expected 'repeat N: LINE' (a count, a colon, then a script line)")
+    count_at = head.start(2)
+    count = _integer(src, head.group(2), count_at, "a repeat count")
+    if not 1 <= count <= MAX_REPEAT:
+        src.fail(count_at, f"repeat count must be 1..{MAX_REPEAT}, got {count}")
+    inner = head.end()
+    if _REPEAT.match(src.text, inner, end):
+        src.fail(inner, "repeat cannot be nested; write the inner line with one repeat")
+    if not src.text[inner:end].strip(" \t"):
+        src.fail(inner, "expected a script line after 'repeat N:'")
+    return [_Line(src, inner, end, names, f"_{k}").parse() for k in range(1, count + 1)]
+
+
+class _Line:
+    """Parses one (possibly repeated) script line into one Op."""
+
+    def __init__(self, src: LineSource, start: int, end: int, names: Bindings, suffix: str):
+        self.src = src
+        self.start = start
+        self.end = end
+        self.names = names
+        self.suffix = suffix
+        self.binds: list[str] = []
+        self.renames: list[tuple[int, int, str]] = []
+        self.verb = ""
+        self.actor = Actor("")
+        self.tail = end  # where a missing argument would go
+
+    def fail(self, index: int, message: str) -> NoReturn:
+        self.src.fail(index, message)
+
+    # -- the line --------------------------------------------------------------------------
+    def parse(self) -> Op:
+        text = self.src.text
+        m = _ACTOR.match(text, self.start, self.end)
+        if m is None:
+            lead = len(text[self.start:self.end]) - len(text[self.start:self.end].lstrip(" \t"))
+            self.fail(self.start + lead, "expected 'ACTOR: VERB ...' "
+                                         "(a process name, a colon, then a verb)")
+        actor_at = m.start(2)
+        tokens = tokenize(self.src, m.end(), self.end)
+        self.tail = tokens[-1].end if tokens else m.end()
+        if not tokens or tokens[0].kind != "word":
+            self.fail(tokens[0].start if tokens else m.end(),
+                      "expected a verb after ':' (like fork, mmap or write)")
+        self.actor = self.parse_actor(m.group(2), actor_at)
+        verb_tok = tokens[0]
+        verb = verb_tok.text
+        if verb not in USAGE or verb == "thread_exit":
+            self.fail(verb_tok.start, f"unknown verb '{verb}'; expected one of: "
+                                      f"{_quote_list(WRITTEN_VERBS)}"
+                                      f"{_suggest(verb, WRITTEN_VERBS)}")
+        if verb == "exit" and self.actor.thread is not None:
+            verb = "thread_exit"
+        self.verb = verb
+        arrow = next((n for n, t in enumerate(tokens) if t.kind == "arrow"), None)
+        args = tokens[1:arrow] if arrow is not None else tokens[1:]
+        self.tail = args[-1].end if args else verb_tok.end
+        bound = self.arrow_names(tokens, arrow)
+        values = getattr(self, "v_" + verb.lstrip("_"))(args)
+        for tok, kind in bound:
+            self.bind(tok.text, tok.start, kind)
+        self.count_op(actor_at)
+        return Op(actor=self.actor, verb=verb, args=values, binds=tuple(self.binds),
+                  where=self.src.where(actor_at), text=self.rendered())
+
+    def parse_actor(self, text: str, at: int) -> Actor:
+        if not text:
+            self.fail(at, "expected an actor (a process name, or PROCESS/THREAD) before ':'")
+        if "/" not in text:
+            if self.names.kinds.get(text) == "thread":
+                known = self.names.thread_owner.get(text, "PROCESS")
+                self.fail(at, f"'{text}' is a thread; write it with its process, "
+                              f"as '{known}/{text}'")
+            self.use(text, at, ("process",), "an actor")
+            return Actor(text)
+        process, _, thread = text.partition("/")
+        self.use(process, at, ("process",), "an actor")
+        self.use(thread, at + len(process) + 1, ("thread",), "the thread after '/'")
+        owner = self.names.thread_owner.get(thread)
+        if owner is not None and owner != process:
+            self.fail(at + len(process) + 1,
+                      f"thread '{thread}' belongs to '{owner}', not '{process}' "
+                      "(a child gets only the thread that forked it)")
+        return Actor(process, thread)
+
+    def arrow_names(self, tokens: list[Token],
+                    arrow: int | None) -> list[tuple[Token, NameKind]]:
+        """The names after `->`, checked against how many this verb binds."""
+        kinds = ARROW_BINDS.get(self.verb, ())
+        usage = USAGE[self.verb]
+        if arrow is None:
+            if kinds:
+                self.fail(self.tail, f"{self.verb} must name what it creates: {usage}")
+            return []
+        if not kinds:
+            self.fail(tokens[arrow].start, f"{self.verb} binds no name; remove '-> ...' "
+                                           f"(usage: {usage})")
+        names: list[Token] = []
+        rest = tokens[arrow + 1:]
+        for n, tok in enumerate(rest):
+            want_name = n % 2 == 0
+            if want_name and tok.kind != "word":
+                self.fail(tok.start, f"expected a name after '{'->' if n == 0 else ','}'")
+            if not want_name and tok.kind != "comma":
+                self.fail(tok.start, f"expected ',' between the names after '->', "
+                                     f"got '{tok.text}'")
+            if want_name:
+                names.append(tok)
+        if not rest or rest[-1].kind == "comma":
+            where = rest[-1].end if rest else tokens[arrow].end
+            self.fail(where, f"expected a name after '{'->' if not rest else ','}'")
+        if len(names) != len(kinds):
+            at = names[len(kinds)].start if len(names) > len(kinds) else rest[-1].end
+            count = "one name" if len(kinds) == 1 else "two names"
+            self.fail(at, f"{self.verb} binds exactly {count}: {usage}")
+        return list(zip(names, kinds))
+
+    def count_op(self, at: int) -> None:
+        self.names.ops += 1
+        if self.names.ops > MAX_OPS:
+            self.fail(at, f"too many ops: a scenario has at most {MAX_OPS} "
+                          "(after expanding repeat)")
+
+    def rendered(self) -> str:
+        """The line as written (without its comment), with repeat's suffixed names."""
+        text = self.src.text
+        out, last = [], self.start
+        for start, end, new in sorted(self.renames):
+            out.append(text[last:start])
+            out.append(new)
+            last = end
+        out.append(text[last:self.end])
+        return "".join(out).strip(" \t")
+
+    # -- names -----------------------------------------------------------------------------
+    def use(self, name: str, at: int, kinds: tuple[NameKind, ...], role: str | None = None) -> str:
+        """A name that must already be bound, as one of ``kinds``."""
+        wanted = " or ".join(_ARTICLE[k] for k in kinds)
+        if not _NAME.fullmatch(name):
+            self.fail(at, f"expected a name ([a-z_][a-z0-9_]*) for {wanted}, got '{name}'")
+        kind = self.names.kinds.get(name)
+        if kind is None:
+            hint = _suggest(name, [n for n, k in self.names.kinds.items() if k in kinds])
+            self.fail(at, f"unknown name '{name}': nothing is bound to it before this line"
+                          f"{hint} (expected {wanted})")
+        if kind not in kinds:
+            needs = f"{role} must be {wanted}" if role else f"{self.verb} needs {wanted} here"
+            self.fail(at, f"'{name}' is {_ARTICLE[kind]}; {needs}")
+        return name
+
+    def bind(self, name: str, at: int, kind: NameKind) -> str:
+        problem = check_name_syntax(name)
+        if problem is None and kind == "mapping" and name in PROCESS_OBSERVABLES:
+            problem = (f"'{name}' cannot name a mapping: P.{name} is already a process "
+                       "observable")
+        if problem:
+            self.fail(at, problem)
+        full = name + self.suffix
+        if self.suffix:
+            self.renames.append((at, at + len(name), full))
+        if full in self.names.kinds:
+            line = self.names.bound_at.get(full)
+            where = f" (line {line})" if line is not None else ""
+            self.fail(at, f"name '{full}' is already bound{where}; "
+                          "a name is bound once per scenario")
+        if kind == "process":
+            self.names.process_ops += 1
+            if self.names.process_ops > MAX_PROCESS_OPS:
+                self.fail(at, f"too many processes: a scenario may create at most "
+                              f"{MAX_PROCESS_OPS} (after expanding repeat)")
+        if kind == "thread":
+            self.names.thread_owner[full] = self.actor.process
+        self.names.kinds[full] = kind
+        self.names.bound_at[full] = self.src.where(at).line
+        self.binds.append(full)
+        return full
+
+    # -- argument helpers ------------------------------------------------------------------
+    def arity(self, args: list[Token], low: int, high: int, what: str) -> None:
+        usage = USAGE[self.verb]
+        if len(args) < low:
+            self.fail(self.tail, f"{self.verb}: expected {what} (usage: {usage})")
+        if len(args) > high:
+            self.fail(args[high].start, f"{self.verb}: unexpected '{args[high].text}' "
+                                        f"(usage: {usage})")
+
+    def word(self, tok: Token, what: str) -> str:
+        if tok.kind != "word":
+            shown = "a string" if tok.kind == "string" else f"'{tok.text}'"
+            self.fail(tok.start, f"expected {what}, got {shown}")
+        return tok.text
+
+    def text_arg(self, tok: Token) -> str:
+        if tok.kind != "string":
+            self.fail(tok.start, f'expected a double-quoted string like "hello\\n", '
+                                 f"got '{tok.text}'")
+        return tok.text
+
+    def choice(self, tok: Token, choices: tuple[str, ...], what: str) -> str:
+        value = self.word(tok, what)
+        if value not in choices:
+            self.fail(tok.start, f"expected {what} ({'|'.join(choices)}), got '{value}'"
+                                 f"{_suggest(value, choices)}")
+        return value
+
+    def fd(self, text: str, at: int) -> FdRef:
+        if text[:1].isdigit():
+            return _fd_number(self.src, text, at)
+        return self.use(text, at, ("fd",))
+
+    def mapping(self, text: str, at: int) -> str:
+        return self.use(text, at, ("mapping",))
+
+    def flags(self, args: list[Token], allowed: dict[str, str], what: str) -> dict[str, str]:
+        """Options that may each be given once (``group -> word``)."""
+        seen: dict[str, tuple[str, Token]] = {}
+        for tok in args:
+            value = self.word(tok, what)
+            group = allowed.get(value)
+            if group is None:
+                if value.startswith("file=") and "file=PATH" in allowed:
+                    group = "backing"
+                else:
+                    self.fail(tok.start, f"unknown {self.verb} option '{value}'"
+                                         f"{_suggest(value, list(allowed))}; expected "
+                                         f"{_quote_list(list(allowed))}")
+            if group in seen:
+                before = seen[group][0]
+                how = "given twice" if before == value else f"conflicts with '{before}'"
+                self.fail(tok.start, f"{self.verb} option '{value}' {how}")
+            seen[group] = (value, tok)
+        return {group: value for group, (value, _) in seen.items()}
+
+    def program(self, args: list[Token]) -> tuple[Program, list[Token]]:
+        """PROG [ARG...]; returns the program and the tokens after its arguments."""
+        if not args:
+            self.fail(self.tail, f"{self.verb}: expected a program (probe, missing, "
+                                 f"{_quote_list(ALLOWED_PROGRAMS)}) (usage: {USAGE[self.verb]})")
+        head = args[0]
+        path = self.word(head, "a program")
+        n = 1
+        while n < len(args) and not _looks_like_option(args[n]):
+            n += 1
+        prog_args = args[1:n]
+        for tok in prog_args:
+            self.word(tok, "a program argument (written without quotes)")
+        if path in ("probe", "missing"):
+            program = Program(path)  # type: ignore[arg-type]
+        elif path in ALLOWED_PROGRAMS:
+            program = Program("program", path, tuple(t.text for t in prog_args))
+        else:
+            self.fail(head.start, f"program '{path}' is not allowed; expected probe, missing, "
+                                  "/bin/true, /bin/false, /bin/sleep SECONDS or /bin/cat "
+                                  "(a scenario cannot run other programs)")
+        if path == "/bin/sleep":
+            if not prog_args:
+                self.fail(head.end, "/bin/sleep needs one argument: seconds, at most 10")
+            if len(prog_args) > 1:
+                self.fail(prog_args[1].start, "/bin/sleep takes exactly one argument")
+            value = prog_args[0].text
+            if not _SLEEP_ARG.fullmatch(value) or len(value) > _MAX_DIGITS:
+                self.fail(prog_args[0].start, f"/bin/sleep takes a number of seconds like 1 "
+                                              f"or 0.5, got '{value}'")
+            if float(value) > MAX_SLEEP:
+                self.fail(prog_args[0].start, f"/bin/sleep is limited to {MAX_SLEEP:g} "
+                                              f"seconds, got {value}")
+        elif prog_args:
+            why = " (only reading stdin)" if path == "/bin/cat" else ""
+            self.fail(prog_args[0].start, f"'{path}' takes no arguments{why}")
+        return program, args[n:]
+
+    def actions(self, args: list[Token]) -> tuple[SpawnAction, ...]:
+        return tuple(self.action(tok) for tok in args)
+
+    def action(self, tok: Token) -> SpawnAction:
+        text = self.word(tok, "a spawn action")
+        if text in _ACTION_WORDS:
+            return SpawnAction(text)
+        key, sep, value = text.partition("=")
+        if not sep or key not in _ACTION_KEYS:
+            self.fail(tok.start, f"unknown spawn action '{text}'; expected "
+                                 f"{_quote_list(SPAWN_ACTIONS)}")
+        at = tok.start + len(key) + 1
+        if not value:
+            self.fail(at, f"{key}= needs a value (like {_action_example(key)})")
+        if key == "close":
+            return SpawnAction("close", fd=self.fd(value, at))
+        if key == "closefrom":
+            return SpawnAction("closefrom", num=_fd_number(self.src, value, at))
+        if key == "chdir":
+            return SpawnAction("chdir", path=_path(self.src, value, at))
+        if key in ("sigmask", "sigdefault"):
+            signals, offset = set(), 0
+            for part in value.split("+"):
+                signals.add(_signal(self.src, part, at + offset, "spawn"))
+                offset += len(part) + 1
+            return SpawnAction(key, signals=frozenset(signals))
+        first, colon, second = value.partition(":")
+        if not colon:
+            self.fail(at, f"{key}= needs two parts separated by ':' (like "
+                          f"{_action_example(key)})")
+        second_at = at + len(first) + 1
+        if key == "dup2":
+            return SpawnAction("dup2", fd=self.fd(first, at),
+                               num=_fd_number(self.src, second, second_at))
+        return SpawnAction("open", num=_fd_number(self.src, first, at),
+                           path=_path(self.src, second, second_at))
+
+    def range(self, tok: Token) -> Range:
+        text = self.word(tok, "a range like heap, heap[0:100p] or heap[7p]")
+        m = _RANGE.fullmatch(text)
+        if m is None:
+            self.fail(tok.start, f"expected a range like heap, heap[0:100p] or heap[7p], "
+                                 f"got '{text}'")
+        name = self.mapping(m.group(1), tok.start)
+        if m.group(2) is None:
+            return Range(name)
+        inner, at = m.group(2), tok.start + len(m.group(1)) + 1
+        single = ":" not in inner
+        low_text, _, high_text = inner.partition(":")
+        high_at = at + len(low_text) + 1
+        start = self.bound(low_text, at) if low_text else 0
+        if single:
+            if not low_text:
+                self.fail(at, "expected a page inside [ ], like heap[7p]")
+            end: int | None = start + PAGE
+        else:
+            end = self.bound(high_text, high_at) if high_text else None
+        if end is not None and start >= end:
+            self.fail(at, f"range start {low_text or 0} must be below its end {high_text}")
+        size = self.names.mapping_sizes.get(name)
+        if size is not None:
+            pages = f"{size // PAGE} page{'s' if size != PAGE else ''}"
+            if single and end is not None and end > size:
+                self.fail(at, f"page {low_text} is not inside '{name}' ({pages})")
+            if end is not None and end > size:
+                self.fail(high_at, f"range end {high_text} is not inside '{name}' ({pages})")
+            if start >= size:
+                self.fail(at, f"range start {low_text} is not inside '{name}' ({pages})")
+        return Range(name, start, end)
+
+    def bound(self, text: str, at: int) -> int:
+        value = _size(self.src, text, at)
+        if value % PAGE:
+            self.fail(at, f"range bound {text} is not a page multiple; ranges are "
+                          f"page-granular (write pages, like 7p, or 28KiB)")
+        return value
+
+    # -- verbs: memory ---------------------------------------------------------------------
+    def v_mmap(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2 + 5, "a mapping name and a size")
+        name_tok, size_tok = args[0], args[1]
+        name = self.word(name_tok, "a mapping name")
+        size = _size(self.src, self.word(size_tok, "a size"), size_tok.start)
+        if size <= 0 or size % PAGE:
+            self.fail(size_tok.start, f"mmap size must be a positive multiple of the page size "
+                                      f"({PAGE}), got {size_tok.text}")
+        if size > MAX_MAPPING:
+            self.fail(size_tok.start, f"mmap size {size_tok.text} is larger than forklab's "
+                                      f"limit of {MAX_MAPPING >> 40}TiB per mapping")
+        options = self.flags(args[2:], {**_MMAP_OPTIONS, "file=PATH": "backing"},
+                             "an mmap option")
+        path = None
+        backing = options.get("backing", "anon")
+        if backing.startswith("file="):
+            tok = next(t for t in args[2:] if t.text == backing)
+            path = _path(self.src, backing[5:], tok.start + 5)
+            if path == "/dev/null":
+                self.fail(tok.start + 5, "mmap file= needs a file in the scratch directory, "
+                                         "not /dev/null")
+            backing = "file"
+        if self.names.layout_cursor is not None:
+            # layout.place/fits, kept incremental so that thousands of mmaps stay linear
+            start = self.names.layout_cursor
+            if start + align_up(size, PMD_SPAN) > REGION_END:
+                self.fail(size_tok.start, "this mapping does not fit: the scenario's mappings "
+                                          "together exceed forklab's address-space region")
+            self.names.layout_cursor = start + align_up(size, PMD_SPAN) + PMD_SPAN
+        full = self.bind(name, name_tok.start, "mapping")
+        self.names.mapping_sizes[full] = size
+        return {"name": full, "size": size, "backing": backing, "path": path,
+                "share": options.get("share", "private"), "prot": options.get("prot", "rw"),
+                "thp": "thp" in options, "noreserve": "noreserve" in options}
+
+    def v_munmap(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a mapping name")
+        return {"name": self.mapping(self.word(args[0], "a mapping name"), args[0].start)}
+
+    def v_write(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 3, "a range")
+        pieces: list[Token] = []
+        for tok in args:  # `heap = 7`, `heap =7`, `heap= 7` and `heap=7` all mean the same
+            if tok.kind != "word" or "=" not in tok.text:
+                pieces.append(tok)
+                continue
+            before, _, after = tok.text.partition("=")
+            eq = tok.start + len(before)
+            if before:
+                pieces.append(Token("word", before, tok.start, eq))
+            pieces.append(Token("word", "=", eq, eq + 1))
+            if after:
+                pieces.append(Token("word", after, eq + 1, tok.end))
+        rng = self.range(pieces[0])
+        if len(pieces) == 1:
+            return {"range": rng, "value": 1}
+        if pieces[1].text != "=":
+            self.fail(pieces[1].start, f"expected '= BYTE' after the range, got "
+                                       f"'{pieces[1].text}'")
+        if len(pieces) < 3:
+            self.fail(pieces[1].end, "expected a byte (0-255) after '='")
+        if len(pieces) > 3:
+            self.fail(pieces[3].start, f"write: unexpected '{pieces[3].text}' "
+                                       f"(usage: {USAGE['write']})")
+        value = _integer(self.src, self.word(pieces[2], "a byte"), pieces[2].start, "a byte")
+        if value > 255:
+            self.fail(pieces[2].start, f"a byte is 0-255, got {pieces[2].text}")
+        return {"range": rng, "value": value}
+
+    def v_read(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a range")
+        return {"range": self.range(args[0])}
+
+    def v_madvise(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "a mapping name and an advice")
+        name = self.mapping(self.word(args[0], "a mapping name"), args[0].start)
+        return {"name": name, "advice": self.choice(args[1], _CHOICES["madvise"], "an advice")}
+
+    def v_mprotect(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "a mapping name and a protection")
+        name = self.mapping(self.word(args[0], "a mapping name"), args[0].start)
+        return {"name": name, "prot": self.choice(args[1], _CHOICES["mprotect"],
+                                                  "a protection")}
+
+    # -- verbs: processes ------------------------------------------------------------------
+    def v_fork(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 0, 0, "no arguments")
+        return {}
+
+    v_vfork = v_fork
+    v_thread = v_fork
+
+    def v_thread_exit(self, args: list[Token]) -> dict[str, Any]:
+        if args:
+            self.fail(args[0].start, "a thread's exit takes no code (it is pthread_exit); "
+                                     "to end the whole process write 'P/T: _exit CODE'")
+        return {}
+
+    v_fflush = v_fork
+    v_pidfd_empty = v_fork
+
+    def v_clone(self, args: list[Token]) -> dict[str, Any]:
+        if not args:
+            self.fail(self.tail, f"clone: expected FLAGS, a comma list of "
+                                 f"{_quote_list(CLONE_FLAGS)}, or none (usage: {USAGE['clone']})")
+        flags: dict[str, Token] = {}
+        for n, tok in enumerate(args):
+            if n % 2 == 1:
+                if tok.kind != "comma":
+                    self.fail(tok.start, f"expected ',' between clone flags, got '{tok.text}'")
+                continue
+            flag = self.word(tok, "a clone flag")
+            if flag not in CLONE_FLAGS and flag != "none":
+                self.fail(tok.start, f"unknown clone flag '{flag}'{_suggest(flag, CLONE_FLAGS)};"
+                                     f" expected {_quote_list(CLONE_FLAGS)} or none")
+            if flag in flags:
+                self.fail(tok.start, f"clone flag '{flag}' given twice")
+            flags[flag] = tok
+        if args[-1].kind == "comma":
+            self.fail(args[-1].end, "expected a clone flag after ','")
+        if "none" in flags and len(flags) > 1:
+            self.fail(flags["none"].start, "clone flags 'none' cannot be combined with others")
+        return {"flags": frozenset(f for f in flags if f != "none")}
+
+    def v_spawn(self, args: list[Token]) -> dict[str, Any]:
+        program, rest = self.program(args)
+        return {"program": program, "actions": self.actions(rest)}
+
+    v_spawn_template = v_spawn
+
+    def v_exec(self, args: list[Token]) -> dict[str, Any]:
+        program, rest = self.program(args)
+        if rest:
+            self.fail(rest[0].start, f"{self.verb} takes no spawn actions, got '{rest[0].text}'")
+        return {"program": program}
+
+    def v_exit(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 0, 1, "an optional exit code")
+        code = 0
+        if args:
+            code = _integer(self.src, self.word(args[0], "an exit code"), args[0].start,
+                            "an exit code")
+            if code > 255:
+                self.fail(args[0].start, f"an exit code is 0-255, got {args[0].text}")
+        return {"code": code}
+
+    def v_wait(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a child process")
+        tok = args[0]
+        return {"child": self.use(self.word(tok, "a process"), tok.start, ("process",))}
+
+    def v_kill(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "a process and a signal")
+        target = self.use(self.word(args[0], "a process"), args[0].start, ("process",))
+        sig = _signal(self.src, self.word(args[1], "a signal"), args[1].start, "kill")
+        return {"target": target, "signal": sig}
+
+    # -- verbs: files ----------------------------------------------------------------------
+    def v_open(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 5, "a path")
+        path = _path(self.src, self.word(args[0], "a path"), args[0].start)
+        options = self.flags(args[1:], _OPEN_OPTIONS, "an open option")
+        return {"path": path, "mode": options.get("mode", "ro"), "cloexec": "cloexec" in options,
+                "append": "append" in options, "create": "create" in options}
+
+    def v_pipe(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 0, 1, "an optional cloexec")
+        return {"cloexec": bool(self.flags(args, {"cloexec": "cloexec"}, "cloexec"))}
+
+    def v_dup(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 2, "an fd")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        return {"fd": fd, "cloexec": bool(self.flags(args[1:], {"cloexec": "cloexec"},
+                                                     "cloexec"))}
+
+    def v_dup2(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "an fd and a target number")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        num = _fd_number(self.src, self.word(args[1], "an fd number"), args[1].start)
+        return {"fd": fd, "num": num}
+
+    def v_close(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "an fd")
+        return {"fd": self.fd(self.word(args[0], "an fd"), args[0].start)}
+
+    v_readfd = v_close
+
+    def v_cloexec(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "an fd and on|off")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        return {"fd": fd, "on": self.choice(args[1], _CHOICES["cloexec"], "on or off") == "on"}
+
+    def v_close_range(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "LO and HI")
+        lo = _fd_number(self.src, self.word(args[0], "a number"), args[0].start)
+        hi_text = self.word(args[1], "a number or max")
+        hi = None if hi_text == "max" else _fd_number(self.src, hi_text, args[1].start,
+                                                     " (or max)")
+        return {"lo": lo, "hi": hi,
+                "cloexec": bool(self.flags(args[2:], {"cloexec": "cloexec"}, "cloexec"))}
+
+    def v_writefd(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, 'an fd and a "string"')
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        return {"fd": fd, "text": self.text_arg(args[1])}
+
+    def v_printf(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, 'a "string"')
+        return {"text": self.text_arg(args[0])}
+
+    def v_setvbuf(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "none, line or full")
+        return {"mode": self.choice(args[0], _CHOICES["setvbuf"], "a buffering mode")}
+
+    # -- verbs: threads and locks ----------------------------------------------------------
+    def v_lock(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a lock name")
+        tok = args[0]
+        name = self.word(tok, "a lock name")
+        if name in self.names.kinds or not _NAME.fullmatch(name):
+            return {"name": self.use(name, tok.start, ("lock",))}
+        problem = check_name_syntax(name)
+        if problem:
+            self.fail(tok.start, problem)
+        self.names.kinds[name] = "lock"  # bound on first use, never suffixed by repeat
+        self.names.bound_at[name] = self.src.where(tok.start).line
+        self.binds.append(name)
+        return {"name": name}
+
+    v_unlock = v_lock
+    v_atfork = v_lock
+
+    def v_malloc(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a size")
+        size = _size(self.src, self.word(args[0], "a size"), args[0].start)
+        if size > MAX_MAPPING:
+            self.fail(args[0].start, f"malloc size {args[0].text} is larger than forklab's "
+                                     f"limit of {MAX_MAPPING >> 40}TiB")
+        return {"size": size}
+
+    def v_free(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "an allocation")
+        tok = args[0]
+        return {"name": self.use(self.word(tok, "an allocation"), tok.start, ("allocation",))}
+
+    # -- verbs: signals --------------------------------------------------------------------
+    def v_signal(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "a signal and ignore|default|catch")
+        sig = _signal(self.src, self.word(args[0], "a signal"), args[0].start, "signal")
+        action = self.choice(args[1], _CHOICES["signal"], "a disposition")
+        if action == "catch" and sig in _FAULTS:
+            self.fail(args[1].start, f"catching {sig} is refused: a handler that returns goes "
+                                     "back to the faulting instruction, which faults again, "
+                                     "forever")
+        return {"signal": sig, "action": action}
+
+    def v_block(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a signal")
+        return {"signal": _signal(self.src, self.word(args[0], "a signal"), args[0].start,
+                                  self.verb)}
+
+    v_unblock = v_block
+    v_raise = v_block
+
+    def v_sleep(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a duration like 10ms")
+        return {"seconds": _duration(self.src, self.word(args[0], "a duration"), args[0].start)}
+
+    # -- verbs: what-if APIs ---------------------------------------------------------------
+    def v_spawn_from(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a spawn template")
+        tok = args[0]
+        return {"template": self.use(self.word(tok, "a template"), tok.start, ("template",))}
+
+    def blank(self, tok: Token) -> str:
+        return self.use(self.word(tok, "a blank process"), tok.start, ("blank",))
+
+    def v_configure(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "a blank process and one spawn action")
+        return {"blank": self.blank(args[0]), "action": self.action(args[1])}
+
+    def v_pidfd_exec(self, args: list[Token]) -> dict[str, Any]:
+        if not args:
+            self.fail(self.tail, f"pidfd_exec: expected a blank process and a program "
+                                 f"(usage: {USAGE['pidfd_exec']})")
+        blank = self.blank(args[0])
+        program, rest = self.program(args[1:])
+        if rest:
+            self.fail(rest[0].start, f"pidfd_exec takes no spawn actions (use configure), "
+                                     f"got '{rest[0].text}'")
+        return {"blank": blank, "program": program}
+
+    def v_create_process(self, args: list[Token]) -> dict[str, Any]:
+        program, rest = self.program(args)
+        inherit: list[FdRef] = []
+        if rest:
+            tok = rest[0]
+            key, sep, value = tok.text.partition("=")
+            if tok.kind != "word" or key != "inherit" or not sep:
+                self.fail(tok.start, f"expected inherit=FD+FD, got '{tok.text}'")
+            if len(rest) > 1:
+                self.fail(rest[1].start, f"create_process: unexpected '{rest[1].text}' "
+                                         f"(usage: {USAGE['create_process']})")
+            at = tok.start + len("inherit=")
+            if not value:
+                self.fail(at, "inherit= needs fds joined by '+', like inherit=0+1+w")
+            for part in value.split("+"):
+                fd = self.fd(part, at) if part else self.fail(at, "expected an fd before '+'")
+                if fd in inherit:
+                    self.fail(at, f"fd {part} is listed twice in inherit=")
+                inherit.append(fd)
+                at += len(part) + 1
+        return {"program": program, "inherit": tuple(inherit)}
+
+
+# --- lexical values -----------------------------------------------------------------------
+
+def _looks_like_option(tok: Token) -> bool:
+    return tok.kind == "word" and ("=" in tok.text or tok.text in _ACTION_WORDS)
+
+
+def _action_example(key: str) -> str:
+    return next(a for a in SPAWN_ACTIONS if a.startswith(key + "="))
+
+
+def _integer(src: LineSource, text: str, at: int, what: str) -> int:
+    if not _INT.fullmatch(text):
+        src.fail(at, f"expected {what} (a decimal or 0x hex integer), got '{text}'")
+    if len(text) > _MAX_DIGITS:
+        src.fail(at, f"{what} {text[:12]}... is too large")
+    return int(text, 0) if text.startswith("0x") else int(text, 10)
+
+
+def _fd_number(src: LineSource, text: str, at: int, extra: str = "") -> int:
+    if not _INT.fullmatch(text):
+        src.fail(at, f"expected an fd number (0-{MAX_FD}){extra}, got '{text}'")
+    value = _integer(src, text, at, "an fd number")
+    if value > MAX_FD:
+        src.fail(at, f"fd numbers in a script are 0-{MAX_FD} (forklab keeps the ones above), "
+                     f"got {text}")
+    return value
+
+
+def _size(src: LineSource, text: str, at: int) -> int:
+    """``4096``, ``0x1000``, ``4KiB``, ``16p``, ``64MiB``, ``1GiB``, ``2TiB`` (K/M/G/T too)."""
+    m = _SIZE.fullmatch(text)
+    if m is None:
+        src.fail(at, f"expected a size like 4KiB, 16p or 64MiB, got '{text}'")
+    digits = m.group(1)
+    if len(digits) > _MAX_DIGITS:
+        src.fail(at, f"size {text[:12]}... is too large")
+    value = int(digits, 0) if digits.startswith("0x") else int(digits, 10)
+    return value * _UNITS[m.group(2)]
+
+
+def _duration(src: LineSource, text: str, at: int) -> float:
+    m = _DURATION.fullmatch(text)
+    if m is None or len(text) > _MAX_DIGITS:
+        src.fail(at, f"expected a duration like 10ms, 0.5s or 500us, got '{text}'")
+    seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if seconds > MAX_SLEEP:
+        src.fail(at, f"sleep is limited to {MAX_SLEEP:g}s, got {text}")
+    return seconds
+
+
+def _path(src: LineSource, text: str, at: int) -> str:
+    """A path inside the scratch directory, or /dev/null; never anything that leads out."""
+    if text == "/dev/null":
+        return text
+    if not text:
+        src.fail(at, "expected a path (like data.txt or sub/log)")
+    if text.startswith("/"):
+        src.fail(at, f"absolute path '{text}' is not allowed: a path names a file inside the "
+                     "run's scratch directory (like data.txt or sub/log), or is /dev/null")
+    if len(text) > MAX_PATH:
+        src.fail(at, f"path is longer than {MAX_PATH} characters")
+    offset = 0
+    for part in text.split("/"):
+        if not part:
+            src.fail(at + offset, f"empty component in path '{text}' "
+                                  "(no '//' and no trailing '/')")
+        if part in (".", ".."):
+            src.fail(at + offset, f"'{part}' is not allowed in a path: paths stay inside the "
+                                  "scratch directory")
+        if not _PATH_PART.fullmatch(part):
+            bad = next(ch for ch in part if not _PATH_PART.fullmatch(ch))
+            src.fail(at + offset + part.index(bad),
+                     f"character {bad!r} is not allowed in a path; use letters, digits, "
+                     "'.', '_' and '-'")
+        offset += len(part) + 1
+    return text
+
+
+def _signal(src: LineSource, text: str, at: int, use: str) -> str:
+    """A signal name normalised to ``SIGxxx`` (aliases resolved), checked for its use."""
+    if not text:
+        src.fail(at, "expected a signal name like SIGINT")
+    if text.isdigit():
+        src.fail(at, f"signals are written by name (like SIGTERM), not by number ('{text}')")
+    name = text if text.startswith("SIG") else "SIG" + text
+    name = _SIGNAL_ALIASES.get(name, name)
+    if name not in _SIGNALS:
+        upper = text.upper()
+        guess = upper if upper.startswith("SIG") else "SIG" + upper
+        guess = _SIGNAL_ALIASES.get(guess, guess)
+        if guess in _SIGNALS:
+            src.fail(at, f"signal names are upper case: write '{guess}', not '{text}'")
+        src.fail(at, f"unknown signal '{text}'{_suggest(name, list(_SIGNALS))}; expected a "
+                     "Linux signal name like SIGINT, SIGUSR1 or TERM")
+    if name in _JOB_CONTROL and use in ("kill", "raise"):
+        src.fail(at, f"{use} with {name} is refused: stopping and continuing a process is not "
+                     "modelled by forklab (block it or set its disposition instead)")
+    return name
