@@ -19,6 +19,7 @@ class Stdio:
 
     mode: str = "full"  # full, line, none
     buffer: str = ""
+    allocated: bool = False  # glibc allocates the buffer on the first output
 
     def put(self, text: str) -> list[str]:
         """Buffer text as glibc's ``printf`` does; return what it writes out, in order."""
@@ -35,7 +36,8 @@ class Stdio:
         return self._put_full(text)
 
     def _put_full(self, text: str) -> list[str]:
-        room = STDOUT_BUFFER - len(self.buffer)
+        room = STDOUT_BUFFER - len(self.buffer) if self.allocated else 0
+        self.allocated = True
         if len(text) <= room:
             self.buffer += text
             return []

@@ -1,0 +1,165 @@
+"""Unit tests of the simulator's modules: runs, memory, libc stdio, files, wait-for.
+
+Expected numbers are the kernel's and glibc's, as the programs under
+tests/kernel_facts/ printed them (see docs/kernel-facts-*.md).
+"""
+from __future__ import annotations
+
+from forklab.runner import run_scenario
+from forklab.scenario.parse import parse_text
+from forklab.sim import SimBackend
+from forklab.sim.files import FdTable, OpenFile, Pipe
+from forklab.sim.libc import Stdio
+from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory
+from forklab.sim.runs import Counts, Linear, RunMap
+from forklab.sim.waitfor import stuck
+
+
+def scenario(do: str, expect: list[str] | None = None) -> str:
+    lines = "\n".join(f'[[step]]\ndo = """\n{block}\n"""' for block in do.split("---"))
+    return f'id = "u"\ntitle = "t"\nsummary = "s"\n{lines}\n'
+
+
+# -- runs ---------------------------------------------------------------------
+
+
+def test_runmap_set_splits_and_merges() -> None:
+    m = RunMap(100)
+    m.set(10, 20, "a")
+    m.set(20, 30, "a")
+    assert list(m.runs()) == [(0, 10, None), (10, 30, "a"), (30, 100, None)]
+    m.set(15, 16, "b")
+    assert list(m.runs(14, 17)) == [(14, 15, "a"), (15, 16, "b"), (16, 17, "a")]
+    assert m.count(lambda v: v == "a") == 19
+
+
+def test_linear_runs_coalesce_when_frames_continue() -> None:
+    m = RunMap(10)
+    m.set(0, 5, Linear(100))
+    m.set(5, 10, Linear(100))
+    assert len(m) == 1
+    assert m.get(7).at(7) == 107
+
+
+def test_counts_report_ranges_that_reach_zero() -> None:
+    c = Counts(1000)
+    c.add(0, 10, 2)
+    c.add(5, 10, -1)
+    assert c.add(0, 10, -1) == [(5, 10)]
+    assert c.get(3) == 1 and c.get(7) is None
+
+
+# -- memory -----------------------------------------------------------------------
+
+
+def fresh(pages: int = 4096) -> AddressSpace:
+    mm = AddressSpace(PhysicalMemory(), user=None)
+    mm.mmap(Mapping("heap", 0x1000_0000_0000, pages))
+    return mm
+
+
+def test_write_faults_once_per_page_and_counts_page_tables() -> None:
+    mm = fresh()
+    assert mm.write("heap", 0, 4096) == 4096
+    assert mm.write("heap", 0, 4096) == 0
+    assert mm.vm_pte_kib() == 40  # 8 PTE pages + a PMD page + a PUD page
+
+
+def test_read_maps_the_zero_page_and_fork_does_not_copy_it() -> None:
+    mm = fresh()
+    assert mm.read("heap", 0, 4096) == 4096
+    assert mm.mappings["heap"].zero() == 4096
+    child = mm.fork_copy(None)
+    assert child.mappings["heap"].present() == 0  # no anon_vma: nothing copied
+    assert child.vm_pte_kib() == 0
+
+
+def test_copy_on_write_then_reuse() -> None:
+    mm = fresh(16)
+    mm.write("heap", 0, 16)
+    child = mm.fork_copy(None)
+    assert mm.write("heap", 0, 1) == 1  # copies: the child still maps the frame
+    assert child.write("heap", 0, 1) == 1  # faults, but nobody else maps it: reuse
+    assert mm.memory.allocated_anon() == 17
+
+
+def test_dontneed_frees_only_whole_page_table_pages() -> None:
+    mm = fresh(4096 + 16)
+    mm.write("heap", 0, 4096 + 16)
+    mm.dontneed("heap")
+    assert mm.mappings["heap"].present() == 0
+    assert mm.vm_pte_kib() == 12  # the partial last PTE page, the PMD and PUD stay
+
+
+# -- stdio ----------------------------------------------------------------------------
+
+
+def test_full_buffering_writes_whole_4096_byte_blocks() -> None:
+    """Flush points seen for 10 printf of 1000 bytes on a pipe (proc_stdio.c)."""
+    stdio = Stdio()
+    written = 0
+    seen = []
+    for _ in range(10):
+        written += sum(len(c) for c in stdio.put("x" * 1000))
+        seen.append(written)
+    assert seen == [0, 0, 0, 0, 4096, 4096, 4096, 4096, 8192, 8192]
+
+
+def test_one_large_printf_writes_buffer_then_blocks() -> None:
+    for size, expected in [(4095, 0), (4096, 4096), (5000, 4096), (8192, 8192), (9000, 8192)]:
+        stdio = Stdio()
+        assert sum(len(c) for c in stdio.put("y" * size)) == expected, size
+
+
+def test_line_buffering_writes_through_the_last_newline() -> None:
+    stdio = Stdio(mode="line")
+    assert stdio.put("a\nb") == ["a\n"]
+    assert stdio.buffer == "b"
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+def test_pipe_ends_count_open_descriptions_not_fds() -> None:
+    pipe = Pipe()
+    table = FdTable()
+    table.install(3, OpenFile(pipe, readable=False, writable=True, end="w"))
+    table.install(4, table.fds[3].file)  # dup: same description
+    assert pipe.writers == 1
+    child = table.copy()
+    table.close_all()
+    assert pipe.writers == 1
+    child.close_all()
+    assert pipe.writers == 0
+
+
+# -- wait-for ----------------------------------------------------------------------------------
+
+
+def test_wait_for_graph_names_the_vanished_owner() -> None:
+    text = scenario("""
+parent: thread -> t1
+parent/t1: lock m
+parent: fork -> child
+child: lock m
+""")
+    backend = SimBackend()
+    with backend.start(parse_text(text)) as run:
+        for op in parse_text(text).ops:
+            run.apply(op)
+        found = stuck(run.kernel)
+    assert len(found) == 1
+    assert found[0].thread == "child"
+    assert "does not exist in child" in found[0].chain[-1]
+    assert not found[0].cycle
+
+
+def test_self_deadlock_is_a_cycle_free_dead_end_not_a_false_alarm() -> None:
+    text = scenario("""
+parent: lock m
+parent: fork -> child
+""")
+    result = run_scenario(SimBackend(), parse_text(text))
+    assert result.error is None
+    world = result.steps[-1].world
+    assert world.processes["child"].state == "running"  # holding nothing is not waiting
