@@ -45,7 +45,14 @@ class DevNull:
     path = "/dev/null"
 
 
-FileObject = Pipe | RegularFile | DevNull
+class PidFd:
+    """What a pidfd refers to: a process, by its scenario name."""
+
+    def __init__(self, process: str) -> None:
+        self.process = process
+
+
+FileObject = Pipe | RegularFile | DevNull | PidFd
 
 _ids = itertools.count(1)
 

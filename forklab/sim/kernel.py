@@ -16,21 +16,12 @@ from typing import Callable
 from forklab.layout import PAGE, place
 from forklab.scenario.model import Op, Program, Scenario, ScenarioError, SpawnAction
 from forklab.sim import cost
-from forklab.sim.files import (
-    READ_SIZE, DevNull, FdTable, OpenFile, Pipe, RegularFile,
-)
+from forklab.sim.files import READ_SIZE, DevNull, FdTable, OpenFile, PidFd, Pipe, RegularFile
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, SharedObject
 from forklab.sim.signals import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE, SigHand
 from forklab.sim.tasks import MAIN, Process, Thread, Waiting
 
-
-
-class PidFd:
-    """What a pidfd refers to."""
-
-    def __init__(self, process: str) -> None:
-        self.process = process
 
 
 class Kernel:
@@ -240,10 +231,10 @@ class Kernel:
     def clone(self, parent: Process, thread: Thread, name: str,
               flags: frozenset[str]) -> Process | None:
         """``copy_process``: share what the flags say, copy the rest."""
-        if "sighand" in flags and "vm" not in flags:
-            return self._clone_failed(parent, thread, name, "EINVAL")
-        if "clear_sighand" in flags and "sighand" in flags:
-            return self._clone_failed(parent, thread, name, "EINVAL")
+        if ("sighand" in flags and "vm" not in flags) or \
+                ("clear_sighand" in flags and "sighand" in flags):
+            self._clone_failed(parent, thread, name, "EINVAL")
+            return None
         assert parent.mm is not None
         if "vm" in flags:
             mm = parent.mm
@@ -272,13 +263,12 @@ class Kernel:
     def _clone_failed(self, proc: Process, thread: Thread, name: str, errno: str) -> None:
         self._set_errno(proc, thread, errno)
         self.failed[name] = errno
-        return None
 
     def op_fork(self, proc: Process, thread: Thread, op: Op) -> None:
         """libc fork: atfork prepare (may wait for a lock), clone, then the epilogue."""
         assert proc.mm is not None
-        name = op.binds[0]
-        user = proc.mm.user
+        name, mm = op.binds[0], proc.mm
+        user = mm.user
 
         def attempt() -> bool:
             locks = list(reversed(user.atfork))
@@ -286,7 +276,7 @@ class Kernel:
                 return False
             for lock in locks:  # prepare handlers, last registered first
                 user.mutex(lock).owner = thread.tid
-            stats = cost.ForkStats.of(proc.mm)
+            stats = cost.ForkStats.of(mm)
             child = self.clone(proc, thread, name, frozenset())
             assert child is not None and child.mm is not None
             for lock in user.atfork:  # parent and child handlers, in registration order
