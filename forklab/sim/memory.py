@@ -220,8 +220,9 @@ class AddressSpace:
             for a, b, v in list(m.ptes.runs(lo, hi)):
                 for c, d in _by_region(a, b) if v is None else ():
                     region = c // PAGES_PER_PTE_TABLE
-                    if m.thp_fits(region):
+                    if m.thp_fits(region):  # the huge zero page; this path makes an anon_vma
                         faults += 1
+                        m.anon_vma = True
                         start = region * PAGES_PER_PTE_TABLE
                         m.ptes.set(start, start + PAGES_PER_PTE_TABLE, HUGE_ZERO)
                     else:
