@@ -1,0 +1,1208 @@
+/* forklab's probe: the program every real scenario process runs.
+ *
+ * The driver (forklab/real/driver.py) starts the first probe with
+ * posix_spawn and talks to every task (a process's main thread, or one of
+ * its threads) over a control channel of its own: a SOCK_SEQPACKET socket at
+ * a high fd (>= FL_FD_MIN; scenario fds are 0..511). Each command is one
+ * scenario op, run with the real C library call the op names; the reply
+ * carries what the driver needs to bind names (fd numbers, pids) and the
+ * minor faults of the op's access loop. Everything the learner observes is
+ * read from outside, through /proc.
+ *
+ * The runtime's rules, so that forklab itself never shows up in what is
+ * observed:
+ *  - the runtime never changes errno: it makes its own system calls with a
+ *    raw `syscall` instruction (rt_sys), so only the scenario's libc calls
+ *    write errno;
+ *  - it never calls malloc or stdio: its buffers live on the task's stack,
+ *    prefaulted at start, and its per-address-space state (struct fl_state,
+ *    the mutexes of `lock`) in static memory;
+ *  - its page tables are constant between ops: at start, and after every op
+ *    that can change its layout (malloc, printf, a thread's stack, a spawn),
+ *    `warm_up` touches one byte in every 2 MiB of every readable runtime
+ *    mapping, so each has its page-table pages; the op's change in VmPTE is
+ *    added to fl_state.runtime_pte_kb, which the driver subtracts. A fork
+ *    child warms up the same mappings, so it has the same runtime tables as
+ *    its parent at the fork;
+ *  - faults are counted with getrusage(RUSAGE_THREAD) around the access loop
+ *    alone, after a dry run of the same code that faults in the runtime's
+ *    own pages first.
+ *
+ * The probe installs no signal handler of its own and blocks no signal; the
+ * one handler it has is the scenario's `signal SIG catch`.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define PAGE 4096UL
+#define SPAN_2M (2UL << 20)
+#define REGION_BASE 0x100000000000UL /* forklab/layout.py: the scenario region */
+#define REGION_END 0x600000000000UL
+
+/* ------------------------------------------------------------------ raw syscalls
+ * Return the kernel's result (-errno on failure) and never touch errno. */
+#if defined(__x86_64__)
+static inline long rt_sys(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#elif defined(__aarch64__)
+static inline long rt_sys(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory", "cc");
+    return x0;
+}
+#else
+static inline long rt_sys(long n, long a, long b, long c, long d, long e, long f)
+{
+    int saved = errno;
+    long r = syscall(n, a, b, c, d, e, f);
+    if (r == -1)
+        r = -errno;
+    errno = saved;
+    return r;
+}
+#endif
+
+#define SYS0(n) rt_sys((n), 0, 0, 0, 0, 0, 0)
+#define SYS1(n, a) rt_sys((n), (long)(a), 0, 0, 0, 0, 0)
+#define SYS2(n, a, b) rt_sys((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define SYS3(n, a, b, c) rt_sys((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define SYS4(n, a, b, c, d) rt_sys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define SYS6(n, a, b, c, d, e, f) \
+    rt_sys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+static inline int rt_close(int fd) { return (int)SYS1(SYS_close, fd); }
+static inline long rt_read(int fd, void *buf, size_t n) { return SYS3(SYS_read, fd, buf, n); }
+static inline int rt_open(const char *path, int flags)
+{
+    return (int)SYS4(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0);
+}
+static inline int rt_fcntl(int fd, int cmd, long arg) { return (int)SYS3(SYS_fcntl, fd, cmd, arg); }
+static inline int rt_getpid(void) { return (int)SYS0(SYS_getpid); }
+static inline int rt_gettid(void) { return (int)SYS0(SYS_gettid); }
+static inline void rt_close_range(unsigned lo, unsigned hi)
+{
+    if (lo <= hi)
+        SYS3(SYS_close_range, lo, hi, 0);
+}
+static __attribute__((noreturn)) void rt_exit_group(int code)
+{
+    for (;;)
+        SYS1(SYS_exit_group, code);
+}
+
+/* clock_gettime goes through the vDSO and writes errno only on failure,
+ * which CLOCK_MONOTONIC never has. */
+static inline int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ state
+ * Static memory belongs to the address space: fork copies it, vfork and
+ * CLONE_VM share it, exec discards it. Per-task state lives on the stack. */
+static struct fl_state fl_state = {FL_STATE_MAGIC, 0};
+static int scratch_fd = -1;
+static char probe_path[4096];
+static char connect_name[108];
+static pthread_mutex_t fl_locks[FL_MAX_LOCKS]; /* all-zero is PTHREAD_MUTEX_INITIALIZER */
+static int atfork_lock[FL_MAX_ATFORK];
+static int atfork_count;
+static int stacks_used;
+static volatile sig_atomic_t caught_count[65];
+static volatile unsigned char read_sink;
+
+struct task {
+    int ch;      /* this task's channel */
+    int is_main; /* a process's only or main thread (not a `thread`) */
+};
+
+static __attribute__((noreturn)) void task_loop(struct task *t);
+
+/* ------------------------------------------------------------------ channel */
+static long rt_send(int ch, const struct fl_reply *r, const void *data, size_t len)
+{
+    struct iovec iov[2] = {{(void *)r, sizeof *r}, {(void *)data, len}};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = iov;
+    mh.msg_iovlen = len ? 2 : 1;
+    long n;
+    do
+        n = SYS3(SYS_sendmsg, ch, &mh, MSG_NOSIGNAL);
+    while (n == -EINTR);
+    return n;
+}
+
+/* Move an fd to forklab's range (>= FL_FD_MIN), close-on-exec. */
+static int rt_lift(int fd)
+{
+    if (fd < 0 || fd >= FL_FD_MIN)
+        return fd;
+    int high = rt_fcntl(fd, F_DUPFD_CLOEXEC, FL_FD_MIN);
+    rt_close(fd);
+    return high;
+}
+
+/* One command; *fd gets the fd it carried (lifted), or -1. Returns the
+ * message length, 0 on EOF, -errno on failure. */
+static long rt_recv(int ch, void *buf, size_t cap, int *fd)
+{
+    union {
+        char space[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {buf, cap};
+    struct msghdr mh;
+    long n;
+    *fd = -1;
+    for (;;) {
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = u.space;
+        mh.msg_controllen = sizeof u.space;
+        n = SYS3(SYS_recvmsg, ch, &mh, MSG_CMSG_CLOEXEC);
+        if (n != -EINTR)
+            break;
+    }
+    if (n < 0)
+        return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int fds[4];
+        memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)(count < 4 ? count : 4));
+        for (int i = 0; i < count && i < 4; i++) {
+            if (*fd < 0)
+                *fd = rt_lift(fds[i]);
+            else
+                rt_close(fds[i]);
+        }
+    }
+    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+        return -EMSGSIZE;
+    return n;
+}
+
+static void reply_fail(int ch, const char *why)
+{
+    struct fl_reply r;
+    memset(&r, 0, sizeof r);
+    r.kind = FL_R_FAIL;
+    r.err = errno;
+    rt_send(ch, &r, why, strlen(why));
+}
+
+/* ------------------------------------------------------------------ /proc/self */
+static long vm_pte_kb(void)
+{
+    char buf[4096];
+    int fd = rt_open("/proc/self/status", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long n = 0, got;
+    while (n < (long)sizeof buf - 1 && (got = rt_read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += got;
+    rt_close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char *p = strstr(buf, "\nVmPTE:");
+    if (!p)
+        return 0; /* a kernel thread or a zombie; never for a probe */
+    p += 7;
+    long kb = 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        kb = kb * 10 + (*p++ - '0');
+    return kb;
+}
+
+static unsigned long parse_hex(const char **s)
+{
+    unsigned long v = 0;
+    for (;;) {
+        char c = **s;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (unsigned long)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (unsigned long)(c - 'a' + 10);
+        else
+            return v;
+        (*s)++;
+    }
+}
+
+static void warm_line(const char *line)
+{
+    const char *s = line;
+    unsigned long start = parse_hex(&s);
+    if (*s != '-')
+        return;
+    s++;
+    unsigned long end = parse_hex(&s);
+    if (*s != ' ')
+        return;
+    s++;
+    if (s[0] != 'r')
+        return; /* never touch what cannot be read */
+    if (start >= REGION_BASE && start < REGION_END)
+        return; /* the scenario's own region */
+    if (strstr(line, "[vvar") || strstr(line, "[vsyscall]"))
+        return; /* special pages that may not be readable */
+    for (unsigned long a = start; a < end; a = (a & ~(SPAN_2M - 1)) + SPAN_2M)
+        read_sink = *(volatile unsigned char *)a;
+}
+
+/* Give every readable runtime mapping its page-table pages (see top). */
+static void warm_up(void)
+{
+    char buf[4096 + 512];
+    int fd = rt_open("/proc/self/maps", O_RDONLY);
+    if (fd < 0)
+        return;
+    size_t have = 0;
+    for (;;) {
+        long got = rt_read(fd, buf + have, sizeof buf - 1 - have);
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = 0;
+            warm_line(line);
+            line = nl + 1;
+        }
+        have = (size_t)(buf + have - line);
+        memmove(buf, line, have);
+        if (have >= sizeof buf - 1)
+            have = 0; /* an absurdly long line: drop it */
+    }
+    rt_close(fd);
+}
+
+/* Run an op that may change the runtime's own layout; charge the change in
+ * page tables to the runtime (see top). */
+#define RUNTIME_CHANGE(body)                                                \
+    do {                                                                    \
+        long before_ = vm_pte_kb();                                         \
+        body;                                                               \
+        int keep_errno_ = errno;                                            \
+        warm_up();                                                          \
+        long after_ = vm_pte_kb();                                          \
+        if (before_ >= 0 && after_ >= 0)                                    \
+            __atomic_fetch_add(&fl_state.runtime_pte_kb, after_ - before_,  \
+                               __ATOMIC_SEQ_CST);                           \
+        errno = keep_errno_;                                                \
+    } while (0)
+
+static __attribute__((noinline)) void prefault_stack(void)
+{
+    volatile char area[640 * 1024];
+    for (size_t i = 0; i < sizeof area; i += PAGE)
+        area[i] = 0;
+    area[sizeof area - 1] = 0;
+}
+
+/* Close every forklab fd this task does not need (its channel and the
+ * scratch directory stay). */
+static void close_forklab_fds(int keep)
+{
+    int a = keep, b = scratch_fd;
+    if (b >= 0 && b < a) {
+        int t = a;
+        a = b;
+        b = t;
+    }
+    if (b < 0) {
+        rt_close_range(FL_FD_MIN, (unsigned)a - 1);
+        rt_close_range((unsigned)a + 1, ~0U);
+        return;
+    }
+    rt_close_range(FL_FD_MIN, (unsigned)a - 1);
+    if (b > a)
+        rt_close_range((unsigned)a + 1, (unsigned)b - 1);
+    rt_close_range((unsigned)b + 1, ~0U);
+}
+
+static void send_hello(struct task *t, int origin, int64_t spawn_ns, int64_t token)
+{
+    struct fl_reply r;
+    memset(&r, 0, sizeof r);
+    r.kind = FL_R_HELLO;
+    r.err = errno;
+    r.v[FL_H_PID] = rt_getpid();
+    r.v[FL_H_TID] = rt_gettid();
+    r.v[FL_H_CHANNEL] = t->ch;
+    r.v[FL_H_ERRNO_ADDR] = (int64_t)(intptr_t)&errno;
+    r.v[FL_H_STATE_ADDR] = (int64_t)(intptr_t)&fl_state;
+    r.v[FL_H_SPAWN_NS] = spawn_ns;
+    r.v[FL_H_TOKEN] = token;
+    r.v[FL_H_ORIGIN] = origin;
+    r.v[FL_H_VERSION] = FL_PROTOCOL_VERSION;
+    r.v[FL_H_RUNTIME_PTE] = fl_state.runtime_pte_kb;
+    rt_send(t->ch, &r, NULL, 0);
+}
+
+/* The start of a new process that is a copy of (or shares memory with) its
+ * parent: keep only its own channel (unless the fd table is shared), give
+ * its runtime its page tables, say hello, run its ops. Never returns. */
+static __attribute__((noreturn)) void child_start(int ch, int origin, int64_t spawn_ns,
+                                                  int64_t token, int shares_files)
+{
+    struct task t = {ch, 1};
+    if (!shares_files)
+        close_forklab_fds(ch);
+    warm_up();
+    send_hello(&t, origin, spawn_ns, token);
+    task_loop(&t);
+}
+
+/* ------------------------------------------------------------------ memory ops */
+
+/* The access loop, on a page of its own so that the dry run faults in all
+ * of its code. Returns the minor faults the loop itself took. */
+__attribute__((noinline, aligned(4096))) static long access_pages(volatile unsigned char *p,
+                                                                  long pages, int value,
+                                                                  int write)
+{
+    struct rusage a, b;
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &a);
+    if (write) {
+        for (long i = 0; i < pages; i++)
+            p[i * (long)PAGE] = (unsigned char)value;
+    } else {
+        unsigned char sum = 0;
+        for (long i = 0; i < pages; i++)
+            sum += p[i * (long)PAGE];
+        read_sink = sum;
+    }
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &b);
+    return b.ru_minflt - a.ru_minflt;
+}
+
+static long touch(unsigned long addr, long pages, int value, int write)
+{
+    access_pages((volatile unsigned char *)addr, 0, value, write); /* dry run */
+    return access_pages((volatile unsigned char *)addr, pages, value, write);
+}
+
+/* Open a path inside the scratch directory: never outside it, whatever
+ * links or dots it holds. Sets errno as the C library would. */
+static int open_scratch(const char *path, int flags, int mode)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)flags;
+    how.mode = (flags & O_CREAT) ? (uint64_t)mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, scratch_fd, path, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        fd = openat(scratch_fd, path, flags | O_NOFOLLOW, mode);
+    return (int)fd;
+}
+
+/* ------------------------------------------------------------------ signals */
+static void on_signal(int sig, siginfo_t *info, void *uc)
+{
+    (void)info;
+    (void)uc;
+    if (sig > 0 && sig < 65)
+        caught_count[sig]++;
+}
+
+/* ------------------------------------------------------------------ atfork */
+#define ATFORK_SLOT(a, b)                                                            \
+    static void prepare_##a##_##b(void)                                              \
+    {                                                                                \
+        pthread_mutex_lock(&fl_locks[atfork_lock[(a) * 8 + (b)]]);                   \
+    }                                                                                \
+    static void parent_##a##_##b(void)                                               \
+    {                                                                                \
+        pthread_mutex_unlock(&fl_locks[atfork_lock[(a) * 8 + (b)]]);                 \
+    }                                                                                \
+    static void child_##a##_##b(void)                                                \
+    {                                                                                \
+        pthread_mutex_unlock(&fl_locks[atfork_lock[(a) * 8 + (b)]]);                 \
+    }
+#define ATFORK8(a)                                                                   \
+    ATFORK_SLOT(a, 0) ATFORK_SLOT(a, 1) ATFORK_SLOT(a, 2) ATFORK_SLOT(a, 3)          \
+        ATFORK_SLOT(a, 4) ATFORK_SLOT(a, 5) ATFORK_SLOT(a, 6) ATFORK_SLOT(a, 7)
+ATFORK8(0) ATFORK8(1) ATFORK8(2) ATFORK8(3) ATFORK8(4) ATFORK8(5) ATFORK8(6) ATFORK8(7)
+#define ATFORK_FNS(a, b) {prepare_##a##_##b, parent_##a##_##b, child_##a##_##b}
+#define ATFORK_ROW(a)                                                                \
+    ATFORK_FNS(a, 0), ATFORK_FNS(a, 1), ATFORK_FNS(a, 2), ATFORK_FNS(a, 3),          \
+        ATFORK_FNS(a, 4), ATFORK_FNS(a, 5), ATFORK_FNS(a, 6), ATFORK_FNS(a, 7)
+static void (*const atfork_fns[FL_MAX_ATFORK][3])(void) = {
+    ATFORK_ROW(0), ATFORK_ROW(1), ATFORK_ROW(2), ATFORK_ROW(3),
+    ATFORK_ROW(4), ATFORK_ROW(5), ATFORK_ROW(6), ATFORK_ROW(7),
+};
+
+/* ------------------------------------------------------------------ stacks */
+
+/* A stack for a thread or a CLONE_VM child: a mapping of its own, kept to
+ * small pages; it is never freed (a scenario makes at most a few hundred). */
+static void *new_stack(void)
+{
+    if (__atomic_fetch_add(&stacks_used, 1, __ATOMIC_SEQ_CST) >= FL_MAX_STACKS)
+        return NULL;
+    long p = SYS6(SYS_mmap, 0, FL_STACK_SIZE, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (p < 0 && p > -4096)
+        return NULL;
+    SYS3(SYS_madvise, p, FL_STACK_SIZE, MADV_NOHUGEPAGE);
+    return (void *)p;
+}
+
+/* ------------------------------------------------------------------ clone3 */
+struct clone_ctx {
+    int ch;
+    int shares_files;
+    int is_vfork;
+    int64_t t0;
+    int64_t token;
+};
+
+static int clone_child(void *arg)
+{
+    struct clone_ctx c = *(struct clone_ctx *)arg;
+    int64_t spawn_ns = c.is_vfork ? now_ns() - c.t0 : 0;
+    child_start(c.ch, FL_O_CLONE, spawn_ns, c.token, c.shares_files);
+}
+
+struct fl_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+#if defined(__x86_64__)
+/* long fl_clone3(struct fl_clone_args *args, size_t size, int (*fn)(void *), void *arg)
+ * The child runs fn(arg) on the stack the arguments name (or on its copy of
+ * the caller's stack), then exits with what fn returns. */
+long fl_clone3(struct fl_clone_args *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(".text\n"
+        ".globl fl_clone3\n"
+        ".type fl_clone3,@function\n"
+        "fl_clone3:\n"
+        "    push %r12\n"
+        "    push %r13\n"
+        "    sub $8, %rsp\n"
+        "    mov %rdx, %r12\n"
+        "    mov %rcx, %r13\n"
+        "    mov $435, %eax\n"
+        "    syscall\n"
+        "    test %rax, %rax\n"
+        "    jnz 1f\n"
+        "    xor %ebp, %ebp\n"
+        "    and $-16, %rsp\n"
+        "    mov %r13, %rdi\n"
+        "    call *%r12\n"
+        "    mov %eax, %edi\n"
+        "    mov $231, %eax\n"
+        "    syscall\n"
+        "    hlt\n"
+        "1:\n"
+        "    add $8, %rsp\n"
+        "    pop %r13\n"
+        "    pop %r12\n"
+        "    ret\n"
+        ".size fl_clone3, .-fl_clone3\n");
+#define HAVE_FL_CLONE3 1
+#endif
+
+/* ------------------------------------------------------------------ threads */
+static void *thread_main(void *arg)
+{
+    struct task t = {(int)(intptr_t)arg, 0};
+    send_hello(&t, FL_O_THREAD, 0, 0);
+    task_loop(&t);
+}
+
+/* ------------------------------------------------------------------ ops */
+
+/* NUL-separated strings in a command's data. */
+static int split_strings(char *data, size_t len, char **out, int max)
+{
+    int n = 0;
+    size_t i = 0;
+    while (i < len && n < max) {
+        out[n++] = data + i;
+        size_t l = strnlen(data + i, len - i);
+        i += l + 1;
+    }
+    return n;
+}
+
+static __attribute__((noinline)) void op_fork(struct task *t, struct fl_cmd *c, int fd,
+                                              struct fl_reply *r)
+{
+    int64_t t0 = now_ns();
+    pid_t pid = fork();
+    int64_t t1 = now_ns();
+    if (pid == 0)
+        child_start(fd, FL_O_FORK, 0, c->a[0], 0);
+    int e = errno;
+    if (fd >= 0)
+        rt_close(fd);
+    r->v[FL_V_RESULT] = pid;
+    r->v[FL_V_ELAPSED_NS] = t1 - t0;
+    errno = e;
+    (void)t;
+}
+
+/* The vfork child runs its ops in frames below this one, on the parent's
+ * stack, and never returns into it: it leaves by exec or by exiting. */
+static __attribute__((noinline)) void op_vfork(struct task *t, struct fl_cmd *c, int fd,
+                                               struct fl_reply *r)
+{
+    volatile int64_t t0 = now_ns();
+    volatile int64_t token = c->a[0];
+    volatile int chfd = fd;
+    pid_t pid = vfork();
+    if (pid == 0)
+        child_start(chfd, FL_O_VFORK, now_ns() - t0, token, 0);
+    int e = errno;
+    if (fd >= 0)
+        rt_close(fd);
+    r->v[FL_V_RESULT] = pid;
+    errno = e;
+    (void)t;
+}
+
+static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c, int fd,
+                                               struct fl_reply *r)
+{
+#ifdef HAVE_FL_CLONE3
+    uint64_t flags = (uint64_t)c->a[1];
+    int pidfd = -1;
+    struct fl_clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = flags;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.exit_signal = SIGCHLD;
+    struct clone_ctx local = {fd, (flags & CLONE_FILES) != 0, (flags & CLONE_VFORK) != 0, 0,
+                              c->a[0]};
+    struct clone_ctx *ctx = &local;
+    if (flags & CLONE_VM) {
+        /* A stack of its own, and the context on it: the parent's frame may be
+         * gone by the time the child reads it. */
+        char *stack = NULL;
+        RUNTIME_CHANGE(stack = new_stack());
+        if (!stack) {
+            errno = ENOMEM;
+            r->v[FL_V_RESULT] = -1;
+            if (fd >= 0)
+                rt_close(fd);
+            return;
+        }
+        ctx = (struct clone_ctx *)(stack + FL_STACK_SIZE - 256);
+        *ctx = local;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = FL_STACK_SIZE - 256;
+    }
+    ctx->t0 = now_ns();
+    long ret = fl_clone3(&args, 64, clone_child, ctx);
+    int64_t t1 = now_ns();
+    if (ret < 0) {
+        errno = (int)-ret; /* as glibc's syscall() would */
+        ret = -1;
+    }
+    int e = errno;
+    if (fd >= 0 && !(flags & CLONE_FILES))
+        rt_close(fd);
+    else if (fd >= 0 && ret < 0)
+        rt_close(fd);
+    r->v[FL_V_RESULT] = ret;
+    r->v[FL_V_RESULT2] = (flags & CLONE_PIDFD) ? pidfd : -1;
+    r->v[FL_V_ELAPSED_NS] = t1 - ctx->t0;
+    errno = e;
+#else
+    (void)c;
+    (void)r;
+    if (fd >= 0)
+        rt_close(fd);
+    reply_fail(t->ch, "clone is not supported on this architecture");
+#endif
+    (void)t;
+}
+
+static void op_spawn(struct task *t, struct fl_cmd *c, char *data, size_t len,
+                     struct fl_reply *r)
+{
+    char *s[600];
+    int n = split_strings(data, len, s, 600);
+    int nargs = (int)c->a[5], nactions = (int)c->a[6];
+    if (n < 2 + nargs + nactions || nargs < 1) {
+        reply_fail(t->ch, "malformed spawn");
+        r->kind = 0;
+        return;
+    }
+    char *address = s[0], *path = s[1];
+    char **argv = &s[2];
+    char **actions = &s[2 + nargs];
+    char *argv_z[64];
+    int na = nargs < 63 ? nargs : 63;
+    memcpy(argv_z, argv, sizeof(char *) * (size_t)na);
+    argv_z[na] = NULL;
+
+    char env_connect[160], env_token[64], env_probe[4200];
+    char *envp[4] = {NULL, NULL, NULL, NULL};
+    int kind = (int)c->a[4];
+    if (kind == FL_PROG_PROBE) {
+        snprintf(env_connect, sizeof env_connect, "FORKLAB_CONNECT=%s", address);
+        snprintf(env_token, sizeof env_token, "FORKLAB_TOKEN=%lld", (long long)c->a[0]);
+        snprintf(env_probe, sizeof env_probe, "FORKLAB_PROBE=%s", probe_path);
+        envp[0] = env_connect;
+        envp[1] = env_token;
+        envp[2] = env_probe;
+        path = probe_path;
+    }
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    for (int i = 0; i < nactions; i++) {
+        char *a = actions[i];
+        char *rest = a + 1;
+        if (a[0] == 'c') {
+            posix_spawn_file_actions_addclose(&fa, atoi(rest));
+        } else if (a[0] == 'd') {
+            int from = atoi(rest);
+            char *colon = strchr(rest, ':');
+            posix_spawn_file_actions_adddup2(&fa, from, colon ? atoi(colon + 1) : from);
+        } else if (a[0] == 'o') {
+            /* o NUM:FLAGS:PATH */
+            int num = atoi(rest);
+            char *c1 = strchr(rest, ':');
+            char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+            if (c1 && c2)
+                posix_spawn_file_actions_addopen(&fa, num, c2 + 1, atoi(c1 + 1), 0666);
+        } else if (a[0] == 'f') {
+            posix_spawn_file_actions_addclosefrom_np(&fa, atoi(rest));
+        } else if (a[0] == 'h') {
+            posix_spawn_file_actions_addchdir_np(&fa, rest);
+        }
+    }
+    short flags = 0;
+    if (c->a[1] & FL_SP_SETSID)
+        flags |= POSIX_SPAWN_SETSID;
+    if (c->a[1] & FL_SP_SETPGROUP) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&at, 0);
+    }
+    if (c->a[1] & FL_SP_SIGMASK) {
+        sigset_t m;
+        sigemptyset(&m);
+        for (int sig = 1; sig < 64; sig++)
+            if ((uint64_t)c->a[2] & (1ULL << sig))
+                sigaddset(&m, sig);
+        posix_spawnattr_setsigmask(&at, &m);
+        flags |= POSIX_SPAWN_SETSIGMASK;
+    }
+    if (c->a[1] & FL_SP_SIGDEF) {
+        sigset_t m;
+        sigemptyset(&m);
+        for (int sig = 1; sig < 64; sig++)
+            if ((uint64_t)c->a[3] & (1ULL << sig))
+                sigaddset(&m, sig);
+        posix_spawnattr_setsigdefault(&at, &m);
+        flags |= POSIX_SPAWN_SETSIGDEF;
+    }
+    posix_spawnattr_setflags(&at, flags);
+
+    pid_t pid = -1;
+    int rc = 0;
+    int64_t t0 = 0, t1 = 0;
+    t0 = now_ns();
+    rc = posix_spawn(&pid, path, &fa, &at, argv_z, envp);
+    t1 = now_ns();
+    int e = errno;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    r->v[FL_V_RESULT] = rc == 0 ? pid : -1;
+    r->v[FL_V_RESULT2] = rc;
+    r->v[FL_V_ELAPSED_NS] = t1 - t0;
+    errno = e;
+}
+
+static void op_exec(struct task *t, struct fl_cmd *c, char *data, size_t len,
+                    struct fl_reply *r)
+{
+    char *s[64];
+    int n = split_strings(data, len, s, 63);
+    if (n < 1) {
+        reply_fail(t->ch, "malformed exec");
+        r->kind = 0;
+        return;
+    }
+    int kind = (int)c->a[0];
+    char *path = s[0];
+    char *argv[64];
+    char env_chan[64], env_probe[4200];
+    char *envp[3] = {NULL, NULL, NULL};
+    argv[0] = path;
+    for (int i = 1; i < n; i++)
+        argv[i] = s[i];
+    argv[n] = NULL;
+    if (kind == FL_PROG_PROBE) {
+        snprintf(env_chan, sizeof env_chan, "FORKLAB_CHAN=%d", t->ch);
+        snprintf(env_probe, sizeof env_probe, "FORKLAB_PROBE=%s", probe_path);
+        envp[0] = env_chan;
+        envp[1] = env_probe;
+        path = probe_path;
+        argv[0] = probe_path;
+        rt_fcntl(t->ch, F_SETFD, 0); /* the one forklab fd exec keeps */
+    }
+    execve(path, argv, envp);
+    int e = errno;
+    if (kind == FL_PROG_PROBE)
+        rt_fcntl(t->ch, F_SETFD, FD_CLOEXEC);
+    r->v[FL_V_RESULT] = -1;
+    errno = e;
+}
+
+static void op_thread(struct task *t, int fd, struct fl_reply *r)
+{
+    int rc = EAGAIN;
+    RUNTIME_CHANGE({
+        void *stack = new_stack();
+        if (stack) {
+            pthread_attr_t attr;
+            pthread_t th;
+            pthread_attr_init(&attr);
+            pthread_attr_setstack(&attr, stack, FL_STACK_SIZE);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&th, &attr, thread_main, (void *)(intptr_t)fd);
+            pthread_attr_destroy(&attr);
+        }
+    });
+    if (rc != 0 && fd >= 0)
+        rt_close(fd);
+    r->v[FL_V_RESULT] = rc;
+    (void)t;
+}
+
+static int signal_in_range(int64_t sig)
+{
+    return sig >= 1 && sig < 65;
+}
+
+static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int fd)
+{
+    struct fl_reply r;
+    memset(&r, 0, sizeof r);
+    r.kind = FL_R_DONE;
+    const void *out = NULL;
+    size_t out_len = 0;
+    char rbuf[FL_READ_SIZE];
+
+    switch (c->op) {
+    case FL_OP_INIT:
+        if (fd >= 0) {
+            if (scratch_fd >= 0 && scratch_fd != fd)
+                rt_close(scratch_fd);
+            scratch_fd = fd;
+            fd = -1;
+        }
+        break;
+    case FL_OP_PING:
+        break;
+
+    /* memory */
+    case FL_OP_MMAP: {
+        int mfd = -1;
+        int e;
+        if (c->a[5] >= 0) {
+            mfd = open_scratch(data, (int)c->a[5] | O_CLOEXEC, 0);
+            if (mfd < 0) {
+                r.v[FL_V_RESULT] = -1;
+                break;
+            }
+        }
+        void *p = mmap((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2],
+                       (int)c->a[3] | MAP_FIXED_NOREPLACE, mfd, 0);
+        e = errno;
+        if (p != MAP_FAILED)
+            SYS3(SYS_madvise, p, c->a[1], c->a[4]);
+        if (mfd >= 0)
+            rt_close(mfd);
+        r.v[FL_V_RESULT] = p == MAP_FAILED ? -1 : (int64_t)(intptr_t)p;
+        errno = e;
+        break;
+    }
+    case FL_OP_MUNMAP:
+        r.v[FL_V_RESULT] = munmap((void *)(uintptr_t)c->a[0], (size_t)c->a[1]);
+        break;
+    case FL_OP_WRITE:
+        r.v[FL_V_FAULTS] = touch((unsigned long)c->a[0], c->a[1], (int)c->a[2], 1);
+        break;
+    case FL_OP_READ:
+        r.v[FL_V_FAULTS] = touch((unsigned long)c->a[0], c->a[1], 0, 0);
+        break;
+    case FL_OP_MADVISE:
+        r.v[FL_V_RESULT] = madvise((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2]);
+        break;
+    case FL_OP_MPROTECT:
+        r.v[FL_V_RESULT] = mprotect((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2]);
+        break;
+
+    /* processes */
+    case FL_OP_FORK:
+        op_fork(t, c, fd, &r);
+        fd = -1;
+        break;
+    case FL_OP_VFORK:
+        op_vfork(t, c, fd, &r);
+        fd = -1;
+        break;
+    case FL_OP_CLONE:
+        op_clone(t, c, fd, &r);
+        fd = -1;
+        break;
+    case FL_OP_SPAWN:
+        /* the file actions are malloc'd, the helper's stack mmap'd: all runtime */
+        RUNTIME_CHANGE(op_spawn(t, c, data, len, &r));
+        break;
+    case FL_OP_EXEC:
+        op_exec(t, c, data, len, &r);
+        break;
+    case FL_OP_EXIT:
+        exit((int)c->a[0]);
+    case FL_OP__EXIT:
+        _exit((int)c->a[0]);
+    case FL_OP_WAIT: {
+        int status = 0;
+        r.v[FL_V_RESULT] = waitpid((pid_t)c->a[0], &status, 0);
+        r.v[FL_V_RESULT2] = status;
+        break;
+    }
+    case FL_OP_KILL:
+        r.v[FL_V_RESULT] = syscall(SYS_pidfd_send_signal, fd, (int)c->a[0], NULL, 0);
+        break;
+    case FL_OP_THREAD:
+        op_thread(t, fd, &r);
+        fd = -1;
+        break;
+    case FL_OP_THREAD_EXIT:
+        r.err = errno;
+        rt_send(t->ch, &r, NULL, 0);
+        rt_close(t->ch);
+        pthread_exit(NULL);
+
+    /* files */
+    case FL_OP_OPEN:
+        if (c->a[1])
+            r.v[FL_V_RESULT] = open("/dev/null", (int)c->a[0], 0666);
+        else
+            r.v[FL_V_RESULT] = open_scratch(data, (int)c->a[0], 0666);
+        break;
+    case FL_OP_PIPE: {
+        int p[2] = {-1, -1};
+        r.v[FL_V_RESULT] = pipe2(p, (int)c->a[0]);
+        r.v[FL_V_RESULT2] = p[0];
+        r.v[2] = p[1];
+        break;
+    }
+    case FL_OP_DUP:
+        r.v[FL_V_RESULT] = c->a[1] ? fcntl((int)c->a[0], F_DUPFD_CLOEXEC, 0) : dup((int)c->a[0]);
+        break;
+    case FL_OP_DUP2:
+        r.v[FL_V_RESULT] = dup2((int)c->a[0], (int)c->a[1]);
+        break;
+    case FL_OP_CLOSE:
+        r.v[FL_V_RESULT] = close((int)c->a[0]);
+        break;
+    case FL_OP_CLOEXEC:
+        r.v[FL_V_RESULT] = fcntl((int)c->a[0], F_SETFD, c->a[1] ? FD_CLOEXEC : 0);
+        break;
+    case FL_OP_CLOSE_RANGE: {
+        /* forklab's own fds sit above every scenario fd: a range that reaches
+         * them stops just below (what the scenario can observe is the same). */
+        unsigned lo = (unsigned)c->a[0];
+        unsigned hi = c->a[1] < 0 ? ~0U : (unsigned)c->a[1];
+        if (hi >= FL_FD_MIN && lo < FL_FD_MIN)
+            hi = FL_FD_MIN - 1;
+        r.v[FL_V_RESULT] = close_range(lo, hi, (int)c->a[2]);
+        break;
+    }
+    case FL_OP_WRITEFD:
+        r.v[FL_V_RESULT] = write((int)c->a[0], data, len);
+        break;
+    case FL_OP_READFD: {
+        ssize_t n = read((int)c->a[0], rbuf, sizeof rbuf);
+        r.v[FL_V_RESULT] = n;
+        if (n > 0) {
+            out = rbuf;
+            out_len = (size_t)n;
+        }
+        break;
+    }
+    case FL_OP_PRINTF:
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = (int64_t)fwrite(data, 1, len, stdout));
+        break;
+    case FL_OP_FFLUSH:
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = fflush(stdout));
+        break;
+    case FL_OP_SETVBUF:
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = setvbuf(stdout, NULL, (int)c->a[0], BUFSIZ));
+        break;
+
+    /* threads and locks */
+    case FL_OP_LOCK:
+        if (c->a[0] < 0 || c->a[0] >= FL_MAX_LOCKS) {
+            reply_fail(t->ch, "lock index out of range");
+            return;
+        }
+        r.v[FL_V_RESULT] = pthread_mutex_lock(&fl_locks[c->a[0]]);
+        break;
+    case FL_OP_UNLOCK:
+        if (c->a[0] < 0 || c->a[0] >= FL_MAX_LOCKS) {
+            reply_fail(t->ch, "lock index out of range");
+            return;
+        }
+        r.v[FL_V_RESULT] = pthread_mutex_unlock(&fl_locks[c->a[0]]);
+        break;
+    case FL_OP_ATFORK: {
+        if (c->a[0] < 0 || c->a[0] >= FL_MAX_LOCKS || atfork_count >= FL_MAX_ATFORK) {
+            reply_fail(t->ch, "too many atfork registrations");
+            return;
+        }
+        int k = atfork_count++;
+        atfork_lock[k] = (int)c->a[0];
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = pthread_atfork(atfork_fns[k][0], atfork_fns[k][1],
+                                                          atfork_fns[k][2]));
+        break;
+    }
+    case FL_OP_MALLOC:
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = (int64_t)(intptr_t)malloc((size_t)c->a[0]));
+        break;
+    case FL_OP_FREE:
+        RUNTIME_CHANGE(free((void *)(intptr_t)c->a[0]));
+        break;
+
+    /* signals */
+    case FL_OP_SIGNAL: {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sigemptyset(&sa.sa_mask);
+        if (c->a[1] == 2) {
+            /* SA_RESTART, as signal(2) in glibc: a slow call that the handler
+             * interrupts goes on waiting. */
+            sa.sa_sigaction = on_signal;
+            sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        } else {
+            sa.sa_handler = c->a[1] == 1 ? SIG_IGN : SIG_DFL;
+        }
+        r.v[FL_V_RESULT] = signal_in_range(c->a[0]) ? sigaction((int)c->a[0], &sa, NULL) : -1;
+        break;
+    }
+    case FL_OP_BLOCK:
+    case FL_OP_UNBLOCK: {
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, (int)c->a[0]);
+        r.v[FL_V_RESULT] =
+            pthread_sigmask(c->op == FL_OP_BLOCK ? SIG_BLOCK : SIG_UNBLOCK, &m, NULL);
+        break;
+    }
+    case FL_OP_RAISE:
+        r.v[FL_V_RESULT] = raise((int)c->a[0]);
+        break;
+    case FL_OP_SLEEP: {
+        struct timespec ts = {(time_t)(c->a[0] / 1000000000LL), (long)(c->a[0] % 1000000000LL)};
+        r.v[FL_V_RESULT] = nanosleep(&ts, NULL);
+        break;
+    }
+    default:
+        if (fd >= 0)
+            rt_close(fd);
+        reply_fail(t->ch, "unknown op");
+        return;
+    }
+    if (fd >= 0)
+        rt_close(fd);
+    if (r.kind == 0)
+        return; /* already answered */
+    r.err = errno;
+    rt_send(t->ch, &r, out, out_len);
+}
+
+static __attribute__((noreturn)) void task_loop(struct task *t)
+{
+    struct {
+        struct fl_cmd h;
+        char data[FL_MAX_DATA + 1];
+    } m;
+    for (;;) {
+        int fd;
+        long n = rt_recv(t->ch, &m, sizeof m - 1, &fd);
+        if (n == 0 || (n < 0 && n != -EMSGSIZE)) {
+            /* The driver is gone: nothing may outlive it. */
+            rt_exit_group(111);
+        }
+        if (n < (long)sizeof m.h || m.h.len != (uint32_t)(n - (long)sizeof m.h)) {
+            if (fd >= 0)
+                rt_close(fd);
+            reply_fail(t->ch, "malformed command");
+            continue;
+        }
+        m.data[m.h.len] = 0;
+        run_op(t, &m.h, m.data, m.h.len, fd);
+    }
+}
+
+/* ------------------------------------------------------------------ start */
+static int connect_driver(const char *name)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    size_t l = strlen(name);
+    if (l + 1 > sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path + 1, name, l); /* abstract: a leading NUL */
+    int fd = (int)SYS3(SYS_socket, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    fd = rt_lift(fd);
+    long rc;
+    do
+        rc = SYS3(SYS_connect, fd, &sa, offsetof(struct sockaddr_un, sun_path) + 1 + l);
+    while (rc == -EINTR);
+    if (rc < 0) {
+        rt_close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Every process of a run shares one CPU (children inherit the affinity).
+ * Whether a write fault after fork reuses a page or copies it depends on a
+ * per-CPU batch of new pages holding an extra reference, which the fault
+ * drains only on its own CPU: on one CPU the answer is always the same. */
+static void pin_to_one_cpu(void)
+{
+    unsigned long mask[16];
+    memset(mask, 0, sizeof mask);
+    long n = SYS3(SYS_sched_getaffinity, 0, sizeof mask, mask);
+    if (n <= 0)
+        return;
+    for (unsigned i = 0; i < (unsigned)n * 8; i++) {
+        if (mask[i / (8 * sizeof mask[0])] >> (i % (8 * sizeof mask[0])) & 1) {
+            unsigned long one[16];
+            memset(one, 0, sizeof one);
+            one[i / (8 * sizeof one[0])] = 1UL << (i % (8 * sizeof one[0]));
+            SYS3(SYS_sched_setaffinity, 0, sizeof one, one);
+            return;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *chan = getenv("FORKLAB_CHAN");
+    const char *conn = getenv("FORKLAB_CONNECT");
+    const char *token = getenv("FORKLAB_TOKEN");
+    const char *first = getenv("FORKLAB_FIRST");
+    const char *probe = getenv("FORKLAB_PROBE");
+    if (probe)
+        snprintf(probe_path, sizeof probe_path, "%s", probe);
+    else
+        snprintf(probe_path, sizeof probe_path, "/proc/self/exe");
+
+    int ch = -1;
+    if (chan) {
+        ch = atoi(chan);
+        if (rt_fcntl(ch, F_GETFD, 0) < 0)
+            rt_exit_group(112);
+        rt_fcntl(ch, F_SETFD, FD_CLOEXEC);
+        if (first && first[0] == '1') {
+            /* Started clean: nothing of the driver's but the channel. */
+            rt_close_range(3, (unsigned)ch - 1);
+            rt_close_range((unsigned)ch + 1, ~0U);
+            pin_to_one_cpu();
+        }
+    } else if (conn) {
+        snprintf(connect_name, sizeof connect_name, "%s", conn);
+        ch = connect_driver(connect_name);
+    }
+    if (ch < 0) {
+        static const char msg[] =
+            "forklab-probe: run by forklab's real backend only (no control channel)\n";
+        SYS3(SYS_write, 2, msg, sizeof msg - 1);
+        rt_exit_group(112);
+    }
+
+    /* No core files in the scratch directory when a scenario dies of SIGSEGV. */
+    struct rlimit no_core = {0, 0};
+    SYS4(SYS_prlimit64, 0, RLIMIT_CORE, &no_core, NULL);
+
+    prefault_stack();
+    warm_up();
+    fl_state.runtime_pte_kb = vm_pte_kb();
+
+    struct task t = {ch, 1};
+    errno = 0; /* a fresh image: errno starts at 0 */
+    send_hello(&t, FL_O_IMAGE, 0, token ? atoll(token) : 0);
+    task_loop(&t);
+}

@@ -1,0 +1,140 @@
+/* The control protocol between forklab's driver (Python) and its probe.
+ *
+ * One SOCK_SEQPACKET socket per task (a process's main thread, or a thread),
+ * so every message is one record. The driver sends a command: a fixed header
+ * (struct fl_cmd) followed by `len` bytes of data, and, for some ops, one fd
+ * in SCM_RIGHTS (a new task's channel, a pidfd, the scratch directory). The
+ * probe answers with a reply: a fixed header (struct fl_reply) and data.
+ *
+ * This file is included by the probe (csrc/probe.c) and by the cffi helpers
+ * (csrc/native.c); the driver reads every constant from the compiled
+ * extension, so the two sides cannot drift apart.
+ */
+#ifndef FORKLAB_PROTOCOL_H
+#define FORKLAB_PROTOCOL_H
+
+#include <stdint.h>
+
+#define FL_PROTOCOL_VERSION 1
+
+/* forklab's own fds live at or above this number; scenario fds are 0..511. */
+#define FL_FD_MIN 900
+/* The fd the driver gives the first probe its channel on. */
+#define FL_FIRST_CHANNEL_FD 900
+/* The largest data part of one message. */
+#define FL_MAX_DATA 65536
+/* How much one `readfd` asks read(2) for. */
+#define FL_READ_SIZE 65536
+/* Mutexes (`lock L`) and atfork registrations a probe can hold. */
+#define FL_MAX_LOCKS 1024
+#define FL_MAX_ATFORK 64
+/* Stacks for threads and CLONE_VM children (one mapping each). */
+#define FL_STACK_SIZE (512 * 1024)
+#define FL_MAX_STACKS 600
+
+struct fl_cmd {
+    uint32_t op;
+    uint32_t len;     /* bytes of data after the header */
+    int64_t a[8];
+};
+
+struct fl_reply {
+    uint32_t kind;    /* FL_R_* */
+    int32_t err;      /* the calling thread's errno after the op */
+    int64_t v[12];
+};
+
+/* reply kinds */
+#define FL_R_DONE 1   /* an op completed */
+#define FL_R_HELLO 2  /* a new task is ready (see FL_H_*) */
+#define FL_R_FAIL 3   /* the probe could not do what was asked (data: message) */
+
+/* hello fields (v[]) */
+#define FL_H_PID 0
+#define FL_H_TID 1
+#define FL_H_CHANNEL 2
+#define FL_H_ERRNO_ADDR 3
+#define FL_H_STATE_ADDR 4  /* struct fl_state in the probe's memory */
+#define FL_H_SPAWN_NS 5    /* vfork/clone(vfork) children: time until the child ran */
+#define FL_H_TOKEN 6
+#define FL_H_ORIGIN 7      /* FL_O_* */
+#define FL_H_VERSION 8
+#define FL_H_RUNTIME_PTE 9
+
+/* origins of a hello */
+#define FL_O_IMAGE 0   /* a fresh probe image: the first, spawned, or exec'd */
+#define FL_O_FORK 1
+#define FL_O_VFORK 2
+#define FL_O_CLONE 3
+#define FL_O_THREAD 4
+
+/* reply fields of FL_R_DONE */
+#define FL_V_RESULT 0
+#define FL_V_RESULT2 1
+#define FL_V_FAULTS 10
+#define FL_V_ELAPSED_NS 11
+
+/* Per-address-space state the driver reads through /proc/PID/mem. It lives
+ * in the probe's memory, so fork copies it, vfork and CLONE_VM share it and
+ * exec discards it: exactly the life of the address space it describes. */
+struct fl_state {
+    uint64_t magic;
+    int64_t runtime_pte_kb;  /* VmPTE that forklab's own runtime costs */
+};
+#define FL_STATE_MAGIC 0x666f726b6c616221ULL
+
+/* ops */
+#define FL_OP_INIT 1        /* fd: scratch directory */
+#define FL_OP_PING 2
+#define FL_OP_MMAP 10       /* a0 addr a1 len a2 prot a3 flags a4 madvise a5 open flags (-1 anon); data: path */
+#define FL_OP_MUNMAP 11     /* a0 addr a1 len */
+#define FL_OP_WRITE 12      /* a0 addr a1 pages a2 byte */
+#define FL_OP_READ 13       /* a0 addr a1 pages */
+#define FL_OP_MADVISE 14    /* a0 addr a1 len a2 advice */
+#define FL_OP_MPROTECT 15   /* a0 addr a1 len a2 prot */
+#define FL_OP_FORK 20       /* fd: child channel; a0 token */
+#define FL_OP_VFORK 21      /* fd: child channel; a0 token */
+#define FL_OP_CLONE 22      /* fd: child channel; a0 token a1 clone flags */
+#define FL_OP_SPAWN 23      /* a0 token a1 attr flags a2 sigmask a3 sigdefault a4 kind; data: strings */
+#define FL_OP_EXEC 24       /* a0 kind a1 argc; data: path, args, NUL separated */
+#define FL_OP_EXIT 25       /* a0 code */
+#define FL_OP__EXIT 26      /* a0 code */
+#define FL_OP_WAIT 27       /* a0 pid */
+#define FL_OP_KILL 28       /* fd: the target's pidfd; a0 signal */
+#define FL_OP_THREAD 29     /* fd: thread channel; a0 token */
+#define FL_OP_THREAD_EXIT 30
+#define FL_OP_OPEN 40       /* a0 open flags a1 1 = absolute (/dev/null); data: path */
+#define FL_OP_PIPE 41       /* a0 flags */
+#define FL_OP_DUP 42        /* a0 fd a1 cloexec */
+#define FL_OP_DUP2 43       /* a0 fd a1 num */
+#define FL_OP_CLOSE 44      /* a0 fd */
+#define FL_OP_CLOEXEC 45    /* a0 fd a1 on */
+#define FL_OP_CLOSE_RANGE 46 /* a0 lo a1 hi (-1 = max) a2 flags */
+#define FL_OP_WRITEFD 47    /* a0 fd; data */
+#define FL_OP_READFD 48     /* a0 fd */
+#define FL_OP_PRINTF 49     /* data */
+#define FL_OP_FFLUSH 50
+#define FL_OP_SETVBUF 51    /* a0 mode (_IONBF, _IOLBF, _IOFBF) */
+#define FL_OP_LOCK 60       /* a0 index */
+#define FL_OP_UNLOCK 61     /* a0 index */
+#define FL_OP_ATFORK 62     /* a0 index */
+#define FL_OP_MALLOC 63     /* a0 size */
+#define FL_OP_FREE 64       /* a0 pointer */
+#define FL_OP_SIGNAL 70     /* a0 signal a1 action (0 default, 1 ignore, 2 catch) */
+#define FL_OP_BLOCK 71      /* a0 signal */
+#define FL_OP_UNBLOCK 72    /* a0 signal */
+#define FL_OP_RAISE 73      /* a0 signal */
+#define FL_OP_SLEEP 74      /* a0 nanoseconds */
+
+/* program kinds for exec and spawn */
+#define FL_PROG_PROBE 0
+#define FL_PROG_PROGRAM 1
+#define FL_PROG_MISSING 2
+
+/* spawn attribute flags (a1 of FL_OP_SPAWN) */
+#define FL_SP_SETSID 1
+#define FL_SP_SETPGROUP 2
+#define FL_SP_SIGMASK 4
+#define FL_SP_SIGDEF 8
+
+#endif

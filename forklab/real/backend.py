@@ -1,0 +1,1043 @@
+"""RealBackend: run a scenario on the Linux kernel, one real process per
+scenario process, and observe it from outside through /proc.
+
+What each op does to the kernel is the op itself, run by the probe with the
+real C library call (see csrc/probe.c); this module translates ops into probe
+commands, binds the names they create, refuses what the language refuses,
+and reads the World. The mechanics (channels, settling, cleanup) are in
+:mod:`forklab.real.driver`.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from forklab.layout import PAGE, place
+from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
+from forklab.real import procfs
+from forklab.real._native import ffi, lib
+from forklab.real.driver import (
+    Driver,
+    DriverError,
+    Flight,
+    Proc,
+    RunTimeout,
+    Task,
+    errno_name,
+)
+from forklab.scenario.model import (
+    ALLOWED_PROGRAMS,
+    SIM_ONLY_VERBS,
+    Op,
+    Program,
+    Range,
+    Scenario,
+    ScenarioError,
+)
+from forklab.scenario.script import MAX_FD, MAX_PROCESS_OPS, MAX_SLEEP
+
+DEFAULT_TIMEOUT = 60.0  # seconds a run may spend in apply/observe
+MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
+
+PROT = {"ro": 0x1, "rw": 0x3, "rx": 0x5, "none": 0x0}
+MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE = 0x01, 0x02, 0x20, 0x4000
+MADV = {"dontneed": 4, "dontfork": 10, "dofork": 11, "hugepage": 14, "nohugepage": 15,
+        "wipeonfork": 18, "keeponfork": 19}
+CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
+               "vfork": 0x4000, "clear_sighand": 0x100000000}
+OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
+SETVBUF = {"full": 0, "line": 1, "none": 2}  # _IOFBF, _IOLBF, _IONBF
+SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2}
+NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
+MISSING_PROGRAM = ".forklab-missing/program"
+MAX_PROCESSES = 2 * MAX_PROCESS_OPS + 1  # what one run may hold, whatever its ops say
+
+
+def _frames_visible() -> bool:
+    """Whether pagemap shows this user frame numbers (it needs CAP_SYS_ADMIN)."""
+    buf = bytearray(PAGE * 2)
+    buf[PAGE] = 1  # a present page of our own
+    address = ffi.cast("uintptr_t", ffi.from_buffer(buf))
+    entry = procfs.pagemap_entry(os.getpid(), (int(address) + PAGE) // PAGE * PAGE)
+    return bool(entry and entry >> 63 & 1 and entry & ((1 << 55) - 1))
+
+
+def _have_pagemap_scan() -> bool:
+    """Whether this kernel has the PAGEMAP_SCAN ioctl (Linux 6.7)."""
+    try:
+        fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return lib.fl_have_pagemap_scan(fd) == 1
+    finally:
+        os.close(fd)
+
+
+def _decode_status(status: int | None) -> tuple[int | None, str | None]:
+    if status is None:
+        return None, None
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status), None
+    if os.WIFSIGNALED(status):
+        return None, procfs.SIGNAL_NAMES.get(os.WTERMSIG(status), f"SIG{os.WTERMSIG(status)}")
+    return None, None
+
+
+def estimate_memory(scenario: Scenario) -> tuple[int, int]:
+    """(bytes of memory, bytes of disk) a scenario can need at most: every page
+    its writes touch, once per write (a write after fork copies), plus the page
+    tables over them, plus its files (in the page cache, and on disk)."""
+    sizes: dict[str, int] = {}
+    thp: set[str] = set()
+    memory = disk = 0
+    for op in scenario.ops:
+        if op.verb == "mmap":
+            sizes[op.args["name"]] = op.args["size"]
+            if op.args["thp"]:
+                thp.add(op.args["name"])
+            if op.args["backing"] == "file":
+                disk += op.args["size"]
+                memory += op.args["size"]
+        elif op.verb == "write":
+            rng: Range = op.args["range"]
+            lo, hi = rng.bounds(sizes.get(rng.mapping, 0))
+            if rng.mapping in thp:
+                lo, hi = lo // (2 << 20) * (2 << 20), -(-hi // (2 << 20)) * (2 << 20)
+            memory += (hi - lo) + (hi - lo) // 512
+    return memory, disk
+
+
+class RealQueries:
+    """shared_with, byte and same_file for one observation (until the next op)."""
+
+    def __init__(self, run: RealRun, generation: int) -> None:
+        self._run = run
+        self._generation = generation
+
+    def _live(self, name: str) -> Proc | None:
+        run = self._run
+        if run.closed or run.generation != self._generation or run.driver is None:
+            return None
+        proc = run.driver.procs.get(name)
+        if proc is None or proc.dead or proc.image != "probe":
+            return None
+        return proc
+
+    def _stale(self) -> bool:
+        run = self._run
+        return run.closed or run.generation != self._generation or run.driver is None
+
+    def shared_with(self, process: str, mapping: str, other: str) -> Any:
+        if self._stale():
+            return UNAVAILABLE
+        if not self._run.frames_visible:
+            return UNAVAILABLE
+        a, b = self._live(process), self._live(other)
+        if a is None or b is None or mapping not in self._run.addresses:
+            return 0
+        if not (self._run.is_mapped(a, mapping) and self._run.is_mapped(b, mapping)):
+            return 0
+        address, size = self._run.addresses[mapping], self._run.sizes[mapping]
+        try:
+            fa = os.open(f"/proc/{a.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return UNAVAILABLE
+        try:
+            fb = os.open(f"/proc/{b.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            os.close(fa)
+            return UNAVAILABLE
+        try:
+            n = lib.fl_shared(fa, fb, address, size // PAGE)
+        finally:
+            os.close(fa)
+            os.close(fb)
+        return UNAVAILABLE if n < 0 else int(n)
+
+    def byte(self, process: str, mapping: str, offset: int) -> Any:
+        if self._stale():
+            return UNAVAILABLE
+        proc = self._live(process)
+        run = self._run
+        if proc is None or mapping not in run.addresses or not run.is_mapped(proc, mapping):
+            return None
+        size = run.sizes[mapping]
+        if not 0 <= offset < size:
+            return None
+        address = run.addresses[mapping] + offset
+        entry = procfs.pagemap_entry(proc.pid, address)
+        if entry is None:
+            return UNAVAILABLE
+        if entry >> 63 & 1:  # present: reading it takes no fault
+            data = procfs.read_mem(proc.pid, address, 1)
+            return UNAVAILABLE if data is None else data[0]
+        if entry >> 62 & 1:  # in swap: reading it would fault it back
+            return UNAVAILABLE
+        info = run.mapinfo[mapping]
+        if info["backing"] == "file":  # what a read would see: the file's byte
+            try:
+                with open(run.scratch_path(info["path"]), "rb") as f:
+                    f.seek(offset)
+                    data = f.read(1)
+            except OSError:
+                return UNAVAILABLE
+            return data[0] if data else None
+        return 0
+
+    def same_file(self, process: str, fd: Any, other: str, other_fd: Any) -> Any:
+        if self._stale():
+            return UNAVAILABLE
+        run = self._run
+        assert run.driver is not None
+        a, b = run.driver.procs.get(process), run.driver.procs.get(other)
+        if a is None or b is None or a.dead or b.dead:
+            return False
+        rc = lib.fl_kcmp_file(a.pid, b.pid, run.fd_number(fd), run.fd_number(other_fd))
+        return rc == 0
+
+
+class RealRun:
+    """One scenario running on the kernel. Closing it ends every process."""
+
+    def __init__(self, scenario: Scenario, timeout: float = DEFAULT_TIMEOUT,
+                 scratch_parent: str | None = None) -> None:
+        self.scenario = scenario
+        self.closed = False
+        self.generation = 0
+        self.fd_names: dict[str, int] = {}
+        self.failed: dict[str, str] = {}
+        self.allocations: dict[str, int] = {}
+        self.locks: dict[str, int] = {}
+        self.mapinfo: dict[str, dict[str, Any]] = {}
+        names = [op.args["name"] for op in scenario.ops if op.verb == "mmap"]
+        sizes = [op.args["size"] for op in scenario.ops if op.verb == "mmap"]
+        for op in scenario.ops:
+            if op.verb == "mmap":
+                self.mapinfo[op.args["name"]] = dict(op.args)
+        self.addresses = dict(zip(names, place(sizes)))
+        self.sizes = dict(zip(names, sizes))
+        self._step_open = False
+        self._checked_memory = False
+        self.frames_visible = _frames_visible()
+        self._have_scan = _have_pagemap_scan()
+        try:
+            self._kpf = os.open("/proc/kpageflags", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._kpf = -1
+        self.scratch = tempfile.mkdtemp(prefix="forklab-run-", dir=scratch_parent)
+        self.driver: Driver | None = None
+        self._finalizer = weakref.finalize(self, _cleanup, None, self.scratch, self._kpf)
+        try:
+            self.driver = Driver(self.scratch, timeout)
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _cleanup, self.driver, self.scratch,
+                                               self._kpf)
+            self.driver.clock_on()
+            try:
+                self.driver.start_first(scenario.first)
+            finally:
+                self.driver.clock_off()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- context manager ---------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill and reap every process, remove the scratch directory. Idempotent;
+        Ctrl-C is held off until it is done."""
+        if self.closed:
+            return
+        self.closed = True
+        masked = threading.current_thread() is threading.main_thread()
+        if masked:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._finalizer()
+        finally:
+            if masked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def scratch_path(self, path: str) -> str:
+        """An absolute path for a scenario path (inside the scratch directory)."""
+        if path == "/dev/null":
+            return path
+        full = os.path.realpath(os.path.join(self.scratch, path))
+        root = os.path.realpath(self.scratch)
+        if full != root and not full.startswith(root + os.sep):
+            raise ScenarioError(f"path '{path}' leads out of the scratch directory")
+        return full
+
+    def fd_number(self, ref: Any) -> int:
+        if isinstance(ref, bool):
+            return int(ref)
+        if isinstance(ref, int):
+            return ref
+        return self.fd_names.get(str(ref), -1)
+
+    def is_mapped(self, proc: Proc, mapping: str) -> bool:
+        address = self.addresses[mapping]
+        for start, end, _ in procfs.maps(proc.pid) or ():
+            if start <= address < end:
+                return True
+        return False
+
+    def _proc(self, name: str, op: Op) -> Proc:
+        assert self.driver is not None
+        proc = self.driver.procs.get(name)
+        if proc is None:
+            if name in self.failed:
+                raise ScenarioError(f"'{name}' was never created: the call failed with "
+                                    f"{self.failed[name]}", op.where)
+            raise ScenarioError(f"'{name}' does not exist yet (its creating op has not "
+                                "completed)", op.where)
+        return proc
+
+    def _actor(self, op: Op) -> Task:
+        name = op.actor.process
+        proc = self._proc(name, op)
+        if proc.dead:
+            state = "reaped" if proc.reaped else "zombie"
+            raise ScenarioError(f"'{name}' has ended ({state}); it can run no more ops",
+                                op.where)
+        if proc.suspended:
+            raise ScenarioError(f"'{name}' is suspended until its vfork child execs or exits",
+                                op.where)
+        if proc.image != "probe":
+            raise ScenarioError(f"'{name}' now runs {proc.image}; it can only be observed",
+                                op.where)
+        task = proc.main if op.actor.thread is None else proc.threads.get(op.actor.thread)
+        if task is None or task.gone or task.sock is None:
+            raise ScenarioError(f"'{op.actor}' is not a thread of '{name}' (any more)",
+                                op.where)
+        if task.flight is not None and task.flight.blocked:
+            raise ScenarioError(f"'{op.actor}' is blocked in `{task.flight.what}`", op.where)
+        return task
+
+    def _call(self, task: Task, op: Op, code: int, args: tuple[int, ...] = (),
+              data: bytes = b"", fd: int | None = None, kind: str = "op",
+              on_done: Callable[[Flight], None] | None = None, blockable: bool = True,
+              hello_sock: socket.socket | None = None, **extra: Any) -> Flight:
+        assert self.driver is not None
+        self.driver.send(task, code, args, data, fd)
+        flight = Flight(task, kind, op.text.strip(), on_done=on_done, blockable=blockable,
+                        extra=extra)
+        if hello_sock is not None:
+            flight.hello_sock = hello_sock
+            self.driver.hello_socks[hello_sock] = flight
+        return self.driver.fly(flight)
+
+    # -- untrusted input --------------------------------------------------------------------------
+    def _validate(self, op: Op) -> None:
+        """Refuse what the parser would have refused, for ops built by hand: a
+        scenario is untrusted input, and forklab's own fds, other programs and
+        paths outside the scratch directory stay out of its reach."""
+        def bad(message: str) -> ScenarioError:
+            return ScenarioError(f"refused by the real backend: {message}", op.where)
+
+        def fd(value: Any, what: str = "fd") -> None:
+            if isinstance(value, bool) or (isinstance(value, int) and not 0 <= value <= MAX_FD):
+                raise bad(f"{what} {value} is not a scenario fd (0-{MAX_FD})")
+
+        def path(value: Any) -> None:
+            if not isinstance(value, str) or not value or len(value) > 4096 or "\0" in value:
+                raise bad(f"bad path {value!r}")
+            if value.startswith("/") and value != "/dev/null":
+                raise bad(f"absolute path {value!r} (only /dev/null is allowed)")
+            if ".." in value.split("/"):
+                raise bad(f"path {value!r} leads out of the scratch directory")
+
+        def program(value: Any) -> None:
+            if not isinstance(value, Program):
+                raise bad("not a program")
+            if value.kind in ("probe", "missing"):
+                if value.args:
+                    raise bad(f"{value.kind} takes no arguments")
+                return
+            if value.kind != "program" or value.path not in ALLOWED_PROGRAMS:
+                raise bad(f"program {value.path!r} is not allowed")
+            if value.path == "/bin/sleep":
+                ok = len(value.args) == 1
+                try:
+                    ok = ok and 0 <= float(value.args[0]) <= MAX_SLEEP
+                except ValueError:
+                    ok = False
+                if not ok or not value.args[0].replace(".", "", 1).isdigit():
+                    raise bad("/bin/sleep takes one number of seconds, at most "
+                              f"{MAX_SLEEP:g}")
+            elif value.args:
+                raise bad(f"{value.path} takes no arguments")
+
+        a = op.args
+        for key in ("fd", "num", "lo"):
+            if key in a and a[key] is not None:
+                fd(a[key])
+        if op.verb == "close_range" and a.get("hi") is not None:
+            fd(a["hi"])
+        if op.verb in ("open",) or (op.verb == "mmap" and a.get("backing") == "file"):
+            path(a["path"])
+        if op.verb in ("exec", "spawn"):
+            program(a["program"])
+        for action in a.get("actions", ()) if op.verb == "spawn" else ():
+            if action.fd is not None:
+                fd(action.fd)
+            if action.num is not None:
+                fd(action.num)
+            if action.path is not None:
+                path(action.path)
+        for key in ("text",):
+            if key in a and len(str(a[key]).encode()) > lib.FL_MAX_DATA:
+                raise bad(f"text longer than {lib.FL_MAX_DATA} bytes")
+        if op.verb == "sleep" and not 0 <= a["seconds"] <= MAX_SLEEP:
+            raise bad(f"sleep is limited to {MAX_SLEEP:g} s")
+        if op.verb in ("write", "read", "munmap", "madvise", "mprotect", "mmap"):
+            name = a["range"].mapping if "range" in a else a["name"]
+            if name not in self.addresses:
+                raise bad(f"'{name}' is not a mapping of this scenario")
+        if op.verb in ("fork", "vfork", "clone", "spawn") and self.driver is not None \
+                and len(self.driver.procs) >= MAX_PROCESSES:
+            raise bad(f"a real run holds at most {MAX_PROCESSES} processes")
+
+    # -- the protocol ------------------------------------------------------------------------------
+    def apply(self, op: Op) -> None:
+        if self.closed or self.driver is None:
+            raise ScenarioError("this real run has ended", op.where)
+        if op.verb in SIM_ONLY_VERBS:
+            raise ScenarioError(f"'{op.verb}' is a what-if API: it runs on the simulator only",
+                                op.where)
+        if not self._step_open:
+            self._step_open = True
+            for proc in self.driver.procs.values():
+                proc.faults = 0
+        driver = self.driver
+        driver.clock_on()
+        try:
+            if not self._checked_memory:
+                self._checked_memory = True
+                self._check_memory(op)
+            self._validate(op)
+            task = self._actor(op)
+            handler = getattr(self, "_v_" + op.verb, None)
+            if handler is None:
+                raise ScenarioError(f"the real backend cannot run '{op.verb}'", op.where)
+            handler(task, op)
+            driver.settle()
+        except RunTimeout as err:
+            self.close()
+            raise ScenarioError(f"{err}; every process of the run was killed", op.where) from None
+        except DriverError as err:
+            self.close()
+            raise ScenarioError(f"the real backend failed: {err}", op.where) from None
+        finally:
+            driver.clock_off()
+
+    def observe(self) -> World:
+        if self.closed or self.driver is None:
+            raise ScenarioError("this real run has ended")
+        driver = self.driver
+        driver.clock_on()
+        try:
+            driver.settle()
+            self._step_open = False
+            self.generation += 1
+            ppids: dict[int, int] = {}
+            for proc in driver.procs.values():
+                if not proc.reaped:
+                    st = procfs.stat(proc.pid)
+                    if st is not None and st.starttime == proc.starttime:
+                        ppids[proc.pid] = st.ppid
+            processes = {name: self._observe(proc, ppids) for name, proc in driver.procs.items()}
+            return World(
+                processes=processes,
+                stdout=driver.stdout.text() if driver.stdout else "",
+                fd_names=dict(self.fd_names),
+                mapping_names=frozenset(self.addresses),
+                queries=RealQueries(self, self.generation),
+            )
+        except RunTimeout as err:
+            self.close()
+            raise ScenarioError(f"{err}; every process of the run was killed") from None
+        except DriverError as err:
+            self.close()
+            raise ScenarioError(f"the real backend failed: {err}") from None
+        finally:
+            driver.clock_off()
+
+    @property
+    def stderr(self) -> str:
+        """What the scenario wrote to stderr (not an observable; for diagnosis)."""
+        return self.driver.stderr.text() if self.driver and self.driver.stderr else ""
+
+    # -- observation -------------------------------------------------------------------------------
+    def _parent_name(self, ppid: int | None) -> str | None:
+        assert self.driver is not None
+        if ppid is None:
+            return None
+        parent = self.driver.by_pid.get(ppid)
+        return parent.name if parent is not None else None
+
+    def _observe(self, proc: Proc, ppids: dict[int, int]) -> ProcessObs:
+        assert self.driver is not None
+        if proc.pid in ppids:
+            proc.parent = self._parent_name(ppids[proc.pid])
+        elif proc.reaper_is_driver:
+            proc.parent = None
+        if proc.dead:
+            code, sig = _decode_status(proc.wait_status)
+            return ProcessObs(proc.name, "reaped" if proc.reaped else "zombie", code, sig,
+                              parent=proc.parent, threads=0, minflt=proc.minflt,
+                              spawn_us=proc.spawn_us, last_read=proc.last_read)
+        status = procfs.status(proc.pid) or {}
+        fds = procfs.fds(proc.pid) or []
+        cloexec = frozenset(fd for fd in fds
+                            if (procfs.fd_flags(proc.pid, fd) or 0) & os.O_CLOEXEC)
+        errno: str | None = None
+        vm_pte = 0
+        mappings: dict[str, MappingObs] = {}
+        if proc.image == "probe":
+            raw = procfs.read_mem(proc.pid, proc.errno_addr, 4)
+            errno = errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None
+            state = procfs.read_mem(proc.pid, proc.state_addr, 16)
+            runtime = int.from_bytes(state[8:16], "little", signed=True) if state else 0
+            vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
+            mappings = self._mappings(proc)
+        children = tuple(p.name for p in self.driver.procs.values()
+                         if not p.reaped and ppids.get(p.pid) == proc.pid)
+        return ProcessObs(
+            name=proc.name, state=self._state(proc), errno=errno, parent=proc.parent,
+            children=children, threads=int(status.get("Threads", "1")), faults=proc.faults,
+            minflt=proc.minflt, vm_pte=vm_pte, fds=tuple(fds), cloexec_fds=cloexec,
+            last_read=proc.last_read,
+            sig_ignored=procfs.signal_set(status.get("SigIgn")),
+            sig_caught=procfs.signal_set(status.get("SigCgt")),
+            sig_blocked=procfs.signal_set(status.get("SigBlk")),
+            sig_pending=procfs.signal_set(status.get("SigPnd"))
+            | procfs.signal_set(status.get("ShdPnd")),
+            spawn_us=proc.spawn_us, mappings=mappings,
+        )
+
+    def _state(self, proc: Proc) -> str:
+        if proc.suspended:
+            return "suspended"
+        main = proc.main
+        if main is not None and main.flight is not None and main.flight.blocked:
+            return "blocked"
+        if proc.image != "probe":
+            # a program waiting for what will never come (cat on a silent pipe)
+            tids = procfs.tasks(proc.pid)
+            if tids:
+                st = procfs.task_stat(proc.pid, tids[0])
+                sc = procfs.task_syscall(proc.pid, tids[0])
+                if st is not None and st.state == "S" and sc is not None \
+                        and sc[0] not in procfs.TIMED_SLEEPS:
+                    return "blocked"
+        return "running"
+
+    def _mappings(self, proc: Proc) -> dict[str, MappingObs]:
+        vmas = procfs.maps(proc.pid) or []
+        out: dict[str, MappingObs] = {}
+        try:
+            pm = os.open(f"/proc/{proc.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return out
+        try:
+            counts = ffi.new("struct fl_counts *")
+            for name, address in self.addresses.items():
+                if not any(start <= address < end for start, end, _ in vmas):
+                    continue
+                # PAGEMAP_SCAN names zero-page PTEs itself; frame flags are read from
+                # /proc/kpageflags (one read per frame) only where it is missing
+                kpf = self._kpf if self.frames_visible and not self._have_scan else -1
+                rc = lib.fl_scan(pm, kpf, address, self.sizes[name] // PAGE, counts)
+                if rc < 0:
+                    raise DriverError(f"reading the pagemap of '{proc.name}' failed: "
+                                      f"{os.strerror(-rc)}")
+                if counts.zero_scan >= 0:
+                    zero: Any = int(counts.zero_scan)
+                elif counts.zero_kpf >= 0:
+                    zero = int(counts.zero_kpf)
+                else:
+                    zero = UNAVAILABLE
+                out[name] = MappingObs(True, int(counts.present), int(counts.exclusive), zero)
+        finally:
+            os.close(pm)
+        return out
+
+    # -- limits ----------------------------------------------------------------------------------
+    def _check_memory(self, op: Op) -> None:
+        memory, disk = estimate_memory(self.scenario)
+        available = procfs.mem_available()
+        if available is not None and memory > available - MEMORY_MARGIN:
+            raise ScenarioError(
+                f"this scenario can need {memory >> 20} MiB of memory (the pages its writes "
+                f"touch, and its files) but only {max(available, 0) >> 20} MiB are available; "
+                "the real backend refuses to run it (the simulator can)", op.where)
+        if disk:
+            st = os.statvfs(self.scratch)
+            free = st.f_bavail * st.f_frsize
+            if disk > free - MEMORY_MARGIN:
+                raise ScenarioError(
+                    f"this scenario's files need {disk >> 20} MiB of disk but only "
+                    f"{free >> 20} MiB are free", op.where)
+
+    def _check_write(self, op: Op, size: int) -> None:
+        available = procfs.mem_available()
+        if available is not None and size > available - MEMORY_MARGIN:
+            raise ScenarioError(
+                f"this write can take {size >> 20} MiB of memory but only {available >> 20} "
+                "MiB are available; the real backend refuses it", op.where)
+
+    # -- verbs: memory -----------------------------------------------------------------------------
+    def _make_file(self, path: str, size: int) -> None:
+        """The scratch file behind `mmap file=PATH`: SIZE bytes (of zeros, written in
+        4 KiB pieces, so they are in the page cache) unless it is that long already."""
+        full = self.scratch_path(path)
+        try:
+            if os.stat(full, follow_symlinks=False).st_size >= size:
+                return
+        except FileNotFoundError:
+            pass
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644)
+        try:
+            piece = bytes(PAGE)
+            for _ in range(size // PAGE):
+                os.write(fd, piece)
+        finally:
+            os.close(fd)
+
+    def _v_mmap(self, task: Task, op: Op) -> None:
+        a = op.args
+        name = a["name"]
+        flags = (MAP_SHARED if a["share"] == "shared" else MAP_PRIVATE)
+        flags |= MAP_NORESERVE if a["noreserve"] else 0
+        open_flags, data = -1, b""
+        if a["backing"] == "file":
+            self._make_file(a["path"], a["size"])
+            open_flags = os.O_RDWR if a["share"] == "shared" else os.O_RDONLY
+            data = a["path"].encode()
+        else:
+            flags |= MAP_ANONYMOUS
+        advice = MADV["hugepage"] if a["thp"] else MADV["nohugepage"]
+        self._call(task, op, lib.FL_OP_MMAP,
+                   (self.addresses[name], a["size"], PROT[a["prot"]], flags, advice, open_flags),
+                   data)
+
+    def _v_munmap(self, task: Task, op: Op) -> None:
+        name = op.args["name"]
+        self._call(task, op, lib.FL_OP_MUNMAP, (self.addresses[name], self.sizes[name]))
+
+    def _touch(self, task: Task, op: Op, code: int, value: int) -> None:
+        rng: Range = op.args["range"]
+        lo, hi = rng.bounds(self.sizes[rng.mapping])
+        if code == lib.FL_OP_WRITE:
+            self._check_write(op, hi - lo)
+        proc = task.proc
+
+        def done(f: Flight) -> None:
+            if f.reply is not None:
+                proc.faults += f.reply.v[lib.FL_V_FAULTS]
+                proc.minflt += f.reply.v[lib.FL_V_FAULTS]
+
+        self._call(task, op, code, (self.addresses[rng.mapping] + lo, (hi - lo) // PAGE, value),
+                   on_done=done)
+
+    def _v_write(self, task: Task, op: Op) -> None:
+        self._touch(task, op, lib.FL_OP_WRITE, op.args["value"])
+
+    def _v_read(self, task: Task, op: Op) -> None:
+        self._touch(task, op, lib.FL_OP_READ, 0)
+
+    def _v_madvise(self, task: Task, op: Op) -> None:
+        name = op.args["name"]
+        self._call(task, op, lib.FL_OP_MADVISE,
+                   (self.addresses[name], self.sizes[name], MADV[op.args["advice"]]))
+
+    def _v_mprotect(self, task: Task, op: Op) -> None:
+        name = op.args["name"]
+        self._call(task, op, lib.FL_OP_MPROTECT,
+                   (self.addresses[name], self.sizes[name], PROT[op.args["prot"]]))
+
+    # -- verbs: processes --------------------------------------------------------------------------
+    def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...]) -> socket.socket:
+        """Send a command that makes a new task, with the new task's end of a fresh
+        channel; returns forklab's end."""
+        assert self.driver is not None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.driver.send(task, code, args, b"", theirs.fileno())
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ours
+
+    def _creating(self, task: Task, op: Op, code: int, args: tuple[int, ...], kind: str,
+                  vfork: bool) -> None:
+        """fork, vfork and clone: the child gets a channel of its own."""
+        assert self.driver is not None
+        name = op.binds[0]
+        parent = task.proc
+        ours = self._send_with_channel(task, code, args)
+
+        def done(f: Flight) -> None:
+            assert self.driver is not None
+            if f.hello is not None:
+                child = self.driver.new_child(name, f.hello, parent.name, ours)
+                if vfork:
+                    child.spawn_us = f.hello.v[lib.FL_H_SPAWN_NS] / 1000
+                elif f.reply is not None:
+                    child.spawn_us = f.reply.v[lib.FL_V_ELAPSED_NS] / 1000
+            else:
+                ours.close()
+                if f.reply is not None:
+                    self.failed[name] = errno_name(f.reply.err) or "EAGAIN"
+            if vfork and f.reply is None and not parent.dead:
+                # the parent waits in vfork until the child execs or exits
+                if f.hello is not None:
+                    parent.suspended = True
+                resume = Flight(f.task, "resume", f.what, passive=True,
+                                on_done=lambda _r: setattr(parent, "suspended", False))
+                self.driver.fly(resume)
+
+        flight = Flight(task, "vfork" if vfork else kind, op.text.strip(), on_done=done,
+                        blockable=not vfork, hello_sock=ours)
+        self.driver.hello_socks[ours] = flight
+        self.driver.fly(flight)
+
+    def _v_fork(self, task: Task, op: Op) -> None:
+        assert self.driver is not None
+        self._creating(task, op, lib.FL_OP_FORK, (self.driver.token(),), "fork", False)
+
+    def _v_vfork(self, task: Task, op: Op) -> None:
+        assert self.driver is not None
+        self._creating(task, op, lib.FL_OP_VFORK, (self.driver.token(),), "vfork", True)
+
+    def _v_clone(self, task: Task, op: Op) -> None:
+        assert self.driver is not None
+        flags = 0
+        for flag in op.args["flags"]:
+            flags |= CLONE_FLAGS[flag]
+        self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags), "clone",
+                       "vfork" in op.args["flags"])
+
+    def _program(self, program: Any) -> tuple[int, str, list[str]]:
+        assert self.driver is not None
+        if program.kind == "probe":
+            return lib.FL_PROG_PROBE, self.driver.probe, [self.driver.probe]
+        if program.kind == "missing":
+            path = os.path.join(self.scratch, MISSING_PROGRAM)
+            return lib.FL_PROG_MISSING, path, [path]
+        return lib.FL_PROG_PROGRAM, program.path, [program.path, *program.args]
+
+    def _v_spawn(self, task: Task, op: Op) -> None:
+        assert self.driver is not None
+        name = op.binds[0]
+        parent = task.proc
+        kind, path, argv = self._program(op.args["program"])
+        attr = sigmask = sigdef = 0
+        actions: list[str] = []
+        for action in op.args["actions"]:
+            k = action.kind
+            if k == "close":
+                actions.append(f"c{self.fd_number(action.fd)}")
+            elif k == "dup2":
+                actions.append(f"d{self.fd_number(action.fd)}:{action.num}")
+            elif k == "open":
+                flags = os.O_RDONLY if action.num == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                actions.append(f"o{action.num}:{flags}:{self.scratch_path(action.path)}")
+            elif k == "closefrom":
+                actions.append(f"f{action.num}")
+            elif k == "chdir":
+                actions.append(f"h{self.scratch_path(action.path)}")
+            elif k == "setsid":
+                attr |= lib.FL_SP_SETSID
+            elif k == "setpgroup":
+                attr |= lib.FL_SP_SETPGROUP
+            elif k in ("sigmask", "sigdefault"):
+                bits = 0
+                for sig in action.signals:
+                    bits |= 1 << procfs.SIGNAL_NUMBERS[sig]
+                if k == "sigmask":
+                    attr |= lib.FL_SP_SIGMASK
+                    sigmask = bits
+                else:
+                    attr |= lib.FL_SP_SIGDEF
+                    sigdef = bits
+        token = self.driver.token()
+        strings = [self.driver.address, path, *argv, *actions]
+        data = b"\0".join(s.encode() for s in strings) + b"\0"
+        probe = kind == lib.FL_PROG_PROBE
+
+        def done(f: Flight) -> None:
+            assert self.driver is not None
+            self.driver.tokens.pop(token, None)
+            r = f.reply
+            if r is None or r.v[lib.FL_V_RESULT] <= 0:
+                if r is not None:
+                    self.failed[name] = errno_name(r.v[lib.FL_V_RESULT2]) or "EINVAL"
+                if f.hello_sock is not None:
+                    f.hello_sock.close()
+                return
+            pid = r.v[lib.FL_V_RESULT]
+            if probe and f.hello is not None:
+                child = self.driver.new_child(name, f.hello, parent.name, f.hello_sock)
+                assert child.main is not None
+                self.driver.send_init(child.main)
+            else:
+                child = self.driver.new_program(name, pid, parent.name,
+                                                path if kind == lib.FL_PROG_PROGRAM else "?")
+            child.spawn_us = r.v[lib.FL_V_ELAPSED_NS] / 1000
+
+        flight = self._call(task, op, lib.FL_OP_SPAWN,
+                            (token, attr, sigmask, sigdef, kind, len(argv), len(actions)),
+                            data, kind="spawn", on_done=done, probe=probe)
+        if probe:
+            self.driver.tokens[token] = flight
+
+    def _v_exec(self, task: Task, op: Op) -> None:
+        kind, path, argv = self._program(op.args["program"])
+        data = b"\0".join(s.encode() for s in [path, *argv[1:]]) + b"\0"
+        proc = task.proc
+        if kind == lib.FL_PROG_PROBE:
+            self._call(task, op, lib.FL_OP_EXEC, (kind,), data, kind="exec_probe",
+                       blockable=False)
+            return
+
+        def done(f: Flight) -> None:
+            if f.reply is not None:
+                return  # it failed; errno says why
+            proc.image = path
+            if proc.main is not None:
+                proc.main.tid = proc.pid  # exec made the exec'ing thread the leader
+            for t in proc.tasks:
+                t.gone = t is not proc.main
+                if t.sock is not None:
+                    t.sock.close()
+                    t.sock = None
+            proc.threads = {}
+
+        self._call(task, op, lib.FL_OP_EXEC, (kind,), data, kind="exec_prog", on_done=done,
+                   blockable=False)
+
+    def _v_exit(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_EXIT, (op.args["code"],), kind="exit", blockable=False)
+
+    def _v__exit(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP__EXIT, (op.args["code"],), kind="exit", blockable=False)
+
+    def _v_wait(self, task: Task, op: Op) -> None:
+        child = self._proc(op.args["child"], op)
+        pid = NO_SUCH_CHILD if child.reaped else child.pid
+
+        def done(f: Flight) -> None:
+            r = f.reply
+            if r is not None and r.v[lib.FL_V_RESULT] == child.pid and not child.reaped:
+                child.dead = True
+                child.reaped = True
+                child.wait_status = r.v[lib.FL_V_RESULT2]
+
+        self._call(task, op, lib.FL_OP_WAIT, (pid,), on_done=done)
+
+    def _v_kill(self, task: Task, op: Op) -> None:
+        target = self._proc(op.args["target"], op)
+        sig = procfs.SIGNAL_NUMBERS[op.args["signal"]]
+        fd = target.pidfd if target.pidfd >= 0 else None
+        self._call(task, op, lib.FL_OP_KILL, (sig,), fd=fd)
+
+    def _v_thread(self, task: Task, op: Op) -> None:
+        assert self.driver is not None
+        name = op.binds[0]
+        proc = task.proc
+        ours = self._send_with_channel(task, lib.FL_OP_THREAD, (self.driver.token(),))
+
+        def done(f: Flight) -> None:
+            if f.reply is not None and f.reply.v[0] == 0 and f.hello is not None:
+                proc.threads[name] = Task(proc, name, ours, f.hello.v[lib.FL_H_CHANNEL],
+                                          f.hello.v[lib.FL_H_TID])
+            else:
+                ours.close()
+                if f.reply is not None:
+                    self.failed[name] = errno_name(f.reply.v[0]) or "EAGAIN"
+
+        flight = Flight(task, "thread", op.text.strip(), on_done=done, hello_sock=ours)
+        self.driver.hello_socks[ours] = flight
+        self.driver.fly(flight)
+
+    def _v_thread_exit(self, task: Task, op: Op) -> None:
+        proc = task.proc
+
+        def done(f: Flight) -> None:
+            task.gone = True
+            if task.sock is not None:
+                task.sock.close()
+                task.sock = None
+            if task.thread is not None:
+                proc.threads.pop(task.thread, None)
+
+        self._call(task, op, lib.FL_OP_THREAD_EXIT, kind="thread_exit", on_done=done,
+                   blockable=False)
+
+    # -- verbs: files ----------------------------------------------------------------------------------
+    def _bind_fds(self, op: Op, *slots: int) -> Callable[[Flight], None]:
+        def done(f: Flight) -> None:
+            r = f.reply
+            if r is None:
+                return
+            ok = r.v[lib.FL_V_RESULT] >= 0
+            numbers = [r.v[s] for s in slots] if len(slots) > 1 else [r.v[lib.FL_V_RESULT]]
+            for name, number in zip(op.binds, numbers):
+                if ok and number >= 0:
+                    if number >= procfs.FD_MIN_FORKLAB:
+                        raise DriverError("the scenario's fds reached forklab's own")
+                    self.fd_names[name] = number
+                else:
+                    self.failed[name] = errno_name(r.err) or "EBADF"
+        return done
+
+    def _v_open(self, task: Task, op: Op) -> None:
+        a = op.args
+        flags = OPEN_MODE[a["mode"]]
+        flags |= os.O_CLOEXEC if a["cloexec"] else 0
+        flags |= os.O_APPEND if a["append"] else 0
+        flags |= os.O_CREAT if a["create"] else 0
+        absolute = a["path"] == "/dev/null"
+        self._call(task, op, lib.FL_OP_OPEN, (flags, int(absolute)),
+                   b"" if absolute else a["path"].encode(), on_done=self._bind_fds(op))
+
+    def _v_pipe(self, task: Task, op: Op) -> None:
+        flags = os.O_CLOEXEC if op.args["cloexec"] else 0
+        self._call(task, op, lib.FL_OP_PIPE, (flags,), on_done=self._bind_fds(op, 1, 2))
+
+    def _v_dup(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_DUP,
+                   (self.fd_number(op.args["fd"]), int(op.args["cloexec"])),
+                   on_done=self._bind_fds(op))
+
+    def _v_dup2(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_DUP2, (self.fd_number(op.args["fd"]), op.args["num"]))
+
+    def _v_close(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_CLOSE, (self.fd_number(op.args["fd"]),))
+
+    def _v_cloexec(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_CLOEXEC,
+                   (self.fd_number(op.args["fd"]), int(op.args["on"])))
+
+    def _v_close_range(self, task: Task, op: Op) -> None:
+        hi = op.args["hi"]
+        self._call(task, op, lib.FL_OP_CLOSE_RANGE,
+                   (op.args["lo"], -1 if hi is None else hi, 4 if op.args["cloexec"] else 0))
+
+    def _v_writefd(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_WRITEFD, (self.fd_number(op.args["fd"]),),
+                   op.args["text"].encode())
+
+    def _v_readfd(self, task: Task, op: Op) -> None:
+        proc = task.proc
+
+        def done(f: Flight) -> None:
+            r = f.reply
+            if r is not None and r.v[lib.FL_V_RESULT] >= 0:
+                proc.last_read = r.data.decode("utf-8", "replace")
+
+        self._call(task, op, lib.FL_OP_READFD, (self.fd_number(op.args["fd"]),), on_done=done)
+
+    def _v_printf(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_PRINTF, (), op.args["text"].encode())
+
+    def _v_fflush(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_FFLUSH)
+
+    def _v_setvbuf(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_SETVBUF, (SETVBUF[op.args["mode"]],))
+
+    # -- verbs: threads and locks ----------------------------------------------------------------------
+    def _lock(self, name: str, op: Op) -> int:
+        if name not in self.locks:
+            if len(self.locks) >= lib.FL_MAX_LOCKS:
+                raise ScenarioError(f"a real run has at most {lib.FL_MAX_LOCKS} locks", op.where)
+            self.locks[name] = len(self.locks)
+        return self.locks[name]
+
+    def _v_lock(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_LOCK, (self._lock(op.args["name"], op),))
+
+    def _v_unlock(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_UNLOCK, (self._lock(op.args["name"], op),))
+
+    def _v_atfork(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_ATFORK, (self._lock(op.args["name"], op),))
+
+    def _v_malloc(self, task: Task, op: Op) -> None:
+        def done(f: Flight) -> None:
+            if f.reply is not None:
+                self.allocations[op.binds[0]] = f.reply.v[lib.FL_V_RESULT]
+
+        self._call(task, op, lib.FL_OP_MALLOC, (op.args["size"],), on_done=done)
+
+    def _v_free(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_FREE, (self.allocations.get(op.args["name"], 0),))
+
+    # -- verbs: signals ----------------------------------------------------------------------------------
+    def _v_signal(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_SIGNAL, (procfs.SIGNAL_NUMBERS[op.args["signal"]],
+                                                SIGNAL_ACTION[op.args["action"]]))
+
+    def _v_block(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_BLOCK, (procfs.SIGNAL_NUMBERS[op.args["signal"]],))
+
+    def _v_unblock(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_UNBLOCK, (procfs.SIGNAL_NUMBERS[op.args["signal"]],))
+
+    def _v_raise(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_RAISE, (procfs.SIGNAL_NUMBERS[op.args["signal"]],))
+
+    def _v_sleep(self, task: Task, op: Op) -> None:
+        self._call(task, op, lib.FL_OP_SLEEP, (int(op.args["seconds"] * 1e9),),
+                   blockable=False)
+
+
+def _cleanup(driver: Driver | None, scratch: str, kpf: int) -> None:
+    """Everything a run leaves behind, gone (also run by the finalizer at exit)."""
+    try:
+        if driver is not None:
+            driver.close()
+    finally:
+        if kpf >= 0:
+            try:
+                os.close(kpf)
+            except OSError:
+                pass
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class RealBackend:
+    """The Linux kernel, driven through forklab's probe."""
+
+    name = "real"
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, scratch_parent: str | None = None) -> None:
+        self.timeout = timeout  # seconds a run may spend in apply and observe
+        self.scratch_parent = scratch_parent  # where scratch directories go (default: $TMPDIR)
+
+    def start(self, scenario: Scenario) -> RealRun:
+        return RealRun(scenario, self.timeout, self.scratch_parent)

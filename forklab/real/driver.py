@@ -1,0 +1,809 @@
+"""The driver: starts probes, talks to each task over its channel, and waits
+for the world to settle after every op.
+
+Mechanics only; what the ops mean is in :mod:`forklab.real.backend`.
+
+Channels. Every task (a process's main thread, or a `thread`) has a
+SOCK_SEQPACKET socket of its own; the probe's end sits at a high fd
+(>= FL_FD_MIN, close-on-exec). The first probe gets its end from
+posix_spawn; a fork/vfork/clone child or a new thread gets a fresh
+socketpair end, passed to the creating task over SCM_RIGHTS with the
+command (the child keeps it and closes the rest of forklab's fds); a probe
+that `spawn` starts connects to an abstract unix socket the driver listens
+on (its name and a token in its environment), so no scenario file action —
+closefrom included — can break its channel; `exec probe` keeps the one
+channel it clears close-on-exec for.
+
+Settling. After an op is sent, :meth:`Driver.settle` pumps messages until
+every op in flight has completed, or is *blocked*: its task sleeps in a
+system call other than reading its channel, while every task of every
+process sleeps too (none runnable, no deliverable signal pending, no real
+program in a timed sleep that could still end), twice in a row a few
+milliseconds apart. So a wait that can never end is seen within
+milliseconds, from the kernel's own state, not from a timeout.
+"""
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import secrets
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from forklab.real import procfs
+from forklab.real._native import ffi, lib
+
+CMD = struct.Struct("<II8q")
+REPLY = struct.Struct("<Ii12q")
+PROBE_NAME = "forklab-probe"
+
+RECVMSG = procfs.SYSCALLS_X86_64["recvmsg"]
+
+
+class DriverError(Exception):
+    """Something forklab itself could not do (not the scenario's fault)."""
+
+
+class RunTimeout(DriverError):
+    """The run went past its wall-clock bound."""
+
+
+@dataclass
+class Reply:
+    kind: int
+    err: int
+    v: tuple[int, ...]
+    data: bytes
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Reply:
+        if len(raw) < REPLY.size:
+            raise DriverError(f"short message from a probe ({len(raw)} bytes)")
+        kind, err, *v = REPLY.unpack_from(raw)
+        return cls(kind, err, tuple(v), raw[REPLY.size:])
+
+
+@dataclass(eq=False)
+class Task:
+    proc: Proc
+    thread: str | None  # None: the main thread
+    sock: socket.socket | None
+    chan_fd: int
+    tid: int
+    flight: Flight | None = None
+    gone: bool = False
+
+
+@dataclass(eq=False)
+class Proc:
+    name: str
+    pid: int
+    pidfd: int
+    starttime: int
+    parent: str | None
+    main: Task | None = None
+    threads: dict[str, Task] = field(default_factory=dict)
+    image: str = "probe"  # or the program it exec'd
+    errno_addr: int = 0
+    state_addr: int = 0
+    dead: bool = False
+    reaped: bool = False
+    wait_status: int | None = None
+    suspended: bool = False  # a vfork parent whose child has not exec'd or exited
+    faults: int = 0  # this step
+    minflt: int = 0
+    spawn_us: float | None = None
+    last_read: str | None = None
+    reaper_is_driver: bool = False
+
+    @property
+    def tasks(self) -> list[Task]:
+        out = [] if self.main is None else [self.main]
+        return out + list(self.threads.values())
+
+
+@dataclass(eq=False)
+class Flight:
+    """An op sent to a task, until it completes (or forever, if blocked)."""
+
+    task: Task
+    kind: str  # op, fork, vfork, clone, thread, spawn, exec_probe, exec_prog, exit, thread_exit, init, resume
+    what: str  # the op's text, for messages
+    on_done: Callable[[Flight], None] | None = None
+    blockable: bool = True
+    passive: bool = False  # settle does not wait for it (a vfork parent's resume)
+    reply: Reply | None = None
+    hello: Reply | None = None
+    hello_sock: socket.socket | None = None
+    token: int = 0
+    blocked: bool = False
+    done: bool = False
+    cancelled: bool = False
+    exec_seen: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def probe_path() -> str:
+    """Where the installed probe program is (FORKLAB_PROBE overrides)."""
+    env = os.environ.get("FORKLAB_PROBE")
+    if env:
+        return os.path.realpath(env)
+    return os.path.realpath(os.path.join(os.path.dirname(__file__), PROBE_NAME))
+
+
+class Output(threading.Thread):
+    """Drains a pipe the scenario writes into, so that no writer ever blocks."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        super().__init__(name=f"forklab-{name}", daemon=True)
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self.data = bytearray()
+        self.lock = threading.Lock()
+        self.eof = False
+        self.stopping = False
+
+    def drain(self) -> None:
+        with self.lock:
+            while not self.eof:
+                try:
+                    chunk = os.read(self.fd, 1 << 16)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    self.eof = True
+                    return
+                if not chunk:
+                    self.eof = True
+                    return
+                self.data += chunk
+
+    def run(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        while not self.stopping and not self.eof:
+            try:
+                if poller.poll(50):
+                    self.drain()
+            except (OSError, ValueError):
+                return
+
+    def text(self) -> str:
+        self.drain()
+        with self.lock:
+            return self.data.decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.join(timeout=1.0)
+        self.drain()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+_subreaper_lock = threading.Lock()
+_subreaper_users = 0
+_subreaper_before = 0
+
+
+def _subreaper_acquire() -> None:
+    global _subreaper_users, _subreaper_before
+    with _subreaper_lock:
+        if _subreaper_users == 0:
+            _subreaper_before = max(lib.fl_get_subreaper(), 0)
+            rc = lib.fl_set_subreaper(1)
+            if rc < 0:
+                raise DriverError(f"PR_SET_CHILD_SUBREAPER failed: {os.strerror(-rc)}")
+        _subreaper_users += 1
+
+
+def _subreaper_release() -> None:
+    global _subreaper_users
+    with _subreaper_lock:
+        _subreaper_users -= 1
+        if _subreaper_users == 0 and not _subreaper_before:
+            lib.fl_set_subreaper(0)
+
+
+class Driver:
+    """The live processes of one run, their channels, and the settle loop."""
+
+    def __init__(self, scratch: str, timeout: float) -> None:
+        self.scratch = scratch
+        self.probe = probe_path()
+        if not os.access(self.probe, os.X_OK):
+            raise DriverError(f"the probe program is missing ({self.probe}); "
+                              "build it with: pip install . (Linux, with a C compiler)")
+        self.timeout = timeout
+        self.spent = 0.0  # seconds spent inside apply/observe so far
+        self._clock_start: float | None = None
+        self.procs: dict[str, Proc] = {}  # by scenario name, in creation order
+        self.by_pid: dict[int, Proc] = {}
+        self.flights: list[Flight] = []
+        self.hello_socks: dict[socket.socket, Flight] = {}
+        self.tokens: dict[int, Flight] = {}
+        self.unclaimed: list[socket.socket] = []
+        self._next_token = 1
+        self.closed = False
+        self.my_pid = os.getpid()
+        self.stdout: Output | None = None
+        self.stderr: Output | None = None
+        self.on_image: Callable[[Proc], None] | None = None
+        self.listener: socket.socket | None = None
+        self.address = f"forklab-{os.getpid()}-{secrets.token_hex(12)}"
+        _subreaper_acquire()
+        self._subreaper = True
+        try:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self.listener.bind("\0" + self.address)
+            self.listener.listen(64)
+            self.listener.setblocking(False)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- time ----------------------------------------------------------------------------------
+    def clock_on(self) -> None:
+        self._clock_start = time.monotonic()
+
+    def clock_off(self) -> None:
+        if self._clock_start is not None:
+            self.spent += time.monotonic() - self._clock_start
+            self._clock_start = None
+
+    def _check_deadline(self) -> None:
+        now = self.spent + (time.monotonic() - self._clock_start if self._clock_start else 0)
+        if now > self.timeout:
+            raise RunTimeout(f"the run took longer than its bound of {self.timeout:g} s")
+
+    # -- messages --------------------------------------------------------------------------------
+    def token(self) -> int:
+        self._next_token += 1
+        return self._next_token
+
+    def send(self, task: Task, op: int, args: tuple[int, ...] = (), data: bytes = b"",
+             fd: int | None = None) -> None:
+        if task.sock is None:
+            raise DriverError(f"'{task.proc.name}' has no channel")
+        if len(data) > lib.FL_MAX_DATA:
+            raise DriverError(f"an op's data is limited to {lib.FL_MAX_DATA} bytes")
+        a = [int(x) for x in args] + [0] * (8 - len(args))
+        msg = CMD.pack(op, len(data), *a) + data
+        try:
+            if fd is None:
+                task.sock.send(msg)
+            else:
+                socket.send_fds(task.sock, [msg], [fd])
+        except (BrokenPipeError, ConnectionResetError, OSError) as err:
+            raise DriverError(f"the channel to '{task.proc.name}' is closed ({err})") from err
+
+    def fly(self, flight: Flight) -> Flight:
+        flight.task.flight = flight
+        self.flights.append(flight)
+        return flight
+
+    # -- processes -------------------------------------------------------------------------------
+    def start_first(self, name: str) -> Proc:
+        """posix_spawn the first probe: stdin /dev/null, stdout/stderr collected."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            keep = []
+            def cstr(s: str) -> Any:
+                p = ffi.new("char[]", s.encode())
+                keep.append(p)
+                return p
+            argv = ffi.new("char*[]", [cstr(self.probe), ffi.NULL])
+            envp = ffi.new("char*[]", [cstr(f"FORKLAB_CHAN={lib.FL_FIRST_CHANNEL_FD}"),
+                                       cstr("FORKLAB_FIRST=1"),
+                                       cstr(f"FORKLAB_PROBE={self.probe}"), ffi.NULL])
+            pid_out = ffi.new("int *")
+            rc = lib.fl_spawn_probe(self.probe.encode(), argv, envp, theirs.fileno(), out_w,
+                                    err_w, self.scratch.encode(), pid_out)
+            if rc != 0:
+                raise DriverError(f"posix_spawn of the probe failed: {os.strerror(rc)}")
+        finally:
+            theirs.close()
+            os.close(out_w)
+            os.close(err_w)
+        self.stdout = Output(out_r, "stdout")
+        self.stderr = Output(err_r, "stderr")
+        self.stdout.start()
+        self.stderr.start()
+        pid = pid_out[0]
+        proc = self._register(name, pid, None)
+        proc.reaper_is_driver = True
+        task = Task(proc, None, ours, lib.FL_FIRST_CHANNEL_FD, pid)
+        proc.main = task
+        flight = self.fly(Flight(task, "image", "start", blockable=False))
+        flight.extra["image_hello_on"] = task
+        self.settle()
+        if proc.dead or proc.errno_addr == 0:
+            err = self.stderr.text() if self.stderr else ""
+            raise DriverError(f"the probe did not start: {err.strip() or 'no hello'}")
+        return proc
+
+    def _register(self, name: str, pid: int, parent: str | None) -> Proc:
+        pidfd = lib.fl_pidfd_open(pid)
+        st = procfs.stat(pid)
+        proc = Proc(name, pid, pidfd, st.starttime if st else -1, parent)
+        if pidfd < 0:
+            proc.pidfd = -1
+            proc.dead = True
+            proc.reaped = True
+        self.procs[name] = proc
+        self.by_pid[pid] = proc
+        return proc
+
+    def new_child(self, name: str, hello: Reply, parent: str | None, sock: socket.socket | None) -> Proc:
+        pid = hello.v[lib.FL_H_PID]
+        proc = self._register(name, pid, parent)
+        task = Task(proc, None, sock, hello.v[lib.FL_H_CHANNEL], hello.v[lib.FL_H_TID])
+        proc.main = task
+        self._adopt_hello(proc, hello)
+        return proc
+
+    def new_program(self, name: str, pid: int, parent: str | None, image: str) -> Proc:
+        proc = self._register(name, pid, parent)
+        proc.image = image
+        proc.main = Task(proc, None, None, -1, pid)  # no channel: it is observed only
+        return proc
+
+    def _adopt_hello(self, proc: Proc, hello: Reply) -> None:
+        if hello.v[lib.FL_H_VERSION] != lib.FL_PROTOCOL_VERSION:
+            raise DriverError("the probe speaks another protocol version; reinstall forklab")
+        proc.errno_addr = hello.v[lib.FL_H_ERRNO_ADDR]
+        proc.state_addr = hello.v[lib.FL_H_STATE_ADDR]
+        proc.image = "probe"
+
+    def send_init(self, task: Task) -> None:
+        """Give a fresh probe image the scratch directory (a dirfd it keeps high)."""
+        dfd = os.open(self.scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self.send(task, lib.FL_OP_INIT, (), b"", dfd)
+        finally:
+            os.close(dfd)
+        self.fly(Flight(task, "init", "init", blockable=False))
+
+    # -- the settle loop ---------------------------------------------------------------------------
+    def _poll_set(self) -> dict[int, tuple[str, Any]]:
+        fds: dict[int, tuple[str, Any]] = {}
+        for proc in self.procs.values():
+            if not proc.dead and proc.pidfd >= 0:
+                fds[proc.pidfd] = ("pidfd", proc)
+            for task in proc.tasks:
+                if task.sock is not None and not task.gone:
+                    fds[task.sock.fileno()] = ("task", task)
+        for sock, flight in self.hello_socks.items():
+            fds[sock.fileno()] = ("hello", flight)
+        for sock in self.unclaimed:
+            fds[sock.fileno()] = ("unclaimed", sock)
+        if self.listener is not None and self.tokens:
+            fds[self.listener.fileno()] = ("listener", None)
+        return fds
+
+    def pump(self, timeout: float) -> bool:
+        """Handle whatever arrives within timeout seconds; whether anything did."""
+        fds = self._poll_set()
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        try:
+            ready = poller.poll(max(0, int(timeout * 1000)))
+        except InterruptedError:
+            return True
+        got = False
+        for fd, _ in ready:
+            kind, obj = fds[fd]
+            got = True
+            if kind == "pidfd":
+                if obj.pidfd == fd:
+                    self._on_exit(obj)
+            elif kind == "task":
+                if obj.sock is not None and obj.sock.fileno() == fd:
+                    self._read_task(obj)
+            elif kind == "hello":
+                if obj.hello_sock is not None and obj.hello_sock.fileno() == fd \
+                        and obj.hello_sock in self.hello_socks:
+                    self._read_hello(obj)
+            elif kind == "unclaimed":
+                if obj in self.unclaimed:
+                    self._read_unclaimed(obj)
+            elif kind == "listener":
+                self._accept()
+        return got
+
+    def _recv(self, sock: socket.socket) -> Reply | None:
+        try:
+            raw = sock.recv(lib.FL_MAX_DATA + 4096, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return Reply(0, 0, (), b"")  # nothing after all
+        except (ConnectionResetError, OSError):
+            return None
+        if not raw:
+            return None
+        return Reply.parse(raw)
+
+    def _read_task(self, task: Task) -> None:
+        assert task.sock is not None
+        msg = self._recv(task.sock)
+        if msg is None:  # EOF: exec'd a program, or gone
+            task.sock.close()
+            task.sock = None
+            flight = task.flight
+            if flight is not None and flight.kind == "exec_prog":
+                flight.exec_seen = True
+            return
+        if msg.kind == 0:
+            return
+        if msg.kind == lib.FL_R_FAIL:
+            raise DriverError(f"the probe in '{task.proc.name}' failed: "
+                              f"{msg.data.decode(errors='replace')}")
+        flight = task.flight
+        if msg.kind == lib.FL_R_HELLO:
+            if msg.v[lib.FL_H_ORIGIN] != lib.FL_O_IMAGE:
+                raise DriverError("unexpected hello on a task channel")
+            self._image_hello(task, msg)
+            return
+        if flight is None:
+            raise DriverError(f"an unexpected reply from '{task.proc.name}'")
+        flight.reply = msg
+        flight.blocked = False  # it moves again (a fork may still wait for its child)
+
+    def _image_hello(self, task: Task, msg: Reply) -> None:
+        """A fresh probe image on this channel: the first start, or exec probe."""
+        proc = task.proc
+        flight = task.flight
+        self._adopt_hello(proc, msg)
+        # exec ended every other thread; this task is the process's main thread now
+        for other in proc.tasks:
+            if other is not task:
+                other.gone = True
+                if other.sock is not None:
+                    other.sock.close()
+                    other.sock = None
+                if other.flight is not None:
+                    self._finish(other.flight, cancelled=True)
+        proc.threads = {}
+        task.thread = None
+        task.tid = msg.v[lib.FL_H_TID]
+        task.chan_fd = msg.v[lib.FL_H_CHANNEL]
+        proc.main = task
+        if flight is not None:
+            flight.hello = msg
+            self._finish(flight)
+        if self.on_image is not None:
+            self.on_image(proc)
+        self.send_init(task)
+
+    def _read_hello(self, flight: Flight) -> None:
+        sock = flight.hello_sock
+        assert sock is not None
+        msg = self._recv(sock)
+        if msg is None:
+            del self.hello_socks[sock]
+            sock.close()
+            flight.hello_sock = None
+            return
+        if msg.kind == 0:
+            return
+        if msg.kind != lib.FL_R_HELLO:
+            raise DriverError("a new task spoke before saying hello")
+        del self.hello_socks[sock]
+        flight.hello = msg
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            conn.setblocking(True)
+            self.unclaimed.append(conn)
+
+    def _read_unclaimed(self, sock: socket.socket) -> None:
+        msg = self._recv(sock)
+        self.unclaimed.remove(sock)
+        if msg is None or msg.kind != lib.FL_R_HELLO:
+            sock.close()
+            return
+        flight = self.tokens.pop(msg.v[lib.FL_H_TOKEN], None)
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        peer_pid = struct.unpack("3i", creds)[0]
+        if flight is None or peer_pid != msg.v[lib.FL_H_PID]:
+            sock.close()  # not one of ours
+            return
+        flight.hello = msg
+        flight.hello_sock = sock
+
+    def _on_exit(self, proc: Proc) -> None:
+        """A process has exited (its pidfd is readable)."""
+        if proc.dead:
+            return
+        proc.dead = True
+        proc.suspended = False
+        for task in proc.tasks:
+            task.gone = True
+            if task.sock is not None:
+                task.sock.close()
+                task.sock = None
+            if task.flight is not None:
+                self._finish(task.flight, cancelled=True)
+        self.collect(proc)
+
+    def collect(self, proc: Proc) -> None:
+        """For a dead process: reap it if forklab is its parent; else note zombie or reaped."""
+        if proc.reaped or not proc.dead:
+            return
+        st = procfs.stat(proc.pid)
+        if st is not None and st.starttime == proc.starttime and st.state in "ZX":
+            if st.ppid == self.my_pid:
+                try:
+                    pid, status = os.waitpid(proc.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pid, status = 0, 0
+                if pid == proc.pid:
+                    proc.reaped = True
+                    proc.reaper_is_driver = True
+                    proc.wait_status = status
+                    return
+            proc.wait_status = st.exit_code
+            return
+        if st is None or st.starttime != proc.starttime:
+            proc.reaped = True
+            if proc.pidfd >= 0:
+                status = ffi.new("int *")
+                if lib.fl_pidfd_exit_status(proc.pidfd, status) == 0:
+                    proc.wait_status = status[0]
+
+    def _finish(self, flight: Flight, cancelled: bool = False) -> None:
+        if flight.done:
+            return
+        flight.done = True
+        flight.blocked = False
+        flight.cancelled = cancelled
+        if flight.task.flight is flight:
+            flight.task.flight = None
+        if flight.hello_sock is not None and flight.hello_sock in self.hello_socks:
+            del self.hello_socks[flight.hello_sock]
+        self.flights.remove(flight)
+        if flight.on_done is not None:
+            flight.on_done(flight)
+
+    def _complete(self, flight: Flight) -> bool:
+        """Whether a flight has all it waits for."""
+        k = flight.kind
+        r = flight.reply
+        if k in ("op", "init", "resume"):
+            return r is not None
+        if k in ("fork", "clone", "thread"):
+            if r is None:
+                return False
+            ok = r.v[0] == 0 if k == "thread" else r.v[0] > 0
+            return not ok or flight.hello is not None
+        if k == "vfork":
+            return flight.hello is not None or (r is not None and r.v[0] <= 0)
+        if k == "spawn":
+            if r is None:
+                return False
+            if r.v[0] <= 0 or not flight.extra.get("probe"):
+                return True
+            return flight.hello is not None
+        if k == "exec_probe":
+            return r is not None  # the hello finishes it directly
+        if k == "exec_prog":
+            if r is not None or flight.exec_seen:
+                return True
+            proc = flight.task.proc
+            exe = procfs.exe(proc.pid)
+            if exe is not None and exe != self.probe and not exe.startswith(self.probe + " "):
+                flight.exec_seen = True
+                return True
+            return False
+        if k == "exit":
+            return flight.task.proc.dead
+        if k == "thread_exit":
+            return r is not None and flight.task.tid not in procfs.tasks(flight.task.proc.pid)
+        if k == "image":
+            return False  # finished by the hello
+        raise DriverError(f"unknown flight kind {k}")
+
+    def _waiting_in_op(self, flight: Flight) -> tuple[int, tuple[int, ...]] | None:
+        """The system call the flight's task sleeps in for its op, or None."""
+        task = flight.task
+        st = procfs.task_stat(task.proc.pid, task.tid)
+        if st is None or st.state not in "SD":
+            return None
+        sc = procfs.task_syscall(task.proc.pid, task.tid)
+        if sc is None:
+            return None
+        nr, args = sc
+        if nr == RECVMSG and args and args[0] == task.chan_fd:
+            return None  # back on its channel: the reply is on its way
+        return sc
+
+    def _may_wake(self, flight: Flight, call: tuple[int, tuple[int, ...]],
+                  sleepers: list[Proc]) -> bool:
+        """Whether a program in a timed sleep could, by ending, end this wait."""
+        return self._may_end(flight.task.proc, call, sleepers, 4)
+
+    def _may_end(self, proc: Proc, call: tuple[int, tuple[int, ...]], sleepers: list[Proc],
+                 depth: int) -> bool:
+        """Whether the wait `call` of `proc` can end without another op: a probe never
+        acts on its own, so only real programs can end it — a sleeping one that
+        ends, or one that a sleeping one sets going (cat on a pipe it holds)."""
+        if depth <= 0:
+            return True
+        nr, args = call
+        programs = [p for p in self.procs.values()
+                    if not p.dead and p.image != "probe" and p is not proc]
+        if nr in (procfs.SYSCALLS_X86_64["wait4"], procfs.SYSCALLS_X86_64["waitid"]):
+            pid = args[1] if nr == procfs.SYSCALLS_X86_64["waitid"] else args[0]
+            pid = pid - (1 << 64) if pid >= 1 << 63 else pid
+            targets = [p for p in programs if pid <= 0 or p.pid == pid]
+            return any(self._program_may_end(p, sleepers, depth - 1) for p in targets)
+        if nr == procfs.SYSCALLS_X86_64["read"] and args:
+            mine = procfs.fd_target(proc.pid, args[0])
+            if mine is None:
+                return True
+            holders = [p for p in programs if mine in procfs.fd_targets(p.pid)]
+            return any(self._program_may_end(p, sleepers, depth - 1) for p in holders)
+        return False
+
+    def _program_may_end(self, proc: Proc, sleepers: list[Proc], depth: int) -> bool:
+        if proc in sleepers:
+            return True
+        sc = procfs.task_syscall(proc.pid, proc.pid)
+        return sc is None or self._may_end(proc, sc, sleepers, depth)
+
+    def _quiet(self) -> tuple[bool, list[Proc]]:
+        """(every task of every live process sleeps, the real programs in a timed
+        sleep).
+
+        A signal sent to a sleeping task wakes it (makes it runnable) before the
+        sending call returns, so "every task sleeps" also means no signal is
+        about to be handled; only a vfork parent, in its uninterruptible wait,
+        may keep one pending, and it is suspended anyway.
+        """
+        timed: list[Proc] = []
+        for proc in self.procs.values():
+            if proc.dead:
+                continue
+            for task in proc.tasks:
+                if task.gone:
+                    continue
+                st = procfs.task_stat(proc.pid, task.tid)
+                if st is None:
+                    continue
+                state = st.state
+                if state in "SZXTt":
+                    if state == "S" and proc.image != "probe":
+                        sc = procfs.task_syscall(proc.pid, task.tid)
+                        if sc is not None and sc[0] in procfs.TIMED_SLEEPS:
+                            timed.append(proc)
+                    continue
+                if state == "D" and proc.suspended:
+                    continue
+                return False, timed
+        return True, timed
+
+    def _reap_orphans(self) -> None:
+        for proc in self.procs.values():
+            if proc.dead and not proc.reaped:
+                self.collect(proc)
+
+    def settle(self) -> None:
+        """Wait until every op in flight has completed or is blocked, and all is quiet."""
+        stable = 0
+        delay = 0.001
+        while True:
+            self._check_deadline()
+            waiting = any(not (f.done or f.blocked or f.passive) for f in self.flights)
+            got = self.pump(delay if waiting else 0)
+            for flight in list(self.flights):
+                if not flight.done and self._complete(flight):
+                    self._finish(flight)
+            self._reap_orphans()
+            # blocked flights stay blocked while all is quiet: a task that an op
+            # wakes is runnable, so the world is not quiet until it has replied
+            active = [f for f in self.flights if not (f.done or f.blocked or f.passive)]
+            if got and active:
+                stable = 0
+                continue  # things move: read on before sampling the kernel
+            quiet, timed = self._quiet()
+            settled = False
+            if quiet:
+                if not active:
+                    settled = True
+                else:
+                    calls = [self._waiting_in_op(f) if f.blockable else None for f in active]
+                    if all(c is not None for c in calls) and not any(
+                            timed and self._may_wake(f, c, timed)
+                            for f, c in zip(active, calls) if c is not None):
+                        stable += 1
+                        settled = stable >= 2
+                    else:
+                        stable = 0
+            else:
+                stable = 0
+            if settled:
+                # one last look: a message that raced the samples wins
+                if self.pump(0):
+                    stable = 0
+                    continue
+                for f in active:
+                    f.blocked = True
+                return
+            delay = min(delay * 2, 0.004)
+
+    # -- the end -------------------------------------------------------------------------------------
+    def kill_all(self) -> None:
+        for proc in self.procs.values():
+            if not proc.reaped and proc.pidfd >= 0:
+                lib.fl_pidfd_send_signal(proc.pidfd, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Kill and reap every process of the run; close every fd. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.kill_all()
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                pending = False
+                for proc in self.procs.values():
+                    if proc.reaped:
+                        continue
+                    if not proc.dead:
+                        st = procfs.stat(proc.pid)
+                        if st is None or st.starttime != proc.starttime or st.state in "ZX":
+                            proc.dead = True
+                        else:
+                            lib.fl_pidfd_send_signal(proc.pidfd, signal.SIGKILL)
+                    if proc.dead:
+                        self.collect(proc)
+                    if not proc.reaped:
+                        pending = True
+                if not pending:
+                    break
+                time.sleep(0.002)
+        finally:
+            for proc in self.procs.values():
+                for task in proc.tasks:
+                    if task.sock is not None:
+                        task.sock.close()
+                        task.sock = None
+                if proc.pidfd >= 0:
+                    os.close(proc.pidfd)
+                    proc.pidfd = -1
+            for sock in list(self.hello_socks) + self.unclaimed:
+                sock.close()
+            self.hello_socks.clear()
+            self.unclaimed.clear()
+            if self.listener is not None:
+                self.listener.close()
+                self.listener = None
+            for out in (self.stdout, self.stderr):
+                if out is not None:
+                    out.stop()
+            if self._subreaper:
+                self._subreaper = False
+                _subreaper_release()
+
+
+def errno_name(value: int) -> str | None:
+    if value == 0:
+        return None
+    return errno_mod.errorcode.get(value, f"E{value}")

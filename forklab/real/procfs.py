@@ -1,0 +1,226 @@
+"""Readers of /proc for the real backend: what the kernel shows of a process.
+
+Everything here reads without perturbing the process read: no page of its
+memory is faulted, no file offset of its moves. Every function returns None
+(or an empty value) for a process that has gone, so that a caller racing a
+process's death never sees an exception from here.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+FD_MIN_FORKLAB = 900  # forklab's fds sit at or above this; protocol.h FL_FD_MIN
+
+SIGNAL_NAMES = {
+    1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
+    7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
+    13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",
+    18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
+    23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF",
+    28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
+}
+SIGNAL_NUMBERS = {name: number for number, name in SIGNAL_NAMES.items()}
+
+# x86_64 system call numbers seen in /proc/PID/syscall
+SYSCALLS_X86_64 = {
+    "read": 0, "write": 1, "nanosleep": 35, "recvmsg": 47, "clone": 56, "fork": 57,
+    "vfork": 58, "wait4": 61, "futex": 202, "clock_nanosleep": 230, "waitid": 247,
+    "pselect6": 270, "ppoll": 271, "clone3": 435, "pause": 34, "rt_sigsuspend": 130,
+    "epoll_wait": 232, "poll": 7, "select": 23, "futex_waitv": 449,
+}
+TIMED_SLEEPS = frozenset({SYSCALLS_X86_64["nanosleep"], SYSCALLS_X86_64["clock_nanosleep"]})
+VFORK_WAITS = frozenset({SYSCALLS_X86_64[n] for n in ("vfork", "clone", "clone3")})
+
+
+def signal_set(mask_hex: str | None) -> frozenset[str]:
+    """Named signals (1..31) of a /proc status mask like ``0000000000004000``."""
+    if not mask_hex:
+        return frozenset()
+    mask = int(mask_hex, 16)
+    return frozenset(name for n, name in SIGNAL_NAMES.items() if mask >> (n - 1) & 1)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
+        return None
+
+
+def status(pid: int) -> dict[str, str] | None:
+    """/proc/PID/status as a dict (values stripped), or None if gone."""
+    text = _read(f"/proc/{pid}/status")
+    if text is None:
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key] = value.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class Stat:
+    state: str
+    ppid: int
+    pgrp: int
+    minflt: int
+    starttime: int
+    exit_code: int  # the wait status, for a zombie (field 52)
+
+
+def _parse_stat(text: str) -> Stat | None:
+    close = text.rfind(")")
+    if close < 0:
+        return None
+    fields = text[close + 2:].split()
+    # fields[0] is field 3 (state)
+    try:
+        return Stat(fields[0], int(fields[1]), int(fields[2]), int(fields[7]), int(fields[19]),
+                    int(fields[49]) if len(fields) > 49 else 0)
+    except (IndexError, ValueError):
+        return None
+
+
+def stat(pid: int) -> Stat | None:
+    text = _read(f"/proc/{pid}/stat")
+    return None if text is None else _parse_stat(text)
+
+
+def task_stat(pid: int, tid: int) -> Stat | None:
+    text = _read(f"/proc/{pid}/task/{tid}/stat")
+    return None if text is None else _parse_stat(text)
+
+
+def tasks(pid: int) -> list[int]:
+    try:
+        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
+        return []
+
+
+def task_syscall(pid: int, tid: int) -> tuple[int, tuple[int, ...]] | None:
+    """(number, args) of the system call the task sleeps in; None if running or gone.
+
+    The number is -1 when the task is blocked but not in a system call.
+    """
+    text = _read(f"/proc/{pid}/task/{tid}/syscall")
+    if not text or text.startswith("running"):
+        return None
+    parts = text.split()
+    try:
+        nr = int(parts[0])
+        args = tuple(int(a, 16) for a in parts[1:7])
+    except (IndexError, ValueError):
+        return None
+    return nr, args
+
+
+def fds(pid: int) -> list[int] | None:
+    """The scenario's open fds (forklab's own, at the top, left out)."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
+        return None
+    return sorted(n for n in (int(x) for x in names) if n < FD_MIN_FORKLAB)
+
+
+def fd_target(pid: int, fd: int) -> str | None:
+    """What an fd refers to (``pipe:[1234]``, a path), or None."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def fd_targets(pid: int) -> set[str]:
+    """What every open fd of a process refers to."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    out = set()
+    for name in names:
+        target = fd_target(pid, int(name))
+        if target is not None:
+            out.add(target)
+    return out
+
+
+def fd_flags(pid: int, fd: int) -> int | None:
+    """The open flags of one fd (fdinfo's ``flags:``, octal), O_CLOEXEC included."""
+    text = _read(f"/proc/{pid}/fdinfo/{fd}")
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags:"):
+            return int(line.split()[1], 8)
+    return None
+
+
+def maps(pid: int) -> list[tuple[int, int, str]] | None:
+    """(start, end, perms) of every mapping."""
+    text = _read(f"/proc/{pid}/maps")
+    if text is None:
+        return None
+    out = []
+    for line in text.splitlines():
+        span, _, rest = line.partition(" ")
+        lo, _, hi = span.partition("-")
+        try:
+            out.append((int(lo, 16), int(hi, 16), rest[:4]))
+        except ValueError:
+            continue
+    return out
+
+
+def exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def mem_available() -> int | None:
+    """MemAvailable in bytes."""
+    text = _read("/proc/meminfo")
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def read_mem(pid: int, address: int, size: int) -> bytes | None:
+    """Bytes of a process's memory, through /proc/PID/mem (pages must be present
+    if the read is not to fault them in: the caller checks pagemap first)."""
+    try:
+        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, size, address)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) == size else None
+
+
+def pagemap_entry(pid: int, address: int) -> int | None:
+    """The raw /proc/PID/pagemap entry of one page."""
+    try:
+        fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, 8, address // 4096 * 8)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return int.from_bytes(data, "little") if len(data) == 8 else None

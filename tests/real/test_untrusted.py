@@ -1,0 +1,102 @@
+"""A scenario is untrusted input: whatever its ops say — even ops built by hand,
+past the parser — it cannot reach forklab's own fds, run another program,
+leave its scratch directory, take all the memory, or outlive its run."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+from realkit import observations, scenario_text
+
+from forklab.real.backend import RealBackend
+from forklab.scenario.model import Program, ScenarioError, SpawnAction
+from forklab.scenario.parse import parse_text
+
+
+def _run_edited(script: str, edit) -> None:
+    """Parse script, let edit(op) rewrite its last op's args, run it all."""
+    scenario = parse_text(scenario_text(script))
+    ops = list(scenario.steps[0].ops)
+    ops[-1] = dataclasses.replace(ops[-1], args={**ops[-1].args, **edit(ops[-1])})
+    with RealBackend(timeout=10).start(scenario) as run:
+        for op in ops:
+            run.apply(op)
+        run.observe()
+
+
+@pytest.mark.parametrize("script, edit, message", [
+    ("parent: dup2 1 5", lambda op: {"num": 900}, "not a scenario fd"),
+    ("parent: close 3", lambda op: {"fd": 901}, "not a scenario fd"),
+    ("parent: close_range 3 4", lambda op: {"lo": 950, "hi": 960}, "not a scenario fd"),
+    ("parent: spawn probe close=3 -> c",
+     lambda op: {"actions": (SpawnAction("dup2", fd=1, num=900),)}, "not a scenario fd"),
+    ("parent: exec /bin/true", lambda op: {"program": Program("program", "/bin/sh")},
+     "not allowed"),
+    ("parent: spawn /bin/cat -> c",
+     lambda op: {"program": Program("program", "/bin/cat", ("/etc/shadow",))},
+     "takes no arguments"),
+    ("parent: exec /bin/sleep 1",
+     lambda op: {"program": Program("program", "/bin/sleep", ("100000",))}, "at most"),
+    ("parent: open data -> f", lambda op: {"path": "/etc/passwd"}, "absolute path"),
+    ("parent: open data -> f", lambda op: {"path": "../../etc/passwd"}, "leads out"),
+    ("parent: spawn probe chdir=sub -> c",
+     lambda op: {"actions": (SpawnAction("chdir", path="../.."),)}, "leads out"),
+    ("parent: mmap m 4KiB file=data", lambda op: {"path": "../escape"}, "leads out"),
+    ("parent: writefd 1 \"x\"", lambda op: {"text": "x" * 100_000}, "longer than"),
+    ("parent: sleep 1ms", lambda op: {"seconds": 3600.0}, "limited to"),
+])
+def test_hand_made_ops_are_refused(script, edit, message):
+    with pytest.raises(ScenarioError, match=message):
+        _run_edited(script, edit)
+
+
+def test_scenario_fds_cannot_close_forklab_channels():
+    obs = observations("parent: close_range 0 max\nparent: fork -> child",
+                       "child: spawn probe closefrom=0 -> grandchild",
+                       "grandchild: open x create -> f")
+    assert obs[0]["parent.fds"] == [] and obs[0]["child.fds"] == []
+    assert obs[2]["grandchild.fds"] == [0]  # the lowest free number: forklab holds none below
+
+
+def test_a_scenario_that_would_not_fit_in_memory_is_refused():
+    with pytest.raises(ScenarioError, match="MiB of memory"):
+        list(_steps("parent: mmap big 1TiB noreserve\nparent: write big"))
+
+
+def test_mmap_stays_in_forklab_s_region_and_never_replaces_a_mapping():
+    scenario = parse_text(scenario_text("parent: mmap a 4KiB"))
+    with RealBackend().start(scenario) as run:
+        assert all(0x1000_0000_0000 <= a < 0x6000_0000_0000 for a in run.addresses.values())
+        for op in scenario.steps[0].ops:
+            run.apply(op)
+        again = scenario.steps[0].ops[0]
+        run.apply(again)  # MAP_FIXED_NOREPLACE: the second mmap fails, nothing is replaced
+        w = run.observe()
+        assert w.processes["parent"].errno == "EEXIST"
+
+
+def test_kill_reaches_only_the_scenario_s_own_processes():
+    # the probe signals through a pidfd forklab opened on the target: a pid that
+    # was reaped and reused elsewhere is never hit
+    obs = observations("parent: fork -> c\nc: exit 0\nparent: wait c\nparent: kill c SIGKILL")
+    assert obs[0]["parent.errno"] == "ESRCH" and obs[0]["parent.state"] == "running"
+
+
+def test_scratch_files_live_only_inside_the_run():
+    scenario = parse_text(scenario_text("parent: open sub.txt create -> f\n"
+                                        "parent: mmap m 8KiB file=data.bin"))
+    with RealBackend().start(scenario) as run:
+        scratch = run.scratch
+        for op in scenario.steps[0].ops:
+            run.apply(op)
+        assert sorted(os.listdir(scratch)) == ["data.bin", "sub.txt"]
+    assert not os.path.exists(scratch)
+
+
+def _steps(script: str):
+    scenario = parse_text(scenario_text(script))
+    with RealBackend().start(scenario) as run:
+        for op in scenario.steps[0].ops:
+            run.apply(op)
+        yield run.observe()
