@@ -21,19 +21,11 @@ from forklab.report import (ERROR, FAILED, HELD, SKIPPED, UNKNOWN, Style, error_
                             error_text, judged_detail, json_safe, step_line, value_text)
 from forklab.runner import Judged, ScenarioResult, StepHook, StepResult, run_scenario
 from forklab.scenario.model import Scenario, ScenarioError
-
-SPAWN_US_REL = 0.5
-SPAWN_US_ABS = 200.0
-
+from forklab.sim.cost import within_tolerance
 
 def spawn_us_agrees(model_us: float, kernel_us: float) -> bool:
-    """Whether the cost model's prediction is close enough to the kernel's measurement.
-
-    The default tolerance is half the measured time or 200 µs, whichever is
-    larger: one creation call's latency is noisy (scheduling, cache state) and
-    the model is first calibrated coarsely. The cost model will tighten it.
-    """
-    return abs(model_us - kernel_us) <= max(SPAWN_US_REL * abs(kernel_us), SPAWN_US_ABS)
+    """Whether the cost model's prediction is within its stated tolerance."""
+    return within_tolerance(model_us, kernel_us)
 
 
 class _Absent:
