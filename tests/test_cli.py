@@ -359,11 +359,13 @@ def test_an_empty_catalog_is_an_error(capsys: pytest.CaptureFixture[str], tmp_pa
     assert code == 2 and "no lessons found" in err
 
 
-def test_the_catalog_is_found_in_a_checkout() -> None:
+def test_the_catalog_holds_the_lessons_of_this_tree() -> None:
+    """From a checkout or from an installed copy, the catalog is lessons/."""
     if not (ROOT / "lessons").is_dir():
         pytest.skip("no lessons/ directory in this tree")
-    assert lessons.catalog_dir() == ROOT / "lessons"
-    assert lessons.catalog() == sorted((ROOT / "lessons").glob("*.toml"))
+    found = [p.name for p in lessons.catalog()]
+    assert found == sorted(p.name for p in (ROOT / "lessons").glob("*.toml"))
+    assert len(found) >= 7
 
 
 # --- python -m forklab ------------------------------------------------------------------------
