@@ -18,7 +18,7 @@ class ForkStats:
     """What fork would copy from an address space."""
 
     mappings: int
-    ptes: int  # present PTEs in mappings whose page tables fork copies
+    ptes: int  # entries fork copies (a huge page is one PMD entry, not 512)
     tables: int  # page-table pages fork allocates in the child
 
     @classmethod
@@ -27,7 +27,7 @@ class ForkStats:
                   and not m.wipeonfork]
         return cls(
             mappings=len(mm.mappings) + RUNTIME_MAPPINGS,
-            ptes=sum(m.present() for m in copied),
+            ptes=sum(m.entries() for m in copied),
             tables=sum(m.table_pages() for m in copied),
         )
 

@@ -138,6 +138,16 @@ class Mapping:
     def present(self) -> int:
         return self.ptes.count(lambda v: v is not None)
 
+    def entries(self) -> int:
+        """Present page-table entries, a huge page counting as the one PMD entry it is."""
+        total = 0
+        for a, b, v in self.ptes.runs():
+            if v == HUGE_ZERO or (isinstance(v, Linear) and v.tag.huge):
+                total += (b - a) // PAGES_PER_PTE_TABLE
+            elif v is not None:
+                total += b - a
+        return total
+
     def zero(self) -> int:
         return self.ptes.count(lambda v: v in (ZERO, HUGE_ZERO))
 

@@ -1,0 +1,27 @@
+"""forklab verify: every lesson and every scenario of tests/scenarios agrees
+with the kernel, observable by observable, and every expectation holds on both.
+
+This is the test that keeps the model true: when the kernel and the model
+part ways, it fails with the disagreement (step, line, observable, both values).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from forklab.lessons import catalog
+from forklab.real import RealBackend
+from forklab.scenario.parse import parse_file
+from forklab.sim import SimBackend
+from forklab.report import Style
+from forklab.verify import render_text, verify_scenario
+
+HERE = Path(__file__).resolve().parent.parent
+FILES = sorted((HERE / "scenarios").glob("*.toml")) + catalog()
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_model_and_kernel_agree(path: Path) -> None:
+    verdict = verify_scenario(parse_file(path), str(path), SimBackend(), RealBackend())
+    assert verdict.status in ("agree", "sim-only"), render_text([verdict], Style(False))
