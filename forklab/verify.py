@@ -201,13 +201,31 @@ def compare(sim: ScenarioResult, real: ScenarioResult | None, file: str) -> Verd
     return Verdict(scenario, file, sim, real, compared, unheld, sim_only)
 
 
+TIMING_RUNS = 3
+"""How often the kernel run is tried when only measured times disagree."""
+
+
+def _timing_only(verdict: Verdict) -> bool:
+    return bool(verdict.disagreements) and not verdict.failed and all(
+        c.key.endswith(".spawn_us") for c in verdict.disagreements)
+
+
 def verify_scenario(scenario: Scenario, file: str, sim: Backend, real: Backend) -> Verdict:
-    """Run the model, then (unless it failed or the scenario is model-only) the kernel."""
+    """Run the model, then (unless it failed or the scenario is model-only) the kernel.
+
+    One creation call's latency is a single noisy measurement: when the only
+    disagreements are ``spawn_us`` values, the kernel run is tried again, up to
+    TIMING_RUNS times in all, and the first run that agrees stands.
+    """
     model = run_guarded(sim, scenario)
-    kernel = None
-    if model.error is None and scenario.real:
-        kernel = run_guarded(real, scenario)
-    return compare(model, kernel, file)
+    if model.error is not None or not scenario.real:
+        return compare(model, None, file)
+    verdict = compare(model, run_guarded(real, scenario), file)
+    for _ in range(TIMING_RUNS - 1):
+        if not _timing_only(verdict):
+            break
+        verdict = compare(model, run_guarded(real, scenario), file)
+    return verdict
 
 
 # --- text ------------------------------------------------------------------

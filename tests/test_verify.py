@@ -13,7 +13,8 @@ import pytest
 from forklab.observe import UNAVAILABLE, ProcessObs, World
 from forklab.report import Style
 from forklab.runner import Judged, ScenarioResult, StepResult
-from forklab.scenario.model import Actor, Op, Scenario, ScenarioError, Step, Where
+from forklab.scenario.expr import check
+from forklab.scenario.model import Actor, Expr, Op, Scenario, ScenarioError, Step, Where
 from forklab.verify import (ABSENT, compare, compare_value, junit_tree, render_text,
                             spawn_us_agrees, verdict_text, verify_json, verify_scenario,
                             write_junit)
@@ -358,3 +359,54 @@ def test_an_error_starting_a_backend_is_reported_not_raised() -> None:
     assert v.status == "error"
     assert verdict_text(v) == ("error on the kernel: demo.toml: the scenario needs more "
                                "memory than is free")
+
+
+class TimedRun(FakeRun):
+    def __init__(self, spawn_us: float) -> None:
+        super().__init__("")
+        self.spawn_us = spawn_us
+
+    def observe(self) -> World:
+        child = ProcessObs("child", "running", spawn_us=self.spawn_us)
+        return replace(WORLD, processes={**WORLD.processes, "child": child})
+
+
+class TimedBackend(FakeBackend):
+    """Reports the next creation time from a list each time a run starts."""
+
+    def __init__(self, name: str, times: list[float]) -> None:
+        super().__init__(name)
+        self.times = times
+
+    def start(self, scenario: Scenario) -> FakeRun:
+        self.started += 1
+        return TimedRun(self.times[min(self.started, len(self.times)) - 1])
+
+
+def timed_scenario() -> Scenario:
+    check = check_expr("child.spawn_us > 0")
+    return scenario((Step(1, at(5, 1), ops=(op("parent: fork -> child", 6, 1),),
+                          expect=(check,)),))
+
+
+def check_expr(text: str) -> Expr:
+    return check(text, at(7, 1), {"parent": "process", "child": "process"})
+
+
+def test_a_timing_outlier_is_measured_again_and_the_agreeing_run_stands() -> None:
+    sim, real = TimedBackend("sim", [100.0]), TimedBackend("real", [5000.0, 110.0])
+    v = verify_scenario(timed_scenario(), FILE, sim, real)
+    assert real.started == 2 and v.status == "agree"
+
+
+def test_timing_that_never_agrees_is_a_disagreement_after_three_runs() -> None:
+    sim, real = TimedBackend("sim", [100.0]), TimedBackend("real", [5000.0])
+    v = verify_scenario(timed_scenario(), FILE, sim, real)
+    assert real.started == 3 and v.status == "disagree"
+    assert [d.key for d in v.disagreements] == ["child.spawn_us"]
+
+
+def test_other_disagreements_are_not_measured_again() -> None:
+    sim, real = FakeBackend("sim"), FakeBackend("real", stdout="kernel")
+    verify_scenario(scenario(), FILE, sim, real)
+    assert real.started == 1
