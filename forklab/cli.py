@@ -1,4 +1,7 @@
-"""The forklab command line: ``run``, ``verify`` and ``lessons``.
+"""The forklab command line: ``run``, ``verify``, ``lessons``, ``learn`` and ``serve``.
+
+``forklab`` alone opens the lesson player when stdout is a terminal, and
+prints this help otherwise.
 
 Every file is parsed before anything runs, so a bad file never runs half a
 scenario. Exit status: 0 everything held (or agreed), 1 something did not,
@@ -193,6 +196,53 @@ def cmd_lessons(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lesson_player_ready() -> None:
+    """Textual is a dependency, but say plainly if this install lacks it."""
+    try:
+        import textual  # noqa: F401
+    except ImportError as err:
+        raise UsageError(f"forklab: the lesson player needs Textual ({err}); "
+                         "install forklab with its dependencies") from None
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    """Open the lesson player: the catalog, or one lesson."""
+    _lesson_player_ready()
+    from forklab.tui.app import LessonError, make_app
+    try:
+        app = make_app(args.lesson)
+    except LessonError as err:
+        raise UsageError(f"forklab: {err}") from None
+    app.run()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the lesson player in a browser (textual-serve)."""
+    _lesson_player_ready()
+    try:
+        from textual_serve.server import Server
+    except ImportError as err:
+        raise UsageError(f"forklab: serving needs textual-serve ({err})") from None
+    import shlex
+    command = shlex.join([sys.executable, "-m", "forklab", "learn",
+                          *([args.lesson] if args.lesson else [])])
+    print(f"forklab: serving the lesson player on http://{args.host}:{args.port} "
+          "(Ctrl+C stops)", file=sys.stderr)
+    Server(command, host=args.host, port=args.port, title="forklab").serve()
+    return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port out of range (1-65535): {port}")
+    return port
+
+
 EXIT_STATUS = """exit status:
   0  every expectation held (verify: and the model agreed with the kernel)
   1  an expectation did not hold (verify: or the two disagreed)
@@ -236,6 +286,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="List every lesson: id, title, summary and tags.")
     listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
     listing.set_defaults(handler=cmd_lessons)
+
+    learn = commands.add_parser(
+        "learn", help="open the lesson player (the catalog, or lesson ID)",
+        description="Step through a lesson on the model, run it on the kernel, answer its "
+                    "questions, and try your own lines in a sandbox. Without ID: the catalog.")
+    learn.add_argument("lesson", nargs="?", metavar="ID",
+                       help="a lesson id (see `forklab lessons`) or a lesson file")
+    learn.set_defaults(handler=cmd_learn)
+
+    serve = commands.add_parser(
+        "serve", help="serve the lesson player in a web browser",
+        description="Serve the lesson player over HTTP with textual-serve: each browser "
+                    "tab runs its own `forklab learn`.")
+    serve.add_argument("lesson", nargs="?", metavar="ID", help="open this lesson at once")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -248,8 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
-        return 0
+        if argv is None and sys.stdout.isatty() and sys.stdin.isatty():
+            handler = cmd_learn
+            args.lesson = None
+        else:
+            parser.print_help()
+            return 0
     try:
         return handler(args)
     except UsageError as err:

@@ -1,0 +1,63 @@
+"""Answering a question: a value typed in, or one of the lesson's choices."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Static
+
+
+class AnswerScreen(ModalScreen[str | None]):
+    """Gives back the text typed (or the choice picked), or None if cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    DEFAULT_CSS = """
+    AnswerScreen { align: center middle; }
+    AnswerScreen > Vertical {
+        width: 90%; max-width: 76; height: auto; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    AnswerScreen #question { margin-bottom: 1; text-style: bold; }
+    AnswerScreen OptionList { height: auto; max-height: 8; margin-bottom: 1; }
+    AnswerScreen #how { color: $text-muted; }
+    """
+
+    def __init__(self, question: str, choices: tuple[str, ...] = (), label: str = "Question"
+                 ) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = choices
+        self.label = label
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"{self.label}: {self.question}", id="question")
+            if self.choices:
+                yield OptionList(*(f"  {c}" for c in self.choices), id="choices")
+            yield Input(placeholder="a value: 0, 'hello', [0, 1, 2], {'SIGINT'}", id="answer")
+            yield Static("Enter answers · Esc cancels"
+                         + (" · ↑↓ or Tab to pick a choice" if self.choices else ""), id="how")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.dismiss(event.value)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        """Mark the highlighted choice with ▸ as well: the highlight is not only a colour."""
+        options = event.option_list
+        for index, choice in enumerate(self.choices):
+            mark = "▸ " if index == event.option_index else "  "
+            options.replace_option_prompt_at_index(index, f"{mark}{choice}")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.choices[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,360 @@
+"""The lesson session, answers, the sandbox, the kernel check and progress: no Textual."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from conftest import lesson_files, lying_kernel, model_kernel, no_kernel
+
+from forklab import lessons
+from forklab.observe import UNAVAILABLE
+from forklab.tui.progress import Progress, default_path
+from forklab.tui.state import (
+    LessonSession,
+    check_on_kernel,
+    find_lesson,
+    load_catalog,
+    load_lesson,
+    parse_answer,
+    real_kernel,
+    same_answer,
+    show_value,
+)
+
+
+def session(name: str) -> LessonSession:
+    return LessonSession(load_lesson(lesson_files(name)[0]))
+
+
+# --- stepping and time travel ---------------------------------------------------------------
+
+
+def test_a_session_starts_before_the_first_step():
+    s = session("cow")
+    assert (s.position, s.executed, s.total) == (0, 0, 4)
+    assert s.step is None and s.frame.result is None
+    assert list(s.world.processes) == ["parent"]
+
+
+def test_forward_runs_each_step_once_and_back_shows_the_world_as_it_was():
+    s = session("cow")
+    for _ in range(4):
+        assert s.forward() is None
+    assert s.forward() == "this is the last step"
+    assert s.executed == 4 and s.finished
+    # time travel: step 2's World still answers queries as at step 2
+    s.goto(2)
+    world = s.world
+    assert world.queries.shared_with("child", "heap", "parent") == 4096
+    assert world.processes["child"].state == "running"
+    assert s.frame.result.expectations and all(j.ok for j in s.frame.result.expectations)
+    s.goto(4)
+    assert s.world.processes["child"].state == "reaped"
+    s.goto(2)
+    assert s.world is world  # the same snapshot, not a re-run
+    assert s.executed == 4
+
+
+def test_back_at_the_start_is_refused():
+    s = session("cow")
+    assert s.back() == "this is the start of the lesson"
+    s.forward()
+    assert s.back() is None and s.position == 0
+
+
+def test_goto_runs_what_is_missing():
+    s = session("fd-leak")
+    s.goto(3)
+    assert (s.position, s.executed) == (3, 3)
+    assert s.world.processes["parent"].state == "blocked"
+    s.goto(99)
+    assert s.position == s.total
+
+
+def test_a_step_the_model_refuses_halts_the_lesson(tmp_path: Path):
+    path = tmp_path / "halt.toml"
+    path.write_text('id = "halt"\ntitle = "t"\nsummary = "s"\n'
+                    '[[step]]\ndo = "parent: vfork -> child"\n'
+                    '[[step]]\ndo = "parent: write heap"\n'
+                    '[[step]]\ndo = "child: exit"\n', encoding="utf-8")
+    path.write_text(path.read_text().replace("parent: write heap", "parent: exit"))
+    s = LessonSession(load_lesson(path))
+    assert s.forward() is None
+    assert s.forward() is None  # the suspended parent cannot act: a language error
+    assert s.frame.error is not None and "suspended" in s.frame.error.message
+    assert s.halted is s.frame.error
+    assert "stopped" in (s.forward() or "")
+
+
+def test_names_at_a_step_are_those_bound_so_far():
+    s = session("fd-leak")
+    assert s.names_at(0) == {"parent": "process"}
+    assert s.names_at(1) == {"parent": "process", "r": "fd", "w": "fd", "child": "process"}
+    assert "worker" in s.names_at(5) and "worker" not in s.names_at(4)
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, value", [
+    ("0", 0), ("0x10", 16), ("'hello'", "hello"), ('"hello"', "hello"),
+    ("{'SIGINT'}", {"SIGINT"}), ("{SIGINT, SIGUSR1}", {"SIGINT", "SIGUSR1"}),
+    ("set()", set()), ("None", None), ("True", True), ("running", "running"),
+    ("[0, 1, 2, r]", [0, 1, 2, 3]), ("r", 3), ("[0,1]", [0, 1]),
+])
+def test_answers_are_parsed_as_literals(text, value):
+    assert parse_answer(text, {"r": 3}) == value
+
+
+@pytest.mark.parametrize("text", ["", "   ", "{", "1 +", "__import__('os')", "x" * 2000],
+                         ids=["empty", "blank", "brace", "operator", "call", "long"])
+def test_what_is_no_value_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_answer(text)
+
+
+@pytest.mark.parametrize("given, right, same", [
+    (0, 0, True), (1, 0, False), (True, 1, False), (1, True, False), (4096, 4096.0, True),
+    (["SIGINT"], frozenset({"SIGINT"}), True), ({"SIGINT"}, frozenset({"SIGINT"}), True),
+    (set(), frozenset(), True), ([0, 1, 2], [0, 1, 2], True), ([0, 2, 1], [0, 1, 2], False),
+    ("0", 0, False), (None, None, True), ("running", "running", True),
+])
+def test_same_answer(given, right, same):
+    assert same_answer(given, right) is same
+
+
+def test_answering_checks_against_the_value_the_model_computed():
+    s = session("quiz")
+    s.forward()
+    assert s.current_question() == 0
+    wrong = s.answer(0, "{'SIGUSR1'}")
+    assert not wrong.right and wrong.attempts == 1
+    assert wrong.expected == frozenset({"SIGINT"})
+    right = s.answer(0, "{SIGINT}")
+    assert right.right and right.attempts == 2
+    assert s.current_question() == 1
+    assert s.answer(1, "[0, 1, 2, 3, 4]").right
+    assert s.answer(1, "[0, 1, 2, r, w]").right  # fd names stand for their numbers
+    assert s.current_question() == 0  # all solved: back to the first
+    with pytest.raises(ValueError):
+        s.answer(0, "{")
+    assert s.answers[(1, 0)].text == "{SIGINT}"  # a refused answer records nothing
+
+
+def test_hints():
+    s = session("quiz")
+    s.forward()
+    assert s.hint(0) == "It is blocked."
+    assert s.hint(1) is None
+    assert s.hints == {(1, 0), (1, 1)}
+    s.forward()
+    assert s.current_question() is None and s.hint(0) is None
+
+
+def test_show_value():
+    assert show_value(frozenset({"B", "A"})) == "{'A', 'B'}"
+    assert show_value(frozenset()) == "set()"
+    assert show_value([1, "x"]) == "[1, 'x']"
+    assert show_value(UNAVAILABLE) == "unavailable"
+    assert show_value("x" * 500, 10).endswith("…")
+
+
+# --- the sandbox ----------------------------------------------------------------------------
+
+
+def test_the_sandbox_runs_lines_on_a_copy_and_never_touches_the_lesson():
+    s = session("cow")
+    s.goto(2)
+    before = s.world.processes["child"].faults
+    box = s.sandbox()
+    line = box.enter("child: write heap[0:3p]")
+    assert line.ok and line.ops == 1
+    assert box.world.processes["child"].mappings["heap"].exclusive == 3
+    assert box.world.processes["child"].faults == 3  # faults count from the sandbox's start
+    assert s.world.processes["child"].mappings["heap"].exclusive == 0
+    assert s.world.processes["child"].faults == before
+    s.goto(3)  # the lesson goes on as written
+    assert s.world.processes["child"].mappings["heap"].exclusive == 7
+
+
+def test_sandbox_errors_name_the_column_and_change_nothing():
+    s = session("cow")
+    s.goto(2)
+    box = s.sandbox()
+    bad = box.enter("parent: frok -> c2")
+    assert not bad.ok and bad.col == 9 and "unknown verb 'frok'" in bad.message
+    unknown = box.enter("ghost: exit")
+    assert not unknown.ok and unknown.col == 1
+    assert box.enter("child: exit").ok
+    dead = box.enter("child: write heap")  # the language refuses: child has ended
+    assert not dead.ok and "ended" in dead.message
+    assert box.enter("parent: fork -> c2").ok
+    again = box.enter("parent: fork -> c2")
+    assert not again.ok and "already bound" in again.message
+    assert [line.ok for line in box.history] == [False, False, True, False, True, False]
+
+
+def test_sandbox_binds_names_and_maps_new_mappings():
+    s = session("cow")
+    s.goto(1)
+    box = s.sandbox()
+    assert box.enter("parent: mmap extra 1MiB").ok
+    assert box.enter("parent: write extra").ok
+    assert box.world.processes["parent"].mappings["extra"].present == 256
+    assert box.world.processes["parent"].vm_pte > s.world.processes["parent"].vm_pte
+    assert box.enter("repeat 2: parent: fork -> kid").ok
+    assert {"kid_1", "kid_2"} <= set(box.world.processes)
+
+
+def test_sandbox_evaluates_expressions():
+    s = session("cow")
+    s.goto(2)
+    box = s.sandbox()
+    assert box.enter("= child.heap.shared_with(parent)").message == "= 4096"
+    assert box.enter("=len(processes)").message == "= 2"
+    bad = box.enter("= child.heap.nope")
+    assert not bad.ok and bad.col == "= child.heap.nope".index("nope") + 1
+    blank = box.enter("   # nothing")
+    assert blank.ok and blank.ops == 0
+
+
+# --- the kernel -----------------------------------------------------------------------------
+
+
+def test_a_kernel_that_agrees():
+    s = session("cow")
+    s.goto(3)
+    check = check_on_kernel(s.scenario, s.frame.result, model_kernel)
+    assert check.ran and check.position == 3
+    assert check.count("disagree") == 0 and check.count("unavailable") == 0
+    assert check.count("agree") > 20
+    assert check.status("child.heap.shared_with(parent)") == "agree"
+    assert [j.ok for j in check.expectations] == [True] * 6
+
+
+def test_a_kernel_that_disagrees_and_hides_frames():
+    s = session("cow")
+    s.goto(2)
+    check = check_on_kernel(s.scenario, s.frame.result, lying_kernel)
+    assert check.ran
+    assert check.status("parent.faults") == "disagree"
+    assert check.status("child.heap.shared_with(parent)") == "unavailable"
+    assert check.status("stdout") == "agree"
+
+
+def test_no_kernel_says_why():
+    s = session("cow")
+    s.forward()
+    check = check_on_kernel(s.scenario, s.frame.result, no_kernel)
+    assert not check.ran
+    assert check.reason == "the kernel backend is unavailable: not built on this test machine"
+
+
+def test_a_simulator_only_step_is_not_run_on_the_kernel():
+    s = session("big")
+    s.forward()
+    check = check_on_kernel(s.scenario, s.frame.result, model_kernel)
+    assert not check.ran and "simulator-only" in check.reason
+
+
+def test_a_kernel_that_fails_is_reported_not_raised():
+    class Broken:
+        name = "real"
+
+        def start(self, scenario):
+            raise OSError("no probe")
+
+    s = session("cow")
+    s.forward()
+    check = check_on_kernel(s.scenario, s.frame.result, lambda: (Broken(), ""))
+    assert not check.ran and "OSError: no probe" in check.reason
+
+
+def test_the_real_kernel_factory_never_raises():
+    backend, why = real_kernel()
+    assert (backend is None) == bool(why)
+
+
+# --- the catalog and progress --------------------------------------------------------------
+
+
+def test_a_broken_lesson_is_listed_with_its_error():
+    entries = load_catalog(lesson_files())
+    broken = find_lesson(entries, "broken")
+    assert broken is not None and broken.scenario is None
+    assert "unknown verb 'frok'" in broken.summary
+    assert find_lesson(entries, "cow").title.startswith("Copy-on-write")
+    assert find_lesson(entries, "nosuch") is None
+
+
+def test_every_lesson_of_the_catalog_plays_to_its_end_and_every_panel_draws():
+    from forklab.tui import views
+
+    for entry in load_catalog(lessons.catalog()):
+        assert entry.scenario is not None, entry.error
+        s = LessonSession(entry.scenario)
+        s.goto(s.total)
+        assert s.finished, (entry.id, s.halted)
+        for position in range(s.total + 1):
+            s.goto(position)
+            views.panels(s.world, s.scenario.first)
+            assert views.lesson_markdown(s)
+            box = s.sandbox()
+            assert box.enter("= processes").ok
+
+
+def test_progress_round_trips(tmp_path: Path):
+    path = tmp_path / "p" / "progress.json"
+    p = Progress(path)
+    p.reached("cow", 2, 4)
+    p.answered("cow", 2, 0, False)
+    p.answered("cow", 2, 0, True)
+    p.answered("cow", 2, 0, False)  # a later wrong try keeps the right answer
+    p.hinted("cow", 2, 0)
+    p.hinted("cow", 2, 0)
+    assert not p.completed("cow")
+    p.reached("cow", 4, 4)
+    again = Progress(path)
+    assert again.completed("cow")
+    assert again.of("cow").answers == {"2.1": True}
+    assert again.of("cow").hints == ["2.1"]
+    assert again.of("cow").furthest == 4
+    assert json.loads(path.read_text())["version"] == 1
+
+
+def test_progress_survives_a_bad_file(tmp_path: Path):
+    path = tmp_path / "progress.json"
+    path.write_text("{not json")
+    p = Progress(path)
+    assert p.lessons == {} and "not valid JSON" in (p.error or "")
+    path.write_text(json.dumps({"lessons": {"cow": {"furthest": "x", "completed": 1,
+                                                    "answers": [], "hints": {}}}}))
+    p = Progress(path)
+    assert p.of("cow").furthest == 0 and not p.completed("cow")
+
+
+def test_progress_that_cannot_be_saved_costs_nothing_else(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    p = Progress(blocker / "progress.json")  # its directory is a file
+    p.reached("cow", 1, 4)
+    assert p.error and "cannot save" in p.error
+    assert p.of("cow").furthest == 1
+
+
+def test_progress_lives_in_the_xdg_state_directory(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_path() == tmp_path / "forklab" / "progress.json"
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/dir")  # not absolute: ignored, as XDG says
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_path() == tmp_path / ".local" / "state" / "forklab" / "progress.json"
+
+
+def test_sixty_four_gibibytes_stay_fast():
+    start = time.perf_counter()
+    s = session("big")
+    s.goto(s.total)
+    assert s.finished
+    assert time.perf_counter() - start < 5
