@@ -5,6 +5,8 @@ tests/kernel_facts/ printed them (see docs/kernel-facts-*.md).
 """
 from __future__ import annotations
 
+import pytest
+
 from forklab.runner import run_scenario
 from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend
@@ -115,6 +117,58 @@ def test_line_buffering_writes_through_the_last_newline() -> None:
     stdio = Stdio(mode="line")
     assert stdio.put("a\nb") == ["a\n"]
     assert stdio.buffer == "b"
+
+
+@pytest.mark.parametrize("script, seen", [
+    # bytes in the pipe after each call, seen with glibc 2.36 on a pipe (fwrite and
+    # setvbuf(stdout, NULL, mode, BUFSIZ), as the probe calls them; FIONREAD after each)
+    ("a N b L c^d e U f^ F", [0, 1, 2, 2, 5, 5, 5, 8, 8]),
+    ("N U e f^ gh ijk", [0, 0, 1, 3, 5, 8]),
+    ("N L e c^d x ^", [0, 0, 1, 4, 4, 6]),
+    ("U e", [0, 0]),
+    ("L e f^g", [0, 0, 3]),
+    ("a L b^c U d^", [0, 0, 3, 3, 4]),
+    ("N U #5000", [0, 0, 5000]),
+    ("N L #10 x^y #3", [0, 0, 10, 13, 16]),
+])
+def test_setvbuf_none_leaves_a_one_byte_buffer(script: str, seen: list[int]) -> None:
+    """N/L/U = setvbuf none/line/full, F = fflush, #n = n bytes, ^ = newline."""
+    stdio, total, got = Stdio(), 0, []
+    for tok in script.split():
+        if tok in ("N", "L", "U"):
+            total += len(stdio.setvbuf({"N": "none", "L": "line", "U": "full"}[tok]))
+        elif tok == "F":
+            total += len(stdio.flush())
+        else:
+            text = "x" * int(tok[1:]) if tok[0] == "#" else tok.replace("^", "\n")
+            total += sum(len(c) for c in stdio.put(text))
+        got.append(total)
+    assert got == seen
+
+
+def test_exit_unbuffers_only_used_streams_and_keeps_line_buffering() -> None:
+    """A vfork child's exit() as the parent then sees it (glibc 2.36 _IO_unbuffer_all)."""
+    line = Stdio(mode="line")
+    line.put("a")
+    assert line.flush() == "a" and line.unbuffer() == ""
+    assert line.put("x") == [] and line.put("yz") == ["x", "yz"]
+    unused = Stdio()
+    unused.unbuffer()
+    assert unused.put("q") == [] and unused.size == 4096
+
+
+def test_pipe_holds_sixteen_pages_and_merges_only_the_tail() -> None:
+    """Linux 6.18 pipe_write: sixteen 4000-byte writes fill a pipe; a write's last
+    len % 4096 bytes merge into the newest page when they fit."""
+    pipe = Pipe()
+    for _ in range(16):
+        assert pipe.put(b"x" * 4000, merge=True) == 4000
+    assert pipe.put(b"x" * 4000, merge=True) == 0
+    assert pipe.put(b"!", merge=True) == 1  # fits after 4000 bytes in the newest page
+    assert len(pipe.take(65536)) == 64001
+    pipe.put(b"y" * 100, merge=True)
+    assert pipe.put(b"z" * 5000, merge=True) == 5000  # 904 merged, then one page
+    assert len(pipe.bufs) == 2
 
 
 # -- files -------------------------------------------------------------------------------

@@ -11,38 +11,100 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-PIPE_CAPACITY = 65536  # the default pipe buffer (16 pages)
+PIPE_SLOTS = 16  # a pipe's ring: 16 page buffers (64 KiB when every page is full)
+PIPE_PAGE = 4096
 READ_SIZE = 65536  # how much one `readfd` asks for
 FD_LIMIT = 1024  # RLIMIT_NOFILE's usual soft limit: the lowest free fd must be below it
 
 
 class Pipe:
-    """A pipe buffer and how many open descriptions each end has."""
+    """A pipe: a ring of up to 16 page buffers, and how many open descriptions each end has.
+
+    As Linux's ``pipe_write``: a write first merges its last ``len % 4096`` bytes
+    into the newest page if they fit after what that page holds, then fills new
+    pages, one per slot; with 16 slots used it waits for a reader. So a pipe holds
+    64 KiB only of whole-page writes: sixteen 4000-byte writes fill it
+    (tests/scenarios/pipe-capacity.toml). A read takes what is there, up to its size.
+    """
 
     def __init__(self, collector: bool = False) -> None:
-        self.data = ""
+        self.bufs: list[list] = []  # [unread bytes, where they end in their page], oldest first
         self.readers = 0
         self.writers = 0
         self.collector = collector  # read by forklab (stdout, stderr): never fills
         self.collected = ""
 
+    @property
+    def data(self) -> str:
+        """What is waiting in the pipe, as text."""
+        return b"".join(bytes(buf[0]) for buf in self.bufs).decode(errors="replace")
+
+    def put(self, data: bytes, merge: bool, bounded: bool = True) -> int:
+        """Write what fits (all of it, unless bounded by the 16 slots); return how much.
+        ``merge``: this is the start of a write(2), which may merge into the newest page."""
+        done = 0
+        chars = len(data) % PIPE_PAGE
+        if merge and chars and self.bufs and self.bufs[-1][1] + chars <= PIPE_PAGE:
+            self.bufs[-1][0] += data[:chars]
+            self.bufs[-1][1] += chars
+            done = chars
+        while done < len(data) and (not bounded or len(self.bufs) < PIPE_SLOTS):
+            piece = data[done:done + PIPE_PAGE]
+            self.bufs.append([bytearray(piece), len(piece)])
+            done += len(piece)
+        return done
+
+    def take(self, size: int) -> bytes:
+        """``pipe_read``: up to size bytes of what is there, oldest first."""
+        out = bytearray()
+        while self.bufs and len(out) < size:
+            buf = self.bufs[0][0]
+            n = min(len(buf), size - len(out))
+            out += buf[:n]
+            del buf[:n]
+            if not buf:
+                self.bufs.pop(0)
+        return bytes(out)
+
     def write(self, text: str) -> None:
+        """A write nobody waits on: forklab's collectors, and writes the model lets
+        overfill (stdio's and cat's)."""
         if self.collector:
             self.collected += text
         else:
-            self.data += text
+            self.put(text.encode(), merge=True, bounded=False)
 
 
 @dataclass
 class RegularFile:
-    """A file in the scratch directory (its contents; page cache lives in memory.py)."""
+    """A file in the scratch directory: its bytes, which its page cache (memory.py) shows.
+
+    Mappings store only the first byte of a page; ``written`` names the pages
+    that write(2) stored into, the only ones whose other bytes may not be zero.
+    """
 
     path: str
     data: bytearray = field(default_factory=bytearray)
+    written: set[int] = field(default_factory=set)
+
+    def tail(self, page: int) -> bytes | None:
+        """Bytes 1..4095 of a page, or None when they are all zero."""
+        tail = bytes(self.data[page * 4096 + 1:(page + 1) * 4096])
+        return tail if tail.strip(b"\0") else None
 
 
 class DevNull:
     path = "/dev/null"
+
+
+class Directory:
+    """A directory of the scratch directory (a `file=` mapping's path makes it).
+
+    It opens read-only (reading it is EISDIR) and never for writing (EISDIR).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
 class PidFd:
@@ -52,7 +114,7 @@ class PidFd:
         self.process = process
 
 
-FileObject = Pipe | RegularFile | DevNull | PidFd
+FileObject = Pipe | RegularFile | DevNull | Directory | PidFd
 
 _ids = itertools.count(1)
 

@@ -16,8 +16,9 @@ from typing import Callable
 from forklab.layout import PAGE, place
 from forklab.scenario.model import Op, Program, Scenario, ScenarioError, SpawnAction
 from forklab.sim import cost
-from forklab.sim.files import READ_SIZE, DevNull, FdTable, OpenFile, PidFd, Pipe, RegularFile
-from forklab.sim.libc import UserMemory
+from forklab.sim.files import (READ_SIZE, DevNull, Directory, FdTable, OpenFile, PidFd, Pipe,
+                                RegularFile)
+from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, UserMemory
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, SharedObject
 from forklab.sim.signals import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE, SigHand
 from forklab.sim.tasks import MAIN, Process, Thread, Waiting
@@ -71,6 +72,7 @@ class Kernel:
         handler: Callable[[Process, Thread, Op], None] = getattr(self, "op_" + op.verb)
         handler(proc, thread, op)
         self.settle()
+        self._let_timed_programs_end(proc, thread, op)
 
     def _actor(self, op: Op) -> tuple[Process, Thread]:
         name = op.actor.process
@@ -153,17 +155,39 @@ class Kernel:
             obj=obj, file_backed=a["backing"] == "file", thp=a["thp"]))
 
     def _file_cache(self, path: str, size: int) -> SharedObject:
-        """Create the scratch file SIZE bytes long; its pages are then in the page cache."""
-        pages = size // PAGE
+        """The page cache of the file behind `mmap file=PATH`.
+
+        The backend makes the file SIZE bytes of zeros, written with write(2) (so
+        in the page cache), unless it is that long already; making it truncates
+        it first, which takes every page of it from every mapping of it.
+        """
         file = self.files.get(path)
-        if file is None or len(file.data) < size:
-            self.files[path] = file = RegularFile(path, bytearray(max(size, len(file.data)
-                                                                       if file else 0)))
+        if file is None:
+            file = self.files[path] = RegularFile(path)
         cache = self.caches.get(path)
-        if cache is None or cache.pages.size < pages:
-            cache = SharedObject(self.memory, pages, populated=True)
-            self.caches[path] = cache
+        if cache is None:
+            cache = self.caches[path] = SharedObject(self.memory, size // PAGE,
+                                                     populated=False, file=file)
+        cache.resize(size // PAGE)
+        if len(file.data) < size:
+            self._truncate(file, 0)
+            file.data.extend(bytes(size))
+        cache.frames(0, min(cache.pages.size, -(-len(file.data) // PAGE)))
         return cache
+
+    def _truncate(self, file: RegularFile, size: int) -> None:
+        """Cut a file to size bytes (O_TRUNC): its pages past the new end leave the page
+        cache and every mapping (a later touch there is SIGBUS)."""
+        del file.data[size:]
+        file.written = {p for p in file.written if p * PAGE < size}
+        cache = self.caches.get(file.path)
+        if cache is None or cache.file is not file:
+            return
+        first = -(-size // PAGE)
+        spaces = {id(p.mm): p.mm for p in self.processes.values() if p.mm is not None}
+        for mm in spaces.values():
+            mm.truncated(cache, first)
+        cache.truncate(first)
 
     def op_munmap(self, proc: Process, thread: Thread, op: Op) -> None:
         assert proc.mm is not None
@@ -184,8 +208,10 @@ class Kernel:
                 faults = proc.mm.write(rng.mapping, lo, hi, op.args["value"])
             else:
                 faults = proc.mm.read(rng.mapping, lo, hi)
-        except SegFault:
-            self._fault_kill(proc)
+        except SegFault as fault:
+            proc.faults += fault.faults
+            proc.minflt += fault.faults
+            self._fault_kill(proc, fault.signal)
             return
         proc.faults += faults
         proc.minflt += faults
@@ -196,9 +222,10 @@ class Kernel:
     def op_read(self, proc: Process, thread: Thread, op: Op) -> None:
         self._touch(proc, thread, op, write=False)
 
-    def _fault_kill(self, proc: Process) -> None:
-        """A bad access: SIGSEGV is forced (a blocked or ignored SIGSEGV still kills)."""
-        self._die(proc, signal="SIGSEGV")
+    def _fault_kill(self, proc: Process, signal: str = "SIGSEGV") -> None:
+        """A bad access: SIGSEGV (or SIGBUS past a file's end) is forced (blocked or
+        ignored, it still kills)."""
+        self._die(proc, signal=signal)
 
     def op_madvise(self, proc: Process, thread: Thread, op: Op) -> None:
         assert proc.mm is not None
@@ -364,7 +391,7 @@ class Kernel:
         """
         assert proc.mm is not None
         self._write_stdout(proc, thread, proc.mm.user.stdout.flush())
-        proc.mm.user.stdout.mode = "none"
+        proc.mm.user.stdout.unbuffer()
         self._die(proc, code=op.args["code"])
 
     def op__exit(self, proc: Process, thread: Thread, op: Op) -> None:
@@ -399,25 +426,23 @@ class Kernel:
             return
         if parent.sighand.get("SIGCHLD") == "ignore":
             proc.state = "reaped"  # SIGCHLD ignored: the kernel reaps at once
-            parent.children.remove(proc.name)
-            proc.parent = None
+            parent.children.remove(proc.name)  # still its parent's child, as one reaped by wait
             return
         self._send(parent, "SIGCHLD")
 
     def op_wait(self, proc: Process, thread: Thread, op: Op) -> None:
+        """waitpid: only a child not yet reaped can be waited for; any other is ECHILD
+        (one already reaped, by an earlier wait or by the kernel, included)."""
         name = op.args["child"]
         child = self.processes.get(name)
-        if child is None or child.parent != proc.name:
+        if child is None or name not in proc.children:
             self._set_errno(proc, thread, "ECHILD")
             return
 
         def attempt() -> bool:
-            if child.parent != proc.name:
+            if name not in proc.children:
                 self._set_errno(proc, thread, "ECHILD")
                 return True
-            if child.program_until is not None and not child.ended:
-                self.now = max(self.now, child.program_until)  # waiting lets time pass
-                self._run_program(child)
             if child.state != "zombie":
                 return False
             child.state = "reaped"
@@ -511,9 +536,26 @@ class Kernel:
                 files.close(number)
         elif action.kind == "chdir":
             assert action.path is not None
-            if action.path not in self._directories():
-                return "ENOENT"
+            kind, _ = self._resolve(action.path)
+            if kind != "dir":
+                return {"file": "ENOTDIR", "missing": "ENOENT"}.get(kind, kind)
         return None
+
+    def _resolve(self, path: str) -> tuple[str, RegularFile | None]:
+        """Walk a scratch path as the kernel's lookup does: ("file", f), ("dir", None) or
+        ("missing", None), or ("ENOENT" | "ENOTDIR", None) when a leading component is
+        missing or is a regular file (a path through a file is ENOTDIR, not ENOENT)."""
+        parts = path.split("/")
+        dirs = self._directories()
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in self.files:
+                return "ENOTDIR", None
+            if prefix not in dirs:
+                return "ENOENT", None
+        if path in self.files:
+            return "file", self.files[path]
+        return ("dir" if path in dirs else "missing"), None
 
     def _directories(self) -> set[str]:
         dirs = {"."}
@@ -608,15 +650,17 @@ class Kernel:
         """Open a scratch path; an errno name on failure."""
         if path == "/dev/null":
             return OpenFile(DevNull(), readable=read, writable=write)
-        file = self.files.get(path)
-        if file is None:
+        kind, file = self._resolve(path)
+        if kind == "dir":  # a directory opens read-only, and O_CREAT on one is EISDIR too
+            return "EISDIR" if write or create else OpenFile(Directory(path), read, False)
+        if kind == "missing":
             if not create:
                 return "ENOENT"
-            if "/" in path and path.rsplit("/", 1)[0] not in self._directories():
-                return "ENOENT"
             self.files[path] = file = RegularFile(path)
+        if file is None:
+            return kind  # ENOENT or ENOTDIR from a leading component
         if truncate:
-            file.data = bytearray()
+            self._truncate(file, 0)
         return OpenFile(file, readable=read, writable=write, append=append)
 
     def _install_lowest(self, proc: Process, thread: Thread, file: OpenFile,
@@ -691,8 +735,33 @@ class Kernel:
 
     def op_writefd(self, proc: Process, thread: Thread, op: Op) -> None:
         slot = self._slot(proc, thread, op.args["fd"])
-        if slot is not None:
+        if slot is None:
+            return
+        obj = slot.file.obj
+        if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
+            self._pipe_write(proc, thread, op, obj, op.args["text"].encode())
+        else:
             self._write(proc, thread, slot.file, op.args["text"])
+
+    def _pipe_write(self, proc: Process, thread: Thread, op: Op, pipe: Pipe,
+                    data: bytes) -> None:
+        """write(2) to a pipe: what fits goes in at once; the writer waits for a reader
+        to make room for the rest. With no reader left: SIGPIPE, and EPIPE if nothing
+        was written."""
+        done, started = 0, False
+
+        def attempt() -> bool:
+            nonlocal done, started
+            if pipe.readers == 0:
+                self._send(proc, "SIGPIPE", thread)
+                if not proc.ended and done == 0:
+                    self._set_errno(proc, thread, "EPIPE")
+                return True
+            done += pipe.put(data[done:], merge=not started)
+            started = True
+            return done == len(data)
+
+        self._block(thread, op, "room in the pipe", attempt)
 
     def _write(self, proc: Process, thread: Thread, file: OpenFile, text: str) -> None:
         """write(2) of text to an open file; EPIPE and SIGPIPE on a pipe nobody reads."""
@@ -714,6 +783,11 @@ class Kernel:
                 obj.data.extend(bytes(at - len(obj.data)))
             obj.data[at:at + len(data)] = data
             file.offset = at + len(data)
+            if data:
+                obj.written.update(range(at // PAGE, (at + len(data) - 1) // PAGE + 1))
+                cache = self.caches.get(obj.path)
+                if cache is not None and cache.file is obj:
+                    cache.file_written(at, len(data))
         elif isinstance(obj, PidFd):
             self._set_errno(proc, thread, "EINVAL")
 
@@ -728,8 +802,8 @@ class Kernel:
         obj = file.obj
         if isinstance(obj, Pipe):
             def attempt() -> bool:
-                if obj.data:
-                    proc.last_read, obj.data = obj.data[:READ_SIZE], obj.data[READ_SIZE:]
+                if obj.bufs:
+                    proc.last_read = obj.take(READ_SIZE).decode(errors="replace")
                     return True
                 if obj.writers == 0:
                     proc.last_read = ""
@@ -743,12 +817,32 @@ class Kernel:
             proc.last_read = data.decode(errors="replace")
         elif isinstance(obj, DevNull):
             proc.last_read = ""
+        elif isinstance(obj, Directory):
+            self._set_errno(proc, thread, "EISDIR")
         else:
             self._set_errno(proc, thread, "EINVAL")
 
+    def _stdio_allocates(self, proc: Process, thread: Thread) -> bool:
+        """Before a stdio call that may allocate stdout's buffer: glibc fstat()s fd 1 to
+        size it (st_blksize, 4096 here); with fd 1 closed fstat fails, leaving errno
+        EBADF and a BUFSIZ buffer (tests/scenarios/stdout-closed.toml). True if the
+        buffer is not allocated yet."""
+        assert proc.mm is not None
+        stdio = proc.mm.user.stdout
+        stdio.alloc_size = STDOUT_BUFFER if 1 in proc.files.fds else BUFSIZ
+        return stdio.size == 0
+
+    def _stdio_allocated(self, proc: Process, thread: Thread, before: bool) -> None:
+        assert proc.mm is not None
+        if before and proc.mm.user.stdout.size and 1 not in proc.files.fds:
+            self._set_errno(proc, thread, "EBADF")
+
     def op_printf(self, proc: Process, thread: Thread, op: Op) -> None:
         assert proc.mm is not None
-        for chunk in proc.mm.user.stdout.put(op.args["text"]):
+        fresh = self._stdio_allocates(proc, thread)
+        chunks = proc.mm.user.stdout.put(op.args["text"])
+        self._stdio_allocated(proc, thread, fresh)
+        for chunk in chunks:
             self._write_stdout(proc, thread, chunk)
 
     def op_fflush(self, proc: Process, thread: Thread, op: Op) -> None:
@@ -757,10 +851,10 @@ class Kernel:
 
     def op_setvbuf(self, proc: Process, thread: Thread, op: Op) -> None:
         assert proc.mm is not None
-        stdio = proc.mm.user.stdout
-        if op.args["mode"] == "none":
-            self._write_stdout(proc, thread, stdio.flush())
-        stdio.mode = op.args["mode"]
+        fresh = self._stdio_allocates(proc, thread)
+        out = proc.mm.user.stdout.setvbuf(op.args["mode"])
+        self._stdio_allocated(proc, thread, fresh)
+        self._write_stdout(proc, thread, out)
 
     def _write_stdout(self, proc: Process, thread: Thread, text: str) -> None:
         """stdio writes its buffer to whatever fd 1 is now."""
@@ -875,6 +969,55 @@ class Kernel:
     def op_sleep(self, proc: Process, thread: Thread, op: Op) -> None:
         self.now += op.args["seconds"]
 
+    def _let_timed_programs_end(self, proc: Process, thread: Thread, op: Op) -> None:
+        """An op that only a timed program's end can finish waits for it.
+
+        A `readfd` or `wait` just issued that some `/bin/sleep` could end by
+        ending (the child waited for, a holder of the pipe, or a `/bin/cat` that
+        such a sleeper keeps going) is not waiting forever: on the kernel the
+        sleep runs out and the op completes (forklab's real driver waits for it
+        before calling an op blocked). Time passes until no such sleeper is left.
+        Only the op being applied waits like this: an op already blocked is
+        finished by a later `sleep` (tests/scenarios/timed-programs.toml).
+        """
+        if op.verb == "wait":
+            child: str | None = op.args["child"]
+            fd = None
+        elif op.verb == "readfd":
+            child, fd = None, self._fd_number(op.args["fd"])
+        else:
+            return
+        while thread.waiting is not None and thread.waiting.op is op and not proc.ended:
+            sleepers = self._sleepers_that_may_end(proc, child, fd, depth=4)
+            if not sleepers:
+                return
+            self.now = max(self.now, min(p.program_until or 0.0 for p in sleepers))
+            self.settle()
+
+    def _sleepers_that_may_end(self, proc: Process, child: str | None, fd: int | None,
+                               depth: int) -> list[Process]:
+        """The timed programs whose end could end proc's wait for `child` or read of `fd`."""
+        if depth <= 0:
+            return []
+        programs = [p for p in self.processes.values()
+                    if not p.ended and p.program is not None and p is not proc]
+        if child is not None:
+            targets = [p for p in programs if p.name == child]
+        else:
+            slot = proc.files.fds.get(fd) if fd is not None else None
+            if slot is None or not isinstance(slot.file.obj, Pipe):
+                return []
+            pipe = slot.file.obj
+            targets = [p for p in programs
+                       if any(s.file.obj is pipe for s in p.files.fds.values())]
+        found: list[Process] = []
+        for target in targets:
+            if target.program_until is not None:
+                found.append(target)
+            elif self.program_stalled(target):  # cat ends once its stdin can end
+                found += self._sleepers_that_may_end(target, None, 0, depth - 1)
+        return found
+
     def _run_program(self, proc: Process) -> bool:
         """Let an exec'd program run as far as it can; True if anything changed."""
         program = proc.program
@@ -897,7 +1040,7 @@ class Kernel:
         if proc.ended or proc.program is None or proc.program.path != "/bin/cat":
             return False
         src = proc.files.fds.get(0)
-        return src is not None and isinstance(src.file.obj, Pipe) and not src.file.obj.data \
+        return src is not None and isinstance(src.file.obj, Pipe) and not src.file.obj.bufs \
             and src.file.obj.writers > 0
 
     def _run_cat(self, proc: Process) -> bool:
@@ -907,8 +1050,8 @@ class Kernel:
             return True
         obj = src.file.obj
         if isinstance(obj, Pipe):
-            if obj.data:
-                text, obj.data = obj.data, ""
+            if obj.bufs:
+                text = obj.take(sum(len(buf[0]) for buf in obj.bufs)).decode(errors="replace")
                 self._write(proc, proc.main, dst.file, text)
                 return True
             if obj.writers > 0:
@@ -918,6 +1061,9 @@ class Kernel:
             src.file.offset = len(obj.data)
             if text:
                 self._write(proc, proc.main, dst.file, text)
+        elif isinstance(obj, Directory):  # cat: -: Is a directory
+            self._die(proc, code=1)
+            return True
         if not proc.ended:
             self._die(proc, code=0)
         return True

@@ -11,52 +11,141 @@ import copy
 from dataclasses import dataclass, field
 
 STDOUT_BUFFER = 4096  # glibc sizes the buffer from st_blksize, a page for a pipe
+BUFSIZ = 8192  # glibc's size when fstat of the fd fails (fd 1 closed)
 
 
-@dataclass
 class Stdio:
-    """glibc's ``stdout`` FILE: its mode and the bytes not yet written to fd 1."""
+    """glibc's ``stdout`` FILE: its buffer, its flags, and the bytes not yet written.
 
-    mode: str = "full"  # full, line, none
-    buffer: str = ""
-    allocated: bool = False  # glibc allocates the buffer on the first output
+    A port of glibc 2.36's libio write path (``_IO_new_file_xsputn``,
+    ``_IO_new_file_overflow``, ``_IO_default_xsputn``, ``_IO_setvbuf``), with
+    the state it keeps: the buffer's size (allocated at the first output by
+    ``_IO_file_doallocate``, from fstat's ``st_blksize``: 4096 for a pipe or a
+    file; BUFSIZ if fd 1 is closed: the caller sets ``alloc_size`` and, since
+    that fstat fails, errno EBADF), the ``_IO_LINE_BUF``/``_IO_UNBUFFERED``
+    flags, ``_IO_CURRENTLY_PUTTING`` and ``_IO_write_end``. The size matters:
+    ``setvbuf none`` (and exit's ``_IO_unbuffer_all``, seen through a vfork
+    child) installs the 1-byte ``_shortbuf``, and a later ``setvbuf line`` or
+    ``full`` keeps it (glibc only allocates when there is no buffer at all), so
+    the stream stays all but unbuffered. Seen on Linux 6.18 / glibc 2.36 with
+    the probe's own calls (tests/scenarios/setvbuf-modes.toml).
+    """
+
+    def __init__(self, mode: str = "full") -> None:
+        self.line = mode == "line"  # _IO_LINE_BUF
+        self.unbuffered = mode == "none"  # _IO_UNBUFFERED
+        self.buffer = ""  # _IO_write_base .. _IO_write_ptr
+        self.size = 0  # _IO_buf_end - _IO_buf_base: 0 until allocated, 4096, or 1
+        self.putting = False  # _IO_CURRENTLY_PUTTING
+        self.write_end = 0  # _IO_write_end - _IO_buf_base
+        self.used = False  # the stream has an orientation (fp->_mode != 0)
+        self.alloc_size = STDOUT_BUFFER  # what _IO_file_doallocate would choose now
+        self._out: list[str] = []
+
+    @property
+    def mode(self) -> str:
+        return "none" if self.unbuffered else "line" if self.line else "full"
+
+    @property
+    def allocated(self) -> bool:
+        return self.size > 0
 
     def put(self, text: str) -> list[str]:
-        """Buffer text as glibc's ``printf`` does; return what it writes out, in order."""
-        if self.mode == "none":
-            return [text] if text else []
-        if self.mode == "line":
-            cut = text.rfind("\n") + 1
-            if cut == 0:
-                return self._put_full(text)
-            out = self._put_full(text[:cut])
-            out.append(self.buffer)
-            self.buffer = ""
-            return self._nonempty(out) + self._put_full(text[cut:])
-        return self._put_full(text)
-
-    def _put_full(self, text: str) -> list[str]:
-        room = STDOUT_BUFFER - len(self.buffer) if self.allocated else 0
-        self.allocated = True
-        if len(text) <= room:
-            self.buffer += text
+        """fwrite to stdout (``_IO_new_file_xsputn``); return each write(2), in order."""
+        if not text:
             return []
-        # Fill the buffer, write it, write whole blocks directly, keep the rest.
-        out = [self.buffer + text[:room]]
-        rest = text[room:]
-        direct = len(rest) - len(rest) % STDOUT_BUFFER
-        if direct:
-            out.append(rest[:direct])
-        self.buffer = rest[direct:]
-        return self._nonempty(out)
-
-    def flush(self) -> str:
-        out, self.buffer = self.buffer, ""
+        self.used = True
+        n = to_do = len(text)
+        count, must_flush = 0, False
+        if self.line and self.putting:
+            count = self.size - len(self.buffer)
+            if count >= n:
+                last = text.rfind("\n")
+                if last >= 0:
+                    count, must_flush = last + 1, True
+        elif self.write_end > len(self.buffer):
+            count = self.write_end - len(self.buffer)
+        count = min(count, to_do)
+        self.buffer += text[:count]
+        to_do -= count
+        if to_do or must_flush:
+            self._overflow(None)
+            block = self.size
+            direct = to_do - (to_do % block if block >= 128 else 0)
+            if direct:
+                self._new_do_write(text[count:count + direct])
+            self._default_xsputn(text[count + direct:])
+        out, self._out = self._out, []
         return out
 
-    @staticmethod
-    def _nonempty(chunks: list[str]) -> list[str]:
-        return [c for c in chunks if c]
+    def flush(self) -> str:
+        """fflush: write what is buffered (one write(2), or nothing)."""
+        self._do_flush()
+        out, self._out = "".join(self._out), []
+        return out
+
+    def setvbuf(self, mode: str) -> str:
+        """``setvbuf(stdout, NULL, mode, BUFSIZ)``; returns what it writes (none flushes)."""
+        if mode == "none":
+            self.line = False
+            return self._setbuf_none()
+        self.unbuffered = False
+        self.line = mode == "line"
+        if mode == "full" and self.size == 0:
+            self.size = self.alloc_size  # _IO_DOALLOCATE; an existing buffer is kept
+        return ""
+
+    def unbuffer(self) -> str:
+        """exit's ``_IO_unbuffer_all``: a used stream not yet unbuffered gets the 1-byte buffer."""
+        if self.unbuffered or not self.used:
+            return ""
+        return self._setbuf_none()
+
+    # -- libio internals ------------------------------------------------------------------
+
+    def _setbuf_none(self) -> str:
+        """``_IO_SETBUF(fp, NULL, 0)``: flush, then the 1-byte ``_shortbuf``."""
+        out = self.flush()
+        self.unbuffered = True
+        self.size, self.buffer, self.write_end = 1, "", 0
+        return out
+
+    def _new_do_write(self, data: str) -> None:
+        self._out.append(data)
+        self.buffer = ""
+        self.write_end = 0 if (self.line or self.unbuffered) else self.size
+
+    def _do_flush(self) -> None:
+        if self.buffer:
+            self._new_do_write(self.buffer)
+
+    def _overflow(self, ch: str | None) -> None:
+        """``_IO_new_file_overflow``: start putting (allocating), flush or add one char."""
+        if not self.putting:
+            if self.size == 0:
+                self.size = 1 if self.unbuffered else self.alloc_size
+            self.buffer = ""
+            self.putting = True
+            self.write_end = 0 if (self.line or self.unbuffered) else self.size
+        if ch is None:
+            self._do_flush()
+            return
+        if len(self.buffer) == self.size:
+            self._do_flush()
+        self.buffer += ch
+        if self.unbuffered or (self.line and ch == "\n"):
+            self._do_flush()
+
+    def _default_xsputn(self, data: str) -> None:
+        i = 0
+        while i < len(data):
+            room = self.write_end - len(self.buffer)
+            if room > 0:
+                self.buffer += data[i:i + room]
+                i += min(room, len(data) - i)
+            if i < len(data):
+                self._overflow(data[i])
+                i += 1
 
 
 @dataclass

@@ -47,6 +47,19 @@ WRITABLE_ANON = Pte(writable=True, anon=True, owned=True)
 class SegFault(Exception):
     """The access is not allowed: the process takes SIGSEGV."""
 
+    signal = "SIGSEGV"
+    faults = 0  # faults the access took (on the pages before the bad one) before it died
+
+
+class BusError(SegFault):
+    """An access to a page of a file mapping past the end of the file: SIGBUS."""
+
+    signal = "SIGBUS"
+
+    def __init__(self, name: str, faults: int) -> None:
+        super().__init__(name)
+        self.faults = faults
+
 
 class PhysicalMemory:
     """Every frame: who owns it (anon, a page cache) and how many PTEs map it."""
@@ -55,6 +68,7 @@ class PhysicalMemory:
         self.mapcount = Counts(FRAME_SPACE)
         self.owner = RunMap(FRAME_SPACE)  # None: free; "anon"; or the SharedObject
         self.content = RunMap(FRAME_SPACE, 0)  # the first byte of each frame
+        self.tails: dict[int, bytes] = {}  # an anonymous frame's bytes 1..4095, if not zero
         self._next = 1
 
     def alloc(self, pages: int, owner: Any) -> int:
@@ -73,24 +87,73 @@ class PhysicalMemory:
                 if owner == "anon":
                     self.owner.set(c, d, None)
 
-    def copy_content(self, src: int, dst: int, pages: int) -> None:
-        """What a copy-on-write copy does: frames dst.. get the bytes of src.."""
+    def copy_content(self, src: int, dst: int, pages: int, file: Any = None,
+                     first_page: int = 0) -> None:
+        """What a copy-on-write copy does: frames dst.. get the bytes of src..
+
+        When src.. are page-cache frames of a file (its pages first_page..),
+        the bytes past the first of each page are the file's.
+        """
         for a, b, value in list(self.content.runs(src, src + pages)):
             self.content.set(dst + a - src, dst + b - src, value)
+        if file is not None:
+            for page in sorted(p for p in file.written if first_page <= p < first_page + pages):
+                tail = file.tail(page)
+                if tail is not None:
+                    self.tails[dst + page - first_page] = tail
+            return
+        for frame, tail in [(f, t) for f, t in self.tails.items() if src <= f < src + pages]:
+            self.tails[dst + frame - src] = tail
 
     def allocated_anon(self) -> int:
         return self.owner.count(lambda v: v == "anon")
 
 
 class SharedObject:
-    """A file's page cache or a shared-memory segment: pages that outlive mappings."""
+    """A file's page cache or a shared-memory segment: pages that outlive mappings.
 
-    def __init__(self, memory: PhysicalMemory, pages: int, populated: bool) -> None:
+    A file's page cache and the file are one: read(2) and write(2) see what a
+    shared mapping stores, and every mapping of a cached page sees what write(2)
+    stores (tests/scenarios/page-cache-coherence.toml). ``file`` is that file
+    (None for shared memory); the first byte of each page is also kept with
+    its frame, as for every frame.
+    """
+
+    def __init__(self, memory: PhysicalMemory, pages: int, populated: bool,
+                 file: Any = None) -> None:
         self.pages = RunMap(pages)  # page index -> Linear(frame base) or None (a hole)
         self.memory = memory
+        self.file = file
         if populated and pages:
-            base = memory.alloc(pages, self)
-            self.pages.set(0, pages, Linear(base))
+            self.frames(0, pages)
+
+    def resize(self, pages: int) -> None:
+        """A longer mapping of the file: the same page cache, with room for more pages."""
+        if pages > self.pages.size:
+            grown = RunMap(pages)
+            for a, b, v in self.pages.runs():
+                if v is not None:
+                    grown.set(a, b, v)
+            self.pages = grown
+
+    def truncate(self, first_page: int) -> None:
+        """The file was cut: its pages from first_page on leave the page cache."""
+        for a, b, v in list(self.pages.runs(min(first_page, self.pages.size))):
+            if isinstance(v, Linear):
+                self.memory.owner.set(v.at(a), v.at(b), None)
+        if first_page < self.pages.size:
+            self.pages.set(first_page, self.pages.size, None)
+
+    def file_written(self, at: int, size: int) -> None:
+        """write(2) stored bytes [at, at + size) into the file, through the page cache:
+        the pages are cached (if they were not) and every mapping of them shows the bytes."""
+        hi = min(-(-(at + size) // PAGE), self.pages.size)
+        if at // PAGE >= hi:
+            return
+        self.frames(at // PAGE, hi)
+        for page in range(-(-at // PAGE), hi):  # pages whose first byte was written
+            frame = self.pages.get(page).at(page)
+            self.memory.content.set(frame, frame + 1, self.file.data[page * PAGE])
 
     def frames(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
         """(start, end, frame base) for pages [lo, hi), filling holes first."""
@@ -98,6 +161,11 @@ class SharedObject:
             if v is None:
                 base = self.memory.alloc(b - a, self)
                 self.pages.set(a, b, Linear(base - a))
+                if self.file is not None:  # a file's page comes in with the file's bytes
+                    data = self.file.data
+                    for i, byte in enumerate(data[a * PAGE:min(b * PAGE, len(data)):PAGE]):
+                        if byte:
+                            self.memory.content.set(base + i, base + i + 1, byte)
         return [(a, b, v.at(a)) for a, b, v in self.pages.runs(lo, hi)]
 
 
@@ -199,6 +267,9 @@ class AddressSpace:
             if hi > lo:
                 raise SegFault(name)
             return 0
+        bad = self._past_eof(m, lo, hi)
+        if bad is not None:
+            raise BusError(name, self.write(name, lo, bad, value) if bad > lo else 0)
         faults = 0
         for a, b, v in list(m.ptes.runs(lo, hi)):
             if v is None or v == ZERO or v == HUGE_ZERO:
@@ -217,6 +288,10 @@ class AddressSpace:
                 self._write_protect_fault(m, a, b, v)
         for a, b, v in m.frame_runs(lo, hi):
             self.memory.content.set(v.at(a), v.at(b), value)
+            file = m.obj.file if m.obj is not None and not v.tag.anon else None
+            if file is not None:  # a store into the page cache is a store into the file
+                stores = range(a * PAGE, min(b * PAGE, len(file.data)), PAGE)
+                file.data[stores.start:stores.stop:PAGE] = bytes([value]) * len(stores)
         self._alloc_tables(m, lo, hi)
         return faults
 
@@ -225,6 +300,9 @@ class AddressSpace:
         m = self.mappings[name]
         if m.prot == "none" and hi > lo:
             raise SegFault(name)
+        bad = self._past_eof(m, lo, hi)
+        if bad is not None:
+            raise BusError(name, self.read(name, lo, bad) if bad > lo else 0)
         faults = 0
         if m.obj is None:
             for a, b, v in list(m.ptes.runs(lo, hi)):
@@ -243,6 +321,26 @@ class AddressSpace:
         self._alloc_tables(m, lo, hi)
         return faults
 
+    @staticmethod
+    def _past_eof(m: Mapping, lo: int, hi: int) -> int | None:
+        """The first page in [lo, hi) that would fault in past the end of m's file
+        (the kernel answers such a fault with SIGBUS and counts no fault), or None."""
+        file = m.obj.file if m.obj is not None else None
+        if file is None:
+            return None
+        eof = -(-len(file.data) // PAGE)
+        for a, _, v in m.ptes.runs(max(lo, eof), hi) if hi > eof else ():
+            if v is None:
+                return a
+        return None
+
+    def truncated(self, cache: SharedObject, first_page: int) -> None:
+        """The file behind ``cache`` was cut to first_page pages: every page from there
+        is unmapped, private copies included (``truncate_pagecache``)."""
+        for m in self.mappings.values():
+            if m.obj is cache and first_page < m.pages:
+                self._zap(m, first_page, m.pages)
+
     def _write_fault_missing(self, m: Mapping, a: int, b: int) -> None:
         if m.share == "shared":
             assert m.obj is not None
@@ -255,14 +353,14 @@ class AddressSpace:
             return
         for c, d, cache in m.obj.frames(a, b):  # private file page: copy the file's page
             base = self._map_new_anon(m, c, d)
-            self.memory.copy_content(cache, base, d - c)
+            self.memory.copy_content(cache, base, d - c, m.obj.file, c)
 
     def _write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear) -> None:
         if m.share == "shared":
             m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=True)))
             return
         if not v.tag.anon:  # a page-cache page in a private mapping: copy it
-            self._copy_on_write(m, a, b, v.at(a))
+            self._copy_on_write(m, a, b, v.at(a), cached=True)
             return
         offset = v.base
         for fa, fb, count in list(self.memory.mapcount.runs(v.at(a), v.at(b))):
@@ -299,10 +397,12 @@ class AddressSpace:
             faults += d - c
         return faults
 
-    def _copy_on_write(self, m: Mapping, a: int, b: int, source: int) -> None:
-        """Give pages [a, b) fresh frames holding a copy of frames source.."""
+    def _copy_on_write(self, m: Mapping, a: int, b: int, source: int, cached: bool = False) -> None:
+        """Give pages [a, b) fresh frames holding a copy of frames source..
+        (``cached``: the sources are the page cache of m's file)."""
         base = self._map_new_anon(m, a, b)
-        self.memory.copy_content(source, base, b - a)
+        file = m.obj.file if cached and m.obj is not None else None
+        self.memory.copy_content(source, base, b - a, file, a)
         self.memory.unmap(source, source + (b - a))
 
     def _map_new_anon(self, m: Mapping, a: int, b: int) -> int:

@@ -45,17 +45,27 @@ class SimQueries:
         m = self._mapping(process, mapping)
         if m is None or not 0 <= offset < m.size:
             return None
-        if offset % 4096:
-            return 0  # scenarios only ever store into the first byte of a page
-        page = offset // 4096
+        page, at = divmod(offset, 4096)
         value = m.ptes.get(page)
-        if isinstance(value, Linear):
-            return self.kernel.memory.content.get(value.at(page))
-        if value is None and m.obj is not None:  # what a read would see: the file's page
-            cached = m.obj.pages.get(page)
-            if isinstance(cached, Linear):
-                return self.kernel.memory.content.get(cached.at(page))
-        return 0
+        file = m.obj.file if m.obj is not None else None
+        memory = self.kernel.memory
+        if isinstance(value, Linear) and value.tag.anon:
+            frame = value.at(page)
+            if at == 0:
+                return memory.content.get(frame)
+            tail = memory.tails.get(frame)  # a copy of a file page keeps the file's bytes
+            return tail[at - 1] if tail is not None else 0
+        if (isinstance(value, Linear) or value is None) and file is not None:
+            if offset < len(file.data):  # the page cache: the file's bytes
+                return file.data[offset]
+            # past the end of the file: the rest of its last page reads 0; a page wholly
+            # past it has no byte (touching it is SIGBUS)
+            return 0 if page < -(-len(file.data) // 4096) else None
+        cached = value if isinstance(value, Linear) else (
+            m.obj.pages.get(page) if value is None and m.obj is not None else None)
+        if isinstance(cached, Linear) and at == 0:  # shared memory: what a read would see
+            return memory.content.get(cached.at(page))
+        return 0  # the zero page; scenarios store only a page's first byte
 
     def same_file(self, process: str, fd: int, other: str, other_fd: int) -> bool:
         a, b = self.kernel.processes.get(process), self.kernel.processes.get(other)

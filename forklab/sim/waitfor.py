@@ -56,6 +56,8 @@ def graph(kernel: Kernel) -> nx.DiGraph:
                     _add_mutex(g, kernel, proc, node, name)
             elif verb == "readfd":
                 _add_pipe(g, kernel, proc, node, waiting.op.args["fd"])
+            elif verb == "writefd":  # a full pipe: only a reader can make room
+                _add_pipe(g, kernel, proc, node, waiting.op.args["fd"], readers=True)
             elif verb == "wait":
                 child = kernel.processes[waiting.op.args["child"]]
                 g.add_edge(node, ("process", child.name))
@@ -80,17 +82,20 @@ def _add_mutex(g: nx.DiGraph, kernel: Kernel, proc: Process, node: Node, name: s
     g.add_edge(mnode, ("vanished", proc.name, str(mutex.owner)))
 
 
-def _add_pipe(g: nx.DiGraph, kernel: Kernel, proc: Process, node: Node, ref: int | str) -> None:
+def _add_pipe(g: nx.DiGraph, kernel: Kernel, proc: Process, node: Node, ref: int | str,
+              readers: bool = False) -> None:
+    """A reader waits for the pipe's writers; a writer on a full pipe, for its readers."""
     slot = proc.files.fds.get(kernel._fd_number(ref))
     if slot is None or not isinstance(slot.file.obj, Pipe):
         return
     pipe = slot.file.obj
-    pnode = ("pipe", f"read by {proc.name}")
+    pnode = ("pipe", f"{'written' if readers else 'read'} by {proc.name}")
     g.add_edge(node, pnode)
     for other in kernel.processes.values():
         if other.ended:
             continue
-        if any(s.file.obj is pipe and s.file.writable for s in other.files.fds.values()):
+        if any(s.file.obj is pipe and (s.file.readable if readers else s.file.writable)
+               for s in other.files.fds.values()):
             for t in other.threads.values():
                 g.add_edge(pnode, _thread_node(other, t))
 
