@@ -23,7 +23,12 @@
  *    mapping, so each has its page-table pages; the op's change in VmPTE is
  *    added to fl_state.runtime_pte_kb, which the driver subtracts. A fork
  *    child warms up the same mappings, so it has the same runtime tables as
- *    its parent at the fork;
+ *    its parent at the fork (fork itself copies no table of a mapping without
+ *    an anon_vma: the probe's text and read-only data, libc's, the vDSO);
+ *  - "runtime mapping" means every mapping but the scenario's, which `mmap`
+ *    records by 1 GiB slot (scenario_slots) — not every mapping outside the
+ *    scenario region's address range: the kernel loads the probe itself, a
+ *    PIE, and its brk heap inside that range;
  *  - faults are counted with getrusage(RUSAGE_THREAD) around the access loop
  *    alone, after a dry run of the same code that faults in the runtime's
  *    own pages first.
@@ -73,6 +78,8 @@
 #define SPAN_2M (2UL << 20)
 #define REGION_BASE 0x100000000000UL /* forklab/layout.py: the scenario region */
 #define REGION_END 0x600000000000UL
+#define SLOT_SHIFT 30 /* layout.py: every scenario mapping starts on a 1 GiB boundary */
+#define REGION_SLOTS ((REGION_END - REGION_BASE) >> SLOT_SHIFT)
 
 /* ------------------------------------------------------------------ raw syscalls
  * Return the kernel's result (-errno on failure) and never touch errno. */
@@ -167,6 +174,12 @@ static int atfork_count;
 static int stacks_used;
 static volatile sig_atomic_t caught_count[65];
 static volatile unsigned char read_sink;
+/* The 1 GiB slots of the scenario region that hold a scenario mapping (set by
+ * `mmap`, never cleared: the layout never gives a slot to a second mapping).
+ * The region's address range alone does not say what is the scenario's: the
+ * kernel loads the probe itself (a PIE, at 2/3 of the address space plus up to
+ * 1 TiB) and its brk heap inside it, and those are the runtime's. */
+static uint64_t scenario_slots[REGION_SLOTS / 64];
 
 struct task {
     int ch;      /* this task's channel */
@@ -290,6 +303,23 @@ static unsigned long parse_hex(const char **s)
     }
 }
 
+static void mark_scenario(unsigned long start, unsigned long len)
+{
+    if (len == 0 || start < REGION_BASE || start >= REGION_END || len > REGION_END - start)
+        return;
+    for (unsigned long k = (start - REGION_BASE) >> SLOT_SHIFT;
+         k <= (start + len - 1 - REGION_BASE) >> SLOT_SHIFT; k++)
+        __atomic_fetch_or(&scenario_slots[k / 64], 1ULL << (k % 64), __ATOMIC_SEQ_CST);
+}
+
+static int is_scenario(unsigned long a)
+{
+    if (a < REGION_BASE || a >= REGION_END)
+        return 0;
+    unsigned long k = (a - REGION_BASE) >> SLOT_SHIFT;
+    return (int)(__atomic_load_n(&scenario_slots[k / 64], __ATOMIC_SEQ_CST) >> (k % 64) & 1);
+}
+
 static void warm_line(const char *line)
 {
     const char *s = line;
@@ -303,12 +333,17 @@ static void warm_line(const char *line)
     s++;
     if (s[0] != 'r')
         return; /* never touch what cannot be read */
-    if (start >= REGION_BASE && start < REGION_END)
-        return; /* the scenario's own region */
     if (strstr(line, "[vvar") || strstr(line, "[vsyscall]"))
         return; /* special pages that may not be readable */
-    for (unsigned long a = start; a < end; a = (a & ~(SPAN_2M - 1)) + SPAN_2M)
+    unsigned long a = start;
+    while (a < end) {
+        if (is_scenario(a)) { /* never the scenario's own mappings */
+            a = (a & ~((1UL << SLOT_SHIFT) - 1)) + (1UL << SLOT_SHIFT);
+            continue;
+        }
         read_sink = *(volatile unsigned char *)a;
+        a = (a & ~(SPAN_2M - 1)) + SPAN_2M;
+    }
 }
 
 /* Give every readable runtime mapping its page-table pages (see top). */
@@ -337,6 +372,9 @@ static void warm_up(void)
             have = 0; /* an absurdly long line: drop it */
     }
     rt_close(fd);
+    /* The vDSO's data pages ([vvar], skipped above) as the runtime's clock
+     * reads them, so that its first now_ns() after the baseline maps nothing. */
+    (void)now_ns();
 }
 
 /* Run an op that may change the runtime's own layout; charge the change in
@@ -877,6 +915,8 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
                 break;
             }
         }
+        /* before the mapping exists, so that no warm_up ever touches it */
+        mark_scenario((unsigned long)c->a[0], (unsigned long)c->a[1]);
         void *p = mmap((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2],
                        (int)c->a[3] | MAP_FIXED_NOREPLACE, mfd, 0);
         e = errno;

@@ -13,8 +13,8 @@ PTE_SPAN = 2 << 20  # memory one page-table (PTE) page maps
 PMD_SPAN = 1 << 30  # memory one PMD page maps
 PUD_SPAN = 512 << 30  # memory one PUD page maps
 
-REGION_BASE = 0x1000_0000_0000  # 16 TiB: 512 GiB-aligned, far from libc, heap and stack
-REGION_END = 0x6000_0000_0000  # 96 TiB: below where the kernel puts mmap and the stack
+REGION_BASE = 0x1000_0000_0000  # 16 TiB: 512 GiB-aligned, far from libc and the stack
+REGION_END = 0x5000_0000_0000  # 80 TiB: below where the kernel loads a PIE program (~85 TiB)
 MAX_MAPPING = 16 << 40  # the largest single mapping a scenario may ask for
 
 
