@@ -310,7 +310,7 @@ def test_too_many_ops() -> None:
 def test_mappings_must_fit_the_layout() -> None:
     script = "\n".join(f"parent: mmap m{n} 16TiB" for n in range(5))
     err = error(doc(script))
-    assert at(err) == (11, 17) and "does not fit" in err.message
+    assert at(err) == (10, 17) and "does not fit" in err.message  # 16-80 TiB holds 3
 
 
 def test_what_if_verb_in_a_real_step() -> None:
