@@ -37,6 +37,7 @@
  * one handler it has is the scenario's `signal SIG catch`.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -460,9 +461,19 @@ static __attribute__((noreturn)) void child_start(int ch, int origin, int64_t sp
  * of its code. Returns the minor faults the loop itself took. */
 __attribute__((noinline, aligned(4096))) static long access_pages(volatile unsigned char *p,
                                                                   long pages, int value,
-                                                                  int write)
+                                                                  int write, int ch)
 {
     struct rusage a, b;
+    struct fl_reply begin;
+    /* The process's faults so far, before the loop: if the loop kills the
+     * process (SIGBUS past a file's end, SIGSEGV), the driver counts the
+     * loop's faults from the zombie's /proc/PID/stat. The dry run sends to
+     * fd -1 (EBADF), so the same code runs both times. */
+    SYS2(SYS_getrusage, RUSAGE_SELF, &a);
+    memset(&begin, 0, sizeof begin);
+    begin.kind = FL_R_BEGIN;
+    begin.v[0] = a.ru_minflt;
+    rt_send(ch, &begin, NULL, 0);
     SYS2(SYS_getrusage, RUSAGE_THREAD, &a);
     if (write) {
         for (long i = 0; i < pages; i++)
@@ -477,10 +488,10 @@ __attribute__((noinline, aligned(4096))) static long access_pages(volatile unsig
     return b.ru_minflt - a.ru_minflt;
 }
 
-static long touch(unsigned long addr, long pages, int value, int write)
+static long touch(int ch, unsigned long addr, long pages, int value, int write)
 {
-    access_pages((volatile unsigned char *)addr, 0, value, write); /* dry run */
-    return access_pages((volatile unsigned char *)addr, pages, value, write);
+    access_pages((volatile unsigned char *)addr, 0, value, write, -1); /* dry run */
+    return access_pages((volatile unsigned char *)addr, pages, value, write, ch);
 }
 
 /* Open a path inside the scratch directory: never outside it, whatever
@@ -932,10 +943,10 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         r.v[FL_V_RESULT] = munmap((void *)(uintptr_t)c->a[0], (size_t)c->a[1]);
         break;
     case FL_OP_WRITE:
-        r.v[FL_V_FAULTS] = touch((unsigned long)c->a[0], c->a[1], (int)c->a[2], 1);
+        r.v[FL_V_FAULTS] = touch(t->ch, (unsigned long)c->a[0], c->a[1], (int)c->a[2], 1);
         break;
     case FL_OP_READ:
-        r.v[FL_V_FAULTS] = touch((unsigned long)c->a[0], c->a[1], 0, 0);
+        r.v[FL_V_FAULTS] = touch(t->ch, (unsigned long)c->a[0], c->a[1], 0, 0);
         break;
     case FL_OP_MADVISE:
         r.v[FL_V_RESULT] = madvise((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2]);
@@ -1150,6 +1161,17 @@ static __attribute__((noreturn)) void task_loop(struct task *t)
 }
 
 /* ------------------------------------------------------------------ start */
+/* glibc's first pthread_exit (or thread cancellation) dlopen()s libgcc_s.so.1
+ * for its forced unwind: five new runtime mappings, and page tables for them,
+ * after the op has replied (a `thread_exit` op cannot charge them to the
+ * runtime with RUNTIME_CHANGE: its task is gone). Load it now, before the
+ * baseline, the way glibc does (RTLD_NOW; never unloaded), so that the later
+ * dlopen only finds it loaded and maps nothing. */
+static void load_unwinder(void)
+{
+    (void)dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
+}
+
 static int connect_driver(const char *name)
 {
     struct sockaddr_un sa;
@@ -1238,6 +1260,7 @@ int main(int argc, char **argv)
     SYS4(SYS_prlimit64, 0, RLIMIT_CORE, &no_core, NULL);
 
     prefault_stack();
+    load_unwinder();
     warm_up();
     fl_state.runtime_pte_kb = vm_pte_kb();
 

@@ -48,6 +48,9 @@ struct fl_reply {
 #define FL_R_DONE 1   /* an op completed */
 #define FL_R_HELLO 2  /* a new task is ready (see FL_H_*) */
 #define FL_R_FAIL 3   /* the probe could not do what was asked (data: message) */
+#define FL_R_BEGIN 4  /* an access loop starts (v[0]: the process's minor faults so far,
+                       * RUSAGE_SELF); not the op's end: it lets the driver count the
+                       * faults of a loop that kills the process */
 
 /* hello fields (v[]) */
 #define FL_H_PID 0

@@ -186,9 +186,19 @@ class RealQueries:
         if info["backing"] == "file":  # what a read would see: the file's byte
             try:
                 with open(run.scratch_path(info["path"]), "rb") as f:
-                    f.seek(offset)
-                    data = f.read(1)
+                    length = os.fstat(f.fileno()).st_size
+                    data = os.pread(f.fileno(), 1, offset)
             except OSError:
+                return UNAVAILABLE
+            if data:
+                return data[0]
+            # past the end: zeros up to the end of the file's last page, then SIGBUS
+            return 0 if offset < -(-length // PAGE) * PAGE else None
+        if info["share"] == "shared":
+            # shared anonymous memory lives in a shmem object: another process
+            # (a fork child, or this one before MADV_DONTNEED) may have written it
+            data = procfs.read_backing(proc.pid, address)
+            if data is None:
                 return UNAVAILABLE
             return data[0] if data else None
         return 0
@@ -655,6 +665,10 @@ class RealRun:
             if f.reply is not None:
                 proc.faults += f.reply.v[lib.FL_V_FAULTS]
                 proc.minflt += f.reply.v[lib.FL_V_FAULTS]
+            elif "death_minflt" in f.extra:  # the loop killed the process partway
+                taken = max(0, f.extra["death_minflt"] - f.extra["begin_minflt"])
+                proc.faults += taken
+                proc.minflt += taken
 
         self._call(task, op, code, (self.addresses[rng.mapping] + lo, (hi - lo) // PAGE, value),
                    on_done=done)

@@ -450,6 +450,10 @@ class Driver:
             raise DriverError(f"the probe in '{task.proc.name}' failed: "
                               f"{msg.data.decode(errors='replace')}")
         flight = task.flight
+        if msg.kind == lib.FL_R_BEGIN:  # an access loop starts; its op is still running
+            if flight is not None:
+                flight.extra["begin_minflt"] = msg.v[0]
+            return
         if msg.kind == lib.FL_R_HELLO:
             if msg.v[lib.FL_H_ORIGIN] != lib.FL_O_IMAGE:
                 raise DriverError("unexpected hello on a task channel")
@@ -533,6 +537,7 @@ class Driver:
             return
         proc.dead = True
         proc.suspended = False
+        self._note_death_faults(proc)
         for task in proc.tasks:
             task.gone = True
             if task.sock is not None:
@@ -541,6 +546,28 @@ class Driver:
             if task.flight is not None:
                 self._finish(task.flight, cancelled=True)
         self.collect(proc)
+
+    def _note_death_faults(self, proc: Proc) -> None:
+        """An access loop that killed its process never replies: give its flight
+        the process's minor faults at death (the zombie's /proc/PID/stat, read
+        before anyone reaps it), to set against the count the probe sent just
+        before the loop began (FL_R_BEGIN), so that the faults the loop took
+        before dying count, and the runtime's never do."""
+        for task in proc.tasks:
+            flight = task.flight
+            if flight is None or task.sock is None:
+                continue
+            while "begin_minflt" not in flight.extra:  # a BEGIN still queued
+                msg = self._recv(task.sock)
+                if msg is None or msg.kind == 0:
+                    break
+                if msg.kind == lib.FL_R_BEGIN:
+                    flight.extra["begin_minflt"] = msg.v[0]
+            if "begin_minflt" not in flight.extra:
+                continue
+            st = procfs.stat(proc.pid)
+            if st is not None and st.starttime == proc.starttime and st.state in "ZX":
+                flight.extra["death_minflt"] = st.minflt
 
     def collect(self, proc: Proc) -> None:
         """For a dead process: reap it if forklab is its parent; else note zombie or reaped."""

@@ -177,6 +177,48 @@ def maps(pid: int) -> list[tuple[int, int, str]] | None:
     return out
 
 
+def vma(pid: int, address: int) -> tuple[int, int, int] | None:
+    """(start, end, file offset of start) of the mapping holding ADDRESS."""
+    text = _read(f"/proc/{pid}/maps")
+    if text is None:
+        return None
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        lo, _, hi = fields[0].partition("-")
+        try:
+            start, end, offset = int(lo, 16), int(hi, 16), int(fields[2], 16)
+        except ValueError:
+            continue
+        if start <= address < end:
+            return start, end, offset
+    return None
+
+
+def read_backing(pid: int, address: int) -> bytes | None:
+    """The byte a load at ADDRESS would see, read from the object the mapping maps
+    (its file, or the shmem object of shared anonymous memory) through
+    /proc/PID/map_files: never through the process's page tables, so no page of
+    the process is faulted in (a shmem hole reads as zeros and stays a hole).
+    b"" past the object's end; None when it cannot be read (map_files needs
+    CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)."""
+    span = vma(pid, address)
+    if span is None:
+        return None
+    start, end, offset = span
+    try:
+        fd = os.open(f"/proc/{pid}/map_files/{start:x}-{end:x}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, 1, offset + address - start)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def exe(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/exe")
