@@ -17,29 +17,13 @@ table = 40 kB of VmPTE; MADV_NOHUGEPAGE unless THP is the topic.
 """
 from __future__ import annotations
 
-import functools
 
 import pytest
 
-from kernel_facts.harness import needs_root, run_fact
+from kernel_facts.harness import expect, facts, needs_root
 
 # 16 MiB = 4096 pages of 4 KiB
 N = "4096"
-
-
-@functools.lru_cache(maxsize=None)
-def facts(name: str, *args: str) -> dict[str, str]:
-    return run_fact(name, *args)
-
-
-def expect(got: dict[str, str], want: dict[str, object]) -> None:
-    """Assert every key of ``want``; report all mismatches at once."""
-    bad = {
-        key: (got.get(key, "<missing>"), str(value))
-        for key, value in want.items()
-        if got.get(key) != str(value)
-    }
-    assert not bad, "kernel fact mismatch (key: (got, expected)): %r" % bad
 
 
 def stat(prefix: str, present, exclusive, file=0, zero=None) -> dict[str, object]:

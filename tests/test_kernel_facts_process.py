@@ -17,12 +17,11 @@ question is checked exactly.
 """
 from __future__ import annotations
 
-import functools
 import platform
 
 import pytest
 
-from kernel_facts.harness import run_fact
+from kernel_facts.harness import expect, facts
 
 ZERO = "0000000000000000"
 SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE, SIGTERM, SIGCHLD = 1, 10, 12, 13, 15, 17
@@ -38,21 +37,6 @@ def mask(*signals: int) -> str:
     for s in signals:
         bits |= 1 << (s - 1)
     return f"{bits:016x}"
-
-
-@functools.lru_cache(maxsize=None)
-def facts(name: str, *args: str) -> dict[str, str]:
-    return run_fact(name, *args)
-
-
-def expect(got: dict[str, str], want: dict[str, object]) -> None:
-    """Assert every key of ``want``; report all mismatches at once."""
-    bad = {
-        key: (got.get(key, "<missing>"), str(value))
-        for key, value in want.items()
-        if got.get(key) != str(value)
-    }
-    assert not bad, "kernel fact mismatch (key: (got, expected)): %r" % bad
 
 
 # ---------------------------------------------------------------- stdio

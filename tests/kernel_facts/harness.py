@@ -5,6 +5,7 @@ Linux kernel or glibc really does; the simulator models what they print.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -53,3 +54,19 @@ def run_fact(name: str, *args: str, timeout: float = 60.0) -> dict[str, str]:
         if sep:
             facts[key.strip()] = value.strip()
     return facts
+
+
+@functools.lru_cache(maxsize=None)
+def facts(name: str, *args: str) -> dict[str, str]:
+    """run_fact, once per program and arguments for the whole test session."""
+    return run_fact(name, *args)
+
+
+def expect(got: dict[str, str], want: dict[str, object]) -> None:
+    """Assert every key of ``want``; report all mismatches at once."""
+    bad = {
+        key: (got.get(key, "<missing>"), str(value))
+        for key, value in want.items()
+        if got.get(key) != str(value)
+    }
+    assert not bad, "kernel fact mismatch (key: (got, expected)): %r" % bad
