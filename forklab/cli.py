@@ -1,4 +1,4 @@
-"""The forklab command line: ``run``, ``verify``, ``lessons``, ``learn`` and ``serve``.
+"""The forklab command line: ``run``, ``verify``, ``fuzz``, ``lessons``, ``learn`` and ``serve``.
 
 ``forklab`` alone opens the lesson player when stdout is a terminal, and
 prints this help otherwise.
@@ -169,6 +169,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(v.ok for v in verdicts) else 1
 
 
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    """Random scenarios on the model and the kernel; each disagreement shrunk to a file."""
+    try:
+        from forklab import fuzz
+    except ImportError as err:  # hypothesis is a test extra
+        raise UsageError(f"forklab fuzz needs hypothesis ({err}); install forklab[test]") from None
+    make_backend("real")  # exit 2, saying why, when the kernel backend cannot run here
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"forklab: {args.out}: exists and is not a directory")
+    jobs = args.jobs or fuzz.default_jobs()
+    try:
+        report = fuzz.fuzz(args.n, args.seed, args.out, jobs=jobs, progress=progress)
+    except RuntimeError as err:  # a worker crashed: its traceback says where
+        raise UsageError(f"forklab fuzz: {err}") from None
+    sys.stdout.write(fuzz.summary(report))
+    if report.interrupted:
+        return 130
+    return 1 if report.findings else 0
+
+
 def cmd_lessons(args: argparse.Namespace) -> int:
     """List the lesson catalog; every lesson must parse and have its own id."""
     scenarios = load(catalog_files())
@@ -233,6 +253,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -280,6 +317,26 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--junit", type=Path, metavar="PATH",
                         help="also write a JUnit XML report to PATH")
     verify.set_defaults(handler=cmd_verify)
+
+    fuzzing = commands.add_parser(
+        "fuzz", help="random scenarios on the model and the kernel, disagreements shrunk",
+        description="Generate random scenarios (valid and deterministic on the kernel), run\n"
+                    "each on the model and on the kernel, and shrink each distinct\n"
+                    "disagreement to a minimal scenario file in --out. The same --seed and\n"
+                    "--jobs give the same scenarios. Progress on stderr, a summary on stdout.",
+        epilog="exit status:\n  0  no disagreement\n  1  a disagreement (see --out)\n"
+               "  2  the command line is wrong or the kernel backend cannot run here",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    fuzzing.add_argument("--n", type=_count, default=1000, metavar="N",
+                         help="how many scenarios (default 1000)")
+    fuzzing.add_argument("--seed", type=_count, default=0, metavar="S",
+                         help="the random seed (default 0)")
+    fuzzing.add_argument("--out", type=Path, default=Path("forklab-fuzz-out"), metavar="DIR",
+                         help="where minimal disagreeing scenarios go (default "
+                              "./forklab-fuzz-out)")
+    fuzzing.add_argument("--jobs", type=_positive, default=None, metavar="J",
+                         help="worker processes (default: 2, or 1 on a 1-CPU machine)")
+    fuzzing.set_defaults(handler=cmd_fuzz)
 
     listing = commands.add_parser(
         "lessons", help="list the lesson catalog",

@@ -19,9 +19,9 @@ from forklab.scenario.model import (
 )
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import ZERO
-from forklab.sim.runs import Counts, Linear
+from forklab.sim.runs import Linear
 from forklab.sim.snapshot import snapshot
-from forklab.sim.waitfor import stuck
+from forklab.testing.invariants import check_invariants, end_everything, memory_is_empty
 
 HERE = Where("<property>", 1)
 PAGE = 4096
@@ -150,61 +150,6 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter) -> Op | Non
     raise AssertionError(verb)
 
 
-def address_spaces(kernel: Kernel):
-    seen = {}
-    for proc in kernel.processes.values():
-        if proc.mm is not None and not proc.ended:
-            seen[id(proc.mm)] = proc.mm
-    return list(seen.values())
-
-
-def check_invariants(kernel: Kernel) -> None:
-    memory = kernel.memory
-    expected = Counts(memory.mapcount.size)
-    for mm in address_spaces(kernel):
-        for m in mm.mappings.values():
-            for a, b, v in m.frame_runs():
-                expected.add(v.at(a), v.at(b), +1)
-                assert all(o is not None for _, _, o in memory.owner.runs(v.at(a), v.at(b))), \
-                    "a mapped frame is free"
-    assert list(expected.runs()) == list(memory.mapcount.runs()), "map counts != PTEs"
-    world = snapshot(kernel)
-    for proc in world.processes.values():
-        for m in proc.mappings.values():
-            assert 0 <= m.exclusive <= m.present
-            assert m.zero <= m.present
-    tables = {}
-    for proc in kernel.processes.values():
-        if not proc.ended:
-            tables[id(proc.files)] = proc.files
-    for blank in kernel.blanks.values():
-        tables[id(blank.files)] = blank.files
-    refs: Counter = Counter()
-    files = {}
-    for table in tables.values():
-        for slot in table.fds.values():
-            refs[slot.file.id] += 1
-            files[slot.file.id] = slot.file
-    for fid, file in files.items():
-        assert file.refs == refs[fid], "open-file refcount != fds that point at it"
-    for s in stuck(kernel):
-        name = s.thread.split("/")[0]
-        thread = s.thread.split("/")[1] if "/" in s.thread else ""
-        proc = kernel.processes[name]
-        assert proc.threads[thread].waiting is not None
-        if thread == "":
-            assert world.processes[name].state == "blocked"
-
-
-def end_everything(kernel: Kernel) -> None:
-    """SIGKILL every process still alive (the way a run ends)."""
-    for proc in list(kernel.processes.values()):
-        kernel._die(proc, signal="SIGKILL")
-    for blank in kernel.blanks.values():
-        blank.files.close_all()
-    kernel.blanks.clear()
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_model_invariants_hold_after_every_op(data: st.DataObject) -> None:
@@ -224,13 +169,6 @@ def test_model_invariants_hold_after_every_op(data: st.DataObject) -> None:
         check_invariants(kernel)
     end_everything(kernel)
     assert memory_is_empty(kernel)
-
-
-def memory_is_empty(kernel: Kernel) -> bool:
-    anon = kernel.memory.allocated_anon()
-    mapped = sum(b - a for a, b, v in kernel.memory.mapcount.runs() if v)
-    open_files = sum(len(p.files.fds) for p in kernel.processes.values())
-    return anon == 0 and mapped == 0 and open_files == 0
 
 
 def test_zero_page_is_counted_as_shared_and_not_exclusive() -> None:

@@ -1,0 +1,466 @@
+"""forklab fuzz: random scenarios on the model and on the kernel, disagreements shrunk.
+
+The scenarios come from :func:`forklab.testing.scenario_texts` (valid and
+deterministic on the kernel by construction, with expectations whose values
+the model computed). Each runs through ``verify_scenario``. A scenario on
+which the two backends differ is a *finding*; its **signature** is what
+differs first: the observable's kind and both values (``errno: model
+"EINVAL", kernel None``), or a language error that only one side raised. Each
+new signature is shrunk by hypothesis (a failing ``@given`` run, no example
+database) to a minimal scenario with the same signature, and written as a
+scenario file; a signature seen before is only counted.
+
+Reproducible: the same ``seed`` and ``jobs`` give the same scenarios (the
+kernel willing). Work is split over ``jobs`` worker processes, each with its
+own seeded stream; progress goes to ``progress`` (stderr in the CLI).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_mod
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+DEFAULT_OUT = "forklab-fuzz-out"
+SHRINK_CALLS = 1000  # kernel runs one shrink may spend, at most
+SHRINK_SECONDS = 60.0  # and wall time
+TRIM_CALLS = 300  # kernel runs the line-by-line pass after it may spend
+STRATEGY = dict(max_processes=4, max_steps=3, max_ops=8, blocking=True)
+"""What ``forklab fuzz`` generates (see forklab.testing.scenarios)."""
+
+Signature = tuple[str, ...]
+
+
+class FoundDisagreement(Exception):
+    """Raised inside the hypothesis run for a scenario with the signature being shrunk."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("disagreement")
+        self.text = text
+
+
+def _found(text: str) -> None:
+    """The one place FoundDisagreement is raised (hypothesis tells failures apart by
+    where they are raised, and every one of ours is the same failure)."""
+    raise FoundDisagreement(text)
+
+
+@dataclass
+class Finding:
+    signature: Signature
+    text: str  # the shrunk scenario file
+    detail: str  # verify's report of it, without colour
+    found_after: int  # scenarios this worker had run when it first saw the signature
+    seen: int = 1  # scenarios with this signature
+    file: str | None = None
+    reproduced: bool | None = None
+
+
+@dataclass
+class FuzzReport:
+    n: int
+    seed: int
+    jobs: int
+    ran: int = 0
+    agree: int = 0
+    unavailable: int = 0  # agreed wherever the kernel could show the observable
+    findings: list[Finding] = field(default_factory=list)
+    elapsed: float = 0.0
+    shrink_seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def disagreements(self) -> int:
+        return sum(f.seen for f in self.findings)
+
+    @property
+    def rate(self) -> float:
+        return self.ran / self.elapsed if self.elapsed else 0.0
+
+
+# --- what a verdict says -------------------------------------------------------------------
+
+_NAME_QUOTED = re.compile(r"'[a-z_][a-z0-9_/]*'")
+
+
+def _kind(key: str) -> str:
+    """``parent.m1.present`` -> ``present``; ``c1.cloexec(3)`` -> ``cloexec``."""
+    last = key.split("(")[0].rsplit(".", 1)[-1]
+    return last
+
+
+def signature(verdict: Any) -> Signature | None:
+    """What the first difference is, without names or lines; None if they agree."""
+    from forklab.report import value_text
+
+    if verdict.error is not None:
+        backend, err = verdict.error
+        message = _NAME_QUOTED.sub("'…'", err.message)
+        message = re.sub(r"line \d+", "line …", message)
+        return (f"error on the {'model' if backend == 'sim' else 'kernel'}", message)
+    if verdict.disagreements:
+        first = min(verdict.disagreements, key=lambda c: (c.step, c.line))
+        return (_kind(first.key), value_text(first.model, 60), value_text(first.kernel, 60))
+    if verdict.failed:
+        u = verdict.failed[0]
+        return ("expectation failed on the " + ("model" if u.backend == "sim" else "kernel"),
+                _NAME_QUOTED.sub("'…'", re.sub(r"[a-z_][a-z0-9_]*\.", "P.", u.judged.text)))
+    return None
+
+
+def same_bug(a: Signature | None, b: Signature | None) -> bool:
+    """Whether two signatures are one bug: the same error, or the same observable
+    with the same value on one side (``errno`` "EINVAL" on the model whatever
+    the kernel's stale errno; ``state`` "zombie" on the kernel whatever the model says)."""
+    if a is None or b is None or a[0] != b[0]:
+        return False
+    if len(a) == 3 and len(b) == 3:
+        return a[1] == b[1] or a[2] == b[2]
+    return a == b
+
+
+def describe(sig: Signature) -> str:
+    if sig[0].startswith(("error", "expectation")):
+        return f"{sig[0]}: {sig[1]}"
+    return f"{sig[0]}: model {sig[1]}, kernel {sig[2]}"
+
+
+def _slug(sig: Signature) -> str:
+    text = "-".join(sig)
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "finding"
+
+
+# --- one worker -----------------------------------------------------------------------------
+
+class _Worker:
+    """One seeded stream: generate, verify, and shrink each new signature."""
+
+    def __init__(self, n: int, seed: int, strategy: dict[str, Any],
+                 emit: Callable[[str, Any], None], real: Any = None) -> None:
+        from forklab.sim import SimBackend
+
+        self.n, self.seed, self.strategy, self.emit = n, seed, strategy, emit
+        self.sim = SimBackend()
+        if real is None:
+            from forklab.real import RealBackend
+            real = RealBackend()
+        self.real = real
+        self.ran = self.agree = self.unavailable = 0
+        self.known: list[Signature] = []
+        self.memo: dict[str, Signature | None] = {}
+        self.model_ok: dict[str, bool] = {}  # the model ran it and its expectations held
+        self.details: dict[str, str] = {}
+        self.partly_unavailable: set[str] = set()  # agreed where the kernel could show
+        self.last_emit = 0.0
+
+    def verify(self, text: str) -> Signature | None:
+        from forklab.report import Style
+        from forklab.scenario.model import ScenarioError
+        from forklab.scenario.parse import parse_text
+        from forklab.verify import render_text, verify_scenario
+
+        if text in self.memo:
+            return self.memo[text]
+        try:
+            scenario = parse_text(text, "<fuzz>")
+        except ScenarioError as err:  # a trimmed script that lost a name it needs
+            self.memo[text], self.model_ok[text] = ("not a valid scenario", err.message), False
+            return self.memo[text]
+        verdict = verify_scenario(scenario, "<fuzz>", self.sim, self.real)
+        sig = signature(verdict)
+        self.memo[text] = sig
+        self.model_ok[text] = (verdict.sim.error is None
+                               and not any(u.backend == "sim" for u in verdict.failed))
+        if sig is not None:
+            self.details[text] = render_text([verdict], Style(False))
+        elif verdict.status == "unavailable":
+            self.partly_unavailable.add(text)
+        if len(self.memo) > 5000:  # keep the memo for the shrinking it serves, not forever
+            self.memo.clear()
+            self.model_ok.clear()
+            self.partly_unavailable.clear()
+        return sig
+
+    def run(self) -> None:
+        round_ = 0
+        while self.ran < self.n:
+            before = self.ran
+            self._round(round_)
+            round_ += 1
+            if self.ran == before:  # hypothesis made nothing new: the space is exhausted
+                break
+        self._progress(force=True)
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last_emit > 1.0:
+            self.last_emit = now
+            self.emit("progress", (self.ran, self.agree, self.unavailable))
+
+    def _round(self, round_: int) -> None:
+        from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+
+        from forklab.testing.strategies import scenario_texts
+
+        target: dict[str, Any] = {"sig": None, "calls": 0, "start": 0.0, "failing": set()}
+        remaining = self.n - self.ran
+
+        def body(text: str) -> None:
+            if target["sig"] is None:  # generating
+                self.ran += 1
+                sig = self.verify(text)
+                if sig is None:
+                    self.agree += 1
+                    self.unavailable += text in self.partly_unavailable
+                elif any(same_bug(sig, k) for k in self.known):
+                    self.emit("seen", sig)
+                else:
+                    target.update(sig=sig, start=time.monotonic(), first=text,
+                                  found_after=self.ran)
+                    target["failing"].add(text)
+                    _found(text)
+                self._progress()
+                return
+            # shrinking: interesting only if it shows the same difference first
+            if text in target["failing"]:
+                _found(text)
+            target["calls"] += 1
+            if target["calls"] > SHRINK_CALLS or \
+                    time.monotonic() - target["start"] > SHRINK_SECONDS:
+                return
+            if same_bug(self.verify(text), target["sig"]):
+                target["failing"].add(text)
+                _found(text)
+
+        test = seed(self.seed * 1_000_003 + round_)(settings(
+            max_examples=remaining, database=None, deadline=None,
+            phases=[Phase.generate, Phase.shrink], derandomize=False,
+            suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+            verbosity=Verbosity.quiet, print_blob=False,
+        )(given(scenario_texts(**self.strategy))(body)))
+        try:
+            test()
+        except FoundDisagreement as found:
+            sig = target["sig"]
+            self.known.append(sig)
+            text = self._trim(found.text, sig)
+            detail = self.details.get(text) or self.details.get(target["first"], "")
+            self.emit("finding", Finding(sig, text, detail, target["found_after"]))
+            self.emit("shrink", time.monotonic() - target["start"])
+
+    def _trim(self, text: str, target: Signature) -> str:
+        """After hypothesis: drop whole lines, expectations and steps while the same bug
+        still shows and the model still runs the scenario with its expectations held.
+
+        Hypothesis shrinks the choices that made the script; a line whose choices it
+        could not remove without changing the lines after it goes here.
+        """
+        import tomllib
+
+        from forklab.testing.strategies import _toml
+
+        steps = [(str(step.get("do", "")).splitlines(), list(step.get("expect", [])))
+                 for step in tomllib.loads(text)["step"]]
+        budget = [TRIM_CALLS]
+
+        def shows(candidate: list[tuple[list[str], list[str]]]) -> bool:
+            if budget[0] <= 0 or not any(lines for lines, _ in candidate):
+                return False
+            budget[0] -= 1
+            cand = _toml(candidate, "generated", "parent")
+            return same_bug(self.verify(cand), target) and self.model_ok.get(cand, False)
+
+        def variants(current: list[tuple[list[str], list[str]]]) -> Any:
+            if any(expect for _, expect in current):
+                yield [(lines, []) for lines, _ in current]
+            for i in reversed(range(len(current))):
+                if len(current) > 1:
+                    yield current[:i] + current[i + 1:]
+                lines, expect = current[i]
+                for j in reversed(range(len(expect))):
+                    yield current[:i] + [(lines, expect[:j] + expect[j + 1:])] + current[i + 1:]
+                for j in reversed(range(len(lines))):
+                    yield current[:i] + [(lines[:j] + lines[j + 1:], expect)] + current[i + 1:]
+
+        changed = True
+        while changed and budget[0] > 0:
+            changed = False
+            for candidate in variants(steps):
+                if shows(candidate):
+                    steps, changed = candidate, True
+                    break
+        trimmed = _toml(steps, "generated", "parent")
+        if trimmed != text:
+            self.details.setdefault(trimmed, self.details.get(text, ""))
+        return trimmed
+
+
+def _worker_main(n: int, seed: int, strategy: dict[str, Any], out: Any) -> None:
+    try:
+        _Worker(n, seed, strategy, lambda kind, value: out.put((kind, value))).run()
+        out.put(("done", None))
+    except KeyboardInterrupt:
+        out.put(("done", None))
+    except BaseException as err:  # reported by the parent, which exits 2
+        import traceback
+        out.put(("crash", "".join(traceback.format_exception(err))))
+
+
+# --- the whole run -----------------------------------------------------------------------------
+
+def fuzz(n: int, seed: int, out: Path, *, jobs: int = 1,
+         strategy: dict[str, Any] | None = None,
+         progress: Callable[[str], None] | None = None, real: Any = None) -> FuzzReport:
+    """Run ``n`` generated scenarios on both backends over ``jobs`` workers.
+
+    Each new signature's shrunk scenario is written into ``out`` (created if
+    needed) as ``NN-<signature>.toml``. The caller checks the real backend first.
+    ``real`` replaces the kernel backend (one job only: tests use a fake one).
+    """
+    if real is not None and jobs != 1:
+        raise ValueError("a replacement real backend works with jobs=1 only")
+    strategy = dict(STRATEGY if strategy is None else strategy)
+    jobs = max(1, min(jobs, n)) if n > 0 else 1
+    report = FuzzReport(n, seed, jobs)
+    say = progress or (lambda _msg: None)
+    start = time.monotonic()
+    shares = [n // jobs + (1 if i < n % jobs else 0) for i in range(jobs)]
+    by_sig: dict[Signature, Finding] = {}
+    counts = [(0, 0, 0)] * jobs
+    crashes: list[str] = []
+
+    def handle(worker: int, kind: str, value: Any) -> None:
+        if kind == "progress":
+            counts[worker] = value
+            ran = sum(c[0] for c in counts)
+            elapsed = time.monotonic() - start
+            say(f"fuzz: {ran}/{n} scenarios, {sum(f.seen for f in by_sig.values())} "
+                f"disagreeing ({len(by_sig)} distinct), {ran / elapsed if elapsed else 0:.1f}/s")
+        elif kind == "seen":
+            old = next((f for s, f in by_sig.items() if same_bug(s, value)), None)
+            if old is not None:
+                old.seen += 1
+        elif kind == "finding":
+            old = next((f for s, f in by_sig.items() if same_bug(s, value.signature)), None)
+            if old is None:
+                by_sig[value.signature] = value
+                say(f"fuzz: new disagreement: {describe(value.signature)} (shrunk to "
+                    f"{value.text.count(chr(10))} lines)")
+            else:
+                old.seen += 1
+                if len(value.text) < len(old.text):
+                    old.text, old.detail = value.text, value.detail
+        elif kind == "shrink":
+            report.shrink_seconds += value
+        elif kind == "crash":
+            crashes.append(value)
+
+    try:
+        if jobs == 1:
+            worker = _Worker(n, seed, strategy, lambda kind, value: handle(0, kind, value),
+                             real)
+            worker.run()
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            channel = ctx.Queue()
+            procs = []
+            for i, share in enumerate(shares):
+                sub_queue = _Tagged(channel, i)
+                p = ctx.Process(target=_worker_main,
+                                args=(share, seed * 7919 + i, strategy, sub_queue),
+                                daemon=True)
+                p.start()
+                procs.append(p)
+            done = 0
+            while done < jobs:
+                try:
+                    worker_i, (kind, value) = channel.get(timeout=1.0)
+                except queue_mod.Empty:
+                    if not any(p.is_alive() for p in procs):
+                        break
+                    continue
+                if kind in ("done", "crash"):
+                    done += 1
+                handle(worker_i, kind, value)
+            for p in procs:
+                p.join(timeout=10)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    report.elapsed = time.monotonic() - start
+    report.ran = sum(c[0] for c in counts)
+    report.agree = sum(c[1] for c in counts)
+    report.unavailable = sum(c[2] for c in counts)
+    if crashes:
+        raise RuntimeError("a fuzz worker crashed:\n" + crashes[0])
+    report.findings = sorted(by_sig.values(), key=lambda f: f.found_after)
+    if report.findings:
+        _write(report, out, say, real)
+    return report
+
+
+class _Tagged:
+    """A queue that tags what a worker puts with the worker's number (picklable)."""
+
+    def __init__(self, channel: Any, worker: int) -> None:
+        self.channel, self.worker = channel, worker
+
+    def put(self, item: Any) -> None:
+        self.channel.put((self.worker, item))
+
+
+def _write(report: FuzzReport, out: Path, say: Callable[[str], None], real: Any = None) -> None:
+    """Write each finding's shrunk scenario, checked once more on both backends."""
+    from forklab.scenario.parse import parse_text
+    from forklab.sim import SimBackend
+    from forklab.verify import verify_scenario
+
+    out.mkdir(parents=True, exist_ok=True)
+    sim = SimBackend()
+    if real is None:
+        from forklab.real import RealBackend
+        real = RealBackend()
+    for i, finding in enumerate(report.findings, 1):
+        name = f"{i:02d}-{_slug(finding.signature)}"
+        path = out / f"{name}.toml"
+        text = finding.text.replace('id = "generated"', f'id = "{name}"', 1)
+        again = verify_scenario(parse_text(text, str(path)), str(path), sim, real)
+        finding.reproduced = same_bug(signature(again), finding.signature)
+        header = [
+            f"# forklab fuzz --seed {report.seed}: {describe(finding.signature)}",
+            f"# first seen after {finding.found_after} scenarios of a worker; "
+            f"{finding.seen} scenario(s) showed it; shrunk by hypothesis, then line by line.",
+            f"# {'reproduced' if finding.reproduced else 'NOT reproduced'} on a fresh run. "
+            f"Check it with: forklab verify {path}",
+        ]
+        path.write_text("\n".join(header) + "\n" + text, encoding="utf-8")
+        finding.file = str(path)
+        say(f"fuzz: wrote {path}")
+
+
+def summary(report: FuzzReport) -> str:
+    """The closing summary (plain text)."""
+    lines = [
+        f"forklab fuzz: {report.ran} scenarios in {report.elapsed:.1f} s "
+        f"({report.rate:.1f}/s, {report.jobs} job{'s' if report.jobs != 1 else ''}, "
+        f"seed {report.seed})" + (" — interrupted" if report.interrupted else ""),
+        f"  agree: {report.agree}" + (f" (of which {report.unavailable} agree where the kernel "
+                                       "shows the observable)" if report.unavailable else ""),
+        f"  disagree: {report.disagreements} scenario(s), {len(report.findings)} distinct",
+    ]
+    for f in report.findings:
+        again = "" if f.reproduced is None else ("" if f.reproduced else " (did NOT reproduce)")
+        lines.append(f"    {describe(f.signature)} — {f.seen}×, minimal: {f.file}{again}")
+        for line in f.detail.strip().splitlines():
+            if line.startswith(("✗", "!")) and "step" in line:
+                lines.append(f"        {line}")
+    if report.shrink_seconds:
+        lines.append(f"  shrinking took {report.shrink_seconds:.1f} s of that")
+    return "\n".join(lines) + "\n"
+
+
+def default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))

@@ -1,0 +1,722 @@
+"""What a generated script has done so far, and which next lines are safe.
+
+:class:`ScriptState` is a small, conservative tracker of the world a script
+builds: processes and threads, who is alive, fd tables and the pipes behind
+them, mappings and their protection, locks, signal dispositions, masks and
+pending signals. It knows just enough to offer only next lines that
+
+* the language accepts (every name bound, every actor able to act), and
+* the kernel runs the same way every time: no timing (no ``sleep``, no
+  ``spawn_us``, no real programs that end on their own), no races, no read
+  that waits unless data or end-of-file is certain, no lock that waits unless
+  it waits forever (and only when blocking is asked for).
+
+It draws from a ``draw`` function (a hypothesis ``data.draw`` or the ``draw``
+of a composite strategy), so what it generates shrinks like any hypothesis
+example. It does not predict observables: the model does that
+(:mod:`forklab.testing.strategies` asks the simulator for expected values).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hypothesis import strategies as st
+
+PAGE = 4096
+
+SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM")
+"""Signals a generated script sets dispositions for, blocks and raises."""
+KILL_SIGNALS = SIGNALS + ("SIGKILL",)
+
+ALL_VERBS = frozenset({
+    "mmap", "write", "read", "munmap", "madvise", "mprotect",
+    "fork", "vfork", "exec", "exit", "_exit", "wait",
+    "pipe", "dup", "dup2", "close", "cloexec", "writefd", "readfd", "close_range",
+    "printf", "fflush", "setvbuf",
+    "signal", "block", "unblock", "raise", "kill",
+    "lock", "unlock", "thread", "thread_exit",
+})
+"""Every verb the generator knows (a deterministic subset of SCENARIOS.md §3)."""
+
+MAPPING_PAGES = (1, 3, 16, 64, 520)  # 520 pages cross a 2 MiB page-table boundary
+TEXTS = ("hi", "a\\n", "ok\\n", "xyz", "line one\\nline two\\n")
+PIPE_BUDGET = 60_000  # bytes a generated script may leave in one pipe (capacity 64 KiB)
+MAX_FDS = 16  # open fds per process
+MAX_THREADS = 3  # threads per process, the main one included
+MAX_MAPPINGS = 4  # mappings per scenario
+LOCKS = ("l1", "l2")
+GHOST = "<gone>"  # the owner of a lock whose owning thread does not exist
+WEIGHTS = {"write": 8, "read": 4, "mmap": 2, "fork": 5, "pipe": 3, "writefd": 3, "readfd": 3,
+           "lock": 3, "unlock": 3, "wait": 3, "madvise": 3, "mprotect": 3, "kill": 2,
+           "exit": 1, "_exit": 1, "raise": 1, "exec": 1, "setvbuf": 1, "close_range": 1}
+"""How often each verb is chosen among those possible (default 2): memory and
+process creation often, the verbs that end a process rarely."""
+
+
+@dataclass
+class MapInfo:
+    """One mapping as a process has it."""
+
+    name: str
+    pages: int
+    share: str  # private | shared
+    backing: str  # anon | file
+    prot: str = "rw"
+    dontfork: bool = False
+    wipeonfork: bool = False
+
+    def copy(self) -> "MapInfo":
+        return MapInfo(self.name, self.pages, self.share, self.backing, self.prot,
+                       self.dontfork, self.wipeonfork)
+
+
+@dataclass
+class OpenFile:
+    """An open file description: what it is, and how many fds hold it."""
+
+    kind: str  # null (fd 0), out (stdout), err (stderr), r / w (a pipe's ends)
+    pipe: int | None = None
+    refs: int = 0
+
+
+@dataclass
+class Proc:
+    name: str
+    parent: str | None
+    state: str = "running"  # running | zombie | reaped (blocked is `frozen`)
+    children: list[str] = field(default_factory=list)
+    threads: dict[str, bool] = field(default_factory=lambda: {"": False})  # name -> stuck
+    frozen: bool = False  # its main thread waits forever: nothing of it acts again
+    maps: dict[str, MapInfo] = field(default_factory=dict)
+    locks: dict[str, str] = field(default_factory=dict)  # lock -> owning thread ("" main)
+    frozen_locks: set[str] = field(default_factory=set)  # someone waits forever on these
+    fds: dict[int, tuple[int, bool]] = field(default_factory=dict)  # number -> (file, cloexec)
+    disp: dict[str, str] = field(default_factory=dict)  # signal -> ignore | catch
+    mask: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)
+
+    @property
+    def alive(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def has_stuck(self) -> bool:
+        return any(self.threads.values())
+
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+
+def pick(draw: Draw, items: Any) -> Any:
+    """One of ``items`` (a sequence), drawn as an index: hypothesis caches the
+    integer strategy, where a ``sampled_from`` of fresh objects is built anew
+    each time, which made generation several times slower."""
+    items = items if isinstance(items, (list, tuple)) else list(items)
+    return items[draw(st.integers(0, len(items) - 1))] if len(items) > 1 else items[0]
+
+
+class ScriptState:
+    """The tracker. ``next_lines(draw)`` picks safe next line(s) and applies them."""
+
+    def __init__(self, *, first: str = "parent", verbs: frozenset[str] | None = None,
+                 max_processes: int = 4, blocking: bool = False,
+                 mapping_pool: list[tuple[str, int, str, str]] | None = None) -> None:
+        self.verbs = ALL_VERBS if verbs is None else frozenset(verbs) & ALL_VERBS
+        self.max_processes = max_processes
+        self.blocking = blocking
+        self.first = first
+        self.procs: dict[str, Proc] = {}
+        self.files: dict[int, OpenFile] = {}
+        self.pipes: dict[int, int] = {}  # pipe -> bytes buffered
+        self.frozen_pipes: set[int] = set()  # someone waits forever to read these
+        self.fd_names: dict[str, int] = {}
+        self.mappings: dict[str, MapInfo] = {}  # every mapping name bound, as made
+        self.thread_names: set[str] = set()
+        self.lines: list[str] = []
+        self._ids = itertools.count(1)
+        self._counters: dict[str, itertools.count] = {}
+        # A fixed pool of mappings (name, pages, share, backing) to choose from, for
+        # runs whose mapping addresses must be known before the first op (the state machine).
+        self.mapping_pool = list(mapping_pool or [])
+        first_proc = Proc(first, None)
+        for number, kind in ((0, "null"), (1, "out"), (2, "err")):
+            fid = self._new_file(kind)
+            first_proc.fds[number] = (fid, False)
+            self.files[fid].refs += 1
+        self.procs[first] = first_proc
+
+    # -- names ------------------------------------------------------------------------
+    def fresh(self, prefix: str) -> str:
+        counter = self._counters.setdefault(prefix, itertools.count(1))
+        while True:
+            name = f"{prefix}{next(counter)}"
+            if name not in self.procs and name not in self.fd_names \
+                    and name not in self.mappings and name not in self.thread_names \
+                    and name not in LOCKS and name != self.first:
+                return name
+
+    def _new_file(self, kind: str, pipe: int | None = None) -> int:
+        fid = next(self._ids)
+        self.files[fid] = OpenFile(kind, pipe)
+        return fid
+
+    def bound_processes(self) -> list[str]:
+        return list(self.procs)
+
+    def live(self) -> list[Proc]:
+        return [p for p in self.procs.values() if p.alive]
+
+    def process_count(self) -> int:
+        return len(self.procs)
+
+    # -- fd tables ----------------------------------------------------------------------
+    def _install(self, proc: Proc, number: int, fid: int, cloexec: bool) -> None:
+        if number in proc.fds:
+            self._close(proc, number)
+        proc.fds[number] = (fid, cloexec)
+        self.files[fid].refs += 1
+
+    def _close(self, proc: Proc, number: int) -> None:
+        fid, _ = proc.fds.pop(number)
+        self.files[fid].refs -= 1
+
+    @staticmethod
+    def _lowest_free(proc: Proc) -> int:
+        n = 0
+        while n in proc.fds:
+            n += 1
+        return n
+
+    def _pipe_ends(self, pipe: int) -> tuple[int, int]:
+        """(readers, writers): open descriptions' fds on each end of a pipe."""
+        readers = writers = 0
+        for f in self.files.values():
+            if f.pipe == pipe:
+                if f.kind == "r":
+                    readers += f.refs
+                else:
+                    writers += f.refs
+        return readers, writers
+
+    def _holders(self, fid: int) -> set[str]:
+        return {p.name for p in self.procs.values() if p.alive
+                for number, (f, _) in p.fds.items() if f == fid}
+
+    def fd_ref(self, number: int) -> str:
+        """How a script names fd ``number``: by a name bound to it, else the number."""
+        for name, n in self.fd_names.items():
+            if n == number:
+                return name
+        return str(number)
+
+    # -- life and death -----------------------------------------------------------------
+    def _die(self, proc: Proc, code: int | None = None, signal: str | None = None) -> None:
+        if not proc.alive:
+            return
+        proc.state = "zombie"
+        proc.threads = {}
+        proc.frozen = False
+        for number in list(proc.fds):
+            self._close(proc, number)
+        proc.maps.clear()
+        proc.locks.clear()
+        proc.frozen_locks.clear()
+        proc.pending.clear()
+        proc.mask.clear()
+        proc.disp.clear()
+        for child_name in proc.children:
+            child = self.procs[child_name]
+            child.parent = None
+            if child.state == "zombie":
+                child.state = "reaped"
+        if proc.parent is None:
+            proc.state = "reaped"
+
+    def _signal_now(self, proc: Proc, sig: str) -> None:
+        """A signal arrives at a live process whose threads all share one mask."""
+        if sig == "SIGKILL":
+            self._die(proc, signal=sig)
+            return
+        action = proc.disp.get(sig, "default")
+        if sig in proc.mask:
+            proc.pending.add(sig)
+            return
+        if action == "default":
+            self._die(proc, signal=sig)
+
+    def _deliver_pending(self, proc: Proc) -> None:
+        for sig in sorted(proc.pending):
+            if sig not in proc.mask:
+                proc.pending.discard(sig)
+                if proc.disp.get(sig, "default") == "default":
+                    self._die(proc, signal=sig)
+                    return
+
+    # -- what can act ---------------------------------------------------------------------
+    def actors(self) -> list[tuple[Proc, str]]:
+        """(process, thread) pairs that may run the next line ("" = the main thread)."""
+        out = []
+        for proc in self.procs.values():
+            if not proc.alive or proc.frozen:
+                continue
+            for thread, stuck in proc.threads.items():
+                if not stuck:
+                    out.append((proc, thread))
+        return out
+
+    @staticmethod
+    def actor_text(proc: Proc, thread: str) -> str:
+        return f"{proc.name}/{thread}" if thread else proc.name
+
+    # -- choosing the next line -----------------------------------------------------------
+    def moves(self) -> list[tuple[str, Proc, str]]:
+        """Every (verb, process, thread) whose guard holds now, in a stable order."""
+        out: list[tuple[str, Proc, str]] = []
+        can_create = self.process_count() < self.max_processes
+        for proc, thread in self.actors():
+            main = thread == ""
+            single = len(proc.threads) == 1
+            open_high = [n for n in proc.fds if n >= 3]
+
+            def offer(verb: str, ok: bool = True) -> None:
+                if ok and verb in self.verbs:
+                    out.append((verb, proc, thread))
+
+            offer("mmap", self._can_mmap())
+            offer("write", bool(self.mappings))
+            offer("read", bool(self.mappings))
+            offer("printf")
+            offer("fflush")
+            offer("setvbuf", main)
+            offer("munmap", bool(proc.maps))
+            offer("madvise", bool(proc.maps))
+            offer("mprotect", bool(proc.maps))
+            offer("fork", can_create)
+            offer("vfork", can_create and main and single)
+            offer("exec", main)
+            offer("exit", main)
+            offer("_exit", main)
+            offer("wait", main and self._waitable(proc) != [])
+            offer("kill", main and self._killable(proc) != [])
+            offer("thread", main and len(proc.threads) < MAX_THREADS)
+            offer("thread_exit", not main)
+            offer("pipe", len(proc.fds) + 2 <= MAX_FDS)
+            offer("dup", len(proc.fds) < MAX_FDS)
+            offer("dup2", bool(open_high) or len(proc.fds) > 0)
+            offer("close", True)
+            offer("cloexec", bool(open_high))
+            offer("close_range", True)
+            offer("writefd", self._writable(proc) != [])
+            offer("readfd", self._readable(proc, thread) != [])
+            offer("signal", main)
+            offer("block", main and single)
+            offer("unblock", main and single)
+            offer("raise", main)
+            offer("lock", self._lockable(proc, thread) != [])
+            offer("unlock", bool(self._unlockable(proc, thread)))
+        return out
+
+    def _can_mmap(self) -> bool:
+        if self.mapping_pool:
+            return any(name not in self.mappings for name, *_ in self.mapping_pool)
+        return len(self.mappings) < MAX_MAPPINGS
+
+    def _waitable(self, proc: Proc) -> list[str]:
+        out = []
+        for name in proc.children:
+            child = self.procs[name]
+            if child.state == "zombie":
+                out.append(name)
+            elif self.blocking and child.alive and child.frozen:
+                out.append(name)  # waits forever: the child never ends
+        return out
+
+    def _killable(self, proc: Proc) -> list[str]:
+        return [name for name in proc.children if self.procs[name].state != "reaped"]
+
+    def _writable(self, proc: Proc) -> list[int]:
+        out = []
+        for number, (fid, _) in proc.fds.items():
+            f = self.files[fid]
+            if f.kind == "w":
+                if f.pipe in self.frozen_pipes:
+                    continue  # a reader waits forever on it: keep it that way
+                out.append(number)
+            elif f.kind in ("out", "r"):
+                out.append(number)  # stdout; a read end gives EBADF
+        return out
+
+    def _readable(self, proc: Proc, thread: str) -> list[int]:
+        out = []
+        for number, (fid, _) in proc.fds.items():
+            f = self.files[fid]
+            if f.kind in ("null", "w", "out"):
+                out.append(number)  # end-of-file; a write end gives EBADF
+            elif f.kind == "r":
+                assert f.pipe is not None
+                _, writers = self._pipe_ends(f.pipe)
+                if self.pipes[f.pipe] > 0 or writers == 0:
+                    out.append(number)
+                elif self.blocking and thread == "" and self._forever_read(proc, f.pipe):
+                    out.append(number)
+        return out
+
+    def _forever_read(self, proc: Proc, pipe: int) -> bool:
+        """A read that waits forever: every write end is this process's own."""
+        holders = {name for fid, f in self.files.items() if f.pipe == pipe and f.kind == "w"
+                   for name in self._holders(fid)}
+        return holders == {proc.name}
+
+    def _lockable(self, proc: Proc, thread: str) -> list[str]:
+        out = []
+        for lock in LOCKS:
+            owner = proc.locks.get(lock)
+            if owner is None:
+                out.append(lock)
+            elif self.blocking and (owner == thread or owner == GHOST
+                                    or proc.threads.get(owner, True)):
+                out.append(lock)  # waits forever: its owner will never unlock it
+        return out
+
+    def _unlockable(self, proc: Proc, thread: str) -> list[str]:
+        return [lock for lock, owner in proc.locks.items()
+                if owner == thread and lock not in proc.frozen_locks]
+
+    def next_lines(self, draw: Draw) -> list[str]:
+        """Choose a safe next line (two for vfork), apply it here, and return it."""
+        moves = self.moves()
+        if not moves:
+            return []
+        offered = list(dict.fromkeys(verb for verb, _, _ in moves))
+        weighted = [verb for verb in offered for _ in range(WEIGHTS.get(verb, 2))]
+        verb = pick(draw, weighted)
+        verb, proc, thread = pick(draw, [m for m in moves if m[0] == verb])
+        lines = getattr(self, "_g_" + verb)(draw, proc, thread)
+        self.lines.extend(lines)
+        return lines
+
+    # -- generators: memory ----------------------------------------------------------------
+    def _range(self, draw: Draw, m: MapInfo) -> str:
+        kind = pick(draw, ("all", "page", "span"))
+        if kind == "all" or m.pages == 1:
+            return m.name
+        if kind == "page":
+            return f"{m.name}[{draw(st.integers(0, m.pages - 1))}p]"
+        lo = draw(st.integers(0, m.pages - 1))
+        hi = draw(st.integers(lo + 1, m.pages))
+        return f"{m.name}[{lo}p:{hi}p]"
+
+    def _pick_mapping(self, draw: Draw, proc: Proc) -> MapInfo:
+        """Mostly one the process has; now and then one it lacks (a real SIGSEGV)."""
+        if proc.maps and (len(self.mappings) == len(proc.maps)
+                          or draw(st.integers(0, 7)) > 0):
+            name = pick(draw, sorted(proc.maps))
+        else:
+            name = pick(draw, sorted(self.mappings))
+        return self.mappings[name]
+
+    def _g_mmap(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        if self.mapping_pool:
+            free = [spec for spec in self.mapping_pool if spec[0] not in self.mappings]
+            name, pages, share, backing = pick(draw, free)
+        else:
+            name = self.fresh("m")
+            pages = pick(draw, MAPPING_PAGES)
+            share = pick(draw, ("private", "shared"))
+            backing = pick(draw, ("anon", "file"))
+        info = MapInfo(name, pages, share, backing)
+        self.mappings[name] = info
+        proc.maps[name] = info.copy()
+        back = f"file={name}.bin" if backing == "file" else "anon"
+        return [f"{self.actor_text(proc, thread)}: mmap {name} {pages}p {back} {share}"]
+
+    def _touch(self, proc: Proc, name: str, write: bool) -> None:
+        m = proc.maps.get(name)
+        if m is None or m.prot == "none" or (write and m.prot != "rw"):
+            self._die(proc, signal="SIGSEGV")
+
+    def _g_write(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        m = self._pick_mapping(draw, proc)
+        rng = self._range(draw, m)
+        value = pick(draw, (None, 0, 7, 255))
+        self._touch(proc, m.name, write=True)
+        suffix = "" if value is None else f" = {value}"
+        return [f"{self.actor_text(proc, thread)}: write {rng}{suffix}"]
+
+    def _g_read(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        m = self._pick_mapping(draw, proc)
+        rng = self._range(draw, m)
+        self._touch(proc, m.name, write=False)
+        return [f"{self.actor_text(proc, thread)}: read {rng}"]
+
+    def _g_munmap(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = pick(draw, sorted(proc.maps))
+        del proc.maps[name]
+        return [f"{self.actor_text(proc, thread)}: munmap {name}"]
+
+    def _g_madvise(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = pick(draw, sorted(proc.maps))
+        advice = pick(draw, ("dontneed", "dontfork", "dofork", "wipeonfork",
+                                       "keeponfork"))
+        m = proc.maps[name]
+        if advice == "dontfork":
+            m.dontfork = True
+        elif advice == "dofork":
+            m.dontfork = False
+        elif advice == "wipeonfork" and m.share == "private" and m.backing == "anon":
+            m.wipeonfork = True  # (EINVAL on shared and file mappings)
+        elif advice == "keeponfork":
+            m.wipeonfork = False
+        return [f"{self.actor_text(proc, thread)}: madvise {name} {advice}"]
+
+    def _g_mprotect(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = pick(draw, sorted(proc.maps))
+        prot = pick(draw, ("ro", "rw", "none"))
+        proc.maps[name].prot = prot
+        return [f"{self.actor_text(proc, thread)}: mprotect {name} {prot}"]
+
+    # -- generators: processes ---------------------------------------------------------------
+    def _child(self, proc: Proc, thread: str, name: str, *, share_memory: bool) -> Proc:
+        child = Proc(name, proc.name)
+        proc.children.append(name)
+        for number, (fid, cloexec) in proc.fds.items():
+            child.fds[number] = (fid, cloexec)
+            self.files[fid].refs += 1
+        child.disp = dict(proc.disp)
+        child.mask = set(proc.mask)
+        if not share_memory:
+            child.maps = {n: m.copy() for n, m in proc.maps.items() if not m.dontfork}
+            for lock, owner in proc.locks.items():
+                child.locks[lock] = "" if owner == thread else GHOST
+        self.procs[name] = child
+        return child
+
+    def _g_fork(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = self.fresh("c")
+        self._child(proc, thread, name, share_memory=False)
+        return [f"{self.actor_text(proc, thread)}: fork -> {name}"]
+
+    def _g_vfork(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = self.fresh("v")
+        child = self._child(proc, thread, name, share_memory=True)
+        lines = [f"{proc.name}: vfork -> {name}"]
+        if draw(st.booleans()):
+            code = draw(st.integers(0, 3))
+            self._die(child, code=code)
+            lines.append(f"{name}: _exit {code}")
+        else:
+            self._exec(child)
+            lines.append(f"{name}: exec probe")
+        return lines
+
+    def _exec(self, proc: Proc) -> None:
+        proc.threads = {"": False}
+        for number, (_, cloexec) in list(proc.fds.items()):
+            if cloexec:
+                self._close(proc, number)
+        proc.maps = {}
+        proc.locks = {}
+        proc.frozen_locks = set()
+        proc.disp = {sig: a for sig, a in proc.disp.items() if a == "ignore"}
+
+    def _g_exec(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        if draw(st.integers(0, 4)) == 0:
+            return [f"{proc.name}: exec missing"]  # ENOENT: nothing changes but errno
+        self._exec(proc)
+        return [f"{proc.name}: exec probe"]
+
+    def _g_exit(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        code = draw(st.integers(0, 3))
+        self._die(proc, code=code)
+        return [f"{proc.name}: exit {code}"]
+
+    def _g__exit(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        code = draw(st.integers(0, 3))
+        self._die(proc, code=code)
+        return [f"{proc.name}: _exit {code}"]
+
+    def _g_wait(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = pick(draw, self._waitable(proc))
+        child = self.procs[name]
+        if child.state == "zombie":
+            child.state = "reaped"
+            proc.children.remove(name)
+        else:  # a child that never ends: this process waits forever
+            proc.threads[""] = True
+            proc.frozen = True
+        return [f"{proc.name}: wait {name}"]
+
+    def _g_kill(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = pick(draw, self._killable(proc))
+        sig = pick(draw, KILL_SIGNALS)
+        target = self.procs[name]
+        if target.alive:
+            self._signal_now(target, sig)
+        return [f"{proc.name}: kill {name} {sig}"]
+
+    def _g_thread(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = self.fresh("t")
+        self.thread_names.add(name)
+        proc.threads[name] = False
+        return [f"{proc.name}: thread -> {name}"]
+
+    def _g_thread_exit(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        del proc.threads[thread]
+        for lock, owner in proc.locks.items():
+            if owner == thread:
+                proc.locks[lock] = GHOST
+        return [f"{proc.name}/{thread}: exit"]
+
+    # -- generators: files -----------------------------------------------------------------------
+    def _pick_fd(self, draw: Draw, numbers: list[int]) -> int:
+        return pick(draw, sorted(numbers))
+
+    def _g_pipe(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        cloexec = draw(st.booleans())
+        pipe = next(self._ids)
+        self.pipes[pipe] = 0
+        r, w = self.fresh("r"), self.fresh("w")
+        for name, kind in ((r, "r"), (w, "w")):
+            number = self._lowest_free(proc)
+            self._install(proc, number, self._new_file(kind, pipe), cloexec)
+            self.fd_names[name] = number
+        flag = " cloexec" if cloexec else ""
+        return [f"{self.actor_text(proc, thread)}: pipe{flag} -> {r}, {w}"]
+
+    def _g_dup(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        source = self._pick_fd(draw, list(proc.fds))
+        cloexec = draw(st.booleans())
+        name = self.fresh("d")
+        number = self._lowest_free(proc)
+        self._install(proc, number, proc.fds[source][0], cloexec)
+        self.fd_names[name] = number
+        flag = " cloexec" if cloexec else ""
+        return [f"{self.actor_text(proc, thread)}: dup {self.fd_ref(source)}{flag} -> {name}"]
+
+    def _g_dup2(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        source = self._pick_fd(draw, list(proc.fds))
+        target = pick(draw, sorted({3, 4, 5, 6, 9, 10} | {n for n in proc.fds
+                                                                      if n >= 3}))
+        if target != source:
+            if target not in proc.fds and len(proc.fds) >= MAX_FDS:
+                target = source
+            else:
+                self._install(proc, target, proc.fds[source][0], False)
+        return [f"{self.actor_text(proc, thread)}: dup2 {self.fd_ref(source)} {target}"]
+
+    def _g_close(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        candidates = sorted(n for n in proc.fds if n >= 3) or [7]
+        number = pick(draw, candidates + [11])  # 11: mostly EBADF
+        if number in proc.fds:
+            self._close(proc, number)
+        return [f"{self.actor_text(proc, thread)}: close {self.fd_ref(number)}"]
+
+    def _g_cloexec(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        number = self._pick_fd(draw, [n for n in proc.fds if n >= 3])
+        on = draw(st.booleans())
+        proc.fds[number] = (proc.fds[number][0], on)
+        return [f"{self.actor_text(proc, thread)}: cloexec {self.fd_ref(number)} "
+                f"{'on' if on else 'off'}"]
+
+    def _g_close_range(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        lo = draw(st.integers(3, 8))
+        hi = pick(draw, (None, lo, lo + 1, lo + 4))
+        cloexec = draw(st.booleans())
+        for number in sorted(proc.fds):
+            if number >= lo and (hi is None or number <= hi):
+                if cloexec:
+                    proc.fds[number] = (proc.fds[number][0], True)
+                else:
+                    self._close(proc, number)
+        flag = " cloexec" if cloexec else ""
+        return [f"{self.actor_text(proc, thread)}: close_range {lo} "
+                f"{'max' if hi is None else hi}{flag}"]
+
+    def _g_writefd(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        number = self._pick_fd(draw, self._writable(proc))
+        text = pick(draw, TEXTS)
+        f = self.files[proc.fds[number][0]]
+        line = f'{self.actor_text(proc, thread)}: writefd {self.fd_ref(number)} "{text}"'
+        if f.kind == "w":
+            assert f.pipe is not None
+            readers, _ = self._pipe_ends(f.pipe)
+            size = len(text.replace("\\n", "\n"))
+            if readers == 0:
+                self._die(proc, signal="SIGPIPE")  # nobody can read it: SIGPIPE, fatal
+            elif self.pipes[f.pipe] + size > PIPE_BUDGET:
+                return [f"{self.actor_text(proc, thread)}: fflush"]
+            else:
+                self.pipes[f.pipe] += size
+        return [line]
+
+    def _g_readfd(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        number = self._pick_fd(draw, self._readable(proc, thread))
+        f = self.files[proc.fds[number][0]]
+        if f.kind == "r":
+            assert f.pipe is not None
+            _, writers = self._pipe_ends(f.pipe)
+            if self.pipes[f.pipe] > 0:
+                self.pipes[f.pipe] = 0
+            elif writers > 0:  # waits forever (only offered when blocking is asked for)
+                proc.threads[thread] = True
+                proc.frozen = True
+                self.frozen_pipes.add(f.pipe)
+        return [f"{self.actor_text(proc, thread)}: readfd {self.fd_ref(number)}"]
+
+    def _g_printf(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        text = pick(draw, TEXTS)
+        return [f'{self.actor_text(proc, thread)}: printf "{text}"']
+
+    def _g_fflush(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        return [f"{self.actor_text(proc, thread)}: fflush"]
+
+    def _g_setvbuf(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        mode = pick(draw, ("none", "line", "full"))
+        return [f"{proc.name}: setvbuf {mode}"]
+
+    # -- generators: signals -------------------------------------------------------------------
+    def _g_signal(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        sig = pick(draw, SIGNALS)
+        action = pick(draw, ("ignore", "default", "catch"))
+        if action == "default":
+            proc.disp.pop(sig, None)
+        else:
+            proc.disp[sig] = action
+        if action == "ignore":
+            proc.pending.discard(sig)  # SIG_IGN discards what is pending
+        return [f"{proc.name}: signal {sig} {action}"]
+
+    def _g_block(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        sig = pick(draw, SIGNALS)
+        proc.mask.add(sig)
+        return [f"{proc.name}: block {sig}"]
+
+    def _g_unblock(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        sig = pick(draw, SIGNALS)
+        proc.mask.discard(sig)
+        self._deliver_pending(proc)
+        return [f"{proc.name}: unblock {sig}"]
+
+    def _g_raise(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        sig = pick(draw, KILL_SIGNALS)
+        self._signal_now(proc, sig)
+        return [f"{proc.name}: raise {sig}"]
+
+    # -- generators: locks -------------------------------------------------------------------
+    def _g_lock(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        lock = pick(draw, self._lockable(proc, thread))
+        if lock in proc.locks:  # waits forever (blocking was asked for)
+            proc.threads[thread] = True
+            proc.frozen_locks.add(lock)
+            if thread == "":
+                proc.frozen = True
+        else:
+            proc.locks[lock] = thread
+        return [f"{self.actor_text(proc, thread)}: lock {lock}"]
+
+    def _g_unlock(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        lock = pick(draw, self._unlockable(proc, thread))
+        del proc.locks[lock]
+        return [f"{self.actor_text(proc, thread)}: unlock {lock}"]

@@ -1,0 +1,113 @@
+"""forklab fuzz: signatures, shrinking to a scenario file, reproducibility, the command."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from forklab import cli, fuzz
+from forklab.scenario.parse import parse_file, parse_text
+from forklab.sim import SimBackend
+from forklab.sim.backend import SimRun
+from forklab.testing.agree import real_status
+from forklab.verify import verify_scenario
+
+READY, WHY = real_status()
+needs_kernel = pytest.mark.skipif(not READY, reason=f"real backend unavailable: {WHY}")
+
+
+class _PipeLyingRun(SimRun):
+    """A "kernel" that says EPERM in every process that holds more than 3 fds."""
+
+    def observe(self):
+        world = super().observe()
+        procs = dict(world.processes)
+        for name, p in procs.items():
+            if len(p.fds) > 3:
+                procs[name] = dataclasses.replace(p, errno="EPERM")
+        return dataclasses.replace(world, processes=procs)
+
+
+class PipeLiar(SimBackend):
+    name = "real"
+
+    def start(self, scenario):
+        return _PipeLyingRun(scenario)
+
+
+SMALL = dict(max_processes=3, max_steps=2, max_ops=6, blocking=False)
+
+
+def test_a_disagreement_is_shrunk_and_written_as_a_scenario_file(tmp_path: Path) -> None:
+    messages: list[str] = []
+    report = fuzz.fuzz(150, 3, tmp_path, strategy=SMALL, real=PipeLiar(),
+                       progress=messages.append)
+    assert report.ran == 150 and len(report.findings) == 1
+    finding = report.findings[0]
+    assert finding.signature[::2] == ("errno", '"EPERM"') and finding.reproduced
+    written = Path(finding.file)
+    assert written.parent == tmp_path and written.suffix == ".toml"
+    scenario = parse_file(written)  # a valid scenario file, as a user writes them
+    assert [op.verb for op in scenario.ops] == ["pipe"]  # minimal: one line
+    head = written.read_text().splitlines()[0]
+    assert head.startswith("# forklab fuzz --seed 3: errno: model ") and 'kernel "EPERM"' in head
+    verdict = verify_scenario(scenario, str(written), SimBackend(), PipeLiar())
+    assert verdict.status == "disagree"
+    text = fuzz.summary(report)
+    assert "150 scenarios" in text and "1 distinct" in text and str(written) in text
+    assert any("new disagreement: errno" in m for m in messages)
+
+
+def test_the_same_seed_gives_the_same_scenarios(monkeypatch) -> None:
+    def texts(seed: int) -> list[str]:
+        seen: list[str] = []
+        monkeypatch.setattr(fuzz._Worker, "verify", lambda self, text: seen.append(text))
+        fuzz._Worker(40, seed, SMALL, lambda kind, value: None, real=SimBackend()).run()
+        return seen
+
+    first = texts(5)
+    assert len(first) == 40 and first == texts(5) and first != texts(6)
+
+
+def test_nothing_found_writes_nothing(tmp_path: Path) -> None:
+    report = fuzz.fuzz(30, 0, tmp_path / "out", strategy=SMALL, real=SimBackend())
+    assert report.findings == [] and report.agree == 30
+    assert not (tmp_path / "out").exists()
+    assert "disagree: 0 scenario(s), 0 distinct" in fuzz.summary(report)
+
+
+def _verdict(sim_text: str, liar) -> object:
+    return verify_scenario(parse_text(sim_text), "x", SimBackend(), liar)
+
+
+def test_signatures_name_the_first_difference_without_names() -> None:
+    verdict = _verdict("id='x'\ntitle='t'\nsummary='s'\n[[step]]\ndo='parent: pipe -> r, w'\n",
+                       PipeLiar())
+    sig = fuzz.signature(verdict)
+    assert sig == ("errno", "None", '"EPERM"')
+    assert fuzz.describe(sig) == 'errno: model None, kernel "EPERM"'
+    assert fuzz.same_bug(("errno", '"EINVAL"', "None"), ("errno", '"EINVAL"', '"EBADF"'))
+    assert not fuzz.same_bug(("errno", '"EINVAL"', "None"), ("state", '"EINVAL"', "None"))
+    assert fuzz._kind("c1.cloexec(3)") == "cloexec" and fuzz._kind("p.m1.present") == "present"
+
+
+def test_the_command_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    assert cli.main(["fuzz", "--n", "-1"]) == 2
+    assert cli.main(["fuzz", "--jobs", "0"]) == 2
+    assert cli.main(["fuzz", "--seed", "x"]) == 2
+    monkeypatch.setattr(cli, "real_status", lambda: (False, "pretend: not Linux"))
+    assert cli.main(["fuzz", "--n", "5", "--out", str(tmp_path)]) == 2
+    assert "pretend: not Linux" in capsys.readouterr().err
+
+
+@needs_kernel
+def test_fuzz_on_the_kernel(tmp_path: Path, capsys) -> None:
+    status = cli.main(["fuzz", "--n", "40", "--seed", "2", "--jobs", "1",
+                       "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert "forklab fuzz: 40 scenarios" in out and "fuzz: " in err
+    if status == 1:  # an open model bug: its minimal scenario is there to read
+        assert list((tmp_path / "out").glob("*.toml"))
+    else:
+        assert status == 0 and "disagree: 0 scenario(s)" in out
