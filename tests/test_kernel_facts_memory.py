@@ -379,6 +379,9 @@ def test_wipeonfork_and_keeponfork():
         "wipeonfork_shared_anon_errno": 22,
         "wipeonfork_private_file_errno": 22,
         "wipeonfork_shared_file_errno": 22,
+        "keeponfork_shared_anon_errno": 0,  # only WIPEONFORK checks the mapping
+        "keeponfork_private_file_errno": 0,
+        "keeponfork_shared_file_errno": 0,
     })
 
 

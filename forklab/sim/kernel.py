@@ -234,7 +234,9 @@ class Kernel:
             self._set_errno(proc, thread, "ENOMEM")
             return
         advice = op.args["advice"]
-        if advice in ("wipeonfork", "keeponfork") and m.obj is not None:
+        if advice == "wipeonfork" and m.obj is not None:
+            # madvise_vma_behavior: WIPEONFORK only on private anonymous memory (no
+            # vm_file, not VM_SHARED); KEEPONFORK just clears the flag, on any mapping
             self._set_errno(proc, thread, "EINVAL")
         elif advice == "dontneed":
             proc.mm.dontneed(m.name)

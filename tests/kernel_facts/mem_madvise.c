@@ -158,6 +158,7 @@ int main(void)
     p = map_at(slot_addr(0), LEN, PROT_READ | PROT_WRITE,
                MAP_SHARED | MAP_ANONYMOUS, -1, 0, MADV_NOHUGEPAGE);
     put("wipeonfork_shared_anon_errno", madvise_errno(p, LEN, MADV_WIPEONFORK));
+    put("keeponfork_shared_anon_errno", madvise_errno(p, LEN, MADV_KEEPONFORK));
     put("dontfork_shared_anon_errno", madvise_errno(p, LEN, MADV_DONTFORK));
     munmap(p, LEN);
     {
@@ -166,9 +167,11 @@ int main(void)
             die("open");
         p = map_at(slot_addr(0), PAGE, PROT_READ, MAP_PRIVATE, fd, 0, MADV_NOHUGEPAGE);
         put("wipeonfork_private_file_errno", madvise_errno(p, PAGE, MADV_WIPEONFORK));
+        put("keeponfork_private_file_errno", madvise_errno(p, PAGE, MADV_KEEPONFORK));
         munmap(p, PAGE);
         p = map_at(slot_addr(0), PAGE, PROT_READ, MAP_SHARED, fd, 0, MADV_NOHUGEPAGE);
         put("wipeonfork_shared_file_errno", madvise_errno(p, PAGE, MADV_WIPEONFORK));
+        put("keeponfork_shared_file_errno", madvise_errno(p, PAGE, MADV_KEEPONFORK));
         munmap(p, PAGE);
         close(fd);
     }
