@@ -171,10 +171,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """Random scenarios on the model and the kernel; each disagreement shrunk to a file."""
-    try:
-        from forklab import fuzz
-    except ImportError as err:  # hypothesis is a test extra
-        raise UsageError(f"forklab fuzz needs hypothesis ({err}); install forklab[test]") from None
+    from forklab import fuzz
+
     make_backend("real")  # exit 2, saying why, when the kernel backend cannot run here
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"forklab: {args.out}: exists and is not a directory")

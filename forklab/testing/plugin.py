@@ -82,10 +82,7 @@ def pytest_configure(config: Any) -> None:
         ok, why = _real_status()
         if not ok:
             raise pytest.UsageError(f"--forklab-real: the real backend is unavailable: {why}")
-    try:  # registers st.from_type(Scenario); hypothesis is a test extra, so maybe absent
-        import forklab.testing  # noqa: F401
-    except ImportError:
-        pass
+    import forklab.testing  # noqa: F401  (registers st.from_type(Scenario))
 
 
 def pytest_unconfigure(config: Any) -> None:
