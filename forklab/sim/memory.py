@@ -183,7 +183,7 @@ class Mapping:
     thp: bool = False
     dontfork: bool = False
     wipeonfork: bool = False
-    anon_vma: bool = False  # set by the first private write fault, as in the kernel
+    anon_vma: bool = False  # set by the first fault that maps an anonymous page here
     ptes: RunMap = field(init=False)
     pte_tables: RunMap = field(init=False)  # per 2 MiB region: True while a PTE page exists
     pmd_tables: RunMap = field(init=False)  # per 1 GiB region
@@ -347,7 +347,6 @@ class AddressSpace:
             for c, d, base in m.obj.frames(a, b):
                 self._map_frames(m, c, d, base, Pte(writable=True, anon=False))
             return
-        m.anon_vma = True
         if m.obj is None:
             self._map_new_anon(m, a, b)
             return
@@ -406,6 +405,11 @@ class AddressSpace:
         self.memory.unmap(source, source + (b - a))
 
     def _map_new_anon(self, m: Mapping, a: int, b: int) -> int:
+        """New anonymous frames for pages [a, b). An anonymous page is reached
+        through its mapping's anon_vma, so every fault that makes one (a write to
+        a missing page, a copy of the zero page, of a page-cache page, of a
+        shared page) gives the mapping one first, and fork copies it from then on."""
+        m.anon_vma = True
         base = self.memory.alloc(b - a, "anon")
         self._map_frames(m, a, b, base, WRITABLE_ANON)
         return base
