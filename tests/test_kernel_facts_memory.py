@@ -431,6 +431,23 @@ def test_mprotect_restore_write_costs():
     })
 
 
+def test_mprotect_restore_write_shared():
+    f = facts("mem_mprotect")
+    expect(f, {
+        "shmem_read_faults": 2048,  # half the pages; shmem holes: one fault each, no fault-around
+        "shmem_rw_again_write_faults": 0,  # no writenotify: every entry writable again
+        "shmem_none_rw_again_write_faults": 0,
+        "shmem_ro_read_rw_write_faults": 0,  # mapped read-only, made writable by mprotect
+    })
+    if f["file_on_tmpfs"] != "0":
+        pytest.skip("a tmpfs file is shared memory: no write notification")
+    expect(f, {
+        "shared_file_dirty_rw_again_write_faults": 0,  # dirty: the fs was told already
+        "shared_file_clean_rw_again_write_faults": 2048,  # clean: must fault (page_mkwrite)
+        "shared_file_none_rw_again_write_faults": 0,  # all dirty by now, through PROT_NONE too
+    })
+
+
 def test_mprotect_restore_write_frames():
     needs_root()
     expect(facts("mem_mprotect"), {

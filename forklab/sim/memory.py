@@ -39,6 +39,8 @@ class Pte:
     owned: bool = False  # PageAnonExclusive: set when a fault gave the page to one process,
     # cleared by fork on both sides; only owned pages become writable again on mprotect
     huge: bool = False  # mapped by a PMD entry: a transparent huge page, 2 MiB at once
+    dirty: bool = False  # written through since it was mapped; for a shared file page this
+    # says the file system was told of the write, so mprotect may make it writable again
 
 
 WRITABLE_ANON = Pte(writable=True, anon=True, owned=True)
@@ -345,7 +347,7 @@ class AddressSpace:
         if m.share == "shared":
             assert m.obj is not None
             for c, d, base in m.obj.frames(a, b):
-                self._map_frames(m, c, d, base, Pte(writable=True, anon=False))
+                self._map_frames(m, c, d, base, Pte(writable=True, anon=False, dirty=True))
             return
         if m.obj is None:
             self._map_new_anon(m, a, b)
@@ -356,7 +358,7 @@ class AddressSpace:
 
     def _write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear) -> None:
         if m.share == "shared":
-            m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=True)))
+            m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=True, dirty=True)))
             return
         if not v.tag.anon:  # a page-cache page in a private mapping: copy it
             self._copy_on_write(m, a, b, v.at(a), cached=True)
@@ -467,12 +469,22 @@ class AddressSpace:
         m.pte_tables.set(0, m.pages // PAGES_PER_PTE_TABLE, False)
 
     def mprotect(self, name: str, prot: str) -> None:
-        """Write-protect on the way down; on the way up only owned anon pages are
-        made writable at once, every other page takes a fault on its next write."""
+        """Write-protect on the way down. On the way up, a page becomes writable at
+        once only where a write fault would not have to do anything: in a private
+        mapping, an owned anonymous page (any other needs its copy-on-write check);
+        in a shared file mapping, a dirty page (a clean one must fault, so that
+        the file system hears of the write: writenotify); in shared memory, every
+        page (shmem asks for no notification, so the new protection applies as is).
+        Every other page takes a fault on its next write."""
         m = self.mappings[name]
         m.prot = prot
         for a, b, v in m.frame_runs():
-            writable = prot == "rw" and v.tag.owned
+            if prot != "rw":
+                writable = False
+            elif m.share == "private":
+                writable = v.tag.owned
+            else:
+                writable = v.tag.dirty or not m.file_backed
             if writable != v.tag.writable:
                 m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=writable)))
 

@@ -1,9 +1,14 @@
 /* mprotect(): protection faults (SIGSEGV, counted as minor faults or not?)
  * and whether dropping and restoring PROT_WRITE costs write faults later,
- * before fork, while a child shares the pages, and after the child is gone.
+ * before fork, while a child shares the pages, and after the child is gone;
+ * and the same for shared memory and a shared file mapping.
  */
 #define MEM_COMMON_NO_MAIN
 #include "mem_common.c"
+
+#include <sys/vfs.h>
+
+#define TMPFS_MAGIC_NUMBER 0x01021994
 
 #define LEN (16 * MiB)
 #define NPAGES (LEN / PAGE)
@@ -105,6 +110,49 @@ int main(void)
     mprot(p, LEN, PROT_READ | PROT_WRITE);
     put("zero_rw_again_write_faults", write_pages(p, LEN));
     munmap(p, LEN);
+
+    /* shared memory: shmem asks for no write notification, so RW again makes
+     * every present entry writable, written or only read */
+    p = map_at(slot_addr(0), LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+               -1, 0, MADV_NOHUGEPAGE);
+    write_pages(p, LEN / 2);
+    put("shmem_read_faults", read_pages(p + LEN / 2, LEN / 2));
+    mprot(p, LEN, PROT_READ);
+    mprot(p, LEN, PROT_READ | PROT_WRITE);
+    put("shmem_rw_again_write_faults", write_pages(p, LEN));
+    mprot(p, LEN, PROT_NONE);
+    mprot(p, LEN, PROT_READ | PROT_WRITE);
+    put("shmem_none_rw_again_write_faults", write_pages(p, LEN));
+    munmap(p, LEN);
+    p = map_at(slot_addr(0), LEN, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0,
+               MADV_NOHUGEPAGE);
+    read_pages(p, LEN);
+    mprot(p, LEN, PROT_READ | PROT_WRITE);
+    put("shmem_ro_read_rw_write_faults", write_pages(p, LEN));
+    munmap(p, LEN);
+
+    /* a shared file mapping on a file system that wants to hear of writes
+     * (not tmpfs): only entries written (dirty) become writable again */
+    {
+        struct statfs fs;
+        int fd = open("mem_mprotect.dat", O_RDWR | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || ftruncate(fd, LEN) != 0 || fstatfs(fd, &fs) != 0)
+            die("file");
+        put("file_on_tmpfs", fs.f_type == TMPFS_MAGIC_NUMBER);
+        p = map_at(slot_addr(0), LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0,
+                   MADV_NOHUGEPAGE);
+        write_pages(p, LEN / 2);
+        read_pages(p + LEN / 2, LEN / 2);
+        mprot(p, LEN, PROT_READ);
+        mprot(p, LEN, PROT_READ | PROT_WRITE);
+        put("shared_file_dirty_rw_again_write_faults", write_pages(p, LEN / 2));
+        put("shared_file_clean_rw_again_write_faults", write_pages(p + LEN / 2, LEN / 2));
+        mprot(p, LEN, PROT_NONE);
+        mprot(p, LEN, PROT_READ | PROT_WRITE);
+        put("shared_file_none_rw_again_write_faults", write_pages(p, LEN));
+        munmap(p, LEN);
+        close(fd);
+    }
     put("sigsegv", SIGSEGV);
     return 0;
 }
