@@ -2,8 +2,11 @@
 
 A :class:`World` is one consistent snapshot of every process of a scenario.
 Plain values cover SCENARIOS.md §5's default observation set; the observables
-that take arguments (``shared_with``, ``byte``, ``same_file``) are answered by
-the backend through a :class:`Queries` object, valid until the next op.
+that take arguments (``shared_with``, ``byte``, ``same_file``) and those too
+costly to read at every step on the kernel (``commit``, ``committed``, which
+walk /proc/PID/smaps) are answered by the backend through a :class:`Queries`
+object, valid until the next op, and compared only when an expression reads
+them.
 :func:`default_observations` flattens a World into ``{"parent.heap.present":
 4096, ...}`` so that verify can compare two backends key by key.
 """
@@ -72,6 +75,14 @@ class Queries(Protocol):
     def byte(self, process: str, mapping: str, offset: int) -> int | None: ...
 
     def same_file(self, process: str, fd: int, other: str, other_fd: int) -> bool: ...
+
+    def committed(self, process: str, mapping: str) -> int:
+        """Bytes of the mapping charged to the commit limit (VM_ACCOUNT), 0 if none."""
+        ...
+
+    def commit(self, process: str) -> int:
+        """``committed`` summed over every scenario mapping the process has."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ FILES = sorted((HERE / "scenarios").glob("*.toml"))
 PROCESS_OBSERVABLES = (
     "state", "exit_code", "term_signal", "errno", "parent", "children", "threads",
     "faults", "minflt", "vm_pte", "fds", "cloexec", "same_file", "last_read",
-    "sig_ignored", "sig_caught", "sig_blocked", "sig_pending", "spawn_us",
+    "sig_ignored", "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "commit",
 )
-MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte")
+MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte",
+                       "committed")
 RUN_OBSERVABLES = ("stdout", "processes")
 
 # verb -> option -> a predicate on Op.args that is true when the op uses it.

@@ -117,7 +117,7 @@ def estimate_memory(scenario: Scenario) -> tuple[int, int]:
 
 
 class RealQueries:
-    """shared_with, byte and same_file for one observation (until the next op)."""
+    """The observables answered on demand, for one observation (until the next op)."""
 
     def __init__(self, run: RealRun, generation: int) -> None:
         self._run = run
@@ -202,6 +202,31 @@ class RealQueries:
                 return UNAVAILABLE
             return data[0] if data else None
         return 0
+
+    def committed(self, process: str, mapping: str) -> Any:
+        if self._stale():
+            return UNAVAILABLE
+        return self._committed(process, [mapping])
+
+    def commit(self, process: str) -> Any:
+        if self._stale():
+            return UNAVAILABLE
+        return self._committed(process, list(self._run.addresses))
+
+    def _committed(self, process: str, mappings: list[str]) -> Any:
+        """Bytes of these scenario mappings that smaps marks accounted (``ac``)."""
+        proc = self._live(process)
+        if proc is None:
+            return 0
+        spans = procfs.accounted(proc.pid)
+        if spans is None:
+            return UNAVAILABLE
+        total = 0
+        for name in mappings:
+            lo = self._run.addresses[name]
+            hi = lo + self._run.sizes[name]
+            total += sum(max(0, min(hi, end) - max(lo, start)) for start, end in spans)
+        return total
 
     def same_file(self, process: str, fd: Any, other: str, other_fd: Any) -> Any:
         if self._stale():

@@ -177,6 +177,30 @@ def maps(pid: int) -> list[tuple[int, int, str]] | None:
     return out
 
 
+def accounted(pid: int) -> list[tuple[int, int]] | None:
+    """(start, end) of every mapping charged to the commit limit: smaps's ``VmFlags``
+    has ``ac`` (VM_ACCOUNT). Reading smaps walks the page tables, so callers read it
+    only when asked."""
+    text = _read(f"/proc/{pid}/smaps")
+    if text is None:
+        return None
+    out = []
+    span: tuple[int, int] | None = None
+    for line in text.splitlines():
+        if line.startswith("VmFlags:"):
+            if span is not None and "ac" in line.split()[1:]:
+                out.append(span)
+            continue
+        head = line.split(" ", 1)[0]
+        lo, sep, hi = head.partition("-")
+        if sep and not head.endswith(":"):
+            try:
+                span = (int(lo, 16), int(hi, 16))
+            except ValueError:
+                continue
+    return out
+
+
 def vma(pid: int, address: int) -> tuple[int, int, int] | None:
     """(start, end, file offset of start) of the mapping holding ADDRESS."""
     text = _read(f"/proc/{pid}/maps")

@@ -30,7 +30,8 @@ Decisions where SCENARIOS.md is silent (mirrored in the user docs):
 * Per process, ``cloexec(FD)`` of an fd the process does not have open is
   ``None``; ``same_file`` with an fd not open on either side is ``False``;
   ``shared_with(Q)`` is 0 when either side lacks the mapping; ``byte(...)``
-  of a mapping P lacks is ``None`` (none of these ask the backend).
+  of a mapping P lacks is ``None``; ``committed`` of a mapping P lacks is 0
+  (none of these ask the backend).
 * ``sig_*`` values are sets (compare with ``{"SIGINT"}``, not a list);
   ``fds``, ``children`` and ``processes`` are lists.
 * Bounds: text at most 2000 characters and 300 expression nodes; integers
@@ -77,10 +78,14 @@ SIZE_UNITS: dict[str, int] = {
 PROCESS_ATTRS = (
     "state", "exit_code", "term_signal", "errno", "parent", "children", "threads",
     "faults", "minflt", "vm_pte", "fds", "last_read", "sig_ignored", "sig_caught",
-    "sig_blocked", "sig_pending", "spawn_us",
+    "sig_blocked", "sig_pending", "spawn_us", "commit",
 )
+PROCESS_QUERY_ATTRS = frozenset({"commit"})
+"""Process attributes the backend answers only when read (through World.queries)."""
 PROCESS_METHODS = {"cloexec": "cloexec(FD)", "same_file": "same_file(FD, Q, FD2)"}
-MAPPING_ATTRS = ("mapped", "present", "exclusive", "zero")
+MAPPING_ATTRS = ("mapped", "present", "exclusive", "zero", "committed")
+MAPPING_QUERY_ATTRS = frozenset({"committed"})
+"""Mapping attributes the backend answers only when read (through World.queries)."""
 MAPPING_METHODS = {"shared_with": "shared_with(Q)", "byte": "byte(OFFSET)"}
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     # name: (fewest args, most args or None, how to call it)
@@ -841,8 +846,16 @@ class _Evaluator:
             raise self.fail(node, f"unchecked attribute {node.attr}")
         if role[0] == "pattr":
             _, p, attr = role
+            if attr in PROCESS_QUERY_ATTRS:
+                self.process(p)
+                return self.query(node, f"{p}.{attr}", lambda: self.world.queries.commit(p))
             return self.observe(f"{p}.{attr}", getattr(self.process(p), attr))
         _, p, m, attr = role
+        if attr in MAPPING_QUERY_ATTRS:
+            if not self.observe(f"{p}.{m}.mapped", self.mapping(p, m).mapped):
+                return self.observe(f"{p}.{m}.{attr}", 0)
+            return self.query(node, f"{p}.{m}.{attr}",
+                              lambda: self.world.queries.committed(p, m))
         return self.observe(f"{p}.{m}.{attr}", getattr(self.mapping(p, m), attr))
 
     def eval_Call(self, node: ast.Call) -> Any:

@@ -79,7 +79,7 @@ RESERVED_NAMES = frozenset(
 PROCESS_OBSERVABLES = frozenset(
     {"state", "exit_code", "term_signal", "errno", "parent", "children", "threads", "faults",
      "minflt", "vm_pte", "fds", "cloexec", "same_file", "last_read", "sig_ignored",
-     "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "name", "mappings"}
+     "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "commit", "name", "mappings"}
 )
 
 _ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping", "fd": "an fd",

@@ -150,9 +150,11 @@ class Kernel:
             obj = self._file_cache(a["path"], a["size"])
         elif a["share"] == "shared":
             obj = SharedObject(self.memory, pages, populated=False)
-        proc.mm.mmap(Mapping(
+        mapping = Mapping(
             a["name"], self.addresses[a["name"]], pages, share=a["share"], prot=a["prot"],
-            obj=obj, file_backed=a["backing"] == "file", thp=a["thp"]))
+            obj=obj, file_backed=a["backing"] == "file", thp=a["thp"], noreserve=a["noreserve"])
+        mapping.charge_at_mmap()
+        proc.mm.mmap(mapping)
 
     def _file_cache(self, path: str, size: int) -> SharedObject:
         """The page cache of the file behind `mmap file=PATH`.
@@ -253,6 +255,7 @@ class Kernel:
         if m is None:
             self._set_errno(proc, thread, "ENOMEM")
         else:
+            m.charge_at_mprotect(op.args["prot"])
             proc.mm.mprotect(m.name, op.args["prot"])
 
     # -- processes -------------------------------------------------------------

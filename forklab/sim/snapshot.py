@@ -15,7 +15,7 @@ from forklab.sim.tasks import Process
 
 
 class SimQueries:
-    """shared_with, byte and same_file, answered from a frozen copy of the kernel."""
+    """The observables answered on demand, from a frozen copy of the kernel."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -73,6 +73,17 @@ class SimQueries:
             return False
         x, y = a.files.fds.get(fd), b.files.fds.get(other_fd)
         return x is not None and y is not None and x.file is y.file
+
+
+    def committed(self, process: str, mapping: str) -> int:
+        m = self._mapping(process, mapping)
+        return m.size if m is not None and m.accounted else 0
+
+    def commit(self, process: str) -> int:
+        proc = self.kernel.processes.get(process)
+        if proc is None or proc.mm is None:
+            return 0
+        return sum(m.size for m in proc.mm.mappings.values() if m.accounted)
 
 
 def _state(proc: Process, kernel: Kernel) -> str:
