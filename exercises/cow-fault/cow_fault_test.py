@@ -10,33 +10,20 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 
-from cow_harness import (CLASSIC, WriteFault, first_difference, load_solution, recording,
-                         run_model, why)
-from forklab.testing import assert_agree, scenario_texts
-from forklab.testing.agree import real_status
+from cow_harness import CLASSIC, EXERCISE, recording, why
+from forklab.testing import assert_agree
+from forklab.testing.grading import kernel_only
 
-solution = load_solution()
+solution = EXERCISE.load_solution()
 handle = solution.handle_write_fault
-
-
-def _written() -> bool:
-    try:
-        handle(WriteFault("parent", "heap", 0, 1, False, True, 2))
-    except NotImplementedError:
-        return False
-    return True
-
-
-WRITTEN = _written()
 
 
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_each_fault_is_decided_as_the_reference_model_does(name: str) -> None:
     log: list = []
     with recording(log):
-        run_model(CLASSIC[name])
+        EXERCISE.run_model(CLASSIC[name])
     assert log, f"{name}: the reference model took no write-protect fault"
     for fault, expected in log:
         got = handle(fault)
@@ -48,9 +35,9 @@ def test_each_fault_is_decided_as_the_reference_model_does(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_the_model_with_your_handler_shows_what_the_reference_shows(name: str) -> None:
-    problem = first_difference(CLASSIC[name], handle)
+    problem = EXERCISE.first_difference(CLASSIC[name], solution)
     assert problem is None, f"in scenario {name!r}, {problem}"
-    student = run_model(CLASSIC[name], handle)
+    student = EXERCISE.run_model(CLASSIC[name], solution)
     failed = [j for step in student.steps for j in step.expectations if j.ok is False]
     assert not failed, (f"in scenario {name!r}, with your handler: expected "
                         f"{failed[0].text}, but it is {failed[0].value!r}")
@@ -60,31 +47,14 @@ MEMORY = {"mmap", "write", "read", "munmap", "mprotect", "madvise", "fork", "vfo
           "_exit", "wait"}
 
 
-def _random_scenarios(text: str) -> None:
-    problem = first_difference(text, handle)
-    assert problem is None, f"in a random scenario, {problem}"
+test_random_scenarios_match_the_reference_model = EXERCISE.random_test(
+    solution, verbs=MEMORY, observables={"byte", "shared_with", "exclusive", "present"})
 
 
-if WRITTEN:
-    test_random_scenarios_match_the_reference_model = settings(
-        max_examples=30, deadline=None, database=None,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],  # no slow "explain" phase
-        suppress_health_check=list(HealthCheck))(given(scenario_texts(
-            verbs=MEMORY, max_processes=3,
-            observables={"byte", "shared_with", "exclusive", "present"}))(_random_scenarios))
-else:
-    def test_random_scenarios_match_the_reference_model() -> None:
-        handle(WriteFault("parent", "heap", 0, 1, False, True, 2))  # not written yet
-
-
-KERNEL, WHY_NOT = real_status()
-
-
-@pytest.mark.skipif(not KERNEL, reason=f"the Linux kernel backend is unavailable: {WHY_NOT}")
+@kernel_only()
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_the_model_with_your_handler_agrees_with_the_kernel(name: str) -> None:
-    from cow_harness import plugged
     from forklab.scenario.parse import parse_text
 
-    with plugged(handle):
+    with EXERCISE.plug(solution):
         assert_agree(parse_text(CLASSIC[name], f"{name}.toml"))

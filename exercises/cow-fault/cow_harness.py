@@ -12,25 +12,24 @@ process's memory, a shared mapping that stops being shared, ...).
 The solution graded is ``student.py`` next to this file, or the file named by
 the environment variable FORKLAB_SOLUTION (relative to this directory or
 absolute): the instructor's tests select solutions/reference.py and
-solutions/wrong.py that way.
+solutions/wrong.py that way. Loading it and comparing the model with the
+reference model are forklab.testing.grading's; :data:`EXERCISE` says what is
+this exercise's.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable, Iterator
 
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import AddressSpace
 from forklab.sim.runs import Linear
+from forklab.testing.grading import Exercise
 
 REUSE = "reuse"
 COPY = "copy"
-HERE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -57,22 +56,6 @@ class WriteFault:
 
 
 Handler = Callable[[WriteFault], str]
-
-
-def load_solution() -> ModuleType:
-    """The solution under test: FORKLAB_SOLUTION, or student.py."""
-    chosen = os.environ.get("FORKLAB_SOLUTION") or "student.py"
-    path = Path(chosen)
-    if not path.is_absolute():
-        path = HERE / path
-    spec = importlib.util.spec_from_file_location(f"cow_solution_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the solution {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not callable(getattr(module, "handle_write_fault", None)):
-        raise AssertionError(f"{path.name} must define handle_write_fault(fault)")
-    return module
 
 
 # --- the model, taken apart -----------------------------------------------------------------
@@ -205,83 +188,6 @@ def why(fault: WriteFault, expected: str) -> str:
 
 # --- scenarios and comparisons -----------------------------------------------------------------
 
-def scenario_text(sid: str, *steps: tuple[str, list[str]]) -> str:
-    out = [f'id = "{sid}"', f'title = "{sid}"', 'summary = "copy-on-write exercise"']
-    for script, expect in steps:
-        out.append("[[step]]")
-        out.append("do = '''\n" + script.strip() + "\n'''")
-        if expect:
-            out.append("expect = [" + ", ".join(f'"{e}"' for e in expect) + "]")
-    return "\n".join(out) + "\n"
-
-
-CLASSIC = {
-    "child-writes-after-fork": scenario_text(
-        "child-writes-after-fork",
-        ("parent: mmap heap 8p\nparent: write heap = 1\nparent: fork -> child", []),
-        ("child: write heap[0p] = 7",
-         ["parent.heap.byte(0) == 1", "child.heap.byte(0) == 7",
-          "child.heap.shared_with(parent) == 7", "child.heap.exclusive == 1"])),
-    "parent-writes-after-fork": scenario_text(
-        "parent-writes-after-fork",
-        ("parent: mmap heap 4p\nparent: write heap = 2\nparent: fork -> child\n"
-         "parent: write heap[1p:3p] = 5", ["child.heap.byte(1p) == 2",
-                                          "parent.heap.byte(1p) == 5"]),
-        ("child: write heap[1p] = 6", ["child.heap.exclusive == 2", "parent.heap.exclusive == 2",
-                                       "parent.heap.byte(1p) == 5"])),
-    "last-user-reuses": scenario_text(
-        "last-user-reuses",
-        ("parent: mmap heap 4p\nparent: write heap\nparent: fork -> child\nchild: _exit 0\n"
-         "parent: wait child", []),
-        ("parent: write heap = 9", ["parent.heap.exclusive == 4", "parent.faults == 4",
-                                    "parent.heap.byte(3p) == 9"])),
-    "shared-file": scenario_text(
-        "shared-file",
-        ("parent: mmap box 2p file=box.bin shared\nparent: read box\nparent: fork -> child\n"
-         "child: read box", []),
-        ("parent: write box[0p] = 4\nchild: write box[1p] = 8",
-         ["child.box.byte(0) == 4", "parent.box.byte(1p) == 8",
-          "child.box.shared_with(parent) == 2"])),
-    "private-file": scenario_text(
-        "private-file",
-        ("parent: mmap data 4p file=data.bin private\nparent: read data\n"
-         "parent: fork -> child\nchild: read data", []),
-        ("child: write data[0p] = 5", ["parent.data.byte(0) == 0", "child.data.byte(0) == 5",
-                                       "child.data.exclusive == 1"])),
-    "mprotect-after-fork": scenario_text(
-        "mprotect-after-fork",
-        ("parent: mmap heap 4p\nparent: write heap\nparent: fork -> child\nchild: exit 0\n"
-         "parent: wait child\nparent: mprotect heap ro\nparent: mprotect heap rw", []),
-        ("parent: write heap = 4", ["parent.faults == 4", "parent.heap.exclusive == 4"])),
-    "two-children": scenario_text(
-        "two-children",
-        ("parent: mmap heap 2p\nparent: write heap\nparent: fork -> a\nparent: fork -> b\n"
-         "a: write heap[0p] = 3", ["b.heap.shared_with(parent) == 2"]),
-        ("b: _exit 0\nparent: wait b\nparent: write heap[0p] = 4",
-         ["a.heap.byte(0) == 3", "parent.heap.byte(0) == 4"])),
-}
-
-
-def run_model(text: str, handler: Handler | None = None) -> Any:
-    """Run a scenario on the simulator (with ``handler`` plugged in, or the reference)."""
-    from forklab.runner import run_scenario
-    from forklab.scenario.parse import parse_text
-    from forklab.sim import SimBackend
-
-    scenario = parse_text(text, "<cow-fault>")
-    if handler is None:
-        return run_scenario(SimBackend(), scenario)
-    with plugged(handler):
-        return run_scenario(SimBackend(), scenario)
-
-
-def seen(step: Any) -> dict[str, Any]:
-    out = dict(step.observations)
-    for judged in step.expectations:
-        out.update(judged.touched)
-    return out
-
-
 GENERIC_HINT = "look at which faults your handler copies and which it reuses"
 HINTS = {
     "byte": "a write reached memory it must not (REUSE where another process still maps "
@@ -294,46 +200,62 @@ HINTS = {
 }
 
 
-def step_difference(reference: Any, student: Any) -> str | None:
-    """The first observable where the student's model differs from the reference model."""
-    for ref_step, stu_step in zip(reference.steps, student.steps):
-        ref, stu = seen(ref_step), seen(stu_step)
-        for key in dict.fromkeys([*ref, *stu]):
-            if ref.get(key) != stu.get(key):
-                kind = key.split("(")[0].rsplit(".", 1)[-1]
-                lines = "\n".join(f"    {op.text.strip()}" for op in ref_step.step.ops)
-                hint = HINTS.get(kind, GENERIC_HINT)
-                return (f"after step {ref_step.step.index}:\n{lines}\n"
-                        f"  {key} is {stu.get(key)!r} with your handler; the reference model "
-                        f"says {ref.get(key)!r}.\n  Hint: {hint}.")
-    if len(reference.steps) != len(student.steps):
-        return "the scenario stopped early with your handler"
-    return None
+def hint(kind: str, verbs: set[str]) -> str:
+    """What to look at when the observable ``kind`` differs (whatever the ops were)."""
+    return HINTS.get(kind, GENERIC_HINT)
 
 
-def first_difference(text: str, handler: Any) -> str | None:
-    """Where the model with the student's code first shows something else than the
-    reference model: op by op on the default observations, then step by step on
-    everything the expectations read."""
-    from forklab.observe import default_observations
-    from forklab.scenario.parse import parse_text
-    from forklab.sim.backend import SimRun
+EXERCISE = Exercise(
+    name="cow-fault", folder=Path(__file__).resolve().parent,
+    summary="copy-on-write exercise", required=("handle_write_fault(fault)",),
+    plug=lambda solution: plugged(solution.handle_write_fault), hint=hint,
+    noun="your handler",
+    try_out=lambda solution: solution.handle_write_fault(
+        WriteFault("parent", "heap", 0, 1, False, True, 2)))
 
-    scenario = parse_text(text, "<exercise>")
-    reference, student = SimRun(scenario), SimRun(scenario)
-    done: list[str] = []
-    for op in scenario.ops:
-        done.append(f"    {op.text.strip()}")
-        reference.apply(op)
-        with plugged(handler):
-            student.apply(op)
-            stu = default_observations(student.observe())
-        ref = default_observations(reference.observe())
-        for key in dict.fromkeys([*ref, *stu]):
-            if ref.get(key) != stu.get(key):
-                kind = key.split("(")[0].rsplit(".", 1)[-1]
-                script = "\n".join(done)
-                return (f"after\n{script}\n  {key} is {stu.get(key)!r} with your handler; the "
-                        f"reference model says {ref.get(key)!r}.\n"
-                        f"  Hint: {HINTS.get(kind, GENERIC_HINT)}.")
-    return step_difference(run_model(text), run_model(text, handler))
+
+CLASSIC = {
+    "child-writes-after-fork": EXERCISE.scenario_text(
+        "child-writes-after-fork",
+        ("parent: mmap heap 8p\nparent: write heap = 1\nparent: fork -> child", []),
+        ("child: write heap[0p] = 7",
+         ["parent.heap.byte(0) == 1", "child.heap.byte(0) == 7",
+          "child.heap.shared_with(parent) == 7", "child.heap.exclusive == 1"])),
+    "parent-writes-after-fork": EXERCISE.scenario_text(
+        "parent-writes-after-fork",
+        ("parent: mmap heap 4p\nparent: write heap = 2\nparent: fork -> child\n"
+         "parent: write heap[1p:3p] = 5", ["child.heap.byte(1p) == 2",
+                                          "parent.heap.byte(1p) == 5"]),
+        ("child: write heap[1p] = 6", ["child.heap.exclusive == 2", "parent.heap.exclusive == 2",
+                                       "parent.heap.byte(1p) == 5"])),
+    "last-user-reuses": EXERCISE.scenario_text(
+        "last-user-reuses",
+        ("parent: mmap heap 4p\nparent: write heap\nparent: fork -> child\nchild: _exit 0\n"
+         "parent: wait child", []),
+        ("parent: write heap = 9", ["parent.heap.exclusive == 4", "parent.faults == 4",
+                                    "parent.heap.byte(3p) == 9"])),
+    "shared-file": EXERCISE.scenario_text(
+        "shared-file",
+        ("parent: mmap box 2p file=box.bin shared\nparent: read box\nparent: fork -> child\n"
+         "child: read box", []),
+        ("parent: write box[0p] = 4\nchild: write box[1p] = 8",
+         ["child.box.byte(0) == 4", "parent.box.byte(1p) == 8",
+          "child.box.shared_with(parent) == 2"])),
+    "private-file": EXERCISE.scenario_text(
+        "private-file",
+        ("parent: mmap data 4p file=data.bin private\nparent: read data\n"
+         "parent: fork -> child\nchild: read data", []),
+        ("child: write data[0p] = 5", ["parent.data.byte(0) == 0", "child.data.byte(0) == 5",
+                                       "child.data.exclusive == 1"])),
+    "mprotect-after-fork": EXERCISE.scenario_text(
+        "mprotect-after-fork",
+        ("parent: mmap heap 4p\nparent: write heap\nparent: fork -> child\nchild: exit 0\n"
+         "parent: wait child\nparent: mprotect heap ro\nparent: mprotect heap rw", []),
+        ("parent: write heap = 4", ["parent.faults == 4", "parent.heap.exclusive == 4"])),
+    "two-children": EXERCISE.scenario_text(
+        "two-children",
+        ("parent: mmap heap 2p\nparent: write heap\nparent: fork -> a\nparent: fork -> b\n"
+         "a: write heap[0p] = 3", ["b.heap.shared_with(parent) == 2"]),
+        ("b: _exit 0\nparent: wait b\nparent: write heap[0p] = 4",
+         ["a.heap.byte(0) == 3", "parent.heap.byte(0) == 4"])),
+}

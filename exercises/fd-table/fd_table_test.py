@@ -12,32 +12,19 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 
-from fd_harness import CLASSIC, first_difference, load_solution, plugged, run_model
-from forklab.testing import assert_agree, scenario_texts
-from forklab.testing.agree import real_status
+from fd_harness import CLASSIC, EXERCISE
+from forklab.testing import assert_agree
+from forklab.testing.grading import kernel_only
 
-solution = load_solution()
-
-
-def _written() -> bool:
-    from forklab.sim.files import FdTable
-    try:
-        solution.close_on_exec(solution.copy_at_fork(FdTable()))
-    except NotImplementedError:
-        return False
-    return True
-
-
-WRITTEN = _written()
+solution = EXERCISE.load_solution()
 
 
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_the_model_with_your_fd_table_shows_what_the_reference_shows(name: str) -> None:
-    problem = first_difference(CLASSIC[name], solution)
+    problem = EXERCISE.first_difference(CLASSIC[name], solution)
     assert problem is None, f"in scenario {name!r}, {problem}"
-    student = run_model(CLASSIC[name], solution)
+    student = EXERCISE.run_model(CLASSIC[name], solution)
     failed = [j for step in student.steps for j in step.expectations if j.ok is False]
     assert not failed, (f"in scenario {name!r}, with your fd table: expected "
                         f"{failed[0].text}, but it is not ({failed[0].value!r})")
@@ -50,7 +37,7 @@ def test_reference_counts_stay_right(name: str) -> None:
     from forklab.testing.invariants import check_invariants
 
     scenario = parse_text(CLASSIC[name], f"{name}.toml")
-    with plugged(solution):
+    with EXERCISE.plug(solution):
         kernel = Kernel(scenario)
         for op in scenario.ops:
             kernel.apply(op)
@@ -68,32 +55,14 @@ FILES = {"pipe", "dup", "dup2", "close", "cloexec", "close_range", "writefd", "r
          "fork", "vfork", "exec", "exit", "_exit", "wait", "thread"}
 
 
-def _random_scenarios(text: str) -> None:
-    problem = first_difference(text, solution)
-    assert problem is None, f"in a random scenario, {problem}"
+test_random_scenarios_match_the_reference_model = EXERCISE.random_test(
+    solution, verbs=FILES, observables={"cloexec", "same_file", "last_read", "fds", "state"})
 
 
-if WRITTEN:
-    test_random_scenarios_match_the_reference_model = settings(
-        max_examples=30, deadline=None, database=None,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],  # no slow "explain" phase
-        suppress_health_check=list(HealthCheck))(given(scenario_texts(
-            verbs=FILES, max_processes=3,
-            observables={"cloexec", "same_file", "last_read", "fds", "state"}))(
-        _random_scenarios))
-else:
-    def test_random_scenarios_match_the_reference_model() -> None:
-        from forklab.sim.files import FdTable
-        solution.close_on_exec(solution.copy_at_fork(FdTable()))  # not written yet
-
-
-KERNEL, WHY_NOT = real_status()
-
-
-@pytest.mark.skipif(not KERNEL, reason=f"the Linux kernel backend is unavailable: {WHY_NOT}")
+@kernel_only()
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_the_model_with_your_fd_table_agrees_with_the_kernel(name: str) -> None:
     from forklab.scenario.parse import parse_text
 
-    with plugged(solution):
+    with EXERCISE.plug(solution):
         assert_agree(parse_text(CLASSIC[name], f"{name}.toml"))
