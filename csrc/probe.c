@@ -43,6 +43,7 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
@@ -185,7 +186,19 @@ static uint64_t scenario_slots[REGION_SLOTS / 64];
 struct task {
     int ch;      /* this task's channel */
     int is_main; /* a process's only or main thread (not a `thread`) */
+    sigjmp_buf top; /* the start of its loop, where a child with its own copy of
+                     * the memory begins again (see restart_as_child) */
 };
+
+/* How a child that restarts at its parent task's loop begins: set by the
+ * child alone, in its own copy of static memory, just before the jump. */
+static struct {
+    int ch;
+    int origin;
+    int shares_files;
+    int64_t spawn_ns;
+    int64_t token;
+} restart;
 
 static __attribute__((noreturn)) void task_loop(struct task *t);
 
@@ -441,18 +454,45 @@ static void send_hello(struct task *t, int origin, int64_t spawn_ns, int64_t tok
     rt_send(t->ch, &r, NULL, 0);
 }
 
-/* The start of a new process that is a copy of (or shares memory with) its
- * parent: keep only its own channel (unless the fd table is shared), give
- * its runtime its page tables, say hello, run its ops. Never returns. */
+/* A new process begins: keep only its own channel (unless the fd table is
+ * shared), give its runtime its page tables, say hello. */
+static void child_begin(struct task *t, int origin, int64_t spawn_ns, int64_t token,
+                        int shares_files)
+{
+    if (!shares_files)
+        close_forklab_fds(t->ch);
+    warm_up();
+    send_hello(t, origin, spawn_ns, token);
+}
+
+/* A process that shares its parent's memory (vfork, clone vm): its task runs
+ * in frames of its own, below the parent's or on a stack of its own, and
+ * leaves the parent's frames alone. Never returns. */
 static __attribute__((noreturn)) void child_start(int ch, int origin, int64_t spawn_ns,
                                                   int64_t token, int shares_files)
 {
-    struct task t = {ch, 1};
-    if (!shares_files)
-        close_forklab_fds(ch);
-    warm_up();
-    send_hello(&t, origin, spawn_ns, token);
+    struct task t = {.ch = ch, .is_main = 1};
+    child_begin(&t, origin, spawn_ns, token, shares_files);
     task_loop(&t);
+}
+
+/* A process with its own copy of the memory (fork, clone without vm) runs on
+ * its copy of the stack of the task that made it. Starting its loop below
+ * that task's frames would stack one loop on another, a generation at a time,
+ * until a thread's stack overflows (a thread forks, its child forks, and the
+ * grandchild's child dies of SIGSEGV); instead it goes back to the top of
+ * that task's loop, in its own copy, and begins there: every generation runs
+ * at the same depth. */
+static __attribute__((noreturn)) void restart_as_child(struct task *t, int ch, int origin,
+                                                       int64_t spawn_ns, int64_t token,
+                                                       int shares_files)
+{
+    restart.ch = ch;
+    restart.origin = origin;
+    restart.shares_files = shares_files;
+    restart.spawn_ns = spawn_ns;
+    restart.token = token;
+    siglongjmp(t->top, 1);
 }
 
 /* ------------------------------------------------------------------ memory ops */
@@ -568,12 +608,15 @@ struct clone_ctx {
     int is_vfork;
     int64_t t0;
     int64_t token;
+    struct task *copied; /* the caller's task, when the child has a copy of its memory */
 };
 
 static int clone_child(void *arg)
 {
     struct clone_ctx c = *(struct clone_ctx *)arg;
     int64_t spawn_ns = c.is_vfork ? now_ns() - c.t0 : 0;
+    if (c.copied)
+        restart_as_child(c.copied, c.ch, FL_O_CLONE, spawn_ns, c.token, c.shares_files);
     child_start(c.ch, FL_O_CLONE, spawn_ns, c.token, c.shares_files);
 }
 
@@ -646,14 +689,13 @@ static __attribute__((noinline)) void op_fork(struct task *t, struct fl_cmd *c, 
     pid_t pid = fork();
     int64_t t1 = now_ns();
     if (pid == 0)
-        child_start(fd, FL_O_FORK, 0, c->a[0], 0);
+        restart_as_child(t, fd, FL_O_FORK, 0, c->a[0], 0);
     int e = errno;
     if (fd >= 0)
         rt_close(fd);
     r->v[FL_V_RESULT] = pid;
     r->v[FL_V_ELAPSED_NS] = t1 - t0;
     errno = e;
-    (void)t;
 }
 
 /* The vfork child runs its ops in frames below this one, on the parent's
@@ -687,7 +729,7 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
     struct clone_ctx local = {fd, (flags & CLONE_FILES) != 0, (flags & CLONE_VFORK) != 0, 0,
-                              c->a[0]};
+                              c->a[0], (flags & CLONE_VM) ? NULL : t};
     struct clone_ctx *ctx = &local;
     if (flags & CLONE_VM) {
         /* A stack of its own, and the context on it: the parent's frame may be
@@ -702,6 +744,7 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
             return;
         }
         ctx = (struct clone_ctx *)(stack + FL_STACK_SIZE - 256);
+        _Static_assert(sizeof *ctx <= 256, "the context fits above the child's stack");
         *ctx = local;
         args.stack = (uint64_t)(uintptr_t)stack;
         args.stack_size = FL_STACK_SIZE - 256;
@@ -729,7 +772,6 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
         rt_close(fd);
     reply_fail(t->ch, "clone is not supported on this architecture");
 #endif
-    (void)t;
 }
 
 static void op_spawn(struct task *t, struct fl_cmd *c, char *data, size_t len,
@@ -1142,6 +1184,11 @@ static __attribute__((noreturn)) void task_loop(struct task *t)
         struct fl_cmd h;
         char data[FL_MAX_DATA + 1];
     } m;
+    if (sigsetjmp(t->top, 0)) { /* a child, back here from restart_as_child */
+        t->ch = restart.ch;
+        t->is_main = 1;
+        child_begin(t, restart.origin, restart.spawn_ns, restart.token, restart.shares_files);
+    }
     for (;;) {
         int fd;
         long n = rt_recv(t->ch, &m, sizeof m - 1, &fd);

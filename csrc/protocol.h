@@ -28,8 +28,10 @@
 /* Mutexes (`lock L`) and atfork registrations a probe can hold. */
 #define FL_MAX_LOCKS 1024
 #define FL_MAX_ATFORK 64
-/* Stacks for threads and CLONE_VM children (one mapping each). */
-#define FL_STACK_SIZE (512 * 1024)
+/* Stacks for threads and CLONE_VM children (one mapping each): 8 MiB, the
+ * size glibc gives a thread by default (RLIMIT_STACK), since every vfork child
+ * runs its ops in frames below its parent's, on the same stack. */
+#define FL_STACK_SIZE (8 * 1024 * 1024)
 #define FL_MAX_STACKS 600
 
 struct fl_cmd {
