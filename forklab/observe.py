@@ -2,7 +2,8 @@
 
 A :class:`World` is one consistent snapshot of every process of a scenario.
 Plain values cover SCENARIOS.md §5's default observation set; the observables
-that take arguments (``shared_with``, ``byte``, ``same_file``) and those too
+that take arguments (``shared_with``, ``byte``, ``same_file``, ``libc_text_same``,
+``libc_relro_same``) and those too
 costly to read at every step on the kernel (``commit``, ``committed``, which
 walk /proc/PID/smaps) are answered by the backend through a :class:`Queries`
 object, valid until the next op, and compared only when an expression reads
@@ -82,6 +83,11 @@ class Queries(Protocol):
 
     def commit(self, process: str) -> int:
         """``committed`` summed over every scenario mapping the process has."""
+        ...
+
+    def libc_same(self, process: str, other: str, part: str) -> bool | None:
+        """Whether the pages of libc's PART ("text" or "relro") present in both
+        processes map the same frames; None unless both run forklab's probe."""
         ...
 
 

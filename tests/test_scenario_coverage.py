@@ -25,6 +25,7 @@ PROCESS_OBSERVABLES = (
     "state", "exit_code", "term_signal", "errno", "parent", "children", "threads",
     "faults", "minflt", "vm_pte", "fds", "cloexec", "same_file", "last_read",
     "sig_ignored", "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "commit",
+    "libc_text_same", "libc_relro_same",
 )
 MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte",
                        "committed")

@@ -228,6 +228,24 @@ class RealQueries:
             total += sum(max(0, min(hi, end) - max(lo, start)) for start, end in spans)
         return total
 
+    def libc_same(self, process: str, other: str, part: str) -> Any:
+        if self._stale():
+            return UNAVAILABLE
+        a, b = self._live(process), self._live(other)
+        if a is None or b is None:
+            return None
+        if not self._run.frames_visible:
+            return UNAVAILABLE
+        mine, theirs = procfs.libc_parts(a.pid), procfs.libc_parts(b.pid)
+        if mine is None or theirs is None:
+            return UNAVAILABLE
+        fa = procfs.frames(a.pid, *mine[part])
+        fb = procfs.frames(b.pid, *theirs[part])
+        if fa is None or fb is None:
+            return UNAVAILABLE
+        both = [(x, y) for x, y in zip(fa, fb) if x is not None and y is not None]
+        return bool(both) and all(x == y for x, y in both)
+
     def same_file(self, process: str, fd: Any, other: str, other_fd: Any) -> Any:
         if self._stale():
             return UNAVAILABLE

@@ -201,6 +201,58 @@ def accounted(pid: int) -> list[tuple[int, int]] | None:
     return out
 
 
+LIBC_NAME = "libc.so.6"
+
+
+def libc_parts(pid: int) -> dict[str, tuple[int, int]] | None:
+    """Where glibc's text and RELRO are mapped: {"text": (start, end), "relro": ...}.
+
+    The text is the library's ``r-xp`` mapping; RELRO is its ``r--p`` mapping that
+    ends where its writable ``rw-p`` data begins (the loader made the relocated
+    part read-only after writing it). None if the process has gone or maps no libc.
+    """
+    text = _read(f"/proc/{pid}/maps")
+    if text is None:
+        return None
+    spans: list[tuple[int, int, str]] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or os.path.basename(fields[5]) != LIBC_NAME:
+            continue
+        lo, _, hi = fields[0].partition("-")
+        try:
+            spans.append((int(lo, 16), int(hi, 16), fields[1]))
+        except ValueError:
+            continue
+    parts = {}
+    for start, end, perms in spans:
+        if perms == "r-xp":
+            parts["text"] = (start, end)
+        elif perms == "r--p" and any(s == end and p == "rw-p" for s, _, p in spans):
+            parts["relro"] = (start, end)
+    return parts if len(parts) == 2 else None
+
+
+def frames(pid: int, start: int, end: int) -> list[int | None] | None:
+    """The frame number of each page in [start, end) (None where not present),
+    from pagemap (frame numbers read as 0 without CAP_SYS_ADMIN)."""
+    try:
+        fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, (end - start) // 4096 * 8, start // 4096 * 8)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    out: list[int | None] = []
+    for i in range(0, len(data), 8):
+        entry = int.from_bytes(data[i:i + 8], "little")
+        out.append(entry & ((1 << 55) - 1) if entry >> 63 & 1 else None)
+    return out
+
+
 def vma(pid: int, address: int) -> tuple[int, int, int] | None:
     """(start, end, file offset of start) of the mapping holding ADDRESS."""
     text = _read(f"/proc/{pid}/maps")

@@ -82,7 +82,9 @@ PROCESS_ATTRS = (
 )
 PROCESS_QUERY_ATTRS = frozenset({"commit"})
 """Process attributes the backend answers only when read (through World.queries)."""
-PROCESS_METHODS = {"cloexec": "cloexec(FD)", "same_file": "same_file(FD, Q, FD2)"}
+PROCESS_METHODS = {"cloexec": "cloexec(FD)", "same_file": "same_file(FD, Q, FD2)",
+                   "libc_text_same": "libc_text_same(Q)",
+                   "libc_relro_same": "libc_relro_same(Q)"}
 MAPPING_ATTRS = ("mapped", "present", "exclusive", "zero", "committed")
 MAPPING_QUERY_ATTRS = frozenset({"committed"})
 """Mapping attributes the backend answers only when read (through World.queries)."""
@@ -589,6 +591,9 @@ class _Checker:
             setattr(base, _ROLE, ("process", p))
             if method == "cloexec":
                 self.arity(node, 1, f"{p}.cloexec(FD)")
+            elif method in ("libc_text_same", "libc_relro_same"):
+                self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
+                self.process_name(node.args[0], f"Q in {p}.{PROCESS_METHODS[method]}")
             else:
                 self.arity(node, 3, f"{p}.same_file(FD, Q, FD2)")
                 self.process_name(node.args[1], f"Q in {p}.same_file(FD, Q, FD2)")
@@ -882,6 +887,12 @@ class _Evaluator:
             fds = self.observe(f"{p}.fds", proc.fds)
             value = (fd in proc.cloexec_fds) if fd in fds else None
             return self.observe(f"{p}.cloexec({fd})", value)
+        if method in ("libc_text_same", "libc_relro_same"):
+            q = node.args[0].id  # type: ignore[attr-defined]
+            self.process(q)
+            part = method.split("_")[1]
+            return self.query(node, f"{p}.{method}({q})",
+                              lambda: self.world.queries.libc_same(p, q, part))
         fd = self.fd_arg(node.args[0], "FD")
         q = node.args[1].id  # type: ignore[attr-defined]
         other = self.process(q)

@@ -79,7 +79,8 @@ RESERVED_NAMES = frozenset(
 PROCESS_OBSERVABLES = frozenset(
     {"state", "exit_code", "term_signal", "errno", "parent", "children", "threads", "faults",
      "minflt", "vm_pte", "fds", "cloexec", "same_file", "last_read", "sig_ignored",
-     "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "commit", "name", "mappings"}
+     "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "commit", "libc_text_same",
+     "libc_relro_same", "name", "mappings"}
 )
 
 _ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping", "fd": "an fd",

@@ -1,4 +1,5 @@
-"""What the C library keeps in user memory: stdio, errno, mutexes, atfork, malloc.
+"""What the C library keeps in user memory: stdio, errno, mutexes, atfork, malloc,
+and the library's own loaded image (forklab.sim.image).
 
 None of this is kernel state. It lives in the address space, so ``fork``
 copies it (a second copy of an unflushed stdout buffer is printed twice),
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+
+from forklab.sim.image import LibcImage, load
 
 STDOUT_BUFFER = 4096  # glibc sizes the buffer from st_blksize, a page for a pipe
 BUFSIZ = 8192  # glibc's size when fstat of the fd fails (fd 1 closed)
@@ -164,6 +167,7 @@ class UserMemory:
     mutexes: dict[str, Mutex] = field(default_factory=dict)
     atfork: list[str] = field(default_factory=list)  # lock names, in registration order
     allocations: dict[str, int] = field(default_factory=dict)  # malloc name -> size
+    libc: LibcImage = field(default_factory=load)  # the library itself, as this image loaded it
 
     def copy(self) -> "UserMemory":
         return copy.deepcopy(self)

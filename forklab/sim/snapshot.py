@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 
 from forklab.observe import MappingObs, ProcessObs, World
+from forklab.sim import image
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import PAGES_PER_PTE_TABLE, Mapping
 from forklab.sim.runs import Linear
@@ -84,6 +85,12 @@ class SimQueries:
         if proc is None or proc.mm is None:
             return 0
         return sum(m.size for m in proc.mm.mappings.values() if m.accounted)
+
+    def libc_same(self, process: str, other: str, part: str) -> bool | None:
+        a, b = self.kernel.processes.get(process), self.kernel.processes.get(other)
+        if a is None or b is None or a.mm is None or b.mm is None:
+            return None
+        return image.same(a.mm.user.libc, b.mm.user.libc, part)
 
 
 def _state(proc: Process, kernel: Kernel) -> str:
