@@ -14,6 +14,7 @@
  *   fork_exec       fork(), until the child's execve of /bin/true has closed
  *                   its close-on-exec fds (a pipe the parent reads sees EOF)
  *   vfork_exec      vfork(), until the parent resumes: the child has exec'd
+ *   vfork           vfork() until the child runs; the child _exits
  *   posix_spawn     the whole posix_spawn() of /bin/true
  *   clone_vm_vfork  clone(CLONE_VM|CLONE_VFORK) until the child runs
  *   zygote          fork() in a small helper forked before anything was mapped
@@ -197,6 +198,20 @@ static double time_vfork_exec(void)
     return (double)(t1 - t0) / 1000;
 }
 
+static double time_vfork(volatile int64_t *stamp)
+{
+    int64_t t0 = now_ns();
+    pid_t pid = vfork();
+    if (pid == 0) {
+        *stamp = now_ns();
+        _exit(0);
+    }
+    if (pid < 0)
+        fail("vfork");
+    reap(pid);
+    return (double)(*stamp - t0) / 1000;
+}
+
 static double time_posix_spawn(void)
 {
     pid_t pid;
@@ -353,7 +368,7 @@ int main(int argc, char **argv)
             usage("unknown option");
     }
     if (!method)
-        usage("which method? fork fork_exec vfork_exec posix_spawn clone_vm_vfork zygote exec");
+        usage("which method? fork fork_exec vfork vfork_exec posix_spawn clone_vm_vfork zygote exec");
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -409,6 +424,8 @@ int main(int argc, char **argv)
             us = time_fork_exec(1, NULL);
         else if (strcmp(method, "exec") == 0)
             us = time_fork_exec(0, stamp);
+        else if (strcmp(method, "vfork") == 0)
+            us = time_vfork(stamp);
         else if (strcmp(method, "vfork_exec") == 0)
             us = time_vfork_exec();
         else if (strcmp(method, "posix_spawn") == 0)

@@ -1,4 +1,5 @@
-"""The forklab command line: ``run``, ``verify``, ``fuzz``, ``lessons``, ``learn`` and ``serve``.
+"""The forklab command line: ``run``, ``verify``, ``fuzz``, ``bench``, ``calibrate``, ``lessons``,
+``learn`` and ``serve``.
 
 ``forklab`` alone opens the lesson player when stdout is a terminal, and
 prints this help otherwise.
@@ -187,6 +188,51 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     return 1 if report.findings else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Spawn latency against parent size, measured in C and predicted by the model."""
+    from forklab.bench import report
+    from forklab.bench.measure import BenchError
+    from forklab.bench.run import bench, parse_methods, parse_size
+
+    try:
+        sizes = [parse_size(s) for s in args.sizes.split(",")]
+        rows = bench(sizes, parse_methods(args.methods), args.reps, thp=args.thp,
+                     on_progress=progress)
+        if args.png:
+            report.write_png(rows, args.png)
+    except BenchError as err:
+        raise UsageError(str(err)) from None
+    except OSError as err:
+        raise UsageError(f"forklab bench: {err.filename or ''}: {err.strerror or err}") from None
+    if args.json:
+        write_json({"rows": [row.json() for row in rows]})
+    else:
+        print(report.table(rows) + "\n\n" + report.plot(rows))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Measure this machine, fit the cost model's coefficients, save them."""
+    from forklab.bench import calibrate
+    from forklab.bench.measure import BenchError
+
+    design = calibrate.QUICK if args.quick else calibrate.DESIGN
+    try:
+        points = calibrate.measure_design(design, args.reps, on_progress=progress)
+    except BenchError as err:
+        raise UsageError(str(err)) from None
+    fitted = calibrate.fit_points(points)
+    print(calibrate.render(fitted))
+    if args.dry_run:
+        return 0
+    try:
+        where = calibrate.save(fitted, args.reps)
+    except OSError as err:
+        raise UsageError(f"forklab calibrate: cannot save: {err}") from None
+    print(f"\nsaved to {where}; the simulator now predicts spawn_us with these")
+    return 0
+
+
 def cmd_lessons(args: argparse.Namespace) -> int:
     """List the lesson catalog; every lesson must parse and have its own id."""
     scenarios = load(catalog_files())
@@ -335,6 +381,43 @@ def build_parser() -> argparse.ArgumentParser:
     fuzzing.add_argument("--jobs", type=_positive, default=None, metavar="J",
                          help="worker processes (default: 2, or 1 on a 1-CPU machine)")
     fuzzing.set_defaults(handler=cmd_fuzz)
+
+    benching = commands.add_parser(
+        "bench", help="spawn latency against parent size: kernel and model",
+        description="Time fork, fork+exec, vfork+exec, posix_spawn, clone(vm,vfork), a zygote's\n"
+                    "fork and exec alone from a parent of each size (written, 4 KiB pages),\n"
+                    "in C on this kernel, each the median of --reps runs with its quartiles,\n"
+                    "beside the cost model's prediction. Progress on stderr.",
+        epilog="exit status:\n  0  measured\n  2  the command line is wrong, a size does not "
+               "fit in memory,\n     or the timing program is not built",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    benching.add_argument("--sizes", default="0,64MiB,256MiB,1GiB", metavar="S,S...",
+                          help="parent sizes (default 0,64MiB,256MiB,1GiB)")
+    benching.add_argument("--methods", default="fork,fork_exec,vfork_exec,posix_spawn,"
+                          "clone_vm_vfork,zygote,exec", metavar="M,M...",
+                          help="methods (default: all but plain vfork)")
+    benching.add_argument("--reps", type=_positive, default=15, metavar="N",
+                          help="repetitions per method and size (default 15)")
+    benching.add_argument("--thp", action="store_true", help="the parent's memory in huge pages")
+    benching.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    benching.add_argument("--png", type=Path, metavar="PATH", help="also draw the figure to PATH")
+    benching.set_defaults(handler=cmd_bench)
+
+    calibrating = commands.add_parser(
+        "calibrate", help="fit the cost model to this machine",
+        description="Time every creating call on parents of several sizes, mapping counts, fd\n"
+                    "and thread counts, with and without huge pages; fit the cost model's\n"
+                    "coefficients, show the fit and its residuals, and save them under\n"
+                    "$XDG_CACHE_HOME/forklab/ (default ~/.cache/forklab/), where the\n"
+                    "simulator reads them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    calibrating.add_argument("--reps", type=_positive, default=15, metavar="N",
+                             help="repetitions per point (default 15)")
+    calibrating.add_argument("--quick", action="store_true",
+                             help="a few small points only (to check it runs; not to trust)")
+    calibrating.add_argument("--dry-run", action="store_true",
+                             help="show the fit, save nothing")
+    calibrating.set_defaults(handler=cmd_calibrate)
 
     listing = commands.add_parser(
         "lessons", help="list the lesson catalog",

@@ -1,66 +1,122 @@
 """The cost model: how long a creating call takes, from what the model copied.
 
 fork's time grows with what ``dup_mmap`` copies: one unit per mapping, per
-present PTE copied, per page-table page allocated; vfork and posix_spawn copy
-no page tables, so their time does not grow with the parent.
+present PTE copied, per huge-page entry, per page-table page allocated, plus
+the fd table it duplicates; vfork and posix_spawn copy no page tables, so their
+time does not grow with the parent. exec's time grows with what it tears down:
+a fork child's exec frees the page tables fork just copied.
+
+The coefficients ship with the package (``DEFAULTS``, measured on a 2-core VM)
+and are replaced by the ones ``forklab calibrate`` measured on this machine
+when its calibration file is present and valid (``forklab.sim.calibration``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from forklab.sim.memory import AddressSpace
+from forklab.sim.memory import HUGE_ZERO, PAGES_PER_PTE_TABLE, AddressSpace, Mapping
+from forklab.sim.runs import Linear
 
 RUNTIME_MAPPINGS = 24  # the mappings every process has before a scenario adds any
+STANDARD_FDS = 3  # stdin, stdout, stderr
+
+TERMS = ("base", "image", "mapping", "pte", "huge", "table", "fd", "thread")
+"""The terms of every prediction, in the order of ForkStats.terms()."""
+
+
+def _huge_entries(m: Mapping) -> int:
+    """Entries that map a huge page (or the huge zero page): one PMD entry per 2 MiB."""
+    return sum((b - a) // PAGES_PER_PTE_TABLE for a, b, v in m.ptes.runs()
+               if v == HUGE_ZERO or (isinstance(v, Linear) and v.tag.huge))
 
 
 @dataclass(frozen=True)
 class ForkStats:
-    """What fork would copy from an address space."""
+    """What a creating call copies (fork) or an exec tears down, from the model's state."""
 
     mappings: int
-    ptes: int  # entries fork copies (a huge page is one PMD entry, not 512)
-    tables: int  # page-table pages fork allocates in the child
+    ptes: int  # 4 KiB page-table entries copied
+    huge: int = 0  # huge-page entries copied (each one PMD entry)
+    tables: int = 0  # page-table pages fork allocates in the child
+    fds: int = STANDARD_FDS
+    threads: int = 1
+    image: int = 1  # 1: the process frees (exec) or copies (fork) a runtime image of its own
 
     @classmethod
-    def of(cls, mm: AddressSpace) -> "ForkStats":
+    def of(cls, mm: AddressSpace, fds: int = STANDARD_FDS, threads: int = 1) -> "ForkStats":
         copied = [m for m in mm.mappings.values() if m.anon_vma and not m.dontfork
                   and not m.wipeonfork]
+        entries = sum(m.entries() for m in copied)
+        huge = sum(_huge_entries(m) for m in copied)
         return cls(
             mappings=len(mm.mappings) + RUNTIME_MAPPINGS,
-            ptes=sum(m.entries() for m in copied),
+            ptes=entries - huge,
+            huge=huge,
             tables=sum(m.table_pages() for m in copied),
+            fds=fds,
+            threads=threads,
         )
 
     @classmethod
     def empty(cls) -> "ForkStats":
-        return cls(RUNTIME_MAPPINGS, 0, 0)
+        return cls(RUNTIME_MAPPINGS, 0)
+
+    @classmethod
+    def borrowed(cls, fds: int = STANDARD_FDS) -> "ForkStats":
+        """An exec that frees no memory: the vfork child's image is its parent's."""
+        return cls(0, 0, fds=fds, image=0)
+
+    def terms(self) -> tuple[float, ...]:
+        """The value of each of TERMS: 1 for the fixed part, then the counts."""
+        return (1.0, self.image, self.mappings, self.ptes, self.huge, self.tables, self.fds,
+                self.threads)
 
 
 @dataclass(frozen=True)
 class Coefficients:
-    """Microseconds: a fixed part, then per mapping, per PTE, per page-table page."""
+    """Microseconds: a fixed part, for an image of its own, then per mapping, PTE, huge
+    entry, table page, fd, thread."""
 
     base: float
-    per_mapping: float
-    per_pte: float
-    per_table: float
+    image: float = 0.0
+    mapping: float = 0.0
+    pte: float = 0.0
+    huge: float = 0.0
+    table: float = 0.0
+    fd: float = 0.0
+    thread: float = 0.0
 
     def __call__(self, stats: ForkStats) -> float:
-        return (self.base + self.per_mapping * stats.mappings + self.per_pte * stats.ptes
-                + self.per_table * stats.tables)
+        return sum(c * t for c, t in zip(self.values(), stats.terms()))
+
+    def values(self) -> tuple[float, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    @classmethod
+    def from_values(cls, values: list[float] | tuple[float, ...]) -> "Coefficients":
+        return cls(*values)
 
 
-# Shipped defaults, from medians measured by tests/kernel_facts/mem_cost.c on a
-# 2-core x86-64 Linux 6.18 VM: fork of 0 / 64 MiB / 1 GiB written = 91 / 1415 /
-# 19500 us; 1000 untouched one-page mappings add ~0.45 us each and written ones
-# ~0.9 us (one PTE page and one PMD page each); vfork ~20 us and posix_spawn of
-# /bin/true ~110 us at any size. See docs/kernel-facts-memory.md.
+KINDS = ("fork", "vfork", "spawn", "exec", "spawn_template", "blank")
+"""fork (and clone without vm); vfork (and clone vm: until the child runs);
+spawn (posix_spawn of a program, the whole call); exec (execve, until the
+old image is gone); and the what-if APIs, which have no kernel to measure."""
+
+# Shipped defaults: the fit of `forklab calibrate` (medians of 15 runs per point) on a
+# 2-core x86-64 Linux 6.18 VM with 24 GiB: fork of 0 / 64 MiB / 1 GiB written =
+# 61 us / 1.14 ms / 17.9 ms, of 1 GiB in huge pages 0.6 ms; exec of /bin/true by a
+# fork child of 1 GiB 24 ms, by a vfork child 55-75 us. The vfork and posix_spawn
+# points that the scheduler delayed by a time slice (3-4 ms: a busy sibling core)
+# were left out of their fits. See docs/model.md ("Costs").
 DEFAULTS: dict[str, Coefficients] = {
-    "fork": Coefficients(base=70.0, per_mapping=0.45, per_pte=0.072, per_table=0.22),
-    "vfork": Coefficients(base=20.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
-    "spawn": Coefficients(base=110.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
-    "spawn_template": Coefficients(base=110.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
-    "blank": Coefficients(base=110.0, per_mapping=0.0, per_pte=0.0, per_table=0.0),
+    "fork": Coefficients(base=34.7, mapping=0.684, pte=0.0665, table=1.374, fd=0.028,
+                         thread=8.44),
+    "vfork": Coefficients(base=13.8, fd=0.017),
+    "spawn": Coefficients(base=130.0),
+    "exec": Coefficients(base=63.5, image=86.5, mapping=0.308, pte=0.088, huge=1.49,
+                         table=0.566, fd=0.005),
+    "spawn_template": Coefficients(base=130.0),
+    "blank": Coefficients(base=130.0),
 }
 
 
@@ -83,6 +139,14 @@ def within_tolerance(predicted_us: float, measured_us: float) -> bool:
     return low > 0 and high / low <= TOLERANCE_FACTOR
 
 
+def coefficients() -> dict[str, Coefficients]:
+    """This machine's calibration where there is a valid one, else the shipped defaults."""
+    from forklab.sim.calibration import load_current
+
+    calibrated = load_current()
+    return {**DEFAULTS, **calibrated} if calibrated else DEFAULTS
+
+
 def predict(kind: str, stats: ForkStats) -> float:
     """Predicted microseconds the creating call takes in the caller."""
-    return round(DEFAULTS[kind](stats), 1)
+    return round(coefficients()[kind](stats), 1)

@@ -1,0 +1,94 @@
+"""What a bench measures: a parent's state (a Case) and a way of creating a child (a method).
+
+A Case is written two ways that must mean the same process: the options of
+the C timing program (``forklab-bench``), and a scenario the simulator runs,
+so the model predicts the very state the kernel was timed in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from forklab.layout import PAGE
+
+METHODS: dict[str, str] = {
+    "fork": "fork() in the parent; the child _exits",
+    "fork_exec": "fork(), until the child has exec'd /bin/true",
+    "vfork": "vfork(), until the child runs",
+    "vfork_exec": "vfork(), until the child has exec'd /bin/true",
+    "posix_spawn": "posix_spawn() of /bin/true, the whole call",
+    "clone_vm_vfork": "clone(CLONE_VM|CLONE_VFORK), until the child runs",
+    "zygote": "fork() in a small helper forked before the parent grew",
+    "exec": "execve of /bin/true by a fork child, until its old image is gone",
+}
+"""Every method forklab-bench can time, with what its microseconds mean."""
+
+BENCH_METHODS = ("fork", "fork_exec", "vfork_exec", "posix_spawn", "clone_vm_vfork",
+                 "zygote", "exec")
+"""The methods `forklab bench` shows by default: the figure of "A fork() in the road"."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A parent: SIZE bytes mapped and touched, plus extra mappings, fds and threads."""
+
+    size: int = 0
+    touch: str = "write"  # write, read or none
+    thp: bool = False
+    maps: int = 0  # one-page mappings, each in a region of its own
+    maps_touch: str = "none"  # write or none
+    fds: int = 0  # open fds besides 0, 1 and 2
+    threads: int = 0  # threads besides the main one
+
+    def __post_init__(self) -> None:
+        if self.size % PAGE:
+            raise ValueError(f"size {self.size} is not a multiple of {PAGE} bytes")
+
+    @property
+    def written_bytes(self) -> int:
+        """Memory the case's writes make resident."""
+        return (self.size if self.touch == "write" else 0) + (
+            self.maps * PAGE if self.maps_touch == "write" else 0)
+
+    def options(self) -> list[str]:
+        """forklab-bench's options for this parent."""
+        out = ["--size", str(self.size), "--touch", self.touch, "--maps", str(self.maps),
+               "--maps-touch", self.maps_touch, "--fds", str(self.fds),
+               "--threads", str(self.threads)]
+        return out + (["--thp"] if self.thp else [])
+
+    def script(self, actor: str = "parent") -> list[str]:
+        """Scenario lines that build this parent in the model."""
+        lines = []
+        if self.size:
+            lines.append(f"{actor}: mmap heap {self.size}" + (" thp" if self.thp else ""))
+            if self.touch != "none":
+                lines.append(f"{actor}: {self.touch} heap")
+        if self.maps:
+            lines.append(f"repeat {self.maps}: {actor}: mmap m 1p")
+            if self.maps_touch == "write":
+                lines.extend(f"{actor}: write m_{i}" for i in range(1, self.maps + 1))
+        if self.fds:
+            lines.append(f"repeat {self.fds}: {actor}: open /dev/null -> f")
+        if self.threads:
+            lines.append(f"repeat {self.threads}: {actor}: thread -> t")
+        return lines
+
+    def label(self) -> str:
+        parts = [size_text(self.size) + ("" if self.touch == "write" else f" {self.touch}")]
+        if self.thp:
+            parts.append("thp")
+        if self.maps:
+            parts.append(f"{self.maps} maps" + (" written" if self.maps_touch == "write" else ""))
+        if self.fds:
+            parts.append(f"{self.fds} fds")
+        if self.threads:
+            parts.append(f"{self.threads} threads")
+        return ", ".join(parts)
+
+
+def size_text(size: int) -> str:
+    """1 GiB, 64 MiB, 4 KiB or 0 B: the largest unit that divides the size."""
+    for unit, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if size and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} B"
