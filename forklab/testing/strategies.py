@@ -34,12 +34,14 @@ __all__ = ["scenarios", "scenario_texts", "ops", "as_scenario", "next_lines",
 
 PROCESS_OBSERVABLES = ("state", "exit_code", "term_signal", "errno", "parent", "children",
                        "threads", "faults", "minflt", "vm_pte", "fds", "last_read",
-                       "sig_ignored", "sig_caught", "sig_blocked", "sig_pending")
+                       "sig_ignored", "sig_caught", "sig_blocked", "sig_pending", "commit")
+PAIR_OBSERVABLES = ("libc_text_same", "libc_relro_same")
 FD_OBSERVABLES = ("cloexec", "same_file")
-MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte")
+MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte",
+                       "committed")
 RUN_OBSERVABLES = ("stdout", "processes")
-ALL_OBSERVABLES = frozenset(PROCESS_OBSERVABLES + FD_OBSERVABLES + MAPPING_OBSERVABLES
-                            + RUN_OBSERVABLES)
+ALL_OBSERVABLES = frozenset(PROCESS_OBSERVABLES + PAIR_OBSERVABLES + FD_OBSERVABLES
+                            + MAPPING_OBSERVABLES + RUN_OBSERVABLES)
 """Observables an expectation may read (``spawn_us`` is timing, so never)."""
 
 GENERATED = "<generated>"
@@ -100,6 +102,8 @@ def _expression(draw: Any, state: ScriptState, observables: frozenset[str]) -> s
     p = pick(draw, procs)
     if kind in PROCESS_OBSERVABLES:
         return f"{p}.{kind}"
+    if kind in PAIR_OBSERVABLES:
+        return f"{p}.{kind}({pick(draw, procs)})"
     if kind == "cloexec":
         return f"{p}.cloexec({pick(draw, sorted(state.fd_names))})"
     if kind == "same_file":
