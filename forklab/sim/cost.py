@@ -120,18 +120,19 @@ DEFAULTS: dict[str, Coefficients] = {
 }
 
 
-TOLERANCE_FACTOR = 3.0
+TOLERANCE_FACTOR = 4.0
 TOLERANCE_US = 1000.0
 
 
 def within_tolerance(predicted_us: float, measured_us: float) -> bool:
-    """Whether a measured creation time agrees with the prediction.
+    """Whether one measured creation time agrees with the prediction.
 
-    One call's latency on a shared 2-core machine swings by 2-3x with load
-    (fork of 512 MiB written: 10-12 ms idle, 25-30 ms beside a test run), and
-    a call shorter than a millisecond is within scheduling noise (posix_spawn:
-    110-240 us idle, up to 675 us under load). So the shipped coefficients are
-    held to a factor of 3, or to 1 ms for the short calls.
+    verify compares a single call, and on a shared 2-core machine one call
+    swings far from its median: fork of 512 MiB written took 33 ms beside a
+    test run where the model (and an idle machine) says 9 ms, a factor of 3.6;
+    calls timed until the child runs take 14 us, or 3.7 ms when the child
+    waits out a busy core's time slice. So a prediction agrees within a factor
+    of 4, or within 1 ms for the short calls (docs/model.md, "Tolerance").
     """
     if abs(predicted_us - measured_us) <= TOLERANCE_US:
         return True
