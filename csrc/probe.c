@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -585,6 +586,66 @@ static void (*const atfork_fns[FL_MAX_ATFORK][3])(void) = {
     ATFORK_ROW(4), ATFORK_ROW(5), ATFORK_ROW(6), ATFORK_ROW(7),
 };
 
+/* ------------------------------------------------------------------ thread-id words
+ * glibc starts every thread (and the child of every fork) with
+ * CLONE_CHILD_CLEARTID on the thread-id word of its descriptor, so that the
+ * kernel writes 0 there when the thread ends, for pthread_join. When a
+ * process with several threads ends, every thread but the last to leave the
+ * address space makes that write. A fork write-protects all the parent's
+ * written private pages, descriptors included: a descriptor not written since
+ * is copied on that write, a minor fault of the process's exit, in the
+ * runtime's memory (tests/kernel_facts/proc_exit_threads.c). If an access
+ * loop kills the process, the driver counts the faults from the loop's start
+ * to the process's death, and would count those too. So after every fork the
+ * parent writes each word with the value it holds: the copies are made then,
+ * by the runtime, and the exit writes find their pages writable. */
+static int *tid_words[FL_MAX_STACKS + 1]; /* the words of this address space's threads */
+
+static int *own_tid_word(void)
+{
+    int *word = NULL;
+    return SYS2(SYS_prctl, PR_GET_TID_ADDRESS, &word) == 0 ? word : NULL;
+}
+
+static void add_tid_word(void)
+{
+    int *word = own_tid_word();
+    for (size_t i = 0; word && i < sizeof tid_words / sizeof tid_words[0]; i++) {
+        int *none = NULL;
+        if (__atomic_compare_exchange_n(&tid_words[i], &none, word, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return;
+    }
+}
+
+static void drop_tid_word(void)
+{
+    int *word = own_tid_word();
+    for (size_t i = 0; word && i < sizeof tid_words / sizeof tid_words[0]; i++) {
+        int *mine = word;
+        __atomic_compare_exchange_n(&tid_words[i], &mine, NULL, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+    }
+}
+
+/* In the parent after a fork: take the copies now (see above). An atomic add
+ * of 0 writes a word without changing it, whatever its thread does. */
+static void rewrite_tid_words(void)
+{
+    for (size_t i = 0; i < sizeof tid_words / sizeof tid_words[0]; i++) {
+        int *word = __atomic_load_n(&tid_words[i], __ATOMIC_SEQ_CST);
+        if (word)
+            __atomic_fetch_add(word, 0, __ATOMIC_SEQ_CST);
+    }
+}
+
+/* In a child with its own copy of the memory: the only thread is its own. */
+static void reset_tid_words(void)
+{
+    memset(tid_words, 0, sizeof tid_words);
+    add_tid_word();
+}
+
 /* ------------------------------------------------------------------ stacks */
 
 /* A stack for a thread or a CLONE_VM child: a mapping of its own, kept to
@@ -663,6 +724,7 @@ __asm__(".text\n"
 static void *thread_main(void *arg)
 {
     struct task t = {(int)(intptr_t)arg, 0};
+    add_tid_word();
     send_hello(&t, FL_O_THREAD, 0, 0);
     task_loop(&t);
 }
@@ -690,6 +752,8 @@ static __attribute__((noinline)) void op_fork(struct task *t, struct fl_cmd *c, 
     int64_t t1 = now_ns();
     if (pid == 0)
         restart_as_child(t, fd, FL_O_FORK, 0, c->a[0], 0);
+    if (pid > 0)
+        rewrite_tid_words();
     int e = errno;
     if (fd >= 0)
         rt_close(fd);
@@ -752,6 +816,8 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
     ctx->t0 = now_ns();
     long ret = fl_clone3(&args, 64, clone_child, ctx);
     int64_t t1 = now_ns();
+    if (ret > 0 && !(flags & CLONE_VM))
+        rewrite_tid_words();
     if (ret < 0) {
         errno = (int)-ret; /* as glibc's syscall() would */
         ret = -1;
@@ -1035,6 +1101,7 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         fd = -1;
         break;
     case FL_OP_THREAD_EXIT:
+        drop_tid_word();
         r.err = errno;
         rt_send(t->ch, &r, NULL, 0);
         rt_close(t->ch);
@@ -1187,6 +1254,7 @@ static __attribute__((noreturn)) void task_loop(struct task *t)
     if (sigsetjmp(t->top, 0)) { /* a child, back here from restart_as_child */
         t->ch = restart.ch;
         t->is_main = 1;
+        reset_tid_words();
         child_begin(t, restart.origin, restart.spawn_ns, restart.token, restart.shares_files);
     }
     for (;;) {
@@ -1307,6 +1375,7 @@ int main(int argc, char **argv)
     SYS4(SYS_prlimit64, 0, RLIMIT_CORE, &no_core, NULL);
 
     prefault_stack();
+    add_tid_word();
     load_unwinder();
     warm_up();
     fl_state.runtime_pte_kb = vm_pte_kb();

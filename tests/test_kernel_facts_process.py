@@ -553,6 +553,18 @@ def test_exit_statuses():
     })
 
 
+def test_exit_of_threads_after_fork_faults():
+    expect(facts("proc_exit_threads"), {
+        "no_fork.threads_2": 0,
+        "fork.threads_0": 0,
+        "fork.threads_1": 0,        # the waiting thread leaves last: no write
+        "fork.threads_2": 1,        # every waiting thread but the last: a copy each
+        "fork.threads_3": 2,
+        "fork_then_threads_ran.threads_3": 0,   # their descriptors written again
+        "fork_no_tid_word.threads_3": 0,        # set_tid_address(NULL): no write
+    })
+
+
 def test_exit_orphans():
     f = facts("proc_exit")
     expect(f, {

@@ -1,0 +1,131 @@
+/* proc_exit_threads.c -- the minor faults a process with threads takes while
+ * it ends, after a fork.
+ *
+ * glibc creates every thread with CLONE_CHILD_CLEARTID on the thread-id word
+ * of its descriptor (pthread_join waits on it); the kernel writes 0 there as
+ * the thread leaves its address space, but only while another thread still
+ * uses that address space (mm_release). A fork write-protects the parent's
+ * written private pages, thread descriptors included, so that write may be a
+ * copy-on-write fault, counted in the dying process's minflt.
+ *
+ * Each case: a process P starts K threads that wait in read(2), perhaps
+ * forks (the child exits at once), notes its minflt (getrusage), and writes
+ * to address 8: SIGSEGV. Its parent reads the zombie's /proc/PID/stat before
+ * reaping it; the difference is the faults P took while it ended. Everything
+ * runs on one CPU (as forklab's probe does), so the faulting thread leaves
+ * first and the last of the waiting threads leaves last.
+ */
+#include "proc_common.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+static int wait_r, wake_w, woke_r, woke_w;
+static int clear_tid_word;
+
+/* Wait in read(2); each byte read is answered on woke_w. With
+ * clear_tid_word, first tell the kernel to write no thread-id word. */
+static void *waiter(void *arg)
+{
+    (void)arg;
+    if (clear_tid_word)
+        syscall(SYS_set_tid_address, NULL);
+    char c;
+    for (;;) {
+        if (read(wait_r, &c, 1) != 1)
+            pause();
+        if (write(woke_w, &c, 1) != 1)
+            _exit(5);
+    }
+    return NULL;
+}
+
+static long stat_minflt(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (slurp(path, buf, sizeof buf) < 0)
+        return -1;
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && *p; p++)
+        if (*p == ' ' && ++field == 10)
+            return atol(p + 1);
+    return -1;
+}
+
+/* The faults P took while it ended (see top). wake: after the fork, each
+ * thread runs once (it reads a byte, answers, waits again). */
+static long case_run(int threads, int do_fork, int wake, int no_tid_word)
+{
+    long *noted = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (noted == MAP_FAILED)
+        _exit(2);
+    noted[0] = -1;
+    pid_t p = fork();
+    if (p == 0) {
+        int a[2], b[2];
+        noted[0] = -1; /* a shared page fork did not map here: its fault now */
+        if (pipe(a) || pipe(b))
+            _exit(2);
+        wait_r = a[0], wake_w = a[1], woke_r = b[0], woke_w = b[1];
+        clear_tid_word = no_tid_word;
+        for (int i = 0; i < threads; i++) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, waiter, NULL) != 0)
+                _exit(2);
+        }
+        sleep_ms(20); /* every thread waits in read(2) */
+        if (do_fork) {
+            pid_t c = fork();
+            if (c == 0)
+                _exit(0);
+            waitpid(c, NULL, 0);
+        }
+        char c = 'x';
+        for (int i = 0; wake && i < threads; i++)
+            if (write(wake_w, &c, 1) != 1 || read(woke_r, &c, 1) != 1)
+                _exit(3);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        noted[0] = ru.ru_minflt;
+        *(volatile char *)8 = 1;
+        _exit(4);
+    }
+    siginfo_t si;
+    waitid(P_PID, p, &si, WEXITED | WNOWAIT);
+    long at_death = stat_minflt(p);
+    int killed = si.si_code == CLD_KILLED && si.si_status == SIGSEGV;
+    waitpid(p, NULL, 0);
+    long before = noted[0];
+    munmap(noted, 4096);
+    return killed && before >= 0 && at_death >= 0 ? at_death - before : -1;
+}
+
+/* Run a case 5 times: its value, or -2 if the runs disagree. */
+static void report(const char *key, int threads, int do_fork, int wake, int no_tid_word)
+{
+    long first = case_run(threads, do_fork, wake, no_tid_word);
+    for (int i = 1; i < 5; i++)
+        if (case_run(threads, do_fork, wake, no_tid_word) != first)
+            first = -2;
+    kv(key, "%ld", first);
+}
+
+int main(void)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof one, &one);
+
+    report("no_fork.threads_2", 2, 0, 0, 0);
+    report("fork.threads_0", 0, 1, 0, 0);
+    report("fork.threads_1", 1, 1, 0, 0);
+    report("fork.threads_2", 2, 1, 0, 0);
+    report("fork.threads_3", 3, 1, 0, 0);
+    report("fork_then_threads_ran.threads_3", 3, 1, 1, 0);
+    report("fork_no_tid_word.threads_3", 3, 1, 0, 1);
+    return 0;
+}
