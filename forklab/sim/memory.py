@@ -186,6 +186,8 @@ class Mapping:
     dontfork: bool = False
     wipeonfork: bool = False
     anon_vma: bool = False  # set by the first fault that maps an anonymous page here
+    noreserve: bool = False  # MAP_NORESERVE: never charged to the commit limit
+    accounted: bool = False  # VM_ACCOUNT: its size is charged to the commit limit
     ptes: RunMap = field(init=False)
     pte_tables: RunMap = field(init=False)  # per 2 MiB region: True while a PTE page exists
     pmd_tables: RunMap = field(init=False)  # per 1 GiB region
@@ -228,6 +230,22 @@ class Mapping:
         return (self.thp and self.obj is None and hi <= self.pages
                 and not self.pte_tables.get(region)
                 and self.ptes.count(lambda v: v is not None, lo, hi) == 0)
+
+    def charge_at_mmap(self) -> None:
+        """``accountable_mapping``: a private writable mapping without MAP_NORESERVE is
+        charged at mmap; shared memory is charged once for its object, not per mapping."""
+        self.accounted = self.share == "private" and self.prot == "rw" and not self.noreserve
+
+    def charge_at_mprotect(self, prot: str) -> None:
+        """``mprotect_fixup``: becoming writable charges a private mapping not yet
+        charged (MAP_NORESERVE never); losing write gives the charge back only for
+        private anonymous memory that has no anon_vma yet (never written: nothing
+        of it can need swap); a file mapping or a written one keeps it."""
+        if prot == "rw":
+            if self.share == "private" and not self.noreserve:
+                self.accounted = True
+        elif self.accounted and self.obj is None and not self.anon_vma:
+            self.accounted = False
 
     def frame_runs(self, lo: int = 0, hi: int | None = None):
         """(start, end, Linear) for runs of pages that map frames."""
