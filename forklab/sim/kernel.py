@@ -296,6 +296,12 @@ class Kernel:
         self._set_errno(proc, thread, errno)
         self.failed[name] = errno
 
+    @staticmethod
+    def _fork_stats(proc: Process) -> cost.ForkStats:
+        """What a creating call made by ``proc`` copies or sets up, for the cost model."""
+        assert proc.mm is not None
+        return cost.ForkStats.of(proc.mm, fds=len(proc.files.fds), threads=len(proc.threads))
+
     def op_fork(self, proc: Process, thread: Thread, op: Op) -> None:
         """libc fork: atfork prepare (may wait for a lock), clone, then the epilogue."""
         assert proc.mm is not None
@@ -308,7 +314,7 @@ class Kernel:
                 return False
             for lock in locks:  # prepare handlers, last registered first
                 user.mutex(lock).owner = thread.tid
-            stats = cost.ForkStats.of(mm)
+            stats = self._fork_stats(proc)
             child = self.clone(proc, thread, name, frozenset())
             assert child is not None and child.mm is not None
             for lock in user.atfork:  # parent and child handlers, in registration order
@@ -321,7 +327,7 @@ class Kernel:
 
     def op_vfork(self, proc: Process, thread: Thread, op: Op) -> None:
         assert proc.mm is not None
-        stats = cost.ForkStats.of(proc.mm)
+        stats = self._fork_stats(proc)
         child = self.clone(proc, thread, op.binds[0], frozenset({"vm", "vfork"}))
         assert child is not None
         child.spawn_us = cost.predict("vfork", stats)
@@ -329,7 +335,7 @@ class Kernel:
     def op_clone(self, proc: Process, thread: Thread, op: Op) -> None:
         assert proc.mm is not None
         flags = op.args["flags"]
-        stats = cost.ForkStats.of(proc.mm)
+        stats = self._fork_stats(proc)
         child = self.clone(proc, thread, op.binds[0], flags)
         if child is not None:
             child.spawn_us = cost.predict("vfork" if "vm" in flags else "fork", stats)
@@ -476,7 +482,7 @@ class Kernel:
         apply the file actions, set the mask, exec; a failure is reported back
         and the child reaped, so no child remains."""
         assert proc.mm is not None
-        stats = cost.ForkStats.of(proc.mm)
+        stats = self._fork_stats(proc)
         self._spawn(proc, thread, op.binds[0], op.args["program"], op.args["actions"],
                     cost.predict("spawn", stats))
 
