@@ -323,16 +323,9 @@ TestModelAlone = ModelAlone.TestCase
 
 
 class KernelSideBySide(ModelVsKernel):
-    """Model and kernel compared after every line.
-
-    Narrowed (anonymous mappings; no madvise, mprotect or threads) to stay clear of
-    the disagreements `forklab fuzz` found that are still open: widen it as they
-    are fixed (docs/course-kit.md lists them).
-    """
+    """Model and kernel compared after every line: every verb, the whole mapping pool."""
 
     use_kernel = True
-    verbs = ALL_VERBS - {"madvise", "mprotect", "thread", "thread_exit"}
-    mapping_pool = [("m1", 16, "private", "anon"), ("m2", 3, "shared", "anon")]
 
 
 KernelSideBySide.TestCase.settings = settings(
