@@ -4,8 +4,8 @@
    medians, the model's predictions and their errors, and fork at 1 GiB
    against posix_spawn at 1 GiB (goal: fork at least 10x slower).
 2. The harness adds nothing: bench's fork median at each size against a plain
-   C loop that times fork() (benchmarks/fork_loop.c), run alternately a few
-   times so that both see the same machine (goal: within 5%).
+   C loop that times fork() (benchmarks/fork_loop.c), run alternately, both
+   pinned to one CPU, so that both see the same machine (goal: within 5%).
 3. The noise of one measurement (what verify compares): for each method and
    size, the largest ratio of a single run to the median, among the middle
    90% of runs.
@@ -15,6 +15,7 @@ Run: python benchmarks/bench_fork_curve.py [--reps N] [--rounds N] [--png PATH]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def c_loop(size: int, reps: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=21)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--png", type=Path)
     args = parser.parse_args()
 
@@ -59,7 +60,12 @@ def main() -> None:
           f"{sum(r.agrees for r in rows)}/{len(rows)} within the tolerance; worst "
           f"{worst.method} at {worst.size >> 20} MiB {worst.error:+.0%}")
 
-    print("\nbench's fork vs a plain C loop (medians of rounds, alternating):")
+    # Both on one CPU, so neither gains from where the scheduler puts the child.
+    cpu = min(os.sched_getaffinity(0))
+    everywhere = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    print(f"\nbench's fork vs a plain C loop (medians of {args.rounds} rounds, alternating, "
+          f"both on CPU {cpu}):")
     for size in SIZES:
         ours, plain = [], []
         for _ in range(args.rounds):
@@ -68,6 +74,7 @@ def main() -> None:
         a, b = statistics.median(ours), statistics.median(plain)
         print(f"  {size >> 20:>5} MiB  bench {a:9.1f} us  C loop {b:9.1f} us  "
               f"{(a - b) / b:+.1%}")
+    os.sched_setaffinity(0, everywhere)
 
     print("\none measurement against its median (middle 90% of runs):")
     for r in rows:

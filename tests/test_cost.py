@@ -97,10 +97,3 @@ def test_an_exec_by_a_vfork_child_frees_no_image() -> None:
     kernel = model_run("exec", Case(size=1 << 20))
     stats = exec_stats(kernel, kernel.processes["c"])
     assert (stats.image, stats.ptes) == (1, 256)
-
-
-def test_the_tolerance_is_a_factor_of_4_or_1_ms() -> None:
-    assert cost.within_tolerance(9000.0, 35000.0)  # x3.9: a loaded machine's fork
-    assert not cost.within_tolerance(9000.0, 37000.0)  # x4.1
-    assert cost.within_tolerance(20.0, 1000.0)  # within 1 ms: scheduling noise
-    assert not cost.within_tolerance(20.0, 3700.0)  # a whole time slice is not
