@@ -13,6 +13,11 @@ from forklab.bench.cases import METHODS, Case
 from forklab.bench.measure import bench_path, measure
 
 
+# `python -m forklab` from the source tree would import the tree's forklab, whose timing
+# program is built only by an in-place build; from / it imports the installed one.
+OUTSIDE_THE_TREE = "/"
+
+
 def children_of(pid: int) -> list[int]:
     """Every process whose parent is pid (zombies included)."""
     found = []
@@ -44,7 +49,8 @@ def test_bench_json_has_the_rows_it_promises(tmp_path: Path) -> None:
     png = tmp_path / "fig.png"
     done = subprocess.run([sys.executable, "-m", "forklab", "bench", "--sizes", "0,1MiB",
                            "--methods", "fork,posix_spawn", "--reps", "3", "--json",
-                           "--png", str(png)], capture_output=True, text=True, timeout=120)
+                           "--png", str(png)], capture_output=True, text=True, timeout=120,
+                          cwd=OUTSIDE_THE_TREE)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)["rows"]
     assert [(r["method"], r["size_bytes"]) for r in rows] == [
@@ -56,7 +62,8 @@ def test_bench_json_has_the_rows_it_promises(tmp_path: Path) -> None:
 
 def test_a_size_that_does_not_fit_is_a_clear_error_with_status_2() -> None:
     done = subprocess.run([sys.executable, "-m", "forklab", "bench", "--sizes", "64TiB"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          cwd=OUTSIDE_THE_TREE)
     assert done.returncode == 2
     assert "64 TiB" in done.stderr and "available" in done.stderr
     assert "Traceback" not in done.stderr
@@ -67,7 +74,7 @@ def test_ctrl_c_leaves_no_process_and_no_zombie() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "forklab", "bench", "--sizes", "256MiB",
                              "--methods", "zygote,fork", "--reps", "100000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, cwd=OUTSIDE_THE_TREE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait until the timing program is running
         timers = [c for c in children_of(proc.pid)
