@@ -178,6 +178,7 @@ class ProcessMemory:
     vm_pte: int  # KiB
     faults: int
     minflt: int
+    commit: int = 0  # bytes of its mappings charged to the commit limit
     note: str = ""  # why there is nothing to show (ended, runs a program)
 
 
@@ -266,7 +267,8 @@ def address_spaces(world: World, selected: str | None = None, cells: int = CELLS
             note = f"{p.state}: its memory is gone"
         elif proc is not None and proc.mm is None:
             note = f"runs {proc.program}: forklab cannot see into its memory"
-        totals.append(ProcessMemory(name, p.vm_pte, p.faults, p.minflt, note))
+        totals.append(ProcessMemory(name, p.vm_pte, p.faults, p.minflt,
+                                    world.queries.commit(name), note))
     if kernel is None:
         return totals, []
     views = []

@@ -17,6 +17,7 @@ from forklab.tui.views import (
     ZERO_PAGE,
     MappingView,
     ProcessMemory,
+    size_text,
 )
 
 PAGE_STYLE = {EXCLUSIVE: "green", SHARED: "yellow", ZERO_PAGE: "cyan", ABSENT: ""}
@@ -43,8 +44,8 @@ def render(totals: tuple[ProcessMemory, ...], mappings: tuple[MappingView, ...],
         if t.note:
             out.append(f"  {t.note}\n", style="dim")
             continue
-        out.append(f"  page tables {t.vm_pte} KiB · {t.faults} faults this step · "
-                   f"{t.minflt} in all\n")
+        out.append(f"  page tables {t.vm_pte} KiB · faults {t.faults} ({t.minflt} in all)"
+                   f" · commit {size_text(t.commit)}\n")
     if ended:
         out.append(f"  no memory to show (ended, or running another program): "
                    f"{' '.join(ended)}\n", style="dim")
