@@ -286,7 +286,8 @@ class Kernel:
         if "pidfd" in flags:
             number = parent.files.lowest_free()
             if number is not None:
-                parent.files.install(number, OpenFile(PidFd(name), True, False), cloexec=True)
+                # O_RDWR, as the kernel opens a pidfd: write(2) on it is EINVAL, not EBADF
+                parent.files.install(number, OpenFile(PidFd(name), True, True), cloexec=True)
         if "vfork" in flags:
             parent.state = "suspended"
             child.vfork_parent = parent.name
@@ -308,12 +309,15 @@ class Kernel:
         name, mm = op.binds[0], proc.mm
         user = mm.user
 
+        prepare = list(reversed(user.atfork))  # prepare handlers, last registered first
+
         def attempt() -> bool:
-            locks = list(reversed(user.atfork))
-            if any(user.mutex(lock).owner is not None for lock in locks):
-                return False
-            for lock in locks:  # prepare handlers, last registered first
-                user.mutex(lock).owner = thread.tid
+            while prepare:  # each handler locks in turn, keeping what it took while it waits
+                mutex = user.mutex(prepare[0])
+                if mutex.owner is not None:  # (held by this thread too: a lock registered twice)
+                    return False
+                mutex.owner = thread.tid
+                prepare.pop(0)
             stats = self._fork_stats(proc)
             child = self.clone(proc, thread, name, frozenset())
             assert child is not None and child.mm is not None
@@ -500,7 +504,18 @@ class Kernel:
             elif action.kind == "sigmask":
                 mask = set(action.signals - UNCATCHABLE)
         error = None
-        for action in actions:  # in the child, in order, on the child's own table
+        kinds = {action.kind for action in actions}
+        if {"setsid", "setpgroup"} <= kinds:
+            # glibc sets both before the file actions; a session leader cannot change
+            # its group, nor a group leader make a session: EPERM either way
+            error = "EPERM"
+        for action in actions if error is None else ():  # in the child, in order
+            if action.kind in ("close", "open") and \
+                    self._fd_number(action.fd if action.kind == "close" else action.num) \
+                    not in child.files.fds:
+                # glibc closes the fd first (open= too) and ignores EBADF, but the child
+                # shares the caller's memory and thread pointer: its errno is left EBADF
+                self._set_errno(proc, thread, "EBADF")
             error = self._file_action(child, child, action)
             if error:
                 break
@@ -598,7 +613,7 @@ class Kernel:
         self.blanks[op.binds[0]] = blank
         number = proc.files.lowest_free()
         if number is not None:
-            proc.files.install(number, OpenFile(PidFd(op.binds[0]), True, False), cloexec=True)
+            proc.files.install(number, OpenFile(PidFd(op.binds[0]), True, True), cloexec=True)
             self.fd_names[op.binds[0]] = number
 
     def op_configure(self, proc: Process, thread: Thread, op: Op) -> None:
