@@ -7,9 +7,10 @@ pending signals. It knows just enough to offer only next lines that
 
 * the language accepts (every name bound, every actor able to act), and
 * the kernel runs the same way every time: no timing (no ``sleep``, no
-  ``spawn_us``, no real programs that end on their own), no races, no read
-  that waits unless data or end-of-file is certain, no lock that waits unless
-  it waits forever (and only when blocking is asked for).
+  ``spawn_us``; a real program that ends on its own is waited for at once), no
+  races, no read that waits unless data or end-of-file is certain, no lock (nor
+  fork's atfork handler) that waits unless it waits forever (and only when
+  blocking is asked for).
 
 It draws from a ``draw`` function (a hypothesis ``data.draw`` or the ``draw``
 of a composite strategy), so what it generates shrinks like any hypothesis
@@ -37,6 +38,7 @@ ALL_VERBS = frozenset({
     "printf", "fflush", "setvbuf",
     "signal", "block", "unblock", "raise", "kill",
     "lock", "unlock", "thread", "thread_exit",
+    "open", "spawn", "clone", "malloc", "free", "atfork", "repeat",
 })
 """Every verb the generator knows (a deterministic subset of SCENARIOS.md §3)."""
 
@@ -47,10 +49,18 @@ MAX_FDS = 16  # open fds per process
 MAX_THREADS = 3  # threads per process, the main one included
 MAX_MAPPINGS = 4  # mappings per scenario
 LOCKS = ("l1", "l2")
+PATHS = ("a.txt", "b.txt", "/dev/null")  # scratch files `open` and spawn's `open=` use
+CLONE_FLAGS = ("none", "files", "pidfd", "files,pidfd", "clear_sighand", "sighand")
+"""Flag sets of a clone whose child goes on as a process of its own (``sighand``
+without ``vm`` is EINVAL: no child); ``vm,vfork`` sets are made like a vfork."""
+VFORK_CLONE_FLAGS = ("vm,vfork", "vm,vfork,sighand", "vm,vfork,files", "vm,vfork,pidfd")
+MALLOC_SIZES = ("16", "4KiB", "200KiB", "1MiB")  # 200 KiB and up: glibc maps them
+MAX_ALLOCS = 4  # allocations per scenario
 GHOST = "<gone>"  # the owner of a lock whose owning thread does not exist
 WEIGHTS = {"write": 8, "read": 4, "mmap": 2, "fork": 5, "pipe": 3, "writefd": 3, "readfd": 3,
            "lock": 3, "unlock": 3, "wait": 3, "madvise": 3, "mprotect": 3, "kill": 2,
-           "exit": 1, "_exit": 1, "raise": 1, "exec": 1, "setvbuf": 1, "close_range": 1}
+           "exit": 1, "_exit": 1, "raise": 1, "exec": 1, "setvbuf": 1, "close_range": 1,
+           "malloc": 1, "free": 1, "atfork": 1, "repeat": 1}
 """How often each verb is chosen among those possible (default 2): memory and
 process creation often, the verbs that end a process rarely."""
 
@@ -76,7 +86,8 @@ class MapInfo:
 class OpenFile:
     """An open file description: what it is, and how many fds hold it."""
 
-    kind: str  # null (fd 0), out (stdout), err (stderr), r / w (a pipe's ends)
+    kind: str  # null (fd 0), out (stdout), err (stderr), r / w (a pipe's ends),
+    # file (a scratch file or /dev/null: reads never wait), pidfd
     pipe: int | None = None
     refs: int = 0
 
@@ -96,6 +107,8 @@ class Proc:
     disp: dict[str, str] = field(default_factory=dict)  # signal -> ignore | catch
     mask: set[str] = field(default_factory=set)
     pending: set[str] = field(default_factory=set)
+    allocs: set[str] = field(default_factory=set)  # malloc names live in its memory
+    atfork: list[str] = field(default_factory=list)  # atfork locks, in registration order
 
     @property
     def alive(self) -> bool:
@@ -134,6 +147,9 @@ class ScriptState:
         self.fd_names: dict[str, int] = {}
         self.mappings: dict[str, MapInfo] = {}  # every mapping name bound, as made
         self.thread_names: set[str] = set()
+        self.other_names: set[str] = set()  # allocations, and names a failed call bound
+        self.paths: set[str] = {"/dev/null"}  # files that exist in the scratch directory
+        self._alloc_count = 0
         self.lines: list[str] = []
         self._ids = itertools.count(1)
         self._counters: dict[str, itertools.count] = {}
@@ -154,6 +170,7 @@ class ScriptState:
             name = f"{prefix}{next(counter)}"
             if name not in self.procs and name not in self.fd_names \
                     and name not in self.mappings and name not in self.thread_names \
+                    and name not in self.other_names \
                     and name not in LOCKS and name != self.first:
                 return name
 
@@ -218,8 +235,12 @@ class ScriptState:
         proc.state = "zombie"
         proc.threads = {}
         proc.frozen = False
+        if self._shares_fds(proc):
+            proc.fds = {}  # a clone(files) sibling keeps the table
         for number in list(proc.fds):
             self._close(proc, number)
+        proc.allocs = set()
+        proc.atfork = []
         proc.maps.clear()
         proc.locks.clear()
         proc.frozen_locks.clear()
@@ -233,6 +254,18 @@ class ScriptState:
                 child.state = "reaped"
         if proc.parent is None:
             proc.state = "reaped"
+
+    def _shares_fds(self, proc: Proc) -> bool:
+        """Whether another live process holds the same fd table (clone files)."""
+        return any(p is not proc and p.alive and p.fds is proc.fds
+                   for p in self.procs.values())
+
+    def _unshare_fds(self, proc: Proc) -> None:
+        """Give ``proc`` a copy of a shared fd table, as execve does."""
+        if self._shares_fds(proc):
+            proc.fds = dict(proc.fds)
+            for fid, _ in proc.fds.values():
+                self.files[fid].refs += 1
 
     def _signal_now(self, proc: Proc, sig: str) -> None:
         """A signal arrives at a live process whose threads all share one mask."""
@@ -293,8 +326,17 @@ class ScriptState:
             offer("munmap", bool(proc.maps))
             offer("madvise", bool(proc.maps))
             offer("mprotect", bool(proc.maps))
-            offer("fork", can_create)
+            fork = self._fork_outcome(proc, thread) if can_create else None
+            offer("fork", fork == "ok" or (fork == "forever" and self.blocking))
             offer("vfork", can_create and main and single)
+            offer("clone", can_create)
+            offer("spawn", can_create)
+            offer("open", len(proc.fds) < MAX_FDS)
+            offer("malloc", self._alloc_count < MAX_ALLOCS)
+            offer("free", bool(proc.allocs))
+            offer("atfork", main and len(proc.atfork) < 3 and (
+                self.blocking or any(lock not in proc.atfork for lock in LOCKS)))
+            offer("repeat", bool(self._repeatable(proc, thread, fork)))
             offer("exec", main)
             offer("exit", main)
             offer("_exit", main)
@@ -344,16 +386,16 @@ class ScriptState:
                 if f.pipe in self.frozen_pipes:
                     continue  # a reader waits forever on it: keep it that way
                 out.append(number)
-            elif f.kind in ("out", "r"):
-                out.append(number)  # stdout; a read end gives EBADF
+            elif f.kind in ("out", "r", "file", "pidfd"):
+                out.append(number)  # stdout, a file; EBADF on a read end, EINVAL on a pidfd
         return out
 
     def _readable(self, proc: Proc, thread: str) -> list[int]:
         out = []
         for number, (fid, _) in proc.fds.items():
             f = self.files[fid]
-            if f.kind in ("null", "w", "out"):
-                out.append(number)  # end-of-file; a write end gives EBADF
+            if f.kind in ("null", "w", "out", "file", "pidfd"):
+                out.append(number)  # never waits: data, end-of-file, EBADF or EINVAL
             elif f.kind == "r":
                 assert f.pipe is not None
                 _, writers = self._pipe_ends(f.pipe)
@@ -429,6 +471,8 @@ class ScriptState:
         info = MapInfo(name, pages, share, backing)
         self.mappings[name] = info
         proc.maps[name] = info.copy()
+        if backing == "file":
+            self.paths.add(f"{name}.bin")
         back = f"file={name}.bin" if backing == "file" else "anon"
         return [f"{self.actor_text(proc, thread)}: mmap {name} {pages}p {back} {share}"]
 
@@ -478,25 +522,63 @@ class ScriptState:
         return [f"{self.actor_text(proc, thread)}: mprotect {name} {prot}"]
 
     # -- generators: processes ---------------------------------------------------------------
-    def _child(self, proc: Proc, thread: str, name: str, *, share_memory: bool) -> Proc:
+    def _child(self, proc: Proc, thread: str, name: str, *, share_memory: bool,
+               share_files: bool = False) -> Proc:
         child = Proc(name, proc.name)
         proc.children.append(name)
-        for number, (fid, cloexec) in proc.fds.items():
-            child.fds[number] = (fid, cloexec)
-            self.files[fid].refs += 1
+        if share_files:
+            child.fds = proc.fds
+        else:
+            for number, (fid, cloexec) in proc.fds.items():
+                child.fds[number] = (fid, cloexec)
+                self.files[fid].refs += 1
         child.disp = dict(proc.disp)
         child.mask = set(proc.mask)
         if not share_memory:
             child.maps = {n: m.copy() for n, m in proc.maps.items() if not m.dontfork}
             for lock, owner in proc.locks.items():
                 child.locks[lock] = "" if owner == thread else GHOST
+            child.allocs = set(proc.allocs)
+            child.atfork = list(proc.atfork)
         self.procs[name] = child
         return child
 
+    def _fork_outcome(self, proc: Proc, thread: str) -> str | None:
+        """What libc's fork does about the atfork prepare handlers: "ok"; "forever"
+        (a prepare handler waits for a lock that is never released: held by the
+        forking thread, an earlier handler of this fork, a thread that is gone or
+        stuck); None when it would wait for a live thread to unlock (a race of
+        the script's order, never offered)."""
+        taken: set[str] = set()
+        for lock in reversed(proc.atfork):  # prepare handlers, last registered first
+            owner = proc.locks.get(lock)
+            if owner is None and lock not in taken:
+                taken.add(lock)
+            elif lock in taken or owner == thread or owner == GHOST \
+                    or proc.threads.get(owner or "", True):
+                return "forever"
+            else:
+                return None
+        return "ok"
+
     def _g_fork(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
         name = self.fresh("c")
+        line = f"{self.actor_text(proc, thread)}: fork -> {name}"
+        if self._fork_outcome(proc, thread) == "forever":
+            for lock in reversed(proc.atfork):  # the handlers before the stuck one lock
+                if lock in proc.locks:
+                    proc.frozen_locks.add(lock)
+                    break
+                proc.locks[lock] = thread
+            proc.threads[thread] = True
+            proc.frozen = proc.frozen or thread == ""
+            self.other_names.add(name)  # bound only if the fork ever returned
+            return [line]
         self._child(proc, thread, name, share_memory=False)
-        return [f"{self.actor_text(proc, thread)}: fork -> {name}"]
+        child = self.procs[name]
+        for lock in proc.atfork:  # parent and child handlers unlock
+            child.locks.pop(lock, None)
+        return [line]
 
     def _g_vfork(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
         name = self.fresh("v")
@@ -513,6 +595,9 @@ class ScriptState:
 
     def _exec(self, proc: Proc) -> None:
         proc.threads = {"": False}
+        self._unshare_fds(proc)
+        proc.allocs = set()
+        proc.atfork = []
         for number, (_, cloexec) in list(proc.fds.items()):
             if cloexec:
                 self._close(proc, number)
@@ -720,3 +805,198 @@ class ScriptState:
         lock = pick(draw, self._unlockable(proc, thread))
         del proc.locks[lock]
         return [f"{self.actor_text(proc, thread)}: unlock {lock}"]
+
+    # -- generators: more ways to make a process --------------------------------------------
+    def _pidfd(self, proc: Proc) -> None:
+        """clone(pidfd): a close-on-exec pidfd at the parent's lowest free number."""
+        if len(proc.fds) < MAX_FDS:
+            self._install(proc, self._lowest_free(proc), self._new_file("pidfd"), True)
+
+    def _g_clone(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = self.fresh("k")
+        vm = thread == "" and len(proc.threads) == 1 and draw(st.booleans())
+        flags = pick(draw, VFORK_CLONE_FLAGS if vm else CLONE_FLAGS)
+        head = f"{self.actor_text(proc, thread)}: clone {flags.replace(',', ', ')} -> {name}"
+        parts = set(flags.split(","))
+        if flags == "sighand":  # CLONE_SIGHAND needs CLONE_VM: EINVAL, no child
+            self.other_names.add(name)
+            return [head]
+        child = self._child(proc, thread, name, share_memory=vm,
+                            share_files="files" in parts)
+        if "pidfd" in parts:
+            self._pidfd(proc)
+        if "clear_sighand" in parts:
+            child.disp = {sig: a for sig, a in child.disp.items() if a == "ignore"}
+        if not vm:
+            return [head]
+        if draw(st.booleans()):  # a vfork child: its next line, at once, ends or execs it
+            code = draw(st.integers(0, 3))
+            self._die(child, code=code)
+            return [head, f"{name}: _exit {code}"]
+        self._exec(child)
+        return [head, f"{name}: exec probe"]
+
+    def _spawn_actions(self, draw: Draw, proc: Proc) -> tuple[list[str], dict[int, tuple[int, bool]] | None, set[str], set[str] | None]:
+        """Draw posix_spawn actions and run them on a copy of ``proc``'s table, in
+        order, as the child does: (texts, the table or None if one fails, the
+        signals reset to default, the mask or None for the caller's)."""
+        table = dict(proc.fds)
+        for fid, _ in table.values():
+            self.files[fid].refs += 1
+        texts: list[str] = []
+        default: set[str] = set()
+        mask: set[str] | None = None
+        kinds = [pick(draw, ("close", "dup2", "open", "closefrom", "setsid", "setpgroup",
+                             "sigmask", "sigdefault")) for _ in range(draw(st.integers(0, 3)))]
+        # setsid and setpgroup run first, and together fail (EPERM): no file action runs
+        failed = {"setsid", "setpgroup"} <= set(kinds)
+        for kind in kinds:
+            if kind == "close":
+                number = pick(draw, sorted(n for n in table if n >= 3) + [9])
+                texts.append(f"close={self.fd_ref(number)}")
+                if number in table and not failed:  # glibc ignores EBADF here
+                    fid, _ = table.pop(number)
+                    self.files[fid].refs -= 1
+            elif kind == "dup2":
+                source = pick(draw, sorted(table) + [9])
+                target = draw(st.integers(3, 8))
+                texts.append(f"dup2={self.fd_ref(source)}:{target}")
+                if failed:
+                    continue
+                if source not in table:
+                    failed = True
+                elif source == target:
+                    table[target] = (table[target][0], False)
+                else:
+                    self._swap_slot(table, target, table[source][0])
+            elif kind == "open":
+                number = pick(draw, (0, 3, 4, 5, 8))
+                path = pick(draw, PATHS)
+                texts.append(f"open={number}:{path}")
+                if failed:
+                    continue
+                if number == 0 and path not in self.paths:
+                    failed = True  # read-only, no create: ENOENT
+                else:
+                    self.paths.add(path)  # others write, create, truncate
+                    self._swap_slot(table, number, self._new_file("file"))
+            elif kind == "closefrom":
+                low = draw(st.integers(3, 8))
+                texts.append(f"closefrom={low}")
+                if not failed:
+                    for number in [n for n in table if n >= low]:
+                        fid, _ = table.pop(number)
+                        self.files[fid].refs -= 1
+            elif kind in ("setsid", "setpgroup"):
+                texts.append(kind)
+            else:
+                sigs = sorted({pick(draw, SIGNALS) for _ in range(draw(st.integers(1, 2)))})
+                texts.append(f"{kind}={'+'.join(sigs)}")
+                if kind == "sigmask":
+                    mask = set(sigs)
+                else:
+                    default |= set(sigs)
+        if failed:
+            for fid, _ in table.values():
+                self.files[fid].refs -= 1
+            return texts, None, default, mask
+        return texts, table, default, mask
+
+    def _swap_slot(self, table: dict[int, tuple[int, bool]], number: int, fid: int) -> None:
+        if number in table:
+            self.files[table[number][0]].refs -= 1
+        table[number] = (fid, False)
+        self.files[fid].refs += 1
+
+    def _g_spawn(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = self.fresh("s")
+        programs = ["probe", "probe", "missing"] + (["/bin/true", "/bin/false"]
+                                                     if thread == "" else [])
+        program = pick(draw, programs)
+        texts, table, default, mask = self._spawn_actions(draw, proc)
+        line = " ".join([f"{self.actor_text(proc, thread)}: spawn {program}", *texts,
+                         f"-> {name}"])
+        if table is None or program == "missing":  # no child: errno in the caller
+            if table is not None:
+                for fid, _ in table.values():
+                    self.files[fid].refs -= 1
+            self.other_names.add(name)
+            return [line]
+        child = Proc(name, proc.name)
+        proc.children.append(name)
+        self.procs[name] = child
+        child.fds = table
+        child.disp = {sig: a for sig, a in proc.disp.items()
+                      if a == "ignore" and sig not in default}
+        child.mask = set(proc.mask) if mask is None else mask
+        self._exec(child)
+        if program == "probe":
+            return [line]
+        # a real program ends on its own: waited for at once, so no state is a race
+        self._die(child, code=0 if program == "/bin/true" else 1)
+        child.state = "reaped"
+        proc.children.remove(name)
+        return [line, f"{proc.name}: wait {name}"]
+
+    # -- generators: files and memory, more -------------------------------------------------
+    def _g_open(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = self.fresh("o")
+        files = sorted(f"{m.name}.bin" for m in self.mappings.values() if m.backing == "file")
+        path = pick(draw, list(PATHS) + files)
+        mode = pick(draw, ("", " ro", " wo", " rw"))
+        flags = [flag for flag in ("cloexec", "append", "create") if draw(st.booleans())]
+        line = (f"{self.actor_text(proc, thread)}: open {path}{mode}"
+                f"{''.join(' ' + f for f in flags)} -> {name}")
+        if path not in self.paths and "create" not in flags:
+            self.other_names.add(name)  # ENOENT
+            return [line]
+        self.paths.add(path)
+        number = self._lowest_free(proc)
+        self._install(proc, number, self._new_file("file"), "cloexec" in flags)
+        self.fd_names[name] = number
+        return [line]
+
+    def _g_malloc(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = self.fresh("a")
+        self._alloc_count += 1
+        self.other_names.add(name)
+        proc.allocs.add(name)
+        return [f"{self.actor_text(proc, thread)}: malloc {pick(draw, MALLOC_SIZES)} -> {name}"]
+
+    def _g_free(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        name = pick(draw, sorted(proc.allocs))
+        proc.allocs.discard(name)
+        return [f"{self.actor_text(proc, thread)}: free {name}"]
+
+    def _g_atfork(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        lock = pick(draw, [lock for lock in LOCKS
+                           if self.blocking or lock not in proc.atfork])
+        proc.atfork.append(lock)
+        return [f"{proc.name}: atfork {lock}"]
+
+    def _repeatable(self, proc: Proc, thread: str, fork: str | None) -> list[str]:
+        """Lines that ``repeat`` may run N times: each run leaves the actor able to act."""
+        out = ["printf"]
+        if any(m.prot == "rw" for m in proc.maps.values()):
+            out.append("write")
+        if fork == "ok" and self.process_count() + 2 <= self.max_processes:
+            out.append("fork")
+        return out
+
+    def _g_repeat(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
+        what = pick(draw, self._repeatable(proc, thread, self._fork_outcome(proc, thread)))
+        actor = self.actor_text(proc, thread)
+        if what == "printf":
+            return [f'repeat {draw(st.integers(2, 3))}: {actor}: printf "{pick(draw, TEXTS)}"']
+        if what == "write":
+            name = pick(draw, sorted(n for n, m in proc.maps.items() if m.prot == "rw"))
+            return [f"repeat {draw(st.integers(2, 3))}: {actor}: write {name} = "
+                    f"{draw(st.integers(0, 255))}"]
+        n = draw(st.integers(2, self.max_processes - self.process_count()))
+        base = self.fresh("f")
+        self.other_names.add(base)
+        for i in range(1, n + 1):
+            child = self._child(proc, thread, f"{base}_{i}", share_memory=False)
+            for lock in proc.atfork:
+                child.locks.pop(lock, None)
+        return [f"repeat {n}: {actor}: fork -> {base}"]
