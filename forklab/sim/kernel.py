@@ -552,7 +552,8 @@ class Kernel:
         elif action.kind == "open":
             assert action.num is not None and action.path is not None
             write = action.num != 0
-            file = self._open_file(action.path, write=write, create=write, truncate=write)
+            file = self._open_file(action.path, write=write, create=write, truncate=write,
+                                   read=not write)  # O_RDONLY, or O_WRONLY|O_CREAT|O_TRUNC
             if isinstance(file, str):
                 return file
             files.install(action.num, file)
