@@ -116,13 +116,16 @@ def test_creation_scenarios_hold_on_the_model_and_end_what_cannot_go_on(text: st
     result = run_scenario(SimBackend(), parse_text(text))
     assert result.error is None, result.error
     assert all(s.ok for s in result.steps)
+    made = {key.partition(".")[0] for key in result.steps[-1].observations}
     lines = [line for block in text.split("'''")[1::2] for line in block.strip().splitlines()]
     for line, after in zip(lines, lines[1:] + [""]):
         name = line.rpartition("-> ")[2]
         if ": clone vm, vfork" in line:  # the parent is suspended: the child goes on at once
             assert after.startswith((f"{name}: _exit", f"{name}: exec probe")), (line, after)
-        if ": spawn /bin/" in line:  # a real program ends on its own: waited for at once
-            assert after.endswith(f": wait {name}"), (line, after)
+        if ": spawn /bin/" in line and name in made:  # a real program ends on its own:
+            assert after.endswith(f": wait {name}"), (line, after)  # waited for at once
+        if ": exec /bin/" in line:
+            assert after.endswith(f": wait {line.partition(':')[0]}"), (line, after)
 
 
 @needs_kernel

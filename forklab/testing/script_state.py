@@ -606,9 +606,26 @@ class ScriptState:
         proc.frozen_locks = set()
         proc.disp = {sig: a for sig, a in proc.disp.items() if a == "ignore"}
 
+    def _waiter(self, proc: Proc) -> Proc | None:
+        """proc's parent, if its main thread can wait for proc at once."""
+        parent = self.procs.get(proc.parent or "")
+        if parent is None or not parent.alive or parent.frozen or parent.threads.get("", True):
+            return None
+        return parent
+
     def _g_exec(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
-        if draw(st.integers(0, 4)) == 0:
+        kind = draw(st.integers(0, 5))
+        if kind == 0:
             return [f"{proc.name}: exec missing"]  # ENOENT: nothing changes but errno
+        parent = self._waiter(proc)
+        if kind == 1 and parent is not None:
+            # a real program ends on its own: its parent waits for it at once
+            program = pick(draw, ("/bin/true", "/bin/false"))
+            self._exec(proc)
+            self._die(proc, code=0 if program == "/bin/true" else 1)
+            proc.state = "reaped"
+            parent.children.remove(proc.name)
+            return [f"{proc.name}: exec {program}", f"{parent.name}: wait {proc.name}"]
         self._exec(proc)
         return [f"{proc.name}: exec probe"]
 
@@ -846,8 +863,9 @@ class ScriptState:
         texts: list[str] = []
         default: set[str] = set()
         mask: set[str] | None = None
-        kinds = [pick(draw, ("close", "dup2", "open", "closefrom", "setsid", "setpgroup",
-                             "sigmask", "sigdefault")) for _ in range(draw(st.integers(0, 3)))]
+        kinds = [pick(draw, ("close", "dup2", "open", "closefrom", "chdir", "setsid",
+                             "setpgroup", "sigmask", "sigdefault"))
+                 for _ in range(draw(st.integers(0, 3)))]
         # setsid and setpgroup run first, and together fail (EPERM): no file action runs
         failed = {"setsid", "setpgroup"} <= set(kinds)
         for kind in kinds:
@@ -880,6 +898,9 @@ class ScriptState:
                 else:
                     self.paths.add(path)  # others write, create, truncate
                     self._swap_slot(table, number, self._new_file("file"))
+            elif kind == "chdir":  # to a file (ENOTDIR) or to nothing (ENOENT): no child
+                texts.append(f"chdir={pick(draw, PATHS[:2])}")
+                failed = True
             elif kind == "closefrom":
                 low = draw(st.integers(3, 8))
                 texts.append(f"closefrom={low}")
