@@ -853,63 +853,57 @@ class ScriptState:
         self._exec(child)
         return [head, f"{name}: exec probe"]
 
-    def _spawn_actions(self, draw: Draw, proc: Proc) -> tuple[list[str], dict[int, tuple[int, bool]] | None, set[str], set[str] | None]:
+    def _spawn_actions(self, draw: Draw, proc: Proc
+                       ) -> tuple[list[str], dict[int, tuple[int, bool]], set[str], set[str] | None]:
         """Draw posix_spawn actions and run them on a copy of ``proc``'s table, in
-        order, as the child does: (texts, the table or None if one fails, the
-        signals reset to default, the mask or None for the caller's)."""
+        order, as the child does: (texts, the child's table, the signals reset to
+        default, the mask or None for the caller's).
+
+        Only actions that succeed: a spawn that fails (``missing``, ``chdir=``, a
+        ``dup2=`` from an fd not open, ``open=0:`` of a missing file, ``setsid``
+        with ``setpgroup``) is left out while its kernel run can be misread as
+        blocked: glibc's caller then waits in waitpid for the failed child, which
+        the driver does not know, and if that child is slow to finish exiting the
+        caller is reported blocked (seen about once in 3,000 fuzzed scenarios).
+        """
         table = dict(proc.fds)
         for fid, _ in table.values():
             self.files[fid].refs += 1
         texts: list[str] = []
         default: set[str] = set()
         mask: set[str] | None = None
-        kinds = [pick(draw, ("close", "dup2", "open", "closefrom", "chdir", "setsid",
-                             "setpgroup", "sigmask", "sigdefault"))
-                 for _ in range(draw(st.integers(0, 3)))]
-        # setsid and setpgroup run first, and together fail (EPERM): no file action runs
-        failed = {"setsid", "setpgroup"} <= set(kinds)
-        for kind in kinds:
-            if kind == "close":
+        for _ in range(draw(st.integers(0, 3))):
+            kind = pick(draw, ("close", "dup2", "open", "closefrom", "setsid", "setpgroup",
+                               "sigmask", "sigdefault"))
+            if kind == "close":  # an fd not open too: glibc ignores the EBADF
                 number = pick(draw, sorted(n for n in table if n >= 3) + [9])
                 texts.append(f"close={self.fd_ref(number)}")
-                if number in table and not failed:  # glibc ignores EBADF here
+                if number in table:
                     fid, _ = table.pop(number)
                     self.files[fid].refs -= 1
             elif kind == "dup2":
-                source = pick(draw, sorted(table) + [9])
+                source = pick(draw, sorted(table))
                 target = draw(st.integers(3, 8))
                 texts.append(f"dup2={self.fd_ref(source)}:{target}")
-                if failed:
-                    continue
-                if source not in table:
-                    failed = True
-                elif source == target:
+                if source == target:
                     table[target] = (table[target][0], False)
                 else:
                     self._swap_slot(table, target, table[source][0])
-            elif kind == "open":
-                number = pick(draw, (0, 3, 4, 5, 8))
+            elif kind == "open":  # 0 read-only, others write, create, truncate
                 path = pick(draw, PATHS)
+                number = pick(draw, (0, 3, 4, 5, 8) if path in self.paths else (3, 4, 5, 8))
                 texts.append(f"open={number}:{path}")
-                if failed:
-                    continue
-                if number == 0 and path not in self.paths:
-                    failed = True  # read-only, no create: ENOENT
-                else:
-                    self.paths.add(path)  # others write, create, truncate
-                    self._swap_slot(table, number, self._new_file("file"))
-            elif kind == "chdir":  # to a file (ENOTDIR) or to nothing (ENOENT): no child
-                texts.append(f"chdir={pick(draw, PATHS[:2])}")
-                failed = True
+                self.paths.add(path)
+                self._swap_slot(table, number, self._new_file("file"))
             elif kind == "closefrom":
                 low = draw(st.integers(3, 8))
                 texts.append(f"closefrom={low}")
-                if not failed:
-                    for number in [n for n in table if n >= low]:
-                        fid, _ = table.pop(number)
-                        self.files[fid].refs -= 1
+                for number in [n for n in table if n >= low]:
+                    fid, _ = table.pop(number)
+                    self.files[fid].refs -= 1
             elif kind in ("setsid", "setpgroup"):
-                texts.append(kind)
+                if not {"setsid", "setpgroup"} & set(texts):  # both: EPERM
+                    texts.append(kind)
             else:
                 sigs = sorted({pick(draw, SIGNALS) for _ in range(draw(st.integers(1, 2)))})
                 texts.append(f"{kind}={'+'.join(sigs)}")
@@ -917,10 +911,6 @@ class ScriptState:
                     mask = set(sigs)
                 else:
                     default |= set(sigs)
-        if failed:
-            for fid, _ in table.values():
-                self.files[fid].refs -= 1
-            return texts, None, default, mask
         return texts, table, default, mask
 
     def _swap_slot(self, table: dict[int, tuple[int, bool]], number: int, fid: int) -> None:
@@ -931,18 +921,11 @@ class ScriptState:
 
     def _g_spawn(self, draw: Draw, proc: Proc, thread: str) -> list[str]:
         name = self.fresh("s")
-        programs = ["probe", "probe", "missing"] + (["/bin/true", "/bin/false"]
-                                                     if thread == "" else [])
+        programs = ["probe", "probe"] + (["/bin/true", "/bin/false"] if thread == "" else [])
         program = pick(draw, programs)
         texts, table, default, mask = self._spawn_actions(draw, proc)
         line = " ".join([f"{self.actor_text(proc, thread)}: spawn {program}", *texts,
                          f"-> {name}"])
-        if table is None or program == "missing":  # no child: errno in the caller
-            if table is not None:
-                for fid, _ in table.values():
-                    self.files[fid].refs -= 1
-            self.other_names.add(name)
-            return [line]
         child = Proc(name, proc.name)
         proc.children.append(name)
         self.procs[name] = child
