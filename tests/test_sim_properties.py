@@ -54,10 +54,10 @@ def scenario() -> Scenario:
 def runnable(kernel: Kernel) -> list[str]:
     actors = []
     for proc in kernel.processes.values():
-        if proc.ended or proc.state == "suspended" or proc.program is not None:
+        if proc.ended or proc.program is not None:
             continue
         for tname, thread in proc.threads.items():
-            if thread.waiting is None:
+            if thread.waiting is None and not thread.suspended:
                 actors.append(f"{proc.name}/{tname}" if tname else proc.name)
     return actors
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from forklab.runner import run_scenario
+from forklab.scenario.model import ScenarioError
 from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend
 from forklab.sim.files import FdTable, OpenFile, Pipe
@@ -188,6 +189,30 @@ def test_pipe_ends_count_open_descriptions_not_fds() -> None:
 
 
 # -- wait-for ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("caller, other, state", [
+    ("parent", "parent/t1", "suspended"),  # main waits in vfork: the process is suspended
+    ("parent/t1", "parent", "running"),  # a thread waits: the main thread runs on
+])
+def test_vfork_suspends_only_the_calling_thread(caller: str, other: str, state: str) -> None:
+    """vfork waits in the calling thread (wait_for_vfork_done); the others run."""
+    text = scenario(f"""
+parent: mmap heap 1p
+parent: thread -> t1
+{caller}: vfork -> child
+{other}: write heap = 9
+{caller}: write heap = 1
+""")
+    ops = parse_text(text).ops
+    with SimBackend().start(parse_text(text)) as run:
+        for op in ops[:-1]:
+            run.apply(op)
+        obs = run.observe()
+        with pytest.raises(ScenarioError, match=f"'{caller}' is suspended"):
+            run.apply(ops[-1])
+    assert obs.processes["parent"].state == state
+    assert obs.queries.byte("child", "heap", 0) == 9  # the other thread wrote it
 
 
 def test_wait_for_graph_names_the_vanished_owner() -> None:

@@ -369,9 +369,6 @@ class RealRun:
             state = "reaped" if proc.reaped else "zombie"
             raise ScenarioError(f"'{name}' has ended ({state}); it can run no more ops",
                                 op.where)
-        if proc.suspended:
-            raise ScenarioError(f"'{name}' is suspended until its vfork child execs or exits",
-                                op.where)
         if proc.image != "probe":
             raise ScenarioError(f"'{name}' now runs {proc.image}; it can only be observed",
                                 op.where)
@@ -379,6 +376,9 @@ class RealRun:
         if task is None or task.gone or task.sock is None:
             raise ScenarioError(f"'{op.actor}' is not a thread of '{name}' (any more)",
                                 op.where)
+        if task.suspended:  # vfork stops only its caller: the other threads run on
+            raise ScenarioError(f"'{op.actor}' is suspended until its vfork child execs or "
+                                "exits", op.where)
         if task.flight is not None and task.flight.blocked:
             raise ScenarioError(f"'{op.actor}' is blocked in `{task.flight.what}`", op.where)
         return task
@@ -768,11 +768,11 @@ class RealRun:
                 if f.reply is not None:
                     self.failed[name] = errno_name(f.reply.err) or "EAGAIN"
             if vfork and f.reply is None and not parent.dead:
-                # the parent waits in vfork until the child execs or exits
+                # the calling thread waits in vfork until the child execs or exits
                 if f.hello is not None:
-                    parent.suspended = True
+                    f.task.suspended = True
                 resume = Flight(f.task, "resume", f.what, passive=True,
-                                on_done=lambda _r: setattr(parent, "suspended", False))
+                                on_done=lambda _r: setattr(f.task, "suspended", False))
                 self.driver.fly(resume)
 
         flight = Flight(task, "vfork" if vfork else kind, op.text.strip(), on_done=done,

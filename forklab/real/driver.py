@@ -79,6 +79,7 @@ class Task:
     tid: int
     flight: Flight | None = None
     gone: bool = False
+    suspended: bool = False  # waits in vfork until the child execs or exits
 
 
 @dataclass(eq=False)
@@ -96,12 +97,17 @@ class Proc:
     dead: bool = False
     reaped: bool = False
     wait_status: int | None = None
-    suspended: bool = False  # a vfork parent whose child has not exec'd or exited
     faults: int = 0  # this step
     minflt: int = 0
     spawn_us: float | None = None
     last_read: str | None = None
     reaper_is_driver: bool = False
+
+    @property
+    def suspended(self) -> bool:
+        """Whether the main thread waits in vfork (vfork stops only its caller;
+        the process's state is its main thread's)."""
+        return self.main is not None and self.main.suspended
 
     @property
     def tasks(self) -> list[Task]:
@@ -536,10 +542,10 @@ class Driver:
         if proc.dead:
             return
         proc.dead = True
-        proc.suspended = False
         self._note_death_faults(proc)
         for task in proc.tasks:
             task.gone = True
+            task.suspended = False
             if task.sock is not None:
                 task.sock.close()
                 task.sock = None
@@ -700,8 +706,9 @@ class Driver:
 
         A signal sent to a sleeping task wakes it (makes it runnable) before the
         sending call returns, so "every task sleeps" also means no signal is
-        about to be handled; only a vfork parent, in its uninterruptible wait,
-        may keep one pending, and it is suspended anyway.
+        about to be handled; only a thread in vfork, in its killable wait, may
+        keep one pending, and it is suspended anyway (its process's other
+        threads are sampled as any others).
         """
         timed: list[Proc] = []
         for proc in self.procs.values():
@@ -720,7 +727,7 @@ class Driver:
                         if sc is not None and sc[0] in procfs.TIMED_SLEEPS:
                             timed.append(proc)
                     continue
-                if state == "D" and proc.suspended:
+                if state == "D" and task.suspended:
                     continue
                 return False, timed
         return True, timed

@@ -80,9 +80,6 @@ class Kernel:
         if proc.ended:
             raise ScenarioError(f"'{name}' has ended ({proc.state}); it can run no more ops",
                                 op.where)
-        if proc.state == "suspended":
-            raise ScenarioError(
-                f"'{name}' is suspended until its vfork child execs or exits", op.where)
         if proc.program is not None:
             raise ScenarioError(
                 f"'{name}' now runs {proc.program}; it can only be observed", op.where)
@@ -91,6 +88,9 @@ class Kernel:
         if thread is None:
             raise ScenarioError(f"'{op.actor}' is not a thread of '{name}' (any more)",
                                 op.where)
+        if thread.suspended:  # vfork stops only its caller: the other threads run on
+            raise ScenarioError(
+                f"'{op.actor}' is suspended until its vfork child execs or exits", op.where)
         if thread.waiting is not None:
             raise ScenarioError(
                 f"'{op.actor}' is blocked in `{thread.waiting.op.text.strip()}` "
@@ -126,8 +126,6 @@ class Kernel:
             )
             for _, proc, thread in waiters:
                 if thread.waiting is not None and not proc.ended:
-                    if proc.state == "suspended":
-                        continue
                     if thread.waiting.attempt():
                         thread.waiting = None
                         progress = True
@@ -288,9 +286,9 @@ class Kernel:
             if number is not None:
                 # O_RDWR, as the kernel opens a pidfd: write(2) on it is EINVAL, not EBADF
                 parent.files.install(number, OpenFile(PidFd(name), True, True), cloexec=True)
-        if "vfork" in flags:
-            parent.state = "suspended"
-            child.vfork_parent = parent.name
+        if "vfork" in flags:  # only the calling thread waits (wait_for_vfork_done)
+            thread.suspended = True
+            child.vfork_parent, child.vfork_thread = parent.name, thread
         return child
 
     def _clone_failed(self, proc: Process, thread: Thread, name: str, errno: str) -> None:
@@ -391,12 +389,12 @@ class Kernel:
             mm.release()
 
     def _release_vfork_parent(self, proc: Process) -> None:
-        if proc.vfork_parent is not None:
-            parent = self.processes[proc.vfork_parent]
-            if parent.state == "suspended":
-                parent.state = "running"
+        if proc.vfork_parent is not None and proc.vfork_thread is not None:
+            parent, waiter = self.processes[proc.vfork_parent], proc.vfork_thread
+            if waiter.suspended:
+                waiter.suspended = False
                 self._deliver(parent)
-            proc.vfork_parent = None
+            proc.vfork_parent, proc.vfork_thread = None, None
 
     def op_exit(self, proc: Process, thread: Thread, op: Op) -> None:
         """libc exit(): flush stdio and leave every stream unbuffered, then end.
@@ -973,8 +971,12 @@ class Kernel:
                 for sig in sorted(pending):
                     if sig in thread.mask and sig not in UNCATCHABLE:
                         continue
-                    if proc.state == "suspended" and not self._kills_at_once(proc, sig):
-                        continue  # a vfork parent waits killably
+                    # a thread in vfork waits killably; a signal sent to the process
+                    # goes to its main thread, and waits with it if it is in vfork
+                    waits = thread.suspended or (pending is proc.shared_pending
+                                                 and proc.suspended)
+                    if waits and not self._kills_at_once(proc, sig):
+                        continue
                     pending.discard(sig)
                     if self._fatal(proc, sig):
                         self._die(proc, signal=sig)

@@ -94,8 +94,10 @@ class SimQueries:
 
 
 def _state(proc: Process, kernel: Kernel) -> str:
-    if proc.ended or proc.state == "suspended":
+    if proc.ended:
         return proc.state
+    if proc.suspended:
+        return "suspended"
     if proc.blocked or kernel.program_stalled(proc):
         return "blocked"
     return "running"

@@ -35,6 +35,7 @@ class Thread:
     mask: set[str] = field(default_factory=set)
     pending: set[str] = field(default_factory=set)
     waiting: Waiting | None = None
+    suspended: bool = False  # in vfork until the child execs or exits; other threads run on
 
 
 @dataclass
@@ -48,12 +49,13 @@ class Process:
     parent: str | None = None
     children: list[str] = field(default_factory=list)
     shared_pending: set[str] = field(default_factory=set)
-    state: str = "running"  # running, suspended, zombie, reaped ("blocked" is derived)
+    state: str = "running"  # running, zombie, reaped ("suspended", "blocked" are derived)
     exit_code: int | None = None
     term_signal: str | None = None
     program: Program | None = None  # None: the probe (scriptable)
     program_until: float | None = None  # when a /bin/sleep ends, in scenario time
-    vfork_parent: str | None = None  # the process suspended until this one execs/exits
+    vfork_parent: str | None = None  # the process whose thread waits until this one execs/exits
+    vfork_thread: Thread | None = None  # that thread: vfork suspends only its caller
     faults: int = 0
     minflt: int = 0
     spawn_us: float | None = None
@@ -66,6 +68,12 @@ class Process:
     @property
     def ended(self) -> bool:
         return self.state in ("zombie", "reaped")
+
+    @property
+    def suspended(self) -> bool:
+        """Whether the main thread waits in vfork: the process's state is its main
+        thread's, as /proc/PID/status shows the leader's."""
+        return not self.ended and MAIN in self.threads and self.main.suspended
 
     @property
     def blocked(self) -> bool:

@@ -75,6 +75,7 @@ def test_a_caught_signal_does_not_end_a_blocked_read():
 @pytest.mark.parametrize("script, message", [
     ("parent: pipe -> r, w\nparent: readfd r\nparent: close w", "blocked"),
     ("parent: vfork -> child\nparent: fork -> other", "suspended"),
+    ("parent: thread -> t\nparent/t: vfork -> child\nparent/t: lock m", "'parent/t' is suspended"),
     ("parent: fork -> child\nchild: exit 0\nchild: fork -> x", "has ended"),
     ("parent: thread -> t\nparent/t: exit\nparent/t: lock m", "not a thread"),
     ("parent: spawn missing -> m\nm: exit 0", "never created"),
