@@ -110,6 +110,17 @@ def _tracking_actor() -> Iterator[None]:
 
 
 @contextmanager
+def _installed(fault: Callable[..., None]) -> Iterator[None]:
+    """The model's write-protect faults go to ``fault`` (the actor tracked) until exit."""
+    AddressSpace._write_protect_fault = fault  # type: ignore[method-assign]
+    try:
+        with _tracking_actor():
+            yield
+    finally:
+        AddressSpace._write_protect_fault = _original  # type: ignore[method-assign]
+
+
+@contextmanager
 def plugged(handler: Handler) -> Iterator[None]:
     """Run the model with ``handler`` deciding every write-protect fault."""
 
@@ -128,12 +139,8 @@ def plugged(handler: Handler) -> Iterator[None]:
                 m.anon_vma = True
                 self._copy_on_write(m, pa, pb, v.at(pa), cached=not f.anon)
 
-    AddressSpace._write_protect_fault = fault  # type: ignore[method-assign]
-    try:
-        with _tracking_actor():
-            yield
-    finally:
-        AddressSpace._write_protect_fault = _original  # type: ignore[method-assign]
+    with _installed(fault):
+        yield
 
 
 @contextmanager
@@ -158,12 +165,8 @@ def recording(log: list[tuple[WriteFault, str]]) -> Iterator[None]:
             hit = any(pa < f.first_page + f.pages and f.first_page < pb for pa, pb in copied)
             log.append((f, COPY if hit else REUSE))
 
-    AddressSpace._write_protect_fault = fault  # type: ignore[method-assign]
-    try:
-        with _tracking_actor():
-            yield
-    finally:
-        AddressSpace._write_protect_fault = _original  # type: ignore[method-assign]
+    with _installed(fault):
+        yield
 
 
 def why(fault: WriteFault, expected: str) -> str:
