@@ -1293,16 +1293,18 @@ static int connect_driver(const char *name)
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
     size_t l = strlen(name);
-    if (l + 1 > sizeof sa.sun_path)
+    if (l + 1 > sizeof sa.sun_path || l == 0)
         return -1;
-    memcpy(sa.sun_path + 1, name, l); /* abstract: a leading NUL */
+    /* A path in a directory only forklab's user can enter: never an abstract
+     * name, which any local user could read in /proc/net/unix and connect to. */
+    memcpy(sa.sun_path, name, l);
     int fd = (int)SYS3(SYS_socket, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     fd = rt_lift(fd);
     long rc;
     do
-        rc = SYS3(SYS_connect, fd, &sa, offsetof(struct sockaddr_un, sun_path) + 1 + l);
+        rc = SYS3(SYS_connect, fd, &sa, offsetof(struct sockaddr_un, sun_path) + l + 1);
     while (rc == -EINTR);
     if (rc < 0) {
         rt_close(fd);

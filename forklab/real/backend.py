@@ -927,9 +927,9 @@ class RealRun:
         ours = self._send_with_channel(task, lib.FL_OP_THREAD, (self.driver.token(),))
 
         def done(f: Flight) -> None:
+            assert self.driver is not None
             if f.reply is not None and f.reply.v[0] == 0 and f.hello is not None:
-                proc.threads[name] = Task(proc, name, ours, f.hello.v[lib.FL_H_CHANNEL],
-                                          f.hello.v[lib.FL_H_TID])
+                self.driver.new_thread(proc, name, f.hello, ours)
             else:
                 ours.close()
                 if f.reply is not None:

@@ -9,10 +9,19 @@ SOCK_SEQPACKET socket of its own; the probe's end sits at a high fd
 posix_spawn; a fork/vfork/clone child or a new thread gets a fresh
 socketpair end, passed to the creating task over SCM_RIGHTS with the
 command (the child keeps it and closes the rest of forklab's fds); a probe
-that `spawn` starts connects to an abstract unix socket the driver listens
-on (its name and a token in its environment), so no scenario file action —
+that `spawn` starts connects to a unix socket the driver listens on (its path
+and a random token in its environment), so no scenario file action —
 closefrom included — can break its channel; `exec probe` keeps the one
 channel it clears close-on-exec for.
+
+Trust. The listening socket lives in a directory of its own that only
+forklab's user can enter, so no other local user can even connect to it; a
+connection is kept only when the kernel says (SO_PEERCRED) that its peer runs
+as forklab's user, is a child of the probe that spawned it, and names the
+token of that spawn. Every pid a probe reports is checked against the kernel
+before the run adopts it (it must be a child of the process that created it),
+so the run never signals or reads a process it did not create (see
+docs/security.md).
 
 Settling. After an op is sent, :meth:`Driver.settle` pumps messages until
 every op in flight has completed, or is *blocked*: its task sleeps in a
@@ -28,9 +37,11 @@ import errno as errno_mod
 import os
 import secrets
 import select
+import shutil
 import signal
 import socket
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +54,7 @@ from forklab.real._native import ffi, lib
 CMD = struct.Struct("<II8q")
 REPLY = struct.Struct("<Ii12q")
 PROBE_NAME = "forklab-probe"
+MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
 
 RECVMSG = procfs.SYSCALLS_X86_64["recvmsg"]
 
@@ -238,19 +250,24 @@ class Driver:
         self.hello_socks: dict[socket.socket, Flight] = {}
         self.tokens: dict[int, Flight] = {}
         self.unclaimed: list[socket.socket] = []
-        self._next_token = 1
         self.closed = False
         self.my_pid = os.getpid()
         self.stdout: Output | None = None
         self.stderr: Output | None = None
         self.on_image: Callable[[Proc], None] | None = None
         self.listener: socket.socket | None = None
-        self.address = f"forklab-{os.getpid()}-{secrets.token_hex(12)}"
+        self.control_dir: str | None = None
         _subreaper_acquire()
         self._subreaper = True
         try:
+            self.control_dir = tempfile.mkdtemp(prefix="forklab-ctl-",
+                                                dir=os.path.dirname(scratch) or None)
+            self.address = os.path.join(self.control_dir, "channel")
+            if len(os.fsencode(self.address)) >= MAX_SOCKET_PATH:
+                raise DriverError(f"the temporary directory's path is too long for a unix "
+                                  f"socket ({self.address}); set TMPDIR to a shorter one")
             self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            self.listener.bind("\0" + self.address)
+            self.listener.bind(self.address)
             self.listener.listen(64)
             self.listener.setblocking(False)
         except BaseException:
@@ -272,9 +289,11 @@ class Driver:
             raise RunTimeout(f"the run took longer than its bound of {self.timeout:g} s")
 
     # -- messages --------------------------------------------------------------------------------
-    def token(self) -> int:
-        self._next_token += 1
-        return self._next_token
+    @staticmethod
+    def token() -> int:
+        """A spawn's token: unguessable, so that only the probe it was given to
+        (in its environment, which only forklab's user can read) can claim it."""
+        return secrets.randbits(62) + 1
 
     def send(self, task: Task, op: int, args: tuple[int, ...] = (), data: bytes = b"",
              fd: int | None = None) -> None:
@@ -340,10 +359,24 @@ class Driver:
         return proc
 
     def _register(self, name: str, pid: int, parent: str | None) -> Proc:
+        """Adopt pid as the scenario process `name`, created by `parent` (None: by
+        forklab itself). The pid is the kernel's to confirm: a pidfd pins it first,
+        then /proc must name the creator as its parent and forklab's user as its
+        owner; a pid that fails is refused, never signalled or read."""
+        creator = self.procs[parent] if parent is not None else None
+        parents = (self.my_pid,) if creator is None else (creator.pid,)
+        if creator is not None and creator.dead:  # its orphans now have forklab, the subreaper
+            parents += (self.my_pid,)
+        if pid <= 0:
+            raise DriverError(f"a probe reported an impossible pid ({pid}) for '{name}'")
         pidfd = lib.fl_pidfd_open(pid)
         st = procfs.stat(pid)
+        if pidfd >= 0 and not _is_child(pid, st, parents):
+            os.close(pidfd)
+            raise DriverError(f"pid {pid}, reported for '{name}', is not a child of its "
+                              f"creator (pid {parents[0]}) run by forklab's user: refused")
         proc = Proc(name, pid, pidfd, st.starttime if st else -1, parent)
-        if pidfd < 0:
+        if pidfd < 0:  # already reaped (SIGCHLD ignored): nothing of it is left to reach
             proc.pidfd = -1
             proc.dead = True
             proc.reaped = True
@@ -353,11 +386,24 @@ class Driver:
 
     def new_child(self, name: str, hello: Reply, parent: str | None, sock: socket.socket | None) -> Proc:
         pid = hello.v[lib.FL_H_PID]
+        if hello.v[lib.FL_H_TID] != pid:
+            raise DriverError(f"a new process's hello names thread {hello.v[lib.FL_H_TID]}, "
+                              f"not its main thread {pid}")
         proc = self._register(name, pid, parent)
         task = Task(proc, None, sock, hello.v[lib.FL_H_CHANNEL], hello.v[lib.FL_H_TID])
         proc.main = task
         self._adopt_hello(proc, hello)
         return proc
+
+    def new_thread(self, proc: Proc, name: str, hello: Reply, sock: socket.socket) -> Task:
+        """Adopt a new thread of proc; the kernel must list its tid among proc's tasks."""
+        tid = hello.v[lib.FL_H_TID]
+        if hello.v[lib.FL_H_PID] != proc.pid or tid not in procfs.tasks(proc.pid):
+            raise DriverError(f"thread {tid}, reported for '{proc.name}/{name}', is not a "
+                              f"thread of pid {proc.pid}: refused")
+        task = Task(proc, name, sock, hello.v[lib.FL_H_CHANNEL], tid)
+        proc.threads[name] = task
+        return task
 
     def new_program(self, name: str, pid: int, parent: str | None, image: str) -> Proc:
         proc = self._register(name, pid, parent)
@@ -519,21 +565,28 @@ class Driver:
                 conn, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            if _peer(conn)[1] != os.geteuid() or len(self.unclaimed) >= MAX_UNCLAIMED:
+                conn.close()  # not forklab's user (or a flood): never read
+                continue
             conn.setblocking(True)
             self.unclaimed.append(conn)
 
     def _read_unclaimed(self, sock: socket.socket) -> None:
+        """A connection's first message must be the hello of a probe that a
+        `spawn` in flight started: its token, its own pid (by the kernel's word),
+        and the spawning process as its parent. Anything else is dropped."""
         msg = self._recv(sock)
         self.unclaimed.remove(sock)
         if msg is None or msg.kind != lib.FL_R_HELLO:
             sock.close()
             return
-        flight = self.tokens.pop(msg.v[lib.FL_H_TOKEN], None)
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        peer_pid = struct.unpack("3i", creds)[0]
-        if flight is None or peer_pid != msg.v[lib.FL_H_PID]:
+        flight = self.tokens.get(msg.v[lib.FL_H_TOKEN])
+        peer_pid = _peer(sock)[0]
+        if flight is None or peer_pid != msg.v[lib.FL_H_PID] \
+                or not _is_child(peer_pid, procfs.stat(peer_pid), (flight.task.proc.pid,)):
             sock.close()  # not one of ours
             return
+        del self.tokens[msg.v[lib.FL_H_TOKEN]]
         flight.hello = msg
         flight.hello_sock = sock
 
@@ -561,9 +614,11 @@ class Driver:
         before dying count, and the runtime's never do."""
         for task in proc.tasks:
             flight = task.flight
-            if flight is None or task.sock is None:
+            if flight is None:
                 continue
-            while "begin_minflt" not in flight.extra:  # a BEGIN still queued
+            # the channel may already be closed: its end-of-file (the fd table goes
+            # early in exit) can be read before the pidfd says the process is gone
+            while task.sock is not None and "begin_minflt" not in flight.extra:
                 msg = self._recv(task.sock)
                 if msg is None or msg.kind == 0:
                     break
@@ -829,12 +884,34 @@ class Driver:
             if self.listener is not None:
                 self.listener.close()
                 self.listener = None
+            if self.control_dir is not None:
+                shutil.rmtree(self.control_dir, ignore_errors=True)
+                self.control_dir = None
             for out in (self.stdout, self.stderr):
                 if out is not None:
                     out.stop()
             if self._subreaper:
                 self._subreaper = False
                 _subreaper_release()
+
+
+MAX_UNCLAIMED = 64  # connections that have not said hello yet, at most
+
+
+def _peer(sock: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of a unix socket's peer, as the kernel recorded them at connect."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return pid, uid
+
+
+def _is_child(pid: int, st: procfs.Stat | None, parents: tuple[int, ...]) -> bool:
+    """Whether the kernel shows pid as a child of one of parents, running as
+    forklab's user."""
+    if st is None or st.ppid not in parents:
+        return False
+    uids = (procfs.status(pid) or {}).get("Uid", "").split()
+    return len(uids) > 1 and uids[1] == str(os.geteuid())
 
 
 def errno_name(value: int) -> str | None:
