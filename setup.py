@@ -1,8 +1,8 @@
 """Build steps setuptools cannot express in pyproject.toml: the cffi extension
-(forklab.real._native, from forklab/real/ffi_build.py) and two programs shipped
-inside the package, the probe (csrc/probe.c -> forklab/real/forklab-probe) and
-the timing program of `forklab bench` (csrc/bench.c -> forklab/real/forklab-bench),
-all compiled at install time with the same C compiler. Everything else lives in
+(forklab.real._native, from forklab/real/ffi_build.py) and three programs shipped
+inside the package, the probe (csrc/probe.c -> forklab/real/forklab-probe), the
+timing program of `forklab bench` (csrc/bench.c -> forklab/real/forklab-bench)
+and the cleanup guard (csrc/guard.c -> forklab/real/forklab-guard), all compiled at install time with the same C compiler. Everything else lives in
 pyproject.toml."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from setuptools.command.build_ext import build_ext
 PROGRAMS = {
     "forklab-probe": ("probe.c", ["protocol.h"]),
     "forklab-bench": ("bench.c", []),
+    "forklab-guard": ("guard.c", []),
 }
 
 

@@ -25,11 +25,12 @@ def real_backend_status() -> tuple[bool, str]:
         from forklab.real import _native  # noqa: F401
     except ImportError as err:
         return False, f"the C extension forklab.real._native is not built ({err}); build it with: {BUILD_HINT}"
-    from forklab.real.driver import probe_path
+    from forklab.real.driver import guard_path, probe_path
 
+    for what, program in (("probe", probe_path()), ("guard", guard_path())):
+        if not os.access(program, os.X_OK):
+            return False, f"the {what} program is missing ({program}); build it with: {BUILD_HINT}"
     probe = probe_path()
-    if not os.access(probe, os.X_OK):
-        return False, f"the probe program is missing ({probe}); build it with: {BUILD_HINT}"
     frames = "frame numbers visible" if os.geteuid() == 0 else \
         "not root: shared_with (pagemap frame numbers) will be unavailable"
     return True, f"ready (probe {probe}; {frames})"

@@ -50,6 +50,7 @@ from typing import Any
 
 from forklab.real import procfs
 from forklab.real._native import ffi, lib
+from forklab.real.guard import GUARD_NAME, Guard, GuardError, guard
 
 CMD = struct.Struct("<II8q")
 REPLY = struct.Struct("<Ii12q")
@@ -146,6 +147,11 @@ class Flight:
     cancelled: bool = False
     exec_seen: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def guard_path() -> str:
+    """Where the installed guard program is (beside the extension)."""
+    return os.path.realpath(os.path.join(os.path.dirname(__file__), GUARD_NAME))
 
 
 def probe_path() -> str:
@@ -257,11 +263,19 @@ class Driver:
         self.on_image: Callable[[Proc], None] | None = None
         self.listener: socket.socket | None = None
         self.control_dir: str | None = None
+        self.guard: Guard | None = None
         _subreaper_acquire()
         self._subreaper = True
         try:
+            try:
+                self.guard = guard(guard_path())
+                self.guard_key = self.guard.new_key()
+                self.guard.hold_dir(self.guard_key, scratch)
+            except GuardError as err:
+                raise DriverError(str(err)) from err
             self.control_dir = tempfile.mkdtemp(prefix="forklab-ctl-",
                                                 dir=os.path.dirname(scratch) or None)
+            self.guard.hold_dir(self.guard_key, self.control_dir)
             self.address = os.path.join(self.control_dir, "channel")
             if len(os.fsencode(self.address)) >= MAX_SOCKET_PATH:
                 raise DriverError(f"the temporary directory's path is too long for a unix "
@@ -380,9 +394,19 @@ class Driver:
             proc.pidfd = -1
             proc.dead = True
             proc.reaped = True
+        else:
+            self._hold(pidfd)
         self.procs[name] = proc
         self.by_pid[pid] = proc
         return proc
+
+    def _hold(self, pidfd: int) -> None:
+        """Tell the guard: if forklab dies, this process goes too."""
+        assert self.guard is not None
+        try:
+            self.guard.hold_process(self.guard_key, pidfd)
+        except GuardError as err:
+            raise DriverError(str(err)) from err
 
     def new_child(self, name: str, hello: Reply, parent: str | None, sock: socket.socket | None) -> Proc:
         pid = hello.v[lib.FL_H_PID]
@@ -887,6 +911,12 @@ class Driver:
             if self.control_dir is not None:
                 shutil.rmtree(self.control_dir, ignore_errors=True)
                 self.control_dir = None
+            if self.guard is not None:
+                try:
+                    self.guard.release(self.guard_key)
+                except GuardError:
+                    pass  # gone with nothing left to do: everything is ended above
+                self.guard = None
             for out in (self.stdout, self.stderr):
                 if out is not None:
                     out.stop()

@@ -4,7 +4,9 @@ Ctrl-C, or a run nobody closed."""
 from __future__ import annotations
 
 import os
+import select
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -17,6 +19,8 @@ from realkit import scenario_text
 
 import forklab
 from forklab.real.backend import RealBackend
+from forklab.real.driver import guard_path
+from forklab.real.guard import guard
 from forklab.runner import run_scenario
 from forklab.scenario.model import ScenarioError
 from forklab.scenario.parse import parse_text
@@ -59,6 +63,7 @@ def scratch(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_leaks(scratch: Path):
+    guard(guard_path())  # forklab's guard lives as long as forklab: not a leak of a run
     before = _snapshot(scratch)
     yield
     deadline = time.monotonic() + 2
@@ -132,7 +137,8 @@ CTRL_C = textwrap.dedent("""
     for op in ops[:-1]:
         run.apply(op)
     pids = [p.pid for p in run.driver.procs.values()]
-    print(json.dumps({{"pids": pids, "scratch": run.scratch}}), flush=True)
+    print(json.dumps({{"pids": pids, "scratch": run.scratch,
+                      "control": run.driver.control_dir}}), flush=True)
     {tail}
 """)
 
@@ -172,6 +178,24 @@ def test_ctrl_c_during_a_run_kills_everything(no_leaks, scratch):
     assert not os.path.exists(info["scratch"])
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_a_forklab_killed_midway_leaves_nothing(no_leaks, scratch, sig):
+    """forklab never gets to clean up: its guard, told of every process and
+    directory, ends them once the kernel closes forklab's socket to it."""
+    proc, info = _spawn("run.apply(ops[-1])", scratch)
+    time.sleep(0.3)  # inside `sleep 10s`, with blocked, suspended and sleeping processes
+    assert _pids_gone(info["pids"]) == info["pids"]
+    proc.send_signal(sig)
+    proc.communicate(timeout=20)
+    assert proc.returncode == -sig
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (_pids_gone(info["pids"]) or os.path.exists(
+            info["scratch"]) or os.path.exists(info["control"])):
+        time.sleep(0.05)
+    assert _pids_gone(info["pids"]) == []  # neither running nor zombies
+    assert not os.path.exists(info["scratch"]) and not os.path.exists(info["control"])
+
+
 def test_a_run_nobody_closed_ends_with_the_interpreter(no_leaks, scratch):
     proc, info = _spawn("", scratch)
     proc.communicate(timeout=20)
@@ -190,3 +214,80 @@ def test_a_dropped_run_is_cleaned_up_by_the_garbage_collector(no_leaks, scratch)
     del run, op
     gc.collect()
     assert _pids_gone(pids) == []
+
+
+HANG_LESSON = """\
+id = "hang"
+title = "hang"
+summary = "a kernel run that takes a while"
+
+[[step]]
+do = '''
+parent: thread -> t
+parent/t: lock m
+parent: spawn /bin/sleep 9 -> s
+parent: fork -> c
+parent: sleep 5s
+'''
+"""
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Processes whose working directory is inside directory (a run's scratch)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:
+                continue
+            if cwd.startswith(str(directory) + "/"):
+                out.append(int(entry))
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGKILL])
+def test_the_lesson_player_killed_during_a_kernel_run_leaves_nothing(tmp_path, sig):
+    """The player, in a terminal (a pty) at 80x24, runs a lesson step on the
+    kernel (`n`, then `r`) and is killed while the run sleeps."""
+    import fcntl
+    import pty
+    import termios
+
+    lesson = tmp_path / "hang.toml"
+    lesson.write_text(HANG_LESSON)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = dict(os.environ, TMPDIR=str(tmp_path), TERM="xterm-256color",
+               PYTHONPATH=str(FORKLAB_HOME), XDG_STATE_HOME=str(tmp_path / "state"))
+    player = subprocess.Popen([sys.executable, "-m", "forklab", "learn", str(lesson)],
+                              stdin=slave, stdout=slave, stderr=slave, env=env, cwd=tmp_path,
+                              start_new_session=True)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 30
+        seen = b""
+        while b"Kernel" not in seen and time.monotonic() < deadline:  # the key bar is drawn
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                seen += os.read(master, 65536)
+        os.write(master, b"n")
+        time.sleep(0.5)
+        os.write(master, b"r")
+        while not _processes_in(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert len(_processes_in(tmp_path)) >= 3  # the probe, its fork and /bin/sleep
+        player.send_signal(sig)
+        player.wait(timeout=20)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (
+                _processes_in(tmp_path) or list(tmp_path.glob("forklab-*"))):
+            time.sleep(0.05)
+        assert _processes_in(tmp_path) == []
+        assert list(tmp_path.glob("forklab-*")) == []
+    finally:
+        if player.poll() is None:
+            player.kill()
+            player.wait()
+        os.close(master)
