@@ -188,6 +188,18 @@ static long scan_once(int fd, uint64_t *start, uint64_t end, struct fl_page_regi
         return -errno;
     if (arg.walk_end <= *start && n == 0)
         arg.walk_end = end; /* nothing more to find */
+    /* Linux 6.18 can report regions past walk_end (walk_end at a 1 GiB boundary,
+     * regions to the end of the range) and reports them again from walk_end on
+     * the next call: keep only what lies below walk_end, or they count twice. */
+    if (arg.walk_end > *start) {
+        long kept = 0;
+        while (kept < n && vec[kept].start < arg.walk_end) {
+            if (vec[kept].end > arg.walk_end)
+                vec[kept].end = arg.walk_end;
+            kept++;
+        }
+        n = kept;
+    }
     *start = arg.walk_end;
     return n;
 }
