@@ -299,6 +299,9 @@ class RealRun:
                 self.driver.start_first(scenario.first)
             finally:
                 self.driver.clock_off()
+        except DriverError as err:
+            self.close()
+            raise ScenarioError(f"the real backend could not start: {err}") from None
         except BaseException:
             self.close()
             raise
@@ -737,7 +740,7 @@ class RealRun:
         """Send a command that makes a new task, with the new task's end of a fresh
         channel; returns forklab's end."""
         assert self.driver is not None
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = self.driver.channel_pair()
         try:
             self.driver.send(task, code, args, b"", theirs.fileno())
         except BaseException:

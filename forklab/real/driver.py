@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
+import resource
 import secrets
 import select
 import shutil
@@ -247,6 +248,11 @@ class Driver:
         if not os.access(self.probe, os.X_OK):
             raise DriverError(f"the probe program is missing ({self.probe}); "
                               "build it with: pip install . (Linux, with a C compiler)")
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft <= lib.FL_FD_MIN + 2:
+            raise DriverError(f"forklab keeps its own fds at {lib.FL_FD_MIN} and above in "
+                              f"every scenario process, but the fd limit is {soft}: raise it "
+                              f"to at least {lib.FL_FD_MIN + 124} (`ulimit -n 1024`)")
         self.timeout = timeout
         self.spent = 0.0  # seconds spent inside apply/observe so far
         self._clock_start: float | None = None
@@ -325,6 +331,13 @@ class Driver:
         except (BrokenPipeError, ConnectionResetError, OSError) as err:
             raise DriverError(f"the channel to '{task.proc.name}' is closed ({err})") from err
 
+    def channel_pair(self) -> tuple[socket.socket, socket.socket]:
+        """A fresh channel: (forklab's end, the new task's end)."""
+        try:
+            return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as err:
+            raise DriverError(_fd_shortage(err)) from None
+
     def fly(self, flight: Flight) -> Flight:
         flight.task.flight = flight
         self.flights.append(flight)
@@ -333,7 +346,7 @@ class Driver:
     # -- processes -------------------------------------------------------------------------------
     def start_first(self, name: str) -> Proc:
         """posix_spawn the first probe: stdin /dev/null, stdout/stderr collected."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = self.channel_pair()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -384,8 +397,10 @@ class Driver:
         if pid <= 0:
             raise DriverError(f"a probe reported an impossible pid ({pid}) for '{name}'")
         pidfd = lib.fl_pidfd_open(pid)
+        if pidfd < 0 and pidfd != -errno_mod.ESRCH:
+            raise DriverError(_fd_shortage(OSError(-pidfd, os.strerror(-pidfd))))
         st = procfs.stat(pid)
-        if pidfd >= 0 and not _is_child(pid, st, parents):
+        if pidfd >= 0 and not _is_child(pid, parents):
             os.close(pidfd)
             raise DriverError(f"pid {pid}, reported for '{name}', is not a child of its "
                               f"creator (pid {parents[0]}) run by forklab's user: refused")
@@ -607,7 +622,7 @@ class Driver:
         flight = self.tokens.get(msg.v[lib.FL_H_TOKEN])
         peer_pid = _peer(sock)[0]
         if flight is None or peer_pid != msg.v[lib.FL_H_PID] \
-                or not _is_child(peer_pid, procfs.stat(peer_pid), (flight.task.proc.pid,)):
+                or not _is_child(peer_pid, (flight.task.proc.pid,)):
             sock.close()  # not one of ours
             return
         del self.tokens[msg.v[lib.FL_H_TOKEN]]
@@ -873,6 +888,7 @@ class Driver:
         self.closed = True
         try:
             self.kill_all()
+            self._close_channels()  # first: a run that used up the fds needs some back to reap
             deadline = time.monotonic() + 10.0
             while time.monotonic() < deadline:
                 pending = False
@@ -893,21 +909,11 @@ class Driver:
                     break
                 time.sleep(0.002)
         finally:
+            self._close_channels()
             for proc in self.procs.values():
-                for task in proc.tasks:
-                    if task.sock is not None:
-                        task.sock.close()
-                        task.sock = None
                 if proc.pidfd >= 0:
                     os.close(proc.pidfd)
                     proc.pidfd = -1
-            for sock in list(self.hello_socks) + self.unclaimed:
-                sock.close()
-            self.hello_socks.clear()
-            self.unclaimed.clear()
-            if self.listener is not None:
-                self.listener.close()
-                self.listener = None
             if self.control_dir is not None:
                 shutil.rmtree(self.control_dir, ignore_errors=True)
                 self.control_dir = None
@@ -925,7 +931,32 @@ class Driver:
                 _subreaper_release()
 
 
+    def _close_channels(self) -> None:
+        for proc in self.procs.values():
+            for task in proc.tasks:
+                if task.sock is not None:
+                    task.sock.close()
+                    task.sock = None
+        for sock in list(self.hello_socks) + self.unclaimed:
+            sock.close()
+        self.hello_socks.clear()
+        self.unclaimed.clear()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+
 MAX_UNCLAIMED = 64  # connections that have not said hello yet, at most
+
+
+def _fd_shortage(err: OSError, what: str = "open a channel") -> str:
+    """What to say when forklab cannot get an fd it needs."""
+    if err.errno not in (errno_mod.EMFILE, errno_mod.ENFILE):
+        return f"forklab could not {what}: {err.strerror}"
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return (f"forklab ran out of file descriptors ({err.strerror}): it keeps about three "
+            f"for every process and thread of a run, and its limit is {soft} "
+            "(raise it with `ulimit -n`)")
 
 
 def _peer(sock: socket.socket) -> tuple[int, int]:
@@ -935,12 +966,25 @@ def _peer(sock: socket.socket) -> tuple[int, int]:
     return pid, uid
 
 
-def _is_child(pid: int, st: procfs.Stat | None, parents: tuple[int, ...]) -> bool:
+def _is_child(pid: int, parents: tuple[int, ...]) -> bool:
     """Whether the kernel shows pid as a child of one of parents, running as
-    forklab's user."""
-    if st is None or st.ppid not in parents:
+    forklab's user. A process that is gone is no child; /proc that cannot be
+    read (no fd left) is an error, never a verdict."""
+    def read(name: str) -> str | None:
+        try:
+            with open(f"/proc/{pid}/{name}", "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        except OSError as err:
+            raise DriverError(_fd_shortage(err, f"read /proc/{pid}/{name}")) from None
+
+    stat_text, status_text = read("stat"), read("status")
+    st = None if stat_text is None else procfs.parse_stat(stat_text)
+    if st is None or status_text is None or st.ppid not in parents:
         return False
-    uids = (procfs.status(pid) or {}).get("Uid", "").split()
+    uids = next((line.split()[1:] for line in status_text.splitlines()
+                 if line.startswith("Uid:")), [])
     return len(uids) > 1 and uids[1] == str(os.geteuid())
 
 

@@ -72,7 +72,7 @@ class Stat:
     exit_code: int  # the wait status, for a zombie (field 52)
 
 
-def _parse_stat(text: str) -> Stat | None:
+def parse_stat(text: str) -> Stat | None:
     close = text.rfind(")")
     if close < 0:
         return None
@@ -87,12 +87,12 @@ def _parse_stat(text: str) -> Stat | None:
 
 def stat(pid: int) -> Stat | None:
     text = _read(f"/proc/{pid}/stat")
-    return None if text is None else _parse_stat(text)
+    return None if text is None else parse_stat(text)
 
 
 def task_stat(pid: int, tid: int) -> Stat | None:
     text = _read(f"/proc/{pid}/task/{tid}/stat")
-    return None if text is None else _parse_stat(text)
+    return None if text is None else parse_stat(text)
 
 
 def tasks(pid: int) -> list[int]:

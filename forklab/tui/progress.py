@@ -80,7 +80,7 @@ class Progress:
             return
         try:
             data = json.loads(text)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # nested past the parser's depth
             self.error = f"{self.path} is not valid JSON ({err}); starting afresh"
             return
         lessons = data.get("lessons") if isinstance(data, dict) else None

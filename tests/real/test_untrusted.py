@@ -100,3 +100,42 @@ def _steps(script: str):
         for op in scenario.steps[0].ops:
             run.apply(op)
         yield run.observe()
+
+
+def _forklab_real(path, tmp_path, nofile: int):
+    """`forklab run --backend real PATH` under an fd limit of nofile."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    return subprocess.run([sys.executable, "-m", "forklab", "run", "--backend", "real",
+                           str(path)], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit, env=dict(os.environ, TMPDIR=str(tmp_path)))
+
+
+def test_a_run_that_uses_up_forklab_s_fds_ends_with_a_clear_error(tmp_path):
+    """Every task of a run costs forklab a channel: 12 processes of 90 threads
+    under the common limit of 1024 fds run out. The run stops with a message
+    that says so (exit status 2), and leaves nothing behind."""
+    lines = [line for i in range(12) for line in (
+        f"parent: fork -> c{i}", f"repeat 90: c{i}: thread -> t{i}")]
+    path = tmp_path / "many.toml"
+    path.write_text(scenario_text("\n".join(lines)))
+    done = _forklab_real(path, tmp_path, 1024)
+    assert done.returncode == 2, done.stderr
+    assert "ran out of file descriptors" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.toml"]
+
+
+def test_an_fd_limit_below_forklab_s_own_fds_is_a_clear_error(tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text(scenario_text("parent: fork -> c"))
+    done = _forklab_real(path, tmp_path, 256)
+    assert done.returncode == 2, done.stderr
+    assert "fd limit is 256" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.toml"]

@@ -329,6 +329,9 @@ def test_progress_survives_a_bad_file(tmp_path: Path):
     path.write_text("{not json")
     p = Progress(path)
     assert p.lessons == {} and "not valid JSON" in (p.error or "")
+    path.write_text("[" * 100_000)  # deeper than the JSON parser recurses
+    p = Progress(path)
+    assert p.lessons == {} and "not valid JSON" in (p.error or "")
     path.write_text(json.dumps({"lessons": {"cow": {"furthest": "x", "completed": 1,
                                                     "answers": [], "hints": {}}}}))
     p = Progress(path)
