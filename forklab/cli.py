@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 import tomllib
 from pathlib import Path
@@ -78,13 +80,26 @@ def load(paths: list[Path]) -> list[tuple[str, Scenario]]:
     return loaded
 
 
+def toml_files_under(directory: Path) -> list[Path]:
+    """Every *.toml regular file under directory. Links are not followed: a link
+    could lead a run as root to read a file it was never meant to (its error
+    messages quote the file), and a FIFO would hang it."""
+    found = []
+    for root, _dirs, files in os.walk(directory):  # os.walk does not descend into links
+        for name in files:
+            path = Path(root, name)
+            if path.suffix == ".toml" and stat.S_ISREG(path.lstat().st_mode):
+                found.append(path)
+    return sorted(found)
+
+
 def scenario_files(args: list[str], *, directories: bool) -> list[Path]:
     """The files named on the command line; a directory means every *.toml under it."""
     paths: list[Path] = []
     for arg in args:
         path = Path(arg)
         if path.is_dir() and directories:
-            found = sorted(path.rglob("*.toml"))
+            found = toml_files_under(path)
             if not found:
                 raise UsageError(f"forklab: {arg}: no *.toml scenario files under it")
             paths.extend(found)

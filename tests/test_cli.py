@@ -141,6 +141,23 @@ def test_run_refuses_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert code == 2 and "is a directory" in err
 
 
+def test_a_directory_s_links_and_fifos_are_not_read(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    """A scenario directory is untrusted: a link out of it (to a file only root
+    may read, or to a directory) is not followed, and a FIFO is not opened."""
+    secret = tmp_path / "secret.toml"
+    secret.write_text("only-root = secret\n")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    write(tree, "good.toml", GOOD)
+    (tree / "sub" / "leak.toml").symlink_to(secret)
+    (tree / "outside").symlink_to(tmp_path)
+    os.mkfifo(tree / "fifo.toml")
+    assert cli.toml_files_under(tree) == [tree / "good.toml"]
+    code, out, err = run_main(capsys, "run", "--backend", "sim", str(tree / "fifo.toml"))
+    assert code == 2 and "fifo.toml:1:1: not a regular file" in out + err
+
+
 # --- run --------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ the fault, before anything runs; no other exception escapes.
 from __future__ import annotations
 
 import os
+import stat
 import re
 import tomllib
 from datetime import date, datetime, time
@@ -57,7 +58,11 @@ def parse_file(path: str | os.PathLike[str]) -> Scenario:
         raise ScenarioError(f"not a file path: {path!r}", Where(str(path), 1, 1))
     name = os.fsdecode(path)
     try:
-        with open(path, "rb") as handle:
+        # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of hanging
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ScenarioError("not a regular file", Where(name, 1, 1))
             data = handle.read(MAX_FILE_BYTES + 1)
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or str(err)
