@@ -457,3 +457,20 @@ def test_file_too_big(tmp_path) -> None:
 def test_text_with_a_lone_surrogate() -> None:
     err = error(HEAD + "[[step]]\nsay = '\ud800'\n")
     assert at(err) == (5, 8)
+
+
+@pytest.mark.parametrize("text, line, col, char", [
+    ('id = "t"\ntitle = "clear \\u001b[2J"\nsummary = "S"\n[[step]]\ndo = "parent: fflush"\n',
+     2, 16, "U+001B"),
+    ('id = "t"\ntitle = "T"\nsummary = "S"\n[[step]]\nsay = "a \u202e b"\ndo = "parent: fflush"\n',
+     5, 10, "U+202E"),
+    ('id = "t"\ntitle = "T"\nsummary = "S"\n[[step]]\ndo = "parent: fflush"\n'
+     'ask = [{q = "x\\rfake", answer = "1"}]\n', 6, 15, "U+000D"),
+    (HEAD + '[[step]]\ndo = "parent: printf \\"\\u0007\\""\n', 5, 24, "U+0007"),
+])
+def test_terminal_control_characters_are_refused_where_they_are_written(text, line, col, char):
+    """Escape sequences (screen clearing, window titles, hyperlinks), carriage
+    returns and bidi overrides in any string would act on the terminal that
+    shows a title, narrative, question or printed text."""
+    err = error(text)
+    assert char in err.message and at(err) == (line, col)

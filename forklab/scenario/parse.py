@@ -14,6 +14,7 @@ import re
 import tomllib
 from datetime import date, datetime, time
 from functools import partial
+from collections.abc import Iterator
 from typing import Any, Callable, NoReturn
 
 from forklab.scenario import expr
@@ -97,6 +98,7 @@ def parse_text(text: str, filename: str = "<string>") -> Scenario:
                             Where(filename, line, col))
     joined = join_inline_tables(text)  # TOML 1.1's multi-line inline tables, as §1 writes them
     data = _load_toml(joined, text, filename)
+    _refuse_terminal_controls(data, text, filename)
     return _Document(filename, data, locate(joined, text)).scenario()
 
 
@@ -147,6 +149,47 @@ def _load_toml(text: str, original: str, filename: str) -> dict[str, Any]:
         line, col = _line_col(original, digits.start() if digits else 0)
         raise ScenarioError("invalid TOML: a number is too large", Where(filename, line, col)) \
             from None
+
+
+# Characters no string of a scenario may hold: every control character but tab
+# and newline (ESC starts the sequences that clear a screen, set a window title
+# or plant a hyperlink; CR overwrites a line), and the bidirectional controls
+# that reorder what a terminal shows. Titles, narrative, questions and printed
+# text all reach a terminal, a browser or a report.
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                               "\u202a-\u202e\u2066-\u2069]")
+_SHORT_ESCAPES = {"\b": "\\b", "\f": "\\f", "\r": "\\r", "\x1b": "\\e"}
+
+
+def _refuse_terminal_controls(data: Any, text: str, filename: str) -> None:
+    """Refuse any string value holding a terminal control character, pointing at
+    the character itself or at the TOML escape that wrote it."""
+    for value in _strings(data):
+        found = _TERMINAL_CONTROL.search(value)
+        if found is None:
+            continue
+        ch = found.group()
+        spellings = [ch, f"\\u{ord(ch):04x}", f"\\U{ord(ch):08x}"]
+        if ch in _SHORT_ESCAPES:
+            spellings.append(_SHORT_ESCAPES[ch])
+        at = re.search("|".join(re.escape(x) for x in spellings), text, re.IGNORECASE)
+        line, col = _line_col(text, at.start()) if at else (1, 1)
+        raise ScenarioError(f"a string holds the control character U+{ord(ch):04X}; only "
+                            "printable text, tabs and newlines are allowed (a terminal "
+                            "would act on it)", Where(filename, line, col,
+                                                      _step_at_line(text, line)))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _step_at_line(text: str, line: int) -> int | None:
