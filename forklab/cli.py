@@ -297,18 +297,29 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the lesson player in a browser (textual-serve)."""
+    """Serve the lesson player in a browser (textual-serve), for a class."""
     _lesson_player_ready()
+    if os.geteuid() == 0 and not args.allow_root:
+        raise UsageError("forklab: serve refuses to run as root: every browser session would "
+                         "run lessons and the kernel backend as root. Run it as an ordinary "
+                         "user, or pass --allow-root if that is what you mean.")
     try:
-        from textual_serve.server import Server
+        from forklab.serve import ClassServer
     except ImportError as err:
         raise UsageError(f"forklab: serving needs textual-serve ({err})") from None
     import shlex
     command = shlex.join([sys.executable, "-m", "forklab", "learn",
                           *([args.lesson] if args.lesson else [])])
-    print(f"forklab: serving the lesson player on http://{args.host}:{args.port} "
-          "(Ctrl+C stops)", file=sys.stderr)
-    Server(command, host=args.host, port=args.port, title="forklab").serve()
+    server = ClassServer(command, host=args.host, port=args.port,
+                         max_sessions=args.max_sessions)
+    if os.geteuid() == 0:
+        print("forklab: WARNING: serving as root (--allow-root): every session runs as root",
+              file=sys.stderr)
+    try:
+        server.serve()
+    except OSError as err:
+        raise UsageError(f"forklab: cannot serve on {args.host}:{args.port}: "
+                         f"{err.strerror or err}") from None
     return 0
 
 
@@ -456,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--max-sessions", type=_positive, default=30,
+                       help="browser sessions open at once, at most (default 30)")
+    serve.add_argument("--allow-root", action="store_true",
+                       help="serve even as root (every session then runs as root)")
     serve.set_defaults(handler=cmd_serve)
     return parser
 

@@ -1,7 +1,9 @@
 """`forklab learn`, `forklab serve`, and `forklab` alone."""
 from __future__ import annotations
 
+import os
 import sys
+from typing import ClassVar
 
 import pytest
 
@@ -9,11 +11,11 @@ from forklab import cli
 
 
 class FakeServer:
-    made: list[FakeServer] = []
+    made: ClassVar[list[FakeServer]] = []
 
-    def __init__(self, command: str, host: str = "localhost", port: int = 8000,
-                 title: str | None = None) -> None:
-        self.command, self.host, self.port, self.title = command, host, port, title
+    def __init__(self, command: str, *, host: str, port: int, max_sessions: int) -> None:
+        self.command, self.host, self.port = command, host, port
+        self.max_sessions = max_sessions
         self.served = False
         FakeServer.made.append(self)
 
@@ -23,10 +25,11 @@ class FakeServer:
 
 @pytest.fixture
 def fake_server(monkeypatch):
-    import textual_serve.server
+    import forklab.serve
 
     FakeServer.made.clear()
-    monkeypatch.setattr(textual_serve.server, "Server", FakeServer)
+    monkeypatch.setattr(forklab.serve, "ClassServer", FakeServer)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # an ordinary user: no --allow-root
     return FakeServer.made
 
 
@@ -54,13 +57,13 @@ def test_learn_runs_the_app(monkeypatch):
     assert ran[1] is None  # the catalog
 
 
-def test_serve_binds_to_this_machine_by_default(fake_server, capsys):
+def test_serve_binds_to_this_machine_by_default(fake_server):
     assert cli.main(["serve"]) == 0
     (server,) = fake_server
     assert server.served and server.host == "127.0.0.1" and server.port == 8000
+    assert server.max_sessions == 30
     assert server.command.endswith("-m forklab learn")
     assert server.command.startswith(sys.executable)
-    assert "http://127.0.0.1:8000" in capsys.readouterr().err
 
 
 def test_serve_with_host_port_and_lesson(fake_server):
