@@ -259,13 +259,20 @@ static long rt_recv(int ch, void *buf, size_t cap, int *fd)
         int fds[4];
         memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)(count < 4 ? count : 4));
         for (int i = 0; i < count && i < 4; i++) {
-            if (*fd < 0)
+            if (*fd == -1)
                 *fd = rt_lift(fds[i]);
             else
                 rt_close(fds[i]);
         }
     }
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+    if (mh.msg_flags & MSG_CTRUNC) /* no fd slot was free to receive it in */
+        return -EMFILE;
+    if (*fd < -1) { /* received, but no slot free in forklab's range */
+        long err = *fd;
+        *fd = -1;
+        return err;
+    }
+    if (mh.msg_flags & MSG_TRUNC)
         return -EMSGSIZE;
     return n;
 }
@@ -1260,6 +1267,18 @@ static __attribute__((noreturn)) void task_loop(struct task *t)
     for (;;) {
         int fd;
         long n = rt_recv(t->ch, &m, sizeof m - 1, &fd);
+        if (n == -EMFILE || n == -ENFILE) {
+            struct rlimit lim;
+            SYS4(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &lim);
+            char why[200];
+            snprintf(why, sizeof why,
+                     "no fd was free for a new task's channel: forklab keeps its own fds "
+                     "from %d up to the fd limit (%llu); raise it with `ulimit -n`",
+                     FL_FD_MIN, (unsigned long long)lim.rlim_cur);
+            errno = (int)-n;
+            reply_fail(t->ch, why);
+            continue;
+        }
         if (n == 0 || (n < 0 && n != -EMSGSIZE)) {
             /* The driver is gone: nothing may outlive it. */
             rt_exit_group(111);

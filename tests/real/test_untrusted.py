@@ -139,3 +139,16 @@ def test_an_fd_limit_below_forklab_s_own_fds_is_a_clear_error(tmp_path):
     assert "fd limit is 256" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.toml"]
+
+
+def test_threads_past_forklab_s_fds_end_with_a_clear_error(tmp_path):
+    """Each thread's channel takes an fd of forklab's range (900 up to the fd
+    limit): 200 threads under a limit of 1024 do not fit. The probe says so
+    instead of dying, and the run stops with that message."""
+    path = tmp_path / "threads.toml"
+    path.write_text(scenario_text("repeat 200: parent: thread -> t"))
+    done = _forklab_real(path, tmp_path, 1024)
+    assert done.returncode == 2, done.stderr
+    assert "no fd was free for a new task's channel" in done.stdout + done.stderr
+    assert "has ended" not in done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["threads.toml"]
