@@ -1,11 +1,13 @@
 """The protocol both backends implement: start a scenario, apply ops, observe."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 from forklab.observe import World
-from forklab.scenario.model import Op, Scenario
+from forklab.scenario.model import Scenario
+from forklab.scenario.ops import Op
 
 
 class Run(Protocol):
@@ -27,7 +29,15 @@ class Run(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can run, so that callers ask it instead of branching on its name."""
+
+    sim_only_verbs: bool  # the designs Linux does not ship (steps and files with real = false)
+
+
 class Backend(Protocol):
-    name: str
+    name: str  # for reports: "sim" or "real"
+    capabilities: Capabilities
 
     def start(self, scenario: Scenario) -> Run: ...

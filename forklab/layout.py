@@ -20,21 +20,3 @@ MAX_MAPPING = 16 << 40  # the largest single mapping a scenario may ask for
 
 def align_up(value: int, alignment: int) -> int:
     return -(-value // alignment) * alignment
-
-
-def place(sizes: list[int]) -> list[int]:
-    """Start addresses for mappings of these sizes, in the order they are made."""
-    addresses = []
-    cursor = REGION_BASE
-    for size in sizes:
-        addresses.append(cursor)
-        cursor += align_up(size, PMD_SPAN) + PMD_SPAN
-    return addresses
-
-
-def fits(sizes: list[int]) -> bool:
-    """Whether every mapping fits in the scenario region."""
-    if not sizes:
-        return True
-    last = place(sizes)[-1] + align_up(sizes[-1], PMD_SPAN)
-    return last <= REGION_END

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from forklab import __version__, cli, lessons
+from forklab.backend import Capabilities
 from forklab.observe import World
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +97,7 @@ def kernel(monkeypatch: pytest.MonkeyPatch, model: None) -> dict[str, Any]:
 
     class Kernel(SimBackend):
         name = "real"
+        capabilities = Capabilities(sim_only_verbs=False)
 
         def start(self, scenario: Any) -> KernelRun:
             settings["started"] += 1

@@ -5,7 +5,6 @@ import pytest
 
 from forklab.scenario.model import (
     PAGE,
-    VERB_ARGS,
     Actor,
     Program,
     Range,
@@ -14,7 +13,9 @@ from forklab.scenario.model import (
     SpawnAction,
     Where,
 )
+from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_file, parse_line, parse_text
+from forklab.scenario.verbs import VERBS, verb_of
 
 HEAD = 'id = "t"\ntitle = "T"\nsummary = "S"\n'
 
@@ -37,6 +38,11 @@ parent: thread -> t1
 parent: malloc 64 -> a
 parent: spawn_template probe -> tpl
 parent: pidfd_empty -> b"""
+
+
+def arguments(op: Op) -> dict[str, object]:
+    """An op's parsed arguments by name (its fields beyond actor, binds, where, text)."""
+    return {name: getattr(op, name) for name in verb_of(op).arguments}
 
 
 def last_op(line: str):
@@ -86,14 +92,14 @@ def test_the_example_of_section_1() -> None:
     assert one.say.startswith("Markdown shown") and one.real and one.note is None
     mmap, write = one.ops
     assert mmap.actor == Actor("parent") and mmap.verb == "mmap"
-    assert mmap.args == {"name": "heap", "size": 16 << 20, "backing": "anon", "path": None,
+    assert arguments(mmap) == {"name": "heap", "size": 16 << 20, "backing": "anon", "path": None,
                          "share": "private", "prot": "rw", "thp": False, "noreserve": False}
     assert mmap.binds == ("heap",) and mmap.text == "parent: mmap heap 16MiB"
     assert (mmap.where.line, mmap.where.col, mmap.where.step) == (13, 1, 1)
-    assert write.verb == "write" and write.args == {"range": Range("heap"), "value": 1}
+    assert write.verb == "write" and arguments(write) == {"range": Range("heap"), "value": 1}
     assert write.where.line == 14
     (fork,) = two.ops
-    assert fork.verb == "fork" and fork.args == {} and fork.binds == ("child",)
+    assert fork.verb == "fork" and arguments(fork) == {} and fork.binds == ("child",)
     assert (fork.where.line, fork.where.col) == (20, 8)
     assert [e.text for e in one.expect] == ["parent.heap.present == 4096",
                                             "parent.heap.exclusive == 4096"]
@@ -188,9 +194,9 @@ FORMS = [
     ("parent: cloexec 2 off", "cloexec", {"fd": 2, "on": False}),
     ("parent: close_range 3 max", "close_range", {"lo": 3, "hi": None, "cloexec": False}),
     ("parent: close_range 3 20 cloexec", "close_range", {"lo": 3, "hi": 20, "cloexec": True}),
-    ('parent: writefd w "text"', "writefd", {"fd": "w", "text": "text"}),
+    ('parent: writefd w "text"', "writefd", {"fd": "w", "data": "text"}),
     ("parent: readfd r", "readfd", {"fd": "r"}),
-    ('parent: printf "text"', "printf", {"text": "text"}),
+    ('parent: printf "text"', "printf", {"data": "text"}),
     ("parent: fflush", "fflush", {}),
     *[(f"parent: setvbuf {m}", "setvbuf", {"mode": m}) for m in ("none", "line", "full")],
     # threads and locks
@@ -227,13 +233,12 @@ FORMS = [
 def test_every_form_of_section_3(line: str, verb: str, args: dict) -> None:
     op = last_op(line)
     assert op.verb == verb
-    assert dict(op.args) == args
-    assert set(op.args) == set(VERB_ARGS[verb])
+    assert arguments(op) == args
     assert op.text == line
 
 
 def test_every_verb_is_covered() -> None:
-    assert {verb for _, verb, _ in FORMS} == set(VERB_ARGS)
+    assert {verb for _, verb, _ in FORMS} == set(VERBS)
 
 
 def test_actor_of_a_thread_line() -> None:
@@ -261,7 +266,7 @@ def test_binds(line: str, binds: tuple) -> None:
     ("64M", 64 << 20), ("1G", 1 << 30), ("0", 0), ("1", 1), ("007", 7),
 ])
 def test_sizes(text: str, value: int) -> None:
-    assert last_op(f"parent: malloc {text} -> x").args["size"] == value
+    assert last_op(f"parent: malloc {text} -> x").size == value
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -275,12 +280,12 @@ def test_sizes(text: str, value: int) -> None:
                                                                           4096 * PAGE)),
 ])
 def test_ranges(text: str, expected: Range) -> None:
-    assert last_op(f"parent: read {text}").args["range"] == expected
+    assert last_op(f"parent: read {text}").range == expected
 
 
 @pytest.mark.parametrize("spelling", ["heap = 9", "heap =9", "heap= 9", "heap=9"])
 def test_write_byte_spacing(spelling: str) -> None:
-    assert last_op(f"parent: write {spelling}").args == {"range": Range("heap"), "value": 9}
+    assert arguments(last_op(f"parent: write {spelling}")) == {"range": Range("heap"), "value": 9}
 
 
 @pytest.mark.parametrize("written,text", [
@@ -290,7 +295,7 @@ def test_write_byte_spacing(spelling: str) -> None:
     ('"ünïcödé ✓"', "ünïcödé ✓"),
 ])
 def test_strings(written: str, text: str) -> None:
-    assert last_op(f"parent: printf {written}").args["text"] == text
+    assert last_op(f"parent: printf {written}").data == text
 
 
 @pytest.mark.parametrize("written,name", [
@@ -299,19 +304,19 @@ def test_strings(written: str, text: str) -> None:
     ("CLD", "SIGCHLD"), ("SIGPOLL", "SIGIO"), ("SIGSEGV", "SIGSEGV"), ("SIGPIPE", "SIGPIPE"),
 ])
 def test_signal_names(written: str, name: str) -> None:
-    assert last_op(f"parent: raise {written}").args["signal"] == name
+    assert last_op(f"parent: raise {written}").signal == name
 
 
 @pytest.mark.parametrize("sig", ["SIGSTOP", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU"])
 def test_job_control_signals_for_signal_and_block(sig: str) -> None:
-    assert last_op(f"parent: signal {sig} ignore").args["signal"] == sig
-    assert last_op(f"parent: block {sig[3:]}").args["signal"] == sig
+    assert last_op(f"parent: signal {sig} ignore").signal == sig
+    assert last_op(f"parent: block {sig[3:]}").signal == sig
 
 
 @pytest.mark.parametrize("sig", ["SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"])
 def test_fault_signals_may_be_ignored_or_defaulted(sig: str) -> None:
-    assert last_op(f"parent: signal {sig} default").args["action"] == "default"
-    assert last_op(f"parent: signal {sig} ignore").args["action"] == "ignore"
+    assert last_op(f"parent: signal {sig} default").action == "default"
+    assert last_op(f"parent: signal {sig} ignore").action == "ignore"
 
 
 @pytest.mark.parametrize("text,seconds", [
@@ -319,12 +324,12 @@ def test_fault_signals_may_be_ignored_or_defaulted(sig: str) -> None:
     ("0s", 0.0), (".25s", 0.25), ("10000ms", 10.0),
 ])
 def test_durations(text: str, seconds: float) -> None:
-    assert last_op(f"parent: sleep {text}").args["seconds"] == pytest.approx(seconds)
+    assert last_op(f"parent: sleep {text}").seconds == pytest.approx(seconds)
 
 
 def test_integers_in_hex() -> None:
-    assert last_op("parent: exit 0xff").args["code"] == 255
-    assert last_op("parent: dup2 w 0x1ff").args["num"] == 511
+    assert last_op("parent: exit 0xff").code == 255
+    assert last_op("parent: dup2 w 0x1ff").num == 511
 
 
 def test_comments_and_blank_lines() -> None:
@@ -332,7 +337,7 @@ def test_comments_and_blank_lines() -> None:
               'parent: printf "#1" # "quoted" in a comment')
     assert [op.verb for op in got] == ["fork", "printf"]
     assert got[0].text == "parent: fork -> c"
-    assert got[1].args["text"] == "#1"
+    assert got[1].data == "#1"
 
 
 def test_spacing_is_free() -> None:
@@ -356,7 +361,7 @@ def test_repeat_of_mmap_pipe_and_uses() -> None:
     assert {n for n, k in s.names.items() if k == "mapping"} == {"buf_1", "buf_2"}
     assert {n for n, k in s.names.items() if k == "fd"} == {"r_1", "w_1", "r_2", "w_2"}
     writes = [op for op in s.ops if op.verb == "write"]
-    assert [op.args["range"] for op in writes] == [Range("buf_2")] * 2
+    assert [op.range for op in writes] == [Range("buf_2")] * 2
     locks = [op for op in s.ops if op.verb == "lock"]
     assert [op.binds for op in locks] == [("m",), ()]  # a lock is bound on first use, unsuffixed
     assert s.names["m"] == "lock"
@@ -395,7 +400,7 @@ def test_a_child_thread_name_is_its_own() -> None:
 
 
 def test_fd_name_and_number_forms() -> None:
-    assert last_op("parent: close_range 0 511").args == {"lo": 0, "hi": 511, "cloexec": False}
+    assert arguments(last_op("parent: close_range 0 511")) == {"lo": 0, "hi": 511, "cloexec": False}
 
 
 # --- file structure -----------------------------------------------------------------------
@@ -458,7 +463,7 @@ def test_positions_in_a_multiline_basic_string() -> None:
 def test_positions_with_escapes_in_a_one_line_string() -> None:
     text = HEAD + '[[step]]\ndo = "parent: printf \\"x\\"\\nparent: fork -> c"\n'
     got = parse_text(text).ops
-    assert got[0].args["text"] == "x"
+    assert got[0].data == "x"
     assert [(op.where.line, op.where.col) for op in got] == [(5, 7), (5, 29)]
 
 

@@ -11,8 +11,8 @@ from forklab.observe import UNAVAILABLE
 from forklab.report import (Style, json_safe, observation_changes, render_scenario,
                             scenario_json, value_text)
 from forklab.runner import Judged, ScenarioResult, StepResult
-from forklab.scenario.model import (Actor, Expr, Op, Question, Scenario, ScenarioError, Step,
-                                    Where)
+from forklab.scenario.model import Actor, Expr, Question, Scenario, ScenarioError, Step, Where
+from forklab.scenario.ops import Fork, Op
 
 FILE = "demo.toml"
 
@@ -26,8 +26,9 @@ def expr(text: str, line: int) -> Expr:
 
 
 def op(text: str, line: int, step: int) -> Op:
-    actor, _, rest = text.partition(": ")
-    return Op(Actor(actor), rest.split()[0], {}, (), at(line, step), text)
+    """An op as the report sees it: the report shows only its text and position."""
+    actor, _, _ = text.partition(": ")
+    return Fork(actor=Actor(actor), binds=(), where=at(line, step), text=text)
 
 
 def scenario(*steps: Step, real: bool = True) -> Scenario:
@@ -164,7 +165,7 @@ def test_text_report_marks_simulator_only_steps() -> None:
 
 def test_repeated_ops_from_one_line_are_shown_once_with_a_count() -> None:
     line = "repeat 3: parent: fork -> c"
-    ops = tuple(Op(Actor("parent"), "fork", {}, (f"c_{i}",), at(7, 1, 11), line)
+    ops = tuple(Fork(actor=Actor("parent"), binds=(f"c_{i}",), where=at(7, 1, 11), text=line)
                 for i in (1, 2, 3))
     step = Step(1, at(5, 1), ops=ops)
     text = render_scenario(ScenarioResult(scenario(step), "sim", [StepResult(step, None, [], [])]),

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from forklab.scenario.model import SIM_ONLY_VERBS, VERB_ARGS, Expr, Op, Scenario
+from forklab.scenario.model import Expr, Scenario
+from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_file
+from forklab.scenario.verbs import VERBS
 
 HERE = Path(__file__).resolve().parent
 FILES = sorted((HERE / "scenarios").glob("*.toml"))
@@ -31,56 +33,56 @@ MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", 
                        "committed")
 RUN_OBSERVABLES = ("stdout", "processes")
 
-# verb -> option -> a predicate on Op.args that is true when the op uses it.
+# verb -> option -> a predicate on the op that is true when it uses the option.
 OPTIONS: dict[str, dict[str, object]] = {
     "mmap": {
-        "anon": lambda a: a["backing"] == "anon",
-        "file=PATH": lambda a: a["backing"] == "file",
-        "private": lambda a: a["share"] == "private",
-        "shared": lambda a: a["share"] == "shared",
-        "rw": lambda a: a["prot"] == "rw",
-        "ro": lambda a: a["prot"] == "ro",
-        "rx": lambda a: a["prot"] == "rx",
-        "thp": lambda a: a["thp"],
-        "noreserve": lambda a: a["noreserve"],
-        "file=PATH shared": lambda a: a["backing"] == "file" and a["share"] == "shared",
-        "anon shared": lambda a: a["backing"] == "anon" and a["share"] == "shared",
+        "anon": lambda a: a.backing == "anon",
+        "file=PATH": lambda a: a.backing == "file",
+        "private": lambda a: a.share == "private",
+        "shared": lambda a: a.share == "shared",
+        "rw": lambda a: a.prot == "rw",
+        "ro": lambda a: a.prot == "ro",
+        "rx": lambda a: a.prot == "rx",
+        "thp": lambda a: a.thp,
+        "noreserve": lambda a: a.noreserve,
+        "file=PATH shared": lambda a: a.backing == "file" and a.share == "shared",
+        "anon shared": lambda a: a.backing == "anon" and a.share == "shared",
     },
     "open": {
-        "ro": lambda a: a["mode"] == "ro",
-        "wo": lambda a: a["mode"] == "wo",
-        "rw": lambda a: a["mode"] == "rw",
-        "cloexec": lambda a: a["cloexec"],
-        "append": lambda a: a["append"],
-        "create": lambda a: a["create"],
+        "ro": lambda a: a.mode == "ro",
+        "wo": lambda a: a.mode == "wo",
+        "rw": lambda a: a.mode == "rw",
+        "cloexec": lambda a: a.cloexec,
+        "append": lambda a: a.append,
+        "create": lambda a: a.create,
     },
-    "madvise": {adv: (lambda a, adv=adv: a["advice"] == adv) for adv in (
+    "madvise": {adv: (lambda a, adv=adv: a.advice == adv) for adv in (
         "dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "hugepage",
         "nohugepage")},
-    "mprotect": {p: (lambda a, p=p: a["prot"] == p) for p in ("ro", "rw", "none")},
+    "mprotect": {p: (lambda a, p=p: a.prot == p) for p in ("ro", "rw", "none")},
     "clone": {
-        **{f: (lambda a, f=f: f in a["flags"]) for f in (
+        **{f: (lambda a, f=f: f in a.flags) for f in (
             "vm", "vfork", "files", "sighand", "pidfd", "clear_sighand")},
-        "none": lambda a: not a["flags"],
+        "none": lambda a: not a.flags,
     },
-    "spawn": {k: (lambda a, k=k: any(act.kind == k for act in a["actions"])) for k in (
+    "spawn": {k: (lambda a, k=k: any(act.kind == k for act in a.actions)) for k in (
         "close", "dup2", "open", "closefrom", "chdir", "setsid", "setpgroup", "sigmask",
         "sigdefault")},
-    "setvbuf": {m: (lambda a, m=m: a["mode"] == m) for m in ("none", "line", "full")},
-    "signal": {d: (lambda a, d=d: a["action"] == d) for d in ("ignore", "default", "catch")},
+    "setvbuf": {m: (lambda a, m=m: a.mode == m) for m in ("none", "line", "full")},
+    "signal": {d: (lambda a, d=d: a.action == d) for d in ("ignore", "default", "catch")},
     # the smaller option sets, and every kind of program exec and spawn can run
-    "pipe": {"cloexec": lambda a: a["cloexec"], "plain": lambda a: not a["cloexec"]},
-    "dup": {"cloexec": lambda a: a["cloexec"], "plain": lambda a: not a["cloexec"]},
-    "cloexec": {"on": lambda a: a["on"], "off": lambda a: not a["on"]},
-    "close_range": {"cloexec": lambda a: a["cloexec"], "close": lambda a: not a["cloexec"],
-                    "max": lambda a: a["hi"] is None, "HI": lambda a: a["hi"] is not None},
+    "pipe": {"cloexec": lambda a: a.cloexec, "plain": lambda a: not a.cloexec},
+    "dup": {"cloexec": lambda a: a.cloexec, "plain": lambda a: not a.cloexec},
+    "cloexec": {"on": lambda a: a.on, "off": lambda a: not a.on},
+    "close_range": {"cloexec": lambda a: a.cloexec, "close": lambda a: not a.cloexec,
+                    "max": lambda a: a.hi is None, "HI": lambda a: a.hi is not None},
     "exec": {
-        "probe": lambda a: a["program"].kind == "probe",
-        "missing": lambda a: a["program"].kind == "missing",
-        **{p: (lambda a, p=p: a["program"].path == p) for p in (
+        "probe": lambda a: a.program.kind == "probe",
+        "missing": lambda a: a.program.kind == "missing",
+        **{p: (lambda a, p=p: a.program.path == p) for p in (
             "/bin/true", "/bin/false", "/bin/sleep", "/bin/cat")},
     },
-    "write": {"= BYTE": lambda a: a["value"] != 1},
+    "write": {"= BYTE": lambda a: a.value != 1},
 }
 
 
@@ -140,7 +142,7 @@ def test_the_walk_finds_observables() -> None:
 def test_every_verb_runs_on_the_kernel(corpus: tuple[list[Op], list[Expr]]) -> None:
     ops, _ = corpus
     used = {op.verb for op in ops}
-    missing = sorted(set(VERB_ARGS) - SIM_ONLY_VERBS - used)
+    missing = sorted(v for v, spec in VERBS.items() if not spec.sim_only and v not in used)
     assert not missing, f"verbs no real scenario step uses: {missing}"
 
 
@@ -148,7 +150,7 @@ def test_every_verb_runs_on_the_kernel(corpus: tuple[list[Op], list[Expr]]) -> N
 def test_every_option_runs_on_the_kernel(verb: str,
                                          corpus: tuple[list[Op], list[Expr]]) -> None:
     ops, _ = corpus
-    args = [op.args for op in ops if op.verb == verb]
+    args = [op for op in ops if op.verb == verb]
     missing = [name for name, used in OPTIONS[verb].items()
                if not any(used(a) for a in args)]  # type: ignore[operator]
     assert not missing, f"{verb}: options no real scenario step uses: {missing}"

@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forklab.scenario.model import (
-    Actor, Op, Program, Range, Scenario, ScenarioError, SpawnAction, Step, Where,
+    Actor, Program, Range, Scenario, ScenarioError, SpawnAction, Step, Where,
 )
+from forklab.scenario.ops import Op
+from forklab.scenario.verbs import VERBS
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import ZERO
 from forklab.sim.runs import Linear
@@ -39,7 +41,8 @@ THP = {"h"}
 
 def make_op(actor: str, verb: str, binds: tuple[str, ...] = (), **args: object) -> Op:
     process, _, thread = actor.partition("/")
-    return Op(Actor(process, thread or None), verb, args, binds, HERE, f"{actor}: {verb}")
+    return VERBS[verb].op(actor=Actor(process, thread or None), binds=binds, where=HERE,
+                          text=f"{actor}: {verb}", **args)
 
 
 def scenario() -> Scenario:
@@ -111,7 +114,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter) -> Op | Non
     if verb == "readfd":
         return make_op(actor, "readfd", fd=fd)
     if verb == "writefd":
-        return make_op(actor, "writefd", fd=fd, text="x")
+        return make_op(actor, "writefd", fd=fd, data="x")
     if verb in ("lock", "unlock", "atfork"):
         return make_op(actor, verb, name=data.draw(st.sampled_from(["m", "n"])))
     if verb == "thread":
@@ -137,7 +140,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter) -> Op | Non
         sig = data.draw(st.sampled_from(["SIGTERM", "SIGUSR1", "SIGCHLD", "SIGKILL"]))
         return make_op(actor, "kill", target=target, signal=sig)
     if verb == "printf":
-        return make_op(actor, "printf", text=data.draw(st.sampled_from(["hi\n", "x" * 3000])))
+        return make_op(actor, "printf", data=data.draw(st.sampled_from(["hi\n", "x" * 3000])))
     if verb == "spawn":
         actions = (SpawnAction("close", fd=fd),) if data.draw(st.booleans()) else ()
         return make_op(actor, "spawn", (fresh("s"),), program=Program("program", "/bin/true"),

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from forklab.backend import Capabilities
 from forklab.observe import UNAVAILABLE, ProcessObs, World
 from forklab.report import Style
 from forklab.runner import Judged, ScenarioResult, StepResult
 from forklab.scenario.expr import check
-from forklab.scenario.model import Actor, Expr, Op, Scenario, ScenarioError, Step, Where
+from forklab.scenario.model import Actor, Expr, Scenario, ScenarioError, Step, Where
+from forklab.scenario.ops import Fork, Op
 from forklab.verify import (ABSENT, compare, compare_value, junit_tree, render_text,
                             spawn_us_agrees, verdict_text, verify_json, verify_scenario,
                             write_junit)
@@ -26,8 +28,9 @@ def at(line: int, step: int | None = None) -> Where:
     return Where(FILE, line, 1, step)
 
 
-def op(text: str, line: int, step: int, verb: str = "fork") -> Op:
-    return Op(Actor("parent"), verb, {}, (), at(line, step), text)
+def op(text: str, line: int, step: int) -> Op:
+    """An op as verify sees it (only the fake runs below act on it, by its text)."""
+    return Fork(actor=Actor("parent"), binds=(), where=at(line, step), text=text)
 
 
 STEPS = (
@@ -302,7 +305,7 @@ class FakeRun:
         self.stdout = stdout
 
     def apply(self, op: Op) -> None:
-        if op.verb == "boom":
+        if op.text == "parent: boom":
             raise ScenarioError("the language refuses this", op.where)
 
     def observe(self) -> World:
@@ -322,6 +325,7 @@ class FakeRun:
 class FakeBackend:
     def __init__(self, name: str, stdout: str = "") -> None:
         self.name = name
+        self.capabilities = Capabilities(sim_only_verbs=name == "sim")
         self.stdout = stdout
         self.started = 0
 
@@ -338,7 +342,7 @@ def test_verify_scenario_runs_both_and_compares() -> None:
 
 
 def test_a_model_error_means_the_kernel_never_runs() -> None:
-    steps = (STEPS[0], Step(2, at(10, 2), ops=(op("parent: boom", 11, 2, verb="boom"),)))
+    steps = (STEPS[0], Step(2, at(10, 2), ops=(op("parent: boom", 11, 2),)))
     sim, real = FakeBackend("sim"), FakeBackend("real")
     v = verify_scenario(scenario(steps), FILE, sim, real)
     assert v.status == "error" and real.started == 0 and v.real is None

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-from forklab.layout import PAGE, place
+from forklab.backend import Capabilities
+from forklab.layout import PAGE
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
 from forklab.real import procfs
 from forklab.real._native import ffi, lib
@@ -33,16 +34,14 @@ from forklab.real.driver import (
     Task,
     errno_name,
 )
-from forklab.scenario.model import (
-    ALLOWED_PROGRAMS,
-    SIM_ONLY_VERBS,
-    Op,
-    Program,
-    Range,
-    Scenario,
-    ScenarioError,
-)
-from forklab.scenario.script import MAX_FD, MAX_PROCESS_OPS, MAX_SLEEP
+from forklab.scenario import ops
+from forklab.scenario.contract import Standing, check_actor, fd_number, no_such_process
+from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError
+from forklab.scenario.ops import Op
+from forklab.scenario.placement import Placement
+from forklab.scenario.script import MAX_PROCESS_OPS
+from forklab.scenario.validate import check_op
+from forklab.scenario.verbs import Handlers
 
 DEFAULT_TIMEOUT = 60.0  # seconds a run may spend in apply/observe
 MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
@@ -59,6 +58,9 @@ SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2}
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 MISSING_PROGRAM = ".forklab-missing/program"
 MAX_PROCESSES = 2 * MAX_PROCESS_OPS + 1  # what one run may hold, whatever its ops say
+
+HANDLERS = Handlers("the real backend")
+"""The real backend's handler for each verb it runs: ``handler(run, task, op)``."""
 
 
 def _frames_visible() -> bool:
@@ -100,15 +102,15 @@ def estimate_memory(scenario: Scenario) -> tuple[int, int]:
     thp: set[str] = set()
     memory = disk = 0
     for op in scenario.ops:
-        if op.verb == "mmap":
-            sizes[op.args["name"]] = op.args["size"]
-            if op.args["thp"]:
-                thp.add(op.args["name"])
-            if op.args["backing"] == "file":
-                disk += op.args["size"]
-                memory += op.args["size"]
-        elif op.verb == "write":
-            rng: Range = op.args["range"]
+        if isinstance(op, ops.Mmap):
+            sizes[op.name] = op.size
+            if op.thp:
+                thp.add(op.name)
+            if op.backing == "file":
+                disk += op.size
+                memory += op.size
+        elif isinstance(op, ops.Write):
+            rng = op.range
             lo, hi = rng.bounds(sizes.get(rng.mapping, 0))
             if rng.mapping in thp:
                 lo, hi = lo // (2 << 20) * (2 << 20), -(-hi // (2 << 20)) * (2 << 20)
@@ -183,9 +185,9 @@ class RealQueries:
         if entry >> 62 & 1:  # in swap: reading it would fault it back
             return UNAVAILABLE
         info = run.mapinfo[mapping]
-        if info["backing"] == "file":  # what a read would see: the file's byte
+        if info.backing == "file" and info.path is not None:  # what a read sees: the file's
             try:
-                with open(run.scratch_path(info["path"]), "rb") as f:
+                with open(run.scratch_path(info.path), "rb") as f:
                     length = os.fstat(f.fileno()).st_size
                     data = os.pread(f.fileno(), 1, offset)
             except OSError:
@@ -194,7 +196,7 @@ class RealQueries:
                 return data[0]
             # past the end: zeros up to the end of the file's last page, then SIGBUS
             return 0 if offset < -(-length // PAGE) * PAGE else None
-        if info["share"] == "shared":
+        if info.share == "shared":
             # shared anonymous memory lives in a shmem object: another process
             # (a fork child, or this one before MADV_DONTNEED) may have written it
             data = procfs.read_backing(proc.pid, address)
@@ -270,14 +272,9 @@ class RealRun:
         self.failed: dict[str, str] = {}
         self.allocations: dict[str, int] = {}
         self.locks: dict[str, int] = {}
-        self.mapinfo: dict[str, dict[str, Any]] = {}
-        names = [op.args["name"] for op in scenario.ops if op.verb == "mmap"]
-        sizes = [op.args["size"] for op in scenario.ops if op.verb == "mmap"]
-        for op in scenario.ops:
-            if op.verb == "mmap":
-                self.mapinfo[op.args["name"]] = dict(op.args)
-        self.addresses = dict(zip(names, place(sizes)))
-        self.sizes = dict(zip(names, sizes))
+        self.mapinfo = {op.name: op for op in scenario.ops if isinstance(op, ops.Mmap)}
+        placement = Placement.of(scenario.ops)
+        self.addresses, self.sizes = placement.addresses, placement.sizes
         self._step_open = False
         self._checked_memory = False
         self.frames_visible = _frames_visible()
@@ -330,8 +327,10 @@ class RealRun:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     # -- helpers -------------------------------------------------------------------------------------
-    def scratch_path(self, path: str) -> str:
+    def scratch_path(self, path: str | None) -> str:
         """An absolute path for a scenario path (inside the scratch directory)."""
+        if path is None:
+            raise ScenarioError("a path is missing")
         if path == "/dev/null":
             return path
         full = os.path.realpath(os.path.join(self.scratch, path))
@@ -340,12 +339,8 @@ class RealRun:
             raise ScenarioError(f"path '{path}' leads out of the scratch directory")
         return full
 
-    def fd_number(self, ref: Any) -> int:
-        if isinstance(ref, bool):
-            return int(ref)
-        if isinstance(ref, int):
-            return ref
-        return self.fd_names.get(str(ref), -1)
+    def fd_number(self, ref: FdRef | None) -> int:
+        return fd_number(ref, self.fd_names)
 
     def is_mapped(self, proc: Proc, mapping: str) -> bool:
         address = self.addresses[mapping]
@@ -358,32 +353,21 @@ class RealRun:
         assert self.driver is not None
         proc = self.driver.procs.get(name)
         if proc is None:
-            if name in self.failed:
-                raise ScenarioError(f"'{name}' was never created: the call failed with "
-                                    f"{self.failed[name]}", op.where)
-            raise ScenarioError(f"'{name}' does not exist yet (its creating op has not "
-                                "completed)", op.where)
+            raise no_such_process(name, self.failed, op.where)
         return proc
 
     def _actor(self, op: Op) -> Task:
-        name = op.actor.process
-        proc = self._proc(name, op)
-        if proc.dead:
-            state = "reaped" if proc.reaped else "zombie"
-            raise ScenarioError(f"'{name}' has ended ({state}); it can run no more ops",
-                                op.where)
-        if proc.image != "probe":
-            raise ScenarioError(f"'{name}' now runs {proc.image}; it can only be observed",
-                                op.where)
+        proc = self._proc(op.actor.process, op)
         task = proc.main if op.actor.thread is None else proc.threads.get(op.actor.thread)
-        if task is None or task.gone or task.sock is None:
-            raise ScenarioError(f"'{op.actor}' is not a thread of '{name}' (any more)",
-                                op.where)
-        if task.suspended:  # vfork stops only its caller: the other threads run on
-            raise ScenarioError(f"'{op.actor}' is suspended until its vfork child execs or "
-                                "exits", op.where)
-        if task.flight is not None and task.flight.blocked:
-            raise ScenarioError(f"'{op.actor}' is blocked in `{task.flight.what}`", op.where)
+        present = task is not None and not task.gone and task.sock is not None
+        blocked = task is not None and task.flight is not None and task.flight.blocked
+        check_actor(op, Standing(
+            ended=("reaped" if proc.reaped else "zombie") if proc.dead else None,
+            program=proc.image if proc.image != "probe" else None,
+            thread_gone=not present,
+            suspended=task is not None and task.suspended,
+            blocked_in=task.flight.what if blocked and task and task.flight else None))
+        assert task is not None
         return task
 
     def _call(self, task: Task, op: Op, code: int, args: tuple[int, ...] = (),
@@ -400,81 +384,32 @@ class RealRun:
         return self.driver.fly(flight)
 
     # -- untrusted input --------------------------------------------------------------------------
-    def _validate(self, op: Op) -> None:
-        """Refuse what the parser would have refused, for ops built by hand: a
-        scenario is untrusted input, and forklab's own fds, other programs and
-        paths outside the scratch directory stay out of its reach."""
+    def _check_limits(self, op: Op) -> None:
+        """Refuse what this backend cannot hold, beyond the language's own rules
+        (:func:`check_op`): forklab's protocol and the run's mappings and processes."""
         def bad(message: str) -> ScenarioError:
             return ScenarioError(f"refused by the real backend: {message}", op.where)
 
-        def fd(value: Any, what: str = "fd") -> None:
-            if isinstance(value, bool) or (isinstance(value, int) and not 0 <= value <= MAX_FD):
-                raise bad(f"{what} {value} is not a scenario fd (0-{MAX_FD})")
-
-        def path(value: Any) -> None:
-            if not isinstance(value, str) or not value or len(value) > 4096 or "\0" in value:
-                raise bad(f"bad path {value!r}")
-            if value.startswith("/") and value != "/dev/null":
-                raise bad(f"absolute path {value!r} (only /dev/null is allowed)")
-            if ".." in value.split("/"):
-                raise bad(f"path {value!r} leads out of the scratch directory")
-
-        def program(value: Any) -> None:
-            if not isinstance(value, Program):
-                raise bad("not a program")
-            if value.kind in ("probe", "missing"):
-                if value.args:
-                    raise bad(f"{value.kind} takes no arguments")
-                return
-            if value.kind != "program" or value.path not in ALLOWED_PROGRAMS:
-                raise bad(f"program {value.path!r} is not allowed")
-            if value.path == "/bin/sleep":
-                ok = len(value.args) == 1
-                try:
-                    ok = ok and 0 <= float(value.args[0]) <= MAX_SLEEP
-                except ValueError:
-                    ok = False
-                if not ok or not value.args[0].replace(".", "", 1).isdigit():
-                    raise bad("/bin/sleep takes one number of seconds, at most "
-                              f"{MAX_SLEEP:g}")
-            elif value.args:
-                raise bad(f"{value.path} takes no arguments")
-
-        a = op.args
-        for key in ("fd", "num", "lo"):
-            if key in a and a[key] is not None:
-                fd(a[key])
-        if op.verb == "close_range" and a.get("hi") is not None:
-            fd(a["hi"])
-        if op.verb in ("open",) or (op.verb == "mmap" and a.get("backing") == "file"):
-            path(a["path"])
-        if op.verb in ("exec", "spawn"):
-            program(a["program"])
-        for action in a.get("actions", ()) if op.verb == "spawn" else ():
-            if action.fd is not None:
-                fd(action.fd)
-            if action.num is not None:
-                fd(action.num)
-            if action.path is not None:
-                path(action.path)
-        for key in ("text",):
-            if key in a and len(str(a[key]).encode()) > lib.FL_MAX_DATA:
-                raise bad(f"text longer than {lib.FL_MAX_DATA} bytes")
-        if op.verb == "sleep" and not 0 <= a["seconds"] <= MAX_SLEEP:
-            raise bad(f"sleep is limited to {MAX_SLEEP:g} s")
-        if op.verb in ("write", "read", "munmap", "madvise", "mprotect", "mmap"):
-            name = a["range"].mapping if "range" in a else a["name"]
-            if name not in self.addresses:
-                raise bad(f"'{name}' is not a mapping of this scenario")
-        if op.verb in ("fork", "vfork", "clone", "spawn") and self.driver is not None \
-                and len(self.driver.procs) >= MAX_PROCESSES:
+        if isinstance(op, (ops.Writefd, ops.Printf)) and len(op.data.encode()) > lib.FL_MAX_DATA:
+            raise bad(f"text longer than {lib.FL_MAX_DATA} bytes")
+        if isinstance(op, (ops.Write, ops.Read)):
+            mapping: str | None = op.range.mapping
+        elif isinstance(op, (ops.Munmap, ops.Madvise, ops.Mprotect, ops.Mmap)):
+            mapping = op.name
+        else:
+            mapping = None
+        if mapping is not None and mapping not in self.addresses:
+            raise bad(f"'{mapping}' is not a mapping of this scenario")
+        if isinstance(op, (ops.Fork, ops.Vfork, ops.Clone, ops.Spawn)) \
+                and self.driver is not None and len(self.driver.procs) >= MAX_PROCESSES:
             raise bad(f"a real run holds at most {MAX_PROCESSES} processes")
 
     # -- the protocol ------------------------------------------------------------------------------
     def apply(self, op: Op) -> None:
         if self.closed or self.driver is None:
             raise ScenarioError("this real run has ended", op.where)
-        if op.verb in SIM_ONLY_VERBS:
+        handler = HANDLERS.get(op)
+        if handler is None:
             raise ScenarioError(f"'{op.verb}' is a what-if API: it runs on the simulator only",
                                 op.where)
         if not self._step_open:
@@ -487,12 +422,10 @@ class RealRun:
             if not self._checked_memory:
                 self._checked_memory = True
                 self._check_memory(op)
-            self._validate(op)
+            check_op(op)
+            self._check_limits(op)
             task = self._actor(op)
-            handler = getattr(self, "_v_" + op.verb, None)
-            if handler is None:
-                raise ScenarioError(f"the real backend cannot run '{op.verb}'", op.where)
-            handler(task, op)
+            handler(self, task, op)
             driver.settle()
         except RunTimeout as err:
             self.close()
@@ -679,29 +612,31 @@ class RealRun:
         finally:
             os.close(fd)
 
-    def _v_mmap(self, task: Task, op: Op) -> None:
-        a = op.args
-        name = a["name"]
-        flags = (MAP_SHARED if a["share"] == "shared" else MAP_PRIVATE)
-        flags |= MAP_NORESERVE if a["noreserve"] else 0
+    @HANDLERS.handles(ops.Mmap)
+    def _v_mmap(self, task: Task, op: ops.Mmap) -> None:
+        name = op.name
+        flags = (MAP_SHARED if op.share == "shared" else MAP_PRIVATE)
+        flags |= MAP_NORESERVE if op.noreserve else 0
         open_flags, data = -1, b""
-        if a["backing"] == "file":
-            self._make_file(a["path"], a["size"])
-            open_flags = os.O_RDWR if a["share"] == "shared" else os.O_RDONLY
-            data = a["path"].encode()
+        if op.backing == "file":
+            assert op.path is not None
+            self._make_file(op.path, op.size)
+            open_flags = os.O_RDWR if op.share == "shared" else os.O_RDONLY
+            data = op.path.encode()
         else:
             flags |= MAP_ANONYMOUS
-        advice = MADV["hugepage"] if a["thp"] else MADV["nohugepage"]
+        advice = MADV["hugepage"] if op.thp else MADV["nohugepage"]
         self._call(task, op, lib.FL_OP_MMAP,
-                   (self.addresses[name], a["size"], PROT[a["prot"]], flags, advice, open_flags),
+                   (self.addresses[name], op.size, PROT[op.prot], flags, advice, open_flags),
                    data)
 
-    def _v_munmap(self, task: Task, op: Op) -> None:
-        name = op.args["name"]
+    @HANDLERS.handles(ops.Munmap)
+    def _v_munmap(self, task: Task, op: ops.Munmap) -> None:
+        name = op.name
         self._call(task, op, lib.FL_OP_MUNMAP, (self.addresses[name], self.sizes[name]))
 
-    def _touch(self, task: Task, op: Op, code: int, value: int) -> None:
-        rng: Range = op.args["range"]
+    def _touch(self, task: Task, op: ops.Write | ops.Read, code: int, value: int) -> None:
+        rng = op.range
         lo, hi = rng.bounds(self.sizes[rng.mapping])
         if code == lib.FL_OP_WRITE:
             self._check_write(op, hi - lo)
@@ -719,21 +654,25 @@ class RealRun:
         self._call(task, op, code, (self.addresses[rng.mapping] + lo, (hi - lo) // PAGE, value),
                    on_done=done)
 
-    def _v_write(self, task: Task, op: Op) -> None:
-        self._touch(task, op, lib.FL_OP_WRITE, op.args["value"])
+    @HANDLERS.handles(ops.Write)
+    def _v_write(self, task: Task, op: ops.Write) -> None:
+        self._touch(task, op, lib.FL_OP_WRITE, op.value)
 
-    def _v_read(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Read)
+    def _v_read(self, task: Task, op: ops.Read) -> None:
         self._touch(task, op, lib.FL_OP_READ, 0)
 
-    def _v_madvise(self, task: Task, op: Op) -> None:
-        name = op.args["name"]
+    @HANDLERS.handles(ops.Madvise)
+    def _v_madvise(self, task: Task, op: ops.Madvise) -> None:
+        name = op.name
         self._call(task, op, lib.FL_OP_MADVISE,
-                   (self.addresses[name], self.sizes[name], MADV[op.args["advice"]]))
+                   (self.addresses[name], self.sizes[name], MADV[op.advice]))
 
-    def _v_mprotect(self, task: Task, op: Op) -> None:
-        name = op.args["name"]
+    @HANDLERS.handles(ops.Mprotect)
+    def _v_mprotect(self, task: Task, op: ops.Mprotect) -> None:
+        name = op.name
         self._call(task, op, lib.FL_OP_MPROTECT,
-                   (self.addresses[name], self.sizes[name], PROT[op.args["prot"]]))
+                   (self.addresses[name], self.sizes[name], PROT[op.prot]))
 
     # -- verbs: processes --------------------------------------------------------------------------
     def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...]) -> socket.socket:
@@ -783,39 +722,44 @@ class RealRun:
         self.driver.hello_socks[ours] = flight
         self.driver.fly(flight)
 
-    def _v_fork(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Fork)
+    def _v_fork(self, task: Task, op: ops.Fork) -> None:
         assert self.driver is not None
         self._creating(task, op, lib.FL_OP_FORK, (self.driver.token(),), "fork", False)
 
-    def _v_vfork(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Vfork)
+    def _v_vfork(self, task: Task, op: ops.Vfork) -> None:
         assert self.driver is not None
         self._creating(task, op, lib.FL_OP_VFORK, (self.driver.token(),), "vfork", True)
 
-    def _v_clone(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Clone)
+    def _v_clone(self, task: Task, op: ops.Clone) -> None:
         assert self.driver is not None
         flags = 0
-        for flag in op.args["flags"]:
+        for flag in op.flags:
             flags |= CLONE_FLAGS[flag]
         self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags), "clone",
-                       "vfork" in op.args["flags"])
+                       "vfork" in op.flags)
 
-    def _program(self, program: Any) -> tuple[int, str, list[str]]:
+    def _program(self, program: Program) -> tuple[int, str, list[str]]:
         assert self.driver is not None
         if program.kind == "probe":
             return lib.FL_PROG_PROBE, self.driver.probe, [self.driver.probe]
         if program.kind == "missing":
             path = os.path.join(self.scratch, MISSING_PROGRAM)
             return lib.FL_PROG_MISSING, path, [path]
+        assert program.path is not None
         return lib.FL_PROG_PROGRAM, program.path, [program.path, *program.args]
 
-    def _v_spawn(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Spawn)
+    def _v_spawn(self, task: Task, op: ops.Spawn) -> None:
         assert self.driver is not None
         name = op.binds[0]
         parent = task.proc
-        kind, path, argv = self._program(op.args["program"])
+        kind, path, argv = self._program(op.program)
         attr = sigmask = sigdef = 0
         actions: list[str] = []
-        for action in op.args["actions"]:
+        for action in op.actions:
             k = action.kind
             if k == "close":
                 actions.append(f"c{self.fd_number(action.fd)}")
@@ -873,8 +817,9 @@ class RealRun:
         if probe:
             self.driver.tokens[token] = flight
 
-    def _v_exec(self, task: Task, op: Op) -> None:
-        kind, path, argv = self._program(op.args["program"])
+    @HANDLERS.handles(ops.Exec)
+    def _v_exec(self, task: Task, op: ops.Exec) -> None:
+        kind, path, argv = self._program(op.program)
         data = b"\0".join(s.encode() for s in [path, *argv[1:]]) + b"\0"
         proc = task.proc
         if kind == lib.FL_PROG_PROBE:
@@ -898,14 +843,17 @@ class RealRun:
         self._call(task, op, lib.FL_OP_EXEC, (kind,), data, kind="exec_prog", on_done=done,
                    blockable=False)
 
-    def _v_exit(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_EXIT, (op.args["code"],), kind="exit", blockable=False)
+    @HANDLERS.handles(ops.Exit)
+    def _v_exit(self, task: Task, op: ops.Exit) -> None:
+        self._call(task, op, lib.FL_OP_EXIT, (op.code,), kind="exit", blockable=False)
 
-    def _v__exit(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP__EXIT, (op.args["code"],), kind="exit", blockable=False)
+    @HANDLERS.handles(ops.SysExit)
+    def _v__exit(self, task: Task, op: ops.SysExit) -> None:
+        self._call(task, op, lib.FL_OP__EXIT, (op.code,), kind="exit", blockable=False)
 
-    def _v_wait(self, task: Task, op: Op) -> None:
-        child = self._proc(op.args["child"], op)
+    @HANDLERS.handles(ops.Wait)
+    def _v_wait(self, task: Task, op: ops.Wait) -> None:
+        child = self._proc(op.child, op)
         pid = NO_SUCH_CHILD if child.reaped else child.pid
 
         def done(f: Flight) -> None:
@@ -917,13 +865,15 @@ class RealRun:
 
         self._call(task, op, lib.FL_OP_WAIT, (pid,), on_done=done)
 
-    def _v_kill(self, task: Task, op: Op) -> None:
-        target = self._proc(op.args["target"], op)
-        sig = procfs.SIGNAL_NUMBERS[op.args["signal"]]
+    @HANDLERS.handles(ops.Kill)
+    def _v_kill(self, task: Task, op: ops.Kill) -> None:
+        target = self._proc(op.target, op)
+        sig = procfs.SIGNAL_NUMBERS[op.signal]
         fd = target.pidfd if target.pidfd >= 0 else None
         self._call(task, op, lib.FL_OP_KILL, (sig,), fd=fd)
 
-    def _v_thread(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Thread)
+    def _v_thread(self, task: Task, op: ops.Thread) -> None:
         assert self.driver is not None
         name = op.binds[0]
         proc = task.proc
@@ -942,7 +892,8 @@ class RealRun:
         self.driver.hello_socks[ours] = flight
         self.driver.fly(flight)
 
-    def _v_thread_exit(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.ThreadExit)
+    def _v_thread_exit(self, task: Task, op: ops.ThreadExit) -> None:
         proc = task.proc
 
         def done(f: Flight) -> None:
@@ -973,45 +924,53 @@ class RealRun:
                     self.failed[name] = errno_name(r.err) or "EBADF"
         return done
 
-    def _v_open(self, task: Task, op: Op) -> None:
-        a = op.args
-        flags = OPEN_MODE[a["mode"]]
-        flags |= os.O_CLOEXEC if a["cloexec"] else 0
-        flags |= os.O_APPEND if a["append"] else 0
-        flags |= os.O_CREAT if a["create"] else 0
-        absolute = a["path"] == "/dev/null"
+    @HANDLERS.handles(ops.Open)
+    def _v_open(self, task: Task, op: ops.Open) -> None:
+        flags = OPEN_MODE[op.mode]
+        flags |= os.O_CLOEXEC if op.cloexec else 0
+        flags |= os.O_APPEND if op.append else 0
+        flags |= os.O_CREAT if op.create else 0
+        absolute = op.path == "/dev/null"
         self._call(task, op, lib.FL_OP_OPEN, (flags, int(absolute)),
-                   b"" if absolute else a["path"].encode(), on_done=self._bind_fds(op))
+                   b"" if absolute else op.path.encode(), on_done=self._bind_fds(op))
 
-    def _v_pipe(self, task: Task, op: Op) -> None:
-        flags = os.O_CLOEXEC if op.args["cloexec"] else 0
+    @HANDLERS.handles(ops.Pipe)
+    def _v_pipe(self, task: Task, op: ops.Pipe) -> None:
+        flags = os.O_CLOEXEC if op.cloexec else 0
         self._call(task, op, lib.FL_OP_PIPE, (flags,), on_done=self._bind_fds(op, 1, 2))
 
-    def _v_dup(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Dup)
+    def _v_dup(self, task: Task, op: ops.Dup) -> None:
         self._call(task, op, lib.FL_OP_DUP,
-                   (self.fd_number(op.args["fd"]), int(op.args["cloexec"])),
+                   (self.fd_number(op.fd), int(op.cloexec)),
                    on_done=self._bind_fds(op))
 
-    def _v_dup2(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_DUP2, (self.fd_number(op.args["fd"]), op.args["num"]))
+    @HANDLERS.handles(ops.Dup2)
+    def _v_dup2(self, task: Task, op: ops.Dup2) -> None:
+        self._call(task, op, lib.FL_OP_DUP2, (self.fd_number(op.fd), op.num))
 
-    def _v_close(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_CLOSE, (self.fd_number(op.args["fd"]),))
+    @HANDLERS.handles(ops.Close)
+    def _v_close(self, task: Task, op: ops.Close) -> None:
+        self._call(task, op, lib.FL_OP_CLOSE, (self.fd_number(op.fd),))
 
-    def _v_cloexec(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Cloexec)
+    def _v_cloexec(self, task: Task, op: ops.Cloexec) -> None:
         self._call(task, op, lib.FL_OP_CLOEXEC,
-                   (self.fd_number(op.args["fd"]), int(op.args["on"])))
+                   (self.fd_number(op.fd), int(op.on)))
 
-    def _v_close_range(self, task: Task, op: Op) -> None:
-        hi = op.args["hi"]
+    @HANDLERS.handles(ops.CloseRange)
+    def _v_close_range(self, task: Task, op: ops.CloseRange) -> None:
+        hi = op.hi
         self._call(task, op, lib.FL_OP_CLOSE_RANGE,
-                   (op.args["lo"], -1 if hi is None else hi, 4 if op.args["cloexec"] else 0))
+                   (op.lo, -1 if hi is None else hi, 4 if op.cloexec else 0))
 
-    def _v_writefd(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_WRITEFD, (self.fd_number(op.args["fd"]),),
-                   op.args["text"].encode())
+    @HANDLERS.handles(ops.Writefd)
+    def _v_writefd(self, task: Task, op: ops.Writefd) -> None:
+        self._call(task, op, lib.FL_OP_WRITEFD, (self.fd_number(op.fd),),
+                   op.data.encode())
 
-    def _v_readfd(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Readfd)
+    def _v_readfd(self, task: Task, op: ops.Readfd) -> None:
         proc = task.proc
 
         def done(f: Flight) -> None:
@@ -1019,16 +978,19 @@ class RealRun:
             if r is not None and r.v[lib.FL_V_RESULT] >= 0:
                 proc.last_read = r.data.decode("utf-8", "replace")
 
-        self._call(task, op, lib.FL_OP_READFD, (self.fd_number(op.args["fd"]),), on_done=done)
+        self._call(task, op, lib.FL_OP_READFD, (self.fd_number(op.fd),), on_done=done)
 
-    def _v_printf(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_PRINTF, (), op.args["text"].encode())
+    @HANDLERS.handles(ops.Printf)
+    def _v_printf(self, task: Task, op: ops.Printf) -> None:
+        self._call(task, op, lib.FL_OP_PRINTF, (), op.data.encode())
 
-    def _v_fflush(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Fflush)
+    def _v_fflush(self, task: Task, op: ops.Fflush) -> None:
         self._call(task, op, lib.FL_OP_FFLUSH)
 
-    def _v_setvbuf(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_SETVBUF, (SETVBUF[op.args["mode"]],))
+    @HANDLERS.handles(ops.Setvbuf)
+    def _v_setvbuf(self, task: Task, op: ops.Setvbuf) -> None:
+        self._call(task, op, lib.FL_OP_SETVBUF, (SETVBUF[op.mode],))
 
     # -- verbs: threads and locks ----------------------------------------------------------------------
     def _lock(self, name: str, op: Op) -> int:
@@ -1038,41 +1000,51 @@ class RealRun:
             self.locks[name] = len(self.locks)
         return self.locks[name]
 
-    def _v_lock(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_LOCK, (self._lock(op.args["name"], op),))
+    @HANDLERS.handles(ops.Lock)
+    def _v_lock(self, task: Task, op: ops.Lock) -> None:
+        self._call(task, op, lib.FL_OP_LOCK, (self._lock(op.name, op),))
 
-    def _v_unlock(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_UNLOCK, (self._lock(op.args["name"], op),))
+    @HANDLERS.handles(ops.Unlock)
+    def _v_unlock(self, task: Task, op: ops.Unlock) -> None:
+        self._call(task, op, lib.FL_OP_UNLOCK, (self._lock(op.name, op),))
 
-    def _v_atfork(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_ATFORK, (self._lock(op.args["name"], op),))
+    @HANDLERS.handles(ops.Atfork)
+    def _v_atfork(self, task: Task, op: ops.Atfork) -> None:
+        self._call(task, op, lib.FL_OP_ATFORK, (self._lock(op.name, op),))
 
-    def _v_malloc(self, task: Task, op: Op) -> None:
+    @HANDLERS.handles(ops.Malloc)
+    def _v_malloc(self, task: Task, op: ops.Malloc) -> None:
         def done(f: Flight) -> None:
             if f.reply is not None:
                 self.allocations[op.binds[0]] = f.reply.v[lib.FL_V_RESULT]
 
-        self._call(task, op, lib.FL_OP_MALLOC, (op.args["size"],), on_done=done)
+        self._call(task, op, lib.FL_OP_MALLOC, (op.size,), on_done=done)
 
-    def _v_free(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_FREE, (self.allocations.get(op.args["name"], 0),))
+    @HANDLERS.handles(ops.Free)
+    def _v_free(self, task: Task, op: ops.Free) -> None:
+        self._call(task, op, lib.FL_OP_FREE, (self.allocations.get(op.name, 0),))
 
     # -- verbs: signals ----------------------------------------------------------------------------------
-    def _v_signal(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_SIGNAL, (procfs.SIGNAL_NUMBERS[op.args["signal"]],
-                                                SIGNAL_ACTION[op.args["action"]]))
+    @HANDLERS.handles(ops.Signal)
+    def _v_signal(self, task: Task, op: ops.Signal) -> None:
+        self._call(task, op, lib.FL_OP_SIGNAL, (procfs.SIGNAL_NUMBERS[op.signal],
+                                                SIGNAL_ACTION[op.action]))
 
-    def _v_block(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_BLOCK, (procfs.SIGNAL_NUMBERS[op.args["signal"]],))
+    @HANDLERS.handles(ops.Block)
+    def _v_block(self, task: Task, op: ops.Block) -> None:
+        self._call(task, op, lib.FL_OP_BLOCK, (procfs.SIGNAL_NUMBERS[op.signal],))
 
-    def _v_unblock(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_UNBLOCK, (procfs.SIGNAL_NUMBERS[op.args["signal"]],))
+    @HANDLERS.handles(ops.Unblock)
+    def _v_unblock(self, task: Task, op: ops.Unblock) -> None:
+        self._call(task, op, lib.FL_OP_UNBLOCK, (procfs.SIGNAL_NUMBERS[op.signal],))
 
-    def _v_raise(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_RAISE, (procfs.SIGNAL_NUMBERS[op.args["signal"]],))
+    @HANDLERS.handles(ops.Raise)
+    def _v_raise(self, task: Task, op: ops.Raise) -> None:
+        self._call(task, op, lib.FL_OP_RAISE, (procfs.SIGNAL_NUMBERS[op.signal],))
 
-    def _v_sleep(self, task: Task, op: Op) -> None:
-        self._call(task, op, lib.FL_OP_SLEEP, (int(op.args["seconds"] * 1e9),),
+    @HANDLERS.handles(ops.Sleep)
+    def _v_sleep(self, task: Task, op: ops.Sleep) -> None:
+        self._call(task, op, lib.FL_OP_SLEEP, (int(op.seconds * 1e9),),
                    blockable=False)
 
 
@@ -1094,6 +1066,7 @@ class RealBackend:
     """The Linux kernel, driven through forklab's probe."""
 
     name = "real"
+    capabilities = Capabilities(sim_only_verbs=False)
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, scratch_parent: str | None = None) -> None:
         self.timeout = timeout  # seconds a run may spend in apply and observe

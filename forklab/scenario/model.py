@@ -1,15 +1,17 @@
 """The scenario language as data: what the parser produces and the backends run.
 
-Every op is an :class:`Op` whose ``verb`` names a row of SCENARIOS.md §3 and
-whose ``args`` hold that verb's parsed arguments under the names listed in
-:data:`VERB_ARGS`. Backends dispatch on ``verb`` and read ``args``; they never
-look at source text.
+The values ops carry (positions, actors, ranges, programs, spawn actions), the
+expressions and the steps of a scenario. The ops themselves, one class per
+verb, are in :mod:`forklab.scenario.ops`; the verbs in :mod:`forklab.scenario.verbs`.
 """
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Literal, Mapping
+
+if TYPE_CHECKING:
+    from forklab.scenario.ops import Op
 
 PAGE = 4096
 """One page, the unit of every range (4 KiB on every platform forklab models)."""
@@ -103,83 +105,6 @@ class SpawnAction:
     path: str | None = None
     signals: frozenset[str] = frozenset()
 
-
-@dataclass(frozen=True)
-class Op:
-    """One script line (a ``repeat`` is expanded into one Op per repetition)."""
-
-    actor: Actor
-    verb: str
-    args: Mapping[str, Any]
-    binds: tuple[str, ...]
-    where: Where
-    text: str  # the source line, as written
-
-    def __str__(self) -> str:
-        return self.text
-
-
-# The argument names each verb's Op.args carries (the parser's and backends'
-# contract). Values: str names, int sizes/bytes/numbers, Range, FdRef,
-# Program, SpawnAction, bool flags, and signal names normalised to "SIGxxx".
-VERB_ARGS: dict[str, tuple[str, ...]] = {
-    # memory
-    "mmap": ("name", "size", "backing", "path", "share", "prot", "thp", "noreserve"),
-    "munmap": ("name",),
-    "write": ("range", "value"),
-    "read": ("range",),
-    "madvise": ("name", "advice"),
-    "mprotect": ("name", "prot"),
-    # processes
-    "fork": (),
-    "vfork": (),
-    "clone": ("flags",),  # frozenset of vm, vfork, files, sighand, pidfd, clear_sighand
-    "spawn": ("program", "actions"),
-    "exec": ("program",),
-    "exit": ("code",),
-    "_exit": ("code",),
-    "wait": ("child",),
-    "kill": ("target", "signal"),
-    "thread": (),
-    "thread_exit": (),  # written `P/T: exit`
-    # files
-    "open": ("path", "mode", "cloexec", "append", "create"),
-    "pipe": ("cloexec",),
-    "dup": ("fd", "cloexec"),
-    "dup2": ("fd", "num"),
-    "close": ("fd",),
-    "cloexec": ("fd", "on"),
-    "close_range": ("lo", "hi", "cloexec"),  # hi None = max
-    "writefd": ("fd", "text"),
-    "readfd": ("fd",),
-    "printf": ("text",),
-    "fflush": (),
-    "setvbuf": ("mode",),
-    # threads and locks
-    "lock": ("name",),
-    "unlock": ("name",),
-    "atfork": ("name",),
-    "malloc": ("size",),
-    "free": ("name",),
-    # signals
-    "signal": ("signal", "action"),
-    "block": ("signal",),
-    "unblock": ("signal",),
-    "raise": ("signal",),
-    # time
-    "sleep": ("seconds",),
-    # what-if APIs (simulator only)
-    "spawn_template": ("program", "actions"),
-    "spawn_from": ("template",),
-    "pidfd_empty": (),
-    "configure": ("blank", "action"),
-    "pidfd_exec": ("blank", "program"),
-    "create_process": ("program", "inherit"),
-}
-
-SIM_ONLY_VERBS = frozenset(
-    {"spawn_template", "spawn_from", "pidfd_empty", "configure", "pidfd_exec", "create_process"}
-)
 
 NameKind = Literal["process", "thread", "mapping", "fd", "lock", "allocation", "template", "blank"]
 

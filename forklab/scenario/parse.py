@@ -19,16 +19,15 @@ from typing import Any, Callable, NoReturn
 
 from forklab.scenario import expr
 from forklab.scenario.model import (
-    SIM_ONLY_VERBS,
     Expr,
     NameKind,
-    Op,
     Question,
     Scenario,
     ScenarioError,
     Step,
     Where,
 )
+from forklab.scenario.ops import Op
 from forklab.scenario.script import Bindings, LineSource, check_name_syntax, parse_script_line
 from forklab.scenario.toml_positions import (
     Located,
@@ -38,6 +37,7 @@ from forklab.scenario.toml_positions import (
     line_starts,
     locate,
 )
+from forklab.scenario.verbs import verb_of
 
 __all__ = ["parse_file", "parse_text", "parse_line", "MAX_FILE_BYTES"]
 
@@ -344,7 +344,7 @@ class _Document:
         ops = self.ops(script, path + ("do",), number) if script is not None else []
         if real:
             for op in ops:
-                if op.verb in SIM_ONLY_VERBS:
+                if verb_of(op).sim_only:
                     raise ScenarioError(f"{op.verb} is a what-if API the kernel does not have: "
                                         "set real = false on this step (or the file)", op.where)
         names = self.names_now()

@@ -16,28 +16,27 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
-from forklab.layout import MAX_MAPPING, PMD_SPAN, REGION_BASE, REGION_END, align_up
+from forklab.layout import MAX_MAPPING
+from forklab.scenario import ops
 from forklab.scenario.model import (
     ALLOWED_PROGRAMS,
     PAGE,
-    VERB_ARGS,
     Actor,
     FdRef,
     NameKind,
-    Op,
     Program,
     Range,
     ScenarioError,
     SpawnAction,
     Where,
 )
+from forklab.scenario.placement import Placement
+from forklab.scenario.validate import MAX_FD, MAX_SLEEP, SLEEP_ARGUMENT, path_problem
+from forklab.scenario.verbs import VERBS, Handlers
 
 MAX_PROCESS_OPS = 256  # process-creating ops per scenario, after repeat expansion
 MAX_OPS = 10_000  # ops per scenario, after repeat expansion
 MAX_REPEAT = 1000
-MAX_FD = 511  # fd numbers a script may write; forklab keeps the ones above
-MAX_SLEEP = 10.0  # seconds, for `sleep` and `/bin/sleep`
-MAX_PATH = 255
 
 # --- lexical forms ------------------------------------------------------------------------
 
@@ -48,8 +47,6 @@ _UNITS = {None: 1, "p": PAGE, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB":
           "G": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TiB": 1 << 40}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(us|ms|s)")
 _DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-_SLEEP_ARG = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
-_PATH_PART = re.compile(r"[A-Za-z0-9._-]+")
 _RANGE = re.compile(r"([^\[\]]*)(?:\[([^\[\]]*)\])?")
 _REPEAT = re.compile(r"[ \t]*repeat(?![A-Za-z0-9_])")
 _REPEAT_HEAD = re.compile(r"([ \t]*)repeat[ \t]+([^ \t:]*)[ \t]*:[ \t]*")
@@ -87,64 +84,7 @@ _ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping"
             "lock": "a lock", "allocation": "an allocation", "template": "a spawn template",
             "blank": "a blank process (pidfd_empty)"}
 
-# What `->` binds, per verb (every other verb binds nothing after `->`).
-ARROW_BINDS: dict[str, tuple[NameKind, ...]] = {
-    "fork": ("process",), "vfork": ("process",), "clone": ("process",),
-    "spawn": ("process",), "spawn_from": ("process",), "pidfd_exec": ("process",),
-    "create_process": ("process",), "thread": ("thread",), "open": ("fd",), "dup": ("fd",),
-    "pipe": ("fd", "fd"), "malloc": ("allocation",), "spawn_template": ("template",),
-    "pidfd_empty": ("blank",),
-}
-
-USAGE: dict[str, str] = {
-    "mmap": "P: mmap NAME SIZE [anon|file=PATH] [private|shared] [rw|ro|rx] [thp] [noreserve]",
-    "munmap": "P: munmap NAME",
-    "write": "P: write RANGE [= BYTE]",
-    "read": "P: read RANGE",
-    "madvise": "P: madvise NAME dontfork|dofork|wipeonfork|keeponfork|dontneed|hugepage|nohugepage",
-    "mprotect": "P: mprotect NAME ro|rw|none",
-    "fork": "P: fork -> C",
-    "vfork": "P: vfork -> C",
-    "clone": "P: clone FLAGS -> C",
-    "spawn": "P: spawn PROG [ARG...] [ACTION...] -> C",
-    "exec": "P: exec PROG [ARG...]",
-    "exit": "P: exit [CODE]",
-    "_exit": "P: _exit [CODE]",
-    "wait": "P: wait C",
-    "kill": "P: kill C SIG",
-    "thread": "P: thread -> T",
-    "thread_exit": "P/T: exit",
-    "open": "P: open PATH [ro|wo|rw] [cloexec] [append] [create] -> FD",
-    "pipe": "P: pipe [cloexec] -> R, W",
-    "dup": "P: dup FD [cloexec] -> NEW",
-    "dup2": "P: dup2 FD NUM",
-    "close": "P: close FD",
-    "cloexec": "P: cloexec FD on|off",
-    "close_range": "P: close_range LO HI [cloexec]",
-    "writefd": 'P: writefd FD "text"',
-    "readfd": "P: readfd FD",
-    "printf": 'P: printf "text"',
-    "fflush": "P: fflush",
-    "setvbuf": "P: setvbuf none|line|full",
-    "lock": "P[/T]: lock L",
-    "unlock": "P[/T]: unlock L",
-    "atfork": "P: atfork L",
-    "malloc": "P[/T]: malloc SIZE -> A",
-    "free": "P[/T]: free A",
-    "signal": "P: signal SIG ignore|default|catch",
-    "block": "P: block SIG",
-    "unblock": "P: unblock SIG",
-    "raise": "P: raise SIG",
-    "sleep": "P: sleep DURATION",
-    "spawn_template": "P: spawn_template PROG [ACTION...] -> TPL",
-    "spawn_from": "P: spawn_from TPL -> C",
-    "pidfd_empty": "P: pidfd_empty -> B",
-    "configure": "P: configure B ACTION",
-    "pidfd_exec": "P: pidfd_exec B PROG -> C",
-    "create_process": "P: create_process PROG inherit=FD+FD -> C",
-}
-
-WRITTEN_VERBS = tuple(sorted(v for v in VERB_ARGS if v != "thread_exit"))
+WRITTEN_VERBS = tuple(sorted(v for v in VERBS if v != "thread_exit"))
 CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "pidfd", "clear_sighand")
 SPAWN_ACTIONS = ("close=FD", "dup2=FD:NUM", "open=NUM:PATH", "closefrom=NUM", "chdir=PATH",
                  "setsid", "setpgroup", "sigmask=SIG+SIG", "sigdefault=SIG+SIG")
@@ -202,14 +142,14 @@ class Bindings:
     bound_at: dict[str, int | None] = field(default_factory=dict)  # line; None: the first process
     mapping_sizes: dict[str, int] = field(default_factory=dict)  # names bound by an mmap we saw
     thread_owner: dict[str, str] = field(default_factory=dict)  # thread -> its process
-    layout_cursor: int | None = None  # where layout places the next mmap; None if unknown
+    placement: Placement | None = None  # the mappings placed so far; None if unknown
     process_ops: int = 0
     ops: int = 0
 
     @classmethod
     def start(cls, first: str) -> "Bindings":
         """A scenario's namespace before its first line: just the first process."""
-        return cls(kinds={first: "process"}, bound_at={first: None}, layout_cursor=REGION_BASE)
+        return cls(kinds={first: "process"}, bound_at={first: None}, placement=Placement())
 
     @classmethod
     def from_names(cls, names: dict[str, NameKind]) -> "Bindings":
@@ -320,7 +260,7 @@ def _string(src: LineSource, start: int, end: int) -> Token:
 
 # --- one line -----------------------------------------------------------------------------
 
-def parse_script_line(src: LineSource, names: Bindings) -> list[Op]:
+def parse_script_line(src: LineSource, names: Bindings) -> list[ops.Op]:
     """The ops of one script line (none for a blank or comment line; N for `repeat N:`)."""
     end = _comment_start(src)
     _check_characters(src, end)
@@ -344,6 +284,10 @@ def parse_script_line(src: LineSource, names: Bindings) -> list[Op]:
     return [_Line(src, inner, end, names, f"_{k}").parse() for k in range(1, count + 1)]
 
 
+RULES = Handlers("the parser")
+"""The parser's rule for each verb: argument tokens to the op's field values."""
+
+
 class _Line:
     """Parses one (possibly repeated) script line into one Op."""
 
@@ -363,7 +307,7 @@ class _Line:
         self.src.fail(index, message)
 
     # -- the line --------------------------------------------------------------------------
-    def parse(self) -> Op:
+    def parse(self) -> ops.Op:
         text = self.src.text
         m = _ACTOR.match(text, self.start, self.end)
         if m is None:
@@ -379,7 +323,7 @@ class _Line:
         self.actor = self.parse_actor(m.group(2), actor_at)
         verb_tok = tokens[0]
         verb = verb_tok.text
-        if verb not in USAGE or verb == "thread_exit":
+        if verb not in VERBS or verb == "thread_exit":
             self.fail(verb_tok.start, f"unknown verb '{verb}'; expected one of: "
                                       f"{_quote_list(WRITTEN_VERBS)}"
                                       f"{_suggest(verb, WRITTEN_VERBS)}")
@@ -390,12 +334,13 @@ class _Line:
         args = tokens[1:arrow] if arrow is not None else tokens[1:]
         self.tail = args[-1].end if args else verb_tok.end
         bound = self.arrow_names(tokens, arrow)
-        values = getattr(self, "v_" + verb.lstrip("_"))(args)
+        op_class = VERBS[verb].op
+        values = RULES.by_op[op_class](self, args)
         for tok, kind in bound:
             self.bind(tok.text, tok.start, kind)
         self.count_op(actor_at)
-        return Op(actor=self.actor, verb=verb, args=values, binds=tuple(self.binds),
-                  where=self.src.where(actor_at), text=self.rendered())
+        return op_class(actor=self.actor, binds=tuple(self.binds),
+                        where=self.src.where(actor_at), text=self.rendered(), **values)
 
     def parse_actor(self, text: str, at: int) -> Actor:
         if not text:
@@ -420,8 +365,8 @@ class _Line:
     def arrow_names(self, tokens: list[Token],
                     arrow: int | None) -> list[tuple[Token, NameKind]]:
         """The names after `->`, checked against how many this verb binds."""
-        kinds = ARROW_BINDS.get(self.verb, ())
-        usage = USAGE[self.verb]
+        kinds = VERBS[self.verb].binds
+        usage = VERBS[self.verb].usage
         if arrow is None:
             if kinds:
                 self.fail(self.tail, f"{self.verb} must name what it creates: {usage}")
@@ -511,7 +456,7 @@ class _Line:
 
     # -- argument helpers ------------------------------------------------------------------
     def arity(self, args: list[Token], low: int, high: int, what: str) -> None:
-        usage = USAGE[self.verb]
+        usage = VERBS[self.verb].usage
         if len(args) < low:
             self.fail(self.tail, f"{self.verb}: expected {what} (usage: {usage})")
         if len(args) > high:
@@ -569,7 +514,8 @@ class _Line:
         """PROG [ARG...]; returns the program and the tokens after its arguments."""
         if not args:
             self.fail(self.tail, f"{self.verb}: expected a program (probe, missing, "
-                                 f"{_quote_list(ALLOWED_PROGRAMS)}) (usage: {USAGE[self.verb]})")
+                                 f"{_quote_list(ALLOWED_PROGRAMS)}) "
+                                 f"(usage: {VERBS[self.verb].usage})")
         head = args[0]
         path = self.word(head, "a program")
         n = 1
@@ -592,7 +538,7 @@ class _Line:
             if len(prog_args) > 1:
                 self.fail(prog_args[1].start, "/bin/sleep takes exactly one argument")
             value = prog_args[0].text
-            if not _SLEEP_ARG.fullmatch(value) or len(value) > _MAX_DIGITS:
+            if not SLEEP_ARGUMENT.fullmatch(value) or len(value) > _MAX_DIGITS:
                 self.fail(prog_args[0].start, f"/bin/sleep takes a number of seconds like 1 "
                                               f"or 0.5, got '{value}'")
             if float(value) > MAX_SLEEP:
@@ -681,6 +627,7 @@ class _Line:
         return value
 
     # -- verbs: memory ---------------------------------------------------------------------
+    @RULES.handles(ops.Mmap)
     def v_mmap(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2 + 5, "a mapping name and a size")
         name_tok, size_tok = args[0], args[1]
@@ -703,23 +650,24 @@ class _Line:
                 self.fail(tok.start + 5, "mmap file= needs a file in the scratch directory, "
                                          "not /dev/null")
             backing = "file"
-        if self.names.layout_cursor is not None:
-            # layout.place/fits, kept incremental so that thousands of mmaps stay linear
-            start = self.names.layout_cursor
-            if start + align_up(size, PMD_SPAN) > REGION_END:
-                self.fail(size_tok.start, "this mapping does not fit: the scenario's mappings "
-                                          "together exceed forklab's address-space region")
-            self.names.layout_cursor = start + align_up(size, PMD_SPAN) + PMD_SPAN
+        placement = self.names.placement
+        if placement is not None and not placement.fits(size):
+            self.fail(size_tok.start, "this mapping does not fit: the scenario's mappings "
+                                      "together exceed forklab's address-space region")
         full = self.bind(name, name_tok.start, "mapping")
         self.names.mapping_sizes[full] = size
+        if placement is not None:
+            placement.add(full, size)
         return {"name": full, "size": size, "backing": backing, "path": path,
                 "share": options.get("share", "private"), "prot": options.get("prot", "rw"),
                 "thp": "thp" in options, "noreserve": "noreserve" in options}
 
+    @RULES.handles(ops.Munmap)
     def v_munmap(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a mapping name")
         return {"name": self.mapping(self.word(args[0], "a mapping name"), args[0].start)}
 
+    @RULES.handles(ops.Write)
     def v_write(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 3, "a range")
         pieces: list[Token] = []
@@ -744,21 +692,24 @@ class _Line:
             self.fail(pieces[1].end, "expected a byte (0-255) after '='")
         if len(pieces) > 3:
             self.fail(pieces[3].start, f"write: unexpected '{pieces[3].text}' "
-                                       f"(usage: {USAGE['write']})")
+                                       f"(usage: {VERBS['write'].usage})")
         value = _integer(self.src, self.word(pieces[2], "a byte"), pieces[2].start, "a byte")
         if value > 255:
             self.fail(pieces[2].start, f"a byte is 0-255, got {pieces[2].text}")
         return {"range": rng, "value": value}
 
+    @RULES.handles(ops.Read)
     def v_read(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a range")
         return {"range": self.range(args[0])}
 
+    @RULES.handles(ops.Madvise)
     def v_madvise(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "a mapping name and an advice")
         name = self.mapping(self.word(args[0], "a mapping name"), args[0].start)
         return {"name": name, "advice": self.choice(args[1], _CHOICES["madvise"], "an advice")}
 
+    @RULES.handles(ops.Mprotect)
     def v_mprotect(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "a mapping name and a protection")
         name = self.mapping(self.word(args[0], "a mapping name"), args[0].start)
@@ -766,26 +717,24 @@ class _Line:
                                                   "a protection")}
 
     # -- verbs: processes ------------------------------------------------------------------
+    @RULES.handles(ops.Fork, ops.Vfork, ops.Thread, ops.Fflush, ops.PidfdEmpty)
     def v_fork(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 0, 0, "no arguments")
         return {}
 
-    v_vfork = v_fork
-    v_thread = v_fork
-
+    @RULES.handles(ops.ThreadExit)
     def v_thread_exit(self, args: list[Token]) -> dict[str, Any]:
         if args:
             self.fail(args[0].start, "a thread's exit takes no code (it is pthread_exit); "
                                      "to end the whole process write 'P/T: _exit CODE'")
         return {}
 
-    v_fflush = v_fork
-    v_pidfd_empty = v_fork
-
+    @RULES.handles(ops.Clone)
     def v_clone(self, args: list[Token]) -> dict[str, Any]:
         if not args:
             self.fail(self.tail, f"clone: expected FLAGS, a comma list of "
-                                 f"{_quote_list(CLONE_FLAGS)}, or none (usage: {USAGE['clone']})")
+                                 f"{_quote_list(CLONE_FLAGS)}, or none "
+                                 f"(usage: {VERBS['clone'].usage})")
         flags: dict[str, Token] = {}
         for n, tok in enumerate(args):
             if n % 2 == 1:
@@ -805,18 +754,19 @@ class _Line:
             self.fail(flags["none"].start, "clone flags 'none' cannot be combined with others")
         return {"flags": frozenset(f for f in flags if f != "none")}
 
+    @RULES.handles(ops.Spawn, ops.SpawnTemplate)
     def v_spawn(self, args: list[Token]) -> dict[str, Any]:
         program, rest = self.program(args)
         return {"program": program, "actions": self.actions(rest)}
 
-    v_spawn_template = v_spawn
-
+    @RULES.handles(ops.Exec)
     def v_exec(self, args: list[Token]) -> dict[str, Any]:
         program, rest = self.program(args)
         if rest:
             self.fail(rest[0].start, f"{self.verb} takes no spawn actions, got '{rest[0].text}'")
         return {"program": program}
 
+    @RULES.handles(ops.Exit, ops.SysExit)
     def v_exit(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 0, 1, "an optional exit code")
         code = 0
@@ -827,11 +777,13 @@ class _Line:
                 self.fail(args[0].start, f"an exit code is 0-255, got {args[0].text}")
         return {"code": code}
 
+    @RULES.handles(ops.Wait)
     def v_wait(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a child process")
         tok = args[0]
         return {"child": self.use(self.word(tok, "a process"), tok.start, ("process",))}
 
+    @RULES.handles(ops.Kill)
     def v_kill(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "a process and a signal")
         target = self.use(self.word(args[0], "a process"), args[0].start, ("process",))
@@ -839,6 +791,7 @@ class _Line:
         return {"target": target, "signal": sig}
 
     # -- verbs: files ----------------------------------------------------------------------
+    @RULES.handles(ops.Open)
     def v_open(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 5, "a path")
         path = _path(self.src, self.word(args[0], "a path"), args[0].start)
@@ -846,33 +799,37 @@ class _Line:
         return {"path": path, "mode": options.get("mode", "ro"), "cloexec": "cloexec" in options,
                 "append": "append" in options, "create": "create" in options}
 
+    @RULES.handles(ops.Pipe)
     def v_pipe(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 0, 1, "an optional cloexec")
         return {"cloexec": bool(self.flags(args, {"cloexec": "cloexec"}, "cloexec"))}
 
+    @RULES.handles(ops.Dup)
     def v_dup(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 2, "an fd")
         fd = self.fd(self.word(args[0], "an fd"), args[0].start)
         return {"fd": fd, "cloexec": bool(self.flags(args[1:], {"cloexec": "cloexec"},
                                                      "cloexec"))}
 
+    @RULES.handles(ops.Dup2)
     def v_dup2(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "an fd and a target number")
         fd = self.fd(self.word(args[0], "an fd"), args[0].start)
         num = _fd_number(self.src, self.word(args[1], "an fd number"), args[1].start)
         return {"fd": fd, "num": num}
 
+    @RULES.handles(ops.Close, ops.Readfd)
     def v_close(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "an fd")
         return {"fd": self.fd(self.word(args[0], "an fd"), args[0].start)}
 
-    v_readfd = v_close
-
+    @RULES.handles(ops.Cloexec)
     def v_cloexec(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "an fd and on|off")
         fd = self.fd(self.word(args[0], "an fd"), args[0].start)
         return {"fd": fd, "on": self.choice(args[1], _CHOICES["cloexec"], "on or off") == "on"}
 
+    @RULES.handles(ops.CloseRange)
     def v_close_range(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 3, "LO and HI")
         lo = _fd_number(self.src, self.word(args[0], "a number"), args[0].start)
@@ -882,20 +839,24 @@ class _Line:
         return {"lo": lo, "hi": hi,
                 "cloexec": bool(self.flags(args[2:], {"cloexec": "cloexec"}, "cloexec"))}
 
+    @RULES.handles(ops.Writefd)
     def v_writefd(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, 'an fd and a "string"')
         fd = self.fd(self.word(args[0], "an fd"), args[0].start)
-        return {"fd": fd, "text": self.text_arg(args[1])}
+        return {"fd": fd, "data": self.text_arg(args[1])}
 
+    @RULES.handles(ops.Printf)
     def v_printf(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, 'a "string"')
-        return {"text": self.text_arg(args[0])}
+        return {"data": self.text_arg(args[0])}
 
+    @RULES.handles(ops.Setvbuf)
     def v_setvbuf(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "none, line or full")
         return {"mode": self.choice(args[0], _CHOICES["setvbuf"], "a buffering mode")}
 
     # -- verbs: threads and locks ----------------------------------------------------------
+    @RULES.handles(ops.Lock, ops.Unlock, ops.Atfork)
     def v_lock(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a lock name")
         tok = args[0]
@@ -910,9 +871,7 @@ class _Line:
         self.binds.append(name)
         return {"name": name}
 
-    v_unlock = v_lock
-    v_atfork = v_lock
-
+    @RULES.handles(ops.Malloc)
     def v_malloc(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a size")
         size = _size(self.src, self.word(args[0], "a size"), args[0].start)
@@ -921,12 +880,14 @@ class _Line:
                                      f"limit of {MAX_MAPPING >> 40}TiB")
         return {"size": size}
 
+    @RULES.handles(ops.Free)
     def v_free(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "an allocation")
         tok = args[0]
         return {"name": self.use(self.word(tok, "an allocation"), tok.start, ("allocation",))}
 
     # -- verbs: signals --------------------------------------------------------------------
+    @RULES.handles(ops.Signal)
     def v_signal(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "a signal and ignore|default|catch")
         sig = _signal(self.src, self.word(args[0], "a signal"), args[0].start, "signal")
@@ -937,19 +898,19 @@ class _Line:
                                      "forever")
         return {"signal": sig, "action": action}
 
+    @RULES.handles(ops.Block, ops.Unblock, ops.Raise)
     def v_block(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a signal")
         return {"signal": _signal(self.src, self.word(args[0], "a signal"), args[0].start,
                                   self.verb)}
 
-    v_unblock = v_block
-    v_raise = v_block
-
+    @RULES.handles(ops.Sleep)
     def v_sleep(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a duration like 10ms")
         return {"seconds": _duration(self.src, self.word(args[0], "a duration"), args[0].start)}
 
     # -- verbs: what-if APIs ---------------------------------------------------------------
+    @RULES.handles(ops.SpawnFrom)
     def v_spawn_from(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a spawn template")
         tok = args[0]
@@ -958,14 +919,16 @@ class _Line:
     def blank(self, tok: Token) -> str:
         return self.use(self.word(tok, "a blank process"), tok.start, ("blank",))
 
+    @RULES.handles(ops.Configure)
     def v_configure(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "a blank process and one spawn action")
         return {"blank": self.blank(args[0]), "action": self.action(args[1])}
 
+    @RULES.handles(ops.PidfdExec)
     def v_pidfd_exec(self, args: list[Token]) -> dict[str, Any]:
         if not args:
             self.fail(self.tail, f"pidfd_exec: expected a blank process and a program "
-                                 f"(usage: {USAGE['pidfd_exec']})")
+                                 f"(usage: {VERBS['pidfd_exec'].usage})")
         blank = self.blank(args[0])
         program, rest = self.program(args[1:])
         if rest:
@@ -973,6 +936,7 @@ class _Line:
                                      f"got '{rest[0].text}'")
         return {"blank": blank, "program": program}
 
+    @RULES.handles(ops.CreateProcess)
     def v_create_process(self, args: list[Token]) -> dict[str, Any]:
         program, rest = self.program(args)
         inherit: list[FdRef] = []
@@ -983,7 +947,7 @@ class _Line:
                 self.fail(tok.start, f"expected inherit=FD+FD, got '{tok.text}'")
             if len(rest) > 1:
                 self.fail(rest[1].start, f"create_process: unexpected '{rest[1].text}' "
-                                         f"(usage: {USAGE['create_process']})")
+                                         f"(usage: {VERBS['create_process'].usage})")
             at = tok.start + len("inherit=")
             if not value:
                 self.fail(at, "inherit= needs fds joined by '+', like inherit=0+1+w")
@@ -1048,29 +1012,9 @@ def _duration(src: LineSource, text: str, at: int) -> float:
 
 def _path(src: LineSource, text: str, at: int) -> str:
     """A path inside the scratch directory, or /dev/null; never anything that leads out."""
-    if text == "/dev/null":
-        return text
-    if not text:
-        src.fail(at, "expected a path (like data.txt or sub/log)")
-    if text.startswith("/"):
-        src.fail(at, f"absolute path '{text}' is not allowed: a path names a file inside the "
-                     "run's scratch directory (like data.txt or sub/log), or is /dev/null")
-    if len(text) > MAX_PATH:
-        src.fail(at, f"path is longer than {MAX_PATH} characters")
-    offset = 0
-    for part in text.split("/"):
-        if not part:
-            src.fail(at + offset, f"empty component in path '{text}' "
-                                  "(no '//' and no trailing '/')")
-        if part in (".", ".."):
-            src.fail(at + offset, f"'{part}' is not allowed in a path: paths stay inside the "
-                                  "scratch directory")
-        if not _PATH_PART.fullmatch(part):
-            bad = next(ch for ch in part if not _PATH_PART.fullmatch(ch))
-            src.fail(at + offset + part.index(bad),
-                     f"character {bad!r} is not allowed in a path; use letters, digits, "
-                     "'.', '_' and '-'")
-        offset += len(part) + 1
+    problem = path_problem(text)
+    if problem is not None:
+        src.fail(at + problem[0], problem[1])
     return text
 
 

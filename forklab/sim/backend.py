@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from forklab.backend import Capabilities
 from forklab.observe import World
-from forklab.scenario.model import Op, Scenario
+from forklab.scenario.model import Scenario
+from forklab.scenario.ops import Op
 from forklab.sim.kernel import Kernel
 from forklab.sim.snapshot import snapshot
 
@@ -37,6 +39,7 @@ class SimRun:
 
 class SimBackend:
     name = "sim"
+    capabilities = Capabilities(sim_only_verbs=True)
 
     def start(self, scenario: Scenario) -> SimRun:
         return SimRun(scenario)

@@ -13,8 +13,13 @@ from __future__ import annotations
 import itertools
 from typing import Callable
 
-from forklab.layout import PAGE, place
-from forklab.scenario.model import Op, Program, Scenario, ScenarioError, SpawnAction
+from forklab.layout import PAGE
+from forklab.scenario import ops
+from forklab.scenario.contract import Standing, check_actor, fd_number, no_such_process
+from forklab.scenario.model import Program, Scenario, ScenarioError, SpawnAction
+from forklab.scenario.ops import Op
+from forklab.scenario.placement import Placement
+from forklab.scenario.verbs import Handlers
 from forklab.sim import cost
 from forklab.sim.files import (READ_SIZE, DevNull, Directory, FdTable, OpenFile, PidFd, Pipe,
                                 RegularFile)
@@ -23,6 +28,8 @@ from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, 
 from forklab.sim.signals import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE, SigHand
 from forklab.sim.tasks import MAIN, Process, Thread, Waiting
 
+HANDLERS = Handlers("the simulator")
+"""The simulator's handler for each verb: ``handler(kernel, process, thread, op)``."""
 
 
 class Kernel:
@@ -43,9 +50,7 @@ class Kernel:
         self._tids = itertools.count(1000)
         self._tls = itertools.count(1)
         self._order = itertools.count()
-        sizes = [op.args["size"] for op in scenario.ops if op.verb == "mmap"]
-        names = [op.args["name"] for op in scenario.ops if op.verb == "mmap"]
-        self.addresses = dict(zip(names, place(sizes)))
+        self.addresses = Placement.of(scenario.ops).addresses
         self.stdout = Pipe(collector=True)
         self.stderr = Pipe(collector=True)
         self._start_first(scenario.first)
@@ -69,45 +74,27 @@ class Kernel:
 
     def apply(self, op: Op) -> None:
         proc, thread = self._actor(op)
-        handler: Callable[[Process, Thread, Op], None] = getattr(self, "op_" + op.verb)
-        handler(proc, thread, op)
+        handler: Callable[[Kernel, Process, Thread, Op], None] = HANDLERS.by_op[type(op)]
+        handler(self, proc, thread, op)
         self.settle()
         self._let_timed_programs_end(proc, thread, op)
 
     def _actor(self, op: Op) -> tuple[Process, Thread]:
-        name = op.actor.process
-        proc = self._process(name, op)
-        if proc.ended:
-            raise ScenarioError(f"'{name}' has ended ({proc.state}); it can run no more ops",
-                                op.where)
-        if proc.program is not None:
-            raise ScenarioError(
-                f"'{name}' now runs {proc.program}; it can only be observed", op.where)
-        key = op.actor.thread or MAIN
-        thread = proc.threads.get(key)
-        if thread is None:
-            raise ScenarioError(f"'{op.actor}' is not a thread of '{name}' (any more)",
-                                op.where)
-        if thread.suspended:  # vfork stops only its caller: the other threads run on
-            raise ScenarioError(
-                f"'{op.actor}' is suspended until its vfork child execs or exits", op.where)
-        if thread.waiting is not None:
-            raise ScenarioError(
-                f"'{op.actor}' is blocked in `{thread.waiting.op.text.strip()}` "
-                f"(line {thread.waiting.op.where.line}), waiting for {thread.waiting.what}",
-                op.where)
-        return proc, thread
-
-    def _process(self, name: str, op: Op) -> Process:
-        proc = self.processes.get(name)
+        proc = self.processes.get(op.actor.process)
         if proc is None:
-            if name in self.failed:
-                raise ScenarioError(
-                    f"'{name}' was never created: the call failed with {self.failed[name]}",
-                    op.where)
-            raise ScenarioError(f"'{name}' does not exist yet (its creating op has not "
-                                "completed)", op.where)
-        return proc
+            raise no_such_process(op.actor.process, self.failed, op.where)
+        thread = proc.threads.get(op.actor.thread or MAIN)
+        waiting = thread.waiting if thread is not None else None
+        check_actor(op, Standing(
+            ended=proc.state if proc.ended else None,
+            program=str(proc.program) if proc.program is not None else None,
+            thread_gone=thread is None,
+            suspended=thread is not None and thread.suspended,
+            blocked_in=waiting.op.text.strip() if waiting is not None else None,
+            blocked_line=waiting.op.where.line if waiting is not None else None,
+            blocked_for=waiting.what if waiting is not None else None))
+        assert thread is not None
+        return proc, thread
 
     def _block(self, thread: Thread, op: Op, what: str, attempt: Callable[[], bool]) -> None:
         """Run attempt now; if it cannot finish, the thread waits for it."""
@@ -139,18 +126,19 @@ class Kernel:
 
     # -- memory --------------------------------------------------------------
 
-    def op_mmap(self, proc: Process, thread: Thread, op: Op) -> None:
-        a = op.args
+    @HANDLERS.handles(ops.Mmap)
+    def op_mmap(self, proc: Process, thread: Thread, op: ops.Mmap) -> None:
         assert proc.mm is not None
-        pages = a["size"] // PAGE
+        pages = op.size // PAGE
         obj = None
-        if a["backing"] == "file":
-            obj = self._file_cache(a["path"], a["size"])
-        elif a["share"] == "shared":
+        if op.backing == "file":
+            assert op.path is not None
+            obj = self._file_cache(op.path, op.size)
+        elif op.share == "shared":
             obj = SharedObject(self.memory, pages, populated=False)
         mapping = Mapping(
-            a["name"], self.addresses[a["name"]], pages, share=a["share"], prot=a["prot"],
-            obj=obj, file_backed=a["backing"] == "file", thp=a["thp"], noreserve=a["noreserve"])
+            op.name, self.addresses[op.name], pages, share=op.share, prot=op.prot,
+            obj=obj, file_backed=op.backing == "file", thp=op.thp, noreserve=op.noreserve)
         mapping.charge_at_mmap()
         proc.mm.mmap(mapping)
 
@@ -189,23 +177,24 @@ class Kernel:
             mm.truncated(cache, first)
         cache.truncate(first)
 
-    def op_munmap(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Munmap)
+    def op_munmap(self, proc: Process, thread: Thread, op: ops.Munmap) -> None:
         assert proc.mm is not None
-        if op.args["name"] in proc.mm.mappings:
-            proc.mm.munmap(op.args["name"])
+        if op.name in proc.mm.mappings:
+            proc.mm.munmap(op.name)
         # munmap of a range with nothing mapped succeeds, as in the kernel
 
-    def _touch(self, proc: Process, thread: Thread, op: Op, write: bool) -> None:
+    def _touch(self, proc: Process, thread: Thread, op: ops.Write | ops.Read) -> None:
         assert proc.mm is not None
-        rng = op.args["range"]
+        rng = op.range
         mapping = proc.mm.mappings.get(rng.mapping)
         if mapping is None:
             self._fault_kill(proc)
             return
         lo, hi = (x // PAGE for x in rng.bounds(mapping.size))
         try:
-            if write:
-                faults = proc.mm.write(rng.mapping, lo, hi, op.args["value"])
+            if isinstance(op, ops.Write):
+                faults = proc.mm.write(rng.mapping, lo, hi, op.value)
             else:
                 faults = proc.mm.read(rng.mapping, lo, hi)
         except SegFault as fault:
@@ -216,24 +205,27 @@ class Kernel:
         proc.faults += faults
         proc.minflt += faults
 
-    def op_write(self, proc: Process, thread: Thread, op: Op) -> None:
-        self._touch(proc, thread, op, write=True)
+    @HANDLERS.handles(ops.Write)
+    def op_write(self, proc: Process, thread: Thread, op: ops.Write) -> None:
+        self._touch(proc, thread, op)
 
-    def op_read(self, proc: Process, thread: Thread, op: Op) -> None:
-        self._touch(proc, thread, op, write=False)
+    @HANDLERS.handles(ops.Read)
+    def op_read(self, proc: Process, thread: Thread, op: ops.Read) -> None:
+        self._touch(proc, thread, op)
 
     def _fault_kill(self, proc: Process, signal: str = "SIGSEGV") -> None:
         """A bad access: SIGSEGV (or SIGBUS past a file's end) is forced (blocked or
         ignored, it still kills)."""
         self._die(proc, signal=signal)
 
-    def op_madvise(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Madvise)
+    def op_madvise(self, proc: Process, thread: Thread, op: ops.Madvise) -> None:
         assert proc.mm is not None
-        m = proc.mm.mappings.get(op.args["name"])
+        m = proc.mm.mappings.get(op.name)
         if m is None:
             self._set_errno(proc, thread, "ENOMEM")
             return
-        advice = op.args["advice"]
+        advice = op.advice
         if advice == "wipeonfork" and m.obj is not None:
             # madvise_vma_behavior: WIPEONFORK only on private anonymous memory (no
             # vm_file, not VM_SHARED); KEEPONFORK just clears the flag, on any mapping
@@ -247,14 +239,15 @@ class Kernel:
         elif advice in ("hugepage", "nohugepage"):
             m.thp = advice == "hugepage"
 
-    def op_mprotect(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Mprotect)
+    def op_mprotect(self, proc: Process, thread: Thread, op: ops.Mprotect) -> None:
         assert proc.mm is not None
-        m = proc.mm.mappings.get(op.args["name"])
+        m = proc.mm.mappings.get(op.name)
         if m is None:
             self._set_errno(proc, thread, "ENOMEM")
         else:
-            m.charge_at_mprotect(op.args["prot"])
-            proc.mm.mprotect(m.name, op.args["prot"])
+            m.charge_at_mprotect(op.prot)
+            proc.mm.mprotect(m.name, op.prot)
 
     # -- processes -------------------------------------------------------------
 
@@ -301,7 +294,8 @@ class Kernel:
         assert proc.mm is not None
         return cost.ForkStats.of(proc.mm, fds=len(proc.files.fds), threads=len(proc.threads))
 
-    def op_fork(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Fork)
+    def op_fork(self, proc: Process, thread: Thread, op: ops.Fork) -> None:
         """libc fork: atfork prepare (may wait for a lock), clone, then the epilogue."""
         assert proc.mm is not None
         name, mm = op.binds[0], proc.mm
@@ -327,23 +321,26 @@ class Kernel:
 
         self._block(thread, op, "the atfork handlers' locks", attempt)
 
-    def op_vfork(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Vfork)
+    def op_vfork(self, proc: Process, thread: Thread, op: ops.Vfork) -> None:
         assert proc.mm is not None
         stats = self._fork_stats(proc)
         child = self.clone(proc, thread, op.binds[0], frozenset({"vm", "vfork"}))
         assert child is not None
         child.spawn_us = cost.predict("vfork", stats)
 
-    def op_clone(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Clone)
+    def op_clone(self, proc: Process, thread: Thread, op: ops.Clone) -> None:
         assert proc.mm is not None
-        flags = op.args["flags"]
+        flags = op.flags
         stats = self._fork_stats(proc)
         child = self.clone(proc, thread, op.binds[0], flags)
         if child is not None:
             child.spawn_us = cost.predict("vfork" if "vm" in flags else "fork", stats)
 
-    def op_exec(self, proc: Process, thread: Thread, op: Op) -> None:
-        self._exec(proc, thread, op.args["program"])
+    @HANDLERS.handles(ops.Exec)
+    def op_exec(self, proc: Process, thread: Thread, op: ops.Exec) -> None:
+        self._exec(proc, thread, op.program)
 
     def _exec(self, proc: Process, thread: Thread, program: Program) -> bool:
         """execve: a fresh image, or ENOENT for a missing program. True if it ran."""
@@ -396,7 +393,8 @@ class Kernel:
                 self._deliver(parent)
             proc.vfork_parent, proc.vfork_thread = None, None
 
-    def op_exit(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Exit)
+    def op_exit(self, proc: Process, thread: Thread, op: ops.Exit) -> None:
         """libc exit(): flush stdio and leave every stream unbuffered, then end.
 
         The unbuffering shows only where the memory is shared: a parent whose
@@ -405,12 +403,14 @@ class Kernel:
         assert proc.mm is not None
         self._write_stdout(proc, thread, proc.mm.user.stdout.flush())
         proc.mm.user.stdout.unbuffer()
-        self._die(proc, code=op.args["code"])
+        self._die(proc, code=op.code)
 
-    def op__exit(self, proc: Process, thread: Thread, op: Op) -> None:
-        self._die(proc, code=op.args["code"])
+    @HANDLERS.handles(ops.SysExit)
+    def op__exit(self, proc: Process, thread: Thread, op: ops.SysExit) -> None:
+        self._die(proc, code=op.code)
 
-    def op_thread_exit(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.ThreadExit)
+    def op_thread_exit(self, proc: Process, thread: Thread, op: ops.ThreadExit) -> None:
         del proc.threads[thread.name]
 
     def _die(self, proc: Process, code: int | None = None, signal: str | None = None) -> None:
@@ -443,10 +443,11 @@ class Kernel:
             return
         self._send(parent, "SIGCHLD")
 
-    def op_wait(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Wait)
+    def op_wait(self, proc: Process, thread: Thread, op: ops.Wait) -> None:
         """waitpid: only a child not yet reaped can be waited for; any other is ECHILD
         (one already reaped, by an earlier wait or by the kernel, included)."""
-        name = op.args["child"]
+        name = op.child
         child = self.processes.get(name)
         if child is None or name not in proc.children:
             self._set_errno(proc, thread, "ECHILD")
@@ -464,14 +465,16 @@ class Kernel:
 
         self._block(thread, op, f"child '{name}' to end", attempt)
 
-    def op_kill(self, proc: Process, thread: Thread, op: Op) -> None:
-        target = self.processes.get(op.args["target"])
+    @HANDLERS.handles(ops.Kill)
+    def op_kill(self, proc: Process, thread: Thread, op: ops.Kill) -> None:
+        target = self.processes.get(op.target)
         if target is None or target.state == "reaped":
             self._set_errno(proc, thread, "ESRCH")
             return
-        self._send(target, op.args["signal"])
+        self._send(target, op.signal)
 
-    def op_thread(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Thread)
+    def op_thread(self, proc: Process, thread: Thread, op: ops.Thread) -> None:
         name = op.binds[0]
         new = self._thread(name)
         new.mask = set(thread.mask)
@@ -479,13 +482,14 @@ class Kernel:
 
     # -- spawn -----------------------------------------------------------------
 
-    def op_spawn(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Spawn)
+    def op_spawn(self, proc: Process, thread: Thread, op: ops.Spawn) -> None:
         """glibc posix_spawn: clone(vm, vfork), then in the child reset handlers,
         apply the file actions, set the mask, exec; a failure is reported back
         and the child reaped, so no child remains."""
         assert proc.mm is not None
         stats = self._fork_stats(proc)
-        self._spawn(proc, thread, op.binds[0], op.args["program"], op.args["actions"],
+        self._spawn(proc, thread, op.binds[0], op.program, op.actions,
                     cost.predict("spawn", stats))
 
     def _spawn(self, proc: Process, thread: Thread, name: str, program: Program,
@@ -590,22 +594,22 @@ class Kernel:
         return dirs
 
     def _fd_number(self, ref: int | str | None) -> int:
-        if isinstance(ref, int):
-            return ref
-        assert ref is not None
-        return self.fd_names.get(ref, -1)
+        return fd_number(ref, self.fd_names)
 
     # -- what-if APIs -------------------------------------------------------------
 
-    def op_spawn_template(self, proc: Process, thread: Thread, op: Op) -> None:
-        self.templates[op.binds[0]] = (op.args["program"], op.args["actions"])
+    @HANDLERS.handles(ops.SpawnTemplate)
+    def op_spawn_template(self, proc: Process, thread: Thread, op: ops.SpawnTemplate) -> None:
+        self.templates[op.binds[0]] = (op.program, op.actions)
 
-    def op_spawn_from(self, proc: Process, thread: Thread, op: Op) -> None:
-        program, actions = self.templates[op.args["template"]]
+    @HANDLERS.handles(ops.SpawnFrom)
+    def op_spawn_from(self, proc: Process, thread: Thread, op: ops.SpawnFrom) -> None:
+        program, actions = self.templates[op.template]
         self._spawn(proc, thread, op.binds[0], program, actions,
                     cost.predict("spawn_template", cost.ForkStats.empty()))
 
-    def op_pidfd_empty(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.PidfdEmpty)
+    def op_pidfd_empty(self, proc: Process, thread: Thread, op: ops.PidfdEmpty) -> None:
         """A blank process: no memory, no fds, default signals, not yet running."""
         blank = Process(op.binds[0], 0, None, FdTable(), SigHand(),
                         {MAIN: self._thread(MAIN)}, parent=proc.name)
@@ -615,9 +619,10 @@ class Kernel:
             proc.files.install(number, OpenFile(PidFd(op.binds[0]), True, True), cloexec=True)
             self.fd_names[op.binds[0]] = number
 
-    def op_configure(self, proc: Process, thread: Thread, op: Op) -> None:
-        blank = self.blanks[op.args["blank"]]
-        action: SpawnAction = op.args["action"]
+    @HANDLERS.handles(ops.Configure)
+    def op_configure(self, proc: Process, thread: Thread, op: ops.Configure) -> None:
+        blank = self.blanks[op.blank]
+        action: SpawnAction = op.action
         if action.kind == "sigmask":
             blank.main.mask = set(action.signals - UNCATCHABLE)
         elif action.kind == "sigdefault":
@@ -627,10 +632,11 @@ class Kernel:
             if error:
                 self._set_errno(proc, thread, error)
 
-    def op_pidfd_exec(self, proc: Process, thread: Thread, op: Op) -> None:
-        blank = self.blanks.pop(op.args["blank"])
+    @HANDLERS.handles(ops.PidfdExec)
+    def op_pidfd_exec(self, proc: Process, thread: Thread, op: ops.PidfdExec) -> None:
+        blank = self.blanks.pop(op.blank)
         name = op.binds[0]
-        program: Program = op.args["program"]
+        program: Program = op.program
         if program.kind == "missing":
             self._set_errno(proc, thread, "ENOENT")
             self.failed[name] = "ENOENT"
@@ -643,11 +649,12 @@ class Kernel:
         proc.children.append(name)
         self._exec(child, child.main, program)
 
-    def op_create_process(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.CreateProcess)
+    def op_create_process(self, proc: Process, thread: Thread, op: ops.CreateProcess) -> None:
         """CreateProcess style: the child inherits exactly the fds listed."""
         name = op.binds[0]
         files = FdTable()
-        for ref in op.args["inherit"]:
+        for ref in op.inherit:
             slot = proc.files.fds.get(self._fd_number(ref))
             if slot is None:
                 self._set_errno(proc, thread, "EBADF")
@@ -655,7 +662,7 @@ class Kernel:
                 files.close_all()
                 return
             files.install(self._fd_number(ref), slot.file)
-        program: Program = op.args["program"]
+        program: Program = op.program
         if program.kind == "missing":
             self._set_errno(proc, thread, "ENOENT")
             self.failed[name] = "ENOENT"
@@ -697,25 +704,26 @@ class Kernel:
         proc.files.install(number, file, cloexec)
         return number
 
-    def op_open(self, proc: Process, thread: Thread, op: Op) -> None:
-        a = op.args
-        mode = a["mode"]
-        file = self._open_file(a["path"], write=mode in ("wo", "rw"), create=a["create"],
-                               read=mode in ("ro", "rw"), append=a["append"])
+    @HANDLERS.handles(ops.Open)
+    def op_open(self, proc: Process, thread: Thread, op: ops.Open) -> None:
+        mode = op.mode
+        file = self._open_file(op.path, write=mode in ("wo", "rw"), create=op.create,
+                               read=mode in ("ro", "rw"), append=op.append)
         if isinstance(file, str):
             self._set_errno(proc, thread, file)
             self.failed[op.binds[0]] = file
             return
-        number = self._install_lowest(proc, thread, file, a["cloexec"])
+        number = self._install_lowest(proc, thread, file, op.cloexec)
         if number is not None:
             self.fd_names[op.binds[0]] = number
 
-    def op_pipe(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Pipe)
+    def op_pipe(self, proc: Process, thread: Thread, op: ops.Pipe) -> None:
         pipe = Pipe()
         read_end = OpenFile(pipe, readable=True, writable=False, end="r")
         write_end = OpenFile(pipe, readable=False, writable=True, end="w")
-        r = self._install_lowest(proc, thread, read_end, op.args["cloexec"])
-        w = self._install_lowest(proc, thread, write_end, op.args["cloexec"])
+        r = self._install_lowest(proc, thread, read_end, op.cloexec)
+        w = self._install_lowest(proc, thread, write_end, op.cloexec)
         if r is not None and w is not None:
             self.fd_names[op.binds[0]], self.fd_names[op.binds[1]] = r, w
 
@@ -725,48 +733,54 @@ class Kernel:
             self._set_errno(proc, thread, "EBADF")
         return slot
 
-    def op_dup(self, proc: Process, thread: Thread, op: Op) -> None:
-        slot = self._slot(proc, thread, op.args["fd"])
+    @HANDLERS.handles(ops.Dup)
+    def op_dup(self, proc: Process, thread: Thread, op: ops.Dup) -> None:
+        slot = self._slot(proc, thread, op.fd)
         if slot is not None:
-            number = self._install_lowest(proc, thread, slot.file, op.args["cloexec"])
+            number = self._install_lowest(proc, thread, slot.file, op.cloexec)
             if number is not None:
                 self.fd_names[op.binds[0]] = number
 
-    def op_dup2(self, proc: Process, thread: Thread, op: Op) -> None:
-        slot = self._slot(proc, thread, op.args["fd"])
-        if slot is not None and self._fd_number(op.args["fd"]) != op.args["num"]:
-            proc.files.install(op.args["num"], slot.file, cloexec=False)
+    @HANDLERS.handles(ops.Dup2)
+    def op_dup2(self, proc: Process, thread: Thread, op: ops.Dup2) -> None:
+        slot = self._slot(proc, thread, op.fd)
+        if slot is not None and self._fd_number(op.fd) != op.num:
+            proc.files.install(op.num, slot.file, cloexec=False)
 
-    def op_close(self, proc: Process, thread: Thread, op: Op) -> None:
-        if not proc.files.close(self._fd_number(op.args["fd"])):
+    @HANDLERS.handles(ops.Close)
+    def op_close(self, proc: Process, thread: Thread, op: ops.Close) -> None:
+        if not proc.files.close(self._fd_number(op.fd)):
             self._set_errno(proc, thread, "EBADF")
 
-    def op_cloexec(self, proc: Process, thread: Thread, op: Op) -> None:
-        slot = self._slot(proc, thread, op.args["fd"])
+    @HANDLERS.handles(ops.Cloexec)
+    def op_cloexec(self, proc: Process, thread: Thread, op: ops.Cloexec) -> None:
+        slot = self._slot(proc, thread, op.fd)
         if slot is not None:
-            slot.cloexec = op.args["on"]
+            slot.cloexec = op.on
 
-    def op_close_range(self, proc: Process, thread: Thread, op: Op) -> None:
-        lo, hi = op.args["lo"], op.args["hi"]
+    @HANDLERS.handles(ops.CloseRange)
+    def op_close_range(self, proc: Process, thread: Thread, op: ops.CloseRange) -> None:
+        lo, hi = op.lo, op.hi
         if hi is not None and hi < lo:
             self._set_errno(proc, thread, "EINVAL")
             return
         for number in proc.files.numbers():
             if number >= lo and (hi is None or number <= hi):
-                if op.args["cloexec"]:
+                if op.cloexec:
                     proc.files.fds[number].cloexec = True
                 else:
                     proc.files.close(number)
 
-    def op_writefd(self, proc: Process, thread: Thread, op: Op) -> None:
-        slot = self._slot(proc, thread, op.args["fd"])
+    @HANDLERS.handles(ops.Writefd)
+    def op_writefd(self, proc: Process, thread: Thread, op: ops.Writefd) -> None:
+        slot = self._slot(proc, thread, op.fd)
         if slot is None:
             return
         obj = slot.file.obj
         if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
-            self._pipe_write(proc, thread, op, obj, op.args["text"].encode())
+            self._pipe_write(proc, thread, op, obj, op.data.encode())
         else:
-            self._write(proc, thread, slot.file, op.args["text"])
+            self._write(proc, thread, slot.file, op.data)
 
     def _pipe_write(self, proc: Process, thread: Thread, op: Op, pipe: Pipe,
                     data: bytes) -> None:
@@ -816,8 +830,9 @@ class Kernel:
         elif isinstance(obj, PidFd):
             self._set_errno(proc, thread, "EINVAL")
 
-    def op_readfd(self, proc: Process, thread: Thread, op: Op) -> None:
-        slot = self._slot(proc, thread, op.args["fd"])
+    @HANDLERS.handles(ops.Readfd)
+    def op_readfd(self, proc: Process, thread: Thread, op: ops.Readfd) -> None:
+        slot = self._slot(proc, thread, op.fd)
         if slot is None:
             return
         file = slot.file
@@ -862,22 +877,25 @@ class Kernel:
         if before and proc.mm.user.stdout.size and 1 not in proc.files.fds:
             self._set_errno(proc, thread, "EBADF")
 
-    def op_printf(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Printf)
+    def op_printf(self, proc: Process, thread: Thread, op: ops.Printf) -> None:
         assert proc.mm is not None
         fresh = self._stdio_allocates(proc, thread)
-        chunks = proc.mm.user.stdout.put(op.args["text"])
+        chunks = proc.mm.user.stdout.put(op.data)
         self._stdio_allocated(proc, thread, fresh)
         for chunk in chunks:
             self._write_stdout(proc, thread, chunk)
 
-    def op_fflush(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Fflush)
+    def op_fflush(self, proc: Process, thread: Thread, op: ops.Fflush) -> None:
         assert proc.mm is not None
         self._write_stdout(proc, thread, proc.mm.user.stdout.flush())
 
-    def op_setvbuf(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Setvbuf)
+    def op_setvbuf(self, proc: Process, thread: Thread, op: ops.Setvbuf) -> None:
         assert proc.mm is not None
         fresh = self._stdio_allocates(proc, thread)
-        out = proc.mm.user.stdout.setvbuf(op.args["mode"])
+        out = proc.mm.user.stdout.setvbuf(op.mode)
         self._stdio_allocated(proc, thread, fresh)
         self._write_stdout(proc, thread, out)
 
@@ -893,9 +911,10 @@ class Kernel:
 
     # -- threads and locks ---------------------------------------------------------
 
-    def op_lock(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Lock)
+    def op_lock(self, proc: Process, thread: Thread, op: ops.Lock) -> None:
         assert proc.mm is not None
-        mutex = proc.mm.user.mutex(op.args["name"])
+        mutex = proc.mm.user.mutex(op.name)
 
         def attempt() -> bool:
             if mutex.owner is not None:
@@ -903,32 +922,37 @@ class Kernel:
             mutex.owner = thread.tid
             return True
 
-        self._block(thread, op, f"mutex '{op.args['name']}'", attempt)
+        self._block(thread, op, f"mutex '{op.name}'", attempt)
 
-    def op_unlock(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Unlock)
+    def op_unlock(self, proc: Process, thread: Thread, op: ops.Unlock) -> None:
         assert proc.mm is not None
-        proc.mm.user.mutex(op.args["name"]).owner = None  # a normal mutex checks no owner
+        proc.mm.user.mutex(op.name).owner = None  # a normal mutex checks no owner
 
-    def op_atfork(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Atfork)
+    def op_atfork(self, proc: Process, thread: Thread, op: ops.Atfork) -> None:
         assert proc.mm is not None
-        proc.mm.user.atfork.append(op.args["name"])
+        proc.mm.user.atfork.append(op.name)
 
-    def op_malloc(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Malloc)
+    def op_malloc(self, proc: Process, thread: Thread, op: ops.Malloc) -> None:
         assert proc.mm is not None
-        proc.mm.user.allocations[op.binds[0]] = op.args["size"]
+        proc.mm.user.allocations[op.binds[0]] = op.size
 
-    def op_free(self, proc: Process, thread: Thread, op: Op) -> None:
+    @HANDLERS.handles(ops.Free)
+    def op_free(self, proc: Process, thread: Thread, op: ops.Free) -> None:
         assert proc.mm is not None
-        if op.args["name"] not in proc.mm.user.allocations:
+        if op.name not in proc.mm.user.allocations:
             raise ScenarioError(
-                f"'{op.args['name']}' is not an allocation in {proc.name}'s memory "
+                f"'{op.name}' is not an allocation in {proc.name}'s memory "
                 "(freed already, or made before an exec)", op.where)
-        del proc.mm.user.allocations[op.args["name"]]
+        del proc.mm.user.allocations[op.name]
 
     # -- signals -----------------------------------------------------------------
 
-    def op_signal(self, proc: Process, thread: Thread, op: Op) -> None:
-        sig, action = op.args["signal"], op.args["action"]
+    @HANDLERS.handles(ops.Signal)
+    def op_signal(self, proc: Process, thread: Thread, op: ops.Signal) -> None:
+        sig, action = op.signal, op.action
         if sig in UNCATCHABLE:
             self._set_errno(proc, thread, "EINVAL")
             return
@@ -938,16 +962,19 @@ class Kernel:
             for t in proc.threads.values():
                 t.pending.discard(sig)
 
-    def op_block(self, proc: Process, thread: Thread, op: Op) -> None:
-        if op.args["signal"] not in UNCATCHABLE:
-            thread.mask.add(op.args["signal"])
+    @HANDLERS.handles(ops.Block)
+    def op_block(self, proc: Process, thread: Thread, op: ops.Block) -> None:
+        if op.signal not in UNCATCHABLE:
+            thread.mask.add(op.signal)
 
-    def op_unblock(self, proc: Process, thread: Thread, op: Op) -> None:
-        thread.mask.discard(op.args["signal"])
+    @HANDLERS.handles(ops.Unblock)
+    def op_unblock(self, proc: Process, thread: Thread, op: ops.Unblock) -> None:
+        thread.mask.discard(op.signal)
         self._deliver(proc)
 
-    def op_raise(self, proc: Process, thread: Thread, op: Op) -> None:
-        self._send(proc, op.args["signal"], thread)
+    @HANDLERS.handles(ops.Raise)
+    def op_raise(self, proc: Process, thread: Thread, op: ops.Raise) -> None:
+        self._send(proc, op.signal, thread)
 
     def _send(self, proc: Process, sig: str, thread: Thread | None = None) -> None:
         """Generate a signal (to a thread, or to the process) and deliver what can be."""
@@ -995,8 +1022,9 @@ class Kernel:
 
     # -- time and programs ---------------------------------------------------------
 
-    def op_sleep(self, proc: Process, thread: Thread, op: Op) -> None:
-        self.now += op.args["seconds"]
+    @HANDLERS.handles(ops.Sleep)
+    def op_sleep(self, proc: Process, thread: Thread, op: ops.Sleep) -> None:
+        self.now += op.seconds
 
     def _let_timed_programs_end(self, proc: Process, thread: Thread, op: Op) -> None:
         """An op that only a timed program's end can finish waits for it.
@@ -1009,11 +1037,11 @@ class Kernel:
         Only the op being applied waits like this: an op already blocked is
         finished by a later `sleep` (tests/scenarios/timed-programs.toml).
         """
-        if op.verb == "wait":
-            child: str | None = op.args["child"]
+        if isinstance(op, ops.Wait):
+            child: str | None = op.child
             fd = None
-        elif op.verb == "readfd":
-            child, fd = None, self._fd_number(op.args["fd"])
+        elif isinstance(op, ops.Readfd):
+            child, fd = None, self._fd_number(op.fd)
         else:
             return
         while thread.waiting is not None and thread.waiting.op is op and not proc.ended:

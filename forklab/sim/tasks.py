@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from forklab.scenario.model import Op, Program
+from forklab.scenario.model import Program
+from forklab.scenario.ops import Op
 from forklab.sim.files import FdTable
 from forklab.sim.memory import AddressSpace
 from forklab.sim.signals import SigHand

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from forklab.scenario import ops
 from forklab.sim.files import Pipe
 from forklab.sim.kernel import Kernel
 from forklab.sim.tasks import MAIN, Process, Thread
@@ -48,18 +49,18 @@ def graph(kernel: Kernel) -> nx.DiGraph:
             waiting = thread.waiting
             if waiting is None:
                 continue
-            verb = waiting.op.verb
-            if verb == "lock" or verb == "fork":
-                names = [waiting.op.args["name"]] if verb == "lock" else (
+            op = waiting.op
+            if isinstance(op, (ops.Lock, ops.Fork)):
+                names = [op.name] if isinstance(op, ops.Lock) else (
                     proc.mm.user.atfork if proc.mm else [])
                 for name in names:
                     _add_mutex(g, kernel, proc, node, name)
-            elif verb == "readfd":
-                _add_pipe(g, kernel, proc, node, waiting.op.args["fd"])
-            elif verb == "writefd":  # a full pipe: only a reader can make room
-                _add_pipe(g, kernel, proc, node, waiting.op.args["fd"], readers=True)
-            elif verb == "wait":
-                child = kernel.processes[waiting.op.args["child"]]
+            elif isinstance(op, ops.Readfd):
+                _add_pipe(g, kernel, proc, node, op.fd)
+            elif isinstance(op, ops.Writefd):  # a full pipe: only a reader can make room
+                _add_pipe(g, kernel, proc, node, op.fd, readers=True)
+            elif isinstance(op, ops.Wait):
+                child = kernel.processes[op.child]
                 g.add_edge(node, ("process", child.name))
                 for t in child.threads.values():
                     g.add_edge(("process", child.name), _thread_node(child, t))

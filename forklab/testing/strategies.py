@@ -25,7 +25,8 @@ from typing import Any, Iterable
 from hypothesis import strategies as st
 
 from forklab.scenario.expr import check, evaluate
-from forklab.scenario.model import Op, Scenario, ScenarioError, Step, Where
+from forklab.scenario.model import Scenario, ScenarioError, Step, Where
+from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_text
 from forklab.testing.script_state import ALL_VERBS, ScriptState, pick
 

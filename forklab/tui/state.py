@@ -24,19 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from forklab.backend import Backend
-from forklab.layout import PMD_SPAN, REGION_BASE, align_up
 from forklab.observe import UNAVAILABLE, World, default_observations
 from forklab.runner import Judged, StepResult, judge
 from forklab.scenario import expr as expressions
 from forklab.scenario.model import (
     NameKind,
-    Op,
     Question,
     Scenario,
     ScenarioError,
     Step,
     Where,
 )
+from forklab.scenario.ops import Mmap, Op
+from forklab.scenario.placement import Placement
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
 from forklab.sim.kernel import Kernel
@@ -447,9 +447,8 @@ class LessonSession:
     def sandbox(self) -> Sandbox:
         kernel = model_kernel(self.world)
         assert kernel is not None, "the lesson runs on the model"
-        sizes = {op.args["name"]: op.args["size"] for op in self.scenario.ops
-                 if op.verb == "mmap"}
-        return Sandbox(kernel, self.names_at(), sizes, self.position)
+        return Sandbox(kernel, self.names_at(), Placement.of(self.scenario.ops).sizes,
+                       self.position)
 
     # -- the kernel --
 
@@ -542,16 +541,8 @@ class Sandbox:
 
     def _place(self, op: Op) -> None:
         """Give a mapping the lesson never made an address after every other one."""
-        if op.verb != "mmap":
-            return
-        addresses = self._run.kernel.addresses
-        name = op.args["name"]
-        if name in addresses:
-            return
-        end = max((addr + align_up(self._sizes.get(n, PMD_SPAN), PMD_SPAN) + PMD_SPAN
-                   for n, addr in addresses.items()), default=None)
-        addresses[name] = REGION_BASE if end is None else end
-        self._sizes[name] = op.args["size"]
+        if isinstance(op, Mmap):
+            Placement(self._run.kernel.addresses, self._sizes).add(op.name, op.size)
 
     def _evaluate(self, text: str) -> SandboxLine:
         offset = text.index("=") + 1

@@ -15,10 +15,10 @@ from forklab.scenario.parse import parse_text
 
 
 def _run_edited(script: str, edit) -> None:
-    """Parse script, let edit(op) rewrite its last op's args, run it all."""
+    """Parse script, let edit(op) rewrite fields of its last op, run it all."""
     scenario = parse_text(scenario_text(script))
     ops = list(scenario.steps[0].ops)
-    ops[-1] = dataclasses.replace(ops[-1], args={**ops[-1].args, **edit(ops[-1])})
+    ops[-1] = dataclasses.replace(ops[-1], **edit(ops[-1]))
     with RealBackend(timeout=10).start(scenario) as run:
         for op in ops:
             run.apply(op)
@@ -43,7 +43,7 @@ def _run_edited(script: str, edit) -> None:
     ("parent: spawn probe chdir=sub -> c",
      lambda op: {"actions": (SpawnAction("chdir", path="../.."),)}, "leads out"),
     ("parent: mmap m 4KiB file=data", lambda op: {"path": "../escape"}, "leads out"),
-    ("parent: writefd 1 \"x\"", lambda op: {"text": "x" * 100_000}, "longer than"),
+    ("parent: writefd 1 \"x\"", lambda op: {"data": "x" * 100_000}, "longer than"),
     ("parent: sleep 1ms", lambda op: {"seconds": 3600.0}, "limited to"),
 ])
 def test_hand_made_ops_are_refused(script, edit, message):

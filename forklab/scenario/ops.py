@@ -1,0 +1,337 @@
+"""One frozen dataclass per verb: what the parser produces and the backends run.
+
+Every op carries who runs it (``actor``), the names it binds (``binds``), where
+it was written (``where``) and the line as written (``text``); each verb's class
+adds that verb's parsed arguments as typed fields. Backends look handlers up by
+class (see :mod:`forklab.scenario.verbs`) and read fields; they never look at
+source text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from forklab.scenario.model import Actor, FdRef, Program, Range, SpawnAction, Where
+
+
+@dataclass(frozen=True, kw_only=True)
+class Op:
+    """One script line (a ``repeat`` is expanded into one Op per repetition)."""
+
+    verb: ClassVar[str]
+    actor: Actor
+    binds: tuple[str, ...]
+    where: Where
+    text: str  # the source line, as written
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# --- memory -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Mmap(Op):
+    verb = "mmap"
+    name: str
+    size: int  # bytes, a positive multiple of PAGE
+    backing: str  # "anon" or "file"
+    path: str | None  # the scratch file, for backing "file"
+    share: str  # "private" or "shared"
+    prot: str  # "rw", "ro" or "rx"
+    thp: bool
+    noreserve: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Munmap(Op):
+    verb = "munmap"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Write(Op):
+    verb = "write"
+    range: Range
+    value: int  # the byte stored in each page
+
+
+@dataclass(frozen=True, kw_only=True)
+class Read(Op):
+    verb = "read"
+    range: Range
+
+
+@dataclass(frozen=True, kw_only=True)
+class Madvise(Op):
+    verb = "madvise"
+    name: str
+    advice: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mprotect(Op):
+    verb = "mprotect"
+    name: str
+    prot: str  # "ro", "rw" or "none"
+
+
+# --- processes --------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Fork(Op):
+    verb = "fork"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vfork(Op):
+    verb = "vfork"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clone(Op):
+    verb = "clone"
+    flags: frozenset[str]  # of vm, vfork, files, sighand, pidfd, clear_sighand
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spawn(Op):
+    verb = "spawn"
+    program: Program
+    actions: tuple[SpawnAction, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exec(Op):
+    verb = "exec"
+    program: Program
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exit(Op):
+    """libc ``exit()``: flushes stdio."""
+
+    verb = "exit"
+    code: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SysExit(Op):
+    """The ``_exit()`` system call: stdio is not flushed."""
+
+    verb = "_exit"
+    code: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wait(Op):
+    verb = "wait"
+    child: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kill(Op):
+    verb = "kill"
+    target: str
+    signal: str  # "SIGxxx"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Thread(Op):
+    verb = "thread"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadExit(Op):
+    """``P/T: exit``: the thread ends (pthread_exit)."""
+
+    verb = "thread_exit"
+
+
+# --- files ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Open(Op):
+    verb = "open"
+    path: str
+    mode: str  # "ro", "wo" or "rw"
+    cloexec: bool
+    append: bool
+    create: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pipe(Op):
+    verb = "pipe"
+    cloexec: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dup(Op):
+    verb = "dup"
+    fd: FdRef
+    cloexec: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dup2(Op):
+    verb = "dup2"
+    fd: FdRef
+    num: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Close(Op):
+    verb = "close"
+    fd: FdRef
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cloexec(Op):
+    verb = "cloexec"
+    fd: FdRef
+    on: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseRange(Op):
+    verb = "close_range"
+    lo: int
+    hi: int | None  # None: max
+    cloexec: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Writefd(Op):
+    verb = "writefd"
+    fd: FdRef
+    data: str  # what write(2) writes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Readfd(Op):
+    verb = "readfd"
+    fd: FdRef
+
+
+@dataclass(frozen=True, kw_only=True)
+class Printf(Op):
+    verb = "printf"
+    data: str  # what goes into stdout's buffer
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fflush(Op):
+    verb = "fflush"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setvbuf(Op):
+    verb = "setvbuf"
+    mode: str  # "none", "line" or "full"
+
+
+# --- threads, locks, memory allocation ---------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Lock(Op):
+    verb = "lock"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unlock(Op):
+    verb = "unlock"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Atfork(Op):
+    verb = "atfork"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Malloc(Op):
+    verb = "malloc"
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Free(Op):
+    verb = "free"
+    name: str
+
+
+# --- signals and time -------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Signal(Op):
+    verb = "signal"
+    signal: str
+    action: str  # "ignore", "default" or "catch"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Block(Op):
+    verb = "block"
+    signal: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unblock(Op):
+    verb = "unblock"
+    signal: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Raise(Op):
+    verb = "raise"
+    signal: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sleep(Op):
+    verb = "sleep"
+    seconds: float
+
+
+# --- designs Linux does not ship (simulator only) ---------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class SpawnTemplate(Op):
+    verb = "spawn_template"
+    program: Program
+    actions: tuple[SpawnAction, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpawnFrom(Op):
+    verb = "spawn_from"
+    template: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PidfdEmpty(Op):
+    verb = "pidfd_empty"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Configure(Op):
+    verb = "configure"
+    blank: str
+    action: SpawnAction
+
+
+@dataclass(frozen=True, kw_only=True)
+class PidfdExec(Op):
+    verb = "pidfd_exec"
+    blank: str
+    program: Program
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateProcess(Op):
+    verb = "create_process"
+    program: Program
+    inherit: tuple[FdRef, ...]

@@ -1,0 +1,119 @@
+"""The rules every op's values obey, checked before a backend acts on an op.
+
+The parser refuses a script line that breaks them (with the column at fault);
+:func:`check_op` refuses an op that breaks them however it was made (a scenario
+is untrusted input, and ops may be built by hand, past the parser): fds stay
+below forklab's own, paths stay inside the run's scratch directory, only the
+allowed programs run, and time is bounded.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from typing import Any
+
+from forklab.scenario.model import ALLOWED_PROGRAMS, Program, ScenarioError, SpawnAction
+from forklab.scenario.ops import Op
+
+MAX_FD = 511  # fd numbers a script may write; forklab keeps the ones above
+MAX_SLEEP = 10.0  # seconds, for `sleep` and `/bin/sleep`
+MAX_PATH = 255
+
+_PATH_PART = re.compile(r"[A-Za-z0-9._-]+")
+SLEEP_ARGUMENT = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+"""What `/bin/sleep` takes: a plain number of seconds."""
+
+
+def path_problem(text: str) -> tuple[int, str] | None:
+    """Why ``text`` is not a scenario path, and at which offset; None if it is one.
+
+    A path names a file inside the scratch directory, or is /dev/null: never
+    anything that leads out.
+    """
+    if text == "/dev/null":
+        return None
+    if not text:
+        return 0, "expected a path (like data.txt or sub/log)"
+    if text.startswith("/"):
+        return 0, (f"absolute path '{text}' is not allowed: a path names a file inside the "
+                   "run's scratch directory (like data.txt or sub/log), or is /dev/null")
+    if len(text) > MAX_PATH:
+        return 0, f"path is longer than {MAX_PATH} characters"
+    offset = 0
+    for part in text.split("/"):
+        if not part:
+            return offset, f"empty component in path '{text}' (no '//' and no trailing '/')"
+        if part in (".", ".."):
+            return offset, (f"'{part}' is not allowed in a path: it leads out of the "
+                            "scratch directory")
+        if not _PATH_PART.fullmatch(part):
+            bad = next(ch for ch in part if not _PATH_PART.fullmatch(ch))
+            return offset + part.index(bad), (f"character {bad!r} is not allowed in a path; "
+                                              "use letters, digits, '.', '_' and '-'")
+        offset += len(part) + 1
+    return None
+
+
+def program_problem(program: Program) -> str | None:
+    """Why ``program`` may not run, or None: the probe, a missing path, or one of
+    the allowed programs with the arguments it may take."""
+    if program.kind in ("probe", "missing"):
+        return f"{program.kind} takes no arguments" if program.args else None
+    if program.kind != "program" or program.path not in ALLOWED_PROGRAMS:
+        return f"program {program.path!r} is not allowed"
+    if program.path == "/bin/sleep":
+        seconds = program.args[0] if len(program.args) == 1 else ""
+        if not SLEEP_ARGUMENT.fullmatch(seconds) or float(seconds) > MAX_SLEEP:
+            return f"/bin/sleep takes one number of seconds, at most {MAX_SLEEP:g}"
+        return None
+    return f"{program.path} takes no arguments" if program.args else None
+
+
+def check_op(op: Op) -> None:
+    """Refuse an op whose values break the language's rules."""
+    for field in fields(op):
+        problem = _value_problem(field.name, getattr(op, field.name))
+        if problem is not None:
+            raise ScenarioError(f"refused: {problem}", op.where)
+
+
+def _value_problem(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if name in ("fd", "num", "lo", "hi"):
+        return _fd_problem(value)
+    if name == "path":
+        return _path_text_problem(value)
+    if name == "program":
+        return program_problem(value) if isinstance(value, Program) else "not a program"
+    if name == "inherit":
+        return next(filter(None, map(_fd_problem, value)), None)
+    if name == "actions":
+        return next(filter(None, map(_action_problem, value)), None)
+    if isinstance(value, SpawnAction):  # configure's action (signal's is a word)
+        return _action_problem(value)
+    if name == "seconds" and not 0 <= value <= MAX_SLEEP:
+        return f"sleep is limited to {MAX_SLEEP:g}s"
+    return None
+
+
+def _fd_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None  # a name: it stands for the number the kernel chose
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FD:
+        return f"fd {value!r} is not a scenario fd (0-{MAX_FD})"
+    return None
+
+
+def _path_text_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"bad path {value!r}"
+    found = path_problem(value)
+    return None if found is None else found[1]
+
+
+def _action_problem(action: Any) -> str | None:
+    if not isinstance(action, SpawnAction):
+        return "not a spawn action"
+    return _value_problem("fd", action.fd) or _value_problem("num", action.num) \
+        or _value_problem("path", action.path)

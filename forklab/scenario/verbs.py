@@ -1,0 +1,145 @@
+"""The verb registry: for each verb of the language, everything that must exist for it.
+
+A :class:`Verb` names its Op class, its script form (the parser's usage line
+and the docs' table row), what its ``->`` binds, the section of
+docs/scenario-language.md that documents it, whether only the simulator runs
+it, and why the fuzzer leaves it out (if it does). The parser, the simulator
+and the real backend each register one function per Op class in a
+:class:`Handlers` table; tests/test_verb_registry.py checks that no verb lacks
+any of these. docs/architecture.md has the checklist for adding a verb.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from forklab.scenario import ops
+from forklab.scenario.model import NameKind
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One verb of the language and where each of its parts lives."""
+
+    op: type[ops.Op]
+    usage: str  # the script form, as the parser's messages and the docs' table write it
+    section: str  # the heading of docs/scenario-language.md whose table documents it
+    binds: tuple[NameKind, ...] = ()  # what `->` binds, in order
+    sim_only: bool = False  # a design Linux does not ship: the kernel cannot run it
+    not_fuzzed: str | None = None  # why the fuzzer does not generate it (None: it does)
+
+    @property
+    def name(self) -> str:
+        return self.op.verb
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """The names of the op's own fields (its parsed arguments)."""
+        common = {f.name for f in fields(ops.Op)}
+        return tuple(f.name for f in fields(self.op) if f.name not in common)
+
+
+_MEMORY = "Memory"
+_PROCESSES = "Processes"
+_FILES = "Files"
+_THREADS = "Threads, locks, memory allocation"
+_SIGNALS = "Signals and time"
+_WHAT_IF = "Designs Linux does not ship (simulator only)"
+_WHAT_IF_NOT_FUZZED = ("a design Linux does not ship: the fuzzer compares the model with the "
+                       "kernel, which cannot run it")
+
+_ALL = (
+    Verb(ops.Mmap, "P: mmap NAME SIZE [anon|file=PATH] [private|shared] [rw|ro|rx] [thp] "
+                   "[noreserve]", _MEMORY),
+    Verb(ops.Munmap, "P: munmap NAME", _MEMORY),
+    Verb(ops.Write, "P: write RANGE [= BYTE]", _MEMORY),
+    Verb(ops.Read, "P: read RANGE", _MEMORY),
+    Verb(ops.Madvise, "P: madvise NAME dontfork|dofork|wipeonfork|keeponfork|dontneed|hugepage"
+                      "|nohugepage", _MEMORY),
+    Verb(ops.Mprotect, "P: mprotect NAME ro|rw|none", _MEMORY),
+    Verb(ops.Fork, "P: fork -> C", _PROCESSES, ("process",)),
+    Verb(ops.Vfork, "P[/T]: vfork -> C", _PROCESSES, ("process",)),
+    Verb(ops.Clone, "P: clone FLAGS -> C", _PROCESSES, ("process",)),
+    Verb(ops.Spawn, "P: spawn PROG [ARG...] [ACTION...] -> C", _PROCESSES, ("process",)),
+    Verb(ops.Exec, "P: exec PROG [ARG...]", _PROCESSES),
+    Verb(ops.Exit, "P: exit [CODE]", _PROCESSES),
+    Verb(ops.SysExit, "P: _exit [CODE]", _PROCESSES),
+    Verb(ops.Wait, "P: wait C", _PROCESSES),
+    Verb(ops.Kill, "P: kill C SIG", _PROCESSES),
+    Verb(ops.Thread, "P: thread -> T", _PROCESSES, ("thread",)),
+    Verb(ops.ThreadExit, "P/T: exit", _PROCESSES),
+    Verb(ops.Open, "P: open PATH [ro|wo|rw] [cloexec] [append] [create] -> FD", _FILES, ("fd",)),
+    Verb(ops.Pipe, "P: pipe [cloexec] -> R, W", _FILES, ("fd", "fd")),
+    Verb(ops.Dup, "P: dup FD [cloexec] -> NEW", _FILES, ("fd",)),
+    Verb(ops.Dup2, "P: dup2 FD NUM", _FILES),
+    Verb(ops.Close, "P: close FD", _FILES),
+    Verb(ops.Cloexec, "P: cloexec FD on|off", _FILES),
+    Verb(ops.CloseRange, "P: close_range LO HI [cloexec]", _FILES),
+    Verb(ops.Writefd, 'P: writefd FD "text"', _FILES),
+    Verb(ops.Readfd, "P: readfd FD", _FILES),
+    Verb(ops.Printf, 'P: printf "text"', _FILES),
+    Verb(ops.Fflush, "P: fflush", _FILES),
+    Verb(ops.Setvbuf, "P: setvbuf none|line|full", _FILES),
+    Verb(ops.Lock, "P[/T]: lock L", _THREADS),
+    Verb(ops.Unlock, "P[/T]: unlock L", _THREADS),
+    Verb(ops.Atfork, "P: atfork L", _THREADS),
+    Verb(ops.Malloc, "P[/T]: malloc SIZE -> A", _THREADS, ("allocation",)),
+    Verb(ops.Free, "P[/T]: free A", _THREADS),
+    Verb(ops.Signal, "P: signal SIG ignore|default|catch", _SIGNALS),
+    Verb(ops.Block, "P: block SIG", _SIGNALS),
+    Verb(ops.Unblock, "P: unblock SIG", _SIGNALS),
+    Verb(ops.Raise, "P: raise SIG", _SIGNALS),
+    Verb(ops.Sleep, "P: sleep DURATION", _SIGNALS,
+         not_fuzzed="time only matters to timed programs, which the fuzzer waits for at once; "
+                    "a sleep would add wall time to every run and compare nothing new"),
+    Verb(ops.SpawnTemplate, "P: spawn_template PROG [ACTION...] -> TPL", _WHAT_IF, ("template",),
+         sim_only=True, not_fuzzed=_WHAT_IF_NOT_FUZZED),
+    Verb(ops.SpawnFrom, "P: spawn_from TPL -> C", _WHAT_IF, ("process",), sim_only=True,
+         not_fuzzed=_WHAT_IF_NOT_FUZZED),
+    Verb(ops.PidfdEmpty, "P: pidfd_empty -> B", _WHAT_IF, ("blank",), sim_only=True,
+         not_fuzzed=_WHAT_IF_NOT_FUZZED),
+    Verb(ops.Configure, "P: configure B ACTION", _WHAT_IF, sim_only=True,
+         not_fuzzed=_WHAT_IF_NOT_FUZZED),
+    Verb(ops.PidfdExec, "P: pidfd_exec B PROG -> C", _WHAT_IF, ("process",), sim_only=True,
+         not_fuzzed=_WHAT_IF_NOT_FUZZED),
+    Verb(ops.CreateProcess, "P: create_process PROG inherit=FD+FD -> C", _WHAT_IF, ("process",),
+         sim_only=True, not_fuzzed=_WHAT_IF_NOT_FUZZED),
+)
+
+VERBS: dict[str, Verb] = {verb.name: verb for verb in _ALL}
+"""Every verb, by name (``thread_exit`` is written ``P/T: exit``)."""
+
+_BY_CLASS: dict[type[ops.Op], Verb] = {verb.op: verb for verb in _ALL}
+
+
+def verb_of(op: ops.Op) -> Verb:
+    """The registry entry of an op."""
+    return _BY_CLASS[type(op)]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Handlers:
+    """One part's function per Op class (the parser's rules, a backend's handlers).
+
+    A part registers a function with ``@table.handles(ops.Mmap, ...)``, so the
+    registry never imports the parts and a part never dispatches on strings.
+    """
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner  # who registers here, for messages: "the simulator"
+        self.by_op: dict[type[ops.Op], Callable[..., Any]] = {}
+
+    def handles(self, *classes: type[ops.Op]) -> Callable[[F], F]:
+        def register(function: F) -> F:
+            for cls in classes:
+                if cls in self.by_op:
+                    raise TypeError(f"{self.owner} registers {cls.verb} twice")
+                self.by_op[cls] = function
+            return function
+        return register
+
+    def get(self, op: ops.Op) -> Callable[..., Any] | None:
+        return self.by_op.get(type(op))
