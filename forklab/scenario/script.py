@@ -103,6 +103,18 @@ _CHOICES = {
     "cloexec": ("on", "off"),
 }
 
+OPTION_WORDS: dict[str, frozenset[str]] = {
+    "mmap": frozenset({*_MMAP_OPTIONS, "file=PATH"}),
+    "open": frozenset(_OPEN_OPTIONS),
+    **{verb: frozenset(words) for verb, words in _CHOICES.items()},
+    "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
+    "close_range": frozenset({"cloexec", "max"}),
+    "clone": frozenset({*CLONE_FLAGS, "none"}),
+    "spawn": frozenset(SPAWN_ACTIONS), "spawn_template": frozenset(SPAWN_ACTIONS),
+    "configure": frozenset(SPAWN_ACTIONS), "create_process": frozenset({"inherit=FD+FD"}),
+}
+"""Every word the parser takes as an option of a verb (its docs must name each)."""
+
 
 def _quote_list(items: tuple[str, ...] | list[str]) -> str:
     return ", ".join(items)
