@@ -25,7 +25,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenario-language.md"
 def _sections() -> dict[str, str]:
     """Each `###` section of the language reference, by heading, with `\\|` unescaped."""
     text = DOCS.read_text(encoding="utf-8").replace("\\|", "|")
-    parts = re.split(r"^###? (.+)$", text, flags=re.M)
+    parts = re.split(r"^###? (.+)$", text, flags=re.MULTILINE)
     return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
