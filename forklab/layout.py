@@ -8,7 +8,6 @@ with forklab's own runtime, and page-table counts follow from the layout.
 """
 from __future__ import annotations
 
-PAGE = 4096
 PTE_SPAN = 2 << 20  # memory one page-table (PTE) page maps
 PMD_SPAN = 1 << 30  # memory one PMD page maps
 PUD_SPAN = 512 << 30  # memory one PUD page maps

@@ -71,7 +71,7 @@ def test_a_size_that_does_not_fit_is_refused_naming_the_size_and_what_is_availab
     with pytest.raises(BenchError) as err:
         preflight([Case(size=64 << 20), Case(size=8 * GiB)], available=4 * GiB)
     message = str(err.value)
-    assert "8 GiB" in message and "4.0 GiB is available" in message
+    assert "8 GiB" in message and "4 GiB is available" in message
 
 
 def test_what_a_case_needs_grows_with_what_it_writes_only() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World, default_observations
 from forklab.scenario.expr import MAX_NODES, MAX_TEXT, check, evaluate
 from forklab.scenario.model import Expr, ScenarioError, Where
+from forklab.vocabulary import SIZE_UNITS
 
 # The expression text starts at line 3, column 10 of the file (step 2).
 W = Where("cow.toml", 3, 10, 2)
@@ -159,12 +160,31 @@ def test_allowed_forms_evaluate_like_python(text: str, value: Any) -> None:
 @pytest.mark.parametrize("text, value", [
     ("4KiB", 4096), ("2GiB", 2 << 30), ("16p", 65536), ("7p", 28672), ("1MiB", 1 << 20),
     ("1TiB", 1 << 40), ("1K", 1024), ("3M", 3 << 20), ("1G", 1 << 30), ("0p", 0),
-    ("0x10p", 16 * 4096), ("0x5a", 0x5A), ("16MiB // 4KiB", 4096), ("1_0p", 40960),
+    ("0x10p", 16 * 4096), ("0x5a", 0x5A), ("16MiB // 4KiB", 4096), ("007p", 7 * 4096),
     ("[1p, 2p]", [4096, 8192]), ("-4KiB", -4096), ("'4KiB'", "4KiB"), ("'16p' + '7p'", "16p7p"),
     ("4KiB==4096", True), ("(4KiB)", 4096),
 ])
 def test_size_literals_are_bytes(text: str, value: Any) -> None:
     assert ev(text) == value
+
+
+UNIT_BYTES = {"K": 1024, "KiB": 1024, "M": 1024**2, "MiB": 1024**2, "G": 1024**3,
+              "GiB": 1024**3, "T": 1024**4, "TiB": 1024**4, "p": 4096}
+
+
+def test_every_size_unit_is_tested() -> None:
+    assert set(UNIT_BYTES) == set(SIZE_UNITS)
+
+
+@pytest.mark.parametrize("unit,scale", UNIT_BYTES.items())
+def test_every_size_unit_in_an_expression(unit: str, scale: int) -> None:
+    assert ev(f"3{unit}") == 3 * scale
+    assert ev(f"0x10{unit}") == 16 * scale
+
+
+def test_short_and_long_units_are_equal() -> None:
+    """What a script accepts (``mmap heap 1T``) an expectation accepts too."""
+    assert ev("1T == 1TiB and 2G == 2GiB and 3M == 3MiB and 4K == 4KiB == 1p") is True
 
 
 def test_size_literals_inside_observables() -> None:
@@ -184,7 +204,8 @@ def test_size_literal_keeps_later_columns() -> None:
 @pytest.mark.parametrize("text, col, fragment", [
     ("1.5p", 0, "bad number"), ("4kib", 0, "bad number"), ("7q", 0, "bad number"),
     ("1 + 2x", 4, "bad number"), ("1e5p", 0, "bad number"), ("1if 1 else 2", 0, "bad number"),
-    ("0x", 0, "bad number"), ("007p", 0, "bad size"),
+    ("0x", 0, "bad number"), ("1_0p", 0, "bad size"), ("0o7KiB", 0, "bad size"),
+    ("0X10p", 0, "bad size"), ("1" * 30 + "p", 0, "too large"),
 ])
 def test_bad_numbers_are_refused_at_their_column(text: str, col: int, fragment: str) -> None:
     err = refused(text)

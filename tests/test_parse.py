@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from forklab.scenario.model import (
-    PAGE,
     Actor,
     Program,
     Range,
@@ -16,6 +15,7 @@ from forklab.scenario.model import (
 from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_file, parse_line, parse_text
 from forklab.scenario.verbs import VERBS, verb_of
+from forklab.vocabulary import PAGE, SIZE_UNITS
 
 HEAD = 'id = "t"\ntitle = "T"\nsummary = "S"\n'
 
@@ -267,6 +267,23 @@ def test_binds(line: str, binds: tuple) -> None:
 ])
 def test_sizes(text: str, value: int) -> None:
     assert last_op(f"parent: malloc {text} -> x").size == value
+
+
+UNIT_BYTES = {"K": 1024, "KiB": 1024, "M": 1024**2, "MiB": 1024**2, "G": 1024**3,
+              "GiB": 1024**3, "T": 1024**4, "TiB": 1024**4, "p": 4096}
+
+
+def test_every_size_unit_is_tested() -> None:
+    assert set(UNIT_BYTES) == set(SIZE_UNITS)
+
+
+@pytest.mark.parametrize("unit,scale", UNIT_BYTES.items())
+def test_every_size_unit_in_a_script(unit: str, scale: int) -> None:
+    assert last_op(f"parent: malloc 3{unit} -> x").args["size"] == 3 * scale
+    assert last_op(f"parent: malloc 0x10{unit} -> x").args["size"] == 16 * scale
+    mapped = parse_text(HEAD + f'[[step]]\ndo = "parent: mmap heap 4{unit}"\n'
+                        f'expect = ["parent.heap.mapped", "parent.heap.present == 0 * 4{unit}"]\n')
+    assert mapped.steps[0].ops[0].args["size"] == 4 * scale
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from forklab.layout import PAGE
+from forklab.vocabulary import PAGE, format_size
 
 METHODS: dict[str, str] = {
     "fork": "fork() in the parent; the child _exits",
@@ -74,7 +74,7 @@ class Case:
         return lines
 
     def label(self) -> str:
-        parts = [size_text(self.size) + ("" if self.touch == "write" else f" {self.touch}")]
+        parts = [format_size(self.size) + ("" if self.touch == "write" else f" {self.touch}")]
         if self.thp:
             parts.append("thp")
         if self.maps:
@@ -84,11 +84,3 @@ class Case:
         if self.threads:
             parts.append(f"{self.threads} threads")
         return ", ".join(parts)
-
-
-def size_text(size: int) -> str:
-    """1 GiB, 64 MiB, 4 KiB or 0 B: the largest unit that divides the size."""
-    for unit, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if size and size % unit == 0:
-            return f"{size // unit} {name}"
-    return f"{size} B"

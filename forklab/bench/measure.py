@@ -14,8 +14,8 @@ import statistics
 import subprocess
 from dataclasses import dataclass
 
-from forklab.bench.cases import METHODS, Case, size_text
-from forklab.layout import PAGE
+from forklab.bench.cases import METHODS, Case
+from forklab.vocabulary import PAGE, format_size
 
 BENCH_NAME = "forklab-bench"
 HEADROOM = 256 << 20
@@ -58,18 +58,10 @@ def preflight(cases: list[Case], available: int | None = None) -> None:
         need = bytes_needed(case) + HEADROOM
         if need > free:
             raise BenchError(
-                f"forklab bench: {case.label()} needs about {size_text_round(need)} of memory "
+                f"forklab bench: {case.label()} needs about {format_size(need)} of memory "
                 f"(the mapping, its page tables and a child's copy of them, and "
-                f"{size_text_round(HEADROOM)} to spare), but only {size_text_round(free)} "
+                f"{format_size(HEADROOM)} to spare), but only {format_size(free)} "
                 f"is available (MemAvailable); choose smaller --sizes")
-
-
-def size_text_round(n: int) -> str:
-    """A byte count to one decimal in the largest unit it reaches (for messages)."""
-    for unit, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB")):
-        if n >= unit:
-            return f"{n / unit:.1f} {name}"
-    return size_text(n)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forklab.bench.cases import size_text
 from forklab.bench.measure import Samples
 from forklab.sim.cost import within_tolerance
+from forklab.vocabulary import format_size
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         q1, q3 = r.samples.quartiles
         mark = "" if r.agrees else "  outside tolerance"
-        lines.append(f"{r.method:<15} {size_text(r.size):>8} {_us(r.samples.median):>10} "
+        lines.append(f"{r.method:<15} {format_size(r.size):>8} {_us(r.samples.median):>10} "
                      f"{_us(q1) + ' - ' + _us(q3):>20} {_us(r.predicted_us):>10} "
                      f"{r.error:>+7.0%}{mark}")
     return "\n".join(lines)
@@ -104,7 +104,7 @@ def plot(rows: list[Row], width: int = 60, height: int = 16) -> str:
     axis = [" "] * (width + 12)
     for size in sizes:
         _, x = cell(size, 10 ** lo)
-        text = size_text(size)
+        text = format_size(size)
         start = min(11 + x, len(axis) - len(text))
         if all(c == " " for c in axis[max(0, start - 1):start + len(text)]):
             axis[start:start + len(text)] = text

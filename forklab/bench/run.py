@@ -1,29 +1,26 @@
 """`forklab bench`: each method at each parent size, measured on the kernel and predicted by the model."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
-from forklab.bench.cases import BENCH_METHODS, METHODS, Case, size_text
+from forklab import vocabulary
+from forklab.bench.cases import BENCH_METHODS, METHODS, Case
 from forklab.bench.measure import BenchError, measure, preflight
 from forklab.bench.predict import predicted_us
 from forklab.bench.report import Row
-from forklab.layout import PAGE
+from forklab.vocabulary import PAGE, format_size
 
 DEFAULT_SIZES = (0, 64 << 20, 256 << 20, 1 << 30)
 DEFAULT_REPS = 15
 
-_SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|TiB|K|M|G|T|p)?")
-_UNITS = {None: 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
-          "G": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TiB": 1 << 40, "p": PAGE}
-
 
 def parse_size(text: str) -> int:
-    """0, 4096, 64MiB, 1GiB, 16p (pages): a whole number of pages, or BenchError."""
-    m = _SIZE.fullmatch(text.strip())
-    if m is None:
-        raise BenchError(f"forklab bench: not a size: {text!r} (write 64MiB, 1GiB or 16p)")
-    size = int(m.group(1)) * _UNITS[m.group(2)]
+    """0, 4096, 64MiB, 1GiB, 16p (pages), as in a scenario: a whole number of pages, or
+    BenchError."""
+    try:
+        size = vocabulary.parse_size(text.strip())
+    except ValueError as err:
+        raise BenchError(f"forklab bench: {err}") from None
     if size % PAGE:
         raise BenchError(f"forklab bench: {text}: not a whole number of 4 KiB pages")
     return size
@@ -51,6 +48,6 @@ def bench(sizes: list[int], methods: list[str] = list(BENCH_METHODS), reps: int 
     rows = []
     jobs = [(case, method) for case in cases for method in methods]
     for i, (case, method) in enumerate(jobs, 1):
-        on_progress(f"bench: {method} at {size_text(case.size)} ({i}/{len(jobs)})")
+        on_progress(f"bench: {method} at {format_size(case.size)} ({i}/{len(jobs)})")
         rows.append(Row(measure(method, case, reps), predicted_us(method, case)))
     return rows

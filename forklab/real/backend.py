@@ -21,7 +21,6 @@ from types import TracebackType
 from typing import Any, Self
 
 from forklab.backend import Capabilities
-from forklab.layout import PAGE
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
 from forklab.real import procfs
 from forklab.real._native import ffi, lib
@@ -42,6 +41,7 @@ from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS
 from forklab.scenario.validate import check_op
 from forklab.scenario.verbs import Handlers
+from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS
 
 DEFAULT_TIMEOUT = 60.0  # seconds a run may spend in apply/observe
 MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
@@ -90,7 +90,7 @@ def _decode_status(status: int | None) -> tuple[int | None, str | None]:
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status), None
     if os.WIFSIGNALED(status):
-        return None, procfs.SIGNAL_NAMES.get(os.WTERMSIG(status), f"SIG{os.WTERMSIG(status)}")
+        return None, SIGNAL_NAMES.get(os.WTERMSIG(status), f"SIG{os.WTERMSIG(status)}")
     return None, None
 
 
@@ -779,7 +779,7 @@ class RealRun:
             elif k in ("sigmask", "sigdefault"):
                 bits = 0
                 for sig in action.signals:
-                    bits |= 1 << procfs.SIGNAL_NUMBERS[sig]
+                    bits |= 1 << SIGNAL_NUMBERS[sig]
                 if k == "sigmask":
                     attr |= lib.FL_SP_SIGMASK
                     sigmask = bits
@@ -868,7 +868,7 @@ class RealRun:
     @HANDLERS.handles(ops.Kill)
     def _v_kill(self, task: Task, op: ops.Kill) -> None:
         target = self._proc(op.target, op)
-        sig = procfs.SIGNAL_NUMBERS[op.signal]
+        sig = SIGNAL_NUMBERS[op.signal]
         fd = target.pidfd if target.pidfd >= 0 else None
         self._call(task, op, lib.FL_OP_KILL, (sig,), fd=fd)
 
@@ -1027,20 +1027,20 @@ class RealRun:
     # -- verbs: signals ----------------------------------------------------------------------------------
     @HANDLERS.handles(ops.Signal)
     def _v_signal(self, task: Task, op: ops.Signal) -> None:
-        self._call(task, op, lib.FL_OP_SIGNAL, (procfs.SIGNAL_NUMBERS[op.signal],
+        self._call(task, op, lib.FL_OP_SIGNAL, (SIGNAL_NUMBERS[op.signal],
                                                 SIGNAL_ACTION[op.action]))
 
     @HANDLERS.handles(ops.Block)
     def _v_block(self, task: Task, op: ops.Block) -> None:
-        self._call(task, op, lib.FL_OP_BLOCK, (procfs.SIGNAL_NUMBERS[op.signal],))
+        self._call(task, op, lib.FL_OP_BLOCK, (SIGNAL_NUMBERS[op.signal],))
 
     @HANDLERS.handles(ops.Unblock)
     def _v_unblock(self, task: Task, op: ops.Unblock) -> None:
-        self._call(task, op, lib.FL_OP_UNBLOCK, (procfs.SIGNAL_NUMBERS[op.signal],))
+        self._call(task, op, lib.FL_OP_UNBLOCK, (SIGNAL_NUMBERS[op.signal],))
 
     @HANDLERS.handles(ops.Raise)
     def _v_raise(self, task: Task, op: ops.Raise) -> None:
-        self._call(task, op, lib.FL_OP_RAISE, (procfs.SIGNAL_NUMBERS[op.signal],))
+        self._call(task, op, lib.FL_OP_RAISE, (SIGNAL_NUMBERS[op.signal],))
 
     @HANDLERS.handles(ops.Sleep)
     def _v_sleep(self, task: Task, op: ops.Sleep) -> None:

@@ -10,17 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from forklab.vocabulary import SIGNAL_NAMES
+
 FD_MIN_FORKLAB = 900  # forklab's fds sit at or above this; protocol.h FL_FD_MIN
 
-SIGNAL_NAMES = {
-    1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
-    7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
-    13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",
-    18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
-    23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF",
-    28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
-}
-SIGNAL_NUMBERS = {name: number for number, name in SIGNAL_NAMES.items()}
 
 # x86_64 system call numbers seen in /proc/PID/syscall
 SYSCALLS_X86_64 = {

@@ -54,6 +54,7 @@ from typing import Any, Callable, Mapping
 
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where
+from forklab.vocabulary import SIZE_UNITS, parse_size
 
 __all__ = ["check", "evaluate", "MAX_TEXT", "MAX_NODES", "INT_LIMIT", "MAX_LEN"]
 
@@ -69,11 +70,6 @@ MAX_TOTAL = 10_000_000
 """Most elements all the operations of one evaluation may produce together, counted
 deeply (a list of strings costs its length plus their characters), so that no
 comparison, sort or membership test can take longer than a few passes over it."""
-
-SIZE_UNITS: dict[str, int] = {
-    "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-    "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "p": 4096,
-}
 
 PROCESS_ATTRS = (
     "state", "exit_code", "term_signal", "errno", "parent", "children", "threads",
@@ -280,15 +276,14 @@ def _rewrite(src: _Source) -> tuple[str, list[int]]:
                 copy(i, j)  # Python reads it (complex is refused later, with its column)
             elif suffix in SIZE_UNITS and is_int:
                 try:
-                    value = int(number, 0) * SIZE_UNITS[suffix]
-                except ValueError:
-                    raise _fail(src, f"bad size {text[i:j]!r}: expected an integer (decimal "
-                                     "or 0x hex) before the unit", src.where_offset(i)) from None
+                    value = parse_size(text[i:j])
+                except ValueError as err:
+                    raise _fail(src, f"bad size: {err}", src.where_offset(i)) from None
                 emit(str(value), i, j)
             else:
                 raise _fail(src, f"bad number {text[i:j]!r}: expected an integer (decimal or "
-                                 "0x hex), optionally with a size unit (KiB, MiB, GiB, TiB, "
-                                 "K, M, G, p), or a number without a unit",
+                                 f"0x hex), optionally with a size unit ({', '.join(SIZE_UNITS)}),"
+                                 " or a number without a unit",
                             src.where_offset(i))
             i = j
         else:

@@ -13,9 +13,6 @@ from typing import TYPE_CHECKING, Literal, Mapping
 if TYPE_CHECKING:
     from forklab.scenario.ops import Op
 
-PAGE = 4096
-"""One page, the unit of every range (4 KiB on every platform forklab models)."""
-
 
 @dataclass(frozen=True)
 class Where:

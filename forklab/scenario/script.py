@@ -20,7 +20,6 @@ from forklab.layout import MAX_MAPPING
 from forklab.scenario import ops
 from forklab.scenario.model import (
     ALLOWED_PROGRAMS,
-    PAGE,
     Actor,
     FdRef,
     NameKind,
@@ -33,6 +32,14 @@ from forklab.scenario.model import (
 from forklab.scenario.placement import Placement
 from forklab.scenario.validate import MAX_FD, MAX_SLEEP, SLEEP_ARGUMENT, path_problem
 from forklab.scenario.verbs import VERBS, Handlers
+from forklab.vocabulary import (
+    FAULTS,
+    JOB_CONTROL,
+    PAGE,
+    SIGNAL_ALIASES,
+    SIGNAL_NUMBERS,
+    parse_size,
+)
 
 MAX_PROCESS_OPS = 256  # process-creating ops per scenario, after repeat expansion
 MAX_OPS = 10_000  # ops per scenario, after repeat expansion
@@ -42,9 +49,6 @@ MAX_REPEAT = 1000
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _INT = re.compile(r"0x[0-9a-fA-F]+|[0-9]+")
-_SIZE = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+)(KiB|MiB|GiB|TiB|K|M|G|T|p)?")
-_UNITS = {None: 1, "p": PAGE, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
-          "G": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TiB": 1 << 40}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(us|ms|s)")
 _DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 _RANGE = re.compile(r"([^\[\]]*)(?:\[([^\[\]]*)\])?")
@@ -54,17 +58,6 @@ _ACTOR = re.compile(r"([ \t]*)([^ \t:]*)[ \t]*:")
 _MAX_DIGITS = 24  # longer numbers are refused before int() sees them
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
-_SIGNALS = {
-    "SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6,
-    "SIGBUS": 7, "SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12,
-    "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGSTKFLT": 16, "SIGCHLD": 17,
-    "SIGCONT": 18, "SIGSTOP": 19, "SIGTSTP": 20, "SIGTTIN": 21, "SIGTTOU": 22,
-    "SIGURG": 23, "SIGXCPU": 24, "SIGXFSZ": 25, "SIGVTALRM": 26, "SIGPROF": 27,
-    "SIGWINCH": 28, "SIGIO": 29, "SIGPWR": 30, "SIGSYS": 31,
-}
-_SIGNAL_ALIASES = {"SIGIOT": "SIGABRT", "SIGCLD": "SIGCHLD", "SIGPOLL": "SIGIO"}
-_JOB_CONTROL = frozenset({"SIGSTOP", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU"})
-_FAULTS = frozenset({"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"})
 
 # Names that would be ambiguous in a script or in an expression (§4).
 RESERVED_NAMES = frozenset(
@@ -904,7 +897,7 @@ class _Line:
         self.arity(args, 2, 2, "a signal and ignore|default|catch")
         sig = _signal(self.src, self.word(args[0], "a signal"), args[0].start, "signal")
         action = self.choice(args[1], _CHOICES["signal"], "a disposition")
-        if action == "catch" and sig in _FAULTS:
+        if action == "catch" and sig in FAULTS:
             self.fail(args[1].start, f"catching {sig} is refused: a handler that returns goes "
                                      "back to the faulting instruction, which faults again, "
                                      "forever")
@@ -1002,14 +995,10 @@ def _fd_number(src: LineSource, text: str, at: int, extra: str = "") -> int:
 
 def _size(src: LineSource, text: str, at: int) -> int:
     """``4096``, ``0x1000``, ``4KiB``, ``16p``, ``64MiB``, ``1GiB``, ``2TiB`` (K/M/G/T too)."""
-    m = _SIZE.fullmatch(text)
-    if m is None:
-        src.fail(at, f"expected a size like 4KiB, 16p or 64MiB, got '{text}'")
-    digits = m.group(1)
-    if len(digits) > _MAX_DIGITS:
-        src.fail(at, f"size {text[:12]}... is too large")
-    value = int(digits, 0) if digits.startswith("0x") else int(digits, 10)
-    return value * _UNITS[m.group(2)]
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        src.fail(at, str(err))
 
 
 def _duration(src: LineSource, text: str, at: int) -> float:
@@ -1037,16 +1026,16 @@ def _signal(src: LineSource, text: str, at: int, use: str) -> str:
     if text.isdigit():
         src.fail(at, f"signals are written by name (like SIGTERM), not by number ('{text}')")
     name = text if text.startswith("SIG") else "SIG" + text
-    name = _SIGNAL_ALIASES.get(name, name)
-    if name not in _SIGNALS:
+    name = SIGNAL_ALIASES.get(name, name)
+    if name not in SIGNAL_NUMBERS:
         upper = text.upper()
         guess = upper if upper.startswith("SIG") else "SIG" + upper
-        guess = _SIGNAL_ALIASES.get(guess, guess)
-        if guess in _SIGNALS:
+        guess = SIGNAL_ALIASES.get(guess, guess)
+        if guess in SIGNAL_NUMBERS:
             src.fail(at, f"signal names are upper case: write '{guess}', not '{text}'")
-        src.fail(at, f"unknown signal '{text}'{_suggest(name, list(_SIGNALS))}; expected a "
+        src.fail(at, f"unknown signal '{text}'{_suggest(name, list(SIGNAL_NUMBERS))}; expected a "
                      "Linux signal name like SIGINT, SIGUSR1 or TERM")
-    if name in _JOB_CONTROL and use in ("kill", "raise"):
+    if name in JOB_CONTROL and use in ("kill", "raise"):
         src.fail(at, f"{use} with {name} is refused: stopping and continuing a process is not "
                      "modelled by forklab (block it or set its disposition instead)")
     return name

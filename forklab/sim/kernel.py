@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 from typing import Callable
 
-from forklab.layout import PAGE
 from forklab.scenario import ops
 from forklab.scenario.contract import Standing, check_actor, fd_number, no_such_process
 from forklab.scenario.model import Program, Scenario, ScenarioError, SpawnAction
@@ -25,8 +24,9 @@ from forklab.sim.files import (READ_SIZE, DevNull, Directory, FdTable, OpenFile,
                                 RegularFile)
 from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, UserMemory
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, SharedObject
-from forklab.sim.signals import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE, SigHand
+from forklab.sim.signals import SigHand
 from forklab.sim.tasks import MAIN, Process, Thread, Waiting
+from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, PAGE, UNCATCHABLE
 
 HANDLERS = Handlers("the simulator")
 """The simulator's handler for each verb: ``handler(kernel, process, thread, op)``."""

@@ -16,8 +16,9 @@ import copy
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from forklab.layout import PAGE, PMD_SPAN, PTE_SPAN, PUD_SPAN
+from forklab.layout import PMD_SPAN, PTE_SPAN, PUD_SPAN
 from forklab.sim.runs import Counts, Linear, RunMap
+from forklab.vocabulary import PAGE
 
 ZERO = "zero"
 """A PTE that maps the shared zero page (read-only; never counted as a frame)."""

@@ -1,4 +1,4 @@
-"""Signals: numbers, default actions, and the handler table a task points at.
+"""Signals: the handler table a task points at (names and default actions: forklab.vocabulary).
 
 Dispositions (``sighand``) may be shared by CLONE_SIGHAND; the mask and the
 thread-directed pending set belong to a thread; the process-wide pending set
@@ -7,21 +7,7 @@ nothing pending; exec resets caught signals to default and keeps the rest.
 """
 from __future__ import annotations
 
-NUMBERS = {
-    "SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6,
-    "SIGBUS": 7, "SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12,
-    "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGSTKFLT": 16, "SIGCHLD": 17,
-    "SIGCONT": 18, "SIGSTOP": 19, "SIGTSTP": 20, "SIGTTIN": 21, "SIGTTOU": 22,
-    "SIGURG": 23, "SIGXCPU": 24, "SIGXFSZ": 25, "SIGVTALRM": 26, "SIGPROF": 27,
-    "SIGWINCH": 28, "SIGIO": 29, "SIGPWR": 30, "SIGSYS": 31,
-}
-BY_NUMBER = {number: name for name, number in NUMBERS.items()}
-
-IGNORED_BY_DEFAULT = frozenset({"SIGCHLD", "SIGURG", "SIGWINCH", "SIGCONT"})
-DUMPS_CORE = frozenset({"SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-                        "SIGSEGV", "SIGXCPU", "SIGXFSZ", "SIGSYS"})
-STOPPING = frozenset({"SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"})
-UNCATCHABLE = frozenset({"SIGKILL", "SIGSTOP"})
+from forklab.vocabulary import IGNORED_BY_DEFAULT
 
 
 class SigHand:

@@ -16,9 +16,10 @@ from typing import Any
 from forklab.observe import World
 from forklab.sim.files import DevNull, Pipe, RegularFile
 from forklab.sim.kernel import Kernel, PidFd
-from forklab.sim.memory import HUGE_ZERO, PAGE, ZERO, Mapping, PhysicalMemory
+from forklab.sim.memory import HUGE_ZERO, ZERO, Mapping, PhysicalMemory
 from forklab.sim.runs import Linear
 from forklab.sim.tasks import Process
+from forklab.vocabulary import PAGE, format_size
 
 # --- symbols: every state has one, so nothing relies on colour -----------------------------
 
@@ -32,15 +33,6 @@ PAGE_SYMBOL = {EXCLUSIVE: "▇", SHARED: "▒", ZERO_PAGE: "·", ABSENT: " "}
 _PRIORITY = (EXCLUSIVE, SHARED, ZERO_PAGE, ABSENT)  # a mixed cell shows the first it holds
 CELLS = 32
 """How many cells an address-space bar has, whatever the mapping's size."""
-
-
-def size_text(nbytes: int) -> str:
-    """4096 -> '4 KiB', 16 MiB -> '16 MiB', 1.5 GiB -> '1.5 GiB'."""
-    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if nbytes >= scale:
-            value = nbytes / scale
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{nbytes} B"
 
 
 def shorten(message: str, limit: int = 150) -> str:
@@ -158,7 +150,7 @@ class MappingView:
 
     @property
     def size(self) -> str:
-        return size_text(self.pages * PAGE)
+        return format_size(self.pages * PAGE)
 
     @property
     def scale(self) -> str:
@@ -168,7 +160,7 @@ class MappingView:
             return "1 cell = 1 page"
         if per == int(per):
             n = int(per)
-            return f"1 cell = {n} pages ({size_text(n * PAGE)})"
+            return f"1 cell = {n} pages ({format_size(n * PAGE)})"
         return f"1 cell ≈ {per:.0f} pages"
 
 

@@ -17,8 +17,8 @@ from forklab.tui.views import (
     ZERO_PAGE,
     MappingView,
     ProcessMemory,
-    size_text,
 )
+from forklab.vocabulary import format_size
 
 PAGE_STYLE = {EXCLUSIVE: "green", SHARED: "yellow", ZERO_PAGE: "cyan", ABSENT: ""}
 
@@ -45,7 +45,7 @@ def render(totals: tuple[ProcessMemory, ...], mappings: tuple[MappingView, ...],
             out.append(f"  {t.note}\n", style="dim")
             continue
         out.append(f"  page tables {t.vm_pte} KiB · faults {t.faults} ({t.minflt} in all)"
-                   f" · commit {size_text(t.commit)}\n")
+                   f" · commit {format_size(t.commit)}\n")
     if ended:
         out.append(f"  no memory to show (ended, or running another program): "
                    f"{' '.join(ended)}\n", style="dim")
