@@ -27,8 +27,7 @@
  *    an anon_vma: the probe's text and read-only data, libc's, the vDSO);
  *  - "runtime mapping" means every mapping but the scenario's, which `mmap`
  *    records by 1 GiB slot (scenario_slots) — not every mapping outside the
- *    scenario region's address range: the kernel loads the probe itself, a
- *    PIE, and its brk heap inside that range;
+ *    scenario region's address range;
  *  - faults are counted with getrusage(RUSAGE_THREAD) around the access loop
  *    alone, after a dry run of the same code that faults in the runtime's
  *    own pages first.
@@ -79,10 +78,7 @@
 
 #define PAGE 4096UL
 #define SPAN_2M (2UL << 20)
-#define REGION_BASE 0x100000000000UL /* forklab/layout.py: the scenario region */
-#define REGION_END 0x600000000000UL
-#define SLOT_SHIFT 30 /* layout.py: every scenario mapping starts on a 1 GiB boundary */
-#define REGION_SLOTS ((REGION_END - REGION_BASE) >> SLOT_SHIFT)
+#define REGION_SLOTS ((FL_REGION_END - FL_REGION_BASE) >> FL_SLOT_SHIFT)
 
 /* ------------------------------------------------------------------ raw syscalls
  * Return the kernel's result (-errno on failure) and never touch errno. */
@@ -179,9 +175,8 @@ static volatile sig_atomic_t caught_count[65];
 static volatile unsigned char read_sink;
 /* The 1 GiB slots of the scenario region that hold a scenario mapping (set by
  * `mmap`, never cleared: the layout never gives a slot to a second mapping).
- * The region's address range alone does not say what is the scenario's: the
- * kernel loads the probe itself (a PIE, at 2/3 of the address space plus up to
- * 1 TiB) and its brk heap inside it, and those are the runtime's. */
+ * The region's address range alone does not say what is the scenario's: only
+ * a slot `mmap` marked is, whatever else the kernel may place in the range. */
 static uint64_t scenario_slots[REGION_SLOTS / 64];
 
 struct task {
@@ -327,18 +322,19 @@ static unsigned long parse_hex(const char **s)
 
 static void mark_scenario(unsigned long start, unsigned long len)
 {
-    if (len == 0 || start < REGION_BASE || start >= REGION_END || len > REGION_END - start)
+    if (len == 0 || start < FL_REGION_BASE || start >= FL_REGION_END ||
+        len > FL_REGION_END - start)
         return;
-    for (unsigned long k = (start - REGION_BASE) >> SLOT_SHIFT;
-         k <= (start + len - 1 - REGION_BASE) >> SLOT_SHIFT; k++)
+    for (unsigned long k = (start - FL_REGION_BASE) >> FL_SLOT_SHIFT;
+         k <= (start + len - 1 - FL_REGION_BASE) >> FL_SLOT_SHIFT; k++)
         __atomic_fetch_or(&scenario_slots[k / 64], 1ULL << (k % 64), __ATOMIC_SEQ_CST);
 }
 
 static int is_scenario(unsigned long a)
 {
-    if (a < REGION_BASE || a >= REGION_END)
+    if (a < FL_REGION_BASE || a >= FL_REGION_END)
         return 0;
-    unsigned long k = (a - REGION_BASE) >> SLOT_SHIFT;
+    unsigned long k = (a - FL_REGION_BASE) >> FL_SLOT_SHIFT;
     return (int)(__atomic_load_n(&scenario_slots[k / 64], __ATOMIC_SEQ_CST) >> (k % 64) & 1);
 }
 
@@ -360,7 +356,7 @@ static void warm_line(const char *line)
     unsigned long a = start;
     while (a < end) {
         if (is_scenario(a)) { /* never the scenario's own mappings */
-            a = (a & ~((1UL << SLOT_SHIFT) - 1)) + (1UL << SLOT_SHIFT);
+            a = (a & ~((1UL << FL_SLOT_SHIFT) - 1)) + (1UL << FL_SLOT_SHIFT);
             continue;
         }
         read_sink = *(volatile unsigned char *)a;

@@ -34,6 +34,16 @@
 #define FL_STACK_SIZE (8 * 1024 * 1024)
 #define FL_MAX_STACKS 600
 
+/* The scenario region of the address space (forklab/layout.py places each
+ * scenario mapping there, at the same address on both backends): from 16 TiB
+ * to 80 TiB, below where the kernel loads a PIE program such as the probe
+ * (ELF_ET_DYN_BASE, 2/3 of the 128 TiB user space, plus up to 1 TiB of
+ * randomisation) and far above libc, the stack and mmap's own choices. Each
+ * mapping starts on a fresh slot of 1 GiB. */
+#define FL_REGION_BASE 0x100000000000ULL
+#define FL_REGION_END 0x500000000000ULL
+#define FL_SLOT_SHIFT 30
+
 struct fl_cmd {
     uint32_t op;
     uint32_t len;     /* bytes of data after the header */

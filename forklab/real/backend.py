@@ -502,8 +502,9 @@ class RealRun:
         if proc.image == "probe":
             raw = procfs.read_mem(proc.pid, proc.errno_addr, 4)
             errno = errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None
-            state = procfs.read_mem(proc.pid, proc.state_addr, 16)
-            runtime = int.from_bytes(state[8:16], "little", signed=True) if state else 0
+            state = procfs.read_mem(proc.pid, proc.state_addr, ffi.sizeof("struct fl_state"))
+            runtime = (ffi.cast("struct fl_state *", ffi.from_buffer(state)).runtime_pte_kb
+                       if state else 0)
             vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
             mappings = self._mappings(proc)
         children = tuple(p.name for p in self.driver.procs.values()

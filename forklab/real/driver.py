@@ -53,8 +53,7 @@ from forklab.real import procfs
 from forklab.real._native import ffi, lib
 from forklab.real.guard import GUARD_NAME, Guard, GuardError, guard
 
-CMD = struct.Struct("<II8q")
-REPLY = struct.Struct("<Ii12q")
+REPLY_SIZE = ffi.sizeof("struct fl_reply")
 PROBE_NAME = "forklab-probe"
 MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
 
@@ -78,10 +77,10 @@ class Reply:
 
     @classmethod
     def parse(cls, raw: bytes) -> Reply:
-        if len(raw) < REPLY.size:
+        if len(raw) < REPLY_SIZE:
             raise DriverError(f"short message from a probe ({len(raw)} bytes)")
-        kind, err, *v = REPLY.unpack_from(raw)
-        return cls(kind, err, tuple(v), raw[REPLY.size:])
+        reply = ffi.cast("struct fl_reply *", ffi.from_buffer(raw))
+        return cls(reply.kind, reply.err, tuple(reply.v), raw[REPLY_SIZE:])
 
 
 @dataclass(eq=False)
@@ -321,8 +320,9 @@ class Driver:
             raise DriverError(f"'{task.proc.name}' has no channel")
         if len(data) > lib.FL_MAX_DATA:
             raise DriverError(f"an op's data is limited to {lib.FL_MAX_DATA} bytes")
-        a = [int(x) for x in args] + [0] * (8 - len(args))
-        msg = CMD.pack(op, len(data), *a) + data
+        cmd = ffi.new("struct fl_cmd *", {"op": op, "len": len(data),
+                                          "a": [int(x) for x in args]})
+        msg = bytes(ffi.buffer(cmd)) + data
         try:
             if fd is None:
                 task.sock.send(msg)
