@@ -918,7 +918,7 @@ class RealRun:
             numbers = [r.v[s] for s in slots] if len(slots) > 1 else [r.v[lib.FL_V_RESULT]]
             for name, number in zip(op.binds, numbers):
                 if ok and number >= 0:
-                    if number >= procfs.FD_MIN_FORKLAB:
+                    if number >= lib.FL_FD_MIN:
                         raise DriverError("the scenario's fds reached forklab's own")
                     self.fd_names[name] = number
                 else:

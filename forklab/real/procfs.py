@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from forklab.real._native import lib
 from forklab.vocabulary import SIGNAL_NAMES
-
-FD_MIN_FORKLAB = 900  # forklab's fds sit at or above this; protocol.h FL_FD_MIN
-
 
 # x86_64 system call numbers seen in /proc/PID/syscall
 SYSCALLS_X86_64 = {
@@ -118,7 +116,7 @@ def fds(pid: int) -> list[int] | None:
         names = os.listdir(f"/proc/{pid}/fd")
     except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
         return None
-    return sorted(n for n in (int(x) for x in names) if n < FD_MIN_FORKLAB)
+    return sorted(n for n in (int(x) for x in names) if n < lib.FL_FD_MIN)
 
 
 def fd_target(pid: int, fd: int) -> str | None:
