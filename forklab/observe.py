@@ -1,7 +1,7 @@
 """The observation schema: what a backend shows of the world after a step.
 
 A :class:`World` is one consistent snapshot of every process of a scenario.
-Plain values cover SCENARIOS.md §5's default observation set; the observables
+Plain values cover the default observation set (docs/scenario-language.md); the observables
 that take arguments (``shared_with``, ``byte``, ``same_file``, ``libc_text_same``,
 ``libc_relro_same``) and those too
 costly to read at every step on the kernel (``commit``, ``committed``, which
@@ -10,10 +10,17 @@ object, valid until the next op, and compared only when an expression reads
 them.
 :func:`default_observations` flattens a World into ``{"parent.heap.present":
 4096, ...}`` so that verify can compare two backends key by key.
+
+The schema names every observable once: the fields of :class:`ProcessObs` and
+:class:`MappingObs` (their metadata says how an expression reads a field, and
+whether verify compares it after every step) and the :class:`Queries`.
+:data:`PROCESS_OBSERVABLES`, :data:`MAPPING_OBSERVABLES` and
+:data:`RUN_OBSERVABLES` are derived from them for the parser, the expression
+language, verify and the tests.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Protocol
 
 
@@ -35,6 +42,12 @@ UNAVAILABLE: Any = _Unavailable()
 
 STATES = ("running", "suspended", "blocked", "zombie", "reaped")
 
+# Field metadata of the observation records.
+NOT_READ = {"read_as": None}
+"""Not an observable of its own (the record's key, or what ``P.NAME`` reads)."""
+NOT_COMPARED = {"compared": False}
+"""Read only when an expression asks: verify does not compare it after every step."""
+
 
 @dataclass(frozen=True)
 class MappingObs:
@@ -46,26 +59,27 @@ class MappingObs:
 
 @dataclass(frozen=True)
 class ProcessObs:
-    name: str
+    name: str = field(metadata=NOT_READ)
     state: str
     exit_code: int | None = None
     term_signal: str | None = None
     errno: str | None = None
-    parent: str | None = None
-    children: tuple[str, ...] = ()
+    parent: str | None = field(default=None, metadata=NOT_COMPARED)
+    children: tuple[str, ...] = field(default=(), metadata=NOT_COMPARED)
     threads: int = 1
     faults: int = 0
     minflt: int = 0
     vm_pte: int = 0
     fds: tuple[int, ...] = ()
-    cloexec_fds: frozenset[int] = frozenset()
-    last_read: str | None = None
+    cloexec_fds: frozenset[int] = field(default=frozenset(),
+                                        metadata={"read_as": "cloexec(FD)"})
+    last_read: str | None = field(default=None, metadata=NOT_COMPARED)
     sig_ignored: frozenset[str] = frozenset()
     sig_caught: frozenset[str] = frozenset()
     sig_blocked: frozenset[str] = frozenset()
     sig_pending: frozenset[str] = frozenset()
-    spawn_us: float | None = None
-    mappings: Mapping[str, MappingObs] = field(default_factory=dict)
+    spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
+    mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
 
 
 class Queries(Protocol):
@@ -92,6 +106,48 @@ class Queries(Protocol):
 
 
 @dataclass(frozen=True)
+class Observable:
+    """One name an expression reads after ``P.`` (a process) or ``P.NAME.`` (a mapping)."""
+
+    name: str
+    call: str | None  # how it is called if it takes arguments: "cloexec(FD)"; None: a value
+    attr: str | None  # the record's field holding it; None: a Queries method answers it
+    compared: bool  # whether verify compares it after every step (default_observations)
+
+
+def _fields_read(record: type) -> tuple[Observable, ...]:
+    out = []
+    for f in fields(record):
+        read_as = f.metadata.get("read_as", f.name)
+        if read_as is not None:
+            name, paren, _ = read_as.partition("(")
+            out.append(Observable(name, read_as if paren else None, f.name,
+                                  f.metadata.get("compared", True)))
+    return tuple(out)
+
+
+def _queried(name: str, call: str | None = None) -> Observable:
+    return Observable(name, call, None, False)
+
+
+PROCESS_OBSERVABLES: tuple[Observable, ...] = (
+    *_fields_read(ProcessObs),
+    _queried("commit"),
+    _queried("same_file", "same_file(FD, Q, FD2)"),
+    _queried("libc_text_same", "libc_text_same(Q)"),
+    _queried("libc_relro_same", "libc_relro_same(Q)"),
+)
+MAPPING_OBSERVABLES: tuple[Observable, ...] = (
+    *_fields_read(MappingObs),
+    _queried("committed"),
+    _queried("shared_with", "shared_with(Q)"),
+    _queried("byte", "byte(OFFSET)"),
+)
+RUN_OBSERVABLES = ("stdout", "processes")
+"""What an expression reads of the whole run (World.stdout, World.process_names)."""
+
+
+@dataclass(frozen=True)
 class World:
     processes: Mapping[str, ProcessObs]
     stdout: str
@@ -105,19 +161,32 @@ class World:
 
 
 def default_observations(world: World) -> dict[str, Any]:
-    """The default observation set of SCENARIOS.md §5, as flat comparable keys."""
+    """The observables verify compares after every step, as flat comparable keys."""
     out: dict[str, Any] = {"stdout": world.stdout}
     for name, p in world.processes.items():
-        for key in ("state", "exit_code", "term_signal", "errno", "threads",
-                    "faults", "minflt", "vm_pte"):
-            out[f"{name}.{key}"] = getattr(p, key)
-        out[f"{name}.fds"] = list(p.fds)
-        for fd in p.fds:
-            out[f"{name}.cloexec({fd})"] = fd in p.cloexec_fds
-        for key in ("sig_ignored", "sig_caught", "sig_blocked", "sig_pending"):
-            out[f"{name}.{key}"] = sorted(getattr(p, key))
+        for key, attr in _COMPARED_OF_PROCESS:
+            if key == "cloexec":
+                for fd in p.fds:
+                    out[f"{name}.cloexec({fd})"] = fd in p.cloexec_fds
+            else:
+                out[f"{name}.{key}"] = _comparable(getattr(p, attr))
         for mname in sorted(world.mapping_names):
             m = p.mappings.get(mname, MappingObs(mapped=False))
-            for key in ("mapped", "present", "exclusive", "zero"):
-                out[f"{name}.{mname}.{key}"] = getattr(m, key)
+            for key, attr in _COMPARED_OF_MAPPING:
+                out[f"{name}.{mname}.{key}"] = getattr(m, attr)
     return out
+
+
+_COMPARED_OF_PROCESS = tuple((o.name, o.attr) for o in PROCESS_OBSERVABLES
+                             if o.compared and o.attr is not None)
+_COMPARED_OF_MAPPING = tuple((o.name, o.attr) for o in MAPPING_OBSERVABLES
+                             if o.compared and o.attr is not None)
+
+
+def _comparable(value: Any) -> Any:
+    """A value as verify compares and JSON shows it: sets sorted, tuples as lists."""
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value

@@ -10,11 +10,13 @@ Only steps that run on the kernel count (a ``real = false`` step does not).
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from forklab import observe
 from forklab.scenario.model import Expr, Scenario
 from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_file
@@ -23,15 +25,9 @@ from forklab.scenario.verbs import VERBS
 HERE = Path(__file__).resolve().parent
 FILES = sorted((HERE / "scenarios").glob("*.toml"))
 
-PROCESS_OBSERVABLES = (
-    "state", "exit_code", "term_signal", "errno", "parent", "children", "threads",
-    "faults", "minflt", "vm_pte", "fds", "cloexec", "same_file", "last_read",
-    "sig_ignored", "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "commit",
-    "libc_text_same", "libc_relro_same",
-)
-MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte",
-                       "committed")
-RUN_OBSERVABLES = ("stdout", "processes")
+PROCESS_OBSERVABLES = tuple(o.name for o in observe.PROCESS_OBSERVABLES)
+MAPPING_OBSERVABLES = tuple(o.name for o in observe.MAPPING_OBSERVABLES)
+RUN_OBSERVABLES = observe.RUN_OBSERVABLES
 
 # verb -> option -> a predicate on the op that is true when it uses the option.
 OPTIONS: dict[str, dict[str, object]] = {
@@ -169,3 +165,15 @@ def test_every_scenario_says_what_settled_it() -> None:
     for path in FILES:
         sc = parse_file(path)
         assert sc.summary.strip() and sc.title.strip(), path
+
+
+def test_the_docs_describe_every_observable_of_the_schema() -> None:
+    """docs/scenario-language.md's tables of observables name exactly the schema's."""
+    text = (HERE.parent / "docs" / "scenario-language.md").read_text()
+    tables = text[text.index("### Observables of a process"):text.index("### The whole run")]
+    rows = [line.split("|")[1] for line in tables.splitlines() if line.startswith("| `")]
+    documented = {(bool(m[0]), m[1]) for row in rows
+                  for m in re.findall(r"`P\.(NAME\.)?([a-z_]+)", row)}
+    schema = ({(False, o) for o in PROCESS_OBSERVABLES}
+              | {(True, o) for o in MAPPING_OBSERVABLES})
+    assert documented == schema

@@ -52,7 +52,15 @@ import re
 import warnings
 from typing import Any, Callable, Mapping
 
-from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
+from forklab.observe import (
+    MAPPING_OBSERVABLES,
+    PROCESS_OBSERVABLES,
+    RUN_OBSERVABLES,
+    UNAVAILABLE,
+    MappingObs,
+    ProcessObs,
+    World,
+)
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where
 from forklab.vocabulary import SIZE_UNITS, parse_size
 
@@ -71,20 +79,16 @@ MAX_TOTAL = 10_000_000
 deeply (a list of strings costs its length plus their characters), so that no
 comparison, sort or membership test can take longer than a few passes over it."""
 
-PROCESS_ATTRS = (
-    "state", "exit_code", "term_signal", "errno", "parent", "children", "threads",
-    "faults", "minflt", "vm_pte", "fds", "last_read", "sig_ignored", "sig_caught",
-    "sig_blocked", "sig_pending", "spawn_us", "commit",
-)
-PROCESS_QUERY_ATTRS = frozenset({"commit"})
+PROCESS_ATTRS = tuple(o.name for o in PROCESS_OBSERVABLES if o.call is None)
+PROCESS_QUERY_ATTRS = frozenset(o.name for o in PROCESS_OBSERVABLES
+                                if o.call is None and o.attr is None)
 """Process attributes the backend answers only when read (through World.queries)."""
-PROCESS_METHODS = {"cloexec": "cloexec(FD)", "same_file": "same_file(FD, Q, FD2)",
-                   "libc_text_same": "libc_text_same(Q)",
-                   "libc_relro_same": "libc_relro_same(Q)"}
-MAPPING_ATTRS = ("mapped", "present", "exclusive", "zero", "committed")
-MAPPING_QUERY_ATTRS = frozenset({"committed"})
+PROCESS_METHODS = {o.name: o.call for o in PROCESS_OBSERVABLES if o.call is not None}
+MAPPING_ATTRS = tuple(o.name for o in MAPPING_OBSERVABLES if o.call is None)
+MAPPING_QUERY_ATTRS = frozenset(o.name for o in MAPPING_OBSERVABLES
+                                if o.call is None and o.attr is None)
 """Mapping attributes the backend answers only when read (through World.queries)."""
-MAPPING_METHODS = {"shared_with": "shared_with(Q)", "byte": "byte(OFFSET)"}
+MAPPING_METHODS = {o.name: o.call for o in MAPPING_OBSERVABLES if o.call is not None}
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     # name: (fewest args, most args or None, how to call it)
     "len": (1, 1, "len(x)"),
@@ -96,7 +100,6 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "count": (2, 2, "count(text, sub)"),
     "approx": (2, 3, "approx(x, y, rel=0.25)"),
 }
-RUN_NAMES = ("stdout", "processes")
 
 _PROCESS_SCHEMA = ", ".join([*PROCESS_ATTRS, *PROCESS_METHODS.values()])
 _MAPPING_SCHEMA = ", ".join([*MAPPING_ATTRS, *MAPPING_METHODS.values()])
@@ -459,7 +462,7 @@ class _Checker:
         elif kind is not None:
             raise self.fail(f"{name} is a {kind}, which has no observables: expected a "
                             "process, fd or mapping name", self.at(node))
-        elif name in RUN_NAMES:
+        elif name in RUN_OBSERVABLES:
             setattr(node, _ROLE, (name,))
         elif name in FUNCTIONS:
             raise self.fail(f"{name} is a function: expected a call, "

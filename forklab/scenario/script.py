@@ -13,9 +13,10 @@ from __future__ import annotations
 import difflib
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, NoReturn
 
+from forklab import observe
 from forklab.layout import MAX_MAPPING
 from forklab.scenario import ops
 from forklab.scenario.model import (
@@ -65,12 +66,10 @@ RESERVED_NAMES = frozenset(
     | {"repeat", "max", "stdout", "processes", "len", "sorted", "set", "min", "abs", "count",
        "approx"}
 )
-# A mapping is read as P.NAME, so it cannot share a name with a process observable.
+# A mapping is read as P.NAME, so it cannot share a name with a process observable
+# (nor with a field of the process's record).
 PROCESS_OBSERVABLES = frozenset(
-    {"state", "exit_code", "term_signal", "errno", "parent", "children", "threads", "faults",
-     "minflt", "vm_pte", "fds", "cloexec", "same_file", "last_read", "sig_ignored",
-     "sig_caught", "sig_blocked", "sig_pending", "spawn_us", "commit", "libc_text_same",
-     "libc_relro_same", "name", "mappings"}
+    {o.name for o in observe.PROCESS_OBSERVABLES} | {f.name for f in fields(observe.ProcessObs)}
 )
 
 _ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping", "fd": "an fd",
