@@ -24,9 +24,9 @@ from forklab.sim.memory import ZERO
 from forklab.sim.runs import Linear
 from forklab.sim.snapshot import snapshot
 from forklab.testing.invariants import check_invariants, end_everything, memory_is_empty
+from forklab.vocabulary import PAGE
 
 HERE = Where("<property>", 1)
-PAGE = 4096
 MAPPINGS = {"a": 64 * PAGE, "b": 1024 * PAGE, "f": 32 * PAGE, "s": 48 * PAGE,
             "h": 1536 * PAGE}
 MMAP_ARGS = {
