@@ -18,11 +18,11 @@ import textwrap
 import time
 
 import pytest
-from forklab.real._native import lib
+from forklab.real._native import ffi, lib
 from realkit import scenario_text
 
 from forklab.real.backend import RealBackend
-from forklab.real.driver import REPLY, DriverError, Flight, Reply
+from forklab.real.driver import DriverError, Flight, Reply
 from forklab.scenario.parse import parse_text
 
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -135,13 +135,13 @@ def test_another_user_cannot_reach_or_hijack_a_run(victim):
 
 
 def _forged_hello(pid: int, token: int) -> bytes:
-    v = [0] * 12
-    v[lib.FL_H_PID] = pid
-    v[lib.FL_H_TID] = pid
-    v[lib.FL_H_TOKEN] = token
-    v[lib.FL_H_ORIGIN] = lib.FL_O_IMAGE
-    v[lib.FL_H_VERSION] = lib.FL_PROTOCOL_VERSION
-    return REPLY.pack(lib.FL_R_HELLO, 0, *v)
+    hello = ffi.new("struct fl_reply *", {"kind": lib.FL_R_HELLO})
+    hello.v[lib.FL_H_PID] = pid
+    hello.v[lib.FL_H_TID] = pid
+    hello.v[lib.FL_H_TOKEN] = token
+    hello.v[lib.FL_H_ORIGIN] = lib.FL_O_IMAGE
+    hello.v[lib.FL_H_VERSION] = lib.FL_PROTOCOL_VERSION
+    return bytes(ffi.buffer(hello))
 
 
 def test_a_hello_with_the_right_token_from_a_stranger_is_refused():
