@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from forklab import observe
 from forklab.scenario import expr, ops
 from forklab.scenario.script import OPTION_WORDS, RULES
 from forklab.scenario.verbs import VERBS
@@ -93,7 +94,7 @@ def test_sim_only_verbs_are_documented_as_such() -> None:
 OBSERVABLES = [
     *[f"`P.{name}" for name in (*expr.PROCESS_ATTRS, *expr.PROCESS_METHODS)],
     *[f"`P.NAME.{name}" for name in (*expr.MAPPING_ATTRS, *expr.MAPPING_METHODS)],
-    *[f"`{name}`" for name in expr.RUN_NAMES],
+    *[f"`{name}`" for name in observe.RUN_OBSERVABLES],
 ]
 
 
