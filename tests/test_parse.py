@@ -279,11 +279,11 @@ def test_every_size_unit_is_tested() -> None:
 
 @pytest.mark.parametrize("unit,scale", UNIT_BYTES.items())
 def test_every_size_unit_in_a_script(unit: str, scale: int) -> None:
-    assert last_op(f"parent: malloc 3{unit} -> x").args["size"] == 3 * scale
-    assert last_op(f"parent: malloc 0x10{unit} -> x").args["size"] == 16 * scale
+    assert last_op(f"parent: malloc 3{unit} -> x").size == 3 * scale
+    assert last_op(f"parent: malloc 0x10{unit} -> x").size == 16 * scale
     mapped = parse_text(HEAD + f'[[step]]\ndo = "parent: mmap heap 4{unit}"\n'
                         f'expect = ["parent.heap.mapped", "parent.heap.present == 0 * 4{unit}"]\n')
-    assert mapped.steps[0].ops[0].args["size"] == 4 * scale
+    assert mapped.steps[0].ops[0].size == 4 * scale
 
 
 @pytest.mark.parametrize("text,expected", [
