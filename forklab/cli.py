@@ -17,11 +17,11 @@ import os
 import stat
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from forklab import __version__
-from forklab import lessons
+from forklab import __version__, lessons
 from forklab.backend import Backend
 from forklab.report import Style, error_text, render_scenario, scenario_json
 from forklab.runner import ScenarioResult

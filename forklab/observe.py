@@ -20,16 +20,17 @@ language, verify and the tests.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 
 class _Unavailable:
     """An observable the backend cannot show this user (never a guess)."""
 
-    _instance: "_Unavailable | None" = None
+    _instance: _Unavailable | None = None
 
-    def __new__(cls) -> "_Unavailable":
+    def __new__(cls) -> _Unavailable:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance

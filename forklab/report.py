@@ -26,7 +26,7 @@ class Style:
         self.colour = colour
 
     @classmethod
-    def for_stream(cls, stream: TextIO) -> "Style":
+    def for_stream(cls, stream: TextIO) -> Style:
         """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
         isatty = getattr(stream, "isatty", None)
         return cls(bool(isatty and isatty()) and not os.environ.get("NO_COLOR"))

@@ -5,8 +5,9 @@ output, verify and the TUI all read; nothing here prints.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from forklab.backend import Backend
 from forklab.observe import UNAVAILABLE, World, default_observations

@@ -17,11 +17,24 @@ from typing import Any, Literal
 
 from forklab.backend import Backend
 from forklab.observe import UNAVAILABLE
-from forklab.report import (ERROR, FAILED, HELD, SKIPPED, UNKNOWN, Style, error_json,
-                            error_text, judged_detail, json_safe, step_line, value_text)
+from forklab.report import (
+    ERROR,
+    FAILED,
+    HELD,
+    SKIPPED,
+    UNKNOWN,
+    Style,
+    error_json,
+    error_text,
+    json_safe,
+    judged_detail,
+    step_line,
+    value_text,
+)
 from forklab.runner import Judged, ScenarioResult, StepHook, StepResult, run_scenario
 from forklab.scenario.model import Scenario, ScenarioError
 from forklab.sim.cost import within_tolerance
+
 
 def spawn_us_agrees(model_us: float, kernel_us: float) -> bool:
     """Whether the cost model's prediction is within its stated tolerance."""

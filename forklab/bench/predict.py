@@ -30,7 +30,7 @@ def model_run(method: str, case: Case) -> Kernel:
     creator = "zygote" if method == "zygote" else "parent"
     lines.append(f"{creator}: {CREATE[method]} -> c")
     text = ('id = "bench"\ntitle = "bench"\nsummary = "one bench case"\n'
-            f'[[step]]\ndo = """\n' + "\n".join(lines) + '\n"""\n')
+            '[[step]]\ndo = """\n' + "\n".join(lines) + '\n"""\n')
     scenario = parse_text(text, "bench")
     run = SimRun(scenario)
     for op in scenario.ops:

@@ -122,7 +122,7 @@ def write_png(rows: list[Row], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    for i, method in enumerate(dict.fromkeys(r.method for r in rows)):
+    for method in dict.fromkeys(r.method for r in rows):
         mine = sorted((r for r in rows if r.method == method), key=lambda r: r.size)
         xs = [max(r.size, 1 << 20) / (1 << 20) for r in mine]
         med = [r.samples.median for r in mine]

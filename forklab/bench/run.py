@@ -1,7 +1,8 @@
-"""`forklab bench`: each method at each parent size, measured on the kernel and predicted by the model."""
+"""`forklab bench`: each method at each parent size, measured on the kernel and
+predicted by the model."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from forklab import vocabulary
 from forklab.bench.cases import BENCH_METHODS, METHODS, Case
@@ -36,7 +37,7 @@ def parse_methods(text: str) -> list[str]:
     return methods
 
 
-def bench(sizes: list[int], methods: list[str] = list(BENCH_METHODS), reps: int = DEFAULT_REPS,
+def bench(sizes: list[int], methods: Sequence[str] = BENCH_METHODS, reps: int = DEFAULT_REPS,
           thp: bool = False, on_progress: Callable[[str], None] = lambda _: None,
           available: int | None = None) -> list[Row]:
     """Every method at every size: samples from the kernel, the prediction from the model.

@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 def real_backend_status() -> tuple[bool, str]:
     """(available, why not and how to build) — or (True, what it will use)."""
     if not sys.platform.startswith("linux"):
-        return False, f"the real backend needs Linux (this is {sys.platform}); the simulator works here"
+        return False, (f"the real backend needs Linux (this is {sys.platform}); "
+                       "the simulator works here")
     try:
         from forklab.real import _native  # noqa: F401
     except ImportError as err:
-        return False, f"the C extension forklab.real._native is not built ({err}); build it with: {BUILD_HINT}"
+        return False, (f"the C extension forklab.real._native is not built ({err}); "
+                       f"build it with: {BUILD_HINT}")
     from forklab.real.driver import guard_path, probe_path
 
     for what, program in (("probe", probe_path()), ("guard", guard_path())):

@@ -303,7 +303,7 @@ class RealRun:
             self.close()
             raise
 
-    # -- context manager ---------------------------------------------------------------------------
+    # -- context manager --------------------------------------------------------------------------
     def __enter__(self) -> Self:
         return self
 
@@ -326,7 +326,7 @@ class RealRun:
             if masked:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    # -- helpers -------------------------------------------------------------------------------------
+    # -- helpers ----------------------------------------------------------------------------------
     def scratch_path(self, path: str | None) -> str:
         """An absolute path for a scenario path (inside the scratch directory)."""
         if path is None:
@@ -404,7 +404,7 @@ class RealRun:
                 and self.driver is not None and len(self.driver.procs) >= MAX_PROCESSES:
             raise bad(f"a real run holds at most {MAX_PROCESSES} processes")
 
-    # -- the protocol ------------------------------------------------------------------------------
+    # -- the protocol -----------------------------------------------------------------------------
     def apply(self, op: Op) -> None:
         if self.closed or self.driver is None:
             raise ScenarioError("this real run has ended", op.where)
@@ -473,7 +473,7 @@ class RealRun:
         """What the scenario wrote to stderr (not an observable; for diagnosis)."""
         return self.driver.stderr.text() if self.driver and self.driver.stderr else ""
 
-    # -- observation -------------------------------------------------------------------------------
+    # -- observation ------------------------------------------------------------------------------
     def _parent_name(self, ppid: int | None) -> str | None:
         assert self.driver is not None
         if ppid is None:
@@ -593,7 +593,7 @@ class RealRun:
                 f"this write can take {size >> 20} MiB of memory but only {available >> 20} "
                 "MiB are available; the real backend refuses it", op.where)
 
-    # -- verbs: memory -----------------------------------------------------------------------------
+    # -- verbs: memory ----------------------------------------------------------------------------
     def _make_file(self, path: str, size: int) -> None:
         """The scratch file behind `mmap file=PATH`: SIZE bytes (of zeros, written in
         4 KiB pieces, so they are in the page cache) unless it is that long already."""
@@ -675,7 +675,7 @@ class RealRun:
         self._call(task, op, lib.FL_OP_MPROTECT,
                    (self.addresses[name], self.sizes[name], PROT[op.prot]))
 
-    # -- verbs: processes --------------------------------------------------------------------------
+    # -- verbs: processes -------------------------------------------------------------------------
     def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...]) -> socket.socket:
         """Send a command that makes a new task, with the new task's end of a fresh
         channel; returns forklab's end."""
@@ -908,7 +908,7 @@ class RealRun:
         self._call(task, op, lib.FL_OP_THREAD_EXIT, kind="thread_exit", on_done=done,
                    blockable=False)
 
-    # -- verbs: files ----------------------------------------------------------------------------------
+    # -- verbs: files -----------------------------------------------------------------------------
     def _bind_fds(self, op: Op, *slots: int) -> Callable[[Flight], None]:
         def done(f: Flight) -> None:
             r = f.reply
@@ -993,7 +993,7 @@ class RealRun:
     def _v_setvbuf(self, task: Task, op: ops.Setvbuf) -> None:
         self._call(task, op, lib.FL_OP_SETVBUF, (SETVBUF[op.mode],))
 
-    # -- verbs: threads and locks ----------------------------------------------------------------------
+    # -- verbs: threads and locks -----------------------------------------------------------------
     def _lock(self, name: str, op: Op) -> int:
         if name not in self.locks:
             if len(self.locks) >= lib.FL_MAX_LOCKS:
@@ -1025,7 +1025,7 @@ class RealRun:
     def _v_free(self, task: Task, op: ops.Free) -> None:
         self._call(task, op, lib.FL_OP_FREE, (self.allocations.get(op.name, 0),))
 
-    # -- verbs: signals ----------------------------------------------------------------------------------
+    # -- verbs: signals ---------------------------------------------------------------------------
     @HANDLERS.handles(ops.Signal)
     def _v_signal(self, task: Task, op: ops.Signal) -> None:
         self._call(task, op, lib.FL_OP_SIGNAL, (SIGNAL_NUMBERS[op.signal],

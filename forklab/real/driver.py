@@ -133,7 +133,9 @@ class Flight:
     """An op sent to a task, until it completes (or forever, if blocked)."""
 
     task: Task
-    kind: str  # op, fork, vfork, clone, thread, spawn, exec_probe, exec_prog, exit, thread_exit, init, resume
+    # op, fork, vfork, clone, thread, spawn, exec_probe, exec_prog, exit, thread_exit,
+    # init, resume
+    kind: str
     what: str  # the op's text, for messages
     on_done: Callable[[Flight], None] | None = None
     blockable: bool = True
@@ -391,7 +393,7 @@ class Driver:
         then /proc must name the creator as its parent and forklab's user as its
         owner; a pid that fails is refused, never signalled or read."""
         creator = self.procs[parent] if parent is not None else None
-        parents = (self.my_pid,) if creator is None else (creator.pid,)
+        parents: tuple[int, ...] = (self.my_pid,) if creator is None else (creator.pid,)
         if creator is not None and creator.dead:  # its orphans now have forklab, the subreaper
             parents += (self.my_pid,)
         if pid <= 0:
@@ -423,7 +425,8 @@ class Driver:
         except GuardError as err:
             raise DriverError(str(err)) from err
 
-    def new_child(self, name: str, hello: Reply, parent: str | None, sock: socket.socket | None) -> Proc:
+    def new_child(self, name: str, hello: Reply, parent: str | None,
+                  sock: socket.socket | None) -> Proc:
         pid = hello.v[lib.FL_H_PID]
         if hello.v[lib.FL_H_TID] != pid:
             raise DriverError(f"a new process's hello names thread {hello.v[lib.FL_H_TID]}, "
@@ -466,7 +469,7 @@ class Driver:
             os.close(dfd)
         self.fly(Flight(task, "init", "init", blockable=False))
 
-    # -- the settle loop ---------------------------------------------------------------------------
+    # -- the settle loop --------------------------------------------------------------------------
     def _poll_set(self) -> dict[int, tuple[str, Any]]:
         fds: dict[int, tuple[str, Any]] = {}
         for proc in self.procs.values():
@@ -875,7 +878,7 @@ class Driver:
                 return
             delay = min(delay * 2, 0.004)
 
-    # -- the end -------------------------------------------------------------------------------------
+    # -- the end ----------------------------------------------------------------------------------
     def kill_all(self) -> None:
         for proc in self.procs.values():
             if not proc.reaped and proc.pidfd >= 0:

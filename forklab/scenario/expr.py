@@ -50,7 +50,8 @@ import bisect
 import math
 import re
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from forklab.observe import (
     MAPPING_OBSERVABLES,
@@ -64,7 +65,7 @@ from forklab.observe import (
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where
 from forklab.vocabulary import SIZE_UNITS, parse_size
 
-__all__ = ["check", "evaluate", "MAX_TEXT", "MAX_NODES", "INT_LIMIT", "MAX_LEN"]
+__all__ = ["INT_LIMIT", "MAX_LEN", "MAX_NODES", "MAX_TEXT", "check", "evaluate"]
 
 MAX_TEXT = 2000
 """Longest expression text accepted, in characters."""

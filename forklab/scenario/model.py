@@ -7,8 +7,9 @@ verb, are in :mod:`forklab.scenario.ops`; the verbs in :mod:`forklab.scenario.ve
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Mapping
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from forklab.scenario.ops import Op

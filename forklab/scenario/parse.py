@@ -9,13 +9,13 @@ the fault, before anything runs; no other exception escapes.
 from __future__ import annotations
 
 import os
-import stat
 import re
+import stat
 import tomllib
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from functools import partial
-from collections.abc import Iterator
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 from forklab.scenario import expr
 from forklab.scenario.model import (
@@ -39,7 +39,7 @@ from forklab.scenario.toml_positions import (
 )
 from forklab.scenario.verbs import verb_of
 
-__all__ = ["parse_file", "parse_text", "parse_line", "MAX_FILE_BYTES"]
+__all__ = ["MAX_FILE_BYTES", "parse_file", "parse_line", "parse_text"]
 
 MAX_FILE_BYTES = 1 << 20
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import difflib
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 from forklab import observe
 from forklab.layout import MAX_MAPPING
@@ -151,12 +152,12 @@ class Bindings:
     ops: int = 0
 
     @classmethod
-    def start(cls, first: str) -> "Bindings":
+    def start(cls, first: str) -> Bindings:
         """A scenario's namespace before its first line: just the first process."""
         return cls(kinds={first: "process"}, bound_at={first: None}, placement=Placement())
 
     @classmethod
-    def from_names(cls, names: dict[str, NameKind]) -> "Bindings":
+    def from_names(cls, names: dict[str, NameKind]) -> Bindings:
         """A namespace known only by its names (a sandbox): sizes and owners are unknown."""
         return cls(kinds=dict(names), bound_at={name: None for name in names})
 

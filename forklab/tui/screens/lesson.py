@@ -191,7 +191,9 @@ class LessonScreen(Screen[None]):
     def run_on_kernel(self, position: int, result: StepResult) -> None:
         check = check_on_kernel(self.session.scenario, result, self.kernel_factory)
         try:
-            self.app.call_from_thread(self.kernel_done, check)
+            # (mypy cannot solve call_from_thread's return type for a coroutine
+            # function whose result is not used)
+            self.app.call_from_thread(self.kernel_done, check)  # type: ignore[arg-type]
         except RuntimeError:  # the app ended while the kernel ran: nobody to tell
             pass
 
