@@ -5,13 +5,15 @@ sharing + the epilogue; ``vfork`` is ``clone(vm, vfork)``; ``posix_spawn`` is
 ``clone(vm, vfork)`` + file actions + ``exec`` in the child. One
 :meth:`Kernel.clone` does the copying for all of them, as ``copy_process``
 does in Linux. An op that must wait (a held mutex, an empty pipe, a running
-child) leaves its thread waiting; :meth:`Kernel.settle` retries waiters after
-every op, so a later op can complete an earlier one.
+child) leaves its thread waiting on a record of what it waits for
+(:mod:`forklab.sim.waits`); :meth:`Kernel.settle` tries every waiter again
+after every op, so a later op can complete an earlier one.
 """
 from __future__ import annotations
 
-import itertools
-from typing import Callable
+import copy
+from collections.abc import Callable
+from typing import Any
 
 from forklab.scenario import ops
 from forklab.scenario.contract import Standing, check_actor, fd_number, no_such_process
@@ -25,7 +27,9 @@ from forklab.sim.files import (READ_SIZE, DevNull, Directory, FdTable, OpenFile,
 from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, UserMemory
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, SharedObject
 from forklab.sim.signals import SigHand
-from forklab.sim.tasks import MAIN, Process, Thread, Waiting
+from forklab.sim.tasks import MAIN, Numbers, Process, Thread
+from forklab.sim.waits import (OnAtforkLocks, OnChild, OnMutex, OnPipeData, OnPipeRoom, Wait,
+                               Waiting)
 from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, PAGE, UNCATCHABLE
 
 HANDLERS = Handlers("the simulator")
@@ -46,14 +50,34 @@ class Kernel:
         self.blanks: dict[str, Process] = {}
         self.failed: dict[str, str] = {}  # names whose creating call failed -> errno
         self.now = 0.0
-        self._pids = itertools.count(100)
-        self._tids = itertools.count(1000)
-        self._tls = itertools.count(1)
-        self._order = itertools.count()
+        self._pids = Numbers(100)
+        self._tids = Numbers(1000)
+        self._tls = Numbers(1)
+        self._order = Numbers()
         self.addresses = Placement.of(scenario.ops).addresses
         self.stdout = Pipe(collector=True)
         self.stderr = Pipe(collector=True)
         self._start_first(scenario.first)
+
+    def copy(self) -> Kernel:
+        """A kernel that goes on from this one's state and shares nothing that changes.
+
+        What the model shares stays shared in the copy (a vfork child's mm, an
+        open file in two fd tables, a page cache); what never changes (the
+        scenario, its ops, programs, frozen records) is not copied at all. Each
+        class says how it is copied, in its ``__deepcopy__``.
+        """
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Kernel:
+        new = copy.copy(self)
+        memo[id(self)] = new
+        for name in ("memory", "processes", "files", "caches", "blanks", "stdout", "stderr",
+                     "_pids", "_tids", "_tls", "_order"):
+            setattr(new, name, copy.deepcopy(getattr(self, name), memo))
+        new.fd_names, new.templates = dict(self.fd_names), dict(self.templates)
+        new.failed, new.addresses = dict(self.failed), dict(self.addresses)
+        return new
 
     # -- the world a scenario starts in ---------------------------------------
 
@@ -96,10 +120,26 @@ class Kernel:
         assert thread is not None
         return proc, thread
 
-    def _block(self, thread: Thread, op: Op, what: str, attempt: Callable[[], bool]) -> None:
-        """Run attempt now; if it cannot finish, the thread waits for it."""
-        if not attempt():
-            thread.waiting = Waiting(op, attempt, next(self._order), what)
+    def _block(self, proc: Process, thread: Thread, op: Op, wait: Wait) -> None:
+        """Try the op now; if it cannot finish, the thread waits, holding what is left."""
+        left = self._attempt(proc, thread, wait)
+        if left is not None:
+            thread.waiting = Waiting(op, left, next(self._order))
+
+    def _attempt(self, proc: Process, thread: Thread, wait: Wait) -> Wait | None:
+        """Take a blocked op as far as it can go: None once it has completed, else
+        what it still waits for."""
+        match wait:
+            case OnMutex():
+                return self._take_mutex(proc, thread, wait)
+            case OnAtforkLocks():
+                return self._fork_after_prepare(proc, thread, wait)
+            case OnChild():
+                return self._reap(proc, thread, wait)
+            case OnPipeData():
+                return self._pipe_read(proc, wait)
+            case OnPipeRoom():
+                return self._pipe_put(proc, thread, wait)
 
     def settle(self) -> None:
         """Retry waiting ops and let programs run until nothing changes."""
@@ -112,10 +152,14 @@ class Kernel:
                 key=lambda item: item[0],
             )
             for _, proc, thread in waiters:
-                if thread.waiting is not None and not proc.ended:
-                    if thread.waiting.attempt():
+                waiting = thread.waiting
+                if waiting is not None and not proc.ended:
+                    left = self._attempt(proc, thread, waiting.on)
+                    if left is None:
                         thread.waiting = None
                         progress = True
+                    elif left != waiting.on:  # part of the op is done (some bytes, a lock)
+                        thread.waiting = Waiting(waiting.op, left, waiting.order)
             for proc in list(self.processes.values()):
                 if not proc.ended and proc.program is not None and not proc.blocked:
                     progress |= self._run_program(proc)
@@ -298,28 +342,28 @@ class Kernel:
     def op_fork(self, proc: Process, thread: Thread, op: ops.Fork) -> None:
         """libc fork: atfork prepare (may wait for a lock), clone, then the epilogue."""
         assert proc.mm is not None
-        name, mm = op.binds[0], proc.mm
-        user = mm.user
+        prepare = tuple(reversed(proc.mm.user.atfork))  # last registered first
+        self._block(proc, thread, op, OnAtforkLocks(op.binds[0], prepare))
 
-        prepare = list(reversed(user.atfork))  # prepare handlers, last registered first
-
-        def attempt() -> bool:
-            while prepare:  # each handler locks in turn, keeping what it took while it waits
-                mutex = user.mutex(prepare[0])
-                if mutex.owner is not None:  # (held by this thread too: a lock registered twice)
-                    return False
-                mutex.owner = thread.tid
-                prepare.pop(0)
-            stats = self._fork_stats(proc)
-            child = self.clone(proc, thread, name, frozenset())
-            assert child is not None and child.mm is not None
-            for lock in user.atfork:  # parent and child handlers, in registration order
-                user.mutex(lock).owner = None
-                child.mm.user.mutex(lock).owner = None
-            child.spawn_us = cost.predict("fork", stats)
-            return True
-
-        self._block(thread, op, "the atfork handlers' locks", attempt)
+    def _fork_after_prepare(self, proc: Process, thread: Thread,
+                            wait: OnAtforkLocks) -> OnAtforkLocks | None:
+        assert proc.mm is not None
+        user = proc.mm.user
+        prepare = wait.locks
+        while prepare:  # each handler locks in turn, keeping what it took while it waits
+            mutex = user.mutex(prepare[0])
+            if mutex.owner is not None:  # (held by this thread too: a lock registered twice)
+                return OnAtforkLocks(wait.child, prepare)
+            mutex.owner = thread.tid
+            prepare = prepare[1:]
+        stats = self._fork_stats(proc)
+        child = self.clone(proc, thread, wait.child, frozenset())
+        assert child is not None and child.mm is not None
+        for lock in user.atfork:  # parent and child handlers, in registration order
+            user.mutex(lock).owner = None
+            child.mm.user.mutex(lock).owner = None
+        child.spawn_us = cost.predict("fork", stats)
+        return None
 
     @HANDLERS.handles(ops.Vfork)
     def op_vfork(self, proc: Process, thread: Thread, op: ops.Vfork) -> None:
@@ -452,18 +496,18 @@ class Kernel:
         if child is None or name not in proc.children:
             self._set_errno(proc, thread, "ECHILD")
             return
+        self._block(proc, thread, op, OnChild(name))
 
-        def attempt() -> bool:
-            if name not in proc.children:
-                self._set_errno(proc, thread, "ECHILD")
-                return True
-            if child.state != "zombie":
-                return False
-            child.state = "reaped"
-            proc.children.remove(child.name)
-            return True
-
-        self._block(thread, op, f"child '{name}' to end", attempt)
+    def _reap(self, proc: Process, thread: Thread, wait: OnChild) -> OnChild | None:
+        if wait.child not in proc.children:
+            self._set_errno(proc, thread, "ECHILD")
+            return None
+        child = self.processes[wait.child]
+        if child.state != "zombie":
+            return wait
+        child.state = "reaped"
+        proc.children.remove(child.name)
+        return None
 
     @HANDLERS.handles(ops.Kill)
     def op_kill(self, proc: Process, thread: Thread, op: ops.Kill) -> None:
@@ -778,29 +822,22 @@ class Kernel:
             return
         obj = slot.file.obj
         if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
-            self._pipe_write(proc, thread, op, obj, op.data.encode())
+            self._block(proc, thread, op, OnPipeRoom(obj, op.data.encode()))
         else:
             self._write(proc, thread, slot.file, op.data)
 
-    def _pipe_write(self, proc: Process, thread: Thread, op: Op, pipe: Pipe,
-                    data: bytes) -> None:
+    def _pipe_put(self, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
         """write(2) to a pipe: what fits goes in at once; the writer waits for a reader
         to make room for the rest. With no reader left: SIGPIPE, and EPIPE if nothing
         was written."""
-        done, started = 0, False
-
-        def attempt() -> bool:
-            nonlocal done, started
-            if pipe.readers == 0:
-                self._send(proc, "SIGPIPE", thread)
-                if not proc.ended and done == 0:
-                    self._set_errno(proc, thread, "EPIPE")
-                return True
-            done += pipe.put(data[done:], merge=not started)
-            started = True
-            return done == len(data)
-
-        self._block(thread, op, "room in the pipe", attempt)
+        pipe, data, done = wait.pipe, wait.data, wait.done
+        if pipe.readers == 0:
+            self._send(proc, "SIGPIPE", thread)
+            if not proc.ended and done == 0:
+                self._set_errno(proc, thread, "EPIPE")
+            return None
+        done += pipe.put(data[done:], merge=not wait.started)
+        return None if done == len(data) else OnPipeRoom(pipe, data, done, started=True)
 
     def _write(self, proc: Process, thread: Thread, file: OpenFile, text: str) -> None:
         """write(2) of text to an open file; EPIPE and SIGPIPE on a pipe nobody reads."""
@@ -841,16 +878,7 @@ class Kernel:
             return
         obj = file.obj
         if isinstance(obj, Pipe):
-            def attempt() -> bool:
-                if obj.bufs:
-                    proc.last_read = obj.take(READ_SIZE).decode(errors="replace")
-                    return True
-                if obj.writers == 0:
-                    proc.last_read = ""
-                    return True
-                return False
-
-            self._block(thread, op, "data or end-of-file on the pipe", attempt)
+            self._block(proc, thread, op, OnPipeData(obj))
         elif isinstance(obj, RegularFile):
             data = bytes(obj.data[file.offset:file.offset + READ_SIZE])
             file.offset += len(data)
@@ -861,6 +889,17 @@ class Kernel:
             self._set_errno(proc, thread, "EISDIR")
         else:
             self._set_errno(proc, thread, "EINVAL")
+
+    @staticmethod
+    def _pipe_read(proc: Process, wait: OnPipeData) -> OnPipeData | None:
+        pipe = wait.pipe
+        if pipe.bufs:
+            proc.last_read = pipe.take(READ_SIZE).decode(errors="replace")
+            return None
+        if pipe.writers == 0:
+            proc.last_read = ""
+            return None
+        return wait
 
     def _stdio_allocates(self, proc: Process, thread: Thread) -> bool:
         """Before a stdio call that may allocate stdout's buffer: glibc fstat()s fd 1 to
@@ -913,16 +952,16 @@ class Kernel:
 
     @HANDLERS.handles(ops.Lock)
     def op_lock(self, proc: Process, thread: Thread, op: ops.Lock) -> None:
+        self._block(proc, thread, op, OnMutex(op.name))
+
+    @staticmethod
+    def _take_mutex(proc: Process, thread: Thread, wait: OnMutex) -> OnMutex | None:
         assert proc.mm is not None
-        mutex = proc.mm.user.mutex(op.name)
-
-        def attempt() -> bool:
-            if mutex.owner is not None:
-                return False
-            mutex.owner = thread.tid
-            return True
-
-        self._block(thread, op, f"mutex '{op.name}'", attempt)
+        mutex = proc.mm.user.mutex(wait.name)
+        if mutex.owner is not None:
+            return wait
+        mutex.owner = thread.tid
+        return None
 
     @HANDLERS.handles(ops.Unlock)
     def op_unlock(self, proc: Process, thread: Thread, op: ops.Unlock) -> None:

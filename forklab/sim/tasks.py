@@ -2,30 +2,38 @@
 
 As in Linux, a process does not *contain* its memory, fd table or signal
 handlers; it points at them, and ``clone`` flags decide which the child shares
-and which it gets a copy of (:mod:`forklab.sim.kernel`).
+and which it gets a copy of (:mod:`forklab.sim.kernel`). Copying a process
+(for a snapshot of the kernel) keeps that sharing: what two tasks point at,
+their copies point at one copy of.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 from forklab.scenario.model import Program
-from forklab.scenario.ops import Op
 from forklab.sim.files import FdTable
 from forklab.sim.memory import AddressSpace
 from forklab.sim.signals import SigHand
+from forklab.sim.waits import Waiting
 
 MAIN = ""  # the main thread's key in Process.threads
 
 
-@dataclass
-class Waiting:
-    """An op that could not finish yet: retried whenever the world changes."""
+class Numbers:
+    """The next pid, tid or TLS block: a counter that a copy of the kernel continues
+    from where it stands (itertools.count cannot be copied from Python 3.14 on)."""
 
-    op: Op
-    attempt: Callable[[], bool]  # True once the op has completed
-    order: int  # threads that blocked earlier get the resource first
-    what: str  # for explanations: "mutex m", "read from pipe fd 3", "child c"
+    def __init__(self, start: int = 0) -> None:
+        self.value = start
+
+    def __next__(self) -> int:
+        self.value += 1
+        return self.value - 1
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Numbers:
+        return Numbers(self.value)
 
 
 @dataclass
@@ -37,6 +45,13 @@ class Thread:
     pending: set[str] = field(default_factory=set)
     waiting: Waiting | None = None
     suspended: bool = False  # in vfork until the child execs or exits; other threads run on
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Thread:
+        new = copy.copy(self)
+        memo[id(self)] = new
+        new.mask, new.pending = set(self.mask), set(self.pending)
+        new.waiting = copy.deepcopy(self.waiting, memo)
+        return new
 
 
 @dataclass
@@ -61,6 +76,20 @@ class Process:
     minflt: int = 0
     spawn_us: float | None = None
     last_read: str | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Process:
+        """What the process points at is copied once per kernel copy (memo), so a
+        shared mm, fd table or handler table stays shared; its program is shared."""
+        new = copy.copy(self)
+        memo[id(self)] = new
+        new.mm = copy.deepcopy(self.mm, memo)
+        new.files = copy.deepcopy(self.files, memo)
+        new.sighand = copy.deepcopy(self.sighand, memo)
+        new.threads = {name: copy.deepcopy(t, memo) for name, t in self.threads.items()}
+        new.children = list(self.children)
+        new.shared_pending = set(self.shared_pending)
+        new.vfork_thread = copy.deepcopy(self.vfork_thread, memo)
+        return new
 
     @property
     def main(self) -> Thread:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from forklab.scenario import ops
 from forklab.sim.files import Pipe
 from forklab.sim.kernel import Kernel
 from forklab.sim.tasks import MAIN, Process, Thread
+from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeData, OnPipeRoom
 
 Node = tuple[str, ...]
 
@@ -49,21 +49,21 @@ def graph(kernel: Kernel) -> nx.DiGraph:
             waiting = thread.waiting
             if waiting is None:
                 continue
-            op = waiting.op
-            if isinstance(op, (ops.Lock, ops.Fork)):
-                names = [op.name] if isinstance(op, ops.Lock) else (
-                    proc.mm.user.atfork if proc.mm else [])
-                for name in names:
+            match waiting.on:
+                case OnMutex(name=name):
                     _add_mutex(g, kernel, proc, node, name)
-            elif isinstance(op, ops.Readfd):
-                _add_pipe(g, kernel, proc, node, op.fd)
-            elif isinstance(op, ops.Writefd):  # a full pipe: only a reader can make room
-                _add_pipe(g, kernel, proc, node, op.fd, readers=True)
-            elif isinstance(op, ops.Wait):
-                child = kernel.processes[op.child]
-                g.add_edge(node, ("process", child.name))
-                for t in child.threads.values():
-                    g.add_edge(("process", child.name), _thread_node(child, t))
+                case OnAtforkLocks(locks=locks):
+                    for name in locks:
+                        _add_mutex(g, kernel, proc, node, name)
+                case OnPipeData(pipe=pipe):
+                    _add_pipe(g, kernel, proc, node, pipe)
+                case OnPipeRoom(pipe=pipe):  # a full pipe: only a reader can make room
+                    _add_pipe(g, kernel, proc, node, pipe, readers=True)
+                case OnChild(child=name):
+                    child = kernel.processes[name]
+                    g.add_edge(node, ("process", child.name))
+                    for t in child.threads.values():
+                        g.add_edge(("process", child.name), _thread_node(child, t))
     return g
 
 
@@ -83,13 +83,9 @@ def _add_mutex(g: nx.DiGraph, kernel: Kernel, proc: Process, node: Node, name: s
     g.add_edge(mnode, ("vanished", proc.name, str(mutex.owner)))
 
 
-def _add_pipe(g: nx.DiGraph, kernel: Kernel, proc: Process, node: Node, ref: int | str,
+def _add_pipe(g: nx.DiGraph, kernel: Kernel, proc: Process, node: Node, pipe: Pipe,
               readers: bool = False) -> None:
     """A reader waits for the pipe's writers; a writer on a full pipe, for its readers."""
-    slot = proc.files.fds.get(kernel._fd_number(ref))
-    if slot is None or not isinstance(slot.file.obj, Pipe):
-        return
-    pipe = slot.file.obj
     pnode = ("pipe", f"{'written' if readers else 'read'} by {proc.name}")
     g.add_edge(node, pnode)
     for other in kernel.processes.values():
