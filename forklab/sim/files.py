@@ -8,8 +8,10 @@ child keeps a reader from ever seeing end-of-file.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 PIPE_SLOTS = 16  # a pipe's ring: 16 page buffers (64 KiB when every page is full)
 PIPE_PAGE = 4096
@@ -74,6 +76,11 @@ class Pipe:
         else:
             self.put(text.encode(), merge=True, bounded=False)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Pipe:
+        new = copy.copy(self)
+        new.bufs = [[bytearray(data), end] for data, end in self.bufs]
+        return new
+
 
 @dataclass
 class RegularFile:
@@ -92,12 +99,22 @@ class RegularFile:
         tail = bytes(self.data[page * 4096 + 1:(page + 1) * 4096])
         return tail if tail.strip(b"\0") else None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> RegularFile:
+        return RegularFile(self.path, bytearray(self.data), set(self.written))
 
-class DevNull:
+
+class _Unchanging:
+    """A file object with nothing that changes: copies of the kernel share it."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Unchanging:
+        return self
+
+
+class DevNull(_Unchanging):
     path = "/dev/null"
 
 
-class Directory:
+class Directory(_Unchanging):
     """A directory of the scratch directory (a `file=` mapping's path makes it).
 
     It opens read-only (reading it is EISDIR) and never for writing (EISDIR).
@@ -107,7 +124,7 @@ class Directory:
         self.path = path
 
 
-class PidFd:
+class PidFd(_Unchanging):
     """What a pidfd refers to: a process, by its scenario name."""
 
     def __init__(self, process: str) -> None:
@@ -149,6 +166,11 @@ class OpenFile:
             else:
                 self.obj.writers -= 1
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> OpenFile:
+        new = copy.copy(self)
+        new.obj = copy.deepcopy(self.obj, memo)
+        return new
+
 
 @dataclass
 class Fd:
@@ -161,6 +183,13 @@ class FdTable:
 
     def __init__(self) -> None:
         self.fds: dict[int, Fd] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FdTable:
+        """The table as it stands, for a copy of the kernel (no reference is taken:
+        the copied open files keep their counts); not ``copy``, which is fork's."""
+        other = FdTable()
+        other.fds = {n: Fd(copy.deepcopy(s.file, memo), s.cloexec) for n, s in self.fds.items()}
+        return other
 
     def lowest_free(self, start: int = 0) -> int | None:
         fd = start

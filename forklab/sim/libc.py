@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from forklab.sim.image import LibcImage, load
 
@@ -44,6 +45,11 @@ class Stdio:
         self.used = False  # the stream has an orientation (fp->_mode != 0)
         self.alloc_size = STDOUT_BUFFER  # what _IO_file_doallocate would choose now
         self._out: list[str] = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Stdio:
+        new = copy.copy(self)
+        new._out = list(self._out)
+        return new
 
     @property
     def mode(self) -> str:
@@ -169,8 +175,15 @@ class UserMemory:
     allocations: dict[str, int] = field(default_factory=dict)  # malloc name -> size
     libc: LibcImage = field(default_factory=load)  # the library itself, as this image loaded it
 
-    def copy(self) -> "UserMemory":
-        return copy.deepcopy(self)
+    def copy(self) -> UserMemory:
+        """fork's copy of the memory: every value as it is (the image is shared: it is
+        immutable, and copied by value)."""
+        return UserMemory(copy.deepcopy(self.stdout), dict(self.errno),
+                          {name: Mutex(m.owner) for name, m in self.mutexes.items()},
+                          list(self.atfork), dict(self.allocations), self.libc)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> UserMemory:
+        return self.copy()
 
     def mutex(self, name: str) -> Mutex:
         return self.mutexes.setdefault(name, Mutex())

@@ -74,6 +74,16 @@ class PhysicalMemory:
         self.tails: dict[int, bytes] = {}  # an anonymous frame's bytes 1..4095, if not zero
         self._next = 1
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> PhysicalMemory:
+        """A copy whose page caches are the copies of this one's (the owners)."""
+        new = object.__new__(PhysicalMemory)
+        memo[id(self)] = new
+        new.mapcount, new.content = self.mapcount.copy(), self.content.copy()
+        new.owner = self.owner.copy(
+            lambda v: copy.deepcopy(v, memo) if isinstance(v, SharedObject) else v)
+        new.tails, new._next = dict(self.tails), self._next
+        return new
+
     def alloc(self, pages: int, owner: Any) -> int:
         base = self._next
         self._next += pages
@@ -129,6 +139,14 @@ class SharedObject:
         self.file = file
         if populated and pages:
             self.frames(0, pages)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedObject:
+        new = object.__new__(SharedObject)
+        memo[id(self)] = new
+        new.pages = self.pages.copy()
+        new.memory = copy.deepcopy(self.memory, memo)
+        new.file = copy.deepcopy(self.file, memo)
+        return new
 
     def resize(self, pages: int) -> None:
         """A longer mapping of the file: the same page cache, with room for more pages."""
@@ -198,6 +216,14 @@ class Mapping:
         self.pte_tables = RunMap(-(-self.pages // PAGES_PER_PTE_TABLE), False)
         self.pmd_tables = RunMap(-(-self.pages // PAGES_PER_PMD_TABLE), False)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Mapping:
+        """The VMA as it stands, for a copy of the kernel (fork's copy is fork_copy)."""
+        new = copy.copy(self)
+        new.obj = copy.deepcopy(self.obj, memo)
+        new.ptes, new.pte_tables = self.ptes.copy(), self.pte_tables.copy()
+        new.pmd_tables = self.pmd_tables.copy()
+        return new
+
     @property
     def size(self) -> int:
         return self.pages * PAGE
@@ -261,6 +287,15 @@ class AddressSpace:
         self.mappings: dict[str, Mapping] = {}
         self.puds: set[int] = set()
         self.user = user  # libc's state lives in this address space's memory
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AddressSpace:
+        new = object.__new__(AddressSpace)
+        memo[id(self)] = new
+        new.memory = copy.deepcopy(self.memory, memo)
+        new.mappings = {name: copy.deepcopy(m, memo) for name, m in self.mappings.items()}
+        new.puds = set(self.puds)
+        new.user = copy.deepcopy(self.user, memo)
+        return new
 
     # -- mappings ---------------------------------------------------------
 

@@ -8,8 +8,9 @@ Every operation costs O(runs touched), never O(pages).
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,17 @@ class RunMap:
         self._starts: list[int] = [0]
         self._values: list[Any] = [value]
 
-    def copy(self) -> "RunMap":
-        other = RunMap(self.size)
+    def copy(self, convert: Callable[[Any], Any] | None = None) -> Self:
+        """The same runs; the values are shared (they are immutable), or ``convert``ed."""
+        other = object.__new__(type(self))
+        other.size = self.size
         other._starts = list(self._starts)
-        other._values = list(self._values)
+        other._values = list(self._values) if convert is None else \
+            [convert(v) for v in self._values]
         return other
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self.copy()
 
     def __len__(self) -> int:
         return len(self._starts)

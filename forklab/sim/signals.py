@@ -30,6 +30,9 @@ class SigHand:
         other.action = dict(self.action)
         return other
 
+    def __deepcopy__(self, memo: dict[int, object]) -> SigHand:
+        return self.copy()
+
     def reset_caught(self) -> None:
         """What exec (and CLONE_CLEAR_SIGHAND) does: handlers are gone, ignores stay."""
         self.action = {s: a for s, a in self.action.items() if a != "catch"}

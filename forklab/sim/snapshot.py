@@ -1,11 +1,10 @@
-"""A World from the simulated kernel: the observables of SCENARIOS.md §4.
+"""A World from the simulated kernel: the observables (docs/scenario-language.md, "Expressions").
 
-The snapshot owns a deep copy of the kernel, so its queries stay true to the
-step it was taken at (the TUI's time travel relies on that).
+The snapshot owns a copy of the kernel (:meth:`Kernel.copy`: what changes is
+copied, what never changes is shared), so its queries stay true to the step it
+was taken at (the TUI's time travel relies on that).
 """
 from __future__ import annotations
-
-import copy
 
 from forklab.observe import MappingObs, ProcessObs, World
 from forklab.sim import image
@@ -151,7 +150,7 @@ def _exclusive(m: Mapping, kernel: Kernel) -> int:
 
 
 def snapshot(kernel: Kernel) -> World:
-    frozen = copy.deepcopy(kernel)
+    frozen = kernel.copy()
     return World(
         processes={name: _process_obs(p, frozen) for name, p in frozen.processes.items()},
         stdout=frozen.stdout.collected,

@@ -16,7 +16,6 @@ the current step, without touching the lesson.
 from __future__ import annotations
 
 import ast
-import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -490,7 +489,7 @@ class Sandbox:
         self.position = position
         self.names = dict(names)
         self._sizes = dict(mapping_sizes)
-        self._run = _RunFrom(copy.deepcopy(kernel))
+        self._run = _RunFrom(kernel.copy())
         for proc in self._run.kernel.processes.values():
             proc.faults = 0  # faults count from the last observation, as in a SimRun
         self.world: World = self._run.observe()
@@ -523,7 +522,7 @@ class Sandbox:
             return SandboxLine(text, False, err.message, err.where.col if err.where else None)
         if not ops:
             return SandboxLine(text, True, "", ops=0)
-        saved = copy.deepcopy(self._run.kernel)
+        saved = self._run.kernel.copy()
         try:
             for op in ops:
                 self._place(op)
