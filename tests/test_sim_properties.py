@@ -5,15 +5,19 @@ actors and checks, after every op, what must always hold: map counts equal
 the PTEs that map each frame, no mapped frame is free, exclusive <= present,
 open-file reference counts equal the fds that hold them, threads that can
 never be woken are reported blocked; and when every process has ended,
-nothing remains.
+nothing remains. A copy of the kernel (what a snapshot holds) goes on as the
+original would, and nothing done to it reaches the original.
 """
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from forklab.observe import default_observations
 from forklab.scenario.model import (
     Actor, Program, Range, Scenario, ScenarioError, SpawnAction, Step, Where,
 )
@@ -65,7 +69,9 @@ def runnable(kernel: Kernel) -> list[str]:
     return actors
 
 
-def random_op(data: st.DataObject, kernel: Kernel, counter: Counter) -> Op | None:
+def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
+              only: frozenset[str] | None = None) -> Op | None:
+    """A random op of a runnable actor; ``only``: of these verbs (else of all)."""
     actors = runnable(kernel)
     if not actors:
         return None
@@ -78,6 +84,8 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter) -> Op | Non
              "block", "unblock", "atfork"]
     if thread_actor:
         verbs = ["write", "read", "lock", "unlock", "thread_exit", "fork"]
+    if only is not None:
+        verbs = [v for v in verbs if v in only] or ["thread_exit" if thread_actor else "exit"]
     verb = data.draw(st.sampled_from(verbs))
     mapping = data.draw(st.sampled_from(sorted(MAPPINGS)))
     pages = MAPPINGS[mapping] // PAGE
@@ -113,8 +121,9 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter) -> Op | Non
         return make_op(actor, "close", fd=fd)
     if verb == "readfd":
         return make_op(actor, "readfd", fd=fd)
-    if verb == "writefd":
-        return make_op(actor, "writefd", fd=fd, data="x")
+    if verb == "writefd":  # 30000 bytes: a few fill a pipe, and the writer waits for room
+        text = data.draw(st.sampled_from(["x", "y" * 30000]))
+        return make_op(actor, "writefd", fd=fd, data=text)
     if verb in ("lock", "unlock", "atfork"):
         return make_op(actor, verb, name=data.draw(st.sampled_from(["m", "n"])))
     if verb == "thread":
@@ -172,6 +181,70 @@ def test_model_invariants_hold_after_every_op(data: st.DataObject) -> None:
         check_invariants(kernel)
     end_everything(kernel)
     assert memory_is_empty(kernel)
+
+
+WAITS = frozenset({"pipe", "writefd", "readfd", "close", "dup", "fork", "thread", "lock",
+                   "unlock", "atfork", "wait", "exit", "thread_exit"})
+"""The verbs that make threads wait, and those that wake them."""
+WAITERS = (make_op("p", "pipe", ("r0", "w0"), cloexec=False), make_op("p", "thread", ("t0",)),
+           make_op("p", "fork", ("c0",)))
+"""For WAITS: a pipe, a second thread and a child (which has the pipe too) to start with."""
+
+
+def started(data: st.DataObject, counter: Counter, only: frozenset[str] | None) -> Kernel:
+    """A kernel after the mappings and a random run of ops."""
+    sc = scenario()
+    kernel = Kernel(sc)
+    for op in sc.steps[0].ops + (WAITERS if only is not None else ()):
+        kernel.apply(op)
+    for _ in range(data.draw(st.integers(0, 30), label="ops before the copy")):
+        op = random_op(data, kernel, counter, only)
+        if op is not None:
+            try:
+                kernel.apply(op)
+            except ScenarioError:
+                pass
+    return kernel
+
+
+def observed(kernel: Kernel) -> dict[str, object]:
+    """The default observations, and the frame sharing between every two processes."""
+    world = snapshot(kernel)
+    out = default_observations(world)
+    for p in world.processes:
+        for q in world.processes:
+            for m in sorted(world.mapping_names):
+                out[f"{p}.{m}.shared_with({q})"] = world.queries.shared_with(p, m, q)
+    return out
+
+
+@pytest.mark.parametrize("only", [None, WAITS], ids=["every verb", "waits"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_ops_on_a_copy_never_reach_the_original(only: frozenset[str] | None,
+                                                data: st.DataObject) -> None:
+    counter: Counter = Counter()
+    original = started(data, counter, only)
+    before, state = observed(original), pickle.dumps(original)
+    copied = original.copy()
+    ops = []
+    for _ in range(data.draw(st.integers(1, 30), label="ops on the copy")):
+        op = random_op(data, copied, counter, only)
+        if op is None:
+            continue
+        ops.append(op)
+        try:
+            copied.apply(op)
+        except ScenarioError:
+            pass
+    assert observed(original) == before
+    assert pickle.dumps(original) == state  # nothing else changed either
+    for op in ops:  # and the copy went on exactly as the original does
+        try:
+            original.apply(op)
+        except ScenarioError:
+            pass
+    assert observed(original) == observed(copied)
 
 
 def test_zero_page_is_counted_as_shared_and_not_exclusive() -> None:

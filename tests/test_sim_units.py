@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import pytest
 
+from forklab.observe import default_observations
 from forklab.runner import run_scenario
 from forklab.scenario.model import ScenarioError
 from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend
 from forklab.sim.files import FdTable, OpenFile, Pipe
+from forklab.sim.kernel import Kernel
 from forklab.sim.libc import Stdio
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory
 from forklab.sim.runs import Counts, Linear, RunMap
+from forklab.sim.snapshot import snapshot
 from forklab.sim.waitfor import stuck
 
 
@@ -242,3 +245,59 @@ parent: fork -> child
     assert result.error is None
     world = result.steps[-1].world
     assert world.processes["child"].state == "running"  # holding nothing is not waiting
+
+
+# -- copies of the kernel ---------------------------------------------------------------
+
+
+FILL = "x" * 70000  # more than a pipe holds (16 pages): the writer waits with 64 KiB in
+
+
+@pytest.mark.parametrize("setup, wake, waiter", [
+    ("parent: thread -> t\nparent/t: lock m\nparent: lock m", "parent/t: unlock m", "parent"),
+    ("parent: thread -> t\nparent/t: lock m\nparent: atfork m\nparent: fork -> c",
+     "parent/t: unlock m", "parent"),
+    ("parent: fork -> c\nparent: wait c", "c: _exit 3", "parent"),
+    ("parent: pipe -> r, w\nparent: thread -> t\nparent/t: readfd r", 'parent: writefd w "hi"',
+     "parent/t"),
+    (f'parent: pipe -> r, w\nparent: thread -> t\nparent/t: writefd w "{FILL}"',
+     "parent: readfd r", "parent/t"),
+], ids=["mutex", "atfork locks", "child", "pipe data", "pipe room"])
+def test_a_waiter_copied_with_the_kernel_is_woken_in_the_copy_alone(
+        setup: str, wake: str, waiter: str) -> None:
+    sc = parse_text(scenario(f"{setup}\n---\n{wake}"))
+    original = Kernel(sc)
+    for op in sc.steps[0].ops:
+        original.apply(op)
+    before = default_observations(snapshot(original))
+    copied = original.copy()
+    for op in sc.steps[1].ops:
+        copied.apply(op)
+    assert waiting(copied) == []
+    assert waiting(original) == [waiter]
+    assert default_observations(snapshot(original)) == before
+    for op in sc.steps[1].ops:  # woken in the original too, it ends up as the copy did
+        original.apply(op)
+    assert default_observations(snapshot(original)) == default_observations(snapshot(copied))
+
+
+def waiting(kernel: Kernel) -> list[str]:
+    return [f"{p.name}/{t.name}" if t.name else p.name for p in kernel.processes.values()
+            for t in p.threads.values() if t.waiting is not None]
+
+
+def test_a_copy_shares_what_the_original_shares() -> None:
+    """A vfork child's mm is its parent's, and a dup'd fd's open file is its original's,
+    in the copy as in the kernel it was copied from."""
+    sc = parse_text(scenario("parent: mmap heap 1p\nparent: pipe -> r, w\n"
+                             "parent: dup w -> w2\nparent: vfork -> child"))
+    kernel = Kernel(sc)
+    for op in sc.ops:
+        kernel.apply(op)
+    copied = kernel.copy()
+    parent, child = copied.processes["parent"], copied.processes["child"]
+    assert child.mm is parent.mm and child.mm is not kernel.processes["child"].mm
+    w, w2 = (copied.fd_names[n] for n in ("w", "w2"))
+    assert parent.files.fds[w].file is parent.files.fds[w2].file
+    assert child.vfork_thread is parent.main
+    assert copied.scenario is kernel.scenario  # what never changes is not copied

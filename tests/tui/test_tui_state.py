@@ -10,6 +10,7 @@ from conftest import lesson_files, lying_kernel, model_kernel, no_kernel
 
 from forklab import lessons
 from forklab.observe import UNAVAILABLE
+from forklab.scenario.parse import parse_text
 from forklab.tui.progress import Progress, default_path
 from forklab.tui.state import (
     LessonSession,
@@ -177,6 +178,51 @@ def test_the_sandbox_runs_lines_on_a_copy_and_never_touches_the_lesson():
     assert s.world.processes["child"].faults == before
     s.goto(3)  # the lesson goes on as written
     assert s.world.processes["child"].mappings["heap"].exclusive == 7
+
+
+MUTEX_LESSON = """
+id = "mutex-handover"
+title = "A thread hands a mutex over"
+summary = "t1 holds m, the main thread waits for it, gets it, lets it go, takes it again."
+
+[[step]]
+do = '''
+parent: thread -> t1
+parent/t1: lock m
+parent: lock m
+'''
+expect = ["parent.state == 'blocked'"]
+
+[[step]]
+do = "parent/t1: unlock m"
+expect = ["parent.state == 'running'"]
+
+[[step]]
+do = "parent: unlock m"
+
+[[step]]
+do = "parent: lock m"
+expect = ["parent.state == 'running'"]
+"""
+
+
+def test_a_sandbox_at_an_earlier_step_does_not_wake_the_lesson_s_waiters():
+    """The sandbox's copy of step 1 has parent waiting for m; a line there settles the
+    copy, and the copy's waiter must take the copy's mutex, not the live one (which
+    step 3 left free, and which step 4 then could not take)."""
+    s = LessonSession(parse_text(MUTEX_LESSON, "mutex-handover.toml"))
+    for _ in range(3):
+        assert s.forward() is None
+    s.back()
+    s.back()
+    assert s.position == 1 and s.world.processes["parent"].state == "blocked"
+    box = s.sandbox()
+    assert box.enter('parent/t1: printf "x"').ok
+    assert box.world.processes["parent"].state == "blocked"  # t1 still holds m in the copy
+    s.goto(3)
+    assert s.forward() is None  # step 4 runs now, on the lesson's own model
+    assert [(j.text, j.ok) for j in s.frame.result.expectations] == [
+        ("parent.state == 'running'", True)]
 
 
 def test_sandbox_errors_name_the_column_and_change_nothing():
