@@ -45,8 +45,8 @@ def real_status() -> tuple[bool, str]:
 def make_backend(name: str) -> Backend:
     """The backend called ``name``; imported on demand so the model works alone."""
     if name == "sim":
-        from forklab.sim import SimBackend
-        return SimBackend()
+        from forklab.sim import SimBackend, calibration
+        return SimBackend(calibration.coefficients())
     available, why = real_status()
     if not available:
         raise UsageError(f"forklab: the real backend is unavailable: {why}")
@@ -208,11 +208,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from forklab.bench import report
     from forklab.bench.measure import BenchError
     from forklab.bench.run import bench, parse_methods, parse_size
+    from forklab.sim import calibration
 
     try:
         sizes = [parse_size(s) for s in args.sizes.split(",")]
         rows = bench(sizes, parse_methods(args.methods), args.reps, thp=args.thp,
-                     on_progress=progress)
+                     on_progress=progress, coefficients=calibration.coefficients())
         if args.png:
             report.write_png(rows, args.png)
     except BenchError as err:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -27,23 +26,51 @@ def test_the_tests_never_see_a_users_calibration() -> None:
 
 def test_without_a_calibration_the_shipped_coefficients_predict(cache: Path) -> None:
     assert not cache.exists()
-    assert cost.coefficients() is cost.DEFAULTS
+    assert calibration.coefficients() is cost.DEFAULTS
 
 
-def test_a_saved_calibration_is_what_the_simulator_then_uses(cache: Path) -> None:
+def test_a_saved_calibration_is_what_is_loaded_next(cache: Path) -> None:
     where = calibration.save({"fork": FAST_FORK}, {"reps": 3})
     assert where == cache
-    assert cost.predict("fork", ForkStats(mappings=24, ptes=100)) == 51.0
-    assert cost.coefficients()["vfork"] == cost.DEFAULTS["vfork"]  # not calibrated: shipped
+    loaded = calibration.coefficients()
+    assert cost.predict("fork", ForkStats(mappings=24, ptes=100), loaded) == 51.0
+    assert loaded["vfork"] == cost.DEFAULTS["vfork"]  # not calibrated: shipped
 
 
-def test_the_simulators_fork_reads_the_calibration(cache: Path) -> None:
+def test_the_model_predicts_with_the_coefficients_it_is_given(cache: Path) -> None:
+    """No hidden input: a calibration on disk changes nothing until it is passed."""
     from forklab.bench.cases import Case
     from forklab.bench.predict import predicted_us
 
     shipped = predicted_us("fork", Case(size=1 << 20))
     calibration.save({"fork": FAST_FORK}, {})
-    assert predicted_us("fork", Case(size=1 << 20)) == 1.0 + 0.5 * 256 != shipped
+    assert predicted_us("fork", Case(size=1 << 20)) == shipped
+    fast = {**cost.DEFAULTS, "fork": FAST_FORK}
+    assert predicted_us("fork", Case(size=1 << 20), fast) == 1.0 + 0.5 * 256 != shipped
+
+
+def test_the_command_line_passes_this_machines_calibration(cache: Path, tmp_path: Path) -> None:
+    from forklab.cli import main
+
+    scenario = tmp_path / "fork.toml"
+    scenario.write_text('id = "f"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
+                        'do = "parent: fork -> child"\nexpect = ["child.spawn_us == 7.0"]\n')
+    assert main(["run", str(scenario)]) == 1  # the shipped fork takes longer
+    calibration.save({"fork": Coefficients(base=7.0)}, {})
+    assert main(["run", str(scenario)]) == 0
+
+
+def test_the_lesson_player_passes_this_machines_calibration(cache: Path) -> None:
+    from forklab.scenario.parse import parse_text
+    from forklab.tui.app import make_app
+    from forklab.tui.state import LessonSession
+
+    calibration.save({"fork": Coefficients(base=7.0)}, {})
+    app = make_app(lessons=[])
+    session = LessonSession(parse_text('id = "f"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
+                                       'do = "parent: fork -> child"\n'), app.coefficients)
+    session.forward()
+    assert session.world.processes["child"].spawn_us == 7.0
 
 
 @pytest.mark.parametrize("change", [
@@ -60,14 +87,13 @@ def test_a_calibration_from_elsewhere_or_damaged_is_ignored(cache: Path, change)
     document = json.loads(cache.read_text())
     change(document)
     cache.write_text(json.dumps(document, allow_nan=True))
-    os.utime(cache, ns=(1, 1))  # a new stamp: the file is read again
-    assert cost.coefficients() is cost.DEFAULTS
+    assert calibration.coefficients() is cost.DEFAULTS
 
 
 def test_a_file_that_is_not_json_is_ignored(cache: Path) -> None:
     cache.parent.mkdir(parents=True)
     cache.write_text("{not json")
-    assert cost.coefficients() is cost.DEFAULTS
+    assert calibration.coefficients() is cost.DEFAULTS
 
 
 def test_a_relative_xdg_cache_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

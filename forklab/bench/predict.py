@@ -23,7 +23,8 @@ CREATE = {
 """The scenario verb that creates the child for each method."""
 
 
-def model_run(method: str, case: Case) -> Kernel:
+def model_run(method: str, case: Case,
+              coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS) -> Kernel:
     """The simulator after the case's parent (or its zygote) created the child `c`."""
     lines = ["parent: fork -> zygote"] if method == "zygote" else []
     lines += case.script()
@@ -32,7 +33,7 @@ def model_run(method: str, case: Case) -> Kernel:
     text = ('id = "bench"\ntitle = "bench"\nsummary = "one bench case"\n'
             '[[step]]\ndo = """\n' + "\n".join(lines) + '\n"""\n')
     scenario = parse_text(text, "bench")
-    run = SimRun(scenario)
+    run = SimRun(scenario, coefficients)
     for op in scenario.ops:
         run.apply(op)
     return run.kernel
@@ -53,13 +54,15 @@ def exec_stats(kernel: Kernel, child: Process) -> cost.ForkStats:
     return stats_of(child)
 
 
-def predicted_us(method: str, case: Case) -> float:
+def predicted_us(method: str, case: Case,
+                 coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS) -> float:
     """The model's spawn_us for this method from this parent (exec included where it is)."""
-    kernel = model_run(method, case)
+    kernel = model_run(method, case, coefficients)
     child = kernel.processes["c"]
     assert child.spawn_us is not None
     if method == "exec":
-        return cost.predict("exec", exec_stats(kernel, child))
+        return cost.predict("exec", exec_stats(kernel, child), coefficients)
     if method in ("fork_exec", "vfork_exec"):
-        return round(child.spawn_us + cost.predict("exec", exec_stats(kernel, child)), 1)
+        exec_us = cost.predict("exec", exec_stats(kernel, child), coefficients)
+        return round(child.spawn_us + exec_us, 1)
     return child.spawn_us

@@ -9,6 +9,7 @@ from forklab.bench.cases import BENCH_METHODS, METHODS, Case
 from forklab.bench.measure import BenchError, measure, preflight
 from forklab.bench.predict import predicted_us
 from forklab.bench.report import Row
+from forklab.sim.cost import DEFAULTS, Coefficients
 from forklab.vocabulary import PAGE, format_size
 
 DEFAULT_SIZES = (0, 64 << 20, 256 << 20, 1 << 30)
@@ -39,8 +40,10 @@ def parse_methods(text: str) -> list[str]:
 
 def bench(sizes: list[int], methods: Sequence[str] = BENCH_METHODS, reps: int = DEFAULT_REPS,
           thp: bool = False, on_progress: Callable[[str], None] = lambda _: None,
-          available: int | None = None) -> list[Row]:
-    """Every method at every size: samples from the kernel, the prediction from the model.
+          available: int | None = None,
+          coefficients: dict[str, Coefficients] = DEFAULTS) -> list[Row]:
+    """Every method at every size: samples from the kernel, the prediction from the model
+    (with these cost coefficients).
 
     Memory is checked for every size before the first is mapped.
     """
@@ -50,5 +53,5 @@ def bench(sizes: list[int], methods: Sequence[str] = BENCH_METHODS, reps: int = 
     jobs = [(case, method) for case in cases for method in methods]
     for i, (case, method) in enumerate(jobs, 1):
         on_progress(f"bench: {method} at {format_size(case.size)} ({i}/{len(jobs)})")
-        rows.append(Row(measure(method, case, reps), predicted_us(method, case)))
+        rows.append(Row(measure(method, case, reps), predicted_us(method, case, coefficients)))
     return rows

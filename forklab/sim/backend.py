@@ -7,6 +7,7 @@ from forklab.backend import Capabilities
 from forklab.observe import World
 from forklab.scenario.model import Scenario
 from forklab.scenario.ops import Op
+from forklab.sim.cost import DEFAULTS, Coefficients
 from forklab.sim.kernel import Kernel
 from forklab.sim.snapshot import snapshot
 
@@ -14,8 +15,9 @@ from forklab.sim.snapshot import snapshot
 class SimRun:
     """One scenario in the model. Faults count from one observation to the next."""
 
-    def __init__(self, scenario: Scenario) -> None:
-        self.kernel = Kernel(scenario)
+    def __init__(self, scenario: Scenario,
+                 coefficients: dict[str, Coefficients] = DEFAULTS) -> None:
+        self.kernel = Kernel(scenario, coefficients)
 
     def apply(self, op: Op) -> None:
         self.kernel.apply(op)
@@ -38,8 +40,13 @@ class SimRun:
 
 
 class SimBackend:
+    """The model; its cost coefficients are the shipped ones unless given (a calibration)."""
+
     name = "sim"
     capabilities = Capabilities(sim_only_verbs=True)
 
+    def __init__(self, coefficients: dict[str, Coefficients] = DEFAULTS) -> None:
+        self.coefficients = coefficients
+
     def start(self, scenario: Scenario) -> SimRun:
-        return SimRun(scenario)
+        return SimRun(scenario, self.coefficients)

@@ -2,10 +2,11 @@
 
 ``forklab calibrate`` writes it under the user's XDG cache directory
 (``$XDG_CACHE_HOME/forklab/calibration.json``, by default
-``~/.cache/forklab/``), with the machine and kernel it was made on. The cost
-model uses it only when it is of this version and was made on this machine
-and kernel: coefficients measured elsewhere predict nothing here, so any other
-file is ignored and the shipped coefficients stand.
+``~/.cache/forklab/``), with the machine and kernel it was made on. It counts
+only when it is of this version and was made on this machine and kernel:
+coefficients measured elsewhere predict nothing here, so any other file is
+ignored and the shipped coefficients stand. The command line and the lesson
+player read it once (:func:`coefficients`) and give the model what they read.
 """
 from __future__ import annotations
 
@@ -17,12 +18,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from forklab.sim.cost import KINDS, Coefficients
+from forklab.sim.cost import DEFAULTS, KINDS, Coefficients
 
 VERSION = 1
 FILE_NAME = "calibration.json"
-
-_loaded: dict[tuple[str, int], dict[str, Coefficients]] = {}
 
 
 def cache_dir() -> Path:
@@ -84,20 +83,19 @@ def parse(document: Any) -> dict[str, Coefficients] | None:
 
 
 def load_current() -> dict[str, Coefficients] | None:
-    """This machine's calibration, read once per file version (its mtime)."""
-    where = path()
+    """This machine's calibration, if there is a valid one."""
     try:
-        stamp = where.stat().st_mtime_ns
-    except OSError:
+        document = json.loads(path().read_text())
+    except (OSError, ValueError):
         return None
-    key = (str(where), stamp)
-    if key not in _loaded:
-        try:
-            document = json.loads(where.read_text())
-        except (OSError, ValueError):
-            document = None
-        _loaded[key] = parse(document) or {}
-    return _loaded[key] or None
+    return parse(document)
+
+
+def coefficients() -> dict[str, Coefficients]:
+    """What the model should predict with here: the shipped coefficients, with those
+    of this machine's calibration in their place where it has them."""
+    calibrated = load_current()
+    return {**DEFAULTS, **calibrated} if calibrated else DEFAULTS
 
 
 def _names() -> tuple[str, ...]:

@@ -6,9 +6,10 @@ the fd table it duplicates; vfork and posix_spawn copy no page tables, so their
 time does not grow with the parent. exec's time grows with what it tears down:
 a fork child's exec frees the page tables fork just copied.
 
-The coefficients ship with the package (``DEFAULTS``, measured on a 2-core VM)
-and are replaced by the ones ``forklab calibrate`` measured on this machine
-when its calibration file is present and valid (``forklab.sim.calibration``).
+The coefficients are the model's parameter (``Kernel(scenario, coefficients)``):
+the ones that ship with the package (``DEFAULTS``, measured on a 2-core VM), or
+the ones ``forklab calibrate`` measured on this machine, which the command line
+and the lesson player load once (``forklab.sim.calibration.coefficients``).
 """
 from __future__ import annotations
 
@@ -137,14 +138,6 @@ def within_tolerance(predicted_us: float, measured_us: float) -> bool:
     return low > 0 and high / low <= TOLERANCE_FACTOR
 
 
-def coefficients() -> dict[str, Coefficients]:
-    """This machine's calibration where there is a valid one, else the shipped defaults."""
-    from forklab.sim.calibration import load_current
-
-    calibrated = load_current()
-    return {**DEFAULTS, **calibrated} if calibrated else DEFAULTS
-
-
-def predict(kind: str, stats: ForkStats) -> float:
+def predict(kind: str, stats: ForkStats, coefficients: dict[str, Coefficients]) -> float:
     """Predicted microseconds the creating call takes in the caller."""
-    return round(coefficients()[kind](stats), 1)
+    return round(coefficients[kind](stats), 1)

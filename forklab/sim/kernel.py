@@ -39,8 +39,10 @@ HANDLERS = Handlers("the simulator")
 class Kernel:
     """Every process of one scenario, and the objects they point at."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario,
+                 coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS) -> None:
         self.scenario = scenario
+        self.coefficients = coefficients  # what the cost model predicts spawn_us with
         self.memory = PhysicalMemory()
         self.processes: dict[str, Process] = {}
         self.files: dict[str, RegularFile] = {}
@@ -362,7 +364,7 @@ class Kernel:
         for lock in user.atfork:  # parent and child handlers, in registration order
             user.mutex(lock).owner = None
             child.mm.user.mutex(lock).owner = None
-        child.spawn_us = cost.predict("fork", stats)
+        child.spawn_us = cost.predict("fork", stats, self.coefficients)
         return None
 
     @HANDLERS.handles(ops.Vfork)
@@ -371,7 +373,7 @@ class Kernel:
         stats = self._fork_stats(proc)
         child = self.clone(proc, thread, op.binds[0], frozenset({"vm", "vfork"}))
         assert child is not None
-        child.spawn_us = cost.predict("vfork", stats)
+        child.spawn_us = cost.predict("vfork", stats, self.coefficients)
 
     @HANDLERS.handles(ops.Clone)
     def op_clone(self, proc: Process, thread: Thread, op: ops.Clone) -> None:
@@ -380,7 +382,8 @@ class Kernel:
         stats = self._fork_stats(proc)
         child = self.clone(proc, thread, op.binds[0], flags)
         if child is not None:
-            child.spawn_us = cost.predict("vfork" if "vm" in flags else "fork", stats)
+            child.spawn_us = cost.predict("vfork" if "vm" in flags else "fork", stats,
+                                           self.coefficients)
 
     @HANDLERS.handles(ops.Exec)
     def op_exec(self, proc: Process, thread: Thread, op: ops.Exec) -> None:
@@ -534,7 +537,7 @@ class Kernel:
         assert proc.mm is not None
         stats = self._fork_stats(proc)
         self._spawn(proc, thread, op.binds[0], op.program, op.actions,
-                    cost.predict("spawn", stats))
+                    cost.predict("spawn", stats, self.coefficients))
 
     def _spawn(self, proc: Process, thread: Thread, name: str, program: Program,
                actions: tuple[SpawnAction, ...], spawn_us: float) -> Process | None:
@@ -650,7 +653,8 @@ class Kernel:
     def op_spawn_from(self, proc: Process, thread: Thread, op: ops.SpawnFrom) -> None:
         program, actions = self.templates[op.template]
         self._spawn(proc, thread, op.binds[0], program, actions,
-                    cost.predict("spawn_template", cost.ForkStats.empty()))
+                    cost.predict("spawn_template", cost.ForkStats.empty(),
+                                 self.coefficients))
 
     @HANDLERS.handles(ops.PidfdEmpty)
     def op_pidfd_empty(self, proc: Process, thread: Thread, op: ops.PidfdEmpty) -> None:
@@ -688,7 +692,7 @@ class Kernel:
             return
         child = Process(name, next(self._pids), AddressSpace(self.memory, UserMemory()),
                         blank.files, blank.sighand, {MAIN: blank.main}, parent=proc.name)
-        child.spawn_us = cost.predict("blank", cost.ForkStats.empty())
+        child.spawn_us = cost.predict("blank", cost.ForkStats.empty(), self.coefficients)
         self.processes[name] = child
         proc.children.append(name)
         self._exec(child, child.main, program)
@@ -714,7 +718,7 @@ class Kernel:
             return
         child = Process(name, next(self._pids), AddressSpace(self.memory, UserMemory()),
                         files, SigHand(), {MAIN: self._thread(MAIN)}, parent=proc.name)
-        child.spawn_us = cost.predict("blank", cost.ForkStats.empty())
+        child.spawn_us = cost.predict("blank", cost.ForkStats.empty(), self.coefficients)
         self.processes[name] = child
         proc.children.append(name)
         self._exec(child, child.main, program)

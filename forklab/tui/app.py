@@ -3,7 +3,8 @@
 ``make_app()`` opens the catalog; ``make_app("cow")`` opens one lesson (and
 ``q`` then quits instead of going back). Everything the app needs from
 outside — the lesson files, where progress is kept, how to reach the kernel
-backend — is a parameter, so tests run it against fixtures.
+backend, the model's cost coefficients — is a parameter, so tests run it
+against fixtures.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from forklab.sim.cost import Coefficients
 from forklab.tui.messages import LessonChosen
 from forklab.tui.progress import Progress
 from forklab.tui.state import (
@@ -40,11 +42,13 @@ class ForklabApp(App[None]):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, entries: list[CatalogEntry], progress: Progress, kernel: KernelFactory,
-                 start: CatalogEntry | None = None) -> None:
+                 coefficients: dict[str, Coefficients], start: CatalogEntry | None = None
+                 ) -> None:
         super().__init__()
         self.entries = entries
         self.progress = progress
         self.kernel_factory = kernel
+        self.coefficients = coefficients
         self.start = start
 
     def on_mount(self) -> None:
@@ -64,7 +68,7 @@ class ForklabApp(App[None]):
             self.notify(f"{entry.path.name} cannot be opened: {entry.error}",
                         severity="error", timeout=8)
             return
-        session = LessonSession(entry.scenario)
+        session = LessonSession(entry.scenario, self.coefficients)
         self.push_screen(LessonScreen(session, self.progress, self.kernel_factory,
                                       from_catalog=from_catalog))
 
@@ -75,14 +79,16 @@ class ForklabApp(App[None]):
 
 
 def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None = None,
-             progress: Progress | Path | None = None, kernel: KernelFactory | None = None
-             ) -> ForklabApp:
+             progress: Progress | Path | None = None, kernel: KernelFactory | None = None,
+             coefficients: dict[str, Coefficients] | None = None) -> ForklabApp:
     """The lesson player.
 
     lesson: a lesson id (or a path to a lesson file) to open at once; None
     opens the catalog. lessons: the lesson files (default: forklab's catalog).
     progress: where progress is kept (default: the XDG state directory).
     kernel: how to reach the kernel backend (default: ``forklab.real``, if built).
+    coefficients: the model's cost coefficients (default: this machine's
+    calibration, read now, or the shipped ones).
     Raises :class:`LessonNotFound` for a lesson id the catalog does not have, and
     :class:`LessonError` for a lesson file that does not parse.
     """
@@ -106,4 +112,7 @@ def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None
             raise LessonError(start.error or f"{start.path}: cannot be opened")
     if not isinstance(progress, Progress):
         progress = Progress(progress)
-    return ForklabApp(entries, progress, kernel or real_kernel, start)
+    if coefficients is None:
+        from forklab.sim import calibration
+        coefficients = calibration.coefficients()
+    return ForklabApp(entries, progress, kernel or real_kernel, coefficients, start)

@@ -38,6 +38,7 @@ from forklab.scenario.ops import Mmap, Op
 from forklab.scenario.placement import Placement
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
+from forklab.sim.cost import DEFAULTS, Coefficients
 from forklab.sim.kernel import Kernel
 from forklab.verify import Compared, compare_step
 
@@ -298,9 +299,10 @@ def model_kernel(world: World) -> Kernel | None:
 class LessonSession:
     """One learner working through one lesson on the model."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario,
+                 coefficients: dict[str, Coefficients] = DEFAULTS) -> None:
         self.scenario = scenario
-        self._run: SimRun = SimBackend().start(scenario)
+        self._run: SimRun = SimBackend(coefficients).start(scenario)
         self.frames: list[Frame] = [Frame(0, self._run.observe())]
         self.position = 0
         self.halted: ScenarioError | None = None
