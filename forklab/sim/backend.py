@@ -31,7 +31,7 @@ class SimRun:
     def close(self) -> None:
         """Nothing to end: the model's processes are data."""
 
-    def __enter__(self) -> "SimRun":
+    def __enter__(self) -> SimRun:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,

@@ -44,7 +44,7 @@ class ForkStats:
     image: int = 1  # 1: the process frees (exec) or copies (fork) a runtime image of its own
 
     @classmethod
-    def of(cls, mm: AddressSpace, fds: int = STANDARD_FDS, threads: int = 1) -> "ForkStats":
+    def of(cls, mm: AddressSpace, fds: int = STANDARD_FDS, threads: int = 1) -> ForkStats:
         copied = [m for m in mm.mappings.values() if m.anon_vma and not m.dontfork
                   and not m.wipeonfork]
         entries = sum(m.entries() for m in copied)
@@ -59,11 +59,11 @@ class ForkStats:
         )
 
     @classmethod
-    def empty(cls) -> "ForkStats":
+    def empty(cls) -> ForkStats:
         return cls(RUNTIME_MAPPINGS, 0)
 
     @classmethod
-    def borrowed(cls, fds: int = STANDARD_FDS) -> "ForkStats":
+    def borrowed(cls, fds: int = STANDARD_FDS) -> ForkStats:
         """An exec that frees no memory: the vfork child's image is its parent's."""
         return cls(0, 0, fds=fds, image=0)
 
@@ -94,7 +94,7 @@ class Coefficients:
         return tuple(getattr(self, f.name) for f in fields(self))
 
     @classmethod
-    def from_values(cls, values: list[float] | tuple[float, ...]) -> "Coefficients":
+    def from_values(cls, values: list[float] | tuple[float, ...]) -> Coefficients:
         return cls(*values)
 
 

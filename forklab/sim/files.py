@@ -149,7 +149,7 @@ class OpenFile:
     refs: int = 0
     id: int = field(default_factory=lambda: next(_ids))
 
-    def grab(self) -> "OpenFile":
+    def grab(self) -> OpenFile:
         self.refs += 1
         if self.refs == 1 and isinstance(self.obj, Pipe):
             if self.end == "r":
@@ -209,7 +209,7 @@ class FdTable:
         slot.file.drop()
         return True
 
-    def copy(self) -> "FdTable":
+    def copy(self) -> FdTable:
         other = FdTable()
         for number, slot in self.fds.items():
             other.fds[number] = Fd(slot.file.grab(), slot.cloexec)

@@ -22,14 +22,21 @@ from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.verbs import Handlers
 from forklab.sim import cost
-from forklab.sim.files import (READ_SIZE, DevNull, Directory, FdTable, OpenFile, PidFd, Pipe,
-                                RegularFile)
+from forklab.sim.files import (
+    READ_SIZE,
+    DevNull,
+    Directory,
+    FdTable,
+    OpenFile,
+    PidFd,
+    Pipe,
+    RegularFile,
+)
 from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, UserMemory
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory, SegFault, SharedObject
 from forklab.sim.signals import SigHand
 from forklab.sim.tasks import MAIN, Numbers, Process, Thread
-from forklab.sim.waits import (OnAtforkLocks, OnChild, OnMutex, OnPipeData, OnPipeRoom, Wait,
-                               Waiting)
+from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeData, OnPipeRoom, Wait, Waiting
 from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, PAGE, UNCATCHABLE
 
 HANDLERS = Handlers("the simulator")

@@ -544,7 +544,7 @@ class AddressSpace:
 
     # -- fork ---------------------------------------------------------------
 
-    def fork_copy(self, user: Any) -> "AddressSpace":
+    def fork_copy(self, user: Any) -> AddressSpace:
         """The child's mm at fork: what ``dup_mmap`` copies, nothing more."""
         child = AddressSpace(self.memory, user)
         for name, m in self.mappings.items():

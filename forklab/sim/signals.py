@@ -25,7 +25,7 @@ class SigHand:
         else:
             self.action[sig] = action
 
-    def copy(self) -> "SigHand":
+    def copy(self) -> SigHand:
         other = SigHand()
         other.action = dict(self.action)
         return other
