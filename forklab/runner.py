@@ -5,14 +5,55 @@ output, verify and the TUI all read; nothing here prints.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import pickle
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from forklab.backend import Backend
 from forklab.observe import UNAVAILABLE, World, default_observations
-from forklab.scenario.expr import evaluate
+from forklab.scenario.expr import Budget, evaluate
 from forklab.scenario.model import Expr, Scenario, ScenarioError, Step
+
+KEPT_LENGTH = 1000
+"""A computed value longer than this (items, or characters) is kept as a Summary."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A long value an expression computed, kept small: its kind, its length, a
+    digest of all of it (two summaries are equal when the values were) and how
+    it starts. A run keeps every value it judges, and 200 expectations of a
+    million items each would otherwise hold gigabytes."""
+
+    kind: str
+    length: int
+    digest: str
+    head: str
+
+    def __str__(self) -> str:
+        return f"<{self.kind} of {self.length} items: {self.head}…>"
+
+
+def summarised(value: Any) -> Any:
+    """value itself, or a Summary of it when it is longer than KEPT_LENGTH."""
+    if not isinstance(value, (str, list, tuple, set, frozenset, dict)) \
+            or len(value) <= KEPT_LENGTH:
+        return value
+    items: Collection[Any] = value
+    if isinstance(value, (set, frozenset)):
+        try:
+            items = sorted(value)
+        except TypeError:
+            items = sorted(value, key=repr)
+    head = repr(items[:20] if isinstance(items, (str, list, tuple)) else list(items)[:20])
+    try:  # this process's hash: values are compared only within one run of forklab
+        digest = format(hash(tuple(items.items()) if isinstance(items, dict) else
+                             items if isinstance(items, str) else tuple(items)), "x")
+    except TypeError:  # unhashable items (lists of lists)
+        digest = hashlib.sha256(pickle.dumps(items, protocol=5)).hexdigest()
+    return Summary(type(value).__name__, len(value), digest, head[:60])
 
 
 @dataclass
@@ -53,18 +94,19 @@ class ScenarioResult:
         return self.error is None and all(s.ok for s in self.steps)
 
 
-def judge(expr: Expr, world: World, *, is_expectation: bool) -> Judged:
-    """Evaluate one expression against a snapshot; never raises."""
+def judge(expr: Expr, world: World, *, is_expectation: bool,
+          budget: Budget | None = None) -> Judged:
+    """Evaluate one expression against a snapshot; never raises. budget: what the
+    run's expressions may still build (by default, this one's own bound only)."""
     try:
-        value, touched = evaluate(expr, world)
+        value, touched = evaluate(expr, world, budget)
     except ScenarioError as err:
         return Judged(expr.text, expr.where.line, None, False if is_expectation else None,
                       error=err.message)
-    if not is_expectation:
-        return Judged(expr.text, expr.where.line, value, None, touched=touched)
-    if value is UNAVAILABLE:
-        return Judged(expr.text, expr.where.line, value, None, touched=touched)
-    return Judged(expr.text, expr.where.line, value, value is True, touched=touched)
+    touched = {key: summarised(seen) for key, seen in touched.items()}
+    if not is_expectation or value is UNAVAILABLE:
+        return Judged(expr.text, expr.where.line, summarised(value), None, touched=touched)
+    return Judged(expr.text, expr.where.line, summarised(value), value is True, touched=touched)
 
 
 StepHook = Callable[[StepResult], None]
@@ -75,6 +117,7 @@ def run_scenario(
 ) -> ScenarioResult:
     """Run every step; a language error midway is recorded, never raised."""
     result = ScenarioResult(scenario, backend.name, [])
+    budget = Budget()
     with backend.start(scenario) as run:
         for step in scenario.steps:
             if not backend.capabilities.sim_only_verbs and not (step.real and scenario.real):
@@ -90,8 +133,9 @@ def run_scenario(
             done = StepResult(
                 step,
                 world,
-                [judge(e, world, is_expectation=True) for e in step.expect],
-                [judge(q.answer, world, is_expectation=False) for q in step.ask],
+                [judge(e, world, is_expectation=True, budget=budget) for e in step.expect],
+                [judge(q.answer, world, is_expectation=False, budget=budget)
+                 for q in step.ask],
                 default_observations(world),
             )
             result.steps.append(done)

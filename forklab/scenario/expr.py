@@ -79,6 +79,18 @@ MAX_TOTAL = 10_000_000
 """Most elements all the operations of one evaluation may produce together, counted
 deeply (a list of strings costs its length plus their characters), so that no
 comparison, sort or membership test can take longer than a few passes over it."""
+MAX_RUN_TOTAL = 50_000_000
+"""Most elements the expressions of one run may produce together (see :class:`Budget`)."""
+
+
+class Budget:
+    """What the expressions of one run may still build, counted as MAX_TOTAL counts
+    them: each expression is bounded, and so is a file full of them."""
+
+    def __init__(self, total: int = MAX_RUN_TOTAL) -> None:
+        self.total = total
+        self.left = total
+
 
 PROCESS_ATTRS = tuple(o.name for o in PROCESS_OBSERVABLES if o.call is None)
 PROCESS_QUERY_ATTRS = frozenset(o.name for o in PROCESS_OBSERVABLES
@@ -711,7 +723,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def evaluate(expr: Expr, world: World) -> tuple[Any, dict[str, Any]]:
+def evaluate(expr: Expr, world: World, budget: Budget | None = None
+             ) -> tuple[Any, dict[str, Any]]:
     """Compute an expression over one snapshot; return its value and what it read.
 
     ``touched`` maps each observable read to its value, keyed like
@@ -720,7 +733,7 @@ def evaluate(expr: Expr, world: World) -> tuple[Any, dict[str, Any]]:
     :class:`ScenarioError` at ``expr.where``; an UNAVAILABLE read makes the
     whole value UNAVAILABLE.
     """
-    ev = _Evaluator(expr, world)
+    ev = _Evaluator(expr, world, budget or Budget())
     try:
         value = ev.eval(expr.tree.body)
     except _Unavailable:
@@ -739,12 +752,13 @@ def evaluate(expr: Expr, world: World) -> tuple[Any, dict[str, Any]]:
 class _Evaluator:
     """One evaluation: the snapshot, what has been read, and the size budget left."""
 
-    def __init__(self, expr: Expr, world: World) -> None:
+    def __init__(self, expr: Expr, world: World, run_budget: Budget) -> None:
         self.expr = expr
         self.world = world
         self.src = _Source(expr.text, expr.where)
         self.touched: dict[str, Any] = {}
         self.budget = MAX_TOTAL
+        self.run_budget = run_budget
 
     # errors and bounds -------------------------------------------------
     def fail(self, node: ast.AST, message: str) -> ScenarioError:
@@ -774,6 +788,10 @@ class _Evaluator:
         if self.budget < 0:
             raise self.fail(node, f"expression builds more than {MAX_TOTAL} elements in all "
                                   "(counting the items of nested strings and lists)")
+        self.run_budget.left -= deep
+        if self.run_budget.left < 0:
+            raise self.fail(node, f"the scenario's expressions build more than "
+                                  f"{self.run_budget.total} elements in all")
 
     # reading observables -----------------------------------------------
     def observe(self, key: str, value: Any) -> Any:

@@ -27,12 +27,14 @@ from forklab.scenario.parse import parse_text
 
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 
-# Run as another user: find every unix socket that looks like forklab's (by the
-# name /proc/net/unix shows to anyone) and try to claim a probe's place on it
-# with forged hellos: its own pid, then a victim's, under many tokens.
+# Run as another user: find every unix socket of the run under attack (its path,
+# and any name /proc/net/unix shows to anyone that carries the run's pid, as the
+# abstract names of old did) and try to claim a probe's place on it with forged
+# hellos naming a victim, under many tokens.
 ATTACKER = textwrap.dedent("""
     import json, socket, struct, sys, time
     target, victim, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    mark = "forklab-" + sys.argv[4]
     REPLY = struct.Struct("<Ii12q")
     tried, connected, errors = 0, 0, set()
     end = time.monotonic() + seconds
@@ -41,13 +43,14 @@ ATTACKER = textwrap.dedent("""
         with open("/proc/net/unix") as f:
             for line in f.read().splitlines()[1:]:
                 parts = line.split()
-                if len(parts) > 7 and "forklab" in parts[7]:
+                if len(parts) > 7 and mark in parts[7]:
                     names.add(parts[7])
         for name in names:
             address = "\\0" + name[1:] if name.startswith("@") else name
             for token in range(1, 40):
                 tried += 1
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.settimeout(0.5)
                 try:
                     s.connect(address)
                 except OSError as err:
@@ -112,7 +115,8 @@ def test_another_user_cannot_reach_or_hijack_a_run(victim):
         address = run.driver.address
         assert os.stat(os.path.dirname(address)).st_mode & 0o077 == 0
         attacker = subprocess.Popen(
-            ["setpriv", *NOBODY, exe, str(script), address, str(victim.pid), "3"],
+            ["setpriv", *NOBODY, exe, str(script), address, str(victim.pid), "3",
+             str(os.getpid())],
             cwd="/", stdout=subprocess.PIPE, text=True)
         try:
             time.sleep(0.5)  # the attacker is scanning and connecting
@@ -123,8 +127,13 @@ def test_another_user_cannot_reach_or_hijack_a_run(victim):
                 assert victim.pid not in run.driver.by_pid
             names = set(run.driver.procs)
         finally:
-            out, _ = attacker.communicate(timeout=30)
-            shutil.rmtree(where)
+            try:
+                out, _ = attacker.communicate(timeout=60)
+            finally:
+                if attacker.poll() is None:
+                    attacker.kill()
+                    attacker.wait()
+                shutil.rmtree(where)
     report = json.loads(out)
     assert report["tried"] > 0
     assert report["connected"] == 0, report  # the kernel refused every connect

@@ -1,0 +1,55 @@
+"""A run keeps what it judges small, and bounds what its expressions may build:
+a 3 KB file of huge expectations can take neither gigabytes nor minutes."""
+from __future__ import annotations
+
+import json
+
+from forklab import cli
+from forklab.runner import KEPT_LENGTH, Summary, run_scenario, summarised
+from forklab.scenario.expr import MAX_RUN_TOTAL
+from forklab.scenario.parse import parse_text
+from forklab.sim.backend import SimBackend
+
+
+def _scenario(expectations: list[str]) -> str:
+    listed = ", ".join(f'"{e}"' for e in expectations)
+    return ('id = "big"\ntitle = "t"\nsummary = "s"\n[[step]]\ndo = "parent: fflush"\n'
+            f"expect = [{listed}]\n")
+
+
+def test_a_long_value_is_kept_as_a_summary_that_compares_by_content():
+    big = summarised(list(range(KEPT_LENGTH + 1)))
+    assert isinstance(big, Summary) and big.length == KEPT_LENGTH + 1
+    assert big == summarised(list(range(KEPT_LENGTH + 1)))
+    assert big != summarised([*range(KEPT_LENGTH), -1])  # same start, same length
+    assert summarised({3, 1, 2} | set(range(10, 2000))) == \
+        summarised(set(range(10, 2000)) | {1, 2, 3})
+    assert "list of 1001 items: [0, 1, 2" in str(big)
+    assert summarised([1, 2, 3]) == [1, 2, 3]  # short values stay as they are
+
+
+def test_huge_results_are_summarised_in_the_result():
+    result = run_scenario(SimBackend(), parse_text(_scenario(["[7]*1000000"] * 3)))
+    values = [j.value for j in result.steps[0].expectations]
+    assert all(isinstance(v, Summary) and v.length == 1_000_000 for v in values)
+    assert values[0] == values[1] == values[2]
+
+
+def test_the_expressions_of_a_run_share_one_budget():
+    per = 1_000_000
+    count = MAX_RUN_TOTAL // per + 5
+    result = run_scenario(SimBackend(), parse_text(_scenario([f"[0]*{per}"] * count)))
+    judged = result.steps[0].expectations
+    errors = [j.error for j in judged if j.error]
+    assert len(judged) == count and errors, "the budget was never reached"
+    assert all("expressions build more than" in e for e in errors)
+    assert isinstance(judged[0].value, Summary)  # the first ones ran
+
+
+def test_json_of_huge_results_stays_small(tmp_path, capsys):
+    path = tmp_path / "big.toml"
+    path.write_text(_scenario(["[0]*1000000"] * 20))
+    assert cli.main(["run", "--json", str(path)]) == 1  # lists are not True
+    out = capsys.readouterr().out
+    json.loads(out)
+    assert len(out) < 200_000
