@@ -147,6 +147,10 @@ MAPPING_OBSERVABLES: tuple[Observable, ...] = (
 RUN_OBSERVABLES = ("stdout", "processes")
 """What an expression reads of the whole run (World.stdout, World.process_names)."""
 
+STDOUT_KEPT = 1 << 20
+"""How much of the scenario's stdout a run keeps (characters): `stdout` is its start.
+A /bin/cat of a large file would otherwise copy all of it into forklab."""
+
 
 @dataclass(frozen=True)
 class World:

@@ -49,12 +49,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from forklab.observe import STDOUT_KEPT
 from forklab.real import procfs
 from forklab.real._native import ffi, lib
 from forklab.real.guard import GUARD_NAME, Guard, GuardError, guard
 
 REPLY_SIZE = ffi.sizeof("struct fl_reply")
 PROBE_NAME = "forklab-probe"
+KEPT_BYTES = 4 * STDOUT_KEPT  # UTF-8 takes at most 4 bytes a character
 MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
 
 RECVMSG = procfs.SYSCALLS_X86_64["recvmsg"]
@@ -165,7 +167,8 @@ def probe_path() -> str:
 
 
 class Output(threading.Thread):
-    """Drains a pipe the scenario writes into, so that no writer ever blocks."""
+    """Drains a pipe the scenario writes into, so that no writer ever blocks; keeps
+    only its start (enough bytes for STDOUT_KEPT characters), as the model does."""
 
     def __init__(self, fd: int, name: str) -> None:
         super().__init__(name=f"forklab-{name}", daemon=True)
@@ -189,7 +192,7 @@ class Output(threading.Thread):
                 if not chunk:
                     self.eof = True
                     return
-                self.data += chunk
+                self.data += chunk[:max(0, KEPT_BYTES - len(self.data))]
 
     def run(self) -> None:
         poller = select.poll()
@@ -204,7 +207,7 @@ class Output(threading.Thread):
     def text(self) -> str:
         self.drain()
         with self.lock:
-            return self.data.decode("utf-8", "replace")
+            return self.data.decode("utf-8", "replace")[:STDOUT_KEPT]
 
     def stop(self) -> None:
         self.stopping = True

@@ -13,6 +13,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from forklab.observe import STDOUT_KEPT
+
 PIPE_SLOTS = 16  # a pipe's ring: 16 page buffers (64 KiB when every page is full)
 PIPE_PAGE = 4096
 READ_SIZE = 65536  # how much one `readfd` asks for
@@ -72,7 +74,7 @@ class Pipe:
         """A write nobody waits on: forklab's collectors, and writes the model lets
         overfill (stdio's and cat's)."""
         if self.collector:
-            self.collected += text
+            self.collected += text[:max(0, STDOUT_KEPT - len(self.collected))]
         else:
             self.put(text.encode(), merge=True, bounded=False)
 
