@@ -94,27 +94,53 @@ def _decode_status(status: int | None) -> tuple[int | None, str | None]:
     return None, None
 
 
+PROCESS_COST = 512 << 10
+"""Memory a new scenario process takes before it writes anything (its kernel
+stack and task, the probe's own page tables and dirty pages), rounded up from
+what 100 forks of a probe took from MemAvailable here."""
+HUGE = 2 << 20
+
+
 def estimate_memory(scenario: Scenario) -> tuple[int, int]:
     """(bytes of memory, bytes of disk) a scenario can need at most: every page
-    its writes touch, once per write (a write after fork copies), plus the page
-    tables over them, plus its files (in the page cache, and on disk)."""
+    its writes touch, once per write (a write after fork copies), a whole huge
+    page per write where THP may back it (mmap thp, or madvise hugepage at any
+    time), the page tables over them and those each fork copies, a base cost
+    per process, and its files (in the page cache and on disk), again for every
+    /bin/cat that may copy them into another file."""
     sizes: dict[str, int] = {}
-    thp: set[str] = set()
-    memory = disk = 0
+    private: set[str] = set()
+    thp = {op.name for op in scenario.ops
+           if (isinstance(op, ops.Mmap) and op.thp)
+           or (isinstance(op, ops.Madvise) and op.advice == "hugepage")}
+    memory = disk = files = written = 0
     for op in scenario.ops:
         if isinstance(op, ops.Mmap):
             sizes[op.name] = op.size
-            if op.thp:
-                thp.add(op.name)
+            if op.share == "private":
+                private.add(op.name)
             if op.backing == "file":
+                files += op.size
                 disk += op.size
                 memory += op.size
         elif isinstance(op, ops.Write):
             rng = op.range
             lo, hi = rng.bounds(sizes.get(rng.mapping, 0))
             if rng.mapping in thp:
-                lo, hi = lo // (2 << 20) * (2 << 20), -(-hi // (2 << 20)) * (2 << 20)
+                lo, hi = lo // HUGE * HUGE, -(-hi // HUGE) * HUGE
             memory += (hi - lo) + (hi - lo) // 512
+            if rng.mapping in private:
+                written += hi - lo
+        elif isinstance(op, (ops.Fork, ops.Vfork, ops.Clone, ops.Spawn)):
+            memory += PROCESS_COST
+            if isinstance(op, ops.Fork) or (isinstance(op, ops.Clone) and "vm" not in op.flags):
+                memory += written // 512  # the page tables fork copies
+            if isinstance(op, ops.Spawn) and op.program.path == "/bin/cat":
+                disk += files
+                memory += files
+        elif isinstance(op, ops.Exec) and op.program.path == "/bin/cat":
+            disk += files
+            memory += files
     return memory, disk
 
 
@@ -572,11 +598,12 @@ class RealRun:
     # -- limits ----------------------------------------------------------------------------------
     def _check_memory(self, op: Op) -> None:
         memory, disk = estimate_memory(self.scenario)
-        available = procfs.mem_available()
+        available, where = procfs.memory_left()
         if available is not None and memory > available - MEMORY_MARGIN:
             raise ScenarioError(
                 f"this scenario can need {memory >> 20} MiB of memory (the pages its writes "
-                f"touch, and its files) but only {max(available, 0) >> 20} MiB are available; "
+                f"touch, page tables, its processes and its files) but only "
+                f"{max(available, 0) >> 20} MiB are available ({where}); "
                 "the real backend refuses to run it (the simulator can)", op.where)
         if disk:
             st = os.statvfs(self.scratch)
@@ -587,7 +614,7 @@ class RealRun:
                     f"{free >> 20} MiB are free", op.where)
 
     def _check_write(self, op: Op, size: int) -> None:
-        available = procfs.mem_available()
+        available, _ = procfs.memory_left()
         if available is not None and size > available - MEMORY_MARGIN:
             raise ScenarioError(
                 f"this write can take {size >> 20} MiB of memory but only {available >> 20} "

@@ -304,6 +304,47 @@ def mem_available() -> int | None:
     return None
 
 
+def cgroup_memory_left(self_cgroup: str | None = None,
+                       root: str = "/sys/fs/cgroup") -> int | None:
+    """What this process's memory cgroup and its ancestors still allow it to use:
+    the smallest limit - usage on the way up (cgroup v2's memory.max and
+    memory.current, or v1's memory.limit_in_bytes and memory.usage_in_bytes),
+    or None where nothing limits it. self_cgroup: /proc/self/cgroup's text."""
+    text = self_cgroup if self_cgroup is not None else _read("/proc/self/cgroup")
+    for line in (text or "").splitlines():
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hierarchy == "0" and controllers == "":
+            base, files = root, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base, files = os.path.join(root, "memory"), ("memory.limit_in_bytes",
+                                                         "memory.usage_in_bytes")
+        else:
+            continue
+        left = None
+        parts = [p for p in path.strip().split("/") if p]
+        for depth in range(len(parts), -1, -1):
+            here = os.path.join(base, *parts[:depth])
+            limit, used = _read(f"{here}/{files[0]}"), _read(f"{here}/{files[1]}")
+            try:
+                room = int(limit or "") - int(used or "")
+            except ValueError:  # "max", or not there
+                continue
+            if int(limit or 0) < 1 << 62:  # v1 writes "no limit" as a huge number
+                left = room if left is None else min(left, room)
+        if left is not None:
+            return left
+    return None
+
+
+def memory_left() -> tuple[int | None, str]:
+    """(bytes a run may still take, what limits it): MemAvailable, or the cgroup's
+    limit when that is smaller."""
+    available, cgroup = mem_available(), cgroup_memory_left()
+    if cgroup is not None and (available is None or cgroup < available):
+        return cgroup, "the memory limit of forklab's cgroup"
+    return available, "MemAvailable"
+
+
 def read_mem(pid: int, address: int, size: int) -> bytes | None:
     """Bytes of a process's memory, through /proc/PID/mem (pages must be present
     if the read is not to fault them in: the caller checks pagemap first)."""
