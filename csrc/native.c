@@ -125,6 +125,39 @@ int fl_pidfd_open(int pid)
     return r < 0 ? -errno : (int)r;
 }
 
+int fl_syscall_number(const char *name)
+{
+#define KNOWN(call) {#call, SYS_##call}
+    static const struct {
+        const char *name;
+        long nr;
+    } known[] = {
+#ifdef SYS_read
+        KNOWN(read),
+#endif
+#ifdef SYS_recvmsg
+        KNOWN(recvmsg),
+#endif
+#ifdef SYS_wait4
+        KNOWN(wait4),
+#endif
+#ifdef SYS_waitid
+        KNOWN(waitid),
+#endif
+#ifdef SYS_nanosleep
+        KNOWN(nanosleep),
+#endif
+#ifdef SYS_clock_nanosleep
+        KNOWN(clock_nanosleep),
+#endif
+    };
+#undef KNOWN
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(known[i].name, name) == 0)
+            return (int)known[i].nr;
+    return -1;
+}
+
 int fl_pidfd_send_signal(int pidfd, int sig)
 {
     long r = syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);

@@ -26,6 +26,9 @@ int fl_get_subreaper(void);     /* 0/1 or -errno */
 int fl_kcmp_file(int pid1, int pid2, int fd1, int fd2); /* 0 same, >0 differ, -errno */
 int fl_pidfd_open(int pid);     /* fd or -errno */
 int fl_pidfd_send_signal(int pidfd, int sig); /* 0 or -errno */
+/* The number of system call NAME on the architecture forklab was built for
+ * (from the C library's <sys/syscall.h>), or -1 if it has no such call. */
+int fl_syscall_number(const char *name);
 
 /* Count the pages of [start, start + npages * 4096) from /proc/PID/pagemap
  * (and /proc/kpageflags when kpf_fd >= 0). Never faults the process.

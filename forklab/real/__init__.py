@@ -29,6 +29,13 @@ def real_backend_status() -> tuple[bool, str]:
                        f"build it with: {BUILD_HINT}")
     from forklab.real.driver import guard_path, probe_path
 
+    from forklab.real.procfs import SYSCALLS
+
+    missing = [name for name, number in SYSCALLS.items()
+               if number < 0 and name != "nanosleep"]  # clock_nanosleep serves alone
+    if missing:
+        return False, (f"this architecture has no {', '.join(missing)} system call, which "
+                       "the real backend watches for; the simulator works here")
     for what, program in (("probe", probe_path()), ("guard", guard_path())):
         if not os.access(program, os.X_OK):
             return False, f"the {what} program is missing ({program}); build it with: {BUILD_HINT}"

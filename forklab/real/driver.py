@@ -59,7 +59,7 @@ PROBE_NAME = "forklab-probe"
 KEPT_BYTES = 4 * STDOUT_KEPT  # UTF-8 takes at most 4 bytes a character
 MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
 
-RECVMSG = procfs.SYSCALLS_X86_64["recvmsg"]
+RECVMSG = procfs.SYSCALLS["recvmsg"]
 
 
 class DriverError(Exception):
@@ -781,12 +781,12 @@ class Driver:
         nr, args = call
         programs = [p for p in self.procs.values()
                     if not p.dead and p.image != "probe" and p is not proc]
-        if nr in (procfs.SYSCALLS_X86_64["wait4"], procfs.SYSCALLS_X86_64["waitid"]):
-            pid = args[1] if nr == procfs.SYSCALLS_X86_64["waitid"] else args[0]
+        if nr in (procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]):
+            pid = args[1] if nr == procfs.SYSCALLS["waitid"] else args[0]
             pid = pid - (1 << 64) if pid >= 1 << 63 else pid
             targets = [p for p in programs if pid <= 0 or p.pid == pid]
             return any(self._program_may_end(p, sleepers, depth - 1) for p in targets)
-        if nr == procfs.SYSCALLS_X86_64["read"] and args:
+        if nr == procfs.SYSCALLS["read"] and args:
             mine = procfs.fd_target(proc.pid, args[0])
             if mine is None:
                 return True

@@ -14,14 +14,11 @@ from forklab.real._native import lib
 from forklab.vocabulary import SIGNAL_NAMES
 
 # x86_64 system call numbers seen in /proc/PID/syscall
-SYSCALLS_X86_64 = {
-    "read": 0, "write": 1, "nanosleep": 35, "recvmsg": 47, "clone": 56, "fork": 57,
-    "vfork": 58, "wait4": 61, "futex": 202, "clock_nanosleep": 230, "waitid": 247,
-    "pselect6": 270, "ppoll": 271, "clone3": 435, "pause": 34, "rt_sigsuspend": 130,
-    "epoll_wait": 232, "poll": 7, "select": 23, "futex_waitv": 449,
-}
-TIMED_SLEEPS = frozenset({SYSCALLS_X86_64["nanosleep"], SYSCALLS_X86_64["clock_nanosleep"]})
-VFORK_WAITS = frozenset({SYSCALLS_X86_64[n] for n in ("vfork", "clone", "clone3")})
+SYSCALLS = {name: lib.fl_syscall_number(name.encode())
+            for name in ("read", "recvmsg", "wait4", "waitid", "nanosleep", "clock_nanosleep")}
+"""The system calls whose numbers the driver reads in /proc/PID/syscall, numbered
+for the architecture forklab was built on (from its C headers); -1: it has none."""
+TIMED_SLEEPS = frozenset({SYSCALLS["nanosleep"], SYSCALLS["clock_nanosleep"]}) - {-1}
 
 
 def signal_set(mask_hex: str | None) -> frozenset[str]:

@@ -71,3 +71,25 @@ struct fl_s {
     assert re.findall(r"#define \w+ .*", text) == ["#define FL_ONE ...", "#define FL_BIG ..."]
     assert "struct fl_s {" in text and "int32_t a;" in text
     assert "comment" not in text and "trailing" not in text and "include" not in text
+
+
+def test_the_system_call_numbers_are_the_kernel_s():
+    """The driver reads /proc/PID/syscall; the numbers it compares with come from
+    the C headers forklab was built with, and must be the running kernel's."""
+    import subprocess
+    import time
+
+    from forklab.real import procfs
+
+    sleeper = subprocess.Popen(["sleep", "5"])
+    reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        for proc, call in ((sleeper, "clock_nanosleep"), (reader, "read")):
+            with open(f"/proc/{proc.pid}/syscall") as f:
+                assert int(f.read().split()[0]) == procfs.SYSCALLS[call]
+    finally:
+        sleeper.kill()
+        reader.kill()
+        sleeper.wait()
+        reader.wait()
