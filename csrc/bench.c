@@ -8,7 +8,7 @@
  * It maps SIZE bytes of private anonymous memory and touches every page, adds
  * N one-page mappings, N open fds and N sleeping threads, then times REPS
  * creations by METHOD and prints one line per repetition: the microseconds,
- * as forklab's spawn_us means them (SCENARIOS.md):
+ * as forklab's spawn_us means them (docs/scenario-language.md):
  *
  *   fork            the fork() call in the parent; the child _exits
  *   fork_exec       fork(), until the child's execve of /bin/true has closed

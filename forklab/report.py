@@ -154,7 +154,7 @@ def step_json(done: StepResult) -> dict[str, Any]:
 
 
 def scenario_json(result: ScenarioResult, file: str) -> dict[str, Any]:
-    """One scenario's run as plain JSON data (SCENARIOS.md §6)."""
+    """One scenario's run as plain JSON data (docs/commands.md, "JSON")."""
     scenario = result.scenario
     return {
         "id": scenario.id,

@@ -1,6 +1,6 @@
 """Run a scenario on the model and on the kernel, and say where they differ.
 
-SCENARIOS.md §5 is the rule: after every step both backends' default
+docs/commands.md ("What is compared") is the rule: after every step both backends' default
 observations, and every observable the step's expressions read, must be equal
 (``spawn_us`` within the cost model's tolerance), and every expectation must
 hold on both. An observable the kernel cannot show is *unavailable*: reported,

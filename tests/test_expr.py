@@ -1,4 +1,4 @@
-"""The expression language of SCENARIOS.md §4: what check() refuses, what evaluate() computes."""
+"""The expression language (docs/scenario-language.md): what check() refuses, what evaluate() computes."""
 from __future__ import annotations
 
 import ast

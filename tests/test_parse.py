@@ -1,4 +1,4 @@
-"""The scenario parser accepts every form SCENARIOS.md writes, and builds the right Ops."""
+"""The scenario parser accepts every form docs/scenario-language.md writes, and builds the right Ops."""
 from __future__ import annotations
 
 import pytest
@@ -50,7 +50,7 @@ def last_op(line: str):
     return ops(PRELUDE + "\n" + line, real=False)[-1]
 
 
-# --- the example at the top of SCENARIOS.md §1 --------------------------------------------
+# --- the example of docs/scenario-language.md --------------------------------------------
 
 EXAMPLE = '''\
 id      = "cow"                               # [a-z0-9-]+, unique across the catalog

@@ -1,6 +1,6 @@
 """tests/scenarios/ exercises the whole language against the kernel.
 
-Every verb that runs on Linux (all of SCENARIOS.md §3 but the simulator-only
+Every verb that runs on Linux (all of docs/scenario-language.md's verbs but the simulator-only
 what-if APIs), every option of the verbs that take options, and every
 observable of §4 must appear in some scenario of tests/scenarios/ that runs on
 the real backend — so that ``forklab verify tests/scenarios`` (which

@@ -1,4 +1,4 @@
-"""The safe expression language of SCENARIOS.md §4: checked at load, evaluated per step.
+"""The safe expression language (docs/scenario-language.md, "Expressions"): checked at load, evaluated per step.
 
 A scenario file is untrusted input, so an expression is never handed to
 ``eval``/``compile``. :func:`check` parses it with :mod:`ast` and walks the
@@ -7,7 +7,7 @@ of the offending piece, before anything runs); :func:`evaluate` walks the same
 tree over a :class:`~forklab.observe.World` snapshot, reading observables and
 recording every one it reads so that ``forklab verify`` can compare them.
 
-Decisions where SCENARIOS.md is silent (mirrored in the user docs):
+Decisions of this implementation (stated in the user docs too):
 
 * Size literals (``4KiB``, ``16p``, ``2GiB``, ``0x10p``) are integers in bytes,
   as in scripts. Float literals are allowed (``rel=0.25``, ``spawn_us``
@@ -388,7 +388,7 @@ def check(text: str, where: Where, names: Mapping[str, NameKind]) -> Expr:
             if msg == "invalid syntax":
                 msg = "the expression ends too early"
         raise _fail(src, f"syntax error: {msg}; expected an expression as in "
-                         "SCENARIOS.md §4", at) from None
+                         "docs/scenario-language.md", at) from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as err:
         raise _fail(src, f"expression cannot be parsed ({type(err).__name__}): "
                          "expected a small expression") from None

@@ -1,6 +1,6 @@
 """Scenario files to :class:`Scenario` objects: the one way into the language.
 
-The file is TOML (SCENARIOS.md §1); its ``do`` strings hold script lines
+The file is TOML (docs/scenario-language.md, "The file"); its ``do`` strings hold script lines
 (§2–§3, parsed by :mod:`forklab.scenario.script`) and its ``expect``/``ask``
 entries hold expressions (§4, checked by :mod:`forklab.scenario.expr`). A bad
 file raises :class:`ScenarioError` naming the file, step, line and column of

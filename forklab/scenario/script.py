@@ -1,4 +1,5 @@
-"""The script-line grammar of SCENARIOS.md §2–§3: one line of text to Ops.
+"""The script-line grammar: one line of text to Ops (docs/scenario-language.md,
+"Script lines" and "Verbs").
 
     ACTOR ":" VERB ARG* [ "->" NAME ("," NAME)* ]      # comment
     "repeat" N ":" LINE

@@ -377,7 +377,7 @@ def line_starts(text: str) -> list[int]:
 def join_inline_tables(text: str) -> str:
     """Put each inline table on one line, keeping every character at its index.
 
-    SCENARIOS.md writes ``ask`` entries as inline tables spread over several
+    docs/scenario-language.md writes ``ask`` entries as inline tables spread over several
     lines (allowed by TOML 1.1), which tomllib (TOML 1.0) refuses. Inside an
     inline table, outside strings, a newline becomes a space, a comment becomes
     spaces and a trailing comma before ``}`` becomes a space. The result has the
