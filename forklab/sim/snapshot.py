@@ -6,10 +6,13 @@ was taken at (the TUI's time travel relies on that).
 """
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+
 from forklab.observe import MappingObs, ProcessObs, World
 from forklab.sim import image
 from forklab.sim.kernel import Kernel
-from forklab.sim.memory import PAGES_PER_PTE_TABLE, Mapping
+from forklab.sim.memory import PAGES_PER_PTE_TABLE, Mapping, PhysicalMemory
 from forklab.sim.runs import Linear
 from forklab.sim.tasks import Process
 
@@ -113,10 +116,11 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
     if proc.mm is not None:
         errno = proc.mm.user.errno.get(main.tls)
         for name, m in proc.mm.mappings.items():
-            mappings[name] = MappingObs(
-                mapped=True, present=m.present(), zero=m.zero(),
-                exclusive=_exclusive(m, kernel),
-            )
+            pages = Counter[str]()
+            for a, b, state in page_states(m, kernel.memory):
+                pages[state] += b - a
+            mappings[name] = MappingObs(mapped=True, present=m.pages - pages[ABSENT],
+                                        zero=pages[ZERO_PAGE], exclusive=pages[EXCLUSIVE])
     return ProcessObs(
         name=proc.name, state=_state(proc, kernel), exit_code=proc.exit_code,
         term_signal=proc.term_signal, errno=errno, parent=proc.parent,
@@ -132,21 +136,33 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
     )
 
 
-def _exclusive(m: Mapping, kernel: Kernel) -> int:
-    """Pages whose frame exactly one PTE maps (pagemap's exclusive bit).
+ABSENT, ZERO_PAGE, SHARED, EXCLUSIVE = "absent", "zero", "shared", "exclusive"
+"""The states of a mapping's page, as :func:`page_states` classifies them."""
 
-    For a huge page mapped by one PMD entry, pagemap repeats the answer for
-    its first (head) page on all 512 entries.
+
+def page_states(m: Mapping, memory: PhysicalMemory) -> Iterator[tuple[int, int, str]]:
+    """(start, end, state) runs covering the mapping's pages, O(runs).
+
+    The one rule behind the ``present``, ``zero`` and ``exclusive`` observables
+    (and the lesson player's memory bars): a page is absent (no PTE), maps the
+    zero page (or the huge zero page), or maps a frame that is exclusive when
+    exactly one PTE maps it (pagemap's exclusive bit) and shared otherwise. For
+    a huge page mapped by one PMD entry, pagemap repeats the answer for its
+    first (head) page on all 512 entries.
     """
-    counts = kernel.memory.mapcount
-    total = 0
-    for a, b, v in m.frame_runs():
-        if v.tag.huge:
+    counts = memory.mapcount
+    for a, b, v in m.ptes.runs():
+        if v is None:
+            yield a, b, ABSENT
+        elif not isinstance(v, Linear):  # ZERO or HUGE_ZERO
+            yield a, b, ZERO_PAGE
+        elif v.tag.huge:
             for head in range(a, b, PAGES_PER_PTE_TABLE):
-                total += PAGES_PER_PTE_TABLE if counts.get(v.at(head)) == 1 else 0
+                alone = counts.get(v.at(head)) == 1
+                yield head, head + PAGES_PER_PTE_TABLE, EXCLUSIVE if alone else SHARED
         else:
-            total += counts.count(lambda c: c == 1, v.at(a), v.at(b))
-    return total
+            for c, d, n in counts.runs(v.at(a), v.at(b)):
+                yield c - v.base, d - v.base, EXCLUSIVE if n == 1 else SHARED
 
 
 def snapshot(kernel: Kernel) -> World:
