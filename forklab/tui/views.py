@@ -1,24 +1,38 @@
 """What the panels show, computed from a World: plain data, no Textual.
 
-Each function here reads one step's :class:`~forklab.observe.World` (and the
-frozen model behind it) and returns small frozen records that a widget only
-has to draw. Nothing here changes the model: the frozen copy is read, never
-stepped. Every cost is O(processes + mappings + runs), never O(pages): an
-address-space bar summarises a mapping's runs into a fixed number of cells,
-however many pages it has.
+Each function here reads one step's :class:`~forklab.observe.World` and, for a
+simulator World, the model's detail behind it (:mod:`forklab.sim.detail`:
+frozen records of threads, fds, mutexes and page runs), and returns small
+frozen records that a widget only has to draw. A World from the kernel has
+no detail: the panels then show what its observables say (fd numbers,
+close-on-exec, page counts, signal sets) and mark the rest unknown. Every
+cost is O(processes + mappings + runs), never O(pages): an address-space bar
+summarises a mapping's runs into a fixed number of cells, however many pages
+it has.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from forklab.observe import World
-from forklab.sim.files import DevNull, Pipe, RegularFile
-from forklab.sim.kernel import Kernel, PidFd
-from forklab.sim.memory import HUGE_ZERO, ZERO, Mapping, PhysicalMemory
-from forklab.sim.runs import Linear
-from forklab.sim.tasks import Process
+from forklab.observe import UNAVAILABLE, World
+from forklab.sim.detail import (
+    ABSENT,
+    EXCLUSIVE,
+    SHARED,
+    ZERO_PAGE,
+    Collector,
+    DevNullTarget,
+    DirectoryTarget,
+    FdDetail,
+    FileTarget,
+    MappingDetail,
+    ModelDetail,
+    PidFdTarget,
+    PipeEnd,
+    of_world,
+)
 from forklab.vocabulary import PAGE, format_size
 
 # --- symbols: every state has one, so nothing relies on colour -----------------------------
@@ -28,7 +42,6 @@ STATE_SYMBOL = {
 }
 OK, FAIL, UNKNOWN = "✓", "✗", "?"
 
-ABSENT, ZERO_PAGE, SHARED, EXCLUSIVE = "absent", "zero", "shared", "exclusive"
 PAGE_SYMBOL = {EXCLUSIVE: "▇", SHARED: "▒", ZERO_PAGE: "·", ABSENT: " "}
 _PRIORITY = (EXCLUSIVE, SHARED, ZERO_PAGE, ABSENT)  # a mixed cell shows the first it holds
 CELLS = 32
@@ -44,9 +57,18 @@ def shorten(message: str, limit: int = 150) -> str:
     return message[: limit - len(suffix) - 1].rstrip(" ,") + "…" + suffix
 
 
-def signal_text(signals: Any) -> str:
+def signal_text(signals: Iterable[str]) -> str:
     names = sorted(s.removeprefix("SIG") for s in signals)
     return " ".join(names) if names else "—"
+
+
+def _ended(world: World, name: str) -> bool:
+    return world.processes[name].state in ("zombie", "reaped")
+
+
+def _known(value: Any) -> bool:
+    """Whether a queried observable has a value here (the kernel may not show it)."""
+    return value is not UNAVAILABLE
 
 
 # --- the process tree --------------------------------------------------------------------
@@ -60,11 +82,6 @@ class ProcessRow:
     state: str
     symbol: str
     detail: str  # threads, exit status, program, errno
-
-
-def _model(world: World) -> Kernel | None:
-    kernel = getattr(world.queries, "kernel", None)
-    return kernel if isinstance(kernel, Kernel) else None
 
 
 def tree_order(world: World) -> list[tuple[str, int, bool]]:
@@ -90,8 +107,7 @@ def tree_order(world: World) -> list[tuple[str, int, bool]]:
     return out
 
 
-def process_rows(world: World) -> list[ProcessRow]:
-    kernel = _model(world)
+def process_rows(world: World, detail: ModelDetail | None) -> list[ProcessRow]:
     rows = []
     open_levels: list[bool] = []  # per depth: whether a later sibling follows
     for name, depth, last in tree_order(world):
@@ -101,7 +117,7 @@ def process_rows(world: World) -> list[ProcessRow]:
         if depth:
             prefix += "└─ " if last else "├─ "
         open_levels.append(not last)
-        model = kernel.processes.get(name) if kernel else None
+        model = detail.process(name) if detail else None
         parts = []
         if p.state in ("zombie", "reaped"):
             if p.term_signal:
@@ -121,8 +137,13 @@ def process_rows(world: World) -> list[ProcessRow]:
     return rows
 
 
-def process_order(world: World) -> list[str]:
-    return [name for name, _, _ in tree_order(world)]
+def process_order(world: World, selected: str | None = None) -> list[str]:
+    """The processes in tree order; the selected one, if given, first."""
+    order = [name for name, _, _ in tree_order(world)]
+    if selected in order:
+        order.remove(selected)
+        order.insert(0, selected)
+    return order
 
 
 # --- address spaces ----------------------------------------------------------------------
@@ -131,7 +152,7 @@ def process_order(world: World) -> list[str]:
 @dataclass(frozen=True)
 class Bar:
     process: str
-    cells: str  # one symbol per cell
+    cells: str  # one symbol per cell; "" when the World does not say where the pages are
     states: tuple[str, ...]  # the state each cell shows
     present: int
     exclusive: int
@@ -143,19 +164,21 @@ class Bar:
 @dataclass(frozen=True)
 class MappingView:
     name: str
-    pages: int
-    kind: str  # "private anon rw", "shared file=data.txt ro thp", ...
+    pages: int | None  # None: the World does not say (the kernel's)
+    kind: str  # "private anon rw", "shared file=data.txt ro thp", ...; "" if unknown
     pages_per_cell: float
     bars: tuple[Bar, ...]
 
     @property
     def size(self) -> str:
-        return format_size(self.pages * PAGE)
+        return format_size(self.pages * PAGE) if self.pages is not None else ""
 
     @property
     def scale(self) -> str:
         """What one cell stands for."""
         per = self.pages_per_cell
+        if self.pages is None:
+            return "the kernel shows how many pages, not where"
         if per <= 1:
             return "1 cell = 1 page"
         if per == int(per):
@@ -170,27 +193,11 @@ class ProcessMemory:
     vm_pte: int  # KiB
     faults: int
     minflt: int
-    commit: int = 0  # bytes of its mappings charged to the commit limit
+    commit: int | None = 0  # bytes of its mappings charged to the commit limit; None: unknown
     note: str = ""  # why there is nothing to show (ended, runs a program)
 
 
-def page_states(mapping: Mapping, memory: PhysicalMemory) -> Iterator[tuple[int, int, str]]:
-    """(first page, end page, state) runs of a mapping, O(runs)."""
-    counts = memory.mapcount
-    for a, b, value in mapping.ptes.runs():
-        if value is None:
-            yield a, b, ABSENT
-        elif value in (ZERO, HUGE_ZERO):
-            yield a, b, ZERO_PAGE
-        elif isinstance(value, Linear):
-            lo, hi = value.at(a), value.at(b)
-            for c, d, count in counts.runs(lo, hi):
-                yield a + c - lo, a + d - lo, EXCLUSIVE if count == 1 else SHARED
-        else:
-            yield a, b, SHARED
-
-
-def summarise(runs: Iterator[tuple[int, int, str]], pages: int, cells: int = CELLS
+def summarise(runs: Iterable[tuple[int, int, str]], pages: int, cells: int = CELLS
               ) -> tuple[str, ...]:
     """The state each of ``min(cells, pages)`` cells shows: O(runs + cells).
 
@@ -226,72 +233,86 @@ def summarise(runs: Iterator[tuple[int, int, str]], pages: int, cells: int = CEL
     return tuple(out)
 
 
-def _kind(m: Mapping) -> str:
-    backing = "file" if m.file_backed else "anon"
-    words = [m.share, backing, m.prot]
-    if m.thp:
-        words.append("thp")
-    if m.dontfork:
-        words.append("dontfork")
-    if m.wipeonfork:
-        words.append("wipeonfork")
+def _kind(m: MappingDetail) -> str:
+    words = [m.share, "file" if m.file_backed else "anon", m.prot]
+    words += [word for word, on in (("thp", m.thp), ("dontfork", m.dontfork),
+                                    ("wipeonfork", m.wipeonfork)) if on]
     return " ".join(words)
 
 
-def address_spaces(world: World, selected: str | None = None, cells: int = CELLS
-                   ) -> tuple[list[ProcessMemory], list[MappingView]]:
+def _shares(world: World, name: str, mapping: str, holders: Iterable[str]
+            ) -> tuple[tuple[str, int], ...]:
+    """With which other holders the process maps the same frames, and how many pages."""
+    out = []
+    for other in holders:
+        if other != name:
+            n = world.queries.shared_with(name, mapping, other)
+            if _known(n) and n:
+                out.append((other, n))
+    return tuple(out)
+
+
+def address_spaces(world: World, detail: ModelDetail | None, selected: str | None = None,
+                   cells: int = CELLS) -> tuple[list[ProcessMemory], list[MappingView]]:
     """Every live process's page-table totals, and every mapping as a bar per process.
 
     Within a mapping the selected process comes first; processes that share
     the same frames say with whom and how many pages.
     """
-    kernel = _model(world)
-    order = process_order(world)
-    if selected in order:
-        order.remove(selected)
-        order.insert(0, selected)
+    order = process_order(world, selected)
     totals = []
     for name in order:
         p = world.processes[name]
-        proc = kernel.processes.get(name) if kernel else None
+        model = detail.process(name) if detail else None
         note = ""
         if p.state in ("zombie", "reaped"):
             note = f"{p.state}: its memory is gone"
-        elif proc is not None and proc.mm is None:
-            note = f"runs {proc.program}: forklab cannot see into its memory"
+        elif model is not None and model.memory is None:
+            note = f"runs {model.program}: forklab cannot see into its memory"
+        commit = world.queries.commit(name)
         totals.append(ProcessMemory(name, p.vm_pte, p.faults, p.minflt,
-                                    world.queries.commit(name), note))
-    if kernel is None:
-        return totals, []
+                                    commit if _known(commit) else None, note))
+    if detail is None:
+        return totals, _counted_mappings(world, order)
     views = []
-    names = list(kernel.addresses)
-    for mname in names:
-        holders: list[tuple[str, Process, Mapping]] = []
+    for mname in detail.mapping_names:
+        holders: list[tuple[str, MappingDetail]] = []
         for name in order:
-            proc = kernel.processes.get(name)
-            if proc is None or proc.ended or proc.mm is None:
-                continue
-            m = proc.mm.mappings.get(mname)
+            model = detail.process(name)
+            m = next((m for m in model.mappings if m.name == mname), None) if model else None
             if m is not None:
-                holders.append((name, proc, m))
+                holders.append((name, m))
         if not holders:
             continue
         bars = []
-        for name, proc, m in holders:
-            states = summarise(page_states(m, kernel.memory), m.pages, cells)
-            obs = world.processes[name].mappings.get(mname)
-            present = m.present()
-            exclusive = obs.exclusive if obs else 0
-            zero = m.zero()
-            others = tuple(
-                (other, n) for other, _, _ in holders if other != name
-                for n in [world.queries.shared_with(name, mname, other)] if n)
-            bars.append(Bar(name, "".join(PAGE_SYMBOL[s] for s in states), states, present,
-                            exclusive, max(present - exclusive - zero, 0), zero, others))
-        first = holders[0][2]
+        for name, m in holders:
+            states = summarise(((r.start, r.end, r.state) for r in m.runs), m.pages, cells)
+            exclusive, zero = m.count(EXCLUSIVE), m.count(ZERO_PAGE)
+            bars.append(Bar(name, "".join(PAGE_SYMBOL[s] for s in states), states,
+                            m.pages - m.count(ABSENT), exclusive, m.count(SHARED), zero,
+                            _shares(world, name, mname, (n for n, _ in holders))))
+        first = holders[0][1]
         per = first.pages / max(1, min(cells, first.pages))
         views.append(MappingView(mname, first.pages, _kind(first), per, tuple(bars)))
     return totals, views
+
+
+def _counted_mappings(world: World, order: list[str]) -> list[MappingView]:
+    """Each mapping as the observables count it, without cells: where in the mapping
+    the pages are is the model's to say."""
+    views = []
+    for mname in sorted(world.mapping_names):
+        holders = [name for name in order if not _ended(world, name)
+                   and mname in world.processes[name].mappings]
+        bars = []
+        for name in holders:
+            m = world.processes[name].mappings[mname]
+            bars.append(Bar(name, "", (), m.present, m.exclusive,
+                            max(m.present - m.exclusive - m.zero, 0), m.zero,
+                            _shares(world, name, mname, holders)))
+        if bars:
+            views.append(MappingView(mname, None, "", 0, tuple(bars)))
+    return views
 
 
 # --- fd tables ----------------------------------------------------------------------------
@@ -302,10 +323,10 @@ class FdRow:
     fd: int
     name: str  # the name the scenario last bound to this number, or ""
     cloexec: bool
-    file: int  # which open file description (numbered in this World, in tree order)
-    mode: str  # "r", "w", "rw", "w+append"
-    offset: int
-    obj: str  # "pipe #1 write end", "file data.txt", "/dev/null", "pidfd → child"
+    file: int | None  # which open file description (None: the World does not say)
+    mode: str  # "r", "w", "rw", "w+append"; "" if unknown
+    offset: int | None
+    obj: str  # "pipe #1 write end", "file data.txt", "/dev/null", "pidfd → child"; "" unknown
     also: tuple[str, ...]  # the same open file elsewhere: "child:4"
 
 
@@ -321,82 +342,74 @@ class FdTable:
 BUFFER_MODE = {"full": "fully buffered", "line": "line buffered", "none": "unbuffered"}
 
 
-def fd_tables(world: World, selected: str | None = None) -> list[FdTable]:
+def fd_tables(world: World, detail: ModelDetail | None, selected: str | None = None
+              ) -> list[FdTable]:
     """Every process's fds: fd → open file description → object."""
-    kernel = _model(world)
-    order = process_order(world)
-    if selected in order:
-        order.remove(selected)
-        order.insert(0, selected)
-    if kernel is None:
-        return []
-    files: dict[int, int] = {}  # id(open file) -> its number here
-    objects: dict[int, int] = {}  # id(pipe) -> its number here
-    holders: dict[int, list[tuple[str, int]]] = {}
-    writers: dict[int, list[str]] = {}  # id(pipe) -> "process:fd" holding a write end
-    for name in process_order(world):
-        proc = kernel.processes.get(name)
-        if proc is None or proc.ended:
-            continue
-        for number in sorted(proc.files.fds):
-            slot = proc.files.fds[number]
-            files.setdefault(id(slot.file), len(files) + 1)
-            holders.setdefault(id(slot.file), []).append((name, number))
-            if isinstance(slot.file.obj, Pipe) and not slot.file.obj.collector:
-                objects.setdefault(id(slot.file.obj), len(objects) + 1)
-                if slot.file.writable:
-                    writers.setdefault(id(slot.file.obj), []).append(f"{name}:{number}")
-    fd_names: dict[int, str] = {}  # number -> the name bound to it last
-    for fname, number in world.fd_names.items():
-        fd_names[number] = fname
+    fd_names = {number: fname for fname, number in world.fd_names.items()}  # the last bound
+    order = process_order(world, selected)
     tables = []
     for name in order:
-        proc = kernel.processes.get(name)
         p = world.processes[name]
-        if proc is None or proc.ended:
+        if _ended(world, name):
             tables.append(FdTable(name, (), "", p.last_read,
                                   f"{p.state}: every fd was closed when it ended"))
-            continue
-        rows = []
-        for number in sorted(proc.files.fds):
-            slot = proc.files.fds[number]
-            f = slot.file
-            mode = ("r" if f.readable else "") + ("w" if f.writable else "")
-            mode = (mode or "-") + ("+append" if f.append else "")
-            also = tuple(f"{other}:{n}" for other, n in holders.get(id(f), ())
-                         if (other, n) != (name, number))
-            rows.append(FdRow(number, fd_names.get(number, ""), slot.cloexec, files[id(f)],
-                              mode, f.offset,
-                              _object_text(f.obj, f.end, objects, writers, kernel), also))
-        stdio = ""
-        if proc.mm is not None:
-            out = proc.mm.user.stdout
-            mode = BUFFER_MODE.get(out.mode, out.mode)
-            stdio = f"libc stdout buffer ({mode}): " + (repr(out.buffer) if out.buffer
-                                                         else "empty")
-        tables.append(FdTable(name, tuple(rows), stdio, p.last_read))
+        elif detail is None:
+            rows = tuple(FdRow(fd, fd_names.get(fd, ""), fd in p.cloexec_fds, None, "", None, "",
+                               _same_file_elsewhere(world, name, fd, order))
+                         for fd in p.fds)
+            tables.append(FdTable(name, rows, "", p.last_read))
+        else:
+            model = detail.process(name)
+            assert model is not None
+            rows = tuple(_fd_row(f, name, fd_names, detail) for f in model.fds)
+            stdio = ""
+            if model.stdout is not None:
+                out = model.stdout
+                stdio = (f"libc stdout buffer ({BUFFER_MODE.get(out.mode, out.mode)}): "
+                         + (repr(out.buffer) if out.buffer else "empty"))
+            tables.append(FdTable(name, rows, stdio, p.last_read))
     return tables
 
 
-def _object_text(obj: Any, end: str, objects: dict[int, int], writers: dict[int, list[str]],
-                 kernel: Kernel) -> str:
-    if isinstance(obj, Pipe):
-        if obj.collector:
-            which = "stdout" if obj is kernel.stdout else "stderr"
-            return f"{which} pipe, read by forklab"
-        waiting = f", {len(obj.data)} bytes in it" if obj.data else ""
-        if end != "r":
-            return f"pipe #{objects[id(obj)]} write end{waiting}"
-        held = writers.get(id(obj), [])
-        who = ("write end held by " + " ".join(held)) if held else "no write end open: EOF"
-        return f"pipe #{objects[id(obj)]} read end{waiting}; {who}"
-    if isinstance(obj, RegularFile):
-        return f"file {obj.path} ({len(obj.data)} bytes)"
-    if isinstance(obj, DevNull):
-        return "/dev/null"
-    if isinstance(obj, PidFd):
-        return f"pidfd → {obj.process}"
-    return type(obj).__name__
+def _same_file_elsewhere(world: World, name: str, fd: int, order: list[str]
+                         ) -> tuple[str, ...]:
+    """``same_file`` asked of every other live fd: what a kernel World can tell."""
+    return tuple(f"{other}:{ofd}" for other in order if not _ended(world, other)
+                 for ofd in world.processes[other].fds
+                 if (other, ofd) != (name, fd)
+                 and world.queries.same_file(name, fd, other, ofd) is True)
+
+
+def _fd_row(f: FdDetail, name: str, fd_names: dict[int, str], detail: ModelDetail) -> FdRow:
+    mode = ("r" if f.readable else "") + ("w" if f.writable else "")
+    mode = (mode or "-") + ("+append" if f.append else "")
+    also = tuple(f"{p.name}:{g.fd}" for p in detail.processes for g in p.fds
+                 if g.open_file == f.open_file and (p.name, g.fd) != (name, f.fd))
+    return FdRow(f.fd, fd_names.get(f.fd, ""), f.cloexec, f.open_file, mode, f.offset,
+                 _object_text(f), also)
+
+
+def _object_text(f: FdDetail) -> str:
+    target = f.target
+    match target:
+        case Collector(stream=stream):
+            return f"{stream} pipe, read by forklab"
+        case PipeEnd(pipe=pipe, end=end, fill=fill, write_ends=writers):
+            waiting = f", {fill} bytes in it" if fill else ""
+            if end != "r":
+                return f"pipe #{pipe} write end{waiting}"
+            held = " ".join(f"{p}:{fd}" for p, fd in writers)
+            who = f"write end held by {held}" if held else "no write end open: EOF"
+            return f"pipe #{pipe} read end{waiting}; {who}"
+        case FileTarget(path=path, size=size):
+            return f"file {path} ({size} bytes)"
+        case DirectoryTarget(path=path):
+            return f"directory {path}"
+        case DevNullTarget():
+            return "/dev/null"
+        case PidFdTarget(process=process):
+            return f"pidfd → {process}"
+    raise AssertionError(f"no text for {target!r}")
 
 
 # --- threads and the wait-for graph --------------------------------------------------------
@@ -424,53 +437,44 @@ class ThreadsView:
     threads: tuple[ThreadRow, ...]
     locks: tuple[LockRow, ...]
     stuck: tuple[str, ...]  # waits-forever explanations from the wait-for graph
+    note: str = ""  # what a World without the model's detail can say instead
 
 
-def threads_view(world: World, selected: str | None = None) -> ThreadsView:
-    kernel = _model(world)
-    if kernel is None:
-        return ThreadsView((), (), ())
-    from forklab.sim.waitfor import stuck
-
-    order = process_order(world)
-    if selected in order:
-        order.remove(selected)
-        order.insert(0, selected)
-    live = [kernel.processes[n] for n in order
-            if n in kernel.processes and not kernel.processes[n].ended]
+def threads_view(world: World, detail: ModelDetail | None, selected: str | None = None
+                 ) -> ThreadsView:
+    order = process_order(world, selected)
+    if detail is None:
+        counts = ", ".join(f"{name} {p.threads}" + (" (blocked)" if p.state == "blocked" else "")
+                           for name in order if not _ended(world, name)
+                           for p in [world.processes[name]])
+        return ThreadsView((), (), (), "The kernel shows how many threads each process has, "
+                                       f"not what they wait for: {counts or 'none live'}.")
+    live = [model for name in order if not _ended(world, name)
+            for model in [detail.process(name)] if model is not None]
     rows, locks = [], []
+    seen: set[tuple[int | None, str]] = set()  # a memory shared by vfork or clone(vm): once
     for proc in live:
-        users = [p for p in kernel.processes.values() if not p.ended and p.mm is proc.mm]
-        owners = {t.tid: (u, t) for u in users for t in u.threads.values()}
-        mutexes = proc.mm.user.mutexes if proc.mm is not None else {}
-        for t in proc.threads.values():
+        for t in proc.threads:
             waiting = ""
             if t.waiting is not None:
-                waiting = (f"waits for {t.waiting.what} in `{t.waiting.op.text.strip()}` "
-                           f"(line {t.waiting.op.where.line})")
-            holds = tuple(sorted(n for n, m in mutexes.items() if m.owner == t.tid))
+                waiting = (f"waits for {t.waiting.what} in `{t.waiting.line_text}` "
+                           f"(line {t.waiting.line})")
+            holds = tuple(m.name for m in proc.mutexes if m.owner_tid == t.tid)
             rows.append(ThreadRow(proc.name, t.name or "main", t.tid, waiting, holds))
-        for lname in sorted(mutexes):
-            owner = mutexes[lname].owner
-            if owner is None:
-                text, orphaned = "free", False
-            elif owner in owners:
-                user, t = owners[owner]
-                text = f"held by {user.name}/{t.name or 'main'} (tid {owner})"
-                orphaned = False
+        for m in proc.mutexes:
+            if (proc.memory, m.name) in seen:
+                continue
+            seen.add((proc.memory, m.name))
+            if m.owner_tid is None:
+                text = "free"
+            elif m.owner is not None:
+                user, thread = m.owner
+                text = f"held by {user}/{thread or 'main'} (tid {m.owner_tid})"
             else:
-                text = f"held by tid {owner}, which does not exist in {proc.name}"
-                orphaned = True
-            locks.append(LockRow(proc.name, lname, text, orphaned))
-    # a memory shared by vfork/clone(vm) lists each lock once per process: keep the first
-    seen: set[tuple[int, str]] = set()
-    unique = []
-    for row, proc in ((r, kernel.processes[r.process]) for r in locks):
-        key = (id(proc.mm), row.lock)
-        if key not in seen:
-            seen.add(key)
-            unique.append(row)
-    return ThreadsView(tuple(rows), tuple(unique), tuple(str(s) for s in stuck(kernel)))
+                text = f"held by tid {m.owner_tid}, which does not exist in {proc.name}"
+            locks.append(LockRow(proc.name, m.name, text,
+                                 m.owner_tid is not None and m.owner is None))
+    return ThreadsView(tuple(rows), tuple(locks), detail.stuck)
 
 
 # --- signals -------------------------------------------------------------------------------
@@ -484,21 +488,25 @@ class SignalRow:
     blocked: str
     pending: str
     note: str = ""
+    thread: str = ""  # a thread other than the main one: its own mask and pending signals
 
 
-def signal_rows(world: World, selected: str | None = None) -> list[SignalRow]:
-    order = process_order(world)
-    if selected in order:
-        order.remove(selected)
-        order.insert(0, selected)
+def signal_rows(world: World, detail: ModelDetail | None, selected: str | None = None
+                ) -> list[SignalRow]:
+    """Each process's signal sets (the observables: its main thread's mask); then, from
+    the model, each other thread's mask and the signals sent to that thread."""
     rows = []
-    for name in order:
+    for name in process_order(world, selected):
         p = world.processes[name]
         note = ""
         if p.state in ("zombie", "reaped"):
             note = f"{p.state}" + (f", killed by {p.term_signal}" if p.term_signal else "")
         rows.append(SignalRow(name, signal_text(p.sig_caught), signal_text(p.sig_ignored),
                               signal_text(p.sig_blocked), signal_text(p.sig_pending), note))
+        model = detail.process(name) if detail and not note else None
+        for t in model.threads[1:] if model else ():
+            rows.append(SignalRow(name, "", "", signal_text(t.mask), signal_text(t.pending),
+                                  thread=t.name))
     return rows
 
 
@@ -522,10 +530,12 @@ class PanelsView:
 def panels(world: World, selected: str | None = None, cells: int = CELLS) -> PanelsView:
     if selected not in world.processes:
         selected = next(iter(world.processes), None)
-    totals, mappings = address_spaces(world, selected, cells)
-    return PanelsView(selected, tuple(process_rows(world)), world.stdout, tuple(totals),
-                      tuple(mappings), tuple(fd_tables(world, selected)),
-                      threads_view(world, selected), tuple(signal_rows(world, selected)))
+    detail = of_world(world)
+    totals, mappings = address_spaces(world, detail, selected, cells)
+    return PanelsView(selected, tuple(process_rows(world, detail)), world.stdout,
+                      tuple(totals), tuple(mappings), tuple(fd_tables(world, detail, selected)),
+                      threads_view(world, detail, selected),
+                      tuple(signal_rows(world, detail, selected)))
 
 
 # --- the lesson text ---------------------------------------------------------------------

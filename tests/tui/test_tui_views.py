@@ -60,7 +60,7 @@ def test_the_big_bars_stay_summaries():
 
 
 def test_the_process_tree():
-    rows = views.process_rows(session("fd-leak", 6).world)
+    rows = views.panels(session("fd-leak", 6).world).processes
     assert [(r.prefix, r.name, r.symbol, r.state) for r in rows] == [
         ("", "parent", "▶", "running"), ("├─ ", "child", "▶", "running"),
         ("└─ ", "worker", "·", "reaped")]
@@ -100,7 +100,7 @@ def test_threads_say_who_waits_forever():
 def test_signals():
     s = LessonSession(load_lesson(lesson_files("quiz")[0]))
     s.goto(1)
-    (row,) = views.signal_rows(s.world)
+    (row,) = views.panels(s.world).signals
     assert (row.blocked, row.pending, row.caught) == ("INT", "INT", "—")
 
 

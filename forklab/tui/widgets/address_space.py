@@ -14,6 +14,7 @@ from forklab.tui.views import (
     EXCLUSIVE,
     PAGE_SYMBOL,
     SHARED,
+    UNKNOWN,
     ZERO_PAGE,
     MappingView,
     ProcessMemory,
@@ -44,8 +45,9 @@ def render(totals: tuple[ProcessMemory, ...], mappings: tuple[MappingView, ...],
         if t.note:
             out.append(f"  {t.note}\n", style="dim")
             continue
+        commit = format_size(t.commit) if t.commit is not None else UNKNOWN
         out.append(f"  page tables {t.vm_pte} KiB · faults {t.faults} ({t.minflt} in all)"
-                   f" · commit {format_size(t.commit)}\n")
+                   f" · commit {commit}\n")
     if ended:
         out.append(f"  no memory to show (ended, or running another program): "
                    f"{' '.join(ended)}\n", style="dim")
@@ -55,17 +57,21 @@ def render(totals: tuple[ProcessMemory, ...], mappings: tuple[MappingView, ...],
     for view in mappings:
         out.append("\n")
         out.append(view.name, style="bold")
-        out.append(f"  {view.size} {view.kind}  ({view.scale})\n", style="dim")
+        facts = f"{view.size} {view.kind}  " if view.pages is not None else ""
+        out.append(f"  {facts}({view.scale})\n", style="dim")
         for bar in view.bars:
             out.append("▸ " if bar.process == selected else "  ", style="bold")
-            out.append(bar.process.ljust(width) + " │")
-            for symbol, state in zip(bar.cells, bar.states):
-                out.append(symbol, style=PAGE_STYLE[state])
-            out.append("│ ")
+            out.append(bar.process.ljust(width) + " ")
+            if bar.cells:
+                out.append("│")
+                for symbol, state in zip(bar.cells, bar.states):
+                    out.append(symbol, style=PAGE_STYLE[state])
+                out.append("│ ")
             out.append(f"{PAGE_SYMBOL[EXCLUSIVE]}{bar.exclusive} ", style=PAGE_STYLE[EXCLUSIVE])
             out.append(f"{PAGE_SYMBOL[SHARED]}{bar.shared} ", style=PAGE_STYLE[SHARED])
             out.append(f"{PAGE_SYMBOL[ZERO_PAGE]}{bar.zero}", style=PAGE_STYLE[ZERO_PAGE])
-            out.append(f" of {view.pages}\n", style="dim")
+            out.append(f" of {view.pages}\n" if view.pages is not None
+                       else f" ({bar.present} present)\n", style="dim")
             for other, pages in bar.shared_with:
                 out.append(" " * (width + 4) + f"{pages} pages share frames with {other}\n",
                            style="dim")

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from forklab.tui.views import FdTable
+from forklab.tui.views import UNKNOWN, FdTable
 
 CLOEXEC = "⊘"
 
@@ -23,8 +23,10 @@ def table_of(table: FdTable) -> Table:
         name = Text(row.name, style="bold")
         if row.cloexec:
             name.append((" " if row.name else "") + CLOEXEC, style="magenta bold")
-        grid.add_row(str(row.fd), name, f"#{row.file} {row.mode} @{row.offset}", row.obj,
-                     " ".join(row.also))
+        described = row.file is not None
+        grid.add_row(str(row.fd), name,
+                     f"#{row.file} {row.mode} @{row.offset}" if described else UNKNOWN,
+                     row.obj if described else UNKNOWN, " ".join(row.also))
     return grid
 
 
@@ -54,6 +56,9 @@ def render(tables: tuple[FdTable, ...], selected: str | None) -> RenderableType:
         parts.append(Text(f"ended, so no fds: {' '.join(ended)}\n", style="dim"))
     parts.append(Text(f"{CLOEXEC} close-on-exec · #N open file description, mode @offset · "
                       "shared with process:fd", style="dim"))
+    if any(row.file is None for table in tables for row in table.rows):
+        parts.append(Text(f"{UNKNOWN} the kernel shows fd numbers and close-on-exec, "
+                          "not what an fd points at", style="dim"))
     return Group(*parts)
 
 

@@ -14,6 +14,10 @@ def render(rows: tuple[SignalRow, ...], selected: str | None) -> Table:
     for column in ("process", "caught", "ignored", "blocked", "pending"):
         table.add_column(column, overflow="fold")
     for row in rows:
+        if row.thread:
+            table.add_row(Text(f"    /{row.thread}", style="dim"), "", "", row.blocked,
+                          Text(row.pending, style="yellow" if row.pending != "—" else ""))
+            continue
         name = Text(("▸ " if row.process == selected else "  ") + row.process,
                     style="bold" if row.process == selected else "")
         if row.note:
@@ -21,7 +25,8 @@ def render(rows: tuple[SignalRow, ...], selected: str | None) -> Table:
         else:
             table.add_row(name, row.caught, row.ignored, row.blocked,
                           Text(row.pending, style="yellow" if row.pending != "—" else ""))
-    table.caption = "caught: a handler runs · ignored: dropped · blocked: held pending"
+    table.caption = ("caught: a handler runs · ignored: dropped · blocked: held pending"
+                     " · /t: a thread's own mask and signals sent to it")
     table.caption_style = "dim"
     return table
 

@@ -9,6 +9,9 @@ from forklab.tui.views import ThreadsView
 
 def render(view: ThreadsView, selected: str | None) -> Text:
     out = Text()
+    if view.note:
+        out.append(view.note + "\n", style="dim")
+        return out
     if view.stuck:
         out.append("waits forever\n", style="bold")
         for line in view.stuck:
