@@ -103,7 +103,7 @@ async def test_help_opens_and_closes_from_the_catalog(app_factory):
 
 
 def test_an_unknown_lesson_is_refused_before_anything_runs(progress):
-    with pytest.raises(LessonNotFound, match="no lesson 'nosuch'.*cow"):
+    with pytest.raises(LessonNotFound, match=r"no lesson 'nosuch'.*cow"):
         make_app("nosuch", lessons=lesson_files(), progress=progress)
 
 

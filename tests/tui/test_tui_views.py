@@ -1,11 +1,20 @@
 """What the panels show: computed from a World, plain data, no Textual."""
 from __future__ import annotations
 
-from conftest import lesson_files, model_kernel
+import dataclasses
+from typing import Any
 
+import pytest
+from conftest import lesson_files, model_kernel
+from rich.console import Console
+
+from forklab.observe import World
+from forklab.scenario.parse import parse_text
+from forklab.sim import SimBackend
 from forklab.tui import views
-from forklab.tui.state import LessonSession, check_on_kernel, load_lesson
+from forklab.tui.state import LessonSession, check_on_kernel, load_lesson, real_kernel
 from forklab.tui.views import ABSENT, EXCLUSIVE, SHARED, ZERO_PAGE, summarise
+from forklab.tui.widgets import fd_table
 
 
 def session(name: str, position: int) -> LessonSession:
@@ -129,3 +138,104 @@ def test_failed_expectations_say_what_was_seen():
     text = views.lesson_markdown(s)
     assert "- ✗ `parent.threads == 2` — but parent.threads = 1" in text
     assert "Choices: `[0, 1, 2]` · `[0, 1, 2, 3, 4]`" in text
+
+
+THP_FORK = '''id = "thp"
+title = "t"
+summary = "s"
+[[step]]
+do = """
+parent: mmap thp 2MiB thp
+parent: write thp
+parent: mmap heap 64KiB
+parent: read heap[0:4p]
+parent: write heap[4p:8p]
+parent: fork -> child
+child: write thp[0p]
+child: write heap[4p]
+"""
+'''
+
+
+def model_world(text: str) -> World:
+    scenario = parse_text(text)
+    run = SimBackend().start(scenario)
+    for op in scenario.ops:
+        run.apply(op)
+    return run.observe()
+
+
+def test_the_bars_count_pages_as_the_observables_do():
+    """A forked huge page whose head the child copied: the parent's 512 pages are
+    exclusive (pagemap repeats the head's bit; seen on Linux 6.x), in the bar too."""
+    world = model_world(THP_FORK)
+    v = views.panels(world, "parent")
+    thp = next(m for m in v.mappings if m.name == "thp")
+    parent, child = thp.bars
+    assert (parent.process, parent.exclusive, parent.shared) == ("parent", 512, 0)
+    assert parent.cells == "▇" * 32
+    assert (child.exclusive, child.shared) == (1, 511)
+    for view in v.mappings:
+        for bar in view.bars:
+            obs = world.processes[bar.process].mappings[view.name]
+            assert (bar.present, bar.exclusive, bar.zero) == (obs.present, obs.exclusive,
+                                                              obs.zero)
+            assert bar.shared == obs.present - obs.exclusive - obs.zero
+
+
+class _KernelQueries:
+    """A World's queries with no model behind them, as the kernel backend's are."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_kernel_world_shows_its_observables():
+    s = session("fd-leak", 5)
+    world = dataclasses.replace(s.world, queries=_KernelQueries(s.world.queries))
+    v = views.panels(world, "parent")
+    parent = v.files[0]
+    assert [(r.fd, r.name, r.cloexec, r.file) for r in parent.rows] == [
+        (0, "", False, None), (1, "", False, None), (2, "", False, None),
+        (3, "r", False, None), (4, "r2", True, None)]
+    assert parent.rows[3].also == ("child:3", "worker:3")  # from same_file
+    model = views.panels(s.world, "parent")
+    assert [[r.also for r in t.rows] for t in v.files] == [
+        [r.also for r in t.rows] for t in model.files]
+    assert parent.last_read == ""
+    assert v.processes[0].pid is None
+    assert v.threads.threads == () and "parent 1" in v.threads.note
+    rendered = fd_table.render(v.files, "parent")
+    console = Console(width=80, record=True)
+    console.print(rendered)
+    text = console.export_text()
+    assert "r2 ⊘" in text and "not what an fd points at" in text
+
+
+def test_a_kernel_world_shows_page_counts_without_cells():
+    world = model_world(THP_FORK)
+    world = dataclasses.replace(world, queries=_KernelQueries(world.queries))
+    v = views.panels(world, "parent")
+    thp = next(m for m in v.mappings if m.name == "thp")
+    assert thp.pages is None and thp.scale == "the kernel shows how many pages, not where"
+    parent = thp.bars[0]
+    assert (parent.cells, parent.present, parent.exclusive, parent.shared) == ("", 512, 512, 0)
+    assert thp.bars[1].shared_with == (("parent", 511),)
+
+
+def test_the_panels_of_a_real_kernel_run():
+    backend, why = real_kernel()
+    if backend is None:
+        pytest.skip(why)
+    scenario = load_lesson(lesson_files("fd-leak")[0])
+    with backend.start(scenario) as run:
+        for op in scenario.steps[0].ops:
+            run.apply(op)
+        v = views.panels(run.observe(), "parent")
+    parent = v.files[0]
+    assert [(r.fd, r.name) for r in parent.rows] == [(0, ""), (1, ""), (2, ""), (3, "r"),
+                                                     (4, "w")]
+    assert parent.rows[4].also == ("child:4",)
