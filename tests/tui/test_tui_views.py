@@ -140,6 +140,7 @@ def test_failed_expectations_say_what_was_seen():
     assert "Choices: `[0, 1, 2]` · `[0, 1, 2, 3, 4]`" in text
 
 
+HEADER_ONLY = 'id = "t"\ntitle = "t"\nsummary = "s"\n'
 THP_FORK = '''id = "thp"
 title = "t"
 summary = "s"
@@ -239,3 +240,16 @@ def test_the_panels_of_a_real_kernel_run():
     assert [(r.fd, r.name) for r in parent.rows] == [(0, ""), (1, ""), (2, ""), (3, "r"),
                                                      (4, "w")]
     assert parent.rows[4].also == ("child:4",)
+
+
+def test_signals_of_each_other_thread():
+    rows = views.panels(model_world(HEADER_ONLY + '''
+[[step]]
+do = """
+parent: thread -> t1
+parent/t1: block SIGUSR1
+parent/t1: raise SIGUSR1
+"""
+'''), "parent").signals
+    assert [(r.process, r.thread, r.blocked, r.pending) for r in rows] == [
+        ("parent", "", "—", "—"), ("parent", "t1", "USR1", "USR1")]

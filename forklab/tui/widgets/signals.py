@@ -25,8 +25,9 @@ def render(rows: tuple[SignalRow, ...], selected: str | None) -> Table:
         else:
             table.add_row(name, row.caught, row.ignored, row.blocked,
                           Text(row.pending, style="yellow" if row.pending != "—" else ""))
-    table.caption = ("caught: a handler runs · ignored: dropped · blocked: held pending"
-                     " · /t: a thread's own mask and signals sent to it")
+    table.caption = "caught: a handler runs · ignored: dropped · blocked: held pending"
+    if any(row.thread for row in rows):
+        table.caption += " · /T: thread T's own"
     table.caption_style = "dim"
     return table
 
