@@ -347,6 +347,10 @@ def fd_tables(world: World, detail: ModelDetail | None, selected: str | None = N
     """Every process's fds: fd → open file description → object."""
     fd_names = {number: fname for fname, number in world.fd_names.items()}  # the last bound
     order = process_order(world, selected)
+    holders: dict[int, list[str]] = {}  # open file description -> "process:fd" holding it
+    for proc in detail.processes if detail else ():
+        for f in proc.fds:
+            holders.setdefault(f.open_file, []).append(f"{proc.name}:{f.fd}")
     tables = []
     for name in order:
         p = world.processes[name]
@@ -361,7 +365,7 @@ def fd_tables(world: World, detail: ModelDetail | None, selected: str | None = N
         else:
             model = detail.process(name)
             assert model is not None
-            rows = tuple(_fd_row(f, name, fd_names, detail) for f in model.fds)
+            rows = tuple(_fd_row(f, name, fd_names, holders) for f in model.fds)
             stdio = ""
             if model.stdout is not None:
                 out = model.stdout
@@ -380,11 +384,11 @@ def _same_file_elsewhere(world: World, name: str, fd: int, order: list[str]
                  and world.queries.same_file(name, fd, other, ofd) is True)
 
 
-def _fd_row(f: FdDetail, name: str, fd_names: dict[int, str], detail: ModelDetail) -> FdRow:
+def _fd_row(f: FdDetail, name: str, fd_names: dict[int, str],
+            holders: dict[int, list[str]]) -> FdRow:
     mode = ("r" if f.readable else "") + ("w" if f.writable else "")
     mode = (mode or "-") + ("+append" if f.append else "")
-    also = tuple(f"{p.name}:{g.fd}" for p in detail.processes for g in p.fds
-                 if g.open_file == f.open_file and (p.name, g.fd) != (name, f.fd))
+    also = tuple(h for h in holders[f.open_file] if h != f"{name}:{f.fd}")
     return FdRow(f.fd, fd_names.get(f.fd, ""), f.cloexec, f.open_file, mode, f.offset,
                  _object_text(f), also)
 
