@@ -290,7 +290,8 @@ class RealRun:
     """One scenario running on the kernel. Closing it ends every process."""
 
     def __init__(self, scenario: Scenario, timeout: float = DEFAULT_TIMEOUT,
-                 scratch_parent: str | None = None) -> None:
+                 scratch_parent: str | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.scenario = scenario
         self.closed = False
         self.generation = 0
@@ -313,7 +314,7 @@ class RealRun:
         self.driver: Driver | None = None
         self._finalizer = weakref.finalize(self, _cleanup, None, self.scratch, self._kpf)
         try:
-            self.driver = Driver(self.scratch, timeout)
+            self.driver = Driver(self.scratch, timeout, cancel)
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _cleanup, self.driver, self.scratch,
                                                self._kpf)
@@ -1096,9 +1097,11 @@ class RealBackend:
     name = "real"
     capabilities = Capabilities(sim_only_verbs=False)
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, scratch_parent: str | None = None) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, scratch_parent: str | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.timeout = timeout  # seconds a run may spend in apply and observe
         self.scratch_parent = scratch_parent  # where scratch directories go (default: $TMPDIR)
+        self.cancel = cancel  # once set, every run of this backend stops at its next check
 
     def start(self, scenario: Scenario) -> RealRun:
-        return RealRun(scenario, self.timeout, self.scratch_parent)
+        return RealRun(scenario, self.timeout, self.scratch_parent, self.cancel)

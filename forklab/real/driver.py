@@ -70,6 +70,10 @@ class RunTimeout(DriverError):
     """The run went past its wall-clock bound."""
 
 
+class RunCancelled(DriverError):
+    """Whoever started the run no longer wants it (the lesson player quits)."""
+
+
 @dataclass
 class Reply:
     kind: int
@@ -246,7 +250,8 @@ def _subreaper_release() -> None:
 class Driver:
     """The live processes of one run, their channels, and the settle loop."""
 
-    def __init__(self, scratch: str, timeout: float) -> None:
+    def __init__(self, scratch: str, timeout: float,
+                 cancel: threading.Event | None = None) -> None:
         self.scratch = scratch
         self.probe = probe_path()
         if not os.access(self.probe, os.X_OK):
@@ -258,6 +263,7 @@ class Driver:
                               f"every scenario process, but the fd limit is {soft}: raise it "
                               f"to at least {lib.FL_FD_MIN + 124} (`ulimit -n 1024`)")
         self.timeout = timeout
+        self.cancel = cancel  # set from another thread: the run stops at its next check
         self.spent = 0.0  # seconds spent inside apply/observe so far
         self._clock_start: float | None = None
         self.procs: dict[str, Proc] = {}  # by scenario name, in creation order
@@ -308,6 +314,8 @@ class Driver:
             self._clock_start = None
 
     def _check_deadline(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunCancelled("the run was cancelled")
         now = self.spent + (time.monotonic() - self._clock_start if self._clock_start else 0)
         if now > self.timeout:
             raise RunTimeout(f"the run took longer than its bound of {self.timeout:g} s")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,11 +196,12 @@ class Answer:
 
 # --- the kernel, beside the model ----------------------------------------------------------
 
-KernelFactory = Callable[[], tuple["Backend | None", str]]
-"""Gives the kernel backend, or None and why it cannot run here."""
+KernelFactory = Callable[[threading.Event], tuple["Backend | None", str]]
+"""Gives the kernel backend, or None and why it cannot run here. Its runs stop as
+soon as the event given is set (the lesson player quits)."""
 
 
-def real_kernel() -> tuple[Backend | None, str]:
+def real_kernel(cancel: threading.Event) -> tuple[Backend | None, str]:
     """forklab's real-kernel backend, imported lazily: it may not be built here."""
     try:
         from forklab.real import RealBackend, real_backend_status  # type: ignore[attr-defined]
@@ -212,7 +214,7 @@ def real_kernel() -> tuple[Backend | None, str]:
         return None, f"the kernel backend cannot tell whether it runs here ({err})"
     if not ok:
         return None, why
-    return RealBackend(), ""
+    return RealBackend(cancel=cancel), ""
 
 
 @dataclass
@@ -236,11 +238,11 @@ class KernelCheck:
         return None
 
 
-def check_on_kernel(scenario: Scenario, model: StepResult, factory: KernelFactory
-                    ) -> KernelCheck:
+def check_on_kernel(scenario: Scenario, model: StepResult, factory: KernelFactory,
+                    cancel: threading.Event) -> KernelCheck:
     """Run the scenario on a fresh kernel run up to ``model``'s step, and compare.
 
-    As ``forklab verify`` does (SCENARIOS.md §5): the default observations
+    As ``forklab verify`` does (docs/commands.md, "What is compared"): the default observations
     and every observable the step's expressions read; a simulator-only step
     is skipped on the kernel. Safe to call from a worker thread: it reads only
     the scenario and the model's result, which never change.
@@ -249,7 +251,7 @@ def check_on_kernel(scenario: Scenario, model: StepResult, factory: KernelFactor
     if not (scenario.real and model.step.real):
         return KernelCheck(position, False, "this step is simulator-only (a what-if API "
                                             "Linux does not have); the kernel cannot run it")
-    backend, why = factory()
+    backend, why = factory(cancel)
     if backend is None:
         return KernelCheck(position, False, f"the kernel backend is unavailable: {why}")
     try:
@@ -483,7 +485,7 @@ class Sandbox:
     """Script lines typed against a private copy of the model at one step.
 
     A line that parses and runs changes the copy; a line that fails changes
-    nothing. ``= EXPR`` evaluates an expression (SCENARIOS.md §4) instead.
+    nothing. ``= EXPR`` evaluates an expression (docs/scenario-language.md) instead.
     """
 
     def __init__(self, kernel: Kernel, names: dict[str, NameKind],

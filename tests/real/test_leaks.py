@@ -291,3 +291,15 @@ def test_the_lesson_player_killed_during_a_kernel_run_leaves_nothing(tmp_path, s
             player.kill()
             player.wait()
         os.close(master)
+
+
+def test_a_run_cancelled_from_another_thread_stops_and_leaves_nothing(no_leaks, scratch):
+    cancel = threading.Event()
+    scenario = parse_text(scenario_text(BUSY + "parent: sleep 10s"))
+    threading.Timer(0.5, cancel.set).start()
+    begun = time.monotonic()
+    with (pytest.raises(ScenarioError, match="cancelled"),
+          RealBackend(scratch_parent=str(scratch), cancel=cancel).start(scenario) as run):
+        for op in scenario.steps[0].ops:
+            run.apply(op)
+    assert time.monotonic() - begun < 5

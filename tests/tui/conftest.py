@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,15 +78,15 @@ class LyingKernel:
         return _LyingRun(scenario)
 
 
-def model_kernel() -> tuple[Any, str]:
+def model_kernel(cancel: threading.Event) -> tuple[Any, str]:
     return ModelAsKernel(), ""
 
 
-def lying_kernel() -> tuple[Any, str]:
+def lying_kernel(cancel: threading.Event) -> tuple[Any, str]:
     return LyingKernel(), ""
 
 
-def no_kernel() -> tuple[Any, str]:
+def no_kernel(cancel: threading.Event) -> tuple[Any, str]:
     return None, "not built on this test machine"
 
 
@@ -97,7 +98,8 @@ def progress(tmp_path: Path) -> Progress:
 @pytest.fixture
 def app_factory(progress: Progress) -> Callable[..., ForklabApp]:
     def build(lesson: str | None = None, *, lessons: list[Path] | None = None,
-              kernel: Callable[[], tuple[Any, str]] = no_kernel) -> ForklabApp:
+              kernel: Callable[[threading.Event], tuple[Any, str]] = no_kernel
+              ) -> ForklabApp:
         app = make_app(lesson, lessons=lessons or lesson_files(), progress=progress,
                        kernel=kernel)
         app.animation_level = "none"  # tabs slide otherwise, and Pilot waits for them

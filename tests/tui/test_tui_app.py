@@ -444,7 +444,7 @@ async def test_a_lesson_of_the_real_catalog_plays_to_its_end(progress):
     from forklab import lessons
 
     app = make_app("fork-locks", lessons=lessons.catalog(), progress=progress,
-                   kernel=lambda: (None, "off"))
+                   kernel=lambda _cancel: (None, "off"))
     app.animation_level = "none"
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -471,3 +471,40 @@ async def test_a_lesson_file_opens_directly_and_ctrl_q_quits(app_factory, tmp_pa
         await pilot.press("n", "ctrl+q")
         await pilot.pause()
     assert not app.is_running
+
+
+async def test_quitting_stops_a_kernel_run_at_once(progress):
+    """A kernel run still going when the player quits is told to stop (its runs
+    check the event between settles), so quitting does not wait for it."""
+    import threading
+    import time
+
+    from forklab import lessons
+
+    started, stopped = threading.Event(), threading.Event()
+
+    class SlowKernel:
+        name = "real"
+
+        def __init__(self, cancel: threading.Event) -> None:
+            self.cancel = cancel
+
+        def start(self, scenario):
+            started.set()
+            if self.cancel.wait(30):  # as a real run would, at its next check
+                stopped.set()
+            raise RuntimeError("cancelled")
+
+    app = make_app("cow", lessons=lessons.catalog(), progress=progress,
+                   kernel=lambda cancel: (SlowKernel(cancel), ""))
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n", "r")
+        for _ in range(100):
+            if started.is_set():
+                break
+            await pilot.pause(0.02)
+        assert started.is_set()
+        begun = time.monotonic()
+        await pilot.press("q")
+    assert stopped.wait(5) and time.monotonic() - begun < 5

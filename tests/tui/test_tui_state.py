@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -272,7 +273,7 @@ def test_sandbox_evaluates_expressions():
 def test_a_kernel_that_agrees():
     s = session("cow")
     s.goto(3)
-    check = check_on_kernel(s.scenario, s.frame.result, model_kernel)
+    check = check_on_kernel(s.scenario, s.frame.result, model_kernel, threading.Event())
     assert check.ran and check.position == 3
     assert check.count("disagree") == 0 and check.count("unavailable") == 0
     assert check.count("agree") > 20
@@ -283,7 +284,7 @@ def test_a_kernel_that_agrees():
 def test_a_kernel_that_disagrees_and_hides_frames():
     s = session("cow")
     s.goto(2)
-    check = check_on_kernel(s.scenario, s.frame.result, lying_kernel)
+    check = check_on_kernel(s.scenario, s.frame.result, lying_kernel, threading.Event())
     assert check.ran
     assert check.status("parent.faults") == "disagree"
     assert check.status("child.heap.shared_with(parent)") == "unavailable"
@@ -293,7 +294,7 @@ def test_a_kernel_that_disagrees_and_hides_frames():
 def test_no_kernel_says_why():
     s = session("cow")
     s.forward()
-    check = check_on_kernel(s.scenario, s.frame.result, no_kernel)
+    check = check_on_kernel(s.scenario, s.frame.result, no_kernel, threading.Event())
     assert not check.ran
     assert check.reason == "the kernel backend is unavailable: not built on this test machine"
 
@@ -301,7 +302,7 @@ def test_no_kernel_says_why():
 def test_a_simulator_only_step_is_not_run_on_the_kernel():
     s = session("big")
     s.forward()
-    check = check_on_kernel(s.scenario, s.frame.result, model_kernel)
+    check = check_on_kernel(s.scenario, s.frame.result, model_kernel, threading.Event())
     assert not check.ran and "simulator-only" in check.reason
 
 
@@ -314,12 +315,13 @@ def test_a_kernel_that_fails_is_reported_not_raised():
 
     s = session("cow")
     s.forward()
-    check = check_on_kernel(s.scenario, s.frame.result, lambda: (Broken(), ""))
+    check = check_on_kernel(s.scenario, s.frame.result, lambda _cancel: (Broken(), ""),
+                            threading.Event())
     assert not check.ran and "OSError: no probe" in check.reason
 
 
 def test_the_real_kernel_factory_never_raises():
-    backend, why = real_kernel()
+    backend, why = real_kernel(threading.Event())
     assert (backend is None) == bool(why)
 
 

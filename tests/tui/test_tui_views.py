@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 import pytest
@@ -127,7 +128,7 @@ def test_the_lesson_text():
     s.answer(0, "4")
     text = views.lesson_markdown(s)
     assert "✗ You answered `4`: not it" in text and "The answer is `0`." in text
-    s.record_kernel(check_on_kernel(s.scenario, s.frame.result, model_kernel))
+    s.record_kernel(check_on_kernel(s.scenario, s.frame.result, model_kernel, threading.Event()))
     text = views.lesson_markdown(s)
     assert "**On the kernel:** ✓" in text and "· kernel ✓" in text
 
@@ -228,7 +229,7 @@ def test_a_kernel_world_shows_page_counts_without_cells():
 
 
 def test_the_panels_of_a_real_kernel_run():
-    backend, why = real_kernel()
+    backend, why = real_kernel(threading.Event())
     if backend is None:
         pytest.skip(why)
     scenario = load_lesson(lesson_files("fd-leak")[0])

@@ -6,6 +6,7 @@ on the kernel happens in a worker thread, so the lesson stays responsive.
 """
 from __future__ import annotations
 
+import threading
 from functools import partial
 
 from rich.text import Text
@@ -90,6 +91,7 @@ class LessonScreen(Screen[None]):
         self.session = session
         self.progress = progress
         self.kernel_factory = kernel
+        self.kernel_cancel = threading.Event()  # set when the screen goes: runs stop at once
         self.from_catalog = from_catalog
         self.selected: str | None = session.scenario.first
         self.pinned = False  # True once the learner picks a process: it stays picked
@@ -101,6 +103,10 @@ class LessonScreen(Screen[None]):
             yield LessonText(lesson_markdown(self.session), id="lesson-text")
             yield Panels(id="panels")
         yield Footer()
+
+    def on_unmount(self) -> None:
+        """Quitting does not wait for a kernel run: it stops within milliseconds."""
+        self.kernel_cancel.set()
 
     async def on_mount(self) -> None:
         await self.redraw()
@@ -189,7 +195,8 @@ class LessonScreen(Screen[None]):
 
     @work(thread=True, exclusive=False, group="kernel", exit_on_error=False)
     def run_on_kernel(self, position: int, result: StepResult) -> None:
-        check = check_on_kernel(self.session.scenario, result, self.kernel_factory)
+        check = check_on_kernel(self.session.scenario, result, self.kernel_factory,
+                                self.kernel_cancel)
         try:
             # (mypy cannot solve call_from_thread's return type for a coroutine
             # function whose result is not used)
