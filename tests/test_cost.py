@@ -79,6 +79,8 @@ def test_the_lesson_player_passes_this_machines_calibration(cache: Path) -> None
     lambda d: d["machine"].update(cpus=d["machine"]["cpus"] + 1),
     lambda d: d["coefficients"]["fork"].update(pte="fast"),
     lambda d: d["coefficients"]["fork"].update(pte=float("nan")),
+    lambda d: d["coefficients"]["fork"].update(pte=1e308),  # every prediction infinite
+    lambda d: d["coefficients"]["fork"].update(pte=-1.0),
     lambda d: d["coefficients"]["fork"].pop("pte"),
     lambda d: d["coefficients"].update(teleport=d["coefficients"]["fork"]),
 ])
@@ -90,9 +92,10 @@ def test_a_calibration_from_elsewhere_or_damaged_is_ignored(cache: Path, change)
     assert calibration.coefficients() is cost.DEFAULTS
 
 
-def test_a_file_that_is_not_json_is_ignored(cache: Path) -> None:
+@pytest.mark.parametrize("text", ["{not json", "[" * 100_000])
+def test_a_file_that_is_not_json_is_ignored(cache: Path, text: str) -> None:
     cache.parent.mkdir(parents=True)
-    cache.write_text("{not json")
+    cache.write_text(text)
     assert calibration.coefficients() is cost.DEFAULTS
 
 

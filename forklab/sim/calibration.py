@@ -61,6 +61,12 @@ def save(coefficients: dict[str, Coefficients], extra: dict[str, Any]) -> Path:
     return target
 
 
+MAX_COEFFICIENT = 1e6
+"""No fitted coefficient is negative or near a second per unit: a file that says
+so (it is user-writable input) is not a calibration, and 1e308 would make every
+prediction infinite."""
+
+
 def parse(document: Any) -> dict[str, Coefficients] | None:
     """The coefficients of a calibration document, or None if it is not valid here."""
     if not isinstance(document, dict) or document.get("version") != VERSION:
@@ -76,7 +82,7 @@ def parse(document: Any) -> dict[str, Coefficients] | None:
             return None
         numbers = [values[name] for name in _names()]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                   for v in numbers):
+                   and 0 <= v <= MAX_COEFFICIENT for v in numbers):
             return None
         found[kind] = Coefficients.from_values([float(v) for v in numbers])
     return found
@@ -86,7 +92,7 @@ def load_current() -> dict[str, Coefficients] | None:
     """This machine's calibration, if there is a valid one."""
     try:
         document = json.loads(path().read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deep
         return None
     return parse(document)
 
