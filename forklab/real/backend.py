@@ -840,9 +840,12 @@ class RealRun:
                                                 path if kind == lib.FL_PROG_PROGRAM else "?")
             child.spawn_us = r.v[lib.FL_V_ELAPSED_NS] / 1000
 
+        # never blockable: posix_spawn waits only for its child to exec or fail, and when
+        # it fails glibc's caller reaps it in waitpid — a child forklab does not know,
+        # whose caller must not be read as blocked while that child finishes exiting
         flight = self._call(task, op, lib.FL_OP_SPAWN,
                             (token, attr, sigmask, sigdef, kind, len(argv), len(actions)),
-                            data, kind="spawn", on_done=done, probe=probe)
+                            data, kind="spawn", on_done=done, blockable=False, probe=probe)
         if probe:
             self.driver.tokens[token] = flight
 
