@@ -197,7 +197,10 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         report = fuzz.fuzz(args.n, args.seed, args.out, jobs=jobs, progress=progress)
     except RuntimeError as err:  # a worker crashed: its traceback says where
         raise UsageError(f"forklab fuzz: {err}") from None
-    sys.stdout.write(fuzz.summary(report))
+    if args.json:
+        write_json(fuzz.report_json(report))
+    else:
+        sys.stdout.write(fuzz.summary(report))
     if report.interrupted:
         return 130
     return 1 if report.findings else 0
@@ -407,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "./forklab-fuzz-out)")
     fuzzing.add_argument("--jobs", type=_positive, default=None, metavar="J",
                          help="worker processes (default: 2, or 1 on a 1-CPU machine)")
+    fuzzing.add_argument("--json", action="store_true",
+                         help="one JSON document on stdout: counts, the disagreements "
+                              "(shrunk) and coverage of verbs, options and observables")
     fuzzing.set_defaults(handler=cmd_fuzz)
 
     benching = commands.add_parser(

@@ -1,8 +1,10 @@
 """forklab fuzz: random scenarios on the model and on the kernel, disagreements shrunk.
 
-The scenarios come from :func:`forklab.testing.scenario_texts` (valid and
+The scenarios come from :func:`forklab.testing.strategies.generated` (valid and
 deterministic on the kernel by construction, with expectations whose values
-the model computed). Each runs through ``verify_scenario``. A scenario on
+the model computed): the generator drives the model in step as it writes
+them, so that run *is* the model's run of the scenario, and only the kernel
+runs it again. Each is then compared as ``verify_scenario`` compares. A scenario on
 which the two backends differ is a *finding*; its **signature** is what
 differs first: the observable's kind and both values (``errno: model
 "EINVAL", kernel None``), or a language error that only one side raised. Each
@@ -16,20 +18,24 @@ own seeded stream; progress goes to ``progress`` (stderr in the CLI).
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queue_mod
 import re
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_OUT = "forklab-fuzz-out"
 SHRINK_CALLS = 1000  # kernel runs one shrink may spend, at most
 SHRINK_SECONDS = 60.0  # and wall time
 TRIM_CALLS = 300  # kernel runs the line-by-line pass after it may spend
-STRATEGY = dict(max_processes=4, max_steps=3, max_ops=8, blocking=True)
+STRATEGY = dict(max_processes=4, max_steps=3, max_ops=8, blocking=True, sim_only=True)
 """What ``forklab fuzz`` generates (see forklab.testing.scenarios)."""
 
 Signature = tuple[str, ...]
@@ -72,6 +78,7 @@ class FuzzReport:
     elapsed: float = 0.0
     shrink_seconds: float = 0.0
     interrupted: bool = False
+    coverage: Counter[str] = field(default_factory=Counter)  # verb, verb:option, .observable
 
     @property
     def disagreements(self) -> int:
@@ -136,6 +143,22 @@ def _slug(sig: Signature) -> str:
 
 # --- one worker -----------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _private_hypothesis_home() -> Iterator[None]:
+    """Hypothesis keeps what it learns (examples, constants of the code under test) in
+    ``./.hypothesis``; a fuzz run keeps nothing, so it gets a directory of its own, gone
+    at the end."""
+    from hypothesis.configuration import set_hypothesis_home_dir, storage_directory
+
+    before = storage_directory(intent_to_write=False).home_directory
+    with tempfile.TemporaryDirectory(prefix="forklab-fuzz-") as home:
+        set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(before)
+
+
 class _Worker:
     """One seeded stream: generate, verify, and shrink each new signature."""
 
@@ -156,6 +179,36 @@ class _Worker:
         self.details: dict[str, str] = {}
         self.partly_unavailable: set[str] = set()  # agreed where the kernel could show
         self.last_emit = 0.0
+        self.coverage: Counter[str] = Counter()
+
+    def verify_generated(self, generated: Any) -> Signature | None:
+        """A generated scenario: the generator's own model run against a kernel run.
+
+        Only a scenario that shows a difference goes through :meth:`verify` (a model
+        run from its text, which the shrinking compares against) as well.
+        """
+        from forklab.observe import default_observations
+        from forklab.runner import ScenarioResult, StepResult, judge
+        from forklab.scenario.parse import parse_text
+        from forklab.verify import TIMING_RUNS, _timing_only, compare, run_guarded
+
+        text = generated.text
+        scenario = parse_text(text, "<fuzz>")
+        steps = [StepResult(step, g.world,
+                            [judge(e, g.world, is_expectation=True) for e in step.expect], [],
+                            default_observations(g.world))
+                 for step, g in zip(scenario.steps, generated.steps)]
+        model = ScenarioResult(scenario, "sim", steps)
+        verdict = compare(model, run_guarded(self.real, scenario), "<fuzz>")
+        for _ in range(TIMING_RUNS - 1):
+            if not _timing_only(verdict):
+                break
+            verdict = compare(model, run_guarded(self.real, scenario), "<fuzz>")
+        if signature(verdict) is None:
+            if verdict.status == "unavailable":
+                self.partly_unavailable.add(text)
+            return None
+        return self.verify(text)
 
     def verify(self, text: str) -> Signature | None:
         from forklab.report import Style
@@ -186,6 +239,10 @@ class _Worker:
         return sig
 
     def run(self) -> None:
+        with _private_hypothesis_home():
+            self._run()
+
+    def _run(self) -> None:
         round_ = 0
         while self.ran < self.n:
             before = self.ran
@@ -200,19 +257,29 @@ class _Worker:
         if force or now - self.last_emit > 1.0:
             self.last_emit = now
             self.emit("progress", (self.ran, self.agree, self.unavailable))
+        if force:
+            self.emit("coverage", self.coverage)
+
+    def _count(self, generated: Any) -> None:
+        self.coverage.update(generated.coverage)
+        for step in generated.steps:
+            for expect in step.expect:
+                self.coverage["." + _kind(expect.partition(" == ")[0])] += 1
 
     def _round(self, round_: int) -> None:
         from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 
-        from forklab.testing.strategies import scenario_texts
+        from forklab.testing.strategies import generated
 
         target: dict[str, Any] = {"sig": None, "calls": 0, "start": 0.0, "failing": set()}
         remaining = self.n - self.ran
 
-        def body(text: str) -> None:
+        def body(made: Any) -> None:
+            text = made.text
             if target["sig"] is None:  # generating
                 self.ran += 1
-                sig = self.verify(text)
+                self._count(made)
+                sig = self.verify_generated(made)
                 if sig is None:
                     self.agree += 1
                     self.unavailable += text in self.partly_unavailable
@@ -241,7 +308,7 @@ class _Worker:
             phases=[Phase.generate, Phase.shrink], derandomize=False,
             suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
             verbosity=Verbosity.quiet, print_blob=False,
-        )(given(scenario_texts(**self.strategy))(body)))
+        )(given(generated(**self.strategy))(body)))
         try:
             test()
         except FoundDisagreement as found:
@@ -263,28 +330,31 @@ class _Worker:
 
         from forklab.testing.strategies import _toml
 
-        steps = [(str(step.get("do", "")).splitlines(), list(step.get("expect", [])))
+        steps = [(str(step.get("do", "")).splitlines(), list(step.get("expect", [])),
+                  bool(step.get("real", True)))
                  for step in tomllib.loads(text)["step"]]
         budget = [TRIM_CALLS]
 
-        def shows(candidate: list[tuple[list[str], list[str]]]) -> bool:
-            if budget[0] <= 0 or not any(lines for lines, _ in candidate):
+        def shows(candidate: list[tuple[list[str], list[str], bool]]) -> bool:
+            if budget[0] <= 0 or not any(lines for lines, _, _ in candidate):
                 return False
             budget[0] -= 1
             cand = _toml(candidate, "generated", "parent")
             return same_bug(self.verify(cand), target) and self.model_ok.get(cand, False)
 
-        def variants(current: list[tuple[list[str], list[str]]]) -> Any:
-            if any(expect for _, expect in current):
-                yield [(lines, []) for lines, _ in current]
+        def variants(current: list[tuple[list[str], list[str], bool]]) -> Any:
+            if any(expect for _, expect, _ in current):
+                yield [(lines, [], real) for lines, _, real in current]
             for i in reversed(range(len(current))):
                 if len(current) > 1:
                     yield current[:i] + current[i + 1:]
-                lines, expect = current[i]
+                lines, expect, real = current[i]
                 for j in reversed(range(len(expect))):
-                    yield current[:i] + [(lines, expect[:j] + expect[j + 1:])] + current[i + 1:]
+                    yield current[:i] + [(lines, expect[:j] + expect[j + 1:], real)] \
+                        + current[i + 1:]
                 for j in reversed(range(len(lines))):
-                    yield current[:i] + [(lines[:j] + lines[j + 1:], expect)] + current[i + 1:]
+                    yield current[:i] + [(lines[:j] + lines[j + 1:], expect, real)] \
+                        + current[i + 1:]
 
         changed = True
         while changed and budget[0] > 0:
@@ -299,7 +369,11 @@ class _Worker:
         return trimmed
 
 
-def _worker_main(n: int, seed: int, strategy: dict[str, Any], out: Any) -> None:
+def _worker_main(n: int, seed: int, strategy: dict[str, Any], out: Any, cpu: int | None) -> None:
+    if cpu is not None:
+        # the probe pins every process of a run to the first CPU it may use: one CPU per
+        # worker keeps two workers' scenario processes off each other's CPU
+        os.sched_setaffinity(0, {cpu})
     try:
         _Worker(n, seed, strategy, lambda kind, value: out.put((kind, value))).run()
         out.put(("done", None))
@@ -356,6 +430,8 @@ def fuzz(n: int, seed: int, out: Path, *, jobs: int = 1,
                     old.text, old.detail = value.text, value.detail
         elif kind == "shrink":
             report.shrink_seconds += value
+        elif kind == "coverage":
+            report.coverage.update(value)
         elif kind == "crash":
             crashes.append(value)
 
@@ -368,10 +444,12 @@ def fuzz(n: int, seed: int, out: Path, *, jobs: int = 1,
             ctx = multiprocessing.get_context("spawn")
             channel = ctx.Queue()
             procs = []
+            cpus = sorted(os.sched_getaffinity(0))
             for i, share in enumerate(shares):
                 sub_queue = _Tagged(channel, i)
+                cpu = cpus[i % len(cpus)] if len(cpus) > 1 else None
                 p = ctx.Process(target=_worker_main,
-                                args=(share, seed * 7919 + i, strategy, sub_queue),
+                                args=(share, seed * 7919 + i, strategy, sub_queue, cpu),
                                 daemon=True)
                 p.start()
                 procs.append(p)
@@ -460,6 +538,44 @@ def summary(report: FuzzReport) -> str:
     if report.shrink_seconds:
         lines.append(f"  shrinking took {report.shrink_seconds:.1f} s of that")
     return "\n".join(lines) + "\n"
+
+
+def coverage(report: FuzzReport) -> dict[str, Any]:
+    """How many times the generated scenarios used each verb, option and observable.
+
+    ``verbs`` has every verb of the language (0 for one never generated);
+    ``not_generated`` says why a verb is left out; options are ``verb:option``.
+    """
+    from forklab.scenario.verbs import VERBS
+    from forklab.testing.generator import generated_verbs
+    from forklab.testing.strategies import ALL_OBSERVABLES
+
+    counts = report.coverage
+    made = generated_verbs()
+    return {
+        "verbs": {verb: counts[verb] for verb in sorted([*VERBS, "repeat"])},
+        "options": {key: counts[key] for key in sorted(counts) if ":" in key},
+        "observables": {name: counts["." + name] for name in sorted(ALL_OBSERVABLES)},
+        "not_generated": {verb: VERBS[verb].not_fuzzed for verb in sorted(VERBS)
+                          if verb not in made},
+    }
+
+
+def report_json(report: FuzzReport) -> dict[str, Any]:
+    """The whole run as one JSON document (``forklab fuzz --json``)."""
+    return {
+        "n": report.n, "seed": report.seed, "jobs": report.jobs, "ran": report.ran,
+        "agree": report.agree, "unavailable": report.unavailable,
+        "disagree": report.disagreements, "distinct": len(report.findings),
+        "elapsed_s": round(report.elapsed, 3), "per_second": round(report.rate, 2),
+        "shrink_s": round(report.shrink_seconds, 3), "interrupted": report.interrupted,
+        "disagreements": [
+            {"signature": list(f.signature), "description": describe(f.signature),
+             "seen": f.seen, "found_after": f.found_after, "file": f.file,
+             "reproduced": f.reproduced, "scenario": f.text, "report": f.detail}
+            for f in report.findings],
+        "coverage": coverage(report),
+    }
 
 
 def default_jobs() -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from forklab.scenario.parse import parse_file, parse_text
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
 from forklab.testing.agree import real_status
+from forklab.scenario.verbs import VERBS
 from forklab.verify import verify_scenario
 
 READY, WHY = real_status()
@@ -38,6 +40,8 @@ class PipeLiar(SimBackend):
 
 SMALL = dict(max_processes=3, max_steps=2, max_ops=6, blocking=False)
 
+CORE_VERBS = {"mmap", "write", "read", "fork", "exit", "wait", "pipe", "writefd", "readfd"}
+
 
 def test_a_disagreement_is_shrunk_and_written_as_a_scenario_file(tmp_path: Path) -> None:
     messages: list[str] = []
@@ -49,7 +53,7 @@ def test_a_disagreement_is_shrunk_and_written_as_a_scenario_file(tmp_path: Path)
     written = Path(finding.file)
     assert written.parent == tmp_path and written.suffix == ".toml"
     scenario = parse_file(written)  # a valid scenario file, as a user writes them
-    assert [op.verb for op in scenario.ops] == ["pipe"]  # minimal: one line
+    assert len(scenario.ops) == 1  # minimal: one line
     head = written.read_text().splitlines()[0]
     assert head.startswith("# forklab fuzz --seed 3: errno: model ") and 'kernel "EPERM"' in head
     verdict = verify_scenario(scenario, str(written), SimBackend(), PipeLiar())
@@ -62,7 +66,8 @@ def test_a_disagreement_is_shrunk_and_written_as_a_scenario_file(tmp_path: Path)
 def test_the_same_seed_gives_the_same_scenarios(monkeypatch) -> None:
     def texts(seed: int) -> list[str]:
         seen: list[str] = []
-        monkeypatch.setattr(fuzz._Worker, "verify", lambda self, text: seen.append(text))
+        monkeypatch.setattr(fuzz._Worker, "verify_generated",
+                            lambda self, made: seen.append(made.text))
         fuzz._Worker(40, seed, SMALL, lambda kind, value: None, real=SimBackend()).run()
         return seen
 
@@ -111,3 +116,27 @@ def test_fuzz_on_the_kernel(tmp_path: Path, capsys) -> None:
         assert list((tmp_path / "out").glob("*.toml"))
     else:
         assert status == 0 and "disagree: 0 scenario(s)" in out
+
+
+def test_coverage_counts_every_verb_and_the_json_document_says_so(tmp_path: Path) -> None:
+    report = fuzz.fuzz(40, 1, tmp_path, strategy=dict(SMALL, verbs=CORE_VERBS),
+                       real=SimBackend())
+    document = fuzz.report_json(report)
+    verbs = document["coverage"]["verbs"]
+    assert set(verbs) == set(VERBS) | {"repeat"}  # every verb, 0 for those not drawn
+    assert {v for v, count in verbs.items() if count} <= CORE_VERBS
+    assert verbs["fork"] > 0 and document["ran"] == document["agree"] == 40
+    assert document["disagree"] == 0 and document["disagreements"] == []
+    assert sum(document["coverage"]["observables"].values()) > 0
+
+
+@needs_kernel
+def test_fuzz_json_on_the_kernel_leaves_no_hypothesis_directory(tmp_path: Path, monkeypatch,
+                                                              capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["fuzz", "--n", "20", "--seed", "4", "--jobs", "2", "--json",
+                       "--out", str(tmp_path / "out")])
+    document = json.loads(capsys.readouterr().out)
+    assert status in (0, 1) and document["ran"] == 20
+    assert document["agree"] + document["disagree"] == 20
+    assert not (tmp_path / ".hypothesis").exists()

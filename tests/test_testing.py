@@ -10,7 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from collections import Counter
+
+from hypothesis import HealthCheck, find, given, seed, settings
 from hypothesis import strategies as st
 
 import forklab
@@ -19,12 +21,13 @@ from forklab.scenario.model import Scenario, Where
 from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
-from forklab.sim.kernel import Kernel
-from forklab.testing import (ALL_OBSERVABLES, ALL_VERBS, as_scenario, assert_agree, ops,
-                             scenario_texts, scenarios)
+from forklab.observe import default_observations
+from forklab.scenario.verbs import VERBS
+from forklab.testing import (ALL_OBSERVABLES, ALL_VERBS, as_scenario, assert_agree, generated,
+                             generated_verbs, ops, scenario_texts, scenarios)
 from forklab.testing import agree as agree_module
-from forklab.testing.script_state import ScriptState
-from forklab.testing.strategies import literal
+from forklab.testing.options import KitOptions
+from forklab.testing.strategies import Generated, literal
 
 ROOT = Path(__file__).resolve().parent.parent
 # Subprocesses import the forklab this process imported (installed, or this checkout).
@@ -44,70 +47,52 @@ def test_generated_scenarios_run_on_the_model_and_their_expectations_hold(sc: Sc
     result = run_scenario(SimBackend(), sc)
     assert result.error is None, result.error
     assert all(s.ok for s in result.steps)
-    assert not any(op.verb == "sleep" for op in sc.ops)  # nothing timed
+    assert not any("spawn_us" in e.text for step in sc.steps for e in step.expect)  # untimed
 
 
-def _drive(data: st.DataObject, blocking: bool,
-           verbs: frozenset[str] | None = None) -> tuple[ScriptState, Kernel]:
-    """Lines from a ScriptState, applied one by one to the model as they are drawn."""
-    state = ScriptState(blocking=blocking, max_processes=4, verbs=verbs,
-                        mapping_pool=[("m1", 16, "private", "anon"),
-                                      ("m2", 3, "shared", "anon"),
-                                      ("m3", 8, "private", "file")])
-    declared = "\n".join(f"parent: mmap {n} {p}p {'file=' + n + '.bin' if b == 'file' else 'anon'}"
-                         f" {s}" for n, p, s, b in state.mapping_pool)
-    kernel = Kernel(parse_text(f"id = 'x'\ntitle = 't'\nsummary = 's'\n[[step]]\n"
-                               f"do = '''\n{declared}\n'''\n"))
-    from forklab.scenario.parse import parse_line
-    names: dict = {"parent": "process"}
-    for i in range(data.draw(st.integers(1, 25))):
-        lines = state.next_lines(data.draw)
-        if not lines:
-            break
-        for line in lines:
-            for op in parse_line(line, names, Where("<t>", i + 1)):
-                kernel.apply(op)
-        _same_life(state, kernel)
-    return state, kernel
-
-
-def _same_life(state: ScriptState, kernel: Kernel) -> None:
-    from forklab.sim.snapshot import snapshot
-
-    world = snapshot(kernel)
-    for name, proc in state.procs.items():
-        model = world.processes[name].state
-        if proc.alive:
-            assert model == ("blocked" if proc.frozen else "running"), (name, model)
-            assert world.processes[name].threads == len(proc.threads)
-            assert list(world.processes[name].fds) == sorted(proc.fds)
-        else:
-            assert model in ("zombie", "reaped"), (name, model)
+def _in_step_equals_fresh(made: Generated) -> None:
+    """The generator's own run of a scenario is the run the model makes from its text."""
+    result = run_scenario(SimBackend(), parse_text(made.text))
+    assert result.error is None, (result.error, made.text)
+    assert all(s.ok for s in result.steps), made.text
+    for done, step in zip(result.steps, made.steps, strict=True):
+        assert default_observations(step.world) == done.observations, made.text
 
 
 @FAST
-@given(st.data())
-def test_the_generator_knows_who_is_alive_and_never_blocks_unless_asked(data) -> None:
-    _drive(data, blocking=False)
+@given(generated(blocking=True, sim_only=True))
+def test_the_generators_run_is_the_models_run_of_the_text(made: Generated) -> None:
+    _in_step_equals_fresh(made)
 
 
 @FAST
-@given(st.data())
-def test_blocked_states_are_ones_the_generator_knows_are_forever(data) -> None:
-    _drive(data, blocking=True)
+@given(generated(blocking=False))
+def test_nothing_waits_unless_blocking_is_asked_for(made: Generated) -> None:
+    for step in made.steps:
+        states = {p.state for p in step.world.processes.values()}
+        assert "blocked" not in states, made.text
+
+
+def test_every_verb_of_the_language_is_generated_or_left_out_with_a_reason() -> None:
+    made = generated_verbs()
+    assert made == {name for name, verb in VERBS.items() if not verb.not_fuzzed}
+    seen: Counter[str] = Counter()
+
+    @seed(5)
+    @settings(max_examples=600, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(generated(blocking=True, sim_only=True))
+    def count(made: Generated) -> None:
+        seen.update(made.coverage)
+
+    count()
+    assert sorted(v for v in made if not seen[v]) == []
 
 
 CREATION = frozenset({"spawn", "clone", "fork", "exec", "exit", "_exit", "wait", "open", "pipe",
                       "dup", "dup2", "close", "cloexec", "writefd", "readfd", "signal", "block",
                       "atfork", "lock", "unlock", "thread", "malloc", "free", "repeat"})
 """The verbs around spawn, clone, open and atfork, drawn alone so they meet often."""
-
-
-@FAST
-@given(st.data())
-def test_spawned_and_cloned_children_are_what_the_generator_expects(data) -> None:
-    # fd tables shared by clone(files), spawn's file actions, pidfds, atfork forks
-    _drive(data, blocking=True, verbs=CREATION)
 
 
 @FAST
@@ -122,10 +107,14 @@ def test_creation_scenarios_hold_on_the_model_and_end_what_cannot_go_on(text: st
         name = line.rpartition("-> ")[2]
         if ": clone vm, vfork" in line:  # the parent is suspended: the child goes on at once
             assert after.startswith((f"{name}: _exit", f"{name}: exec probe")), (line, after)
-        if ": spawn /bin/" in line and name in made:  # a real program ends on its own:
-            assert after.endswith(f": wait {name}"), (line, after)  # waited for at once
-        if ": exec /bin/" in line:
-            assert after.endswith(f": wait {line.partition(':')[0]}"), (line, after)
+        if ": spawn /bin/" in line and name in made and "/bin/cat" not in line:
+            # a real program ends on its own: waited for (a long sleep killed) at once
+            assert after.endswith((f": wait {name}", f": kill {name}")) \
+                or f": kill {name} " in after, (line, after)
+        who = line.partition(":")[0]
+        if ": exec /bin/" in line and "/bin/cat" not in line \
+                and result.steps[-1].world.processes[who].parent is not None:  # (orphans:
+            assert f": wait {who}" in after or f": kill {who} " in after, (line, after)  # reaped)
 
 
 @needs_kernel
@@ -166,8 +155,8 @@ def test_no_observables_means_no_expectations(sc: Scenario) -> None:
 
 
 def test_unknown_verbs_and_observables_are_refused() -> None:
-    with pytest.raises(ValueError, match="sleep"):
-        scenarios(verbs={"sleep"})
+    with pytest.raises(ValueError, match="spawn_from"):
+        scenarios(verbs={"spawn_from"})
     with pytest.raises(ValueError, match="spawn_us"):
         scenarios(observables={"spawn_us"})
     assert "fork" in ALL_VERBS and "byte" in ALL_OBSERVABLES
@@ -258,10 +247,10 @@ from forklab.scenario.model import Scenario
 from forklab.testing import assert_agree, scenarios
 
 @settings(max_examples=8, deadline=None, database=None)
-@given(scenarios(verbs={"mmap", "write", "read", "fork", "exit", "wait", "pipe"},
-                 max_processes=3))
-def test_scenarios_agree(scenario):
-    assert_agree(scenario)
+@given(scenario=scenarios(verbs={"mmap", "write", "read", "fork", "exit", "wait", "pipe"},
+                          max_processes=3))
+def test_scenarios_agree(forklab_options, scenario):
+    assert_agree(scenario, options=forklab_options)
 
 @settings(max_examples=3, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
@@ -336,6 +325,20 @@ def test_forklab_real_stops_the_run_when_the_kernel_is_unavailable(tmp_path: Pat
 def test_the_two_options_contradict(tmp_path: Path) -> None:
     done = _pytest(tmp_path, "--forklab-real", "--forklab-sim-only")
     assert done.returncode == 4 and "contradict" in done.stderr
+
+
+def test_loading_the_plugin_imports_neither_hypothesis_nor_the_simulator() -> None:
+    code = ("import sys, forklab.testing.plugin; "
+            "print(sorted(m for m in ('hypothesis', 'forklab.sim', 'forklab.real') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, PYTHONPATH=str(FORKLAB_HOME)))
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_assert_agree_takes_the_options_it_is_given() -> None:
+    with pytest.raises(pytest.skip.Exception, match="--forklab-sim-only"):
+        assert_agree(parse_text(AGREEING), options=KitOptions(sim_only=True))
 
 
 def test_the_plugin_is_registered_by_the_package_metadata() -> None:

@@ -18,7 +18,7 @@ from forklab.scenario import expr, ops
 from forklab.scenario.script import OPTION_WORDS, RULES
 from forklab.scenario.verbs import VERBS
 from forklab.sim.kernel import HANDLERS as SIM
-from forklab.testing.generated import generated_verbs
+from forklab.testing import generated_verbs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenario-language.md"
 

@@ -46,8 +46,6 @@ _FILES = "Files"
 _THREADS = "Threads, locks, memory allocation"
 _SIGNALS = "Signals and time"
 _WHAT_IF = "Designs Linux does not ship (simulator only)"
-_WHAT_IF_NOT_FUZZED = ("a design Linux does not ship: the fuzzer compares the model with the "
-                       "kernel, which cannot run it")
 
 _ALL = (
     Verb(ops.Mmap, "P: mmap NAME SIZE [anon|file=PATH] [private|shared] [rw|ro|rx] [thp] "
@@ -90,21 +88,15 @@ _ALL = (
     Verb(ops.Block, "P: block SIG", _SIGNALS),
     Verb(ops.Unblock, "P: unblock SIG", _SIGNALS),
     Verb(ops.Raise, "P: raise SIG", _SIGNALS),
-    Verb(ops.Sleep, "P: sleep DURATION", _SIGNALS,
-         not_fuzzed="time only matters to timed programs, which the fuzzer waits for at once; "
-                    "a sleep would add wall time to every run and compare nothing new"),
+    Verb(ops.Sleep, "P: sleep DURATION", _SIGNALS),
     Verb(ops.SpawnTemplate, "P: spawn_template PROG [ACTION...] -> TPL", _WHAT_IF, ("template",),
-         sim_only=True, not_fuzzed=_WHAT_IF_NOT_FUZZED),
-    Verb(ops.SpawnFrom, "P: spawn_from TPL -> C", _WHAT_IF, ("process",), sim_only=True,
-         not_fuzzed=_WHAT_IF_NOT_FUZZED),
-    Verb(ops.PidfdEmpty, "P: pidfd_empty -> B", _WHAT_IF, ("blank",), sim_only=True,
-         not_fuzzed=_WHAT_IF_NOT_FUZZED),
-    Verb(ops.Configure, "P: configure B ACTION", _WHAT_IF, sim_only=True,
-         not_fuzzed=_WHAT_IF_NOT_FUZZED),
-    Verb(ops.PidfdExec, "P: pidfd_exec B PROG -> C", _WHAT_IF, ("process",), sim_only=True,
-         not_fuzzed=_WHAT_IF_NOT_FUZZED),
+         sim_only=True),
+    Verb(ops.SpawnFrom, "P: spawn_from TPL -> C", _WHAT_IF, ("process",), sim_only=True),
+    Verb(ops.PidfdEmpty, "P: pidfd_empty -> B", _WHAT_IF, ("blank",), sim_only=True),
+    Verb(ops.Configure, "P: configure B ACTION", _WHAT_IF, sim_only=True),
+    Verb(ops.PidfdExec, "P: pidfd_exec B PROG -> C", _WHAT_IF, ("process",), sim_only=True),
     Verb(ops.CreateProcess, "P: create_process PROG inherit=FD+FD -> C", _WHAT_IF, ("process",),
-         sim_only=True, not_fuzzed=_WHAT_IF_NOT_FUZZED),
+         sim_only=True),
 )
 
 VERBS: dict[str, Verb] = {verb.name: verb for verb in _ALL}

@@ -5,8 +5,9 @@ from typing import Any
 
 from forklab.report import Style
 from forklab.scenario.model import Scenario
+from forklab.testing.options import KitOptions, current_options
 
-__all__ = ["assert_agree", "real_status", "RealBackendUnavailable"]
+__all__ = ["RealBackendUnavailable", "assert_agree", "real_status"]
 
 _backends: dict[str, Any] = {}
 
@@ -52,7 +53,8 @@ def _skip(reason: str) -> None:
 
 
 def assert_agree(scenario: Scenario, *, file: str | None = None, sim: Any = None,
-                 real: Any = None, strict: bool = False) -> Any:
+                 real: Any = None, strict: bool = False,
+                 options: KitOptions | None = None) -> Any:
     """Run ``scenario`` on the model and on the kernel; raise AssertionError unless they agree.
 
     The message is ``forklab verify``'s report of this scenario (without colour):
@@ -61,18 +63,19 @@ def assert_agree(scenario: Scenario, *, file: str | None = None, sim: Any = None
     kernel backend (not Linux, not built, or ``--forklab-sim-only``), the test is
     skipped with the reason. An observable the kernel cannot show this user is
     *unavailable*: it fails only with ``strict=True``. ``sim``/``real`` replace
-    the backends (a student's model, say). Returns the Verdict.
+    the backends (a student's model, say). ``options`` are the pytest plugin's (the
+    ``forklab_options`` fixture); by default, the running session's. Returns the Verdict.
     """
     from forklab.verify import render_text, verify_scenario
 
+    options = options or current_options()
     if real is None:
-        from forklab.testing import plugin
-        if plugin.sim_only():
+        if options.sim_only:
             _skip("forklab: --forklab-sim-only: the kernel is not used")
         try:
             real = real_backend()
         except RealBackendUnavailable as err:
-            if plugin.real_required():
+            if options.real_required:
                 raise AssertionError(f"forklab: --forklab-real, but {err}") from None
             _skip(f"forklab: {err}")
     verdict = verify_scenario(scenario, file or scenario.path, sim or sim_backend(), real)

@@ -1,11 +1,12 @@
 """ModelVsKernel: a hypothesis state machine that runs the model and the kernel side by side.
 
-Each rule is one safe script line (two for a vfork and its child's ``_exit`` or
-``exec``), chosen by :class:`~forklab.testing.script_state.ScriptState`,
-parsed as a user's line is (``parse_line``) and applied to a simulator run and
-to a real-kernel run. After every rule the model's invariants are checked
+Each rule is one deterministic move (a line, or two: a vfork and its child's
+end, a real program and its parent's wait), chosen by
+:class:`~forklab.testing.generator.Generator`, which applies it to its own
+simulator run as it writes it; the same parsed lines go to a real-kernel run.
+After every rule the model's invariants are checked
 (:mod:`forklab.testing.invariants`) and both runs' default observations
-(SCENARIOS.md §5) must be equal. A failure shows the script so far, shrunk,
+(docs/scenario-language.md) must be equal. A failure shows the script so far, shrunk,
 and every observable that differs with both values.
 
     from forklab.testing import ModelVsKernel
@@ -13,8 +14,9 @@ and every observable that differs with both values.
 
 Subclass it to narrow what it does (``verbs``, ``max_processes``, ``blocking``)
 or to use the kernel only when it can (``use_kernel = None``, the default:
-when the real backend is available and ``--forklab-sim-only`` is not given;
-``True``: require it; ``False``: the model alone, invariants only).
+when the real backend is available and the plugin's options do not say
+``--forklab-sim-only``; ``True``: require it; ``False``: the model alone,
+invariants only).
 """
 from __future__ import annotations
 
@@ -26,11 +28,12 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 from forklab.observe import default_observations
 from forklab.scenario.model import Where
 from forklab.scenario.parse import parse_line, parse_text
+from forklab.testing.generator import Generator
 from forklab.testing.invariants import check_invariants, end_everything, memory_is_empty
-from forklab.testing.script_state import ScriptState
+from forklab.testing.options import KitOptions, current_options
 from forklab.testing.strategies import next_lines
 
-__all__ = ["ModelVsKernel", "MAPPING_POOL"]
+__all__ = ["MAPPING_POOL", "ModelVsKernel"]
 
 MAPPING_POOL = [("m1", 16, "private", "anon"), ("m2", 3, "shared", "anon"),
                 ("m3", 64, "private", "file"), ("m4", 520, "private", "anon")]
@@ -53,16 +56,12 @@ class ModelVsKernel(RuleBasedStateMachine):
     max_processes = 4
     blocking = False
     use_kernel: bool | None = None
+    options: KitOptions | None = None  # the plugin's; None: the running session's
     first = "parent"
     mapping_pool = MAPPING_POOL
 
     def __init__(self) -> None:
         super().__init__()
-        from forklab.sim.backend import SimRun
-
-        self.state = ScriptState(first=self.first, verbs=self.verbs,
-                                 max_processes=self.max_processes, blocking=self.blocking,
-                                 mapping_pool=list(self.mapping_pool))
         self.names: dict[str, Any] = {self.first: "process"}
         self.script: list[str] = []
         # A scenario that declares the pool: both runs place the mappings from it.
@@ -70,20 +69,23 @@ class ModelVsKernel(RuleBasedStateMachine):
         self.declaration = parse_text(
             f'id = "machine"\ntitle = "t"\nsummary = "s"\nfirst = "{self.first}"\n'
             f"[[step]]\ndo = '''\n{declared}\n'''\n", MACHINE)
-        self.sim = SimRun(self.declaration)
+        self.gen = Generator(first=self.first, verbs=self.verbs,
+                             max_processes=self.max_processes, blocking=self.blocking,
+                             mapping_pool=list(self.mapping_pool),
+                             declaration=self.declaration)
+        self.sim = self.gen.run  # the generator's own run: each line is applied as drawn
         self.real: Any = None
         if self._kernel_wanted():
             from forklab.testing.agree import real_backend
             self.real = real_backend().start(self.declaration)
 
     def _kernel_wanted(self) -> bool:
-        from forklab.testing import plugin
         from forklab.testing.agree import real_status
 
         if self.use_kernel is False:
             return False
         if self.use_kernel is None:
-            return not plugin.sim_only() and real_status()[0]
+            return not (self.options or current_options()).sim_only and real_status()[0]
         return True
 
     def _script(self) -> str:
@@ -91,13 +93,12 @@ class ModelVsKernel(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def line(self, data: st.DataObject) -> None:
-        if not self.state.actors():
+        if not self.gen.actors():
             return  # every process has ended or waits forever: nothing more to do
-        lines = data.draw(next_lines(self.state), label="lines")
+        lines = data.draw(next_lines(self.gen), label="lines")
         for text in lines:
             self.script.append(text)
             for op in parse_line(text, self.names, Where(MACHINE, len(self.script))):
-                self.sim.apply(op)
                 if self.real is not None:
                     self.real.apply(op)
         try:
@@ -112,8 +113,8 @@ class ModelVsKernel(RuleBasedStateMachine):
         self._compare(model, kernel)
 
     def _compare(self, model: dict[str, Any], kernel: dict[str, Any]) -> None:
-        from forklab.verify import ABSENT, compare_value
         from forklab.report import value_text
+        from forklab.verify import ABSENT, compare_value
 
         differ = []
         for key in dict.fromkeys([*model, *kernel]):

@@ -6,12 +6,15 @@ Options:
   --forklab-sim-only   never touch the kernel: tests marked ``forklab_real``, the
                        ``real_backend`` fixture and ``assert_agree`` skip
 
-Fixtures: ``sim_backend``, ``real_backend`` (skips with the reason off Linux or
-when the C parts are not built), ``forklab_backends`` (a dict of the backends
-that can run here, by name) and ``forklab_backend`` (each of them in turn).
-Marker: ``@pytest.mark.forklab_real`` for a test that needs the kernel.
-Importing the plugin registers the hypothesis strategies, so
-``st.from_type(Scenario)`` draws generated scenarios.
+Fixtures: ``forklab_options`` (the options above, a
+:class:`~forklab.testing.options.KitOptions` to pass to ``assert_agree``),
+``sim_backend``, ``real_backend`` (skips with the reason off Linux or when the
+C parts are not built), ``forklab_backends`` (a dict of the backends that can
+run here, by name) and ``forklab_backend`` (each of them in turn). Marker:
+``@pytest.mark.forklab_real`` for a test that needs the kernel.
+
+Loading the plugin imports neither hypothesis nor the simulator: it is loaded
+into every pytest session of every environment where forklab is installed.
 
 The plugin does nothing to a test that does not ask for it: no option is on by
 default, no test is touched unless it carries the marker or uses a fixture.
@@ -22,43 +25,16 @@ from typing import Any
 
 import pytest
 
-_config: Any = None  # the running pytest config, when there is one
+from forklab.testing.options import KitOptions, install, uninstall
 
 MARKER = "forklab_real"
+_OPTIONS = pytest.StashKey[KitOptions]()
+_INSTALLED = pytest.StashKey[Any]()
 
 
-def _option(name: str) -> bool:
-    if _config is None:
-        return False
-    try:
-        return bool(_config.getoption(name))
-    except (ValueError, AttributeError):
-        return False
-
-
-def sim_only() -> bool:
-    """Whether --forklab-sim-only was given."""
-    return _option("forklab_sim_only")
-
-
-def real_required() -> bool:
-    """Whether --forklab-real was given."""
-    return _option("forklab_real")
-
-
-def _real_status() -> tuple[bool, str]:
-    from forklab.testing.agree import real_status
-    return real_status()
-
-
-def kernel_skip_reason() -> str | None:
-    """Why a test that needs the kernel cannot run here, or None if it can."""
-    if sim_only():
-        return "forklab: --forklab-sim-only: the kernel is not used"
-    ok, why = _real_status()
-    if not ok:
-        return f"forklab: the real backend is unavailable: {why}"
-    return None
+def options_of(config: Any) -> KitOptions:
+    """The session's options (made at configure)."""
+    return config.stash[_OPTIONS]
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -71,40 +47,49 @@ def pytest_addoption(parser: Any) -> None:
 
 
 def pytest_configure(config: Any) -> None:
-    global _config
-    _config = config
+    options = KitOptions.from_config(config)
+    config.stash[_OPTIONS] = options
     config.addinivalue_line(
         "markers", f"{MARKER}: the test needs forklab's real-kernel backend (skipped, with "
                    "the reason, off Linux, when it is not built, or with --forklab-sim-only)")
-    if config.getoption("forklab_real") and config.getoption("forklab_sim_only"):
+    if options.real_required and options.sim_only:
         raise pytest.UsageError("--forklab-real and --forklab-sim-only contradict each other")
-    if config.getoption("forklab_real"):
-        ok, why = _real_status()
-        if not ok:
-            raise pytest.UsageError(f"--forklab-real: the real backend is unavailable: {why}")
-    import forklab.testing  # noqa: F401  (registers st.from_type(Scenario))
+    if options.real_required:
+        reason = options.kernel_skip_reason()
+        if reason is not None:
+            raise pytest.UsageError(f"--forklab-real: {reason.removeprefix('forklab: ')}")
+    config.stash[_INSTALLED] = install(options)
 
 
 def pytest_unconfigure(config: Any) -> None:
-    global _config
-    if _config is config:
-        _config = None
+    token = config.stash.get(_INSTALLED, None)
+    if token is not None:
+        uninstall(token)
+        del config.stash[_INSTALLED]
 
 
 def pytest_report_header(config: Any) -> str | None:
-    if not (config.getoption("forklab_real") or config.getoption("forklab_sim_only")):
-        return None
-    if config.getoption("forklab_sim_only"):
+    options = options_of(config)
+    if options.sim_only:
         return "forklab: simulator only (--forklab-sim-only)"
-    return f"forklab: real backend {_real_status()[1]}"
+    if not options.real_required:
+        return None
+    from forklab.real import real_backend_status
+    return f"forklab: real backend {real_backend_status()[1]}"
 
 
 def pytest_runtest_setup(item: Any) -> None:
     if item.get_closest_marker(MARKER) is None:
         return
-    reason = kernel_skip_reason()
+    reason = options_of(item.config).kernel_skip_reason()
     if reason is not None:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def forklab_options(pytestconfig: Any) -> KitOptions:
+    """The plugin's options, to pass to ``assert_agree(..., options=forklab_options)``."""
+    return options_of(pytestconfig)
 
 
 @pytest.fixture
@@ -115,9 +100,9 @@ def sim_backend() -> Any:
 
 
 @pytest.fixture
-def real_backend() -> Any:
+def real_backend(forklab_options: KitOptions) -> Any:
     """The real-kernel backend; the test is skipped, with the reason, when it cannot run."""
-    reason = kernel_skip_reason()
+    reason = forklab_options.kernel_skip_reason()
     if reason is not None:
         pytest.skip(reason)
     from forklab.testing.agree import real_backend as shared
@@ -125,10 +110,10 @@ def real_backend() -> Any:
 
 
 @pytest.fixture
-def forklab_backends(sim_backend: Any) -> dict[str, Any]:
+def forklab_backends(sim_backend: Any, forklab_options: KitOptions) -> dict[str, Any]:
     """Every backend that can run here, by name: "sim", and "real" where the kernel can."""
     backends = {"sim": sim_backend}
-    if kernel_skip_reason() is None:
+    if forklab_options.kernel_skip_reason() is None:
         from forklab.testing.agree import real_backend as shared
         backends["real"] = shared()
     return backends

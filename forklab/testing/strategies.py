@@ -2,13 +2,11 @@
 
 A generated scenario is exactly what a user writes: TOML text, turned into a
 :class:`~forklab.scenario.model.Scenario` by ``parse_text``. Its script lines
-come from :class:`~forklab.testing.script_state.ScriptState`, which offers
-only lines that run the same way on every kernel run (no timing, no races,
-reads only when data or end-of-file is certain, locks that never wait unless
-``blocking=True`` asks for states that wait forever). Its expectations are
-drawn from the observation set, with the value the *model* computes, so each
-one checks the kernel against the model's prediction and shows both in a
-failure.
+come from :class:`~forklab.testing.generator.Generator`, which drives a
+simulator run in step and offers only moves that run the same way on every
+kernel run. Its expectations are drawn from the observation set, with the
+value the *model* computed for that step in the same run, so each one checks
+the kernel against the model's prediction and shows both in a failure.
 
     from hypothesis import given
     from forklab.testing import scenarios, assert_agree
@@ -19,19 +17,36 @@ failure.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any, Iterable
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import strategies as st
 
+from forklab.observe import World
 from forklab.scenario.expr import check, evaluate
-from forklab.scenario.model import Scenario, ScenarioError, Step, Where
+from forklab.scenario.model import NameKind, Scenario, ScenarioError, Step, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_text
-from forklab.testing.script_state import ALL_VERBS, ScriptState, pick
+from forklab.testing.generator import GENERATED, REAL_VERBS, Generator, pick
 
-__all__ = ["scenarios", "scenario_texts", "ops", "as_scenario", "next_lines",
-           "ALL_VERBS", "ALL_OBSERVABLES", "ScriptState"]
+__all__ = [
+    "ALL_OBSERVABLES",
+    "ALL_VERBS",
+    "Generated",
+    "as_scenario",
+    "generated",
+    "next_lines",
+    "ops",
+    "scenario_texts",
+    "scenarios",
+]
+
+ALL_VERBS = REAL_VERBS
+"""Every verb the generator writes for both backends (``repeat`` included)."""
 
 PROCESS_OBSERVABLES = ("state", "exit_code", "term_signal", "errno", "parent", "children",
                        "threads", "faults", "minflt", "vm_pte", "fds", "last_read",
@@ -44,8 +59,6 @@ RUN_OBSERVABLES = ("stdout", "processes")
 ALL_OBSERVABLES = frozenset(PROCESS_OBSERVABLES + PAIR_OBSERVABLES + FD_OBSERVABLES
                             + MAPPING_OBSERVABLES + RUN_OBSERVABLES)
 """Observables an expectation may read (``spawn_us`` is timing, so never)."""
-
-GENERATED = "<generated>"
 
 
 def _verbs(verbs: Iterable[str] | None) -> frozenset[str]:
@@ -89,15 +102,17 @@ def literal(value: Any) -> str | None:
     return None
 
 
-def _expression(draw: Any, state: ScriptState, observables: frozenset[str]) -> str | None:
+def _expression(draw: Any, gen: Generator, observables: frozenset[str]) -> str | None:
     """One expression over what is bound now, reading one of ``observables``."""
+    procs = sorted(n for n, k in gen.names.items() if k == "process")
+    fds = sorted(n for n, k in gen.names.items() if k == "fd")
+    mappings = sorted(gen.mappings)
     kinds = [k for k in sorted(observables)
-             if not (k in MAPPING_OBSERVABLES and not state.mappings)
-             and not (k in FD_OBSERVABLES and not state.fd_names)]
+             if not (k in MAPPING_OBSERVABLES and not mappings)
+             and not (k in FD_OBSERVABLES and not fds)]
     if not kinds:
         return None
     kind = pick(draw, kinds)
-    procs = sorted(state.procs)
     if kind in RUN_OBSERVABLES:
         return kind
     p = pick(draw, procs)
@@ -106,28 +121,48 @@ def _expression(draw: Any, state: ScriptState, observables: frozenset[str]) -> s
     if kind in PAIR_OBSERVABLES:
         return f"{p}.{kind}({pick(draw, procs)})"
     if kind == "cloexec":
-        return f"{p}.cloexec({pick(draw, sorted(state.fd_names))})"
+        return f"{p}.cloexec({pick(draw, fds)})"
     if kind == "same_file":
-        fd = pick(draw, sorted(state.fd_names))
-        q = pick(draw, procs)
-        fd2 = pick(draw, sorted(state.fd_names))
-        return f"{p}.same_file({fd}, {q}, {fd2})"
-    m = state.mappings[pick(draw, sorted(state.mappings))]
+        return f"{p}.same_file({pick(draw, fds)}, {pick(draw, procs)}, {pick(draw, fds)})"
+    m = pick(draw, mappings)
     if kind == "shared_with":
-        return f"{p}.{m.name}.shared_with({pick(draw, procs)})"
+        return f"{p}.{m}.shared_with({pick(draw, procs)})"
     if kind == "byte":
-        return f"{p}.{m.name}.byte({draw(st.integers(0, m.pages - 1))}p)"
-    return f"{p}.{m.name}.{kind}"
+        return f"{p}.{m}.byte({draw(st.integers(0, gen.mappings[m][0] - 1))}p)"
+    return f"{p}.{m}.{kind}"
 
 
-def _toml(steps: list[tuple[list[str], list[str]]], sid: str, first: str) -> str:
+@dataclass
+class GeneratedStep:
+    lines: list[str]
+    expect: list[str]
+    world: World  # what the model showed after the step, in the generator's own run
+    real: bool = True
+
+
+@dataclass
+class Generated:
+    """A generated scenario: its text, each step's model World, and what it used."""
+
+    steps: list[GeneratedStep]
+    first: str = "parent"
+    coverage: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def text(self) -> str:
+        return _toml([(s.lines, s.expect, s.real) for s in self.steps], "generated", self.first)
+
+
+def _toml(steps: list[tuple[list[str], list[str], bool]], sid: str, first: str) -> str:
     out = [f'id = "{sid}"', 'title = "A generated scenario"',
            'summary = "Made by forklab.testing.scenarios()"']
     if first != "parent":
         out.append(f'first = "{first}"')
-    for lines, expect in steps:
+    for lines, expect, real in steps:
         out.append("")
         out.append("[[step]]")
+        if not real:
+            out.append("real = false")
         if lines:
             out.append("do = '''\n" + "\n".join(lines) + "\n'''")
         if expect:
@@ -135,69 +170,73 @@ def _toml(steps: list[tuple[list[str], list[str]]], sid: str, first: str) -> str
     return "\n".join(out) + "\n"
 
 
-def model_values(text: str, candidates: list[list[str]]) -> list[list[str]]:
-    """Turn each step's candidate expressions into ``EXPR == VALUE`` by the model.
-
-    The scenario (without expectations) runs on the simulator; each candidate is
-    evaluated on the World after its step. A step the model never reached (it
-    refused an op) keeps no expectation.
-    """
-    from forklab.runner import StepResult, run_scenario
-    from forklab.sim import SimBackend
-
-    scenario = parse_text(text, GENERATED)
-    out: list[list[str]] = [[] for _ in candidates]
+def _expectations(candidates: list[str], world: World,
+                  names: dict[str, NameKind]) -> list[str]:
+    """Each candidate as ``EXPR == VALUE``, VALUE what the model shows in ``world``."""
+    out: list[str] = []
     here = Where(GENERATED, 1)
-
-    def on_step(done: StepResult) -> None:
-        i = done.step.index - 1
-        for text_ in candidates[i]:
-            try:
-                value, _ = evaluate(check(text_, here, scenario.names), done.world)
-            except ScenarioError:
-                continue
-            lit = literal(value)
-            if lit is not None and f"{text_} == {lit}" not in out[i]:
-                out[i].append(f"{text_} == {lit}")
-
-    run_scenario(SimBackend(), scenario, on_step)
+    for text in candidates:
+        try:
+            value, _ = evaluate(check(text, here, names), world)
+        except ScenarioError:
+            continue
+        lit = literal(value)
+        if lit is not None and f"{text} == {lit}" not in out:
+            out.append(f"{text} == {lit}")
     return out
+
+
+def generate(draw: Any, *, verbs: Iterable[str] | None = None, max_processes: int = 4,
+             max_steps: int = 3, max_ops: int = 8, observables: Iterable[str] | None = None,
+             max_expect: int = 2, blocking: bool = False, first: str = "parent",
+             sim_only: bool = False) -> Generated:
+    """Draw one scenario (see :func:`scenarios`); ``sim_only`` adds, now and then, a
+    closing ``real = false`` step of the designs Linux does not ship."""
+    chosen_obs = _observables(observables)
+    gen = Generator(first=first, verbs=_verbs(verbs), max_processes=max_processes,
+                    blocking=blocking)
+    result = Generated([], first, gen.coverage)
+    for _ in range(draw(st.integers(1, max(1, max_steps)))):
+        lines: list[str] = []
+        for _ in range(draw(st.integers(1, max(1, max_ops)))):
+            more = gen.next_lines(draw)
+            if not more:
+                break
+            lines.extend(more)
+        wanted = [e for e in (_expression(draw, gen, chosen_obs)
+                              for _ in range(draw(st.integers(0, max_expect))
+                                             if chosen_obs else 0)) if e is not None]
+        world = gen.run.observe()
+        result.steps.append(GeneratedStep(lines, _expectations(wanted, world, gen.names),
+                                          world))
+        if not gen.actors():
+            break
+    if sim_only and draw(st.integers(0, 3)) == 0:
+        lines = gen.sim_only_lines(draw)
+        if lines:
+            result.steps.append(GeneratedStep(lines, [], gen.run.observe(), real=False))
+    # a run of the whole scenario knows every mapping name from its start
+    names = frozenset(gen.mappings)
+    for step in result.steps:
+        step.world = dataclasses.replace(step.world, mapping_names=names)
+    return result
+
+
+@st.composite
+def generated(draw: Any, **options: Any) -> Generated:
+    """Generated scenarios with the model's run of them (``forklab fuzz``'s use)."""
+    return generate(draw, **options)
 
 
 @st.composite
 def scenario_texts(draw: Any, *, verbs: Iterable[str] | None = None, max_processes: int = 4,
                    max_steps: int = 3, max_ops: int = 8,
                    observables: Iterable[str] | None = None, max_expect: int = 2,
-                   blocking: bool = False, first: str = "parent",
-                   sid: str = "generated") -> str:
+                   blocking: bool = False, first: str = "parent") -> str:
     """The TOML text of a valid, deterministic scenario (see :func:`scenarios`)."""
-    chosen_verbs = _verbs(verbs)
-    chosen_obs = _observables(observables)
-    state = ScriptState(first=first, verbs=chosen_verbs, max_processes=max_processes,
-                        blocking=blocking)
-    steps: list[tuple[list[str], list[str]]] = []
-    candidates: list[list[str]] = []
-    for _ in range(draw(st.integers(1, max(1, max_steps)))):
-        lines: list[str] = []
-        for _ in range(draw(st.integers(1, max(1, max_ops)))):
-            more = state.next_lines(draw)
-            if not more:
-                break
-            lines.extend(more)
-        wanted = []
-        for _ in range(draw(st.integers(0, max_expect)) if chosen_obs else 0):
-            expr = _expression(draw, state, chosen_obs)
-            if expr is not None:
-                wanted.append(expr)
-        steps.append((lines, []))
-        candidates.append(wanted)
-        if not state.actors():
-            break
-    text = _toml(steps, sid, first)
-    if any(candidates):
-        expect = model_values(text, candidates)
-        text = _toml([(lines, e) for (lines, _), e in zip(steps, expect)], sid, first)
-    return text
+    return generate(draw, verbs=verbs, max_processes=max_processes, max_steps=max_steps,
+                    max_ops=max_ops, observables=observables, max_expect=max_expect,
+                    blocking=blocking, first=first).text
 
 
 def scenarios(*, verbs: Iterable[str] | None = None, max_processes: int = 4,
@@ -249,28 +288,32 @@ def ops(*, verbs: Iterable[str] | None = None, max_processes: int = 4, min_ops: 
 
     @st.composite
     def build(draw: Any) -> tuple[Op, ...]:
-        state = ScriptState(first=first, verbs=chosen, max_processes=max_processes,
-                            blocking=blocking)
-        lines: list[str] = []
+        gen = Generator(first=first, verbs=chosen, max_processes=max_processes,
+                        blocking=blocking)
         target = draw(st.integers(min_ops, max(min_ops, max_ops)))
-        while len(lines) < target:
-            more = state.next_lines(draw)
-            if not more:
+        while len(gen.lines) < target:
+            if not gen.next_lines(draw):
                 break
-            lines.extend(more)
-        text = _toml([(lines, [])], "generated", first)
+        text = _toml([(gen.lines, [], True)], "generated", first)
         return parse_text(text, GENERATED).ops
 
     return build()
 
 
-def next_lines(state: ScriptState) -> st.SearchStrategy[list[str]]:
-    """The next safe line(s) for a script in ``state`` (applied to it when drawn).
+def next_lines(gen: Generator) -> st.SearchStrategy[list[str]]:
+    """The next deterministic line(s) for ``gen`` (applied to its simulator run when drawn).
 
-    Draw it once per example: drawing changes ``state`` (the state machine's use).
+    Draw it once per example: drawing changes ``gen`` (the state machine's use).
     """
     @st.composite
     def one(draw: Any) -> list[str]:
-        return state.next_lines(draw)
+        return gen.next_lines(draw)
 
     return one()
+
+
+def _scenario_strategy(cls: type) -> st.SearchStrategy[Scenario]:
+    return scenarios()
+
+
+st.register_type_strategy(Scenario, _scenario_strategy)

@@ -1,0 +1,870 @@
+"""The script generator: a simulator kernel driven in step, and a determinism policy.
+
+:class:`Generator` writes a scenario one move at a time. Each line it writes is
+parsed as a user's line is (``parse_line``) and applied at once to a simulator
+run; what exists — processes, threads, fds and the pipes behind them, mutex
+owners, who waits on what — is read back from that run
+(:mod:`forklab.testing.sim_view`). The generator keeps no model of its own:
+what it keeps is a *policy*, the predicates below that say which next moves
+have an outcome the kernel reproduces exactly on every run (the real backend
+runs one op at a time and waits until every task has settled). Where the
+kernel's outcome depends on timing, the move is made deterministic instead of
+left out:
+
+- a real program that ends on its own (``/bin/true``, ``/bin/false``, a short
+  ``/bin/sleep``) is waited for by the next line, at once; a long
+  ``/bin/sleep 10`` is killed by the next line, at once, so no scenario ever
+  depends on how long its lines took;
+- a pipe has at most one thread waiting to read it (or one ``/bin/cat``
+  copying it) and at most one waiting to write it, so whoever a write or a
+  read wakes is never a race; data written through a ``/bin/cat`` stays well
+  below the pipe's capacity, so how cat's reads happened to chunk it never
+  matters;
+- a mutex has at most one waiter, a child at most one thread waiting for it;
+- signal masks change only in single-threaded processes, so every thread of a
+  process shares one mask and which thread takes a process-wide signal never
+  matters; a vfork child's next line, at once, ends it or execs.
+
+Every draw goes through ``draw`` (a hypothesis ``data.draw`` or a composite's
+``draw``), so a script shrinks like any hypothesis example.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from hypothesis import strategies as st
+
+from forklab.scenario import ops
+from forklab.scenario.model import NameKind, Program, Scenario, Where
+from forklab.scenario.parse import parse_line, parse_text
+from forklab.scenario.verbs import VERBS
+from forklab.sim.backend import SimRun
+from forklab.testing import sim_view
+from forklab.testing.sim_view import GONE, SLOTS, ProcView
+
+GENERATED = "<generated>"
+PAGE = 4096
+
+SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM")
+"""Signals scripts set dispositions for, block, raise and send."""
+MORE_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGINT")  # dispositions and sends, now and then
+KILL_SIGNALS = SIGNALS + ("SIGKILL",)
+MAPPING_PAGES = (1, 3, 16, 64, 520)  # 520 pages cross a 2 MiB page-table boundary
+TEXTS = ("hi", "a\\n", "ok\\n", "xyz", "line one\\nline two\\n")
+PAGE_TEXT = "x" * PAGE  # one whole pipe page per write: 16 fill a pipe
+LOCKS = ("l1", "l2")
+PATHS = ("a.txt", "b.txt", "/dev/null", "sub/c.txt", "a.txt/x")  # the last two: ENOENT, ENOTDIR
+MALLOC_SIZES = ("16", "4KiB", "200KiB", "1MiB")  # 200 KiB and up: glibc maps them
+SHORT_SLEEPS = ("0.01", "0.02")  # seconds: waited for at once
+LONG_SLEEP = "10"  # killed at once
+DURATIONS = ("500us", "1ms", "2ms")
+MAX_FDS = 16
+MAX_THREADS = 3
+MAX_MAPPINGS = 4
+MAX_ALLOCS = 4
+CAT_BYTES = 8 * 1024  # bytes a pipe that a cat reads or writes may ever carry
+
+WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4, "readfd": 4,
+           "lock": 3, "unlock": 3, "wait": 3, "madvise": 3, "mprotect": 3, "spawn": 3,
+           "exit": 1, "_exit": 1, "raise": 1, "exec": 2, "setvbuf": 1, "close_range": 1,
+           "malloc": 2, "free": 4, "thread": 3, "thread_exit": 4, "atfork": 1, "repeat": 1,
+           "sleep": 1}
+"""How often each verb is chosen among those possible (default 2)."""
+
+REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
+"""Every verb the kernel runs, and ``repeat`` (a script form): each has a rule below."""
+SIM_ONLY_LINES = frozenset({"spawn_template", "spawn_from", "pidfd_empty", "configure",
+                            "pidfd_exec", "create_process"})
+"""The simulator-only verbs, which :meth:`Generator.sim_only_lines` writes."""
+
+
+def generated_verbs() -> frozenset[str]:
+    """The verbs the generator writes (the verb registry gives the reason for any other)."""
+    return frozenset(REAL_VERBS - {"repeat"} | SIM_ONLY_LINES)
+
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+
+def pick(draw: Draw, items: Iterable[Any]) -> Any:
+    """One of ``items``, drawn as an index (hypothesis caches the integer strategy)."""
+    seq = items if isinstance(items, (list, tuple)) else list(items)
+    return seq[draw(st.integers(0, len(seq) - 1))] if len(seq) > 1 else seq[0]
+
+
+def chance(draw: Draw, one_in: int) -> bool:
+    return draw(st.integers(0, one_in - 1)) == 0
+
+
+@dataclass(frozen=True)
+class Actor:
+    proc: ProcView
+    thread: str  # "" for the main thread
+
+    @property
+    def text(self) -> str:
+        return f"{self.proc.name}/{self.thread}" if self.thread else self.proc.name
+
+    @property
+    def main(self) -> bool:
+        return self.thread == ""
+
+
+_COMMON = frozenset(f.name for f in fields(ops.Op))
+
+
+def op_options(op: ops.Op) -> list[str]:
+    """The options an op used, as ``verb:option`` (for coverage)."""
+    out = []
+    for key, value in ((f.name, getattr(op, f.name)) for f in fields(op)
+                       if f.name not in _COMMON):
+        if isinstance(value, bool):
+            if value:
+                out.append(f"{op.verb}:{key}")
+        elif isinstance(value, str) and key in ("backing", "share", "prot", "advice", "mode",
+                                                 "action", "signal"):
+            out.append(f"{op.verb}:{value}")
+        elif isinstance(value, Program):
+            out.append(f"{op.verb}:{value.path or value.kind}")
+        elif key == "flags":
+            out.extend(f"{op.verb}:{flag}" for flag in sorted(value) or ["none"])
+        elif key == "actions":
+            out.extend(f"{op.verb}:{action.kind}=" for action in value)
+    return out
+
+
+class Generator:
+    """A script in the making, and the simulator run it drives."""
+
+    def __init__(self, *, first: str = "parent", verbs: frozenset[str] | None = None,
+                 max_processes: int = 4, blocking: bool = False,
+                 mapping_pool: list[tuple[str, int, str, str]] | None = None,
+                 declaration: Scenario | None = None) -> None:
+        self.verbs = REAL_VERBS if verbs is None else frozenset(verbs) & REAL_VERBS
+        self.max_processes = max_processes
+        self.blocking = blocking
+        self.first = first
+        self.mapping_pool = list(mapping_pool or [])
+        start = declaration or parse_text(
+            f'id = "generated"\ntitle = "t"\nsummary = "s"\nfirst = "{first}"\n'
+            "[[step]]\n", GENERATED)
+        self.run = SimRun(start)
+        self.kernel = self.run.kernel
+        self.names: dict[str, NameKind] = {first: "process"}
+        self.lines: list[str] = []
+        self.coverage: Counter[str] = Counter()  # "verb" and "verb:option"
+        self.placement = sim_view.placement(self.kernel)
+        self.mappings: dict[str, tuple[int, str | None]] = {}  # name -> (pages, its file)
+        self.cat_bytes: Counter[int] = Counter()  # pipe id -> bytes written while a cat holds it
+        self.allocs = 0
+        self._counters: Counter[str] = Counter()
+        self._views: dict[str, ProcView] | None = None  # what exists, until the next line
+        self._forever: set[str] | None = None
+
+    # -- applying lines ----------------------------------------------------------------
+    def apply(self, line: str) -> None:
+        """Parse a line as a user's, apply it to the simulator, and keep it."""
+        self.lines.append(line)
+        self._views = self._forever = None
+        for op in parse_line(line, self.names, Where(GENERATED, len(self.lines))):
+            if isinstance(op, ops.Mmap) and not self.mapping_pool:
+                self.placement.add(op.name, op.size)
+            self.coverage[op.verb] += 1
+            self.coverage.update(op_options(op))
+            self.run.apply(op)
+        if line.startswith("repeat "):
+            self.coverage["repeat"] += 1
+
+    def fresh(self, prefix: str) -> str:
+        while True:
+            self._counters[prefix] += 1
+            name = f"{prefix}{self._counters[prefix]}"
+            if name not in self.names and name not in LOCKS:
+                return name
+
+    # -- what exists ---------------------------------------------------------------------
+    def views(self) -> dict[str, ProcView]:
+        if self._views is None:
+            self._views = sim_view.processes(self.kernel)
+        return self._views
+
+    def forever(self) -> set[str]:
+        """Threads that wait forever (the simulator's wait-for graph says so)."""
+        if self._forever is None:
+            self._forever = sim_view.waiting_forever(self.kernel)
+        return self._forever
+
+    def actors(self, views: dict[str, ProcView] | None = None) -> list[Actor]:
+        """(process, thread) pairs free to run the next line."""
+        views = self.views() if views is None else views
+        return [Actor(v, t.name) for v in views.values() if v.scriptable
+                for t in v.threads.values() if t.free]
+
+    def can_create(self) -> bool:
+        return len(self.kernel.processes) < self.max_processes
+
+    # -- the determinism policy ----------------------------------------------------------
+    def waiters(self, views: dict[str, ProcView], verb: str, resource: object) -> int:
+        return sum(1 for v in views.values() if not v.ended for t in v.threads.values()
+                   if t.waits_for == verb and t.resource == resource)
+
+    def cats(self, views: dict[str, ProcView], pipe: int | None) -> list[ProcView]:
+        """The cats holding an end of ``pipe`` (their copying is not a script's line)."""
+        return [v for v in views.values() if not v.ended and v.program == "/bin/cat"
+                and any(fd.pipe == pipe for fd in v.fds.values())]
+
+    def consumers(self, views: dict[str, ProcView], pipe: int | None) -> int:
+        """Threads waiting to read ``pipe`` and cats copying from it."""
+        cats = sum(1 for v in self.cats(views, pipe)
+                   if 0 in v.fds and v.fds[0].pipe == pipe and v.fds[0].kind == "pipe_r")
+        return self.waiters(views, "readfd", pipe) + cats
+
+    def may_write_pipe(self, views: dict[str, ProcView], pipe: int | None, size: int) -> bool:
+        """A write of ``size`` bytes to ``pipe`` whose outcome is not a race: nobody else
+        waits to write it; through a cat, little enough that it never fills."""
+        if self.waiters(views, "writefd", pipe):
+            return False
+        if self.cats(views, pipe):
+            return self.cat_bytes[pipe or 0] + size <= CAT_BYTES
+        state = sim_view.pipe(self.kernel, pipe or 0)
+        fits = state.slots + -(-size // PAGE) < SLOTS
+        return fits or (self.blocking and state.readers > 0) or state.readers == 0
+
+    def may_read(self, views: dict[str, ProcView], actor: Actor, number: int) -> bool:
+        fd = actor.proc.fds[number]
+        if fd.kind != "pipe_r":
+            return True  # a file, /dev/null, EBADF or EINVAL: never waits
+        if self.consumers(views, fd.pipe):
+            return False
+        state = sim_view.pipe(self.kernel, fd.pipe or 0)
+        return state.buffered > 0 or state.writers == 0 or self.blocking
+
+    def stdout_ok(self, views: dict[str, ProcView], proc: ProcView, size: int = PAGE) -> bool:
+        """Whether what stdio may write to fd 1 now (a flush) is a deterministic write."""
+        fd = proc.fds.get(1)
+        if fd is None or fd.kind != "pipe_w":
+            return True
+        return self.may_write_pipe(views, fd.pipe, size)
+
+    def mutex_wait(self, views: dict[str, ProcView], actor: Actor, lock: str) -> str:
+        """What ``lock`` does for ``actor``: "take", "wait" (a live thread holds it and
+        may unlock it), "forever" or "race" (someone waits for it already)."""
+        owner = actor.proc.mutexes.get(lock)
+        if owner is None:
+            return "take"
+        if self.mutex_waiters(views, actor.proc, lock):
+            return "race"
+        if owner == actor.text or owner == GONE or owner in self.forever():
+            return "forever"
+        return "wait"
+
+    def mutex_waiters(self, views: dict[str, ProcView], proc: ProcView, lock: str) -> int:
+        sharing = {proc.name, *proc.shares_memory_with}
+        return sum(1 for name in sharing for t in views[name].threads.values()
+                   if (t.waits_for == "lock" and t.resource == lock)
+                   or (t.waits_for == "fork" and lock in views[name].atfork))
+
+    def fork_outcome(self, views: dict[str, ProcView], actor: Actor) -> str:
+        """libc fork's prepare handlers (last registered first) lock in turn."""
+        taken: set[str] = set()
+        for lock in reversed(actor.proc.atfork):
+            if lock in taken:
+                return "forever"  # registered twice: the second waits for the first
+            outcome = self.mutex_wait(views, actor, lock)
+            if outcome != "take":
+                return outcome
+            taken.add(lock)
+        return "take"
+
+    def allowed_wait(self, outcome: str) -> bool:
+        return outcome == "take" or (self.blocking and outcome in ("wait", "forever"))
+
+    # -- choosing the next move ----------------------------------------------------------
+    def moves(self) -> list[tuple[str, Actor]]:
+        views = self.views()
+        out: list[tuple[str, Actor]] = []
+        for actor in self.actors(views):
+            for verb, guard in GUARDS.items():
+                if verb in self.verbs and guard(self, views, actor):
+                    out.append((verb, actor))
+        return out
+
+    def next_lines(self, draw: Draw) -> list[str]:
+        """Choose a deterministic next move, apply it, and return its line(s)."""
+        moves = self.moves()
+        if not moves:
+            return []
+        offered = list(dict.fromkeys(verb for verb, _ in moves))
+        verb = pick(draw, [v for v in offered for _ in range(WEIGHTS.get(v, 2))])
+        actor = pick(draw, [a for v, a in moves if v == verb])
+        before = len(self.lines)
+        RULES[verb](self, draw, actor)
+        return self.lines[before:]
+
+    def sim_only_lines(self, draw: Draw) -> list[str]:
+        """A closing block of the designs Linux does not ship (for a ``real = false`` step)."""
+        free = [a for a in self.actors() if a.main]
+        if not free or not self.can_create():
+            return []
+        actor = free[0]
+        before = len(self.lines)
+        p = actor.text
+        kind = pick(draw, ("template", "blank", "create"))
+        if kind == "template":
+            tpl, child = self.fresh("tpl"), self.fresh("s")
+            action = pick(draw, ("", " closefrom=3", " sigmask=SIGUSR1", " setsid"))
+            self.apply(f"{p}: spawn_template probe{action} -> {tpl}")
+            self.apply(f"{p}: spawn_from {tpl} -> {child}")
+        elif kind == "blank":
+            blank, child = self.fresh("b"), self.fresh("s")
+            self.apply(f"{p}: pidfd_empty -> {blank}")
+            for _ in range(draw(st.integers(0, 2))):
+                action = pick(draw, ("dup2=1:1", "dup2=0:0", "sigmask=SIGUSR2",
+                                     "open=3:a.txt", "close=5"))
+                self.apply(f"{p}: configure {blank} {action}")
+            program = pick(draw, ("probe", "/bin/true", "missing"))
+            self.apply(f"{p}: pidfd_exec {blank} {program} -> {child}")
+        else:
+            child = self.fresh("s")
+            fds = sorted(actor.proc.fds)[:draw(st.integers(0, 3))] or [0]
+            self.apply(f"{p}: create_process {pick(draw, ('probe', '/bin/true', 'missing'))} "
+                       f"inherit={'+'.join(str(n) for n in fds)} -> {child}")
+        return self.lines[before:]
+
+    # -- helpers the rules share --------------------------------------------------------------
+    def fd_ref(self, number: int) -> str:
+        for name, kind in self.names.items():
+            if kind == "fd" and sim_view.fd_number(self.kernel, name) == number:
+                return name
+        return str(number)
+
+    def end_real_program(self, draw: Draw, waiter: Actor | None, killer: Actor | None,
+                         child: str, program: str) -> None:
+        """A real program that ends on its own is waited for at once; a long sleep is
+        killed at once (and killed for sure if the signal did not end it)."""
+        if sim_view.failed(self.kernel, child) or child not in self.kernel.processes:
+            return
+        if program == f"/bin/sleep {LONG_SLEEP}":
+            if killer is not None:
+                self.apply(f"{killer.text}: kill {child} {pick(draw, KILL_SIGNALS)}")
+                if not sim_view.process(self.kernel, child).ended:
+                    self.apply(f"{killer.text}: kill {child} SIGKILL")
+            return
+        if waiter is not None:
+            self.apply(f"{waiter.text}: wait {child}")
+
+    def program(self, draw: Draw, *, waited: bool, killed: bool) -> str:
+        """What exec or spawn runs: a real program only if someone can wait for it (or
+        kill it, for a long sleep) at once."""
+        programs = ["probe", "probe", "missing", "/bin/cat"]
+        if waited:
+            programs += ["/bin/true", "/bin/false", f"/bin/sleep {pick(draw, SHORT_SLEEPS)}"]
+        if killed:
+            programs.append(f"/bin/sleep {LONG_SLEEP}")
+        return pick(draw, programs)
+
+    def cat_is_safe(self, name: str) -> bool:
+        """After a cat started: its input has no other consumer, its output no other
+        waiting writer, and both carried little."""
+        if name not in self.kernel.processes:
+            return True
+        views = self.views()
+        cat = views[name]
+        if cat.ended:
+            return True
+        for number in (0, 1):
+            fd = cat.fds.get(number)
+            if fd is None or fd.pipe is None:
+                continue
+            if self.waiters(views, "readfd", fd.pipe) or self.waiters(views, "writefd", fd.pipe):
+                return False
+            if len(self.cats(views, fd.pipe)) > 1:
+                return False
+            if sim_view.pipe(self.kernel, fd.pipe).slots > 2:
+                return False
+        return True
+
+    def settle_cat(self, actor: Actor | None, name: str) -> None:
+        """A cat whose pipes another reader or writer waits on is killed at once: before
+        any more data comes, so nothing raced."""
+        if actor is not None and not self.cat_is_safe(name):
+            self.apply(f"{actor.text}: kill {name} SIGKILL")
+
+    def note_pipe_write(self, views: dict[str, ProcView], pipe: int | None, size: int) -> None:
+        if pipe is not None and self.cats(views, pipe):
+            self.cat_bytes[pipe] += size
+
+
+# --- guards: which verbs an actor may run now --------------------------------------------
+
+Views = dict[str, ProcView]
+Guard = Callable[[Generator, Views, Actor], bool]
+
+
+def _any_mapping(g: Generator, views: Views, a: Actor) -> bool:
+    return bool(g.mappings)
+
+
+def _own_mapping(g: Generator, views: Views, a: Actor) -> bool:
+    return bool(a.proc.mappings)
+
+
+def _can_mmap(g: Generator, views: Views, a: Actor) -> bool:
+    if g.mapping_pool:
+        return any(spec[0] not in g.mappings for spec in g.mapping_pool)
+    return len(g.mappings) < MAX_MAPPINGS
+
+
+def _writable_fds(g: Generator, views: Views, a: Actor) -> list[int]:
+    return [n for n, fd in a.proc.fds.items()
+            if fd.kind != "pipe_w" or g.may_write_pipe(views, fd.pipe, len(TEXTS[-1]))]
+
+
+def _readable_fds(g: Generator, views: Views, a: Actor) -> list[int]:
+    return [n for n in a.proc.fds if g.may_read(views, a, n)]
+
+
+def _waitable(g: Generator, views: Views, a: Actor) -> list[str]:
+    """Children a wait by ``a`` reaps now, or waits for without a race."""
+    out = []
+    for name in a.proc.children:
+        child = views[name]
+        if child.ended or g.blocking and not g.waiters(views, "wait", name) \
+                and name not in sim_view.timed_programs(g.kernel):
+            out.append(name)
+    return out
+
+
+def _killable(g: Generator, views: Views, a: Actor) -> list[str]:
+    """Any process but one whose thread waits in vfork beside other threads (which
+    thread takes the signal is the kernel's choice then)."""
+    return [name for name, v in views.items()
+            if not any(t.suspended for t in v.threads.values()) or len(v.threads) == 1]
+
+
+def _single(a: Actor) -> bool:
+    return a.main and len(a.proc.threads) == 1
+
+
+GUARDS: dict[str, Guard] = {
+    "mmap": _can_mmap,
+    "munmap": _any_mapping,
+    "write": _any_mapping,
+    "read": _any_mapping,
+    "madvise": _any_mapping,
+    "mprotect": _any_mapping,
+    "fork": lambda g, v, a: g.can_create() and g.allowed_wait(g.fork_outcome(v, a)),
+    "vfork": lambda g, v, a: g.can_create(),
+    "clone": lambda g, v, a: g.can_create(),
+    "spawn": lambda g, v, a: g.can_create(),
+    "exec": lambda g, v, a: a.main,
+    "exit": lambda g, v, a: a.main and g.stdout_ok(v, a.proc),
+    "_exit": lambda g, v, a: True,
+    "wait": lambda g, v, a: True,
+    "kill": lambda g, v, a: bool(_killable(g, v, a)),
+    "thread": lambda g, v, a: a.main and len(a.proc.threads) < MAX_THREADS,
+    "thread_exit": lambda g, v, a: not a.main,
+    "open": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
+    "pipe": lambda g, v, a: len(a.proc.fds) + 2 <= MAX_FDS,
+    "dup": lambda g, v, a: bool(a.proc.fds) and len(a.proc.fds) < MAX_FDS,
+    "dup2": lambda g, v, a: bool(a.proc.fds),
+    "close": lambda g, v, a: True,
+    "cloexec": lambda g, v, a: bool(a.proc.fds),
+    "close_range": lambda g, v, a: True,
+    "writefd": lambda g, v, a: bool(_writable_fds(g, v, a)),
+    "readfd": lambda g, v, a: bool(_readable_fds(g, v, a)),
+    "printf": lambda g, v, a: g.stdout_ok(v, a.proc),
+    "fflush": lambda g, v, a: g.stdout_ok(v, a.proc),
+    "setvbuf": lambda g, v, a: g.stdout_ok(v, a.proc),
+    "lock": lambda g, v, a: any(g.allowed_wait(g.mutex_wait(v, a, lock)) for lock in LOCKS),
+    "unlock": lambda g, v, a: any(o is not None for o in a.proc.mutexes.values()),
+    "atfork": lambda g, v, a: a.main and len(a.proc.atfork) < 3,
+    "malloc": lambda g, v, a: g.allocs < MAX_ALLOCS,
+    "free": lambda g, v, a: bool(a.proc.allocations),
+    "signal": lambda g, v, a: True,
+    "block": lambda g, v, a: _single(a),
+    "unblock": lambda g, v, a: _single(a),
+    "raise": lambda g, v, a: True,
+    "sleep": lambda g, v, a: not sim_view.timed_programs(g.kernel),
+    "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
+}
+
+
+# --- rules: the lines of each verb ------------------------------------------------------------
+
+def _range(draw: Draw, name: str, pages: int) -> str:
+    kind = pick(draw, ("all", "page", "span"))
+    if kind == "all" or pages == 1:
+        return name
+    if kind == "page":
+        return f"{name}[{draw(st.integers(0, pages - 1))}p]"
+    lo = draw(st.integers(0, pages - 1))
+    return f"{name}[{lo}p:{draw(st.integers(lo + 1, pages))}p]"
+
+
+def _mapping(g: Generator, draw: Draw, a: Actor) -> str:
+    """Mostly one the process has; now and then one it lacks (a real SIGSEGV)."""
+    own = sorted(a.proc.mappings)
+    if own and (len(own) == len(g.mappings) or not chance(draw, 8)):
+        return pick(draw, own)
+    return pick(draw, sorted(g.mappings))
+
+
+def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
+    if g.mapping_pool:
+        name, pages, share, backing = pick(draw, [s for s in g.mapping_pool
+                                                  if s[0] not in g.mappings])
+        extra = ""
+    else:
+        name = g.fresh("m")
+        pages = pick(draw, MAPPING_PAGES)
+        share = pick(draw, ("private", "shared"))
+        backing = pick(draw, ("anon", "file"))
+        extra = pick(draw, ("", "", " ro", " rx"))
+        if chance(draw, 8):
+            extra += " noreserve"
+        if chance(draw, 10):
+            extra += " thp"
+    path = f"{pick(draw, ('', 'd/'))}{name}.bin" if backing == "file" else None
+    g.mappings[name] = (pages, path)
+    back = f"file={path}" if path else "anon"
+    g.apply(f"{a.text}: mmap {name} {pages}p {back} {share}{extra}")
+
+
+def r_munmap(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: munmap {_mapping(g, draw, a)}")
+
+
+def r_write(g: Generator, draw: Draw, a: Actor) -> None:
+    name = _mapping(g, draw, a)
+    value = pick(draw, (None, 0, 7, 255))
+    suffix = "" if value is None else f" = {value}"
+    g.apply(f"{a.text}: write {_range(draw, name, g.mappings[name][0])}{suffix}")
+
+
+def r_read(g: Generator, draw: Draw, a: Actor) -> None:
+    name = _mapping(g, draw, a)
+    g.apply(f"{a.text}: read {_range(draw, name, g.mappings[name][0])}")
+
+
+def r_madvise(g: Generator, draw: Draw, a: Actor) -> None:
+    advice = pick(draw, ("dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork",
+                         "hugepage", "nohugepage"))
+    g.apply(f"{a.text}: madvise {_mapping(g, draw, a)} {advice}")
+
+
+def r_mprotect(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: mprotect {_mapping(g, draw, a)} {pick(draw, ('ro', 'rw', 'none'))}")
+
+
+def r_fork(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: fork -> {g.fresh('c')}")
+
+
+def _end_vfork_child(g: Generator, draw: Draw, parent: Actor, child: str) -> None:
+    """A vfork child's next line, at once: it ends or execs (its parent is suspended)."""
+    if child not in g.kernel.processes or sim_view.process(g.kernel, child).ended:
+        return
+    how = pick(draw, ("_exit", "_exit", "exit", "exec probe", "exec missing", "exec real"))
+    if how == "exec missing":
+        g.apply(f"{child}: exec missing")  # ENOENT: still the child, still to end
+        how = "_exit"
+    if how == "exit" and not g.stdout_ok(g.views(), sim_view.process(g.kernel, child)):
+        how = "_exit"
+    if how in ("_exit", "exit"):
+        g.apply(f"{child}: {how} {draw(st.integers(0, 3))}")
+    elif how == "exec probe":
+        g.apply(f"{child}: exec probe")
+    else:
+        program = pick(draw, ("/bin/true", "/bin/false"))
+        g.apply(f"{child}: exec {program}")
+        again = Actor(sim_view.process(g.kernel, parent.proc.name), parent.thread)
+        g.end_real_program(draw, again, again, child, program)
+
+
+def r_vfork(g: Generator, draw: Draw, a: Actor) -> None:
+    child = g.fresh("v")
+    g.apply(f"{a.text}: vfork -> {child}")
+    _end_vfork_child(g, draw, a, child)
+
+
+CLONE_SETS = ("none", "files", "pidfd", "files,pidfd", "clear_sighand", "sighand", "vm",
+              "vm,sighand", "vm,files", "vm,vfork", "vm,vfork,sighand", "vm,vfork,files",
+              "vm,vfork,pidfd", "clear_sighand,sighand", "vm,pidfd,clear_sighand")
+
+
+def r_clone(g: Generator, draw: Draw, a: Actor) -> None:
+    child = g.fresh("k")
+    flags = pick(draw, CLONE_SETS)
+    g.apply(f"{a.text}: clone {flags.replace(',', ', ')} -> {child}")
+    if "vfork" in flags:
+        _end_vfork_child(g, draw, a, child)
+
+
+def _spawn_actions(g: Generator, draw: Draw, a: Actor, cat: bool) -> list[str]:
+    """Up to three posix_spawn actions; some fail (a dup2 of an fd not open, an open of a
+    missing file for reading, a chdir to a file, setsid with setpgroup)."""
+    out: list[str] = []
+    fds = sorted(a.proc.fds)
+    pipes_r = [n for n in fds if a.proc.fds[n].kind == "pipe_r"]
+    pipes_w = [n for n in fds if a.proc.fds[n].kind == "pipe_w"]
+    if cat and pipes_r and not chance(draw, 3):
+        out.append(f"dup2={g.fd_ref(pick(draw, pipes_r))}:0")
+    if cat and pipes_w and not chance(draw, 3):
+        out.append(f"dup2={g.fd_ref(pick(draw, pipes_w))}:1")
+    for _ in range(draw(st.integers(0, 1 if cat else 3))):
+        kind = pick(draw, ("close", "dup2", "open", "closefrom", "chdir", "setsid",
+                           "setpgroup", "sigmask", "sigdefault"))
+        if kind == "close":
+            out.append(f"close={g.fd_ref(pick(draw, [n for n in fds if n >= 3] + [9]))}")
+        elif kind == "dup2":
+            source = pick(draw, fds + [12])
+            out.append(f"dup2={g.fd_ref(source)}:{draw(st.integers(3, 8))}")
+        elif kind == "open":
+            out.append(f"open={pick(draw, (0, 3, 4, 8))}:{pick(draw, PATHS[:4])}")
+        elif kind == "closefrom":
+            out.append(f"closefrom={draw(st.integers(3, 8))}")
+        elif kind == "chdir":
+            out.append(f"chdir={pick(draw, ('d', 'sub', 'a.txt', '/dev/null'))}")
+        elif kind in ("setsid", "setpgroup"):
+            out.append(kind)
+        else:
+            sigs = sorted({pick(draw, SIGNALS) for _ in range(draw(st.integers(1, 2)))})
+            out.append(f"{kind}={'+'.join(sigs)}")
+    return out
+
+
+def r_spawn(g: Generator, draw: Draw, a: Actor) -> None:
+    child = g.fresh("s")
+    program = g.program(draw, waited=True, killed=True)
+    actions = _spawn_actions(g, draw, a, cat=program == "/bin/cat")
+    g.apply(" ".join([f"{a.text}: spawn {program}", *actions, f"-> {child}"]))
+    again = Actor(sim_view.process(g.kernel, a.proc.name), a.thread)
+    if program == "/bin/cat":
+        g.settle_cat(again, child)
+    elif program.startswith("/bin/"):
+        g.end_real_program(draw, again, again, child, program)
+
+
+def _waiter(g: Generator, name: str) -> Actor | None:
+    """The parent's main thread, if it is free to wait for ``name`` at once."""
+    parent = sim_view.process(g.kernel, name).parent
+    if parent is None:
+        return None
+    view = sim_view.process(g.kernel, parent)
+    main = view.threads.get("")
+    return Actor(view, "") if view.scriptable and main is not None and main.free else None
+
+
+def r_exec(g: Generator, draw: Draw, a: Actor) -> None:
+    parent = _waiter(g, a.proc.name)
+    others = [x for x in g.actors() if x.proc.name != a.proc.name]
+    killer = parent or (others[0] if others else None)
+    program = g.program(draw, waited=parent is not None or a.proc.parent is None,
+                        killed=killer is not None)
+    g.apply(f"{a.text}: exec {program}")
+    if program == "/bin/cat":
+        g.settle_cat(killer, a.proc.name)
+    elif program.startswith("/bin/"):
+        g.end_real_program(draw, parent, killer, a.proc.name, program)
+
+
+def r_exit(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: exit {draw(st.integers(0, 3))}")
+
+
+def r__exit(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: _exit {draw(st.integers(0, 3))}")
+
+
+def r_wait(g: Generator, draw: Draw, a: Actor) -> None:
+    views = g.views()
+    choices = _waitable(g, views, a)
+    if not choices or chance(draw, 6):  # not a child (or one reaped already): ECHILD
+        choices = sorted(n for n in views if n not in a.proc.children) or choices
+    if not choices:
+        return
+    g.apply(f"{a.text}: wait {pick(draw, choices)}")
+
+
+def r_kill(g: Generator, draw: Draw, a: Actor) -> None:
+    views = g.views()
+    target = pick(draw, sorted(_killable(g, views, a)))
+    g.apply(f"{a.text}: kill {target} {pick(draw, KILL_SIGNALS + MORE_SIGNALS)}")
+
+
+def r_thread(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: thread -> {g.fresh('t')}")
+
+
+def r_thread_exit(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: exit")
+
+
+def r_open(g: Generator, draw: Draw, a: Actor) -> None:
+    files = sorted(path for _, path in g.mappings.values() if path)
+    path = pick(draw, list(PATHS) + files)
+    mode = pick(draw, ("", " ro", " wo", " rw"))
+    flags = "".join(f" {f}" for f in ("cloexec", "append", "create") if draw(st.booleans()))
+    g.apply(f"{a.text}: open {path}{mode}{flags} -> {g.fresh('o')}")
+
+
+def r_pipe(g: Generator, draw: Draw, a: Actor) -> None:
+    flag = " cloexec" if draw(st.booleans()) else ""
+    g.apply(f"{a.text}: pipe{flag} -> {g.fresh('r')}, {g.fresh('w')}")
+
+
+def r_dup(g: Generator, draw: Draw, a: Actor) -> None:
+    source = pick(draw, sorted(a.proc.fds))
+    flag = " cloexec" if draw(st.booleans()) else ""
+    g.apply(f"{a.text}: dup {g.fd_ref(source)}{flag} -> {g.fresh('d')}")
+
+
+def r_dup2(g: Generator, draw: Draw, a: Actor) -> None:
+    source = pick(draw, sorted(a.proc.fds))
+    targets = sorted({0, 1, 2, 3, 4, 5, 9} | set(a.proc.fds))
+    g.apply(f"{a.text}: dup2 {g.fd_ref(source)} {pick(draw, targets)}")
+
+
+def r_close(g: Generator, draw: Draw, a: Actor) -> None:
+    numbers = sorted(n for n in a.proc.fds if n >= 3) + [0, 1, 2, 11]  # 11: mostly EBADF
+    g.apply(f"{a.text}: close {g.fd_ref(pick(draw, numbers))}")
+
+
+def r_cloexec(g: Generator, draw: Draw, a: Actor) -> None:
+    number = pick(draw, sorted(a.proc.fds))
+    g.apply(f"{a.text}: cloexec {g.fd_ref(number)} {'on' if draw(st.booleans()) else 'off'}")
+
+
+def r_close_range(g: Generator, draw: Draw, a: Actor) -> None:
+    lo = draw(st.integers(0, 8)) if chance(draw, 6) else draw(st.integers(3, 8))
+    hi = pick(draw, ("max", str(lo), str(lo + 1), str(lo + 4), str(max(0, lo - 1))))
+    flag = " cloexec" if draw(st.booleans()) else ""
+    g.apply(f"{a.text}: close_range {lo} {hi}{flag}")
+
+
+def r_writefd(g: Generator, draw: Draw, a: Actor) -> None:
+    views = g.views()
+    number = pick(draw, sorted(_writable_fds(g, views, a)))
+    fd = a.proc.fds[number]
+    fill = fd.kind == "pipe_w" and g.blocking and not g.cats(views, fd.pipe) and chance(draw, 6)
+    if fill:  # whole pages: the 16th fills the pipe, the 17th waits for a reader
+        count = pick(draw, (15, 16, 17))
+        if g.may_write_pipe(views, fd.pipe, PAGE * count):
+            g.apply(f'repeat {count}: {a.text}: writefd {g.fd_ref(number)} "{PAGE_TEXT}"')
+            return
+    text = pick(draw, TEXTS)
+    g.note_pipe_write(views, fd.pipe, len(text))
+    g.apply(f'{a.text}: writefd {g.fd_ref(number)} "{text}"')
+
+
+def r_readfd(g: Generator, draw: Draw, a: Actor) -> None:
+    number = pick(draw, sorted(_readable_fds(g, g.views(), a)))
+    g.apply(f"{a.text}: readfd {g.fd_ref(number)}")
+
+
+def _stdout_pipe(g: Generator, views: Views, a: Actor, size: int) -> None:
+    fd = a.proc.fds.get(1)
+    if fd is not None and fd.kind == "pipe_w":
+        g.note_pipe_write(views, fd.pipe, size)
+
+
+def r_printf(g: Generator, draw: Draw, a: Actor) -> None:
+    views = g.views()
+    text = pick(draw, TEXTS)
+    _stdout_pipe(g, views, a, len(text))
+    g.apply(f'{a.text}: printf "{text}"')
+
+
+def r_fflush(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: fflush")
+
+
+def r_setvbuf(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: setvbuf {pick(draw, ('none', 'line', 'full'))}")
+
+
+def r_lock(g: Generator, draw: Draw, a: Actor) -> None:
+    views = g.views()
+    g.apply(f"{a.text}: lock {pick(draw, [lock for lock in LOCKS if g.allowed_wait(g.mutex_wait(views, a, lock))])}")
+
+
+def r_unlock(g: Generator, draw: Draw, a: Actor) -> None:
+    held = sorted(lock for lock, owner in a.proc.mutexes.items() if owner is not None)
+    g.apply(f"{a.text}: unlock {pick(draw, held)}")
+
+
+def r_atfork(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: atfork {pick(draw, LOCKS)}")
+
+
+def r_malloc(g: Generator, draw: Draw, a: Actor) -> None:
+    g.allocs += 1
+    g.apply(f"{a.text}: malloc {pick(draw, MALLOC_SIZES)} -> {g.fresh('a')}")
+
+
+def r_free(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: free {pick(draw, sorted(a.proc.allocations))}")
+
+
+def r_signal(g: Generator, draw: Draw, a: Actor) -> None:
+    sig = pick(draw, SIGNALS + MORE_SIGNALS + ("SIGKILL",))
+    g.apply(f"{a.text}: signal {sig} {pick(draw, ('ignore', 'default', 'catch'))}")
+
+
+def r_block(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: block {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD'))}")
+
+
+def r_unblock(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: unblock {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD'))}")
+
+
+def r_raise(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: raise {pick(draw, KILL_SIGNALS + MORE_SIGNALS)}")
+
+
+def r_sleep(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: sleep {pick(draw, DURATIONS)}")
+
+
+def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
+    choices = ["printf"]
+    if any(m.prot == "rw" for m in a.proc.mappings.values()):
+        choices.append("write")
+    views = g.views()
+    if g.fork_outcome(views, a) == "take" and len(g.kernel.processes) + 2 <= g.max_processes:
+        choices.append("fork")
+    what = pick(draw, choices)
+    n = draw(st.integers(2, 3))
+    if what == "printf":
+        text = pick(draw, TEXTS)
+        _stdout_pipe(g, views, a, n * len(text))
+        g.apply(f'repeat {n}: {a.text}: printf "{text}"')
+    elif what == "write":
+        name = pick(draw, sorted(m for m, v in a.proc.mappings.items() if v.prot == "rw"))
+        g.apply(f"repeat {n}: {a.text}: write {name} = {draw(st.integers(0, 255))}")
+    else:
+        n = draw(st.integers(2, g.max_processes - len(g.kernel.processes)))
+        g.apply(f"repeat {n}: {a.text}: fork -> {g.fresh('f')}")
+
+
+Rule = Callable[[Generator, Draw, Actor], None]
+RULES: dict[str, Rule] = {
+    "mmap": r_mmap, "munmap": r_munmap, "write": r_write, "read": r_read,
+    "madvise": r_madvise, "mprotect": r_mprotect,
+    "fork": r_fork, "vfork": r_vfork, "clone": r_clone, "spawn": r_spawn, "exec": r_exec,
+    "exit": r_exit, "_exit": r__exit, "wait": r_wait, "kill": r_kill,
+    "thread": r_thread, "thread_exit": r_thread_exit,
+    "open": r_open, "pipe": r_pipe, "dup": r_dup, "dup2": r_dup2, "close": r_close,
+    "cloexec": r_cloexec, "close_range": r_close_range, "writefd": r_writefd,
+    "readfd": r_readfd, "printf": r_printf, "fflush": r_fflush, "setvbuf": r_setvbuf,
+    "lock": r_lock, "unlock": r_unlock, "atfork": r_atfork, "malloc": r_malloc,
+    "free": r_free, "signal": r_signal, "block": r_block, "unblock": r_unblock,
+    "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
+}
+assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
+assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}
