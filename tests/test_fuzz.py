@@ -9,10 +9,10 @@ import pytest
 
 from forklab import cli, fuzz
 from forklab.scenario.parse import parse_file, parse_text
+from forklab.scenario.verbs import VERBS
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
 from forklab.testing.agree import real_status
-from forklab.scenario.verbs import VERBS
 from forklab.verify import verify_scenario
 
 READY, WHY = real_status()

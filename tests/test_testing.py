@@ -7,28 +7,36 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from collections import Counter
-
 from hypothesis import HealthCheck, find, given, seed, settings
 from hypothesis import strategies as st
 
 import forklab
+from forklab.observe import default_observations
 from forklab.runner import run_scenario
-from forklab.scenario.model import Scenario, Where
+from forklab.scenario.model import Scenario
 from forklab.scenario.parse import parse_text
+from forklab.scenario.verbs import VERBS
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
-from forklab.verify import verify_scenario
-from forklab.observe import default_observations
-from forklab.scenario.verbs import VERBS
-from forklab.testing import (ALL_OBSERVABLES, ALL_VERBS, as_scenario, assert_agree, generated,
-                             generated_verbs, ops, scenario_texts, scenarios)
+from forklab.testing import (
+    ALL_OBSERVABLES,
+    ALL_VERBS,
+    as_scenario,
+    assert_agree,
+    generated,
+    generated_verbs,
+    ops,
+    scenario_texts,
+    scenarios,
+)
 from forklab.testing import agree as agree_module
 from forklab.testing.options import KitOptions
 from forklab.testing.strategies import Generated, literal
+from forklab.verify import verify_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 # Subprocesses import the forklab this process imported (installed, or this checkout).
@@ -107,7 +115,8 @@ def test_creation_scenarios_hold_on_the_model_and_end_what_cannot_go_on(text: st
     for line, after in zip(lines, lines[1:] + [""]):
         name = line.rpartition("-> ")[2]
         if ": clone vm, vfork" in line:  # the parent is suspended: the child goes on at once
-            assert after.startswith((f"{name}: _exit", f"{name}: exec probe")), (line, after)
+            assert after.startswith((f"{name}: _exit", f"{name}: exit", f"{name}: exec")), \
+                (line, after)
         if ": spawn /bin/" in line and name in made and "/bin/cat" not in line:
             # a real program ends on its own: waited for (a long sleep killed) at once
             assert after.endswith((f": wait {name}", f": kill {name}")) \

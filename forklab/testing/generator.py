@@ -432,8 +432,8 @@ def _waitable(g: Generator, views: Views, a: Actor) -> list[str]:
     out = []
     for name in a.proc.children:
         child = views[name]
-        if child.ended or g.blocking and not g.waiters(views, "wait", name) \
-                and name not in sim_view.timed_programs(g.kernel):
+        if child.ended or (g.blocking and not g.waiters(views, "wait", name)
+                           and name not in sim_view.timed_programs(g.kernel)):
             out.append(name)
     return out
 
@@ -789,7 +789,8 @@ def r_setvbuf(g: Generator, draw: Draw, a: Actor) -> None:
 
 def r_lock(g: Generator, draw: Draw, a: Actor) -> None:
     views = g.views()
-    g.apply(f"{a.text}: lock {pick(draw, [lock for lock in LOCKS if g.allowed_wait(g.mutex_wait(views, a, lock))])}")
+    locks = [lock for lock in LOCKS if g.allowed_wait(g.mutex_wait(views, a, lock))]
+    g.apply(f"{a.text}: lock {pick(draw, locks)}")
 
 
 def r_unlock(g: Generator, draw: Draw, a: Actor) -> None:
