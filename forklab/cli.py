@@ -160,7 +160,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Run each scenario on the model and the kernel and compare (docs/commands.md, "What is compared")."""
+    """Run each scenario on the model and the kernel and compare (docs/commands.md,
+    "What is compared")."""
     if args.junit is not None and not args.junit.parent.is_dir():
         raise UsageError(f"forklab: {args.junit}: its directory does not exist")
     files = scenario_files(args.paths, directories=True) if args.paths else catalog_files()

@@ -28,7 +28,6 @@ def real_backend_status() -> tuple[bool, str]:
         return False, (f"the C extension forklab.real._native is not built ({err}); "
                        f"build it with: {BUILD_HINT}")
     from forklab.real.driver import guard_path, probe_path
-
     from forklab.real.procfs import SYSCALLS
 
     missing = [name for name, number in SYSCALLS.items()

@@ -1,4 +1,5 @@
-"""The safe expression language (docs/scenario-language.md, "Expressions"): checked at load, evaluated per step.
+"""The safe expression language (docs/scenario-language.md, "Expressions"):
+checked at load, evaluated per step.
 
 A scenario file is untrusted input, so an expression is never handed to
 ``eval``/``compile``. :func:`check` parses it with :mod:`ast` and walks the

@@ -109,7 +109,8 @@ NameKind = Literal["process", "thread", "mapping", "fd", "lock", "allocation", "
 
 @dataclass(frozen=True)
 class Expr:
-    """A checked expression (docs/scenario-language.md, "Expressions") (parsed once, evaluated per backend)."""
+    """A checked expression (docs/scenario-language.md, "Expressions"), parsed once and
+    evaluated per backend."""
 
     text: str
     tree: ast.Expression

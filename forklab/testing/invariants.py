@@ -39,14 +39,14 @@ def check_invariants(kernel: Kernel) -> None:
                     "a mapped frame is free"
     assert list(expected.runs()) == list(memory.mapcount.runs()), "map counts != PTEs"
     world = snapshot(kernel)
-    for proc in world.processes.values():
-        for m in proc.mappings.values():
-            assert 0 <= m.exclusive <= m.present
-            assert m.zero <= m.present
+    for observed in world.processes.values():
+        for mapping in observed.mappings.values():
+            assert 0 <= mapping.exclusive <= mapping.present
+            assert mapping.zero <= mapping.present
     tables = {}
-    for proc in kernel.processes.values():
-        if not proc.ended:
-            tables[id(proc.files)] = proc.files
+    for process in kernel.processes.values():
+        if not process.ended:
+            tables[id(process.files)] = process.files
     for blank in kernel.blanks.values():
         tables[id(blank.files)] = blank.files
     refs: Counter = Counter()
