@@ -474,3 +474,21 @@ def test_terminal_control_characters_are_refused_where_they_are_written(text, li
     shows a title, narrative, question or printed text."""
     err = error(text)
     assert char in err.message and at(err) == (line, col)
+
+
+@pytest.mark.parametrize("script, line, message", [
+    ("parent: open a create -> f\nparent: mmap m 8KiB file=a/b", 8,
+     "file=a/b: 'a' is a file (line 7)"),
+    ("parent: spawn /bin/true open=1:out -> t\nparent: mmap m 8KiB file=out/x", 8,
+     "file=out/x: 'out' is a file (line 7)"),
+    ("parent: mmap a 8KiB file=sub/f\nparent: mmap n 8KiB file=sub", 8,
+     "file=sub is a directory (line 7)"),
+])
+def test_a_file_forklab_could_not_make_is_refused_before_anything_runs(script, line, message):
+    err = error(doc(script))
+    assert message in err.message and at(err)[0] == line
+
+
+def test_paths_that_can_be_made_are_accepted():
+    parse_text(doc("parent: mmap a 8KiB file=sub/f\nparent: mmap b 8KiB file=sub/g\n"
+                   "parent: open sub/h create -> f\nparent: mmap c 8KiB file=sub/f"))

@@ -35,7 +35,7 @@ from forklab.real.driver import (
 )
 from forklab.scenario import ops
 from forklab.scenario.contract import Standing, check_actor, fd_number, no_such_process
-from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError
+from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS
@@ -622,7 +622,7 @@ class RealRun:
                 "MiB are available; the real backend refuses it", op.where)
 
     # -- verbs: memory ----------------------------------------------------------------------------
-    def _make_file(self, path: str, size: int) -> None:
+    def _make_file(self, path: str, size: int, where: Where) -> None:
         """The scratch file behind `mmap file=PATH`: SIZE bytes (of zeros, written in
         4 KiB pieces, so they are in the page cache) unless it is that long already."""
         full = self.scratch_path(path)
@@ -631,9 +631,14 @@ class RealRun:
                 return
         except FileNotFoundError:
             pass
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o644)
+        except OSError as err:  # a path through a file (the parser refuses it first)
+            raise ScenarioError(f"cannot make file={path}: {err.strerror}", where) from None
+        try:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise ScenarioError(f"cannot make file={path}: {err.strerror}", where) from None
         try:
             piece = bytes(PAGE)
             for _ in range(size // PAGE):
@@ -649,7 +654,7 @@ class RealRun:
         open_flags, data = -1, b""
         if op.backing == "file":
             assert op.path is not None
-            self._make_file(op.path, op.size)
+            self._make_file(op.path, op.size, op.where)
             open_flags = os.O_RDWR if op.share == "shared" else os.O_RDONLY
             data = op.path.encode()
         else:

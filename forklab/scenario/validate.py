@@ -9,9 +9,11 @@ allowed programs run, and time is bounded.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
 
+from forklab.scenario import ops as ops_
 from forklab.scenario.model import ALLOWED_PROGRAMS, Program, ScenarioError, SpawnAction
 from forklab.scenario.ops import Op
 
@@ -75,6 +77,37 @@ def check_op(op: Op) -> None:
         problem = _value_problem(field.name, getattr(op, field.name))
         if problem is not None:
             raise ScenarioError(f"refused: {problem}", op.where)
+
+
+def check_paths(ops: Iterable[Op]) -> None:
+    """Refuse an `mmap file=PATH` that forklab could not set up: PATH below a path
+    an earlier line makes a file, or PATH itself a directory that an earlier
+    `mmap file=` made. Scratch paths are never removed, so what a line makes
+    is known from the lines before it (an `open ... create` or a spawn's
+    `open=N:PATH` with N > 0 may make a file)."""
+    files: dict[str, int] = {}  # path -> the line that (may) make it a file
+    dirs: dict[str, int] = {}  # path -> the line that makes it a directory
+    for op in ops:
+        if isinstance(op, ops_.Mmap) and op.backing == "file" and op.path is not None:
+            parts = op.path.split("/")
+            for depth in range(1, len(parts)):
+                parent = "/".join(parts[:depth])
+                if parent in files:
+                    raise ScenarioError(
+                        f"refused: file={op.path}: '{parent}' is a file (line "
+                        f"{files[parent]}), so nothing can be made below it", op.where)
+                dirs.setdefault(parent, op.where.line)
+            if op.path in dirs:
+                raise ScenarioError(f"refused: file={op.path} is a directory (line "
+                                    f"{dirs[op.path]}), not a file forklab can map", op.where)
+            files.setdefault(op.path, op.where.line)
+        created = [op.path] if isinstance(op, ops_.Open) and op.create else []
+        if isinstance(op, ops_.Spawn):
+            created += [a.path for a in op.actions
+                        if a.kind == "open" and a.num and a.path is not None]
+        for path in created:
+            if path not in dirs:
+                files.setdefault(path, op.where.line)
 
 
 def _value_problem(name: str, value: Any) -> str | None:
