@@ -34,7 +34,7 @@ from forklab.real.driver import (
     errno_name,
 )
 from forklab.scenario import ops
-from forklab.scenario.contract import Standing, check_actor, fd_number, no_such_process
+from forklab.scenario.contract import Names, Standing, check_actor
 from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
@@ -295,8 +295,7 @@ class RealRun:
         self.scenario = scenario
         self.closed = False
         self.generation = 0
-        self.fd_names: dict[str, int] = {}
-        self.failed: dict[str, str] = {}
+        self.names = Names()
         self.allocations: dict[str, int] = {}
         self.locks: dict[str, int] = {}
         self.mapinfo = {op.name: op for op in scenario.ops if isinstance(op, ops.Mmap)}
@@ -367,7 +366,7 @@ class RealRun:
         return full
 
     def fd_number(self, ref: FdRef | None) -> int:
-        return fd_number(ref, self.fd_names)
+        return self.names.fd_number(ref)
 
     def is_mapped(self, proc: Proc, mapping: str) -> bool:
         address = self.addresses[mapping]
@@ -380,7 +379,7 @@ class RealRun:
         assert self.driver is not None
         proc = self.driver.procs.get(name)
         if proc is None:
-            raise no_such_process(name, self.failed, op.where)
+            raise self.names.no_such_process(name, op.where)
         return proc
 
     def _actor(self, op: Op) -> Task:
@@ -482,7 +481,7 @@ class RealRun:
             return World(
                 processes=processes,
                 stdout=driver.stdout.text() if driver.stdout else "",
-                fd_names=dict(self.fd_names),
+                fd_names=dict(self.names.fd_names),
                 mapping_names=frozenset(self.addresses),
                 queries=RealQueries(self, self.generation),
             )
@@ -742,7 +741,7 @@ class RealRun:
             else:
                 ours.close()
                 if f.reply is not None:
-                    self.failed[name] = errno_name(f.reply.err) or "EAGAIN"
+                    self.names.failed[name] = errno_name(f.reply.err) or "EAGAIN"
             if vfork and f.reply is None and not parent.dead:
                 # the calling thread waits in vfork until the child execs or exits
                 if f.hello is not None:
@@ -831,7 +830,7 @@ class RealRun:
             r = f.reply
             if r is None or r.v[lib.FL_V_RESULT] <= 0:
                 if r is not None:
-                    self.failed[name] = errno_name(r.v[lib.FL_V_RESULT2]) or "EINVAL"
+                    self.names.failed[name] = errno_name(r.v[lib.FL_V_RESULT2]) or "EINVAL"
                 if f.hello_sock is not None:
                     f.hello_sock.close()
                 return
@@ -923,7 +922,7 @@ class RealRun:
             else:
                 ours.close()
                 if f.reply is not None:
-                    self.failed[name] = errno_name(f.reply.v[0]) or "EAGAIN"
+                    self.names.failed[name] = errno_name(f.reply.v[0]) or "EAGAIN"
 
         flight = Flight(task, "thread", op.text.strip(), on_done=done, hello_sock=ours)
         self.driver.hello_socks[ours] = flight
@@ -956,9 +955,9 @@ class RealRun:
                 if ok and number >= 0:
                     if number >= lib.FL_FD_MIN:
                         raise DriverError("the scenario's fds reached forklab's own")
-                    self.fd_names[name] = number
+                    self.names.fd_names[name] = number
                 else:
-                    self.failed[name] = errno_name(r.err) or "EBADF"
+                    self.names.failed[name] = errno_name(r.err) or "EBADF"
         return done
 
     @HANDLERS.handles(ops.Open)

@@ -53,6 +53,7 @@ from forklab.observe import STDOUT_KEPT
 from forklab.real import procfs
 from forklab.real._native import ffi, lib
 from forklab.real.guard import GUARD_NAME, Guard, GuardError, guard
+from forklab.scenario.contract import timed_enders
 
 REPLY_SIZE = ffi.sizeof("struct fl_reply")
 PROBE_NAME = "forklab-probe"
@@ -60,6 +61,37 @@ KEPT_BYTES = 4 * STDOUT_KEPT  # UTF-8 takes at most 4 bytes a character
 MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
 
 RECVMSG = procfs.SYSCALLS["recvmsg"]
+
+
+class KernelPrograms:
+    """The kernel's answers to :class:`forklab.scenario.contract.Programs`: a wait
+    is the system call a task sleeps in, with its arguments. A probe never acts on
+    its own, so only the run's other programs are asked about."""
+
+    def __init__(self, driver: Driver, sleepers: list[Proc]) -> None:
+        self.driver = driver
+        self.sleepers = sleepers  # the programs seen in a timed sleep
+
+    def enders(self, waiter: Proc, call: tuple[int, tuple[int, ...]]) -> list[Proc] | None:
+        nr, args = call
+        programs = [p for p in self.driver.procs.values()
+                    if not p.dead and p.image != "probe" and p is not waiter]
+        if nr in (procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]):
+            pid = args[1] if nr == procfs.SYSCALLS["waitid"] else args[0]
+            pid = pid - (1 << 64) if pid >= 1 << 63 else pid
+            return [p for p in programs if pid <= 0 or p.pid == pid]
+        if nr == procfs.SYSCALLS["read"] and args:
+            mine = procfs.fd_target(waiter.pid, args[0])
+            if mine is None:
+                return None
+            return [p for p in programs if mine in procfs.fd_targets(p.pid)]
+        return []
+
+    def timed(self, program: Proc) -> bool:
+        return program in self.sleepers
+
+    def wait_of(self, program: Proc) -> tuple[int, tuple[int, ...]] | None:
+        return procfs.task_syscall(program.pid, program.pid)
 
 
 class DriverError(Exception):
@@ -776,37 +808,9 @@ class Driver:
 
     def _may_wake(self, flight: Flight, call: tuple[int, tuple[int, ...]],
                   sleepers: list[Proc]) -> bool:
-        """Whether a program in a timed sleep could, by ending, end this wait."""
-        return self._may_end(flight.task.proc, call, sleepers, 4)
-
-    def _may_end(self, proc: Proc, call: tuple[int, tuple[int, ...]], sleepers: list[Proc],
-                 depth: int) -> bool:
-        """Whether the wait `call` of `proc` can end without another op: a probe never
-        acts on its own, so only real programs can end it — a sleeping one that
-        ends, or one that a sleeping one sets going (cat on a pipe it holds)."""
-        if depth <= 0:
-            return True
-        nr, args = call
-        programs = [p for p in self.procs.values()
-                    if not p.dead and p.image != "probe" and p is not proc]
-        if nr in (procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]):
-            pid = args[1] if nr == procfs.SYSCALLS["waitid"] else args[0]
-            pid = pid - (1 << 64) if pid >= 1 << 63 else pid
-            targets = [p for p in programs if pid <= 0 or p.pid == pid]
-            return any(self._program_may_end(p, sleepers, depth - 1) for p in targets)
-        if nr == procfs.SYSCALLS["read"] and args:
-            mine = procfs.fd_target(proc.pid, args[0])
-            if mine is None:
-                return True
-            holders = [p for p in programs if mine in procfs.fd_targets(p.pid)]
-            return any(self._program_may_end(p, sleepers, depth - 1) for p in holders)
-        return False
-
-    def _program_may_end(self, proc: Proc, sleepers: list[Proc], depth: int) -> bool:
-        if proc in sleepers:
-            return True
-        sc = procfs.task_syscall(proc.pid, proc.pid)
-        return sc is None or self._may_end(proc, sc, sleepers, depth)
+        """Whether a program in a timed sleep (or one still running) could end this
+        wait: the language's rule, :func:`forklab.scenario.contract.timed_enders`."""
+        return bool(timed_enders(flight.task.proc, call, KernelPrograms(self, sleepers)))
 
     def _quiet(self) -> tuple[bool, list[Proc]]:
         """(every task of every live process sleeps, the real programs in a timed

@@ -13,6 +13,7 @@ and 512 GiB (PUD) region, which is what the kernel's ``VmPTE`` adds up.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +46,39 @@ class Pte:
 
 
 WRITABLE_ANON = Pte(writable=True, anon=True, owned=True)
+
+REUSE = "reuse"
+COPY = "copy"
+
+
+@dataclass(frozen=True)
+class WriteFault:
+    """A write to write-protected pages [first_page, first_page + pages) of a mapping,
+    whose frames all have the same users: what ``do_wp_page`` decides on."""
+
+    process: str  # who wrote
+    mapping: str
+    first_page: int
+    pages: int
+    shared: bool  # MAP_SHARED
+    anon: bool  # an anonymous frame (False: the page cache of a file, or shared memory)
+    mapcount: int  # page-table entries that map the frame, this one included
+
+
+WriteFaultRule = Callable[[WriteFault], str]
+"""Decides a write-protect fault: REUSE the frame, or COPY the page to a new one."""
+
+
+def decide_write_fault(fault: WriteFault) -> str:
+    """The kernel's decision (``do_wp_page``): a shared mapping writes its frame
+    (``wp_page_shared``); a private page of the page cache is copied; an anonymous
+    page is reused when nobody else maps it (``wp_can_reuse_anon_folio``), copied
+    otherwise."""
+    if fault.shared:
+        return REUSE
+    if not fault.anon:
+        return COPY
+    return REUSE if fault.mapcount == 1 else COPY
 
 
 class SegFault(Exception):
@@ -316,8 +350,13 @@ class AddressSpace:
 
     # -- accesses ---------------------------------------------------------
 
-    def write(self, name: str, lo: int, hi: int, value: int = 1) -> int:
-        """Store value into every page in [lo, hi); return the faults taken."""
+    def write(self, name: str, lo: int, hi: int, value: int = 1, *, writer: str = "",
+              decide: WriteFaultRule = decide_write_fault) -> int:
+        """Store value into every page in [lo, hi); return the faults taken.
+
+        ``decide`` resolves each write-protect fault (an exercise passes its own);
+        ``writer`` names the process writing, for the fault it is shown.
+        """
         m = self.mappings[name]
         if m.prot != "rw" or hi <= lo:
             if hi > lo:
@@ -325,7 +364,8 @@ class AddressSpace:
             return 0
         bad = self._past_eof(m, lo, hi)
         if bad is not None:
-            raise BusError(name, self.write(name, lo, bad, value) if bad > lo else 0)
+            raise BusError(name, self.write(name, lo, bad, value, writer=writer, decide=decide)
+                           if bad > lo else 0)
         faults = 0
         for a, b, v in list(m.ptes.runs(lo, hi)):
             if v is None or v == ZERO or v == HUGE_ZERO:
@@ -338,10 +378,10 @@ class AddressSpace:
                         faults += d - c
                         self._write_fault_missing(m, c, d)
             elif not v.tag.writable and v.tag.huge:
-                faults += self._huge_write_protect_fault(m, a, b, v)
+                faults += self._huge_write_protect_fault(m, a, b, v, writer, decide)
             elif not v.tag.writable:
                 faults += b - a
-                self._write_protect_fault(m, a, b, v)
+                self._write_protect_fault(m, a, b, v, writer, decide)
         for a, b, v in m.frame_runs(lo, hi):
             self.memory.content.set(v.at(a), v.at(b), value)
             file = m.obj.file if m.obj is not None and not v.tag.anon else None
@@ -410,20 +450,21 @@ class AddressSpace:
             base = self._map_new_anon(m, c, d)
             self.memory.copy_content(cache, base, d - c, m.obj.file, c)
 
-    def _write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear) -> None:
-        if m.share == "shared":
-            m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=True, dirty=True)))
-            return
-        if not v.tag.anon:  # a page-cache page in a private mapping: copy it
-            self._copy_on_write(m, a, b, v.at(a), cached=True)
-            return
+    def _write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear, writer: str,
+                             decide: WriteFaultRule) -> None:
+        """A write to present, write-protected pages [a, b): for each run of frames
+        with the same users, ``decide`` says reuse the frame or copy the page."""
         offset = v.base
         for fa, fb, count in list(self.memory.mapcount.runs(v.at(a), v.at(b))):
             pa, pb = fa - offset, fb - offset
-            if count == 1:  # nobody else maps it: the kernel reuses the frame
-                m.ptes.set(pa, pb, Linear(offset, WRITABLE_ANON))
-            else:
-                self._copy_on_write(m, pa, pb, fa)
+            fault = WriteFault(writer, m.name, pa, pb - pa, m.share == "shared",
+                               bool(v.tag.anon), count)
+            if decide(fault) == REUSE:  # the writer keeps the frame, whoever else maps it
+                bits = replace(v.tag, writable=True, dirty=True) if m.share == "shared" \
+                    else replace(v.tag, writable=True, owned=v.tag.anon)
+                m.ptes.set(pa, pb, Linear(offset, bits))
+            else:  # a new anonymous frame with a copy of the page
+                self._copy_on_write(m, pa, pb, fa, cached=not v.tag.anon)
 
     def _map_huge(self, m: Mapping, region: int) -> None:
         """A write fault that the kernel serves with a whole 2 MiB huge page."""
@@ -434,7 +475,8 @@ class AddressSpace:
         self._map_frames(m, start, start + PAGES_PER_PTE_TABLE, base,
                          replace(WRITABLE_ANON, huge=True))
 
-    def _huge_write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear) -> int:
+    def _huge_write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear, writer: str,
+                                  decide: WriteFaultRule) -> int:
         """A write to a write-protected huge page: reuse it whole if nobody else
         maps it (one fault); otherwise split the PMD into 512 entries and copy
         only the 4 KiB pages written, one fault each."""
@@ -448,7 +490,8 @@ class AddressSpace:
                 faults += 1
                 continue
             m.ptes.set(start, end, Linear(v.base, replace(v.tag, huge=False)))
-            self._write_protect_fault(m, c, d, Linear(v.base, replace(v.tag, huge=False)))
+            self._write_protect_fault(m, c, d, Linear(v.base, replace(v.tag, huge=False)),
+                                      writer, decide)
             faults += d - c
         return faults
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from forklab.sim.exit_wait import die
 from forklab.sim.kernel import Kernel
 from forklab.sim.runs import Counts
 from forklab.sim.snapshot import snapshot
@@ -69,7 +70,7 @@ def check_invariants(kernel: Kernel) -> None:
 def end_everything(kernel: Kernel) -> None:
     """SIGKILL every process still alive (the way a run ends)."""
     for proc in list(kernel.processes.values()):
-        kernel._die(proc, signal="SIGKILL")
+        die(kernel, proc, signal="SIGKILL")
     for blank in kernel.blanks.values():
         blank.files.close_all()
     kernel.blanks.clear()

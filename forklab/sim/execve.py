@@ -1,0 +1,63 @@
+"""execve: the caller becomes the only thread of a fresh image.
+
+As ``begin_new_exec``: the other threads go (``de_thread``), the memory is
+left (the last user of an mm releases it), a shared fd table or handler table
+is unshared, close-on-exec fds close (the model's ``Rules.close_on_exec``),
+caught signals reset to default, and a vfork parent's thread is let go.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from forklab.scenario import ops
+from forklab.scenario.model import Program
+from forklab.sim import exit_wait
+from forklab.sim.libc import UserMemory
+from forklab.sim.memory import AddressSpace
+from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.tasks import MAIN
+
+if TYPE_CHECKING:
+    from forklab.sim.kernel import Kernel
+    from forklab.sim.tasks import Process, Thread
+
+
+@HANDLERS.handles(ops.Exec)
+def op_exec(k: Kernel, proc: Process, thread: Thread, op: ops.Exec) -> None:
+    execve(k, proc, thread, op.program)
+
+
+def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
+    """A fresh image, or ENOENT for a missing program. True if it ran."""
+    if program.kind == "missing":
+        set_errno(proc, thread, "ENOENT")
+        return False
+    for other in list(proc.threads.values()):  # de_thread: only the caller survives
+        if other is not thread:
+            del proc.threads[other.name]
+    thread.name, thread.waiting = MAIN, None
+    proc.threads = {MAIN: thread}
+    exit_wait.leave_mm(k, proc)
+    if _shared(k, proc, "files"):
+        proc.files = k.rules.copy_files(proc.files)  # unshare_files
+    k.rules.close_on_exec(proc.files)
+    if _shared(k, proc, "sighand"):
+        proc.sighand = proc.sighand.copy()
+    proc.sighand.reset_caught()
+    thread.tls = next(k._tls)
+    if program.kind == "probe":
+        proc.mm = AddressSpace(k.memory, UserMemory())
+    else:
+        proc.mm = None
+        proc.program = program
+        if program.path == "/bin/sleep":
+            proc.program_until = k.now + float(program.args[0])
+    exit_wait.release_vfork_parent(k, proc)
+    return True
+
+
+def _shared(k: Kernel, proc: Process, part: str) -> bool:
+    """Whether another live process points at proc's ``files`` or ``sighand``."""
+    mine = getattr(proc, part)
+    return any(getattr(p, part) is mine for p in k.processes.values()
+               if p is not proc and not p.ended)

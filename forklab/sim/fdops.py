@@ -1,0 +1,250 @@
+"""The fd calls: open, pipe, dup, dup2, close, cloexec, close_range, writefd, readfd.
+
+The objects (fd tables, open file descriptions, pipes, files) are
+:mod:`forklab.sim.files`'; this module is the calls, the scratch directory's
+path lookup, and the write and read paths of a pipe (a reader with nothing to
+read, or a writer with no room, waits: :mod:`forklab.sim.waits`).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from forklab.scenario import ops
+from forklab.scenario.model import FdRef
+from forklab.sim import mman, signal_calls
+from forklab.sim.files import (
+    READ_SIZE,
+    DevNull,
+    Directory,
+    Fd,
+    OpenFile,
+    PidFd,
+    Pipe,
+    RegularFile,
+)
+from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.waits import OnPipeData, OnPipeRoom
+from forklab.vocabulary import PAGE
+
+if TYPE_CHECKING:
+    from forklab.sim.kernel import Kernel
+    from forklab.sim.tasks import Process, Thread
+
+
+def resolve(k: Kernel, path: str) -> tuple[str, RegularFile | None]:
+    """Walk a scratch path as the kernel's lookup does: ("file", f), ("dir", None) or
+    ("missing", None), or ("ENOENT" | "ENOTDIR", None) when a leading component is
+    missing or is a regular file (a path through a file is ENOTDIR, not ENOENT)."""
+    parts = path.split("/")
+    dirs = _directories(k)
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        if prefix in k.files:
+            return "ENOTDIR", None
+        if prefix not in dirs:
+            return "ENOENT", None
+    if path in k.files:
+        return "file", k.files[path]
+    return ("dir" if path in dirs else "missing"), None
+
+
+def _directories(k: Kernel) -> set[str]:
+    dirs = {"."}
+    for path in k.files:
+        parts = path.split("/")[:-1]
+        dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return dirs
+
+
+def open_file(k: Kernel, path: str, write: bool, create: bool, truncate: bool = False,
+              read: bool = True, append: bool = False) -> OpenFile | str:
+    """Open a scratch path; an errno name on failure."""
+    if path == "/dev/null":
+        return OpenFile(DevNull(), readable=read, writable=write)
+    kind, file = resolve(k, path)
+    if kind == "dir":  # a directory opens read-only, and O_CREAT on one is EISDIR too
+        return "EISDIR" if write or create else OpenFile(Directory(path), read, False)
+    if kind == "missing":
+        if not create:
+            return "ENOENT"
+        k.files[path] = file = RegularFile(path)
+    if file is None:
+        return kind  # ENOENT or ENOTDIR from a leading component
+    if truncate:
+        mman.truncate(k, file, 0)
+    return OpenFile(file, readable=read, writable=write, append=append)
+
+
+def _install_lowest(proc: Process, thread: Thread, file: OpenFile, cloexec: bool) -> int | None:
+    number = proc.files.lowest_free()
+    if number is None:
+        set_errno(proc, thread, "EMFILE")
+        return None
+    proc.files.install(number, file, cloexec)
+    return number
+
+
+def _slot(k: Kernel, proc: Process, thread: Thread, ref: FdRef) -> Fd | None:
+    slot = proc.files.fds.get(k.names.fd_number(ref))
+    if slot is None:
+        set_errno(proc, thread, "EBADF")
+    return slot
+
+
+@HANDLERS.handles(ops.Open)
+def op_open(k: Kernel, proc: Process, thread: Thread, op: ops.Open) -> None:
+    mode = op.mode
+    file = open_file(k, op.path, write=mode in ("wo", "rw"), create=op.create,
+                     read=mode in ("ro", "rw"), append=op.append)
+    if isinstance(file, str):
+        set_errno(proc, thread, file)
+        k.names.failed[op.binds[0]] = file
+        return
+    number = _install_lowest(proc, thread, file, op.cloexec)
+    if number is not None:
+        k.names.fd_names[op.binds[0]] = number
+
+
+@HANDLERS.handles(ops.Pipe)
+def op_pipe(k: Kernel, proc: Process, thread: Thread, op: ops.Pipe) -> None:
+    pipe = Pipe()
+    read_end = OpenFile(pipe, readable=True, writable=False, end="r")
+    write_end = OpenFile(pipe, readable=False, writable=True, end="w")
+    r = _install_lowest(proc, thread, read_end, op.cloexec)
+    w = _install_lowest(proc, thread, write_end, op.cloexec)
+    if r is not None and w is not None:
+        k.names.fd_names[op.binds[0]], k.names.fd_names[op.binds[1]] = r, w
+
+
+@HANDLERS.handles(ops.Dup)
+def op_dup(k: Kernel, proc: Process, thread: Thread, op: ops.Dup) -> None:
+    slot = _slot(k, proc, thread, op.fd)
+    if slot is not None:
+        number = _install_lowest(proc, thread, slot.file, op.cloexec)
+        if number is not None:
+            k.names.fd_names[op.binds[0]] = number
+
+
+@HANDLERS.handles(ops.Dup2)
+def op_dup2(k: Kernel, proc: Process, thread: Thread, op: ops.Dup2) -> None:
+    slot = _slot(k, proc, thread, op.fd)
+    if slot is not None and k.names.fd_number(op.fd) != op.num:
+        proc.files.install(op.num, slot.file, cloexec=False)
+
+
+@HANDLERS.handles(ops.Close)
+def op_close(k: Kernel, proc: Process, thread: Thread, op: ops.Close) -> None:
+    if not proc.files.close(k.names.fd_number(op.fd)):
+        set_errno(proc, thread, "EBADF")
+
+
+@HANDLERS.handles(ops.Cloexec)
+def op_cloexec(k: Kernel, proc: Process, thread: Thread, op: ops.Cloexec) -> None:
+    slot = _slot(k, proc, thread, op.fd)
+    if slot is not None:
+        slot.cloexec = op.on
+
+
+@HANDLERS.handles(ops.CloseRange)
+def op_close_range(k: Kernel, proc: Process, thread: Thread, op: ops.CloseRange) -> None:
+    lo, hi = op.lo, op.hi
+    if hi is not None and hi < lo:
+        set_errno(proc, thread, "EINVAL")
+        return
+    for number in proc.files.numbers():
+        if number >= lo and (hi is None or number <= hi):
+            if op.cloexec:
+                proc.files.fds[number].cloexec = True
+            else:
+                proc.files.close(number)
+
+
+@HANDLERS.handles(ops.Writefd)
+def op_writefd(k: Kernel, proc: Process, thread: Thread, op: ops.Writefd) -> None:
+    slot = _slot(k, proc, thread, op.fd)
+    if slot is None:
+        return
+    obj = slot.file.obj
+    if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
+        k.block(proc, thread, op, OnPipeRoom(obj, op.data.encode()))
+    else:
+        write(k, proc, thread, slot.file, op.data)
+
+
+def pipe_put(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
+    """write(2) to a pipe: what fits goes in at once; the writer waits for a reader
+    to make room for the rest. With no reader left: SIGPIPE, and EPIPE if nothing
+    was written."""
+    pipe, data, done = wait.pipe, wait.data, wait.done
+    if pipe.readers == 0:
+        signal_calls.send(k, proc, "SIGPIPE", thread)
+        if not proc.ended and done == 0:
+            set_errno(proc, thread, "EPIPE")
+        return None
+    done += pipe.put(data[done:], merge=not wait.started)
+    return None if done == len(data) else OnPipeRoom(pipe, data, done, started=True)
+
+
+def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -> None:
+    """write(2) of text to an open file; EPIPE and SIGPIPE on a pipe nobody reads."""
+    if not file.writable:
+        set_errno(proc, thread, "EBADF")
+        return
+    obj = file.obj
+    if isinstance(obj, Pipe):
+        if obj.readers == 0 and not obj.collector:
+            signal_calls.send(k, proc, "SIGPIPE", thread)
+            if not proc.ended:
+                set_errno(proc, thread, "EPIPE")
+            return
+        obj.write(text)
+    elif isinstance(obj, RegularFile):
+        data = text.encode()
+        at = len(obj.data) if file.append else file.offset
+        if len(obj.data) < at:
+            obj.data.extend(bytes(at - len(obj.data)))
+        obj.data[at:at + len(data)] = data
+        file.offset = at + len(data)
+        if data:
+            obj.written.update(range(at // PAGE, (at + len(data) - 1) // PAGE + 1))
+            cache = k.caches.get(obj.path)
+            if cache is not None and cache.file is obj:
+                cache.file_written(at, len(data))
+    elif isinstance(obj, PidFd):
+        set_errno(proc, thread, "EINVAL")
+
+
+@HANDLERS.handles(ops.Readfd)
+def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
+    slot = _slot(k, proc, thread, op.fd)
+    if slot is None:
+        return
+    file = slot.file
+    if not file.readable:
+        set_errno(proc, thread, "EBADF")
+        return
+    obj = file.obj
+    if isinstance(obj, Pipe):
+        k.block(proc, thread, op, OnPipeData(obj))
+    elif isinstance(obj, RegularFile):
+        data = bytes(obj.data[file.offset:file.offset + READ_SIZE])
+        file.offset += len(data)
+        proc.last_read = data.decode(errors="replace")
+    elif isinstance(obj, DevNull):
+        proc.last_read = ""
+    elif isinstance(obj, Directory):
+        set_errno(proc, thread, "EISDIR")
+    else:
+        set_errno(proc, thread, "EINVAL")
+
+
+def pipe_read(proc: Process, wait: OnPipeData) -> OnPipeData | None:
+    """read(2) of a pipe: what is there, end-of-file once no writer is left, or wait."""
+    pipe = wait.pipe
+    if pipe.bufs:
+        proc.last_read = pipe.take(READ_SIZE).decode(errors="replace")
+        return None
+    if pipe.writers == 0:
+        proc.last_read = ""
+        return None
+    return wait

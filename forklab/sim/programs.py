@@ -1,0 +1,125 @@
+"""The programs a scenario may exec, and the time they run in.
+
+``/bin/true`` and ``/bin/false`` end at once, ``/bin/sleep N`` when scenario
+time reaches its end, ``/bin/cat`` copies its stdin to its stdout until
+end-of-file. The kernel lets them run after every op
+(:meth:`forklab.sim.kernel.Kernel.settle`), and an op that only a timed
+program's end can finish waits for it (the rule is the language's:
+:func:`forklab.scenario.contract.timed_enders`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from forklab.scenario import ops
+from forklab.scenario.contract import timed_enders
+from forklab.sim import exit_wait, fdops
+from forklab.sim.files import Directory, Pipe, RegularFile
+from forklab.sim.syscall import HANDLERS
+from forklab.sim.waits import OnChild, OnPipeData, Wait
+
+if TYPE_CHECKING:
+    from forklab.sim.kernel import Kernel
+    from forklab.sim.tasks import Process, Thread
+
+
+@HANDLERS.handles(ops.Sleep)
+def op_sleep(k: Kernel, proc: Process, thread: Thread, op: ops.Sleep) -> None:
+    k.now += op.seconds
+
+
+class ModelPrograms:
+    """The model's answers to :class:`forklab.scenario.contract.Programs`: a wait is
+    the record a waiting thread holds."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def enders(self, waiter: Process, wait: Wait) -> Iterable[Process]:
+        programs = [p for p in self.kernel.processes.values()
+                    if not p.ended and p.program is not None and p is not waiter]
+        if isinstance(wait, OnChild):
+            return [p for p in programs if p.name == wait.child]
+        if isinstance(wait, OnPipeData):
+            return [p for p in programs
+                    if any(s.file.obj is wait.pipe for s in p.files.fds.values())]
+        return []
+
+    def timed(self, program: Process) -> bool:
+        return program.program_until is not None
+
+    def wait_of(self, program: Process) -> Wait | None:
+        if not stalled(program):
+            return None
+        stdin = program.files.fds[0].file.obj
+        assert isinstance(stdin, Pipe)
+        return OnPipeData(stdin)
+
+
+def let_timed_programs_end(k: Kernel, proc: Process, thread: Thread, op: ops.Op) -> None:
+    """An op just issued that only a timed program's end can finish waits for it:
+    time passes until no such sleeper is left. An op already blocked is finished by
+    a later `sleep` (tests/scenarios/timed-programs.toml)."""
+    if not isinstance(op, (ops.Wait, ops.Readfd)):
+        return
+    programs = ModelPrograms(k)
+    while thread.waiting is not None and thread.waiting.op is op and not proc.ended:
+        sleepers = timed_enders(proc, thread.waiting.on, programs).timed
+        if not sleepers:
+            return
+        k.now = max(k.now, min(p.program_until or 0.0 for p in sleepers))
+        k.settle()
+
+
+def run(k: Kernel, proc: Process) -> bool:
+    """Let an exec'd program run as far as it can; True if anything changed."""
+    program = proc.program
+    assert program is not None
+    if program.path == "/bin/true":
+        exit_wait.die(k, proc, code=0)
+    elif program.path == "/bin/false":
+        exit_wait.die(k, proc, code=1)
+    elif program.path == "/bin/sleep":
+        if proc.program_until is not None and k.now + 1e-9 >= proc.program_until:
+            exit_wait.die(k, proc, code=0)
+        else:
+            return False
+    elif program.path == "/bin/cat":
+        return _run_cat(k, proc)
+    return True
+
+
+def stalled(proc: Process) -> bool:
+    """Whether an exec'd program waits for input that has not come (cat on a pipe)."""
+    if proc.ended or proc.program is None or proc.program.path != "/bin/cat":
+        return False
+    src = proc.files.fds.get(0)
+    return src is not None and isinstance(src.file.obj, Pipe) and not src.file.obj.bufs \
+        and src.file.obj.writers > 0
+
+
+def _run_cat(k: Kernel, proc: Process) -> bool:
+    src, dst = proc.files.fds.get(0), proc.files.fds.get(1)
+    if src is None or not src.file.readable or dst is None or not dst.file.writable:
+        exit_wait.die(k, proc, code=1)
+        return True
+    obj = src.file.obj
+    if isinstance(obj, Pipe):
+        if obj.bufs:
+            text = obj.take(sum(len(buf[0]) for buf in obj.bufs)).decode(errors="replace")
+            fdops.write(k, proc, proc.main, dst.file, text)
+            return True
+        if obj.writers > 0:
+            return False
+    elif isinstance(obj, RegularFile):
+        text = obj.data[src.file.offset:].decode(errors="replace")
+        src.file.offset = len(obj.data)
+        if text:
+            fdops.write(k, proc, proc.main, dst.file, text)
+    elif isinstance(obj, Directory):  # cat: -: Is a directory
+        exit_wait.die(k, proc, code=1)
+        return True
+    if not proc.ended:
+        exit_wait.die(k, proc, code=0)
+    return True

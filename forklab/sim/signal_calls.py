@@ -1,0 +1,104 @@
+"""Signals sent and delivered, and the calls that set them up (Linux's kernel/signal.c).
+
+A signal whose disposition discards it is dropped when it is sent, unless
+blocked; a pending signal that some thread does not block is acted on at once:
+a caught one runs its (recording) handler, a fatal default ends the process.
+The handler table itself is :class:`forklab.sim.signals.SigHand`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from forklab.scenario import ops
+from forklab.sim import exit_wait
+from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE
+
+if TYPE_CHECKING:
+    from forklab.sim.kernel import Kernel
+    from forklab.sim.tasks import Process, Thread
+
+
+@HANDLERS.handles(ops.Signal)
+def op_signal(k: Kernel, proc: Process, thread: Thread, op: ops.Signal) -> None:
+    sig, action = op.signal, op.action
+    if sig in UNCATCHABLE:
+        set_errno(proc, thread, "EINVAL")
+        return
+    proc.sighand.set(sig, action)
+    if proc.sighand.discards(sig):  # setting SIG_IGN discards what is pending
+        proc.shared_pending.discard(sig)
+        for t in proc.threads.values():
+            t.pending.discard(sig)
+
+
+@HANDLERS.handles(ops.Block)
+def op_block(k: Kernel, proc: Process, thread: Thread, op: ops.Block) -> None:
+    if op.signal not in UNCATCHABLE:
+        thread.mask.add(op.signal)
+
+
+@HANDLERS.handles(ops.Unblock)
+def op_unblock(k: Kernel, proc: Process, thread: Thread, op: ops.Unblock) -> None:
+    thread.mask.discard(op.signal)
+    deliver(k, proc)
+
+
+@HANDLERS.handles(ops.Raise)
+def op_raise(k: Kernel, proc: Process, thread: Thread, op: ops.Raise) -> None:
+    send(k, proc, op.signal, thread)
+
+
+@HANDLERS.handles(ops.Kill)
+def op_kill(k: Kernel, proc: Process, thread: Thread, op: ops.Kill) -> None:
+    target = k.processes.get(op.target)
+    if target is None or target.state == "reaped":
+        set_errno(proc, thread, "ESRCH")
+        return
+    send(k, target, op.signal)
+
+
+def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None) -> None:
+    """Generate a signal (to a thread, or to the process) and deliver what can be."""
+    if proc.ended:
+        return
+    target = thread or proc.main
+    if sig not in target.mask and proc.sighand.discards(sig) and sig != "SIGKILL":
+        return
+    if thread is not None:
+        thread.pending.add(sig)
+    else:
+        proc.shared_pending.add(sig)
+    deliver(k, proc)
+
+
+def deliver(k: Kernel, proc: Process) -> None:
+    """Act on every pending signal that some thread does not block."""
+    if proc.ended:
+        return
+    for thread in list(proc.threads.values()):
+        for pending in (thread.pending, proc.shared_pending):
+            for sig in sorted(pending):
+                if sig in thread.mask and sig not in UNCATCHABLE:
+                    continue
+                # a thread in vfork waits killably; a signal sent to the process
+                # goes to its main thread, and waits with it if it is in vfork
+                waits = thread.suspended or (pending is proc.shared_pending
+                                             and proc.suspended)
+                if waits and not _kills_at_once(proc, sig):
+                    continue
+                pending.discard(sig)
+                if _fatal(proc, sig):
+                    exit_wait.die(k, proc, signal=sig)
+                    return
+
+
+def _kills_at_once(proc: Process, sig: str) -> bool:
+    """What wakes a killable wait: SIGKILL, or a default action that only
+    terminates (a core-dumping default waits until the vfork child lets go)."""
+    return sig == "SIGKILL" or (_fatal(proc, sig) and sig not in DUMPS_CORE)
+
+
+def _fatal(proc: Process, sig: str) -> bool:
+    action = proc.sighand.get(sig)
+    return sig == "SIGKILL" or (action == "default" and sig not in IGNORED_BY_DEFAULT)
