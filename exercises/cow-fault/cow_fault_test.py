@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from cow_harness import CLASSIC, EXERCISE, recording, why
+from cow_harness import CLASSIC, EXERCISE, describe, recording, why
 from forklab.testing import assert_agree
 from forklab.testing.grading import kernel_only
 
@@ -22,13 +22,12 @@ handle = solution.handle_write_fault
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_each_fault_is_decided_as_the_reference_model_does(name: str) -> None:
     log: list = []
-    with recording(log):
-        EXERCISE.run_model(CLASSIC[name])
+    EXERCISE.run_model(CLASSIC[name], recording(log))
     assert log, f"{name}: the reference model took no write-protect fault"
     for fault, expected in log:
         got = handle(fault)
         assert got == expected, (
-            f"in scenario {name!r}: {fault}.\n"
+            f"in scenario {name!r}: {describe(fault)}.\n"
             f"  Your handler said {got!r}; the reference model does {expected!r}.\n"
             f"  Why: {why(fault, expected)}")
 
@@ -37,7 +36,7 @@ def test_each_fault_is_decided_as_the_reference_model_does(name: str) -> None:
 def test_the_model_with_your_handler_shows_what_the_reference_shows(name: str) -> None:
     problem = EXERCISE.first_difference(CLASSIC[name], solution)
     assert problem is None, f"in scenario {name!r}, {problem}"
-    student = EXERCISE.run_model(CLASSIC[name], solution)
+    student = EXERCISE.run_model(CLASSIC[name], EXERCISE.rules(solution))
     failed = [j for step in student.steps for j in step.expectations if j.ok is False]
     assert not failed, (f"in scenario {name!r}, with your handler: expected "
                         f"{failed[0].text}, but it is {failed[0].value!r}")
@@ -56,5 +55,4 @@ test_random_scenarios_match_the_reference_model = EXERCISE.random_test(
 def test_the_model_with_your_handler_agrees_with_the_kernel(name: str) -> None:
     from forklab.scenario.parse import parse_text
 
-    with EXERCISE.plug(solution):
-        assert_agree(parse_text(CLASSIC[name], f"{name}.toml"))
+    assert_agree(parse_text(CLASSIC[name], f"{name}.toml"), sim=EXERCISE.model(solution))

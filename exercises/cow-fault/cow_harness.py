@@ -1,13 +1,13 @@
-"""Grading support for the copy-on-write exercise: plugs a student's handler
-into forklab's model, and records what the reference model decides.
+"""Grading support for the copy-on-write exercise: passes a student's handler to
+forklab's model, and records what the reference model decides.
 
-The model's write-protect fault (``AddressSpace._write_protect_fault`` in
-forklab/sim/memory.py) is split here into a *decision* (the student's
-``handle_write_fault``: REUSE or COPY) and the *actions* that follow from it.
-When the student decides as the reference model does, the model's own code
-runs, unchanged; when not, the harness carries out the student's decision, so
-its consequences show in the observations (a write that reaches another
-process's memory, a shared mapping that stops being shared, ...).
+The model resolves a write to a present, write-protected page
+(``AddressSpace.write`` in forklab/sim/memory.py) in two parts: a *decision*,
+reuse the frame or copy the page, made by the model's ``write_fault`` rule
+(forklab/sim/rules.py), and the *actions* that follow from it. The exercise
+gives the model the student's ``handle_write_fault`` as that rule, so a wrong
+decision shows its consequences in the observations (a write that reaches
+another process's memory, a shared mapping that stops being shared, ...).
 
 The solution graded is ``student.py`` next to this file, or the file named by
 the environment variable FORKLAB_SOLUTION (relative to this directory or
@@ -18,155 +18,52 @@ this exercise's.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable
 
-from forklab.sim.kernel import Kernel
-from forklab.sim.memory import AddressSpace
-from forklab.sim.runs import Linear
+from forklab.sim.memory import COPY, REUSE, WriteFault, decide_write_fault
+from forklab.sim.rules import Rules
 from forklab.testing.grading import Exercise
 
-REUSE = "reuse"
-COPY = "copy"
-
-
-@dataclass(frozen=True)
-class WriteFault:
-    """A write to write-protected pages [first_page, first_page + pages) of a mapping,
-    whose frames all have the same users."""
-
-    process: str
-    mapping: str
-    first_page: int
-    pages: int
-    shared: bool  # MAP_SHARED
-    anon: bool  # an anonymous frame (False: the page cache of a file)
-    mapcount: int  # page-table entries that map the frame, this one included
-
-    def __str__(self) -> str:
-        where = (f"page {self.first_page}" if self.pages == 1
-                 else f"pages {self.first_page}-{self.first_page + self.pages - 1}")
-        kind = "shared" if self.shared else \
-            "private, anonymous" if self.anon else "private, a file's page cache"
-        users = "only this process maps" if self.mapcount == 1 else \
-            f"{self.mapcount} page-table entries map"
-        return f"{self.process} wrote {where} of {self.mapping} ({kind}); {users} its frame"
-
+__all__ = ["CLASSIC", "COPY", "EXERCISE", "REUSE", "WriteFault", "describe", "recording",
+           "rules_with", "why"]
 
 Handler = Callable[[WriteFault], str]
 
 
-# --- the model, taken apart -----------------------------------------------------------------
-
-_original = AddressSpace._write_protect_fault
-_current = {"process": "?"}
-
-
-def _pieces(mm: AddressSpace, m: Any, a: int, b: int, v: Linear) -> list[tuple[int, int, int]]:
-    """(first page, end page, map count) for runs of pages whose frames have equal users."""
-    offset = v.base
-    return [(fa - offset, fb - offset, count)
-            for fa, fb, count in mm.memory.mapcount.runs(v.at(a), v.at(b))]
+def describe(fault: WriteFault) -> str:
+    """The fault in a sentence, for a student."""
+    where = (f"page {fault.first_page}" if fault.pages == 1
+             else f"pages {fault.first_page}-{fault.first_page + fault.pages - 1}")
+    kind = "shared" if fault.shared else \
+        "private, anonymous" if fault.anon else "private, a file's page cache"
+    users = "only this process maps" if fault.mapcount == 1 else \
+        f"{fault.mapcount} page-table entries map"
+    return f"{fault.process} wrote {where} of {fault.mapping} ({kind}); {users} its frame"
 
 
-def _faults(mm: AddressSpace, m: Any, a: int, b: int, v: Linear) -> list[WriteFault]:
-    return [WriteFault(_current["process"], m.name, pa, pb - pa, m.share == "shared",
-                       bool(v.tag.anon), count)
-            for pa, pb, count in _pieces(mm, m, a, b, v)]
+def rules_with(handler: Handler) -> Rules:
+    """The model's rules, with ``handler`` deciding every write-protect fault."""
+
+    def decide(fault: WriteFault) -> str:
+        decision = handler(fault)
+        if decision not in (REUSE, COPY):
+            raise AssertionError(f"handle_write_fault returned {decision!r} for: "
+                                 f"{describe(fault)}. Return REUSE or COPY.")
+        return decision
+
+    return Rules(write_fault=decide)
 
 
-def reference_rule(fault: WriteFault) -> str:
-    """What the model decides (checked against the model by the instructor's tests)."""
-    if fault.shared:
-        return REUSE
-    if not fault.anon:
-        return COPY
-    return REUSE if fault.mapcount == 1 else COPY
+def recording(log: list[tuple[WriteFault, str]]) -> Rules:
+    """The reference model's rules, logging each fault with what the model decided."""
 
+    def decide(fault: WriteFault) -> str:
+        decision = decide_write_fault(fault)
+        log.append((fault, decision))
+        return decision
 
-def _decide(handler: Handler, fault: WriteFault) -> str:
-    decision = handler(fault)
-    if decision not in (REUSE, COPY):
-        raise AssertionError(f"handle_write_fault returned {decision!r} for: {fault}. "
-                             "Return REUSE or COPY.")
-    return decision
-
-
-@contextmanager
-def _tracking_actor() -> Iterator[None]:
-    original_apply = Kernel.apply
-
-    def apply(self: Kernel, op: Any) -> None:
-        _current["process"] = op.actor.process
-        original_apply(self, op)
-
-    Kernel.apply = apply  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Kernel.apply = original_apply  # type: ignore[method-assign]
-
-
-@contextmanager
-def _installed(fault: Callable[..., None]) -> Iterator[None]:
-    """The model's write-protect faults go to ``fault`` (the actor tracked) until exit."""
-    AddressSpace._write_protect_fault = fault  # type: ignore[method-assign]
-    try:
-        with _tracking_actor():
-            yield
-    finally:
-        AddressSpace._write_protect_fault = _original  # type: ignore[method-assign]
-
-
-@contextmanager
-def plugged(handler: Handler) -> Iterator[None]:
-    """Run the model with ``handler`` deciding every write-protect fault."""
-
-    def fault(self: AddressSpace, m: Any, a: int, b: int, v: Linear) -> None:
-        faults = _faults(self, m, a, b, v)
-        decisions = [_decide(handler, f) for f in faults]
-        if decisions == [reference_rule(f) for f in faults]:
-            _original(self, m, a, b, v)  # the model's own code, unchanged
-            return
-        for f, decision in zip(faults, decisions):
-            pa, pb = f.first_page, f.first_page + f.pages
-            if decision == REUSE:  # this process writes the frame it maps, whoever else does
-                m.ptes.set(pa, pb, Linear(v.base, replace(v.tag, writable=True,
-                                                           owned=f.anon and not f.shared)))
-            else:  # a fresh private anonymous frame with a copy of the page
-                m.anon_vma = True
-                self._copy_on_write(m, pa, pb, v.at(pa), cached=not f.anon)
-
-    with _installed(fault):
-        yield
-
-
-@contextmanager
-def recording(log: list[tuple[WriteFault, str]]) -> Iterator[None]:
-    """Run the reference model, logging each fault with what the model did to it."""
-
-    def fault(self: AddressSpace, m: Any, a: int, b: int, v: Linear) -> None:
-        faults = _faults(self, m, a, b, v)
-        copied: list[tuple[int, int]] = []
-        real_copy = self._copy_on_write
-
-        def spy(m_: Any, pa: int, pb: int, *args: Any, **kw: Any) -> None:
-            copied.append((pa, pb))
-            real_copy(m_, pa, pb, *args, **kw)
-
-        self._copy_on_write = spy  # type: ignore[method-assign]
-        try:
-            _original(self, m, a, b, v)
-        finally:
-            del self._copy_on_write
-        for f in faults:
-            hit = any(pa < f.first_page + f.pages and f.first_page < pb for pa, pb in copied)
-            log.append((f, COPY if hit else REUSE))
-
-    with _installed(fault):
-        yield
+    return Rules(write_fault=decide)
 
 
 def why(fault: WriteFault, expected: str) -> str:
@@ -211,7 +108,7 @@ def hint(kind: str, verbs: set[str]) -> str:
 EXERCISE = Exercise(
     name="cow-fault", folder=Path(__file__).resolve().parent,
     summary="copy-on-write exercise", required=("handle_write_fault(fault)",),
-    plug=lambda solution: plugged(solution.handle_write_fault), hint=hint,
+    rules=lambda solution: rules_with(solution.handle_write_fault), hint=hint,
     noun="your handler",
     try_out=lambda solution: solution.handle_write_fault(
         WriteFault("parent", "heap", 0, 1, False, True, 2)))

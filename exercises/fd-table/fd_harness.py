@@ -1,10 +1,12 @@
-"""Grading support for the fd-table exercise: plugs a student's fork copy and
-close-on-exec into forklab's model.
+"""Grading support for the fd-table exercise: passes a student's fork copy and
+close-on-exec to forklab's model.
 
-The model copies an fd table with ``FdTable.copy`` (fork, and exec of a
+The model copies an fd table with its ``copy_files`` rule (fork, and exec of a
 process whose table was shared by ``clone files``) and applies close-on-exec
-with ``FdTable.close_on_exec`` (forklab/sim/files.py). While :func:`plugged`
-is active, both are the student's ``copy_at_fork`` and ``close_on_exec``.
+with its ``close_on_exec`` rule (forklab/sim/rules.py; the kernel's are
+``FdTable.copy`` and ``FdTable.close_on_exec`` in forklab/sim/files.py). The
+exercise gives the model the student's ``copy_at_fork`` and ``close_on_exec``
+as those rules.
 
 The solution graded is ``student.py`` next to this file, or the file named by
 the environment variable FORKLAB_SOLUTION (relative to this directory or
@@ -13,58 +15,49 @@ forklab.testing.grading's; :data:`EXERCISE` says what is this exercise's.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 from forklab.sim.files import FdTable
+from forklab.sim.rules import Rules
 from forklab.testing.grading import Exercise
 
 
-_copy, _close_on_exec = FdTable.copy, FdTable.close_on_exec
+class _StudentsView(FdTable):
+    """The table as the student's code is given it: the same fds (what it changes, it
+    changes in the model), without the two methods the student is writing."""
+
+    def __init__(self, table: FdTable) -> None:
+        self.fds = table.fds
+
+    def copy(self) -> FdTable:
+        raise AssertionError("copy_at_fork must not call table.copy(): that is the "
+                             "function you are writing")
+
+    def close_on_exec(self) -> None:
+        raise AssertionError("close_on_exec must not call table.close_on_exec(): that "
+                             "is the function you are writing")
 
 
-@contextmanager
-def plugged(solution: ModuleType) -> Iterator[None]:
-    """Run the model with the student's fd-table copy and close-on-exec."""
-    busy = {"copy": False, "exec": False}
+def rules_with(solution: ModuleType) -> Rules:
+    """The model's rules, with the student's fd-table copy and close-on-exec."""
 
-    def copy(self: FdTable) -> FdTable:
-        if busy["copy"]:
-            raise AssertionError("copy_at_fork must not call table.copy(): that is the "
-                                 "function you are writing")
-        busy["copy"] = True
-        try:
-            child = solution.copy_at_fork(self)
-        finally:
-            busy["copy"] = False
+    def copy_files(parent: FdTable) -> FdTable:
+        view = _StudentsView(parent)
+        child = solution.copy_at_fork(view)
         if not isinstance(child, FdTable):
             raise AssertionError(f"copy_at_fork must return an FdTable (the child's), "
                                  f"not {type(child).__name__}")
-        if child is self:
+        if child is view or child.fds is parent.fds:
             raise AssertionError("copy_at_fork returned the parent's own table: the child "
                                  "needs a table of its own (closing an fd in the child must "
                                  "not close it in the parent)")
         return child
 
-    def close_on_exec(self: FdTable) -> None:
-        if busy["exec"]:
-            raise AssertionError("close_on_exec must not call table.close_on_exec(): that "
-                                 "is the function you are writing")
-        busy["exec"] = True
-        try:
-            solution.close_on_exec(self)
-        finally:
-            busy["exec"] = False
+    def close_on_exec(table: FdTable) -> None:
+        solution.close_on_exec(_StudentsView(table))
 
-    FdTable.copy = copy  # type: ignore[method-assign]
-    FdTable.close_on_exec = close_on_exec  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        FdTable.copy = _copy  # type: ignore[method-assign]
-        FdTable.close_on_exec = _close_on_exec  # type: ignore[method-assign]
+    return Rules(copy_files=copy_files, close_on_exec=close_on_exec)
 
 
 def hint(kind: str, verbs: set[str]) -> str:
@@ -90,7 +83,8 @@ def hint(kind: str, verbs: set[str]) -> str:
 
 EXERCISE = Exercise(
     name="fd-table", folder=Path(__file__).resolve().parent, summary="fd-table exercise",
-    required=("copy_at_fork(parent)", "close_on_exec(table)"), plug=plugged, hint=hint,
+    required=("copy_at_fork(parent)", "close_on_exec(table)"), rules=rules_with,
+    hint=hint,
     noun="your fd table",
     try_out=lambda solution: solution.close_on_exec(solution.copy_at_fork(FdTable())))
 

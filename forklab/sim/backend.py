@@ -9,6 +9,7 @@ from forklab.scenario.model import Scenario
 from forklab.scenario.ops import Op
 from forklab.sim.cost import DEFAULTS, Coefficients
 from forklab.sim.kernel import Kernel
+from forklab.sim.rules import KERNEL, Rules
 from forklab.sim.snapshot import snapshot
 
 
@@ -16,8 +17,8 @@ class SimRun:
     """One scenario in the model. Faults count from one observation to the next."""
 
     def __init__(self, scenario: Scenario,
-                 coefficients: dict[str, Coefficients] = DEFAULTS) -> None:
-        self.kernel = Kernel(scenario, coefficients)
+                 coefficients: dict[str, Coefficients] = DEFAULTS, rules: Rules = KERNEL) -> None:
+        self.kernel = Kernel(scenario, coefficients, rules)
 
     def apply(self, op: Op) -> None:
         self.kernel.apply(op)
@@ -40,13 +41,16 @@ class SimRun:
 
 
 class SimBackend:
-    """The model; its cost coefficients are the shipped ones unless given (a calibration)."""
+    """The model; its cost coefficients are the shipped ones unless given (a calibration),
+    its rules the kernel's unless given (an exercise's solution)."""
 
     name = "sim"
     capabilities = Capabilities(sim_only_verbs=True)
 
-    def __init__(self, coefficients: dict[str, Coefficients] = DEFAULTS) -> None:
+    def __init__(self, coefficients: dict[str, Coefficients] = DEFAULTS,
+                 rules: Rules = KERNEL) -> None:
         self.coefficients = coefficients
+        self.rules = rules
 
     def start(self, scenario: Scenario) -> SimRun:
-        return SimRun(scenario, self.coefficients)
+        return SimRun(scenario, self.coefficients, self.rules)

@@ -95,7 +95,8 @@ def op_touch(k: Kernel, proc: Process, thread: Thread, op: ops.Write | ops.Read)
     lo, hi = (x // PAGE for x in rng.bounds(mapping.size))
     try:
         if isinstance(op, ops.Write):
-            faults = proc.mm.write(rng.mapping, lo, hi, op.value)
+            faults = proc.mm.write(rng.mapping, lo, hi, op.value, writer=proc.name,
+                                   decide=k.rules.write_fault)
         else:
             faults = proc.mm.read(rng.mapping, lo, hi)
     except SegFault as fault:

@@ -2,7 +2,8 @@
 
 Every exercise has the same shape: the student rewrites one piece of the
 model (the write-fault decision, the fd table at fork and exec, ...), the
-exercise's harness plugs it in, and the tests compare the model running it
+exercise's harness passes it to the model as one of its rules
+(:class:`forklab.sim.rules.Rules`), and the tests compare the model running it
 with the reference model and, where the kernel backend runs, with the kernel.
 :class:`Exercise` holds what differs from one exercise to the next; loading
 the solution, the comparison and its messages, the random-scenario test and
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +26,7 @@ from forklab.runner import ScenarioResult, StepResult, run_scenario
 from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
+from forklab.sim.rules import KERNEL, Rules
 from forklab.testing.agree import real_status
 from forklab.testing.strategies import scenario_texts
 
@@ -39,7 +40,7 @@ class Exercise:
     folder    the exercise's directory (student.py; a relative FORKLAB_SOLUTION starts here)
     summary   the summary of the exercise's scenarios
     required  what a solution must define, as a message shows it: "handle_write_fault(fault)"
-    plug      plug(solution): a context manager in which the model runs the solution
+    rules     rules(solution): the model's rules with the solution in place of the kernel's
     hint      hint(observable that differs, verbs of the ops just run): what to look at
     noun      the student's code in messages: "your handler"
     try_out   try_out(solution) calls it once; the skeleton raises NotImplementedError
@@ -49,7 +50,7 @@ class Exercise:
     folder: Path
     summary: str
     required: tuple[str, ...]
-    plug: Callable[[ModuleType], AbstractContextManager[None]]
+    rules: Callable[[ModuleType], Rules]
     hint: Callable[[str, set[str]], str]
     noun: str
     try_out: Callable[[ModuleType], object]
@@ -89,27 +90,27 @@ class Exercise:
                 out.append("expect = [" + ", ".join(f'"{e}"' for e in expect) + "]")
         return "\n".join(out) + "\n"
 
-    def run_model(self, text: str, solution: ModuleType | None = None) -> ScenarioResult:
-        """Run a scenario on the simulator, with ``solution`` plugged in (None: the reference)."""
-        scenario = parse_text(text, f"<{self.name}>")
-        if solution is None:
-            return run_scenario(SimBackend(), scenario)
-        with self.plug(solution):
-            return run_scenario(SimBackend(), scenario)
+    def model(self, solution: ModuleType) -> SimBackend:
+        """The simulator with the solution in place of the kernel's rule."""
+        return SimBackend(rules=self.rules(solution))
+
+    def run_model(self, text: str, rules: Rules = KERNEL) -> ScenarioResult:
+        """Run a scenario on the simulator with these rules (the kernel's: the reference)."""
+        return run_scenario(SimBackend(rules=rules), parse_text(text, f"<{self.name}>"))
 
     def first_difference(self, text: str, solution: ModuleType) -> str | None:
         """Where the model with the student's code first shows something else than the
         reference model: op by op on the default observations, then step by step on
         everything the expectations read. None if nothing differs."""
         scenario = parse_text(text, f"<{self.name}>")
-        reference, student = SimRun(scenario), SimRun(scenario)
+        rules = self.rules(solution)
+        reference, student = SimRun(scenario), SimRun(scenario, rules=rules)
         done: list[str] = []
         for op in scenario.ops:
             done.append(f"    {op.text.strip()}")
             reference.apply(op)
-            with self.plug(solution):
-                student.apply(op)
-                stu = default_observations(student.observe())
+            student.apply(op)
+            stu = default_observations(student.observe())
             ref = default_observations(reference.observe())
             for key in dict.fromkeys([*ref, *stu]):
                 if ref.get(key) != stu.get(key):
@@ -117,7 +118,7 @@ class Exercise:
                     return (f"after\n{script}\n  {key} is {stu.get(key)!r} with {self.noun}; "
                             f"the reference model says {ref.get(key)!r}.\n"
                             f"  Hint: {self.hint(_kind(key), {op.verb})}.")
-        return self._step_difference(self.run_model(text), self.run_model(text, solution))
+        return self._step_difference(self.run_model(text), self.run_model(text, rules))
 
     def _step_difference(self, reference: ScenarioResult, student: ScenarioResult) -> str | None:
         """The first step after which the two runs show something else, or None."""
