@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import pytest
-
 from cow_harness import CLASSIC, EXERCISE, describe, recording, why
+
 from forklab.testing import assert_agree
 from forklab.testing.grading import kernel_only
 

@@ -18,8 +18,8 @@ this exercise's.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from forklab.sim.memory import COPY, REUSE, WriteFault, decide_write_fault
 from forklab.sim.rules import Rules

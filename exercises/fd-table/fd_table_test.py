@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fd_harness import CLASSIC, EXERCISE
+
 from forklab.testing import assert_agree
 from forklab.testing.grading import kernel_only
 
