@@ -46,7 +46,7 @@ def test_the_parser_has_a_rule(verb: str) -> None:
 
 @pytest.mark.parametrize("verb", sorted(VERBS))
 def test_the_simulator_has_a_handler(verb: str) -> None:
-    assert VERBS[verb].op in SIM.by_op, f"{verb}: no handler in forklab/sim/kernel.py"
+    assert VERBS[verb].op in SIM.by_op, f"{verb}: no handler in forklab/sim/"
 
 
 @pytest.mark.parametrize("verb", sorted(VERBS))
