@@ -202,11 +202,6 @@ class Kernel:
                 if not proc.ended and proc.program is not None and not proc.blocked:
                     progress |= programs.run(self, proc)
 
-    def clone(self, parent: Process, thread: Thread, name: str,
-              flags: frozenset[str]) -> Process | None:
-        """``copy_process`` (:func:`forklab.sim.fork.clone`)."""
-        return fork.clone(self, parent, thread, name, flags)
-
     def program_stalled(self, proc: Process) -> bool:
         """Whether an exec'd program waits for input that has not come (cat on a pipe)."""
         return programs.stalled(proc)
