@@ -127,28 +127,18 @@ def test_creation_scenarios_hold_on_the_model_and_end_what_cannot_go_on(text: st
             assert f": wait {who}" in after or f": kill {who} " in after, (line, after)  # reaped)
 
 
-OPEN_MODEL_BUGS = (
-    ("errno", '"ENOENT"', '"ENOTDIR"'),  # spawn chdir=/dev/null: the model's lookup
-    ("sig_pending", "[]", '["SIGCHLD"]'),  # a failed spawn's child ends: SIGCHLD
-    ("exit_code", "1", "0"),  # cat with a stdout it cannot write, and nothing to write
-)
-"""Disagreements forklab fuzz found in the model, not fixed yet: a scenario that shows
-one of these (and nothing else) passes; any other disagreement fails."""
-
-
 @needs_kernel
 @FAST
 @given(scenarios(verbs=CREATION, blocking=True))
 def test_creation_scenarios_agree_with_the_kernel(sc: Scenario) -> None:
-    from forklab.fuzz import same_bug, signature
+    from forklab.fuzz import signature
 
     try:
         assert_agree(sc)
     except AssertionError:
         verdict = verify_scenario(sc, sc.path, SimBackend(), agree_module.real_backend())
         sig = signature(verdict)
-        if not any(same_bug(sig, bug) for bug in OPEN_MODEL_BUGS) \
-                and not _the_kernel_runner_missed_a_wake(sig):
+        if not _the_kernel_runner_missed_a_wake(sig):
             raise
 
 

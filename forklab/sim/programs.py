@@ -101,13 +101,18 @@ def stalled(proc: Process) -> bool:
 
 def _run_cat(k: Kernel, proc: Process) -> bool:
     src, dst = proc.files.fds.get(0), proc.files.fds.get(1)
-    if src is None or not src.file.readable or dst is None or not dst.file.writable:
+    # GNU cat fstat()s stdout first (a closed fd 1 fails at once) but finds a
+    # read-only stdout only when it has something to write
+    if src is None or not src.file.readable or dst is None:
         exit_wait.die(k, proc, code=1)
         return True
     obj = src.file.obj
     if isinstance(obj, Pipe):
         if obj.bufs:
             text = obj.take(sum(len(buf[0]) for buf in obj.bufs)).decode(errors="replace")
+            if not dst.file.writable:
+                exit_wait.die(k, proc, code=1)
+                return True
             fdops.write(k, proc, proc.main, dst.file, text)
             return True
         if obj.writers > 0:
@@ -115,6 +120,9 @@ def _run_cat(k: Kernel, proc: Process) -> bool:
     elif isinstance(obj, RegularFile):
         text = obj.data[src.file.offset:].decode(errors="replace")
         src.file.offset = len(obj.data)
+        if text and not dst.file.writable:
+            exit_wait.die(k, proc, code=1)
+            return True
         if text:
             fdops.write(k, proc, proc.main, dst.file, text)
     elif isinstance(obj, Directory):  # cat: -: Is a directory

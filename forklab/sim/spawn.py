@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program, SpawnAction
-from forklab.sim import cost, execve, exit_wait, fdops, fork
+from forklab.sim import cost, execve, exit_wait, fdops, fork, signal_calls
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.vocabulary import UNCATCHABLE
 
@@ -69,6 +69,9 @@ def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
         del k.processes[name]
         proc.children.remove(name)
         k.names.failed[name] = error
+        # glibc's child existed and exited (glibc reaps it): the caller got SIGCHLD
+        if proc.sighand.get("SIGCHLD") != "ignore":
+            signal_calls.send(k, proc, "SIGCHLD")
         return None
     execve.execve(k, child, child.main, program)
     return child
@@ -104,7 +107,8 @@ def file_action(k: Kernel, owner: Process, target: Process, action: SpawnAction)
             files.close(number)
     elif action.kind == "chdir":
         assert action.path is not None
-        kind, _ = fdops.resolve(k, action.path)
+        # /dev/null is a device, not a directory (the kernel says ENOTDIR)
+        kind = "file" if action.path == "/dev/null" else fdops.resolve(k, action.path)[0]
         if kind != "dir":
             return {"file": "ENOTDIR", "missing": "ENOENT"}.get(kind, kind)
     return None
