@@ -103,17 +103,24 @@ def _steps(script: str):
 
 
 def _forklab_real(path, tmp_path, nofile: int):
-    """`forklab run --backend real PATH` under an fd limit of nofile."""
+    """`forklab run --backend real PATH` under an fd limit of nofile, with the forklab
+    these tests import (run from tmp_path: a source checkout's own directory would
+    shadow an installed forklab with its unbuilt tree)."""
     import resource
     import subprocess
     import sys
+    from pathlib import Path
+
+    import forklab
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
+    home = str(Path(forklab.__file__).resolve().parents[1])
     return subprocess.run([sys.executable, "-m", "forklab", "run", "--backend", "real",
                            str(path)], capture_output=True, text=True, timeout=120,
-                          preexec_fn=limit, env=dict(os.environ, TMPDIR=str(tmp_path)))
+                          preexec_fn=limit, cwd=tmp_path,
+                          env=dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=home))
 
 
 def test_a_run_that_uses_up_forklab_s_fds_ends_with_a_clear_error(tmp_path):
