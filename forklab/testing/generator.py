@@ -356,12 +356,17 @@ class Generator:
         if waiter is not None:
             self.apply(f"{waiter.text}: wait {child}")
 
-    def program(self, draw: Draw, *, waited: bool, killed: bool) -> str:
+    def program(self, draw: Draw, *, waited: bool, killed: bool,
+                short_sleep: bool = True) -> str:
         """What exec or spawn runs: a real program only if someone can wait for it (or
-        kill it, for a long sleep) at once."""
+        kill it, for a long sleep) at once. short_sleep: a short /bin/sleep too (it
+        needs a waiter of its own: left alone, whether it has ended by the time the
+        world is observed is the scheduler's choice)."""
         programs = ["probe", "probe", "missing", "/bin/cat"]
         if waited:
-            programs += ["/bin/true", "/bin/false", f"/bin/sleep {pick(draw, SHORT_SLEEPS)}"]
+            programs += ["/bin/true", "/bin/false"]
+        if waited and short_sleep:
+            programs.append(f"/bin/sleep {pick(draw, SHORT_SLEEPS)}")
         if killed:
             programs.append(f"/bin/sleep {LONG_SLEEP}")
         return pick(draw, programs)
@@ -664,7 +669,7 @@ def r_exec(g: Generator, draw: Draw, a: Actor) -> None:
     others = [x for x in g.actors() if x.proc.name != a.proc.name]
     killer = parent or (others[0] if others else None)
     program = g.program(draw, waited=parent is not None or a.proc.parent is None,
-                        killed=killer is not None)
+                        killed=killer is not None, short_sleep=parent is not None)
     g.apply(f"{a.text}: exec {program}")
     if program == "/bin/cat":
         g.settle_cat(killer, a.proc.name)
