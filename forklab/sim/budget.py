@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from forklab.scenario.model import ScenarioError
+
 MAX_ROUNDS = 10_000
 """Rounds of work one op may set off; the lessons and tests need 4 at most."""
 MAX_SECONDS = 60.0
@@ -18,6 +20,11 @@ MAX_SECONDS = 60.0
 
 class OverBudget(Exception):
     """The op set off more work than the bound allows; the message says which bound."""
+
+
+class BoundExceeded(ScenarioError):
+    """What the run reports for an OverBudget: a ScenarioError at the op, of a kind
+    its callers can tell apart (the fuzzer's generator discards such a move)."""
 
 
 class Budget:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forklab.scenario.contract import Names, Standing, check_actor
-from forklab.scenario.model import Program, Scenario, ScenarioError, SpawnAction
+from forklab.scenario.model import Program, Scenario, SpawnAction
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.sim import (
@@ -36,7 +36,7 @@ from forklab.sim import (
     spawn,
     whatif,
 )
-from forklab.sim.budget import Budget, OverBudget
+from forklab.sim.budget import BoundExceeded, Budget, OverBudget
 from forklab.sim.files import DevNull, FdTable, OpenFile, Pipe, RegularFile
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace, PhysicalMemory, SharedObject
@@ -136,7 +136,7 @@ class Kernel:
             self.settle()
             programs.let_timed_programs_end(self, proc, thread, op)
         except OverBudget as err:
-            raise ScenarioError(str(err), op.where) from None
+            raise BoundExceeded(str(err), op.where) from None
         finally:
             self.budget.stop()
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from forklab.scenario import ops
@@ -42,6 +43,7 @@ from forklab.scenario.model import NameKind, Program, Scenario, Where
 from forklab.scenario.parse import parse_line, parse_text
 from forklab.scenario.verbs import VERBS
 from forklab.sim.backend import SimRun
+from forklab.sim.budget import BoundExceeded
 from forklab.testing import sim_view
 from forklab.testing.sim_view import GONE, SLOTS, ProcView
 
@@ -174,7 +176,12 @@ class Generator:
                 self.placement.add(op.name, op.size)
             self.coverage[op.verb] += 1
             self.coverage.update(op_options(op))
-            self.run.apply(op)
+            try:
+                self.run.apply(op)
+            except BoundExceeded:
+                # a program that never stops (a /bin/cat feeding itself) keeps the
+                # kernel busy until its time bound too: not a move worth a run
+                reject()
         if line.startswith("repeat "):
             self.coverage["repeat"] += 1
 
