@@ -39,11 +39,10 @@ from hypothesis import reject
 from hypothesis import strategies as st
 
 from forklab.scenario import ops
-from forklab.scenario.model import NameKind, Program, Scenario, Where
+from forklab.scenario.model import NameKind, Program, Scenario, ScenarioError, Where
 from forklab.scenario.parse import parse_line, parse_text
 from forklab.scenario.verbs import VERBS
 from forklab.sim.backend import SimRun
-from forklab.sim.budget import BoundExceeded
 from forklab.testing import sim_view
 from forklab.testing.sim_view import GONE, SLOTS, ProcView
 
@@ -178,9 +177,11 @@ class Generator:
             self.coverage.update(op_options(op))
             try:
                 self.run.apply(op)
-            except BoundExceeded:
-                # a program that never stops (a /bin/cat feeding itself) keeps the
-                # kernel busy until its time bound too: not a move worth a run
+            except ScenarioError:
+                # the model refuses the move: a program that never stops (a /bin/cat
+                # feeding itself, BoundExceeded), or a repeat that blocks partway
+                # (a pipe with less room than the policy counted). Not a valid
+                # scenario: the draw is discarded, never a traceback of forklab fuzz
                 reject()
         if line.startswith("repeat "):
             self.coverage["repeat"] += 1
