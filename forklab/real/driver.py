@@ -447,8 +447,10 @@ class Driver:
         st = procfs.stat(pid)
         if pidfd >= 0 and not _is_child(pid, parents):
             os.close(pidfd)
-            raise DriverError(f"pid {pid}, reported for '{name}', is not a child of its "
-                              f"creator (pid {parents[0]}) run by forklab's user: refused")
+            if os.path.exists(f"/proc/{pid}"):
+                raise DriverError(f"pid {pid}, reported for '{name}', is not a child of its "
+                                  f"creator (pid {parents[0]}) run by forklab's user: refused")
+            pidfd = -1  # gone meanwhile, reaped at once (its parent ignores SIGCHLD)
         proc = Proc(name, pid, pidfd, st.starttime if st else -1, parent)
         if pidfd < 0:  # already reaped (SIGCHLD ignored): nothing of it is left to reach
             proc.pidfd = -1
