@@ -57,7 +57,8 @@ def op_setvbuf(k: Kernel, proc: Process, thread: Thread, op: ops.Setvbuf) -> Non
     assert proc.mm is not None
     fresh = _stdio_allocates(proc)
     out = proc.mm.user.stdout.setvbuf(op.mode)
-    _stdio_allocated(proc, thread, fresh)
+    # unbuffered takes glibc's one-byte buffer inside the FILE: no fstat, no errno
+    _stdio_allocated(proc, thread, fresh and op.mode != "none")
     write_stdout(k, proc, thread, out)
 
 
