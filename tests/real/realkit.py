@@ -5,6 +5,9 @@ from collections.abc import Iterator
 
 from forklab.observe import World, default_observations
 
+NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+"""setpriv's arguments to run a command as the user nobody (tests run as root)."""
+
 
 def scenario_text(*steps: str, first: str = "parent", sid: str = "t") -> str:
     parts = [f'id = "{sid}"', 'title = "t"', 'summary = "t"', f'first = "{first}"']

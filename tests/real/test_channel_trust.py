@@ -19,13 +19,11 @@ import time
 
 import pytest
 from forklab.real._native import ffi, lib
-from realkit import scenario_text
+from realkit import NOBODY, scenario_text
 
 from forklab.real.backend import RealBackend
 from forklab.real.driver import DriverError, Flight, Reply
 from forklab.scenario.parse import parse_text
-
-NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 
 # Run as another user: find every unix socket of the run under attack (its path,
 # and any name /proc/net/unix shows to anyone that carries the run's pid, as the

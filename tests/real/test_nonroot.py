@@ -16,10 +16,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from realkit import NOBODY
 
 import forklab
-
-NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 
 SCRIPT = textwrap.dedent("""
     import json, os, sys, textwrap
