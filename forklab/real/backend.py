@@ -135,10 +135,7 @@ def estimate_memory(scenario: Scenario) -> tuple[int, int]:
             memory += PROCESS_COST
             if isinstance(op, ops.Fork) or (isinstance(op, ops.Clone) and "vm" not in op.flags):
                 memory += written // 512  # the page tables fork copies
-            if isinstance(op, ops.Spawn) and op.program.path == "/bin/cat":
-                disk += files
-                memory += files
-        elif isinstance(op, ops.Exec) and op.program.path == "/bin/cat":
+        if isinstance(op, (ops.Spawn, ops.Exec)) and op.program.path == "/bin/cat":
             disk += files
             memory += files
     return memory, disk
