@@ -492,3 +492,31 @@ def test_a_file_forklab_could_not_make_is_refused_before_anything_runs(script, l
 def test_paths_that_can_be_made_are_accepted():
     parse_text(doc("parent: mmap a 8KiB file=sub/f\nparent: mmap b 8KiB file=sub/g\n"
                    "parent: open sub/h create -> f\nparent: mmap c 8KiB file=sub/f"))
+
+
+@pytest.mark.parametrize("script, line, message", [
+    ("parent: malloc 64 -> a\nparent: free a\nparent: free a", 9,
+     "in parent's memory, 'a' was freed already (line 8)"),
+    ("parent: fork -> child\nchild: malloc 64 -> a\nparent: free a", 9,
+     "in parent's memory, 'a' was never allocated there"),
+    ("parent: malloc 64 -> a\nparent: exec probe\nparent: free a", 9,
+     "in parent's memory, 'a' was never allocated there"),
+    ("parent: malloc 64 -> a\nparent: vfork -> v\nv: free a\nparent: free a", 10,
+     "in parent's memory, 'a' was freed already (line 9)"),
+    ("parent: malloc 64 -> a\nparent: clone vm -> c\nc: free a\nparent: free a", 10,
+     "was freed already (line 9)"),
+    ("parent: thread -> t1\nparent: malloc 64 -> a\nparent/t1: free a\nparent: free a", 10,
+     "was freed already (line 9)"),
+])
+def test_a_free_that_would_abort_is_refused_before_anything_runs(script, line, message):
+    """glibc aborts a process on a double free; the real backend's probe would
+    die of it, so the language refuses it on every backend at parse time."""
+    err = error(doc(script))
+    assert message in err.message and at(err)[0] == line
+
+
+def test_frees_of_copies_and_shared_memory_are_accepted():
+    parse_text(doc("parent: malloc 64 -> a\nparent: fork -> child\nchild: free a\n"
+                   "parent: free a\nparent: vfork -> v\nv: malloc 8 -> b\nv: exit 0\n"
+                   "parent: free b\nparent: malloc 8 -> c\nparent: exec missing\n"
+                   "parent: free c"))

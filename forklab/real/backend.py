@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any, Self
 
 from forklab.backend import Capabilities
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
-from forklab.real import procfs
+from forklab.real import procfs, scratch
 from forklab.real._native import ffi, lib
 from forklab.real.driver import (
     Driver,
@@ -306,7 +305,7 @@ class RealRun:
             self._kpf = os.open("/proc/kpageflags", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             self._kpf = -1
-        self.scratch = tempfile.mkdtemp(prefix="forklab-run-", dir=scratch_parent)
+        self.scratch = scratch.make_dir("run", scratch_parent)
         self.driver: Driver | None = None
         self._finalizer = weakref.finalize(self, _cleanup, None, self.scratch, self._kpf)
         try:
@@ -1106,6 +1105,7 @@ class RealBackend:
         self.timeout = timeout  # seconds a run may spend in apply and observe
         self.scratch_parent = scratch_parent  # where scratch directories go (default: $TMPDIR)
         self.cancel = cancel  # once set, every run of this backend stops at its next check
+        scratch.remove_leftovers(scratch_parent)
 
     def start(self, scenario: Scenario) -> RealRun:
         return RealRun(scenario, self.timeout, self.scratch_parent, self.cancel)

@@ -42,7 +42,6 @@ import shutil
 import signal
 import socket
 import struct
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +52,7 @@ from forklab.observe import STDOUT_KEPT
 from forklab.real import procfs
 from forklab.real._native import ffi, lib
 from forklab.real.guard import GUARD_NAME, Guard, GuardError, guard
+from forklab.real.scratch import make_dir
 from forklab.scenario.contract import timed_enders
 
 REPLY_SIZE = ffi.sizeof("struct fl_reply")
@@ -321,8 +321,7 @@ class Driver:
                 self.guard.hold_dir(self.guard_key, scratch)
             except GuardError as err:
                 raise DriverError(str(err)) from err
-            self.control_dir = tempfile.mkdtemp(prefix="forklab-ctl-",
-                                                dir=os.path.dirname(scratch) or None)
+            self.control_dir = make_dir("ctl", os.path.dirname(scratch) or None)
             self.guard.hold_dir(self.guard_key, self.control_dir)
             self.address = os.path.join(self.control_dir, "channel")
             if len(os.fsencode(self.address)) >= MAX_SOCKET_PATH:

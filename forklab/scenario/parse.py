@@ -37,7 +37,7 @@ from forklab.scenario.toml_positions import (
     line_starts,
     locate,
 )
-from forklab.scenario.validate import check_paths
+from forklab.scenario.validate import check_frees, check_paths
 from forklab.scenario.verbs import verb_of
 
 __all__ = ["MAX_FILE_BYTES", "parse_file", "parse_line", "parse_text"]
@@ -316,7 +316,9 @@ class _Document:
             self.fail_value(("first",), f"'first': {problem}")
         self.bindings = Bindings.start(first)
         steps = self.steps(real)
-        check_paths(op for step in steps for op in step.ops)
+        every_op = [op for step in steps for op in step.ops]
+        check_paths(every_op)
+        check_frees(every_op)
         return Scenario(id=ident, title=title, summary=summary, path=self.file,
                         steps=tuple(steps), tags=tuple(tags), real=real, first=first,
                         names=dict(self.bindings.kinds))

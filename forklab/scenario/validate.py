@@ -110,6 +110,75 @@ def check_paths(ops: Iterable[Op]) -> None:
                 files.setdefault(path, op.where.line)
 
 
+class _Heap:
+    """The allocations one address space may hold, as far as the script says.
+
+    ``inherits`` are the address spaces whose later allocations this one may
+    also receive: a fork whose atfork handlers can block completes only when
+    another thread lets it go, so the child may copy what was allocated
+    meanwhile. The record over-approximates: it never misses an allocation.
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.names = set(names)
+        self.freed: dict[str, int] = {}  # name -> the line that freed it
+        self.heirs: list[_Heap] = []
+        self.atfork = False
+
+    def copy(self) -> _Heap:
+        child = _Heap(self.names)
+        child.atfork = self.atfork
+        return child
+
+    def add(self, name: str) -> None:
+        self.names.add(name)
+        self.freed.pop(name, None)
+        for heir in self.heirs:
+            heir.add(name)
+
+
+def check_frees(ops: Iterable[Op]) -> None:
+    """Refuse a `free` of a name that cannot be an allocation of the freeing
+    process: freed already, made in another address space, or made before an
+    exec. glibc would abort the process (or corrupt its heap); the model has
+    no meaning for it. Refused before anything runs, on every backend.
+
+    Address spaces follow the script: fork and clone copy the parent's
+    allocations, vfork and `clone vm` share them, an exec (of a program that
+    exists) starts empty, a spawned process starts empty.
+    """
+    heaps: dict[str, _Heap] = {}
+
+    def heap(process: str) -> _Heap:
+        return heaps.setdefault(process, _Heap())
+
+    for op in ops:
+        own = heap(op.actor.process)
+        if isinstance(op, ops_.Fork):
+            child = heaps[op.binds[0]] = own.copy()
+            if own.atfork:
+                own.heirs.append(child)
+        elif isinstance(op, ops_.Vfork) or (isinstance(op, ops_.Clone) and "vm" in op.flags):
+            heaps[op.binds[0]] = own
+        elif isinstance(op, ops_.Clone):
+            heaps[op.binds[0]] = own.copy()
+        elif isinstance(op, ops_.Exec) and op.program.kind != "missing":
+            heaps[op.actor.process] = _Heap()
+        elif isinstance(op, ops_.Atfork):
+            own.atfork = True
+        elif isinstance(op, ops_.Malloc):
+            own.add(op.binds[0])
+        elif isinstance(op, ops_.Free):
+            if op.name not in own.names:
+                why = (f"was freed already (line {own.freed[op.name]})" if op.name in own.freed
+                       else "was never allocated there (made in another address space, "
+                            "or before an exec)")
+                raise ScenarioError(f"refused: in {op.actor.process}'s memory, '{op.name}' "
+                                    f"{why}; freeing it would abort the process", op.where)
+            own.names.remove(op.name)
+            own.freed[op.name] = op.where.line
+
+
 def _value_problem(name: str, value: Any) -> str | None:
     if value is None:
         return None
