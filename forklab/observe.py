@@ -42,6 +42,7 @@ class _Unavailable:
 UNAVAILABLE: Any = _Unavailable()
 
 STATES = ("running", "suspended", "blocked", "zombie", "reaped")
+ENDED_STATES = ("zombie", "reaped")
 
 # Field metadata of the observation records.
 NOT_READ = {"read_as": None}
@@ -166,8 +167,15 @@ class World:
 
 
 def default_observations(world: World) -> dict[str, Any]:
-    """The observables verify compares after every step, as flat comparable keys."""
+    """The observables verify compares after every step, as flat comparable keys.
+
+    A mapping shows its values where the process has it, and only ``mapped``
+    False where a live process lacks it; an ended process has no memory to
+    show. So the set grows with what the processes hold, not with every
+    process ever made times every mapping name ever bound.
+    """
     out: dict[str, Any] = {"stdout": world.stdout}
+    mapping_names = sorted(world.mapping_names)
     for name, p in world.processes.items():
         for key, attr in _COMPARED_OF_PROCESS:
             if key == "cloexec":
@@ -175,8 +183,13 @@ def default_observations(world: World) -> dict[str, Any]:
                     out[f"{name}.cloexec({fd})"] = fd in p.cloexec_fds
             else:
                 out[f"{name}.{key}"] = _comparable(getattr(p, attr))
-        for mname in sorted(world.mapping_names):
-            m = p.mappings.get(mname, MappingObs(mapped=False))
+        if p.state in ENDED_STATES:
+            continue
+        for mname in mapping_names:
+            m = p.mappings.get(mname)
+            if m is None or not m.mapped:
+                out[f"{name}.{mname}.mapped"] = False
+                continue
             for key, attr in _COMPARED_OF_MAPPING:
                 out[f"{name}.{mname}.{key}"] = getattr(m, attr)
     return out

@@ -12,7 +12,7 @@ import os
 import textwrap
 from typing import Any, TextIO
 
-from forklab.observe import UNAVAILABLE
+from forklab.observe import ENDED_STATES, UNAVAILABLE
 from forklab.runner import Judged, ScenarioResult, StepResult
 from forklab.scenario.model import ScenarioError, Step
 
@@ -222,6 +222,9 @@ def observation_changes(before: dict[str, Any], after: dict[str, Any]) -> list[s
     for key in before:
         if key not in after:
             owner, attr = _owner(key)
+            ended = after.get(f"{owner.partition('.')[0]}.state") in ENDED_STATES
+            if after.get(f"{owner}.mapped") is False or ended:
+                continue  # unmapped, or the process ended: its memory went with it
             groups.setdefault(owner, []).append(f"{attr} gone")
     return [f"{owner}: " + ", ".join(parts) if owner else ", ".join(parts)
             for owner, parts in groups.items()]

@@ -71,7 +71,7 @@ class Judged:
 @dataclass
 class StepResult:
     step: Step
-    world: World | None  # a real backend's World answers queries only until its next op
+    world: World | None  # the last step's only; a real backend's answers until its next op
     expectations: list[Judged]
     answers: list[Judged]
     observations: dict[str, Any] = field(default_factory=dict)  # default set, taken at once
@@ -138,6 +138,8 @@ def run_scenario(
                  for q in step.ask],
                 default_observations(world),
             )
+            if result.steps:  # a model's World holds a copy of its kernel: keep the last only
+                result.steps[-1].world = None
             result.steps.append(done)
             if on_step is not None:
                 on_step(done)

@@ -352,12 +352,27 @@ def test_touched_keys_are_canonical() -> None:
 
 def test_touched_keys_agree_with_default_observations() -> None:
     world = make_world()
+    live_child = replace(world.processes["child"], state="running")  # a zombie shows no memory
+    world = replace(world, processes={**world.processes, "child": live_child})
     defaults = default_observations(world)
     for text in ("parent.state", "parent.heap.present", "parent.heap.mapped", "child.vm_pte",
                  "stdout", "parent.fds", "parent.cloexec(4)", "child.sig_blocked",
                  "child.heap.zero", "child.errno", "child.threads"):
         for key, value in touched(text, world).items():
             assert defaults[key] == value, key
+
+
+def test_default_observations_grow_with_what_processes_hold() -> None:
+    """A live process shows only `mapped` False for a mapping it lacks, and an ended
+    one no memory at all: 250 zombies and 250 mapping names made 500,000 keys a step."""
+    world = make_world(mapping_names=frozenset({"heap", "other"}))
+    defaults = default_observations(world)
+    assert defaults["parent.other.mapped"] is False
+    assert not [key for key in defaults if key.startswith("parent.other.") and
+                key != "parent.other.mapped"]
+    assert defaults["parent.heap.present"] == 4096
+    assert not [key for key in defaults if key.startswith(("child.heap.", "child.other."))]
+    assert defaults["child.state"] == "zombie"
 
 
 # ---------------------------------------------------------------------------
