@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import pytest
-from cow_harness import CLASSIC, EXERCISE, describe, recording, why
+from cow_harness import CASES, EXERCISE, describe, recording, why
 
 from forklab.testing import assert_agree
 from forklab.testing.grading import kernel_only
@@ -19,11 +19,10 @@ solution = EXERCISE.load_solution()
 handle = solution.handle_write_fault
 
 
-@pytest.mark.parametrize("name", sorted(CLASSIC))
+@pytest.mark.parametrize("name", CASES)
 def test_each_fault_is_decided_as_the_reference_model_does(name: str) -> None:
     log: list = []
-    EXERCISE.run_model(CLASSIC[name], recording(log))
-    assert log, f"{name}: the reference model took no write-protect fault"
+    EXERCISE.run_model(CASES[name], recording(log))
     for fault, expected in log:
         got = handle(fault)
         assert got == expected, (
@@ -32,11 +31,11 @@ def test_each_fault_is_decided_as_the_reference_model_does(name: str) -> None:
             f"  Why: {why(fault, expected)}")
 
 
-@pytest.mark.parametrize("name", sorted(CLASSIC))
+@pytest.mark.parametrize("name", CASES)
 def test_the_model_with_your_handler_shows_what_the_reference_shows(name: str) -> None:
-    problem = EXERCISE.first_difference(CLASSIC[name], solution)
+    problem = EXERCISE.first_difference(CASES[name], solution)
     assert problem is None, f"in scenario {name!r}, {problem}"
-    student = EXERCISE.run_model(CLASSIC[name], EXERCISE.rules(solution))
+    student = EXERCISE.run_model(CASES[name], EXERCISE.rules(solution))
     failed = [j for step in student.steps for j in step.expectations if j.ok is False]
     assert not failed, (f"in scenario {name!r}, with your handler: expected "
                         f"{failed[0].text}, but it is {failed[0].value!r}")
@@ -51,8 +50,8 @@ test_random_scenarios_match_the_reference_model = EXERCISE.random_test(
 
 
 @kernel_only()
-@pytest.mark.parametrize("name", sorted(CLASSIC))
+@pytest.mark.parametrize("name", CASES)
 def test_the_model_with_your_handler_agrees_with_the_kernel(name: str) -> None:
     from forklab.scenario.parse import parse_text
 
-    assert_agree(parse_text(CLASSIC[name], f"{name}.toml"), sim=EXERCISE.model(solution))
+    assert_agree(parse_text(CASES[name], f"{name}.toml"), sim=EXERCISE.model(solution))

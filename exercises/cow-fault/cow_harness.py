@@ -25,8 +25,8 @@ from forklab.sim.memory import COPY, REUSE, WriteFault, decide_write_fault
 from forklab.sim.rules import Rules
 from forklab.testing.grading import Exercise
 
-__all__ = ["CLASSIC", "COPY", "EXERCISE", "REUSE", "WriteFault", "describe", "recording",
-           "rules_with", "why"]
+__all__ = ["CASES", "CLASSIC", "COPY", "EXERCISE", "REUSE", "WriteFault", "describe",
+           "recording", "rules_with", "why"]
 
 Handler = Callable[[WriteFault], str]
 
@@ -147,6 +147,12 @@ CLASSIC = {
          "parent: fork -> child\nchild: read data", []),
         ("child: write data[0p] = 5", ["parent.data.byte(0) == 0", "child.data.byte(0) == 5",
                                        "child.data.exclusive == 1"])),
+    "private-file-alone": EXERCISE.scenario_text(
+        "private-file-alone",
+        ("parent: mmap data 4p file=data.bin private\nparent: read data\n"
+         "parent: write data[0p] = 5", ["parent.data.byte(0) == 5"]),
+        ("parent: mmap view 4p file=data.bin shared\nparent: read view",
+         ["parent.view.byte(0) == 0"])),
     "mprotect-after-fork": EXERCISE.scenario_text(
         "mprotect-after-fork",
         ("parent: mmap heap 4p\nparent: write heap\nparent: fork -> child\nchild: exit 0\n"
@@ -159,3 +165,60 @@ CLASSIC = {
         ("b: _exit 0\nparent: wait b\nparent: write heap[0p] = 4",
          ["a.heap.byte(0) == 3", "parent.heap.byte(0) == 4"])),
 }
+
+
+def _directed_cases() -> dict[str, str]:
+    """Every kind of mapping, untouched, read or written before fork, then each order
+    of writes after it: together they reach every branch of the decision (shared or
+    private, anonymous or a file's page cache, mapped once or more), whatever a
+    solution's code looks like. Each case's name says what it does; its expectations
+    say what the memory must hold afterwards."""
+    cases = {}
+    for kind in ("anon", "file"):
+        backing = "anon" if kind == "anon" else "file=m.bin"
+        for share in ("private", "shared"):
+            for before in ("untouched", "read", "written"):
+                touch = {"untouched": "", "read": "parent: read m\n",
+                         "written": "parent: write m = 3\n"}[before]
+                old = 3 if before == "written" else 0  # what both see at fork
+
+                def seen(written: int) -> int:
+                    """What the other process reads where one wrote ``written``."""
+                    return written if share == "shared" else old
+
+                name = f"{kind}-{share}-{before}-alone"
+                steps = [(f"parent: mmap m 4p {backing} {share}\n{touch}"
+                          "parent: write m[0p:2p] = 5", ["parent.m.byte(1p) == 5"])]
+                if kind == "file":  # whether the write reached the file
+                    steps.append(("parent: mmap view 4p file=m.bin shared\nparent: read view",
+                                  [f"parent.view.byte(0) == {5 if share == 'shared' else 0}"]))
+                cases[name] = EXERCISE.scenario_text(name, *steps)
+                fork = f"parent: mmap m 4p {backing} {share}\n{touch}parent: fork -> child"
+                afters = {
+                    "child-writes": ("child: write m[1p] = 7",
+                                     ["child.m.byte(1p) == 7", f"parent.m.byte(1p) == {seen(7)}"]),
+                    "parent-writes": ("parent: write m[1p] = 7",
+                                      ["parent.m.byte(1p) == 7", f"child.m.byte(1p) == {seen(7)}"]),
+                    "child-exits": ("child: _exit 0\nparent: wait child\nparent: write m = 7",
+                                    ["parent.m.byte(3p) == 7"]),
+                    "both-write": ("child: write m[1p] = 7\nparent: write m[1p:3p] = 8",
+                                   ["parent.m.byte(1p) == 8", f"child.m.byte(2p) == {seen(8)}",
+                                    f"child.m.byte(1p) == {8 if share == 'shared' else 7}"]),
+                }
+                for after, (script, expect) in afters.items():
+                    name = f"{kind}-{share}-{before}-{after}"
+                    cases[name] = EXERCISE.scenario_text(name, (fork, []), (script, expect))
+    return cases
+
+
+def _takes_a_fault(text: str) -> bool:
+    """Whether the reference model decides at least one write-protect fault in it:
+    a case that never asks the handler grades nothing."""
+    log: list[tuple[WriteFault, str]] = []
+    EXERCISE.run_model(text, recording(log))
+    return bool(log)
+
+
+CASES = {name: text for name, text in {**CLASSIC, **_directed_cases()}.items()
+         if _takes_a_fault(text)}
+"""The classic scenarios and the directed cases that ask the handler: what the tests run."""
