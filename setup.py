@@ -2,8 +2,9 @@
 (forklab.real._native, from forklab/real/ffi_build.py) and three programs shipped
 inside the package, the probe (csrc/probe.c -> forklab/real/forklab-probe), the
 timing program of `forklab bench` (csrc/bench.c -> forklab/real/forklab-bench)
-and the cleanup guard (csrc/guard.c -> forklab/real/forklab-guard), all compiled at install time with the same C compiler. Everything else lives in
-pyproject.toml."""
+and the cleanup guard (csrc/guard.c -> forklab/real/forklab-guard), all compiled at
+install time with the same C compiler, and copied into the checkout as well (see
+docs/commands.md, "From a checkout"). Everything else lives in pyproject.toml."""
 from __future__ import annotations
 
 import os
@@ -32,6 +33,18 @@ class build_ext_with_programs(build_ext):
         if sys.platform.startswith("linux"):
             for name in PROGRAMS:
                 self.build_program(name)
+            self.copy_into_checkout()
+
+    def copy_into_checkout(self) -> None:
+        """Put what was built beside the sources too: forklab started from this checkout
+        (python -m forklab, forklab serve) then finds what pip install just built."""
+        checkout = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forklab", "real")
+        if not os.path.isdir(checkout):
+            return
+        for built in self.get_outputs():
+            target = os.path.join(checkout, os.path.basename(built))
+            if os.path.abspath(built) != os.path.abspath(target):
+                self.copy_file(built, target)
 
     def build_program(self, name: str) -> None:
         source, headers = PROGRAMS[name]
