@@ -23,14 +23,19 @@ from typing import Any
 
 from forklab import __version__, lessons
 from forklab.backend import Backend
-from forklab.report import Style, error_text, render_scenario, scenario_json
+from forklab.report import Style, error_json, error_text, render_scenario, scenario_json
 from forklab.runner import ScenarioResult
 from forklab.scenario.model import Scenario, ScenarioError
 from forklab.verify import render_text, run_guarded, verify_json, verify_scenario, write_junit
 
 
 class UsageError(Exception):
-    """Input the user must fix: printed as is, exit status 2."""
+    """Input the user must fix: printed as is, exit status 2. ``problems`` are the same,
+    one object each, for --json (docs/commands.md, "JSON")."""
+
+    def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [{"message": message}]
 
 
 def real_status() -> tuple[bool, str]:
@@ -62,21 +67,28 @@ def parse_scenario(path: Path) -> Scenario:
 
 def load(paths: list[Path]) -> list[tuple[str, Scenario]]:
     """Parse every file; all errors at once, as ``file:line:col (step N): message``."""
-    loaded, errors = [], []
+    loaded: list[tuple[str, Scenario]] = []
+    errors: list[str] = []
+    problems: list[dict[str, Any]] = []
     for path in paths:
         name = str(path)
         try:
             loaded.append((name, parse_scenario(path)))
+            continue
         except ScenarioError as err:
             errors.append(error_text(err, name))
+            problems.append(error_json(err, name))
+            continue
         except UnicodeDecodeError as err:
-            errors.append(f"{name}: not UTF-8 text ({err.reason})")
+            reason = f"not UTF-8 text ({err.reason})"
         except tomllib.TOMLDecodeError as err:
-            errors.append(f"{name}: {err}")
+            reason = str(err)
         except OSError as err:
-            errors.append(f"{name}: {err.strerror or err}")
+            reason = str(err.strerror or err)
+        errors.append(f"{name}: {reason}")
+        problems.append({"file": name, "message": reason})
     if errors:
-        raise UsageError("\n".join(errors))
+        raise UsageError("\n".join(errors), problems)
     return loaded
 
 
@@ -502,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except UsageError as err:
         print(err, file=sys.stderr)
+        if getattr(args, "json", False):  # stdout still holds one JSON document
+            write_json({"ok": False, "errors": err.problems})
         return 2
     except KeyboardInterrupt:
         print("forklab: interrupted", file=sys.stderr)

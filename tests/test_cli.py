@@ -238,6 +238,33 @@ def test_run_json_reports_a_language_error(capsys: pytest.CaptureFixture[str],
     assert f"{path}:10:" in err
 
 
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_json_on_bad_files_is_still_one_document_with_every_error(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, model: None, command: str) -> None:
+    broken = write(tmp_path, "broken.toml", BROKEN)
+    other = write(tmp_path, "other.toml", BROKEN.replace('id = "broken"', 'id = "other"'))
+    not_toml = write(tmp_path, "junk.toml", "id = [")
+    code, out, err = run_main(capsys, command, "--json", str(broken), str(other), str(not_toml))
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["ok"] is False
+    assert [e["file"] for e in doc["errors"]] == [str(broken), str(other), str(not_toml)]
+    first = doc["errors"][0]
+    assert first["line"] > 0 and first["step"] == 1 and "frobnicate" in first["message"]
+    assert first["text"] in err
+
+
+def test_did_you_mean_for_observables_and_a_hint_for_a_toml_escape(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, model: None) -> None:
+    typo = write(tmp_path, "typo.toml", GOOD.replace("child.state", "child.stat"))
+    escape = write(tmp_path, "escape.toml", GOOD.replace(
+        'do = "parent: fork -> child"', 'do = """\nparent: printf "hi\\n"\n"""'))
+    code, _, err = run_main(capsys, "run", str(typo), str(escape))
+    assert code == 2
+    assert "'stat' is not an observable of a process (did you mean 'state'?)" in err
+    assert "unterminated string" in err and "write \\\\n there" in err
+
+
 def test_run_on_an_unavailable_kernel_says_why_and_exits_2(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         model: None) -> None:
@@ -414,7 +441,7 @@ def test_module_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
 def test_module_bad_file_names_its_position(tmp_path: Path, model: None) -> None:
     broken = write(tmp_path, "broken.toml", BROKEN)
     done = forklab("run", "--json", str(broken))
-    assert done.returncode == 2 and done.stdout == ""
+    assert done.returncode == 2 and json.loads(done.stdout)["errors"][0]["line"] == 6
     assert done.stderr.startswith(f"{broken}:6:") and "Traceback" not in done.stderr
 
 

@@ -63,7 +63,7 @@ from forklab.observe import (
     ProcessObs,
     World,
 )
-from forklab.scenario.model import Expr, NameKind, ScenarioError, Where
+from forklab.scenario.model import Expr, NameKind, ScenarioError, Where, did_you_mean
 from forklab.vocabulary import SIZE_UNITS, parse_size
 
 __all__ = ["INT_LIMIT", "MAX_LEN", "MAX_NODES", "MAX_TEXT", "check", "evaluate"]
@@ -516,8 +516,9 @@ class _Checker:
             if attr in MAPPING_METHODS:
                 raise self.fail(f"{attr} is a method: expected a call, "
                                 f"{p}.{m}.{MAPPING_METHODS[attr]}", self.at_attr(node))
-            raise self.fail(f"{attr!r} is not an observable of a mapping: expected one of "
-                            f"{_MAPPING_SCHEMA}", self.at_attr(node))
+            raise self.fail(f"{attr!r} is not an observable of a mapping"
+                            f"{did_you_mean(attr, [*MAPPING_ATTRS, *MAPPING_METHODS])}: "
+                            f"expected one of {_MAPPING_SCHEMA}", self.at_attr(node))
         base = node.value
         if isinstance(base, ast.Name) and self.names.get(base.id) == "process":
             p = base.id
@@ -536,7 +537,10 @@ class _Checker:
                 raise self.fail(f"{attr} is a {self.names[attr]}, not a mapping: expected "
                                 f"an observable of a process ({_PROCESS_SCHEMA}) or a "
                                 "mapping name", self.at_attr(node))
-            raise self.fail(f"{attr!r} is not an observable of a process: expected one of "
+            known = [*PROCESS_ATTRS, *PROCESS_METHODS,
+                     *(n for n, kind in self.names.items() if kind == "mapping")]
+            raise self.fail(f"{attr!r} is not an observable of a process"
+                            f"{did_you_mean(attr, known)}: expected one of "
                             f"{_PROCESS_SCHEMA}, or a mapping name", self.at_attr(node))
         self.visit(base)  # a bad base (unknown name, P.nothing) is the first error
         raise self.fail(f"attribute {attr!r} is not allowed: attributes and methods are "

@@ -100,7 +100,26 @@ def parse_text(text: str, filename: str = "<string>") -> Scenario:
     joined = join_inline_tables(text)  # TOML 1.1's multi-line inline tables, as §1 writes them
     data = _load_toml(joined, text, filename)
     _refuse_terminal_controls(data, text, filename)
-    return _Document(filename, data, locate(joined, text)).scenario()
+    try:
+        return _Document(filename, data, locate(joined, text)).scenario()
+    except ScenarioError as err:
+        raise _with_escape_hint(err, text) from None
+
+
+def _with_escape_hint(err: ScenarioError, text: str) -> ScenarioError:
+    r"""The error, with a hint where TOML cut a script line short: in a basic
+    multi-line string (three double quotes) `\n` is already a newline, so
+    `printf "a\n"` ends its line inside the quotes."""
+    if err.where is None or "unterminated string" not in err.message:
+        return err
+    lines = text.split("\n")
+    rest = lines[err.where.line - 1][err.where.col - 1:] if err.where.line <= len(lines) else ""
+    if "\\n" not in rest:
+        return err
+    return ScenarioError(
+        err.message + r". In a TOML string in double quotes \n is already a newline, which "
+        r"ends the script line: write \\n there, or put the script in a literal string "
+        "('''...''')", err.where)
 
 
 def parse_line(line: str, names: dict[str, NameKind], where: Where) -> list[Op]:

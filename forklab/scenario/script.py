@@ -11,7 +11,6 @@ which maps an index in the line to a line and column in the file.
 """
 from __future__ import annotations
 
-import difflib
 import keyword
 import re
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from forklab.scenario.model import (
     ScenarioError,
     SpawnAction,
     Where,
+    did_you_mean,
 )
 from forklab.scenario.placement import Placement
 from forklab.scenario.validate import MAX_FD, MAX_SLEEP, SLEEP_ARGUMENT, path_problem
@@ -112,11 +112,6 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
 
 def _quote_list(items: tuple[str, ...] | list[str]) -> str:
     return ", ".join(items)
-
-
-def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 # --- where things are ---------------------------------------------------------------------
@@ -332,7 +327,7 @@ class _Line:
         if verb not in VERBS or verb == "thread_exit":
             self.fail(verb_tok.start, f"unknown verb '{verb}'; expected one of: "
                                       f"{_quote_list(WRITTEN_VERBS)}"
-                                      f"{_suggest(verb, WRITTEN_VERBS)}")
+                                      f"{did_you_mean(verb, WRITTEN_VERBS)}")
         if verb == "exit" and self.actor.thread is not None:
             verb = "thread_exit"
         self.verb = verb
@@ -425,7 +420,7 @@ class _Line:
             self.fail(at, f"expected a name ([a-z_][a-z0-9_]*) for {wanted}, got '{name}'")
         kind = self.names.kinds.get(name)
         if kind is None:
-            hint = _suggest(name, [n for n, k in self.names.kinds.items() if k in kinds])
+            hint = did_you_mean(name, [n for n, k in self.names.kinds.items() if k in kinds])
             self.fail(at, f"unknown name '{name}': nothing is bound to it before this line"
                           f"{hint} (expected {wanted})")
         if kind not in kinds:
@@ -485,7 +480,7 @@ class _Line:
         value = self.word(tok, what)
         if value not in choices:
             self.fail(tok.start, f"expected {what} ({'|'.join(choices)}), got '{value}'"
-                                 f"{_suggest(value, choices)}")
+                                 f"{did_you_mean(value, choices)}")
         return value
 
     def fd(self, text: str, at: int) -> FdRef:
@@ -507,7 +502,7 @@ class _Line:
                     group = "backing"
                 else:
                     self.fail(tok.start, f"unknown {self.verb} option '{value}'"
-                                         f"{_suggest(value, list(allowed))}; expected "
+                                         f"{did_you_mean(value, list(allowed))}; expected "
                                          f"{_quote_list(list(allowed))}")
             if group in seen:
                 before = seen[group][0]
@@ -749,8 +744,9 @@ class _Line:
                 continue
             flag = self.word(tok, "a clone flag")
             if flag not in CLONE_FLAGS and flag != "none":
-                self.fail(tok.start, f"unknown clone flag '{flag}'{_suggest(flag, CLONE_FLAGS)};"
-                                     f" expected {_quote_list(CLONE_FLAGS)} or none")
+                self.fail(tok.start, f"unknown clone flag '{flag}'"
+                                     f"{did_you_mean(flag, CLONE_FLAGS)}; "
+                                     f"expected {_quote_list(CLONE_FLAGS)} or none")
             if flag in flags:
                 self.fail(tok.start, f"clone flag '{flag}' given twice")
             flags[flag] = tok
@@ -1034,8 +1030,8 @@ def _signal(src: LineSource, text: str, at: int, use: str) -> str:
         guess = SIGNAL_ALIASES.get(guess, guess)
         if guess in SIGNAL_NUMBERS:
             src.fail(at, f"signal names are upper case: write '{guess}', not '{text}'")
-        src.fail(at, f"unknown signal '{text}'{_suggest(name, list(SIGNAL_NUMBERS))}; expected a "
-                     "Linux signal name like SIGINT, SIGUSR1 or TERM")
+        src.fail(at, f"unknown signal '{text}'{did_you_mean(name, SIGNAL_NUMBERS)}; "
+                     "expected a Linux signal name like SIGINT, SIGUSR1 or TERM")
     if name in JOB_CONTROL and use in ("kill", "raise"):
         src.fail(at, f"{use} with {name} is refused: stopping and continuing a process is not "
                      "modelled by forklab (block it or set its disposition instead)")
