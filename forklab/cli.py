@@ -25,7 +25,7 @@ from forklab import __version__, lessons
 from forklab.backend import Backend
 from forklab.report import Style, error_json, error_text, render_scenario, scenario_json
 from forklab.runner import ScenarioResult
-from forklab.scenario.model import Scenario, ScenarioError
+from forklab.scenario.model import Scenario, ScenarioError, ScenarioErrors
 from forklab.verify import render_text, run_guarded, verify_json, verify_scenario, write_junit
 
 
@@ -76,8 +76,9 @@ def load(paths: list[Path]) -> list[tuple[str, Scenario]]:
             loaded.append((name, parse_scenario(path)))
             continue
         except ScenarioError as err:
-            errors.append(error_text(err, name))
-            problems.append(error_json(err, name))
+            every = err.errors if isinstance(err, ScenarioErrors) else [err]
+            errors.extend(error_text(e, name) for e in every)
+            problems.extend(error_json(e, name) for e in every)
             continue
         except UnicodeDecodeError as err:
             reason = f"not UTF-8 text ({err.reason})"

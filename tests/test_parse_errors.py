@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from forklab.scenario.model import ScenarioError
+from forklab.scenario.model import ScenarioError, ScenarioErrors
 from forklab.scenario.parse import parse_file, parse_text
 
 HEAD = 'id = "t"\ntitle = "T"\nsummary = "S"\n'
@@ -520,3 +520,19 @@ def test_frees_of_copies_and_shared_memory_are_accepted():
                    "parent: free a\nparent: vfork -> v\nv: malloc 8 -> b\nv: exit 0\n"
                    "parent: free b\nparent: malloc 8 -> c\nparent: exec missing\n"
                    "parent: free c"))
+
+
+def test_every_step_and_expression_reports_its_own_error() -> None:
+    """A file's errors come all at once: each step's script (its first bad line),
+    and each bad expectation and question, in file order."""
+    text = (HEAD + '[[step]]\ndo = "parent: frok -> c"\nexpect = ["parent.stat == 1"]\n'
+            '[[step]]\ndo = "parent: mmap heap 8KiB"\n'
+            'expect = ["parent.heap.presnt == 0", "parent.state == \'running\'", "1 +"]\n'
+            'ask = [{q = "x", a = "parent.thredas"}]\n')
+    err = error(text)
+    assert isinstance(err, ScenarioErrors)
+    found = [(e.where.line, e.where.step, e.message.split(":")[0]) for e in err.errors]
+    assert [(line, step) for line, step, _ in found] == [(5, 1), (9, 2), (9, 2), (10, 2)]
+    assert "unknown verb 'frok'" in found[0][2] and "'presnt'" in found[1][2]
+    assert "'thredas'" in found[3][2]
+    assert str(err).count("\n") == 3  # one line each

@@ -42,6 +42,17 @@ class ScenarioError(Exception):
         return f"{self.where}: {self.message}" if self.where else self.message
 
 
+class ScenarioErrors(ScenarioError):
+    """Every error found in one file, in order; it reads as the first where one is shown."""
+
+    def __init__(self, errors: list[ScenarioError]) -> None:
+        super().__init__(errors[0].message, errors[0].where)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(map(str, self.errors))
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the choice closest to a mistyped word, or ""."""
     close = difflib.get_close_matches(word, list(choices), n=1)

@@ -24,6 +24,7 @@ from forklab.scenario.model import (
     Question,
     Scenario,
     ScenarioError,
+    ScenarioErrors,
     Step,
     Where,
 )
@@ -351,7 +352,15 @@ class _Document:
                                        f"{_describe(tables)}")
         if not tables:
             self.fail_value(("step",), "a scenario needs at least one [[step]]")
-        return [self.step(index, table, real) for index, table in enumerate(tables)]
+        steps, problems = [], []
+        for index, table in enumerate(tables):
+            try:
+                steps.append(self.step(index, table, real))
+            except ScenarioError as err:
+                problems.extend(err.errors if isinstance(err, ScenarioErrors) else [err])
+        if problems:  # each step's own errors; later steps may repeat an earlier one's
+            raise ScenarioErrors(problems)
+        return steps
 
     def step(self, index: int, table: dict[str, Any], file_real: bool) -> Step:
         number = index + 1
@@ -371,12 +380,27 @@ class _Document:
                     raise ScenarioError(f"{op.verb} is a what-if API the kernel does not have: "
                                         "set real = false on this step (or the file)", op.where)
         names = self.names_now()
-        exprs = tuple(self.expression(text, path + ("expect", n), number, names)
-                      for n, text in enumerate(expect))
-        questions = tuple(self.question(entry, path + ("ask", n), number, names)
-                          for n, entry in enumerate(asks))
+        checked = self.each(
+            [partial(self.expression, text, path + ("expect", n), number, names)
+             for n, text in enumerate(expect)]
+            + [partial(self.question, entry, path + ("ask", n), number, names)
+               for n, entry in enumerate(asks)])
+        exprs, questions = checked[:len(expect)], checked[len(expect):]
         return Step(index=number, where=self.where(self.located.value(path), number), say=say,
                     ops=tuple(ops), expect=exprs, ask=questions, real=real, note=note)
+
+    @staticmethod
+    def each(checks: list[Callable[[], Any]]) -> tuple[Any, ...]:
+        """What every check gives; the errors of all of them, not only the first."""
+        items, problems = [], []
+        for check in checks:
+            try:
+                items.append(check())
+            except ScenarioError as err:
+                problems.append(err)
+        if problems:
+            raise ScenarioErrors(problems)
+        return tuple(items)
 
     def names_now(self) -> dict[str, NameKind]:
         """A snapshot of the names bound so far (names only grow, so it is reused until then)."""
