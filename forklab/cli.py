@@ -307,7 +307,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     _lesson_player_ready()
     from forklab.tui.app import LessonError, make_app
     try:
-        app = make_app(args.lesson)
+        app = make_app(args.lesson, progress=args.progress)
     except LessonError as err:
         raise UsageError(f"forklab: {err}") from None
     app.run()
@@ -478,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "questions, and try your own lines in a sandbox. Without ID: the catalog.")
     learn.add_argument("lesson", nargs="?", metavar="ID",
                        help="a lesson id (see `forklab lessons`) or a lesson file")
+    learn.add_argument("--progress", type=Path, metavar="FILE",
+                       help="where to keep progress (default: "
+                            "$XDG_STATE_HOME/forklab/progress.json)")
     learn.set_defaults(handler=cmd_learn)
 
     serve = commands.add_parser(
@@ -507,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         if argv is None and sys.stdout.isatty() and sys.stdin.isatty():
             handler = cmd_learn
-            args.lesson = None
+            args.lesson = args.progress = None
         else:
             parser.print_help()
             return 0
