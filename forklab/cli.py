@@ -148,9 +148,18 @@ def status_of(results: list[ScenarioResult]) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def lesson_or_file(arg: str) -> str:
+    """A lesson id (``cow``) names its file in the catalog; anything else is a path."""
+    if Path(arg).exists():
+        return arg
+    found = lessons.find(arg)
+    return str(found) if found is not None else arg
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run each scenario on one backend and report every step."""
-    scenarios = load(scenario_files(args.files, directories=False))
+    files = [lesson_or_file(arg) for arg in args.files]
+    scenarios = load(scenario_files(files, directories=False))
     backend = make_backend(args.backend)
     style = Style.for_stream(sys.stdout)
     results, documents = [], []
@@ -164,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if result.error is not None:
                 print(error_text(result.error, file), file=sys.stderr)
         else:
-            sys.stdout.write(("\n" if i > 1 else "") + render_scenario(result, style))
+            sys.stdout.write(("\n" if i > 1 else "") + render_scenario(result, style, show_answers=args.show_answers))
             sys.stdout.flush()
     if args.json:
         write_json({"backend": backend.name, "ok": all(r.ok for r in results),
@@ -385,10 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="run scenarios and report each step",
-        description="Run scenario files on one backend; print each step's ops, what "
-                    "changed, every expectation and every answer.",
+        description="Run scenario files (or lessons, by id) on one backend; print each "
+                    "step's ops, what changed and every expectation. Questions' answers, "
+                    "and whatever would give them away, are shown only with -c.",
         epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("files", nargs="+", metavar="FILE", help="scenario files (.toml)")
+    run.add_argument("files", nargs="+", metavar="FILE|ID",
+                     help="scenario files (.toml), or lesson ids (see `forklab lessons`)")
+    run.add_argument("-c", "--show-answers", action="store_true",
+                     help="show each question's answer, and the expectations and changes "
+                          "that give it away (hidden by default; --json always has them)")
     run.add_argument("--backend", choices=("sim", "real"), default="sim",
                      help="sim: the model (default); real: the Linux kernel")
     run.add_argument("--json", action="store_true", help="one JSON document on stdout")

@@ -25,3 +25,11 @@ def catalog_dir() -> Path:
 def catalog() -> list[Path]:
     """Every lesson file, sorted by name."""
     return sorted(catalog_dir().glob("*.toml"))
+
+
+def find(lesson_id: str) -> Path | None:
+    """The catalog's file for a lesson id (a lesson's file is named after its id)."""
+    for path in catalog():
+        if path.stem == lesson_id:
+            return path
+    return None

@@ -10,9 +10,11 @@ import json
 import math
 import os
 import textwrap
+from collections.abc import Collection
 from typing import Any, TextIO
 
 from forklab.observe import ENDED_STATES, UNAVAILABLE
+from forklab.questions import answer_keys, held_back
 from forklab.runner import Judged, ScenarioResult, StepResult
 from forklab.scenario.model import ScenarioError, Step
 
@@ -241,22 +243,55 @@ def _step_header(step: Step, style: Style) -> str:
     return style.bold(f"  step {step.index}") + (f"  {style.dim(say)}" if say else "")
 
 
-def _step_text(done: StepResult, before: dict[str, Any], style: Style) -> list[str]:
+def _without(observations: dict[str, Any], keys: Collection[str]) -> dict[str, Any]:
+    return {key: value for key, value in observations.items() if key not in keys}
+
+
+def _concealed_changes(before: dict[str, Any], after: dict[str, Any], concealed: set[str],
+                       hidden: frozenset[str]) -> list[str]:
+    """What a step changed, keeping answers hidden: a key this step's questions read
+    is not shown, and a key an earlier question read is shown only with its new
+    value, when it changes (its old value was that question's answer)."""
+    unchanged = {key for key in concealed if key in before and before[key] == after.get(key)}
+    return observation_changes(_without(before, concealed | hidden),
+                               _without(after, unchanged | hidden))
+
+
+def _step_text(done: StepResult, before: dict[str, Any], style: Style,
+               concealed: set[str] | None) -> list[str]:
+    """One step's lines. concealed: None to show answers; else the keys earlier
+    questions read, to which this step's questions' keys are added."""
     step = done.step
     out = [_step_header(step, style)]
     if done.skipped:
         out.append(f"    {SKIPPED} simulator-only: not run on the kernel")
         return out
     out.extend(f"      {line}" for line in _ops_text(step))
-    for change in observation_changes(before, done.observations):
+    unanswered = range(len(step.ask)) if concealed is not None else ()
+    hidden = answer_keys(step, unanswered)
+    held = held_back(step, unanswered)
+    changes = (observation_changes(before, done.observations) if concealed is None else
+               _concealed_changes(before, done.observations, concealed, hidden))
+    if concealed is not None:
+        concealed |= hidden
+    for change in changes:
         out.extend(style.dim(line) for line in _wrapped(change, "      · "))
-    for judged in done.expectations:
+    for i, judged in enumerate(done.expectations):
+        if i in held:
+            out.append(f"    {judged_mark(judged, style)} "
+                       + style.dim("… held back: it gives a question's answer away (-c shows it)"))
+            continue
         line = f"    {judged_mark(judged, style)} {judged.text}"
         if judged.ok is not True:
             line += f"   {style.dim('→')} {judged_detail(judged)}"
         out.append(line)
     for question, answer in zip(step.ask, done.answers):
         out.append(f"    Q {question.q}")
+        if question.choices:
+            out.append(f"      choices: {' · '.join(question.choices)}")
+        if concealed is not None:
+            out.append(f"      → {style.dim('? (-c shows the answer)')}")
+            continue
         shown = f"error: {answer.error}" if answer.error else value_text(answer.value)
         out.append(f"      → {shown}   {style.dim('(' + answer.text + ')')}")
     return out
@@ -292,13 +327,16 @@ def summary_text(result: ScenarioResult, style: Style) -> str:
     return text
 
 
-def render_scenario(result: ScenarioResult, style: Style) -> str:
-    """The text report of one run: header, each step, the verdict."""
+def render_scenario(result: ScenarioResult, style: Style, *, show_answers: bool = True) -> str:
+    """The text report of one run: header, each step, the verdict. Without
+    show_answers, each question's answer is hidden, and with it every
+    expectation and observation that would give it away (forklab.questions)."""
     scenario = result.scenario
     out = [style.bold(f"{scenario.id} — {scenario.title}") + style.dim(f"  [{result.backend}]")]
     before: dict[str, Any] = {}
+    concealed: set[str] | None = None if show_answers else set()
     for done in result.steps:
-        out.extend(_step_text(done, before, style))
+        out.extend(_step_text(done, before, style, concealed))
         if not done.skipped:
             before = done.observations
     if result.error is not None:

@@ -170,7 +170,20 @@ def test_run_reports_each_step_and_exits_0(capsys: pytest.CaptureFixture[str],
     assert out.startswith("good — Two processes  [sim]")
     assert "step 1  The parent forks." in out and "parent: fork -> child" in out
     assert "✓ child.state == 'running'" in out
-    assert "Q Who is the child's parent?" in out and '→ "parent"' in out
+    assert "Q Who is the child's parent?" in out and "-c shows the answer" in out
+    assert '"parent"' not in out.split("Q Who")[1]
+
+
+def test_run_shows_answers_with_c(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                  model: None) -> None:
+    code, out, _ = run_main(capsys, "run", "-c", str(write(tmp_path, "good.toml", GOOD)))
+    assert code == 0
+    assert "Q Who is the child's parent?" in out and '→ "parent"   (child.parent)' in out
+
+
+def test_run_takes_a_lesson_id(capsys: pytest.CaptureFixture[str], model: None) -> None:
+    code, out, _ = run_main(capsys, "run", "cow")
+    assert code == 0 and out.startswith("cow — Copy-on-write")
 
 
 def test_run_exits_1_when_an_expectation_fails(capsys: pytest.CaptureFixture[str],
