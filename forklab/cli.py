@@ -276,7 +276,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_lessons(args: argparse.Namespace) -> int:
-    """List the lesson catalog; every lesson must parse and have its own id."""
+    """List the lesson catalog in the order of its path; every lesson must parse, have
+    its own id, and build only on lessons of the catalog, without a cycle."""
     scenarios = load(catalog_files())
     seen: dict[str, str] = {}
     for file, scenario in scenarios:
@@ -284,21 +285,36 @@ def cmd_lessons(args: argparse.Namespace) -> int:
             raise UsageError(f"{file}: lesson id {scenario.id!r} is already used by "
                              f"{seen[scenario.id]}")
         seen[scenario.id] = file
+    problems = lessons.order_problems(scenarios, lambda fs: fs[1].id, lambda fs: fs[1].builds_on)
+    if problems:
+        raise UsageError("\n".join(f"forklab: the catalog is not a path: {p}" for p in problems))
+    scenarios = lessons.in_order(scenarios, lambda fs: fs[1].id, lambda fs: fs[1].builds_on)
+    from forklab.tui.progress import Progress
+    progress = Progress()
+    upcoming = lessons.next_lesson([s.id for _, s in scenarios], progress.completed)
     if args.json:
         write_json({"lessons": [
             {"id": s.id, "title": s.title, "summary": s.summary, "tags": list(s.tags),
-             "real": s.real, "file": file}
+             "builds_on": list(s.builds_on), "real": s.real, "file": file,
+             "completed": progress.completed(s.id)}
             for file, s in scenarios
-        ]})
+        ], "next": upcoming})
         return 0
     style = Style.for_stream(sys.stdout)
     width = max(len(s.id) for _, s in scenarios)
     for _, s in scenarios:
+        mark = style.good("✓") if progress.completed(s.id) else \
+            style.bold("▸") if s.id == upcoming else " "
         tags = style.dim(f"  [{', '.join(s.tags)}]") if s.tags else ""
         sim_only = style.dim("  (simulator only)") if not s.real else ""
-        print(f"{style.bold(s.id.ljust(width))}  {s.title}{tags}{sim_only}")
+        print(f"{mark} {style.bold(s.id.ljust(width))}  {s.title}{tags}{sim_only}")
         if s.summary:
-            print(f"{' ' * width}  {style.dim(s.summary)}")
+            print(f"  {' ' * width}  {style.dim(s.summary)}")
+        if s.builds_on:
+            print(f"  {' ' * width}  {style.dim('builds on ' + ', '.join(s.builds_on))}")
+    done = sum(progress.completed(s.id) for _, s in scenarios)
+    print(f"\n{done} of {len(scenarios)} completed" +
+          (f"; next: {upcoming} (forklab learn {upcoming})" if upcoming else ""))
     return 0
 
 

@@ -376,22 +376,61 @@ def test_verify_defaults_to_the_catalog(capsys: pytest.CaptureFixture[str], tmp_
 # --- lessons ------------------------------------------------------------------------------
 
 
-def test_lessons_lists_the_catalog(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch, model: None) -> None:
-    write(tmp_path, "a.toml", GOOD)
-    write(tmp_path, "b.toml", SIM_ONLY)
+def test_lessons_lists_the_catalog_in_its_order(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        model: None) -> None:
+    """whatif builds on good, so it comes second although its file sorts first."""
+    write(tmp_path, "b.toml", GOOD)
+    write(tmp_path, "a.toml", SIM_ONLY.replace('tags = ["fork"]',
+                                               'tags = ["fork"]\nbuilds_on = ["good"]'))
     monkeypatch.setattr(lessons, "catalog_dir", lambda: tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     code, out, _ = run_main(capsys, "lessons")
     assert code == 0
-    assert out.splitlines()[0] == "good    Two processes  [fork]"
+    assert out.splitlines()[0] == "▸ good    Two processes  [fork]"
     assert out.splitlines()[1].strip() == "fork makes a child."
+    assert out.splitlines()[2].startswith("  whatif  ")
+    assert "builds on good" in out and "next: good" in out
     code, out, _ = run_main(capsys, "lessons", "--json")
     assert code == 0
     doc = json.loads(out)
-    assert [(x["id"], x["title"], x["summary"], x["tags"]) for x in doc["lessons"]] == [
-        ("good", "Two processes", "fork makes a child.", ["fork"]),
-        ("whatif", "Two processes", "fork makes a child.", ["fork"]),
+    assert [(x["id"], x["title"], x["summary"], x["tags"], x["builds_on"])
+            for x in doc["lessons"]] == [
+        ("good", "Two processes", "fork makes a child.", ["fork"], []),
+        ("whatif", "Two processes", "fork makes a child.", ["fork"], ["good"]),
     ]
+    assert doc["next"] == "good"
+
+
+def test_lessons_shows_what_was_completed_and_what_comes_next(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        model: None) -> None:
+    from forklab.tui.progress import Progress
+    write(tmp_path, "b.toml", GOOD)
+    write(tmp_path, "a.toml", SIM_ONLY.replace('tags = ["fork"]',
+                                               'tags = ["fork"]\nbuilds_on = ["good"]'))
+    monkeypatch.setattr(lessons, "catalog_dir", lambda: tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    Progress().reached("good", 1, 1)
+    code, out, _ = run_main(capsys, "lessons")
+    assert code == 0
+    assert out.splitlines()[0].startswith("✓ good")
+    assert out.splitlines()[2].startswith("▸ whatif")
+    assert out.splitlines()[-1] == "1 of 2 completed; next: whatif (forklab learn whatif)"
+
+
+def test_a_catalog_that_is_not_a_path_exits_2(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        model: None) -> None:
+    write(tmp_path, "b.toml", GOOD.replace('tags = ["fork"]',
+                                           'tags = ["fork"]\nbuilds_on = ["whatif"]'))
+    write(tmp_path, "a.toml", SIM_ONLY.replace('tags = ["fork"]',
+                                               'tags = ["fork"]\nbuilds_on = ["good", "gone"]'))
+    monkeypatch.setattr(lessons, "catalog_dir", lambda: tmp_path)
+    code, out, err = run_main(capsys, "lessons")
+    assert code == 2 and out == ""
+    assert "whatif builds on 'gone', which is not in the catalog" in err
+    assert "in a cycle: good → whatif → good" in err
 
 
 def test_a_broken_lesson_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,

@@ -168,6 +168,7 @@ class Scenario:
     real: bool = True
     first: str = "parent"
     names: Mapping[str, NameKind] = field(default_factory=dict)
+    builds_on: tuple[str, ...] = ()  # ids of the lessons this one assumes
 
     @property
     def ops(self) -> tuple[Op, ...]:

@@ -48,7 +48,7 @@ MAX_FILE_BYTES = 1 << 20
 _ID = re.compile(r"[a-z0-9-]+")
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_AT_END = re.compile(r"\s*\(at end of document\)$")
-_TOP_KEYS = ("id", "title", "summary", "tags", "real", "first", "step")
+_TOP_KEYS = ("id", "title", "summary", "tags", "builds_on", "real", "first", "step")
 _STEP_KEYS = ("say", "do", "expect", "ask", "real", "note")
 _ASK_KEYS = ("q", "a", "choices", "hint")
 
@@ -327,6 +327,11 @@ class _Document:
         title = self.required(data, (), "title", "a string")
         summary = self.required(data, (), "summary", "a string")
         tags = self.string_list(data, (), "tags") or []
+        builds_on = self.string_list(data, (), "builds_on") or []
+        for index, lesson in enumerate(builds_on):
+            if not _ID.fullmatch(lesson):
+                self.fail_value(("builds_on", index),
+                                f"'builds_on' names lessons by id ([a-z0-9-]+), got {lesson!r}")
         real = self.typed(data, (), "real", bool, "true or false")
         real = True if real is None else real
         first = self.typed(data, (), "first", str, "a process name")
@@ -340,7 +345,8 @@ class _Document:
         check_paths(every_op)
         check_frees(every_op)
         return Scenario(id=ident, title=title, summary=summary, path=self.file,
-                        steps=tuple(steps), tags=tuple(tags), real=real, first=first,
+                        steps=tuple(steps), tags=tuple(tags), builds_on=tuple(builds_on),
+                        real=real, first=first,
                         names=dict(self.bindings.kinds))
 
     def steps(self, real: bool) -> list[Step]:
