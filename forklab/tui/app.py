@@ -14,6 +14,7 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from forklab import lessons as catalog
 from forklab.sim.cost import Coefficients
 from forklab.tui.messages import LessonChosen
 from forklab.tui.progress import Progress
@@ -69,13 +70,27 @@ class ForklabApp(App[None]):
                         severity="error", timeout=8)
             return
         session = LessonSession(entry.scenario, self.coefficients)
+        mine = self.progress.of(entry.id)
+        session.remember(mine.solved(), mine.shown())
+        if not mine.completed:
+            session.goto(mine.at)
         self.push_screen(LessonScreen(session, self.progress, self.kernel_factory,
-                                      from_catalog=from_catalog))
+                                      from_catalog=from_catalog, next_lesson=self.next_lesson))
+        if session.position:
+            self.notify(f"Back at step {session.position}, where you left {entry.id}: "
+                        "p goes back", timeout=4)
+
+    def next_lesson(self, after: str | None = None) -> CatalogEntry | None:
+        """The lesson to take after ``after`` (or the first to take): the next on the
+        catalog's path not completed."""
+        usable = [e.id for e in self.entries if e.scenario is not None]
+        upcoming = catalog.next_lesson(usable, self.progress.completed, after)
+        return find_lesson(self.entries, upcoming) if upcoming is not None else None
 
     def on_lesson_chosen(self, message: LessonChosen) -> None:
         entry = find_lesson(self.entries, message.lesson_id)
         if entry is not None:
-            self.open_lesson(entry, from_catalog=True)
+            self.open_lesson(entry, from_catalog=message.from_catalog)
 
 
 def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None = None,
@@ -84,7 +99,8 @@ def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None
     """The lesson player.
 
     lesson: a lesson id (or a path to a lesson file) to open at once; None
-    opens the catalog. lessons: the lesson files (default: forklab's catalog).
+    opens the catalog. lessons: the lesson files (default: forklab's catalog), listed
+    in the order of the catalog's path (forklab.lessons.in_order).
     progress: where progress is kept (default: the XDG state directory).
     kernel: how to reach the kernel backend (default: ``forklab.real``, if built).
     coefficients: the model's cost coefficients (default: this machine's
@@ -93,9 +109,9 @@ def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None
     :class:`LessonError` for a lesson file that does not parse.
     """
     if lessons is None:
-        from forklab import lessons as catalog
         lessons = catalog.catalog()
-    entries = load_catalog([Path(p) for p in lessons])
+    entries = catalog.in_order(load_catalog([Path(p) for p in lessons]), lambda e: e.id,
+                               lambda e: e.scenario.builds_on if e.scenario else ())
     start = None
     if lesson is not None:
         path = Path(lesson)

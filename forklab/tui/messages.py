@@ -12,11 +12,13 @@ from textual.message import Message
 
 
 class LessonChosen(Message):
-    """The learner picked a lesson in the catalog."""
+    """The learner picked a lesson in the catalog, or the next one at a lesson's end
+    (from_catalog: whether q then goes back to the catalog)."""
 
-    def __init__(self, lesson_id: str) -> None:
+    def __init__(self, lesson_id: str, *, from_catalog: bool = True) -> None:
         super().__init__()
         self.lesson_id = lesson_id
+        self.from_catalog = from_catalog
 
 
 class ProcessSelected(Message):

@@ -2,8 +2,9 @@
 
 The file lives in ``$XDG_STATE_HOME/forklab/progress.json`` (by default
 ``~/.local/state/forklab/progress.json``). It records, per lesson id, the
-furthest step reached, whether the lesson was finished, the answers given and
-the hints taken. A missing or unreadable file is an empty record; a file that
+furthest step reached, the step the learner left it at, whether the lesson
+was finished, the answers given (right or not, and the text of a right one),
+the questions whose answer was shown, and the hints taken. A missing or unreadable file is an empty record; a file that
 cannot be written costs the learner their progress, never the session.
 """
 from __future__ import annotations
@@ -29,32 +30,71 @@ def default_path() -> Path:
     return state_dir() / "progress.json"
 
 
+def question_key(step: int, question: int) -> str:
+    """``"2.1"``: step 2's first question (question is 0-based)."""
+    return f"{step}.{question + 1}"
+
+
+def parse_question_key(key: str) -> tuple[int, int] | None:
+    """(step, 0-based question) from ``"2.1"``; None for anything else."""
+    step, dot, question = key.partition(".")
+    if not (dot and step.isdigit() and question.isdigit() and int(question) >= 1):
+        return None
+    return int(step), int(question) - 1
+
+
 @dataclass
 class LessonProgress:
     furthest: int = 0  # the furthest step run (0: none)
+    at: int = 0  # the step shown when the learner last moved: a lesson resumes there
     total: int = 0
     completed: bool = False
     answers: dict[str, bool] = field(default_factory=dict)  # "step.question" -> right
+    given: dict[str, str] = field(default_factory=dict)  # "step.question" -> the right text
+    revealed: list[str] = field(default_factory=list)  # "step.question": answer shown
     hints: list[str] = field(default_factory=list)  # "step.question"
 
     def to_json(self) -> dict[str, Any]:
-        return {"furthest": self.furthest, "total": self.total, "completed": self.completed,
-                "answers": dict(self.answers), "hints": list(self.hints)}
+        return {"furthest": self.furthest, "at": self.at, "total": self.total,
+                "completed": self.completed, "answers": dict(self.answers),
+                "given": dict(self.given), "revealed": list(self.revealed),
+                "hints": list(self.hints)}
+
+    def solved(self) -> dict[tuple[int, int], str]:
+        """Each question answered right, with the text given."""
+        out = {}
+        for key, right in self.answers.items():
+            where = parse_question_key(key)
+            if right and where is not None:
+                out[where] = self.given.get(key, "")
+        return out
+
+    def shown(self) -> set[tuple[int, int]]:
+        """The questions whose answer the lesson showed after two wrong tries."""
+        return {where for key in self.revealed if (where := parse_question_key(key))}
 
     @classmethod
     def from_json(cls, data: Any) -> LessonProgress:
         if not isinstance(data, dict):
             return cls()
         answers = data.get("answers")
-        hints = data.get("hints")
+        given = data.get("given")
         return cls(
             furthest=_int(data.get("furthest")),
+            at=_int(data.get("at")),
             total=_int(data.get("total")),
             completed=data.get("completed") is True,
             answers={str(k): v for k, v in answers.items() if isinstance(v, bool)}
             if isinstance(answers, dict) else {},
-            hints=[h for h in hints if isinstance(h, str)] if isinstance(hints, list) else [],
+            given={str(k): v for k, v in given.items() if isinstance(v, str)}
+            if isinstance(given, dict) else {},
+            revealed=_strings(data.get("revealed")),
+            hints=_strings(data.get("hints")),
         )
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def _int(value: Any) -> int:
@@ -117,22 +157,30 @@ class Progress:
         return self.lessons.setdefault(lesson, LessonProgress())
 
     def reached(self, lesson: str, step: int, total: int) -> None:
+        """The learner is shown ``step`` (run now, or gone back to)."""
         entry = self._entry(lesson)
         entry.total = total
+        entry.at = step
         entry.furthest = max(entry.furthest, step)
         if total and step >= total:
             entry.completed = True
         self.save()
 
-    def answered(self, lesson: str, step: int, question: int, right: bool) -> None:
+    def answered(self, lesson: str, step: int, question: int, text: str, right: bool,
+                 revealed: bool = False) -> None:
+        """An answer given; revealed: the lesson now shows the right one."""
         entry = self._entry(lesson)
-        key = f"{step}.{question + 1}"
+        key = question_key(step, question)
+        if right and not entry.answers.get(key, False):
+            entry.given[key] = text
         entry.answers[key] = entry.answers.get(key, False) or right
+        if revealed and key not in entry.revealed:
+            entry.revealed.append(key)
         self.save()
 
     def hinted(self, lesson: str, step: int, question: int) -> None:
         entry = self._entry(lesson)
-        key = f"{step}.{question + 1}"
+        key = question_key(step, question)
         if key not in entry.hints:
             entry.hints.append(key)
             self.save()

@@ -310,6 +310,8 @@ class LessonSession:
         self.halted: ScenarioError | None = None
         self.answers: dict[tuple[int, int], Answer] = {}  # the latest try at each question
         self.solved: set[tuple[int, int]] = set()  # questions answered right at some try
+        self.revealed: set[tuple[int, int]] = set()  # answer shown after two wrong tries
+        self.earlier: dict[tuple[int, int], str] = {}  # answers given in an earlier session
         self.hints: set[tuple[int, int]] = set()
         self.kernel: dict[int, KernelCheck] = {}  # position -> the kernel's run up to it
         self.kernel_pending: set[int] = set()  # positions whose kernel run is under way
@@ -397,6 +399,24 @@ class LessonSession:
     def questions(self) -> tuple[Question, ...]:
         return self.step.ask if self.step else ()
 
+    def settled(self, question: int) -> bool:
+        """Whether this step's question was answered right or had its answer shown:
+        only then may the screen show what gives the answer away."""
+        key = (self.step.index if self.step else 0, question)
+        return key in self.solved or key in self.revealed
+
+    def unanswered(self) -> list[int]:
+        """This step's questions whose answers must stay off the screen."""
+        return [i for i in range(len(self.questions)) if not self.settled(i)]
+
+    def remember(self, solved: dict[tuple[int, int], str], revealed: set[tuple[int, int]]
+                 ) -> None:
+        """Carry over an earlier session's answers: right ones (with the text given)
+        and ones whose answer was shown."""
+        self.earlier.update(solved)
+        self.solved |= set(solved)
+        self.revealed |= revealed
+
     def current_question(self) -> int | None:
         """The first question of this step not yet answered right (else the first)."""
         if not self.questions or self.step is None:
@@ -427,6 +447,8 @@ class LessonSession:
         self.answers[key] = answer
         if right:
             self.solved.add(key)
+        elif answer.attempts >= 2:
+            self.revealed.add(key)
         return answer
 
     def hint(self, question: int) -> str | None:

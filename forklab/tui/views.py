@@ -573,8 +573,11 @@ def _mark(ok: bool | None) -> str:
     return OK if ok is True else FAIL if ok is False else UNKNOWN
 
 
-def lesson_markdown(session: Any) -> str:
-    """The lesson pane's Markdown for the session's current step."""
+def lesson_markdown(session: Any, next_lesson: tuple[str, str] | None = None) -> str:
+    """The lesson pane's Markdown for the session's current step. Until a question
+    is answered, nothing in it shows the answer (forklab.questions). next_lesson:
+    the (id, title) to offer when the lesson is complete."""
+    from forklab.questions import answer_keys, held_back
     from forklab.tui.state import show_value
 
     sc = session.scenario
@@ -605,10 +608,15 @@ def lesson_markdown(session: Any) -> str:
         line = frame.error.where.line if frame.error.where else step.where.line
         out += [f"**{FAIL} The model refused line {line}:** {frame.error.message}", ""]
     result = frame.result
+    unanswered = session.unanswered()
+    hidden = answer_keys(step, unanswered)
     if result is not None and result.expectations:
         out += ["**Expected**", ""]
         kernel_judged = check.expectations if check is not None and check.ran else []
+        held = held_back(step, unanswered)
         for i, judged in enumerate(result.expectations):
+            if i in held:
+                continue
             item = f"- {_mark(judged.ok)} {_code(judged.text)}"
             if judged.error:
                 item += f" — {judged.error}"
@@ -617,6 +625,10 @@ def lesson_markdown(session: Any) -> str:
             if i < len(kernel_judged):
                 item += f" · kernel {_mark(kernel_judged[i].ok)}"
             out.append(item)
+        if held:
+            marks = " ".join(_mark(result.expectations[i].ok) for i in sorted(held))
+            out.append(f"- {marks} *{len(held)} more, held back until you answer: "
+                       + ("it gives" if len(held) == 1 else "they give") + " the answer away*")
         out.append("")
     for i, question in enumerate(step.ask):
         label = "Question" if len(step.ask) == 1 else f"Question {i + 1}"
@@ -629,7 +641,14 @@ def lesson_markdown(session: Any) -> str:
                     ""]
         answer = session.answers.get(key)
         solved = key in session.solved
-        if answer is None:
+        if answer is None and key in session.earlier:
+            given = session.earlier[key]
+            out.append(f"{OK} You answered " + (f"{_code(given)} " if given else "")
+                       + "right last time.")
+        elif answer is None and key in session.revealed:
+            out.append(f"The answer is {_code(show_value(session.expected(i)))} "
+                       "(shown last time).")
+        elif answer is None:
             out.append("*Press **a** to answer" + (", **h** for a hint.*" if question.hint
                                                     else ".*"))
         elif answer.right:
@@ -637,7 +656,7 @@ def lesson_markdown(session: Any) -> str:
         else:
             out.append(f"{FAIL} You answered {_code(answer.text)}: not it"
                        + ("." if solved else "; **a** to try again."))
-            if answer.attempts >= 2 and not solved:
+            if key in session.revealed and not solved:
                 out.append(f"The answer is {_code(show_value(answer.expected))}.")
         out.append("")
     if session.position in session.kernel_pending:
@@ -649,7 +668,7 @@ def lesson_markdown(session: Any) -> str:
                      f"{UNKNOWN} {check.count('unavailable')} unavailable "
                      "(every observable: key **6**)"), ""]
             for c in check.compared:
-                if c.status == "disagree":
+                if c.status == "disagree" and c.key not in hidden:
                     out.append(f"- {FAIL} {_code(c.key)}: model {_code(show_value(c.model, 60))}"
                                f", kernel {_code(show_value(c.kernel, 60))}")
             out.append("")
@@ -657,6 +676,9 @@ def lesson_markdown(session: Any) -> str:
             out += [f"**On the kernel:** {UNKNOWN} not run — {check.reason}", ""]
     if session.position == session.total and frame.error is None:
         out.append(f"**{OK} Lesson complete.** **q** goes back; **p** steps back through it.")
+        if next_lesson is not None:
+            out += ["", f"**Next lesson:** {next_lesson[1]} ({_code(next_lesson[0])}): "
+                        "press **o** to open it."]
     elif frame.error is None:
         out.append(f"*Next: **n** runs step {session.position + 1}.*")
     return "\n".join(out)

@@ -357,18 +357,24 @@ def test_progress_round_trips(tmp_path: Path):
     path = tmp_path / "p" / "progress.json"
     p = Progress(path)
     p.reached("cow", 2, 4)
-    p.answered("cow", 2, 0, False)
-    p.answered("cow", 2, 0, True)
-    p.answered("cow", 2, 0, False)  # a later wrong try keeps the right answer
+    p.answered("cow", 2, 0, "1", False)
+    p.answered("cow", 2, 0, "0", True)
+    p.answered("cow", 2, 0, "2", False)  # a later wrong try keeps the right answer
+    p.answered("cow", 3, 0, "5", False)
+    p.answered("cow", 3, 0, "6", False, revealed=True)
     p.hinted("cow", 2, 0)
     p.hinted("cow", 2, 0)
+    p.reached("cow", 3, 4)
+    p.reached("cow", 1, 4)  # went back
     assert not p.completed("cow")
-    p.reached("cow", 4, 4)
     again = Progress(path)
-    assert again.completed("cow")
-    assert again.of("cow").answers == {"2.1": True}
-    assert again.of("cow").hints == ["2.1"]
-    assert again.of("cow").furthest == 4
+    mine = again.of("cow")
+    assert (mine.furthest, mine.at) == (3, 1)
+    assert mine.answers == {"2.1": True, "3.1": False}
+    assert mine.solved() == {(2, 0): "0"} and mine.shown() == {(3, 0)}
+    assert mine.hints == ["2.1"]
+    again.reached("cow", 4, 4)
+    assert Progress(path).completed("cow")
     assert json.loads(path.read_text())["version"] == 1
 
 
@@ -380,10 +386,13 @@ def test_progress_survives_a_bad_file(tmp_path: Path):
     path.write_text("[" * 100_000)  # deeper than the JSON parser recurses
     p = Progress(path)
     assert p.lessons == {} and "not valid JSON" in (p.error or "")
-    path.write_text(json.dumps({"lessons": {"cow": {"furthest": "x", "completed": 1,
-                                                    "answers": [], "hints": {}}}}))
+    path.write_text(json.dumps({"lessons": {"cow": {
+        "furthest": "x", "at": -1, "completed": 1, "answers": {"2.1": True, "x.1": True},
+        "given": ["0"], "revealed": ["3.0", "3.1", 7], "hints": {}}}}))
     p = Progress(path)
-    assert p.of("cow").furthest == 0 and not p.completed("cow")
+    mine = p.of("cow")
+    assert (mine.furthest, mine.at) == (0, 0) and not p.completed("cow")
+    assert mine.solved() == {(2, 0): ""} and mine.shown() == {(3, 0)}
 
 
 def test_progress_that_cannot_be_saved_costs_nothing_else(tmp_path: Path):

@@ -122,12 +122,16 @@ def test_the_lesson_text():
     s.goto(2)
     text = views.lesson_markdown(s)
     assert "## Step 2 of 4" in text and "parent: fork -> child" in text
-    assert "- ✓ `child.heap.exclusive == 0`" in text
+    assert "- ✓ `child.heap.shared_with(parent) == 4096`" in text
+    assert "child.heap.exclusive" not in text  # the question's answer
+    assert "- ✓ *1 more, held back until you answer: it gives the answer away*" in text
     assert "**Question:** How many frames does the child own alone?" in text
     s.answer(0, "3")
+    assert "child.heap.exclusive" not in views.lesson_markdown(s)
     s.answer(0, "4")
     text = views.lesson_markdown(s)
     assert "✗ You answered `4`: not it" in text and "The answer is `0`." in text
+    assert "- ✓ `child.heap.exclusive == 0`" in text and "held back" not in text
     s.record_kernel(check_on_kernel(s.scenario, s.frame.result, model_kernel, threading.Event()))
     text = views.lesson_markdown(s)
     assert "**On the kernel:** ✓" in text and "· kernel ✓" in text

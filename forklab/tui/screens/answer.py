@@ -11,7 +11,12 @@ from textual.widgets import Input, Label, OptionList, Static
 class AnswerScreen(ModalScreen[str | None]):
     """Gives back the text typed (or the choice picked), or None if cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        # the choices answer to ↑ ↓ while the text box has the focus, so no Tab is needed
+        Binding("up", "move(-1)", "Previous choice", show=False),
+        Binding("down", "move(1)", "Next choice", show=False),
+    ]
 
     DEFAULT_CSS = """
     AnswerScreen { align: center middle; }
@@ -37,16 +42,30 @@ class AnswerScreen(ModalScreen[str | None]):
             if self.choices:
                 yield OptionList(*(f"  {c}" for c in self.choices), id="choices")
             yield Input(placeholder="a value: 0, 'hello', [0, 1, 2], {'SIGINT'}", id="answer")
-            yield Static("Enter answers · Esc cancels"
-                         + (" · ↑↓ or Tab to pick a choice" if self.choices else ""), id="how")
+            yield Static(("↑↓ choose, Enter picks, or type a value · " if self.choices
+                          else "Enter answers · ") + "Esc cancels", id="how")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """A value typed is the answer; with nothing typed, the highlighted choice is."""
         event.stop()
         if event.value.strip():
             self.dismiss(event.value)
+        elif self.choices:
+            chosen = self.query_one(OptionList).highlighted
+            if chosen is not None:
+                self.dismiss(self.choices[chosen])
+
+    def action_move(self, delta: int) -> None:
+        if not self.choices:
+            return
+        options = self.query_one(OptionList)
+        if options.highlighted is None:
+            options.highlighted = 0 if delta > 0 else len(self.choices) - 1
+        else:
+            options.highlighted = max(0, min(len(self.choices) - 1, options.highlighted + delta))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         """Mark the highlighted choice with ▸ as well: the highlight is not only a colour."""

@@ -7,6 +7,7 @@ on the kernel happens in a worker thread, so the lesson stays responsive.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import partial
 
 from rich.text import Text
@@ -23,13 +24,21 @@ from forklab.tui.messages import (
     HintShown,
     KernelChecked,
     KernelRunStarted,
+    LessonChosen,
     ProcessSelected,
     SandboxOpened,
     StepRefused,
     StepShown,
 )
 from forklab.tui.progress import Progress
-from forklab.tui.state import KernelCheck, KernelFactory, LessonSession, check_on_kernel
+from forklab.questions import answer_keys
+from forklab.tui.state import (
+    CatalogEntry,
+    KernelCheck,
+    KernelFactory,
+    LessonSession,
+    check_on_kernel,
+)
 from forklab.tui.views import FAIL, OK, UNKNOWN, lesson_markdown, panels, process_order
 from forklab.tui.widgets import LessonText, Panels
 from forklab.tui.widgets.panels import TABS
@@ -75,6 +84,7 @@ class LessonScreen(Screen[None]):
         Binding("a", "answer", "Answer"),
         Binding("h", "hint", "Hint"),
         Binding("s", "sandbox", "Sandbox"),
+        Binding("o", "open_next", "Next lesson"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "leave", "Quit"),
         Binding("left_square_bracket", "select(-1)", "Prev process", show=False),
@@ -86,8 +96,11 @@ class LessonScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
     def __init__(self, session: LessonSession, progress: Progress, kernel: KernelFactory, *,
-                 from_catalog: bool) -> None:
+                 from_catalog: bool,
+                 next_lesson: Callable[[str], CatalogEntry | None] = lambda _: None) -> None:
+        """next_lesson: the lesson to offer once this one (by id) is complete."""
         super().__init__()
+        self.next_lesson = next_lesson
         self.session = session
         self.progress = progress
         self.kernel_factory = kernel
@@ -100,7 +113,7 @@ class LessonScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="status")
         with Container(id="body"):
-            yield LessonText(lesson_markdown(self.session), id="lesson-text")
+            yield LessonText(self.markdown(), id="lesson-text")
             yield Panels(id="panels")
         yield Footer()
 
@@ -123,8 +136,23 @@ class LessonScreen(Screen[None]):
         if self.selected not in session.world.processes:
             self.selected = next(iter(process_order(session.world)), None)
         self.query_one("#status", Static).update(status_line(session))
-        await self.query_one(LessonText).show(lesson_markdown(session), to_top=to_top)
+        await self.query_one(LessonText).show(self.markdown(), to_top=to_top)
         self.draw_panels()
+        self.refresh_bindings()
+
+    def upcoming(self) -> CatalogEntry | None:
+        """The lesson to offer next, once this one is complete."""
+        return self.next_lesson(self.session.scenario.id) if self.session.finished else None
+
+    def markdown(self) -> str:
+        upcoming = self.upcoming()
+        return lesson_markdown(self.session, (upcoming.id, upcoming.title) if upcoming else None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """o is offered (and shown) only when the lesson is complete and another waits."""
+        if action == "open_next":
+            return self.upcoming() is not None
+        return True
 
     def draw_panels(self) -> None:
         session = self.session
@@ -132,8 +160,9 @@ class LessonScreen(Screen[None]):
         self.selected = view.selected
         panel = self.query_one(Panels)
         panel.show(view)
+        hidden = answer_keys(session.step, session.unanswered()) if session.step else frozenset()
         panel.show_kernel(session.kernel.get(session.position),
-                          session.position in session.kernel_pending, session.position)
+                          session.position in session.kernel_pending, session.position, hidden)
 
     def notice(self, message: str, *, severity: str = "information") -> None:
         self.last_notice = message
@@ -158,11 +187,13 @@ class LessonScreen(Screen[None]):
             self.notice(f"{OK} Lesson complete")
 
     async def action_previous(self) -> None:
-        refused = self.session.back()
+        session = self.session
+        refused = session.back()
         if refused is not None:
             self.post_message(StepRefused(refused))
             self.notice(refused)
             return
+        self.progress.reached(session.scenario.id, session.position, session.total)
         self.post_message(StepShown(self.session.position, self.session.total, False))
         await self.redraw()
 
@@ -191,7 +222,7 @@ class LessonScreen(Screen[None]):
         self.run_on_kernel(position, result)
 
     async def _redraw_text(self) -> None:
-        await self.query_one(LessonText).show(lesson_markdown(self.session), to_top=False)
+        await self.query_one(LessonText).show(self.markdown(), to_top=False)
 
     @work(thread=True, exclusive=False, group="kernel", exit_on_error=False)
     def run_on_kernel(self, position: int, result: StepResult) -> None:
@@ -241,7 +272,8 @@ class LessonScreen(Screen[None]):
         except ValueError as err:
             self.notice(f"{FAIL} {err}", severity="warning")
             return
-        self.progress.answered(session.scenario.id, step, index, answer.right)
+        self.progress.answered(session.scenario.id, step, index, text, answer.right,
+                               revealed=(step, index) in session.revealed)
         self.post_message(AnswerJudged(step, index, text, answer.right))
         if answer.right:
             self.notice(f"{OK} Right: {text}")
@@ -278,6 +310,13 @@ class LessonScreen(Screen[None]):
         from forklab.tui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen())
+
+    def action_open_next(self) -> None:
+        upcoming = self.upcoming()
+        if upcoming is None:
+            return
+        self.app.pop_screen()
+        self.app.post_message(LessonChosen(upcoming.id, from_catalog=self.from_catalog))
 
     def action_leave(self) -> None:
         if self.from_catalog:

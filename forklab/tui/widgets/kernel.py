@@ -12,7 +12,9 @@ MARK = {"agree": ("✓", "green"), "disagree": ("✗", "red bold"), "unavailable
 ORDER = {"disagree": 0, "unavailable": 1, "agree": 2}
 
 
-def render(check: KernelCheck | None, running: bool, position: int) -> Text:
+def render(check: KernelCheck | None, running: bool, position: int,
+           hidden: frozenset[str] = frozenset()) -> Text:
+    """hidden: observables not to list, for they would show an unanswered question's answer."""
     out = Text()
     if position == 0:
         out.append("Nothing has run yet: press n for step 1, then r to run it on the kernel.",
@@ -32,6 +34,10 @@ def render(check: KernelCheck | None, running: bool, position: int) -> Text:
                f"? {check.count('unavailable')} unavailable\n\n", style="bold")
     for c in sorted(check.compared, key=lambda c: ORDER[c.status]):
         mark, style = MARK[c.status]
+        if c.key in hidden:
+            out.append(f"{mark} ", style=style)
+            out.append(f"{c.key}  held back until you answer\n", style="dim")
+            continue
         out.append(f"{mark} ", style=style)
         out.append(c.key)
         if c.status == "agree":
@@ -50,5 +56,6 @@ def _value(value: Any) -> str:
 class KernelPanel(Static):
     DEFAULT_CSS = "KernelPanel { height: auto; }"
 
-    def show(self, check: KernelCheck | None, running: bool, position: int) -> None:
-        self.update(render(check, running, position))
+    def show(self, check: KernelCheck | None, running: bool, position: int,
+             hidden: frozenset[str] = frozenset()) -> None:
+        self.update(render(check, running, position, hidden))

@@ -85,6 +85,8 @@ class Panels(Vertical):
         self.query_one(ThreadsPanel).show(view.threads, view.selected)
         self.query_one(SignalsPanel).show(view.signals, view.selected)
 
-    def show_kernel(self, check: KernelCheck | None, running: bool, position: int) -> None:
+    def show_kernel(self, check: KernelCheck | None, running: bool, position: int,
+                    hidden: frozenset[str] = frozenset()) -> None:
+        """hidden: observables an unanswered question reads, held back from the list."""
         if self.with_kernel:
-            self.query_one(KernelPanel).show(check, running, position)
+            self.query_one(KernelPanel).show(check, running, position, hidden)

@@ -7,6 +7,14 @@ from textual.widgets import Static
 from forklab.tui.views import ThreadsView
 
 
+def with_code(text: str, style: str) -> Text:
+    """Text whose `code spans` (a script line) are drawn as code, without the backticks."""
+    out = Text()
+    for i, part in enumerate(text.split("`")):
+        out.append(part, style=f"{style} bold reverse" if i % 2 else style)
+    return out
+
+
 def render(view: ThreadsView, selected: str | None) -> Text:
     out = Text()
     if view.note:
@@ -15,7 +23,9 @@ def render(view: ThreadsView, selected: str | None) -> Text:
     if view.stuck:
         out.append("waits forever\n", style="bold")
         for line in view.stuck:
-            out.append(f"  ✗ {line}\n", style="red")
+            out.append("  ✗ ", style="red")
+            out.append(with_code(line, "red"))
+            out.append("\n")
         out.append("\n")
     if not view.threads:
         out.append("No live threads.\n", style="dim")
@@ -25,7 +35,8 @@ def render(view: ThreadsView, selected: str | None) -> Text:
         out.append(f"{name:<12}", style="bold")
         out.append(f" tid {row.tid}", style="dim")
         if row.waiting:
-            out.append(f"  ■ {row.waiting}", style="red")
+            out.append("  ■ ", style="red")
+            out.append(with_code(row.waiting, "red"))
         else:
             out.append("  ▶ free to run", style="green")
         if row.holds:
