@@ -173,7 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if result.error is not None:
                 print(error_text(result.error, file), file=sys.stderr)
         else:
-            sys.stdout.write(("\n" if i > 1 else "") + render_scenario(result, style, show_answers=args.show_answers))
+            text = render_scenario(result, style, show_answers=args.show_answers)
+            sys.stdout.write(("\n" if i > 1 else "") + text)
             sys.stdout.flush()
     if args.json:
         write_json({"backend": backend.name, "ok": all(r.ok for r in results),

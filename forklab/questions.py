@@ -10,8 +10,9 @@ back what this module names until the answer is shown.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from forklab.runner import Judged
 from forklab.scenario.model import Expr, Question, Step
 
 WHOLE_RUN = ("stdout", "processes")
@@ -86,7 +87,15 @@ def held_back(step: Step, unanswered: Iterable[int]) -> set[int]:
             if any(gives_away(expectation, q) for q in questions)}
 
 
-def answer_keys(step: Step, unanswered: Iterable[int]) -> frozenset[str]:
+def answer_keys(step: Step, unanswered: Iterable[int], answers: Sequence[Judged] = ()
+                ) -> frozenset[str]:
     """Every observable the ``unanswered`` questions read: a panel or a report line
-    showing one of these shows an answer."""
-    return frozenset(key for i in unanswered for key in observables(step.ask[i].answer))
+    showing one of these shows an answer. answers: the step's judged answers, whose
+    observables with arguments are keyed as the run resolved them (``p.cloexec(6)``
+    for ``p.cloexec(legacy)``, ``p.m.byte(4096)`` for ``p.m.byte(1p)``)."""
+    keys: set[str] = set()
+    for i in unanswered:
+        keys |= observables(step.ask[i].answer)
+        if i < len(answers):
+            keys |= {key for key in answers[i].touched if "(" in key}
+    return frozenset(keys)

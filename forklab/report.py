@@ -268,7 +268,7 @@ def _step_text(done: StepResult, before: dict[str, Any], style: Style,
         return out
     out.extend(f"      {line}" for line in _ops_text(step))
     unanswered = range(len(step.ask)) if concealed is not None else ()
-    hidden = answer_keys(step, unanswered)
+    hidden = answer_keys(step, unanswered, done.answers)
     held = held_back(step, unanswered)
     changes = (observation_changes(before, done.observations) if concealed is None else
                _concealed_changes(before, done.observations, concealed, hidden))

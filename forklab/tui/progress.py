@@ -4,8 +4,9 @@ The file lives in ``$XDG_STATE_HOME/forklab/progress.json`` (by default
 ``~/.local/state/forklab/progress.json``). It records, per lesson id, the
 furthest step reached, the step the learner left it at, whether the lesson
 was finished, the answers given (right or not, and the text of a right one),
-the questions whose answer was shown, and the hints taken. A missing or unreadable file is an empty record; a file that
-cannot be written costs the learner their progress, never the session.
+the questions whose answer was shown, and the hints taken. A missing or
+unreadable file is an empty record; a file that cannot be written costs the
+learner their progress, never the session.
 """
 from __future__ import annotations
 

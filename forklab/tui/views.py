@@ -609,7 +609,7 @@ def lesson_markdown(session: Any, next_lesson: tuple[str, str] | None = None) ->
         out += [f"**{FAIL} The model refused line {line}:** {frame.error.message}", ""]
     result = frame.result
     unanswered = session.unanswered()
-    hidden = answer_keys(step, unanswered)
+    hidden = answer_keys(step, unanswered, result.answers if result is not None else ())
     if result is not None and result.expectations:
         out += ["**Expected**", ""]
         kernel_judged = check.expectations if check is not None and check.ran else []

@@ -16,7 +16,6 @@ from forklab.tui.progress import Progress
 from forklab.tui.state import CatalogEntry
 from forklab.tui.views import FAIL, OK, shorten
 
-
 NEXT = "→"
 
 

@@ -18,6 +18,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from forklab.questions import answer_keys
 from forklab.runner import StepResult
 from forklab.tui.messages import (
     AnswerJudged,
@@ -31,7 +32,6 @@ from forklab.tui.messages import (
     StepShown,
 )
 from forklab.tui.progress import Progress
-from forklab.questions import answer_keys
 from forklab.tui.state import (
     CatalogEntry,
     KernelCheck,
@@ -160,7 +160,9 @@ class LessonScreen(Screen[None]):
         self.selected = view.selected
         panel = self.query_one(Panels)
         panel.show(view)
-        hidden = answer_keys(session.step, session.unanswered()) if session.step else frozenset()
+        result = session.frame.result
+        hidden = (answer_keys(session.step, session.unanswered(), result.answers)
+                  if session.step is not None and result is not None else frozenset())
         panel.show_kernel(session.kernel.get(session.position),
                           session.position in session.kernel_pending, session.position, hidden)
 
