@@ -135,6 +135,29 @@ def test_text_report_shows_header_steps_ops_expectations_and_answers() -> None:
     assert "\x1b[" not in text
 
 
+def test_without_answers_the_question_and_what_gives_it_away_are_held_back() -> None:
+    text = render_scenario(results(), Style(False), show_answers=False)
+    assert "child.heap.exclusive" not in text
+    assert "    ✗ … held back: it gives a question's answer away (-c shows it)" in text
+    assert "? child.heap.shared_with(parent) == 16" in text  # another observable
+    assert "· child.heap: present 16" in text  # the step's changes, less the answer's
+    assert "Q How many pages does the child own?\n      → ? (-c shows the answer)" in text
+    assert "✗ 1 of 3 expectations failed" in text
+
+
+def test_a_later_change_of_an_answer_shows_only_its_new_value() -> None:
+    step3 = Step(3, at(20, 3), ops=(op("child: write heap", 21, 3),))
+    third = StepResult(step3, None, [], [],
+                       {**OBS2, "child.heap.exclusive": 16, "parent.state": "blocked"})
+    result = results()
+    result = ScenarioResult(scenario(STEP1, STEP2, step3), "sim", [*result.steps, third])
+    hidden = render_scenario(result, Style(False), show_answers=False)
+    assert "· child.heap: exclusive 16" in hidden and "0 → 16" not in hidden
+    assert "· parent: state \"running\" → \"blocked\"" in hidden
+    shown = render_scenario(result, Style(False), show_answers=True)
+    assert "· child.heap: exclusive 0 → 16" in shown
+
+
 def test_text_report_colours_when_asked_but_keeps_symbols() -> None:
     text = render_scenario(results(), Style(True))
     assert "\x1b[31m✗\x1b[0m" in text and "✓" in text

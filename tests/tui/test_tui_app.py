@@ -336,8 +336,8 @@ async def test_choices_can_be_picked(app_factory):
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, AnswerScreen) and screen.choices
-        screen.query_one(OptionList).focus()
-        await pilot.press("down", "enter")  # question 2: the second choice
+        assert screen.query_one(Input).has_focus  # ↑ ↓ reach the choices from the box
+        await pilot.press("down", "down", "up", "down", "enter")  # question 2: the second
         await pilot.pause()
         assert [(j.question, j.text, j.right) for j in seen.of(m.AnswerJudged)] == [
             (0, "{SIGINT}", True), (1, "[0, 1, 2, 3, 4]", True)]

@@ -15,7 +15,7 @@ from forklab.sim import SimBackend
 from forklab.tui import views
 from forklab.tui.state import LessonSession, check_on_kernel, load_lesson, real_kernel
 from forklab.tui.views import ABSENT, EXCLUSIVE, SHARED, ZERO_PAGE, summarise
-from forklab.tui.widgets import fd_table
+from forklab.tui.widgets import fd_table, threads
 
 
 def session(name: str, position: int) -> LessonSession:
@@ -105,6 +105,18 @@ def test_threads_say_who_waits_forever():
     assert [(t.process, t.thread) for t in waiting] == [("child", "main")]
     orphaned = [lock for lock in v.locks if lock.orphaned]
     assert [(lock.process, lock.lock) for lock in orphaned] == [("child", "m")]
+
+
+def test_the_threads_panel_draws_a_script_line_as_code():
+    v = views.panels(session("fork-locks", 3).world, "child").threads
+    [waiting] = [t for t in v.threads if t.waiting]
+    assert "`child: lock m`" in waiting.waiting
+    drawn = threads.render(v, "child")
+    assert "`" not in drawn.plain and "waits for mutex 'm' in child: lock m (line" in drawn.plain
+    start = drawn.plain.index("child: lock m")
+    styles = [str(span.style) for span in drawn.spans
+              if span.start <= start and span.end >= start + len("child: lock m")]
+    assert any("reverse" in style for style in styles)
 
 
 def test_signals():

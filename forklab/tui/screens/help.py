@@ -15,6 +15,7 @@ KEYS = (
     ("a", "answer the step's question"),
     ("h", "show the question's hint"),
     ("s", "sandbox: type script lines against a copy of this step"),
+    ("o", "at the end of a lesson: open the next one on the path"),
     ("1-6", "panels: processes memory files threads signals kernel"),
     ("[  ]", "select the previous / next process (▸)"),
     ("z", "zoom the panels to the whole screen (again: back)"),
@@ -23,13 +24,15 @@ KEYS = (
     ("q", "back to the catalog (or quit); Ctrl+Q quits anywhere"),
 )
 ELSEWHERE = (
-    ("catalog", "↑ ↓ choose · Enter opens · q quits"),
+    ("catalog", "in the order to take them · → next · ↑ ↓ choose · Enter opens · q quits"),
     ("sandbox", ("Enter runs a line · = EXPR evaluates · ↑ ↓ recall · F1-F5 panels · "
                  "Esc back")),
-    ("answer", "type a value (3, 'text', [0, 1], {'SIGINT'}) · Enter · Esc cancels"),
+    ("answer", "type a value (3, 'text', [0, 1], {'SIGINT'}) or ↑ ↓ a choice · Enter · "
+               "Esc cancels"),
 )
 SYMBOLS = (
     ("✓ ✗ ?", "expectation held / failed / unknown; kernel: agree / disagree / unavailable"),
+    ("held back", "an expectation that would give an unanswered question away"),
     ("▶ ‖ ■ ◌ ·", "process running / suspended (vfork) / blocked / zombie / reaped"),
     ("▇ ▒ · ␣", "page exclusive / shared frame / zero page / not present (blank)"),
     ("⊘", "close-on-exec fd"),
