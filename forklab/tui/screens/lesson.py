@@ -84,7 +84,7 @@ class LessonScreen(Screen[None]):
         Binding("a", "answer", "Answer"),
         Binding("h", "hint", "Hint"),
         Binding("s", "sandbox", "Sandbox"),
-        Binding("o", "open_next", "Next lesson"),
+        Binding("o", "open_next", "Onward"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "leave", "Quit"),
         Binding("left_square_bracket", "select(-1)", "Prev process", show=False),
