@@ -431,7 +431,9 @@ async def test_a_lesson_with_64_gib_mapped_stays_responsive(app_factory):
         await pilot.pause()
         await pilot.press("p", "n")
         await pilot.pause()
-        assert time.perf_counter() - start < 5
+        # about 3.5 s on a loaded 2-core machine; a cost per page (16 Mi pages a step)
+        # would take minutes, so the bound leaves room for load, not for a regression
+        assert time.perf_counter() - start < 15
         memory = str(app.screen.query_one("#address-space").render())
         assert "64 GiB" in memory and "1 cell = 524288 pages (2 GiB)" in memory
         await pilot.press("r")
