@@ -197,13 +197,16 @@ def test_repeated_ops_from_one_line_are_shown_once_with_a_count() -> None:
 
 
 def test_observation_changes_list_new_changed_and_gone_keys() -> None:
-    before = {"p.state": "running", "p.fds": [0, 1, 2], "p.heap.present": 0}
+    """An ended process's memory goes with it, unannounced; a live process's fd
+    that goes is listed."""
+    before = {"p.state": "running", "p.fds": [0, 1, 2], "p.heap.present": 0,
+              "q.state": "running", "q.cloexec(3)": False}
     after = {"p.state": "zombie", "p.fds": [0, 1, 2], "c.state": "running",
-             "c.errno": None, "c.sig_blocked": []}
+             "c.errno": None, "c.sig_blocked": [], "q.state": "running"}
     assert observation_changes(before, after) == [
         'p: state "running" → "zombie"',
         'c: state "running"',
-        "p.heap: present gone",
+        "q: cloexec(3) gone",
     ]
 
 
