@@ -3,14 +3,17 @@ token it printed, the server's own origin, and at most --max-sessions at once.""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,10 +49,10 @@ def class_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     yield from _running(tmp_path, max_sessions=2)
 
 
-def _running(tmp_path: Path, max_sessions: int) -> Iterator[tuple[int, str]]:
+def _running(tmp_path: Path, max_sessions: int, *more: str) -> Iterator[tuple[int, str]]:
     """A server's port and token, for as long as the caller runs."""
     port = _free_port()
-    proc = _serve(tmp_path, "--port", str(port), "--max-sessions", str(max_sessions))
+    proc = _serve(tmp_path, "--port", str(port), "--max-sessions", str(max_sessions), *more)
     try:
         address = None
         deadline = time.monotonic() + 30
@@ -202,3 +205,147 @@ def test_root_is_refused_unless_asked(tmp_path: Path):
                            str(_free_port())], capture_output=True, text=True, env=env,
                           timeout=60, check=False)
     assert done.returncode == 2 and "refuses to run as root" in done.stderr
+
+
+# -- in a real browser ----------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (no driver program needed):
+    a browser context per student, as two people on two machines would be."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.calls = 0
+        self.requests: list[str] = []  # every URL any page asked for
+
+    async def call(self, method: str, session: str | None = None, **params: Any) -> Any:
+        self.calls += 1
+        message: dict[str, Any] = {"id": self.calls, "method": method, "params": params}
+        if session is not None:
+            message["sessionId"] = session
+        await self.ws.send_json(message)
+        while True:
+            reply = await asyncio.wait_for(self.ws.receive_json(), 60)
+            if reply.get("method") == "Network.requestWillBeSent":
+                self.requests.append(reply["params"]["request"]["url"])
+            elif reply.get("method") == "Network.webSocketCreated":
+                self.requests.append(reply["params"]["url"])
+            if reply.get("id") == self.calls:
+                assert "error" not in reply, reply
+                return reply.get("result")
+
+    async def open(self, url: str) -> str:
+        """A page in a new browser context (its own cookies); its session id."""
+        context = (await self.call("Target.createBrowserContext"))["browserContextId"]
+        target = (await self.call("Target.createTarget", url="about:blank",
+                                  browserContextId=context))["targetId"]
+        session = (await self.call("Target.attachToTarget", targetId=target,
+                                   flatten=True))["sessionId"]
+        await self.call("Network.enable", session)
+        await self.call("Page.navigate", session, url=url)
+        return session
+
+    async def click(self, session: str, x: int, y: int) -> None:
+        for kind in ("mousePressed", "mouseReleased"):
+            await self.call("Input.dispatchMouseEvent", session, type=kind, x=x, y=y,
+                            button="left", clickCount=1)
+
+    async def keys(self, session: str, text: str) -> None:
+        for key in text:
+            code = "Enter" if key == "\r" else key
+            await self.call("Input.dispatchKeyEvent", session, type="keyDown", key=code,
+                            text=key, windowsVirtualKeyCode=13 if key == "\r" else 0)
+            await self.call("Input.dispatchKeyEvent", session, type="keyUp", key=code)
+            await asyncio.sleep(0.3)
+
+
+async def _with_chromium(test: Callable[[Browser], Awaitable[None]], tmp_path: Path) -> None:
+    port = _free_port()
+    profile = tmp_path / "chromium-profile"
+    chrome = subprocess.Popen(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
+         "--window-size=1100,700", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with aiohttp.ClientSession() as client:
+            address = None
+            for _ in range(300):
+                try:
+                    async with client.get(f"http://127.0.0.1:{port}/json/version") as r:
+                        address = (await r.json())["webSocketDebuggerUrl"]
+                        break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            assert address is not None, "Chromium did not start its DevTools endpoint"
+            async with client.ws_connect(address, max_msg_size=0) as ws:
+                await test(Browser(ws))
+    finally:
+        chrome.kill()
+        chrome.wait()
+
+
+def _furthest(class_dir: Path) -> int:
+    """The furthest step any browser's progress file records for fork-basics."""
+    found = 0
+    for path in class_dir.glob("*.json"):
+        try:
+            found = max(found, json.loads(path.read_text())["lessons"]["fork-basics"]["furthest"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return found
+
+
+def _answers(path: Path) -> dict[str, Any]:
+    """The answers a progress file records, lesson by lesson ({} if there is none)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {lesson: entry.get("answers") for lesson, entry in data.get("lessons", {}).items()
+            if entry.get("answers")}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (install Debian's chromium "
+                                             "package; .ci/run does where it can)")
+def test_two_browsers_answer_and_progress_apart(tmp_path: Path) -> None:
+    """A student answers a question in one browser; another browser's student starts
+    from nothing, and the page asks nothing of any other site."""
+    running = _running(tmp_path, 2, "fork-basics")
+    port, token = next(running)
+    page = f"http://127.0.0.1:{port}/?token={token}"
+    class_dir = tmp_path / "forklab" / "class"
+
+    browser_requests: list[str] = []
+
+    async def students(browser: Browser) -> None:
+        browser.requests = browser_requests
+        first = await browser.open(page)
+        deadline = time.monotonic() + 120
+        while _furthest(class_dir) < 3 and time.monotonic() < deadline:
+            await browser.click(first, 700, 300)  # the terminal takes the keys,
+            await browser.keys(first, "n")  # once the player is drawn
+            await asyncio.sleep(1)
+        await browser.keys(first, "a7\r")  # step 3's question, answered (7: wrong or not)
+        while not any(map(_answers, class_dir.glob("*.json"))) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        second = await browser.open(page)
+        while len(list(class_dir.glob("*.json"))) < 2 and time.monotonic() < deadline:
+            await browser.click(second, 700, 300)
+            await browser.keys(second, "n")  # the second student takes a step too
+            await asyncio.sleep(1)
+
+    try:
+        asyncio.run(_with_chromium(students, tmp_path))
+        files = sorted(class_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        answered = [p for p in files if _answers(p)]
+        assert len(answered) == 1 and "fork-basics" in _answers(answered[0])
+        assert len(files) == 2, "the second browser's session kept no progress file"
+        assert [url for url in browser_requests if not url.startswith(
+            (f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/"))] == []
+    finally:
+        next(running, None)
