@@ -14,7 +14,7 @@ from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend
 from forklab.sim.files import FdTable, OpenFile, Pipe
 from forklab.sim.kernel import Kernel
-from forklab.sim.libc import Stdio
+from forklab.sim.libc import Stdio, Write
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory
 from forklab.sim.runs import Counts, Linear, RunMap
 from forklab.sim.snapshot import snapshot
@@ -100,13 +100,17 @@ def test_dontneed_frees_only_whole_page_table_pages() -> None:
 # -- stdio ----------------------------------------------------------------------------
 
 
+def texts(writes: list[Write]) -> list[str]:
+    return [w.text for w in writes]
+
+
 def test_full_buffering_writes_whole_4096_byte_blocks() -> None:
     """Flush points seen for 10 printf of 1000 bytes on a pipe (proc_stdio.c)."""
     stdio = Stdio()
     written = 0
     seen = []
     for _ in range(10):
-        written += sum(len(c) for c in stdio.put("x" * 1000))
+        written += sum(len(w.text) for w in stdio.put("x" * 1000))
         seen.append(written)
     assert seen == [0, 0, 0, 0, 4096, 4096, 4096, 4096, 8192, 8192]
 
@@ -114,12 +118,12 @@ def test_full_buffering_writes_whole_4096_byte_blocks() -> None:
 def test_one_large_printf_writes_buffer_then_blocks() -> None:
     for size, expected in [(4095, 0), (4096, 4096), (5000, 4096), (8192, 8192), (9000, 8192)]:
         stdio = Stdio()
-        assert sum(len(c) for c in stdio.put("y" * size)) == expected, size
+        assert sum(len(w.text) for w in stdio.put("y" * size)) == expected, size
 
 
 def test_line_buffering_writes_through_the_last_newline() -> None:
     stdio = Stdio(mode="line")
-    assert stdio.put("a\nb") == ["a\n"]
+    assert texts(stdio.put("a\nb")) == ["a\n"]
     assert stdio.buffer == "b"
 
 
@@ -140,12 +144,13 @@ def test_setvbuf_none_leaves_a_one_byte_buffer(script: str, seen: list[int]) -> 
     stdio, total, got = Stdio(), 0, []
     for tok in script.split():
         if tok in ("N", "L", "U"):
-            total += len(stdio.setvbuf({"N": "none", "L": "line", "U": "full"}[tok]))
+            total += len("".join(texts(stdio.setvbuf({"N": "none", "L": "line",
+                                                       "U": "full"}[tok]))))
         elif tok == "F":
-            total += len(stdio.flush())
+            total += len("".join(texts(stdio.flush())))
         else:
             text = "x" * int(tok[1:]) if tok[0] == "#" else tok.replace("^", "\n")
-            total += sum(len(c) for c in stdio.put(text))
+            total += len("".join(texts(stdio.put(text))))
         got.append(total)
     assert got == seen
 
@@ -154,11 +159,22 @@ def test_exit_unbuffers_only_used_streams_and_keeps_line_buffering() -> None:
     """A vfork child's exit() as the parent then sees it (glibc 2.36 _IO_unbuffer_all)."""
     line = Stdio(mode="line")
     line.put("a")
-    assert line.flush() == "a" and line.unbuffer() == ""
-    assert line.put("x") == [] and line.put("yz") == ["x", "yz"]
+    assert texts(line.flush()) == ["a"] and line.unbuffer() == []
+    assert line.put("x") == [] and texts(line.put("yz")) == ["x", "yz"]
     unused = Stdio()
     unused.unbuffer()
     assert unused.put("q") == [] and unused.size == 4096
+
+
+def test_each_write_keeps_the_file_as_it_was_before_it() -> None:
+    """What a process killed inside a write(2) leaves: glibc empties the buffer only
+    after the write returns (new_do_write)."""
+    stdio = Stdio()
+    stdio.put("a" * 100)
+    (write,) = stdio.put("b" * 4000)
+    assert write.text == "a" * 100 + "b" * 3996
+    assert write.before.buffer == write.text and stdio.buffer == "b" * 4
+    assert texts(write.before.flush()) == [write.text]
 
 
 def test_pipe_holds_sixteen_pages_and_merges_only_the_tail() -> None:

@@ -22,15 +22,14 @@ if TYPE_CHECKING:
 
 @HANDLERS.handles(ops.Exit)
 def op_exit(k: Kernel, proc: Process, thread: Thread, op: ops.Exit) -> None:
-    """libc exit(): flush stdio and leave every stream unbuffered, then end.
+    """libc exit(): flush stdio (waiting while a pipe is full), leave every stream
+    unbuffered, then end; a flush into a pipe nobody reads ends it by SIGPIPE first.
 
     The unbuffering shows only where the memory is shared: a parent whose
     vfork child called exit() finds its own stdout unbuffered afterwards.
     """
     assert proc.mm is not None
-    libc_calls.write_stdout(k, proc, thread, proc.mm.user.stdout.flush())
-    proc.mm.user.stdout.unbuffer()
-    die(k, proc, code=op.code)
+    libc_calls.write_stdout(k, proc, thread, op, proc.mm.user.stdout.flush(), exit_code=op.code)
 
 
 @HANDLERS.handles(ops.SysExit)

@@ -7,11 +7,12 @@ read, or a writer with no room, waits: :mod:`forklab.sim.waits`).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import FdRef
-from forklab.sim import mman, signal_calls
+from forklab.sim import libc_calls, mman, programs, signal_calls
 from forklab.sim.files import (
     READ_SIZE,
     DevNull,
@@ -171,7 +172,7 @@ def op_writefd(k: Kernel, proc: Process, thread: Thread, op: ops.Writefd) -> Non
         write(k, proc, thread, slot.file, op.data)
 
 
-def pipe_put(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
+def pipe_write(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
     """write(2) to a pipe: what fits goes in at once; the writer waits for a reader
     to make room for the rest. With no reader left: SIGPIPE, and EPIPE if nothing
     was written."""
@@ -182,22 +183,32 @@ def pipe_put(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPi
             set_errno(proc, thread, "EPIPE")
         return None
     done += pipe.put(data[done:], merge=not wait.started)
-    return None if done == len(data) else OnPipeRoom(pipe, data, done, started=True)
+    return None if done == len(data) else replace(wait, done=done, started=True)
 
 
-def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -> None:
-    """write(2) of text to an open file; EPIPE and SIGPIPE on a pipe nobody reads."""
+def pipe_put(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
+    """A writer waiting on a full pipe tries again; once its write is done, what the
+    caller had left goes on: stdio's later writes and exit(), or /bin/cat's copy."""
+    left = pipe_write(k, proc, thread, wait)
+    if left is not None or proc.ended:
+        return left
+    if proc.program is not None:
+        programs.wrote(k, proc, failed=wait.pipe.readers == 0)
+        return None
+    return libc_calls.stdio_writes(k, proc, thread, wait.after, wait.exit_code)
+
+
+def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -> bool:
+    """write(2) of text to an open file that is not a pipe a reader empties (those
+    are :func:`pipe_write`'s): a regular file, /dev/null, forklab's stdout and stderr.
+    False if it failed."""
     if not file.writable:
         set_errno(proc, thread, "EBADF")
-        return
+        return False
     obj = file.obj
     if isinstance(obj, Pipe):
-        if obj.readers == 0 and not obj.collector:
-            signal_calls.send(k, proc, "SIGPIPE", thread)
-            if not proc.ended:
-                set_errno(proc, thread, "EPIPE")
-            return
-        obj.write(text)
+        assert obj.collector, "a pipe a reader empties is written by pipe_write"
+        obj.collect(text)
     elif isinstance(obj, RegularFile):
         data = text.encode()
         at = len(obj.data) if file.append else file.offset
@@ -212,6 +223,8 @@ def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -
                 cache.file_written(at, len(data))
     elif isinstance(obj, PidFd):
         set_errno(proc, thread, "EINVAL")
+        return False
+    return True
 
 
 @HANDLERS.handles(ops.Readfd)

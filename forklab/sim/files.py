@@ -43,8 +43,8 @@ class Pipe:
         """What is waiting in the pipe, as text."""
         return b"".join(bytes(buf[0]) for buf in self.bufs).decode(errors="replace")
 
-    def put(self, data: bytes, merge: bool, bounded: bool = True) -> int:
-        """Write what fits (all of it, unless bounded by the 16 slots); return how much.
+    def put(self, data: bytes, merge: bool) -> int:
+        """Write what fits in the 16 slots; return how much.
         ``merge``: this is the start of a write(2), which may merge into the newest page."""
         done = 0
         chars = len(data) % PIPE_PAGE
@@ -52,7 +52,7 @@ class Pipe:
             self.bufs[-1][0] += data[:chars]
             self.bufs[-1][1] += chars
             done = chars
-        while done < len(data) and (not bounded or len(self.bufs) < PIPE_SLOTS):
+        while done < len(data) and len(self.bufs) < PIPE_SLOTS:
             piece = data[done:done + PIPE_PAGE]
             self.bufs.append([bytearray(piece), len(piece)])
             done += len(piece)
@@ -70,13 +70,9 @@ class Pipe:
                 self.bufs.pop(0)
         return bytes(out)
 
-    def write(self, text: str) -> None:
-        """A write nobody waits on: forklab's collectors, and writes the model lets
-        overfill (stdio's and cat's)."""
-        if self.collector:
-            self.collected += text[:max(0, STDOUT_KEPT - len(self.collected))]
-        else:
-            self.put(text.encode(), merge=True, bounded=False)
+    def collect(self, text: str) -> None:
+        """A write to forklab's stdout or stderr, which forklab reads as it comes."""
+        self.collected += text[:max(0, STDOUT_KEPT - len(self.collected))]
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Pipe:
         new = copy.copy(self)

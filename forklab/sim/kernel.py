@@ -75,6 +75,7 @@ class Kernel:
         self.templates: dict[str, tuple[Program, tuple[SpawnAction, ...]]] = {}
         self.blanks: dict[str, Process] = {}
         self.now = 0.0
+        self.op: Op | None = None  # the op being applied (a program that blocks waits in it)
         self._pids = Numbers(100)
         self._tids = Numbers(1000)
         self._tls = Numbers(1)
@@ -130,6 +131,7 @@ class Kernel:
         """Run one op, then let every waiter and program go as far as it can."""
         proc, thread = self._actor(op)
         handler: Callable[[Kernel, Process, Thread, Op], None] = HANDLERS.by_op[type(op)]
+        self.op = op
         self.budget.start()
         try:
             handler(self, proc, thread, op)

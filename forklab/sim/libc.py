@@ -18,6 +18,16 @@ STDOUT_BUFFER = 4096  # glibc sizes the buffer from st_blksize, a page for a pip
 BUFSIZ = 8192  # glibc's size when fstat of the fd fails (fd 1 closed)
 
 
+@dataclass(frozen=True)
+class Write:
+    """One write(2) of stdout's bytes, and the FILE as it stood just before it: what a
+    process killed inside that write (SIGPIPE) leaves in memory, which a vfork
+    parent goes on with (tests/scenarios/exit-flush-broken-pipe.toml)."""
+
+    text: str
+    before: Stdio
+
+
 class Stdio:
     """glibc's ``stdout`` FILE: its buffer, its flags, and the bytes not yet written.
 
@@ -44,11 +54,17 @@ class Stdio:
         self.write_end = 0  # _IO_write_end - _IO_buf_base
         self.used = False  # the stream has an orientation (fp->_mode != 0)
         self.alloc_size = STDOUT_BUFFER  # what _IO_file_doallocate would choose now
-        self._out: list[str] = []
+        self._out: list[Write] = []
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Stdio:
         new = copy.copy(self)
         new._out = list(self._out)
+        return new
+
+    def _state(self) -> Stdio:
+        """The FILE as it stands, without the writes of the call under way."""
+        new = copy.copy(self)
+        new._out = []
         return new
 
     @property
@@ -59,7 +75,7 @@ class Stdio:
     def allocated(self) -> bool:
         return self.size > 0
 
-    def put(self, text: str) -> list[str]:
+    def put(self, text: str) -> list[Write]:
         """fwrite to stdout (``_IO_new_file_xsputn``); return each write(2), in order."""
         if not text:
             return []
@@ -87,13 +103,13 @@ class Stdio:
         out, self._out = self._out, []
         return out
 
-    def flush(self) -> str:
+    def flush(self) -> list[Write]:
         """fflush: write what is buffered (one write(2), or nothing)."""
         self._do_flush()
-        out, self._out = "".join(self._out), []
+        out, self._out = self._out, []
         return out
 
-    def setvbuf(self, mode: str) -> str:
+    def setvbuf(self, mode: str) -> list[Write]:
         """``setvbuf(stdout, NULL, mode, BUFSIZ)``; returns what it writes (none flushes)."""
         if mode == "none":
             self.line = False
@@ -102,17 +118,17 @@ class Stdio:
         self.line = mode == "line"
         if mode == "full" and self.size == 0:
             self.size = self.alloc_size  # _IO_DOALLOCATE; an existing buffer is kept
-        return ""
+        return []
 
-    def unbuffer(self) -> str:
+    def unbuffer(self) -> list[Write]:
         """exit's ``_IO_unbuffer_all``: a used stream not yet unbuffered gets the 1-byte buffer."""
         if self.unbuffered or not self.used:
-            return ""
+            return []
         return self._setbuf_none()
 
     # -- libio internals ------------------------------------------------------------------
 
-    def _setbuf_none(self) -> str:
+    def _setbuf_none(self) -> list[Write]:
         """``_IO_SETBUF(fp, NULL, 0)``: flush, then the 1-byte ``_shortbuf``."""
         out = self.flush()
         self.unbuffered = True
@@ -120,7 +136,8 @@ class Stdio:
         return out
 
     def _new_do_write(self, data: str) -> None:
-        self._out.append(data)
+        """``new_do_write``: the write(2), then the buffer is empty, whatever it returned."""
+        self._out.append(Write(data, self._state()))
         self.buffer = ""
         self.write_end = 0 if (self.line or self.unbuffered) else self.size
 

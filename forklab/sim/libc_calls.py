@@ -5,14 +5,16 @@ it and exec loses it); only stdio's writes reach the kernel, through fd 1.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import ScenarioError
-from forklab.sim import fdops
-from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER
+from forklab.sim import exit_wait, fdops
+from forklab.sim.files import Pipe
+from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Write
 from forklab.sim.syscall import HANDLERS, set_errno
-from forklab.sim.waits import OnMutex
+from forklab.sim.waits import OnMutex, OnPipeRoom
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -40,37 +42,74 @@ def _stdio_allocated(proc: Process, thread: Thread, before: bool) -> None:
 def op_printf(k: Kernel, proc: Process, thread: Thread, op: ops.Printf) -> None:
     assert proc.mm is not None
     fresh = _stdio_allocates(proc)
-    chunks = proc.mm.user.stdout.put(op.data)
+    writes = proc.mm.user.stdout.put(op.data)
     _stdio_allocated(proc, thread, fresh)
-    for chunk in chunks:
-        write_stdout(k, proc, thread, chunk)
+    write_stdout(k, proc, thread, op, writes)
 
 
 @HANDLERS.handles(ops.Fflush)
 def op_fflush(k: Kernel, proc: Process, thread: Thread, op: ops.Fflush) -> None:
     assert proc.mm is not None
-    write_stdout(k, proc, thread, proc.mm.user.stdout.flush())
+    write_stdout(k, proc, thread, op, proc.mm.user.stdout.flush())
 
 
 @HANDLERS.handles(ops.Setvbuf)
 def op_setvbuf(k: Kernel, proc: Process, thread: Thread, op: ops.Setvbuf) -> None:
     assert proc.mm is not None
     fresh = _stdio_allocates(proc)
-    out = proc.mm.user.stdout.setvbuf(op.mode)
+    writes = proc.mm.user.stdout.setvbuf(op.mode)
     # unbuffered takes glibc's one-byte buffer inside the FILE: no fstat, no errno
     _stdio_allocated(proc, thread, fresh and op.mode != "none")
-    write_stdout(k, proc, thread, out)
+    write_stdout(k, proc, thread, op, writes)
 
 
-def write_stdout(k: Kernel, proc: Process, thread: Thread, text: str) -> None:
-    """stdio writes its buffer to whatever fd 1 is now."""
-    if not text:
-        return
-    slot = proc.files.fds.get(1)
-    if slot is None:
-        set_errno(proc, thread, "EBADF")
-        return
-    fdops.write(k, proc, thread, slot.file, text)
+def write_stdout(k: Kernel, proc: Process, thread: Thread, op: ops.Op, writes: list[Write],
+                 exit_code: int | None = None) -> None:
+    """stdio's write(2)s of one call; with ``exit_code``, exit() ends the process once
+    they are out. One that finds a full pipe leaves the thread waiting for the rest.
+
+    A process killed inside a write (SIGPIPE) never returns to libio: the FILE stays
+    as it was before that write, still holding its bytes, and a vfork parent that
+    shares the memory goes on with it (tests/scenarios/exit-flush-broken-pipe.toml).
+    """
+    mm = proc.mm
+    texts = tuple(w.text for w in writes)
+    for i, written in enumerate(writes):
+        left = stdio_writes(k, proc, thread, texts[i:i + 1], None)
+        if proc.ended:
+            if mm is not None and any(p.mm is mm for p in k.processes.values()):
+                mm.user.stdout = written.before
+            return
+        if left is not None:
+            k.block(proc, thread, op, replace(left, after=texts[i + 1:], exit_code=exit_code))
+            return
+    stdio_writes(k, proc, thread, (), exit_code)
+
+
+def stdio_writes(k: Kernel, proc: Process, thread: Thread, texts: tuple[str, ...],
+                 exit_code: int | None) -> OnPipeRoom | None:
+    """Make stdio's write(2)s in order, each to whatever fd 1 is then, until one finds
+    a full pipe (return what it and the rest wait for); once all are out, exit()
+    (``exit_code``) unbuffers the streams and ends the process."""
+    for i, text in enumerate(texts):
+        slot = proc.files.fds.get(1)
+        if slot is None:
+            set_errno(proc, thread, "EBADF")
+            continue
+        obj = slot.file.obj
+        if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
+            left = fdops.pipe_write(k, proc, thread, OnPipeRoom(obj, text.encode()))
+            if left is not None:
+                return replace(left, after=texts[i + 1:], exit_code=exit_code)
+        else:
+            fdops.write(k, proc, thread, slot.file, text)
+        if proc.ended:
+            return None
+    if exit_code is not None:
+        assert proc.mm is not None
+        proc.mm.user.stdout.unbuffer()  # nothing to write: exit() has just flushed
+        exit_wait.die(k, proc, code=exit_code)
+    return None
 
 
 @HANDLERS.handles(ops.Lock)

@@ -2,10 +2,10 @@
 
 ``/bin/true`` and ``/bin/false`` end at once, ``/bin/sleep N`` when scenario
 time reaches its end, ``/bin/cat`` copies its stdin to its stdout until
-end-of-file. The kernel lets them run after every op
-(:meth:`forklab.sim.kernel.Kernel.settle`), and an op that only a timed
-program's end can finish waits for it (the rule is the language's:
-:func:`forklab.scenario.contract.timed_enders`).
+end-of-file, waiting for room when its output is a full pipe. The kernel lets
+them run after every op (:meth:`forklab.sim.kernel.Kernel.settle`), and an op
+that only a timed program's end can finish waits for it (the rule is the
+language's: :func:`forklab.scenario.contract.timed_enders`).
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from forklab.scenario import ops
 from forklab.scenario.contract import timed_enders
 from forklab.sim import exit_wait, fdops
-from forklab.sim.files import Directory, Pipe, RegularFile
+from forklab.sim.files import Directory, OpenFile, Pipe, RegularFile
 from forklab.sim.syscall import HANDLERS
-from forklab.sim.waits import OnChild, OnPipeData, Wait
+from forklab.sim.waits import OnChild, OnPipeData, OnPipeRoom, Wait
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -41,7 +41,7 @@ class ModelPrograms:
                     if not p.ended and p.program is not None and p is not waiter]
         if isinstance(wait, OnChild):
             return [p for p in programs if p.name == wait.child]
-        if isinstance(wait, OnPipeData):
+        if isinstance(wait, (OnPipeData, OnPipeRoom)):
             return [p for p in programs
                     if any(s.file.obj is wait.pipe for s in p.files.fds.values())]
         return []
@@ -50,6 +50,8 @@ class ModelPrograms:
         return program.program_until is not None
 
     def wait_of(self, program: Process) -> Wait | None:
+        if program.blocked:  # a write to a full pipe
+            return program.main.waiting.on if program.main.waiting else None
         if not stalled(program):
             return None
         stdin = program.files.fds[0].file.obj
@@ -99,35 +101,55 @@ def stalled(proc: Process) -> bool:
         and src.file.obj.writers > 0
 
 
+CAT_BUFFER = 128 * 1024  # GNU cat's read size: io_blksize, at least 128 KiB
+
+
 def _run_cat(k: Kernel, proc: Process) -> bool:
+    """GNU cat 9.1 without options (src/cat.c: main, simple_cat): fstat stdout (closed:
+    status 1), fstat stdin, refuse an input that is the output, then read a block
+    and write all of it until end of file. A failed read or write ends it with
+    status 1; SIGPIPE, unless ignored or blocked, ends it first. A write to a
+    full pipe waits for room (:func:`forklab.sim.fdops.pipe_put` goes on with
+    :func:`wrote`); cat reads nothing meanwhile."""
     src, dst = proc.files.fds.get(0), proc.files.fds.get(1)
-    # GNU cat fstat()s stdout first (a closed fd 1 fails at once) but finds a
-    # read-only stdout only when it has something to write
-    if src is None or not src.file.readable or dst is None:
+    if src is None or dst is None or _input_is_output(src.file, dst.file):
         exit_wait.die(k, proc, code=1)
         return True
-    obj = src.file.obj
-    if isinstance(obj, Pipe):
-        if obj.bufs:
-            text = obj.take(sum(len(buf[0]) for buf in obj.bufs)).decode(errors="replace")
-            if not dst.file.writable:
-                exit_wait.die(k, proc, code=1)
-                return True
-            fdops.write(k, proc, proc.main, dst.file, text)
-            return True
-        if obj.writers > 0:
-            return False
-    elif isinstance(obj, RegularFile):
-        text = obj.data[src.file.offset:].decode(errors="replace")
-        src.file.offset = len(obj.data)
-        if text and not dst.file.writable:
+    obj, out = src.file.obj, dst.file
+    ran = False
+    while not proc.ended and not proc.blocked:
+        if not src.file.readable or isinstance(obj, Directory):  # EBADF, EISDIR
             exit_wait.die(k, proc, code=1)
             return True
-        if text:
-            fdops.write(k, proc, proc.main, dst.file, text)
-    elif isinstance(obj, Directory):  # cat: -: Is a directory
-        exit_wait.die(k, proc, code=1)
-        return True
-    if not proc.ended:
-        exit_wait.die(k, proc, code=0)
+        if isinstance(obj, Pipe):
+            if not obj.bufs and obj.writers > 0:
+                return ran
+            data = obj.take(CAT_BUFFER)
+        elif isinstance(obj, RegularFile):
+            data = bytes(obj.data[src.file.offset:src.file.offset + CAT_BUFFER])
+            src.file.offset += len(data)
+        else:
+            data = b""
+        ran = True
+        if not data:
+            exit_wait.die(k, proc, code=0)
+        elif out.writable and isinstance(out.obj, Pipe) and not out.obj.collector:
+            assert k.op is not None
+            k.block(proc, proc.main, k.op, OnPipeRoom(out.obj, data))  # pipe_put: wrote()
+        else:
+            wrote(k, proc, failed=not fdops.write(k, proc, proc.main, out,
+                                                  data.decode(errors="replace")))
     return True
+
+
+def _input_is_output(src: OpenFile, dst: OpenFile) -> bool:
+    """cat's "-: input file is output file": stdout is a regular file, stdin the same
+    file, and stdin's offset is before its end (tests/scenarios/cat-edges.toml)."""
+    return isinstance(dst.obj, RegularFile) and src.obj is dst.obj \
+        and src.offset < len(dst.obj.data)
+
+
+def wrote(k: Kernel, proc: Process, failed: bool) -> None:
+    """cat's full_write returned: a failure ("write error") ends cat with status 1."""
+    if failed and not proc.ended:
+        exit_wait.die(k, proc, code=1)

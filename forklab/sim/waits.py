@@ -66,12 +66,19 @@ class OnPipeData:
 
 @dataclass(frozen=True, eq=False)
 class OnPipeRoom:
-    """``writefd`` to a pipe: what did not fit waits for a reader to make room."""
+    """A write(2) to a pipe (``writefd``, stdio's writes of stdout, ``/bin/cat``'s
+    copy): what did not fit waits for a reader to make room.
+
+    stdio may have more write(2)s to make in the same call (``after``), and
+    ``exit()`` ends the process once its flush is out (``exit_code``).
+    """
 
     pipe: Pipe
     data: bytes  # the whole write
     done: int = 0  # how much of it is in the pipe
     started: bool = False  # the first attempt ran (only it may merge into the last page)
+    after: tuple[str, ...] = ()  # stdio's later write(2)s of this call, each to fd 1 as it then is
+    exit_code: int | None = None  # exit(): the status the process ends with once they are out
 
     @property
     def what(self) -> str:
