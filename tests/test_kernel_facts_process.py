@@ -479,6 +479,70 @@ def test_fds_errors_and_sigpipe():
     })
 
 
+# ---------------------------------------------------------------- writers on pipes
+
+def test_exit_flush_into_a_pipe_nobody_reads():
+    expect(facts("proc_pipes"), {
+        "exit_flush.term_signal": SIGPIPE,
+        "exit_flush_ignored.term_signal": 0,
+        "exit_flush_ignored.exit_code": 3,     # EPIPE: the bytes are dropped, exit goes on
+        # a vfork child killed inside the flush never returns to libio: the shared
+        # FILE still holds the byte and keeps its buffer
+        "vfork_flush.term_signal": SIGPIPE,
+        "vfork_flush.pending_after": 1,
+        "vfork_flush.bufsize_after": 4096,
+        # EPIPE: the buffer is emptied and exit unbuffers the parent's stream
+        "vfork_flush_ignored.exit_code": 5,
+        "vfork_flush_ignored.pending_after": 0,
+        "vfork_flush_ignored.bufsize_after": 1,
+    })
+
+
+def test_stdio_and_write_sleep_on_a_full_pipe():
+    expect(facts("proc_pipes"), {
+        "stdio_full.exit_sleeps_in_write": 1,
+        "stdio_full.in_pipe_while_exit_sleeps": 65536,
+        "stdio_full.first_read": 65536,
+        "stdio_full.exit_code": 7,
+        "stdio_full.rest": "a",
+        # printf(9000) on 15 pages: one write(2) of 8192, one page fits
+        "stdio_printf.sleeps_in_write": 1,
+        "stdio_printf.in_pipe_while_asleep": 65536,
+        "stdio_printf.back_in_pause": 1,
+        "stdio_printf.then_in_pipe": 4096,   # the other page; 808 bytes stay buffered
+        "write_room_partial.sleeps_in_write": 1,
+        "write_room_partial.in_pipe_while_asleep": 65536,   # what fits goes in
+        "write_room_atomic.sleeps_in_write": 1,
+        "write_room_atomic.in_pipe_while_asleep": 64000,    # 100 bytes: all or nothing
+    })
+
+
+def test_gnu_cat_status_and_offsets():
+    expect(facts("proc_pipes"), {
+        "cat_sigpipe_default.term_signal": SIGPIPE,
+        "cat_sigpipe_ignored.exit_code": 1,    # write error: EPIPE
+        "cat_sigpipe_blocked.exit_code": 1,
+        "cat_same_file.exit_code": 1,
+        "cat_same_file.stderr": "cat: -: input file is output file",
+        "cat_same_file.size_after": 3,
+        "cat_same_open_file_at_end.exit_code": 0,
+        "cat_same_open_file_at_end.size_after": 3,
+        "cat_shared_offset.exit_code": 0,
+        "cat_shared_offset.parent_offset": 3,  # cat read the shared file to its end
+        "cat_read_only_stdout_empty_input.exit_code": 0,
+        "cat_read_only_stdout_with_input.exit_code": 1,
+    })
+
+
+def test_gnu_cat_reads_nothing_while_its_write_sleeps():
+    expect(facts("proc_pipes"), {
+        "cat_full.output_after_16_pages": 65536,
+        "cat_full.sleeps_in_write": 1,
+        "cat_full.input_while_asleep": 0,
+        "cat_full.input_room_while_asleep": 65536,
+    })
+
+
 # ---------------------------------------------------------------- clone / clone3
 
 @x86_64

@@ -877,7 +877,8 @@ class RealRun:
 
     @HANDLERS.handles(ops.Exit)
     def _v_exit(self, task: Task, op: ops.Exit) -> None:
-        self._call(task, op, lib.FL_OP_EXIT, (op.code,), kind="exit", blockable=False)
+        # blockable: exit()'s flush of stdout may wait on a full pipe
+        self._call(task, op, lib.FL_OP_EXIT, (op.code,), kind="exit")
 
     @HANDLERS.handles(ops.SysExit)
     def _v__exit(self, task: Task, op: ops.SysExit) -> None:
