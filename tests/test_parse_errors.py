@@ -124,6 +124,8 @@ LINE_ERRORS = [
     (r'parent: printf "a\qb"', "\\q", "unknown escape '\\q'"),
     ("parent: printf hello", "hello", "expected a double-quoted string"),
     ('parent: writefd w "a" "b"', '"b"', "unexpected"),
+    ('parent: printf "' + "é" * 32769 + '"', '"é', "text of 65538 bytes; a writefd or printf"),
+    ('parent: writefd w "' + "x" * 65537 + '"', '"x', "at most 65536 bytes"),
     # signals
     ("parent: kill child SIGSTOP", "SIGSTOP", "stopping and continuing a process is not modelled"),
     ("parent: kill child TSTP", "TSTP", "not modelled"),

@@ -408,12 +408,10 @@ class RealRun:
     # -- untrusted input --------------------------------------------------------------------------
     def _check_limits(self, op: Op) -> None:
         """Refuse what this backend cannot hold, beyond the language's own rules
-        (:func:`check_op`): forklab's protocol and the run's mappings and processes."""
+        (:func:`check_op`): the run's mappings and processes."""
         def bad(message: str) -> ScenarioError:
             return ScenarioError(f"refused by the real backend: {message}", op.where)
 
-        if isinstance(op, (ops.Writefd, ops.Printf)) and len(op.data.encode()) > lib.FL_MAX_DATA:
-            raise bad(f"text longer than {lib.FL_MAX_DATA} bytes")
         if isinstance(op, (ops.Write, ops.Read)):
             mapping: str | None = op.range.mapping
         elif isinstance(op, (ops.Munmap, ops.Madvise, ops.Mprotect, ops.Mmap)):

@@ -33,7 +33,13 @@ from forklab.scenario.model import (
     did_you_mean,
 )
 from forklab.scenario.placement import Placement
-from forklab.scenario.validate import MAX_FD, MAX_SLEEP, SLEEP_ARGUMENT, path_problem
+from forklab.scenario.validate import (
+    MAX_FD,
+    MAX_SLEEP,
+    SLEEP_ARGUMENT,
+    path_problem,
+    text_problem,
+)
 from forklab.scenario.verbs import VERBS, Handlers
 from forklab.vocabulary import (
     FAULTS,
@@ -845,12 +851,20 @@ class _Line:
     def v_writefd(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, 'an fd and a "string"')
         fd = self.fd(self.word(args[0], "an fd"), args[0].start)
-        return {"fd": fd, "data": self.text_arg(args[1])}
+        return {"fd": fd, "data": self.data_arg(args[1])}
 
     @RULES.handles(ops.Printf)
     def v_printf(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, 'a "string"')
-        return {"data": self.text_arg(args[0])}
+        return {"data": self.data_arg(args[0])}
+
+    def data_arg(self, tok: Token) -> str:
+        """The text of a writefd or printf: a string of at most MAX_TEXT bytes."""
+        text = self.text_arg(tok)
+        problem = text_problem(text)
+        if problem is not None:
+            self.fail(tok.start, problem)
+        return text
 
     @RULES.handles(ops.Setvbuf)
     def v_setvbuf(self, args: list[Token]) -> dict[str, Any]:

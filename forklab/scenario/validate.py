@@ -4,7 +4,7 @@ The parser refuses a script line that breaks them (with the column at fault);
 :func:`check_op` refuses an op that breaks them however it was made (a scenario
 is untrusted input, and ops may be built by hand, past the parser): fds stay
 below forklab's own, paths stay inside the run's scratch directory, only the
-allowed programs run, and time is bounded.
+allowed programs run, and time and texts are bounded.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from forklab.scenario.ops import Op
 MAX_FD = 511  # fd numbers a script may write; forklab keeps the ones above
 MAX_SLEEP = 10.0  # seconds, for `sleep` and `/bin/sleep`
 MAX_PATH = 255
+MAX_TEXT = 65536  # bytes (UTF-8) of a `writefd` or `printf` text: what one op carries
 
 _PATH_PART = re.compile(r"[A-Za-z0-9._-]+")
 SLEEP_ARGUMENT = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
@@ -196,6 +197,16 @@ def _value_problem(name: str, value: Any) -> str | None:
         return _action_problem(value)
     if name == "seconds" and not 0 <= value <= MAX_SLEEP:
         return f"sleep is limited to {MAX_SLEEP:g}s"
+    if name == "data":
+        return text_problem(value)
+    return None
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be one `writefd` or `printf`, or None."""
+    size = len(text.encode())
+    if size > MAX_TEXT:
+        return f"text of {size} bytes; a writefd or printf text is at most {MAX_TEXT} bytes"
     return None
 
 

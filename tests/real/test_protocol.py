@@ -8,6 +8,7 @@ from pathlib import Path
 from forklab.real._native import ffi, lib
 
 from forklab import layout
+from forklab.scenario.validate import MAX_TEXT
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = (ROOT / "csrc" / "protocol.h").read_text()
@@ -43,6 +44,11 @@ def test_layout_is_the_probes() -> None:
     assert layout.REGION_BASE == lib.FL_REGION_BASE
     assert layout.REGION_END == lib.FL_REGION_END
     assert layout.PMD_SPAN == 1 << lib.FL_SLOT_SHIFT
+
+
+def test_the_probe_takes_every_text_the_language_allows() -> None:
+    """A writefd or printf text of MAX_TEXT bytes fits one message to the probe."""
+    assert lib.FL_MAX_DATA == MAX_TEXT
 
 
 def test_message_structs_have_the_compiled_layout() -> None:
