@@ -10,7 +10,10 @@ differs first: the observable's kind and both values (``errno: model
 "EINVAL", kernel None``), or a language error that only one side raised. Each
 new signature is shrunk by hypothesis (a failing ``@given`` run, no example
 database) to a minimal scenario with the same signature, and written as a
-scenario file; a signature seen before is only counted.
+scenario file; a signature seen before is only counted. A valid scenario never
+makes either backend raise: a traceback is a finding too, an error of that
+backend reading ``traceback: ...`` (one of the model while the generator
+drives it is written as the traceback itself, there being no scenario yet).
 
 Reproducible: the same ``seed`` and ``jobs`` give the same scenarios (the
 kernel willing). Work is split over ``jobs`` worker processes, each with its
@@ -141,6 +144,56 @@ def _slug(sig: Signature) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "finding"
 
 
+# --- no traceback -------------------------------------------------------------------------------
+
+TRACEBACK = "traceback: "
+"""How a backend's traceback reads as its error: a valid scenario never makes one."""
+
+
+class _Guarded:
+    """A backend whose traceback on a scenario becomes that scenario's error, a
+    language error whose message starts with TRACEBACK: the fuzz then reports it
+    as a finding of that backend, shrunk and written as a disagreement is."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend, self.name, self.capabilities = backend, backend.name, backend.capabilities
+
+    def start(self, scenario: Any) -> _GuardedRun:
+        return _GuardedRun(_no_traceback(lambda: self.backend.start(scenario), None))
+
+
+class _GuardedRun:
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def apply(self, op: Any) -> None:
+        _no_traceback(lambda: self.run.apply(op), op.where)
+
+    def observe(self) -> Any:
+        return _no_traceback(self.run.observe, None)
+
+    def close(self) -> None:
+        self.run.close()
+
+    def __enter__(self) -> _GuardedRun:
+        self.run.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.run.__exit__(*exc)
+
+
+def _no_traceback(call: Callable[[], Any], where: Any) -> Any:
+    from forklab.scenario.model import ScenarioError
+
+    try:
+        return call()
+    except (ScenarioError, KeyboardInterrupt):
+        raise
+    except Exception as err:
+        raise ScenarioError(f"{TRACEBACK}{type(err).__name__}: {err}", where) from err
+
+
 # --- one worker -----------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -167,11 +220,11 @@ class _Worker:
         from forklab.sim import SimBackend
 
         self.n, self.seed, self.strategy, self.emit = n, seed, strategy, emit
-        self.sim = SimBackend()
+        self.sim = _Guarded(SimBackend())
         if real is None:
             from forklab.real import RealBackend
             real = RealBackend()
-        self.real = real
+        self.real = _Guarded(real)
         self.ran = self.agree = self.unavailable = 0
         self.known: list[Signature] = []
         self.memo: dict[str, Signature | None] = {}
@@ -318,6 +371,14 @@ class _Worker:
             detail = self.details.get(text) or self.details.get(target["first"], "")
             self.emit("finding", Finding(sig, text, detail, target["found_after"]))
             self.emit("shrink", time.monotonic() - target["start"])
+        except Exception as err:  # the model's traceback while the generator drove it
+            import traceback
+
+            sig = ("error on the model", f"{TRACEBACK}{type(err).__name__}: {err}")
+            if not any(same_bug(sig, k) for k in self.known):
+                self.known.append(sig)
+                self.emit("finding", Finding(sig, "", "".join(traceback.format_exception(err)),
+                                             self.ran))
 
     def _trim(self, text: str, target: Signature) -> str:
         """After hypothesis: drop whole lines, expectations and steps while the same bug
@@ -497,12 +558,19 @@ def _write(report: FuzzReport, out: Path, say: Callable[[str], None], real: Any 
     from forklab.verify import verify_scenario
 
     out.mkdir(parents=True, exist_ok=True)
-    sim = SimBackend()
+    sim = _Guarded(SimBackend())
     if real is None:
         from forklab.real import RealBackend
         real = RealBackend()
+    real = _Guarded(real)
     for i, finding in enumerate(report.findings, 1):
         name = f"{i:02d}-{_slug(finding.signature)}"
+        if not finding.text:  # a traceback while generating: no scenario was made
+            path = out / f"{name}.txt"
+            path.write_text(finding.detail, encoding="utf-8")
+            finding.file = str(path)
+            say(f"fuzz: wrote {path}")
+            continue
         path = out / f"{name}.toml"
         text = finding.text.replace('id = "generated"', f'id = "{name}"', 1)
         again = verify_scenario(parse_text(text, str(path)), str(path), sim, real)

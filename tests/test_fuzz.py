@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from forklab import cli, fuzz
+from forklab.scenario import ops
 from forklab.scenario.parse import parse_file, parse_text
 from forklab.scenario.verbs import VERBS
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
+from forklab.sim.kernel import HANDLERS
 from forklab.testing.agree import real_status
 from forklab.verify import verify_scenario
 
@@ -38,6 +40,23 @@ class PipeLiar(SimBackend):
         return _PipeLyingRun(scenario)
 
 
+class _PipeCrashingRun(SimRun):
+    """A "kernel" whose code breaks on any process that holds more than 3 fds."""
+
+    def observe(self):
+        world = super().observe()
+        if any(len(p.fds) > 3 for p in world.processes.values()):
+            raise KeyError("a bug in the backend")
+        return world
+
+
+class PipeCrasher(SimBackend):
+    name = "real"
+
+    def start(self, scenario):
+        return _PipeCrashingRun(scenario)
+
+
 SMALL = dict(max_processes=3, max_steps=2, max_ops=6, blocking=False)
 
 CORE_VERBS = {"mmap", "write", "read", "fork", "exit", "wait", "pipe", "writefd", "readfd"}
@@ -61,6 +80,29 @@ def test_a_disagreement_is_shrunk_and_written_as_a_scenario_file(tmp_path: Path)
     text = fuzz.summary(report)
     assert "150 scenarios" in text and "1 distinct" in text and str(written) in text
     assert any("new disagreement: errno" in m for m in messages)
+
+
+def test_a_traceback_of_the_kernel_backend_is_a_finding(tmp_path: Path) -> None:
+    report = fuzz.fuzz(60, 3, tmp_path, strategy=SMALL, real=PipeCrasher())
+    assert report.ran == 60 and len(report.findings) == 1
+    finding = report.findings[0]
+    assert finding.signature == ("error on the kernel", "traceback: KeyError: 'a bug in the "
+                                 "backend'") and finding.reproduced
+    assert len(parse_file(Path(finding.file)).ops) == 1
+
+
+def test_a_traceback_of_the_model_while_generating_is_a_finding(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    def broken(k, proc, thread, op):
+        raise ZeroDivisionError("a bug in the model")
+
+    monkeypatch.setitem(HANDLERS.by_op, ops.Pipe, broken)
+    report = fuzz.fuzz(60, 3, tmp_path, strategy=SMALL, real=SimBackend())
+    (finding,) = report.findings
+    assert finding.signature == ("error on the model",
+                                 "traceback: ZeroDivisionError: a bug in the model")
+    written = Path(finding.file)
+    assert written.suffix == ".txt" and "ZeroDivisionError" in written.read_text()
 
 
 def test_the_same_seed_gives_the_same_scenarios(monkeypatch) -> None:
