@@ -266,7 +266,7 @@ parent: fork -> child
 # -- copies of the kernel ---------------------------------------------------------------
 
 
-FILL = "x" * 70000  # more than a pipe holds (16 pages): the writer waits with 64 KiB in
+PAGE_TEXT = "x" * 4096  # sixteen fill a pipe: the next writer waits
 
 
 @pytest.mark.parametrize("setup, wake, waiter", [
@@ -276,8 +276,8 @@ FILL = "x" * 70000  # more than a pipe holds (16 pages): the writer waits with 6
     ("parent: fork -> c\nparent: wait c", "c: _exit 3", "parent"),
     ("parent: pipe -> r, w\nparent: thread -> t\nparent/t: readfd r", 'parent: writefd w "hi"',
      "parent/t"),
-    (f'parent: pipe -> r, w\nparent: thread -> t\nparent/t: writefd w "{FILL}"',
-     "parent: readfd r", "parent/t"),
+    (f'parent: pipe -> r, w\nrepeat 16: parent: writefd w "{PAGE_TEXT}"\n'
+     'parent: thread -> t\nparent/t: writefd w "!"', "parent: readfd r", "parent/t"),
 ], ids=["mutex", "atfork locks", "child", "pipe data", "pipe room"])
 def test_a_waiter_copied_with_the_kernel_is_woken_in_the_copy_alone(
         setup: str, wake: str, waiter: str) -> None:

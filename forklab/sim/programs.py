@@ -50,8 +50,9 @@ class ModelPrograms:
         return program.program_until is not None
 
     def wait_of(self, program: Process) -> Wait | None:
-        if program.blocked:  # a write to a full pipe
-            return program.main.waiting.on if program.main.waiting else None
+        waiting = program.main.waiting if program.blocked else None
+        if waiting is not None:  # cat's write to a full pipe
+            return waiting.on
         if not stalled(program):
             return None
         stdin = program.files.fds[0].file.obj
@@ -107,38 +108,37 @@ CAT_BUFFER = 128 * 1024  # GNU cat's read size: io_blksize, at least 128 KiB
 def _run_cat(k: Kernel, proc: Process) -> bool:
     """GNU cat 9.1 without options (src/cat.c: main, simple_cat): fstat stdout (closed:
     status 1), fstat stdin, refuse an input that is the output, then read a block
-    and write all of it until end of file. A failed read or write ends it with
-    status 1; SIGPIPE, unless ignored or blocked, ends it first. A write to a
-    full pipe waits for room (:func:`forklab.sim.fdops.pipe_put` goes on with
-    :func:`wrote`); cat reads nothing meanwhile."""
+    and write all of it, once per call (the kernel calls again while it makes
+    progress: a cat that feeds itself stays within the bound on work) until end
+    of file. A failed read or write ends it with status 1; SIGPIPE, unless
+    ignored or blocked, ends it first. A write to a full pipe waits for room
+    (:func:`forklab.sim.fdops.pipe_put` goes on with :func:`wrote`); cat reads
+    nothing meanwhile. True if it did anything."""
     src, dst = proc.files.fds.get(0), proc.files.fds.get(1)
     if src is None or dst is None or _input_is_output(src.file, dst.file):
         exit_wait.die(k, proc, code=1)
         return True
     obj, out = src.file.obj, dst.file
-    ran = False
-    while not proc.ended and not proc.blocked:
-        if not src.file.readable or isinstance(obj, Directory):  # EBADF, EISDIR
-            exit_wait.die(k, proc, code=1)
-            return True
-        if isinstance(obj, Pipe):
-            if not obj.bufs and obj.writers > 0:
-                return ran
-            data = obj.take(CAT_BUFFER)
-        elif isinstance(obj, RegularFile):
-            data = bytes(obj.data[src.file.offset:src.file.offset + CAT_BUFFER])
-            src.file.offset += len(data)
-        else:
-            data = b""
-        ran = True
-        if not data:
-            exit_wait.die(k, proc, code=0)
-        elif out.writable and isinstance(out.obj, Pipe) and not out.obj.collector:
-            assert k.op is not None
-            k.block(proc, proc.main, k.op, OnPipeRoom(out.obj, data))  # pipe_put: wrote()
-        else:
-            wrote(k, proc, failed=not fdops.write(k, proc, proc.main, out,
-                                                  data.decode(errors="replace")))
+    if not src.file.readable or isinstance(obj, Directory):  # EBADF, EISDIR
+        exit_wait.die(k, proc, code=1)
+        return True
+    if isinstance(obj, Pipe):
+        if not obj.bufs and obj.writers > 0:
+            return False
+        data = obj.take(CAT_BUFFER)
+    elif isinstance(obj, RegularFile):
+        data = bytes(obj.data[src.file.offset:src.file.offset + CAT_BUFFER])
+        src.file.offset += len(data)
+    else:
+        data = b""
+    if not data:
+        exit_wait.die(k, proc, code=0)
+    elif out.writable and isinstance(out.obj, Pipe) and not out.obj.collector:
+        assert k.op is not None
+        k.block(proc, proc.main, k.op, OnPipeRoom(out.obj, data))  # pipe_put: wrote()
+    else:
+        wrote(k, proc, failed=not fdops.write(k, proc, proc.main, out,
+                                              data.decode(errors="replace")))
     return True
 
 
