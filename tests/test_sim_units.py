@@ -164,6 +164,20 @@ def test_exit_unbuffers_only_used_streams_and_keeps_line_buffering() -> None:
     unused = Stdio()
     unused.unbuffer()
     assert unused.put("q") == [] and unused.size == 4096
+    never_used = Stdio()
+    never_used.unbuffer()
+    never_used.unbuffer()  # the first left it oriented: the second unbuffers it
+    assert texts(never_used.put("q")) == ["q"] and never_used.size == 1
+
+
+def test_a_failed_write_stops_the_call_and_keeps_nothing() -> None:
+    """glibc 2.36 _IO_new_file_xsputn returns at the first short write; new_do_write
+    empties the buffer whatever write(2) returned."""
+    stdio = Stdio()
+    assert texts(stdio.put("y" * 5000, failing=True)) == ["y" * 4096]
+    assert stdio.buffer == ""
+    stdio.put("ab")
+    assert texts(stdio.flush(failing=True)) == ["ab"] and stdio.buffer == ""
 
 
 def test_each_write_keeps_the_file_as_it_was_before_it() -> None:

@@ -29,7 +29,7 @@ def op_exit(k: Kernel, proc: Process, thread: Thread, op: ops.Exit) -> None:
     vfork child called exit() finds its own stdout unbuffered afterwards.
     """
     assert proc.mm is not None
-    libc_calls.write_stdout(k, proc, thread, op, proc.mm.user.stdout.flush(), exit_code=op.code)
+    libc_calls.exit_flush(k, proc, thread, op)
 
 
 @HANDLERS.handles(ops.SysExit)

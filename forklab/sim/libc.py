@@ -54,7 +54,8 @@ class Stdio:
         self.write_end = 0  # _IO_write_end - _IO_buf_base
         self.used = False  # the stream has an orientation (fp->_mode != 0)
         self.alloc_size = STDOUT_BUFFER  # what _IO_file_doallocate would choose now
-        self._out: list[Write] = []
+        self._out: list[Write] = []  # the write(2)s of the call under way
+        self._failing = False  # whether they fail, in the call under way
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Stdio:
         new = copy.copy(self)
@@ -75,10 +76,15 @@ class Stdio:
     def allocated(self) -> bool:
         return self.size > 0
 
-    def put(self, text: str) -> list[Write]:
-        """fwrite to stdout (``_IO_new_file_xsputn``); return each write(2), in order."""
+    def put(self, text: str, failing: bool = False) -> list[Write]:
+        """fwrite to stdout (``_IO_new_file_xsputn``); return each write(2), in order.
+
+        ``failing``: every write(2) fails (fd 1 closed, a pipe nobody reads). libio
+        empties the buffer all the same, and stops at the first failure: the rest
+        of the text is neither written nor buffered."""
         if not text:
             return []
+        self._failing = failing
         self.used = True
         n = to_do = len(text)
         count, must_flush = 0, False
@@ -93,27 +99,26 @@ class Stdio:
         count = min(count, to_do)
         self.buffer += text[:count]
         to_do -= count
-        if to_do or must_flush:
-            self._overflow(None)
+        if (to_do or must_flush) and self._overflow(None):
             block = self.size
             direct = to_do - (to_do % block if block >= 128 else 0)
-            if direct:
-                self._new_do_write(text[count:count + direct])
-            self._default_xsputn(text[count + direct:])
-        out, self._out = self._out, []
-        return out
+            if not direct or self._new_do_write(text[count:count + direct]) == direct:
+                self._default_xsputn(text[count + direct:])
+        return self._writes()
 
-    def flush(self) -> list[Write]:
+    def flush(self, failing: bool = False) -> list[Write]:
         """fflush: write what is buffered (one write(2), or nothing)."""
+        self._failing = failing
         self._do_flush()
-        out, self._out = self._out, []
-        return out
+        return self._writes()
 
-    def setvbuf(self, mode: str) -> list[Write]:
+    def setvbuf(self, mode: str, failing: bool = False) -> list[Write]:
         """``setvbuf(stdout, NULL, mode, BUFSIZ)``; returns what it writes (none flushes)."""
         if mode == "none":
             self.line = False
-            return self._setbuf_none()
+            self._failing = failing
+            self._setbuf_none()
+            return self._writes()
         self.unbuffered = False
         self.line = mode == "line"
         if mode == "full" and self.size == 0:
@@ -121,32 +126,47 @@ class Stdio:
         return []
 
     def unbuffer(self) -> list[Write]:
-        """exit's ``_IO_unbuffer_all``: a used stream not yet unbuffered gets the 1-byte buffer."""
-        if self.unbuffered or not self.used:
+        """exit's ``_IO_unbuffer_all``: a used stream not yet unbuffered gets the 1-byte
+        buffer; every stream is left oriented (``_mode = -1``), so a second vfork
+        child's exit() unbuffers even a stream nobody used
+        (tests/scenarios/vfork-exit-twice.toml)."""
+        used, self.used = self.used, True
+        if self.unbuffered or not used:
             return []
-        return self._setbuf_none()
+        self._failing = False  # exit() has just flushed: there is nothing to write
+        self._setbuf_none()
+        return self._writes()
 
     # -- libio internals ------------------------------------------------------------------
 
-    def _setbuf_none(self) -> list[Write]:
-        """``_IO_SETBUF(fp, NULL, 0)``: flush, then the 1-byte ``_shortbuf``."""
-        out = self.flush()
-        self.unbuffered = True
-        self.size, self.buffer, self.write_end = 1, "", 0
+    def _writes(self) -> list[Write]:
+        out, self._out = self._out, []
         return out
 
-    def _new_do_write(self, data: str) -> None:
-        """``new_do_write``: the write(2), then the buffer is empty, whatever it returned."""
+    def _setbuf_none(self) -> None:
+        """``_IO_SETBUF(fp, NULL, 0)``: flush (``_IO_SYNC``), then the 1-byte
+        ``_shortbuf``; a failed flush leaves the stream marked unbuffered on the
+        buffer it has."""
+        self.unbuffered = True
+        if self._do_flush():
+            self.size, self.buffer, self.write_end = 1, "", 0
+
+    def _new_do_write(self, data: str) -> int:
+        """``new_do_write``: the write(2), then the buffer is empty, whatever it returned;
+        how much was written."""
         self._out.append(Write(data, self._state()))
         self.buffer = ""
         self.write_end = 0 if (self.line or self.unbuffered) else self.size
+        return 0 if self._failing else len(data)
 
-    def _do_flush(self) -> None:
-        if self.buffer:
-            self._new_do_write(self.buffer)
+    def _do_flush(self) -> bool:
+        """``_IO_do_flush``: False (EOF) if the write of the buffer failed."""
+        size = len(self.buffer)
+        return not size or self._new_do_write(self.buffer) == size
 
-    def _overflow(self, ch: str | None) -> None:
-        """``_IO_new_file_overflow``: start putting (allocating), flush or add one char."""
+    def _overflow(self, ch: str | None) -> bool:
+        """``_IO_new_file_overflow``: start putting (allocating), flush or add one char;
+        False (EOF) if a write failed."""
         if not self.putting:
             if self.size == 0:
                 self.size = 1 if self.unbuffered else self.alloc_size
@@ -154,13 +174,13 @@ class Stdio:
             self.putting = True
             self.write_end = 0 if (self.line or self.unbuffered) else self.size
         if ch is None:
-            self._do_flush()
-            return
-        if len(self.buffer) == self.size:
-            self._do_flush()
+            return self._do_flush()
+        if len(self.buffer) == self.size and not self._do_flush():
+            return False
         self.buffer += ch
         if self.unbuffered or (self.line and ch == "\n"):
-            self._do_flush()
+            return self._do_flush()
+        return True
 
     def _default_xsputn(self, data: str) -> None:
         i = 0
@@ -170,7 +190,8 @@ class Stdio:
                 self.buffer += data[i:i + room]
                 i += min(room, len(data) - i)
             if i < len(data):
-                self._overflow(data[i])
+                if not self._overflow(data[i]):
+                    return
                 i += 1
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from forklab.scenario import ops
 from forklab.scenario.model import ScenarioError
 from forklab.sim import exit_wait, fdops
-from forklab.sim.files import Pipe
+from forklab.sim.files import PidFd, Pipe
 from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Write
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.waits import OnMutex, OnPipeRoom
@@ -42,7 +42,7 @@ def _stdio_allocated(proc: Process, thread: Thread, before: bool) -> None:
 def op_printf(k: Kernel, proc: Process, thread: Thread, op: ops.Printf) -> None:
     assert proc.mm is not None
     fresh = _stdio_allocates(proc)
-    writes = proc.mm.user.stdout.put(op.data)
+    writes = proc.mm.user.stdout.put(op.data, failing=_writes_fail(proc))
     _stdio_allocated(proc, thread, fresh)
     write_stdout(k, proc, thread, op, writes)
 
@@ -50,17 +50,37 @@ def op_printf(k: Kernel, proc: Process, thread: Thread, op: ops.Printf) -> None:
 @HANDLERS.handles(ops.Fflush)
 def op_fflush(k: Kernel, proc: Process, thread: Thread, op: ops.Fflush) -> None:
     assert proc.mm is not None
-    write_stdout(k, proc, thread, op, proc.mm.user.stdout.flush())
+    write_stdout(k, proc, thread, op, proc.mm.user.stdout.flush(failing=_writes_fail(proc)))
 
 
 @HANDLERS.handles(ops.Setvbuf)
 def op_setvbuf(k: Kernel, proc: Process, thread: Thread, op: ops.Setvbuf) -> None:
     assert proc.mm is not None
     fresh = _stdio_allocates(proc)
-    writes = proc.mm.user.stdout.setvbuf(op.mode)
+    writes = proc.mm.user.stdout.setvbuf(op.mode, failing=_writes_fail(proc))
     # unbuffered takes glibc's one-byte buffer inside the FILE: no fstat, no errno
     _stdio_allocated(proc, thread, fresh and op.mode != "none")
     write_stdout(k, proc, thread, op, writes)
+
+
+def _writes_fail(proc: Process) -> bool:
+    """Whether a write(2) to fd 1 fails now, which stops libio short: fd 1 closed or
+    read-only (EBADF), a pidfd (EINVAL), a pipe nobody reads (EPIPE, or SIGPIPE
+    ends the process in the first write). Nothing a call does changes it before
+    its last write (tests/scenarios/exit-flush-broken-pipe.toml)."""
+    slot = proc.files.fds.get(1)
+    if slot is None or not slot.file.writable:
+        return True
+    obj = slot.file.obj
+    return isinstance(obj, PidFd) or (isinstance(obj, Pipe) and not obj.collector
+                                      and obj.readers == 0)
+
+
+def exit_flush(k: Kernel, proc: Process, thread: Thread, op: ops.Exit) -> None:
+    """exit()'s ``_IO_cleanup``: flush stdout, and end the process once that is out."""
+    assert proc.mm is not None
+    writes = proc.mm.user.stdout.flush(failing=_writes_fail(proc))
+    write_stdout(k, proc, thread, op, writes, exit_code=op.code)
 
 
 def write_stdout(k: Kernel, proc: Process, thread: Thread, op: ops.Op, writes: list[Write],
