@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import stat
 import sys
 import tomllib
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from forklab import __version__, lessons
+from forklab import __version__, lessons, practice
 from forklab.backend import Backend
 from forklab.report import Style, error_json, error_text, render_scenario, scenario_json
 from forklab.runner import ScenarioResult
@@ -328,6 +329,27 @@ def _lesson_player_ready() -> None:
                          "install forklab with its dependencies") from None
 
 
+def cmd_practice(args: argparse.Namespace) -> int:
+    """Questions from random scripts, answers from the model confirmed on the kernel."""
+    seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
+    if args.backend == "sim" or (args.backend is None and not real_status()[0]):
+        kernel = None
+    else:
+        kernel = make_backend("real")
+    made = practice.questions(seed, args.topic, args.count, make_backend("sim"), kernel,
+                              on_progress=progress)
+    if not made:
+        raise UsageError(f"forklab practice: no question on {args.topic} with seed {seed}; "
+                         "try another seed")
+    if args.json:
+        write_json({"topic": args.topic, "seed": seed,
+                    "questions": [q.to_json() for q in made]})
+    else:
+        sys.stdout.write(practice.render(made, seed=seed, topic=args.topic,
+                                         answers=args.answers))
+    return 0
+
+
 def cmd_learn(args: argparse.Namespace) -> int:
     """Open the lesson player: the catalog, or one lesson."""
     _lesson_player_ready()
@@ -459,6 +481,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="one JSON document on stdout: counts, the disagreements "
                               "(shrunk) and coverage of verbs, options and observables")
     fuzzing.set_defaults(handler=cmd_fuzz)
+
+    practising = commands.add_parser(
+        "practice", help="questions without end: predict what random scripts leave",
+        description="Questions made from random scripts on one topic: predict a value after\n"
+                    "each script. Answers come from the model and, where the kernel backend\n"
+                    "runs, only those the kernel confirms are asked. The same --seed and\n"
+                    "--topic give the same questions: hand out a seed, grade with --answers.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    practising.add_argument("--topic", choices=sorted(practice.TOPICS), default="fork",
+                            help="what the questions are about (default fork)")
+    practising.add_argument("--seed", type=_count, default=None, metavar="S",
+                            help="the random seed (default: a new one, printed)")
+    practising.add_argument("--count", type=_positive, default=5, metavar="N",
+                            help="how many questions (default 5)")
+    practising.add_argument("--answers", action="store_true", help="show the answers")
+    practising.add_argument("--backend", choices=("sim", "real"), default=None,
+                            help="real: confirm every answer on the kernel (the default where "
+                                 "the kernel backend runs); sim: the model alone")
+    practising.add_argument("--json", action="store_true",
+                            help="one JSON document on stdout, answers included")
+    practising.set_defaults(handler=cmd_practice)
 
     benching = commands.add_parser(
         "bench", help="spawn latency against parent size: kernel and model",

@@ -21,18 +21,18 @@ own seeded stream; progress goes to ``progress`` (stderr in the CLI).
 """
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import queue as queue_mod
 import re
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from forklab.testing.home import private_hypothesis_home
 
 DEFAULT_OUT = "forklab-fuzz-out"
 SHRINK_CALLS = 1000  # kernel runs one shrink may spend, at most
@@ -196,22 +196,6 @@ def _no_traceback(call: Callable[[], Any], where: Any) -> Any:
 
 # --- one worker -----------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _private_hypothesis_home() -> Iterator[None]:
-    """Hypothesis keeps what it learns (examples, constants of the code under test) in
-    ``./.hypothesis``; a fuzz run keeps nothing, so it gets a directory of its own, gone
-    at the end."""
-    from hypothesis.configuration import set_hypothesis_home_dir, storage_directory
-
-    before = storage_directory(intent_to_write=False).home_directory
-    with tempfile.TemporaryDirectory(prefix="forklab-fuzz-") as home:
-        set_hypothesis_home_dir(home)
-        try:
-            yield
-        finally:
-            set_hypothesis_home_dir(before)
-
-
 class _Worker:
     """One seeded stream: generate, verify, and shrink each new signature."""
 
@@ -292,7 +276,7 @@ class _Worker:
         return sig
 
     def run(self) -> None:
-        with _private_hypothesis_home():
+        with private_hypothesis_home():
             self._run()
 
     def _run(self) -> None:

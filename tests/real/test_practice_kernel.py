@@ -1,0 +1,22 @@
+"""forklab practice on the kernel: every question it asks, the kernel answers as
+the model does."""
+from __future__ import annotations
+
+import json
+
+from forklab import practice
+from forklab.real import RealBackend
+from forklab.runner import run_scenario
+from forklab.scenario.parse import parse_text
+from forklab.sim import SimBackend
+
+
+def test_every_question_asked_is_confirmed_by_the_kernel() -> None:
+    made = practice.questions(2, "files", 3, SimBackend(), RealBackend())
+    assert made
+    for q in made:
+        assert q.kernel == "confirmed"
+        text = ("id = 'q'\ntitle = 'q'\nsummary = 'q'\n[[step]]\ndo = '''\n"
+                + "\n".join(q.script) + "\n'''\nexpect = ["
+                + json.dumps(f"{q.expression} == {q.answer}") + "]\n")
+        assert run_scenario(RealBackend(), parse_text(text)).ok, q
