@@ -406,6 +406,21 @@ async def test_the_sandbox_runs_lines_against_a_copy(app_factory):
         assert heap.exclusive == 0  # the lesson never saw the sandbox's writes
 
 
+async def test_the_sandbox_lists_the_names_a_line_binds(app_factory):
+    app = app_factory("cow")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n", "s")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SandboxScreen)
+        await pilot.press(*"parent: fork -> c2", "enter")
+        await pilot.pause()
+        log = [str(line.text) for line in screen.query_one(RichLog).lines]
+        first = next(text for text in log if "names bound so far" in text)
+        assert "c2" not in first
+        assert any(text.startswith("names bound now:") and "c2" in text for text in log)
+
+
 async def test_question_mark_shows_help(app_factory):
     app = app_factory("cow")
     async with app.run_test(size=SIZE) as pilot:

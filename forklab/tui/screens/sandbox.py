@@ -66,6 +66,7 @@ class SandboxScreen(Screen[None]):
         self.lesson_id = lesson_id
         self.selected: str | None = None
         self._recall = 0
+        self._names: set[str] = set()
 
     def compose(self) -> ComposeResult:
         status = Text()
@@ -80,9 +81,9 @@ class SandboxScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        log = self.query_one(RichLog)
-        log.write(Text("Type a script line and press Enter; names bound so far: "
-                       + ", ".join(sorted(self.sandbox.names)), style="dim"))
+        self._names = set(self.sandbox.names)
+        self.query_one(RichLog).write(Text("Type a script line and press Enter; names bound "
+                                           "so far: " + _listed(self._names), style="dim"))
         self.draw()
         self.query_one(Input).focus()
 
@@ -102,6 +103,10 @@ class SandboxScreen(Screen[None]):
         event.input.value = ""  # ↑ brings it back, to fix a refused line
         if line.ok:
             self.draw()
+            if set(self.sandbox.names) != self._names:
+                self._names = set(self.sandbox.names)
+                self.query_one(RichLog).write(Text("names bound now: " + _listed(self._names),
+                                                   style="dim"))
         self._recall = 0
 
     def action_recall(self, delta: int) -> None:
@@ -124,3 +129,7 @@ class SandboxScreen(Screen[None]):
 
     def action_leave(self) -> None:
         self.dismiss(None)
+
+
+def _listed(names: set[str]) -> str:
+    return ", ".join(sorted(names))
