@@ -271,6 +271,7 @@ async def test_r_compares_every_observable_with_the_kernel(app_factory):
         assert "? child.heap.shared_with(parent)" in kernel
         assert "✓ stdout" in kernel
         assert "kernel ✗" in str(app.screen.query_one("#status").render())
+        assert "differ" in str(app.screen.query_one("#status").render())
         # going back shows step 1, which has not run on the kernel
         await pilot.press("p")
         await pilot.pause()
@@ -284,7 +285,7 @@ async def test_r_with_an_agreeing_kernel_marks_the_expectations(app_factory):
         await settle(pilot, app)
         text = app.screen.query_one(LessonText).markdown
         assert "· kernel ✓" in text and "✗ 0 disagree" in text
-        assert "kernel ✓" in str(app.screen.query_one("#status").render())
+        assert "kernel ✓ agrees" in str(app.screen.query_one("#status").render())
 
 
 # --- questions -----------------------------------------------------------------------------

@@ -65,12 +65,14 @@ def status_line(session: LessonSession) -> Text:
     if session.position in session.kernel_pending:
         text.append("  kernel: running…", style="yellow")
     elif check is not None:
+        # whether the kernel agrees with the model (the lesson text's "· kernel ✓" says
+        # whether an expectation held there)
         if not check.ran:
-            text.append(f"  kernel {UNKNOWN}", style="yellow")
+            text.append(f"  kernel {UNKNOWN} not run", style="yellow")
         elif check.count("disagree"):
-            text.append(f"  kernel {FAIL}{check.count('disagree')}", style="red bold")
+            text.append(f"  kernel {FAIL} {check.count('disagree')} differ", style="red bold")
         else:
-            text.append(f"  kernel {OK}", style="green")
+            text.append(f"  kernel {OK} agrees", style="green")
     return text
 
 
