@@ -344,6 +344,24 @@ async def test_choices_can_be_picked(app_factory):
             (0, "{SIGINT}", True), (1, "[0, 1, 2, 3, 4]", True)]
 
 
+async def test_enter_alone_picks_no_choice(app_factory):
+    """Nothing is chosen until the learner chooses: a stray Enter answers nothing."""
+    seen = Seen()
+    app = app_factory("quiz")
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await pilot.press("n", "a")
+        await pilot.pause()
+        await pilot.press(*"{SIGINT}", "enter")
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AnswerScreen)
+        assert len(seen.of(m.AnswerJudged)) == 1
+        assert "▸" not in str(app.screen.query_one(OptionList).get_option_at_index(0).prompt)
+
+
 async def test_h_shows_the_hint(app_factory, progress):
     seen = Seen()
     app = app_factory("cow")

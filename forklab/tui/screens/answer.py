@@ -24,7 +24,7 @@ class AnswerScreen(ModalScreen[str | None]):
         width: 90%; max-width: 76; height: auto; max-height: 90%;
         border: round $accent; background: $surface; padding: 0 1;
     }
-    AnswerScreen #question { margin-bottom: 1; text-style: bold; }
+    AnswerScreen #question { width: 100%; margin-bottom: 1; text-style: bold; }
     AnswerScreen OptionList { height: auto; max-height: 8; margin-bottom: 1; }
     AnswerScreen #how { color: $text-muted; }
     """
@@ -46,6 +46,8 @@ class AnswerScreen(ModalScreen[str | None]):
                           else "Enter answers · ") + "Esc cancels", id="how")
 
     def on_mount(self) -> None:
+        if self.choices:  # nothing is picked until the learner picks: Enter alone answers nothing
+            self.query_one(OptionList).highlighted = None
         self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -71,7 +73,7 @@ class AnswerScreen(ModalScreen[str | None]):
         """Mark the highlighted choice with ▸ as well: the highlight is not only a colour."""
         options = event.option_list
         for index, choice in enumerate(self.choices):
-            mark = "▸ " if index == event.option_index else "  "
+            mark = "▸ " if index == options.highlighted else "  "
             options.replace_option_prompt_at_index(index, f"{mark}{choice}")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
