@@ -20,7 +20,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forklab import __version__, lessons, practice
 from forklab.backend import Backend
@@ -28,6 +28,9 @@ from forklab.report import Style, error_json, error_text, render_scenario, scena
 from forklab.runner import ScenarioResult
 from forklab.scenario.model import Scenario, ScenarioError, ScenarioErrors
 from forklab.verify import render_text, run_guarded, verify_json, verify_scenario, write_junit
+
+if TYPE_CHECKING:
+    from forklab.sim.calibration import Calibration
 
 
 class UsageError(Exception):
@@ -49,10 +52,11 @@ def real_status() -> tuple[bool, str]:
 
 
 def make_backend(name: str) -> Backend:
-    """The backend called ``name``; imported on demand so the model works alone."""
+    """The backend called ``name``; imported on demand so the model works alone. The
+    model alone predicts with this machine's calibration if there is a valid one."""
     if name == "sim":
         from forklab.sim import SimBackend, calibration
-        return SimBackend(calibration.coefficients())
+        return SimBackend(calibration.current().coefficients)
     available, why = real_status()
     if not available:
         raise UsageError(f"forklab: the real backend is unavailable: {why}")
@@ -157,6 +161,12 @@ def lesson_or_file(arg: str) -> str:
     return str(found) if found is not None else arg
 
 
+def calibrated_here() -> Calibration:
+    """This machine's calibration, made now (quickly, saying so) if there is no valid one."""
+    from forklab.bench.calibrate import ensure
+    return ensure(progress)[0]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run each scenario on one backend and report every step."""
     files = [lesson_or_file(arg) for arg in args.files]
@@ -191,11 +201,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     files = scenario_files(args.paths, directories=True) if args.paths else catalog_files()
     scenarios = load(files)
     real = make_backend("real")
-    sim = make_backend("sim")
+    from forklab.sim import SimBackend
+    calibrated = calibrated_here()
+    sim = SimBackend(calibrated.coefficients)
     verdicts = []
     for i, (file, scenario) in enumerate(scenarios, 1):
         progress(f"verifying {scenario.id} ({i}/{len(scenarios)})...")
-        verdicts.append(verify_scenario(scenario, file, sim, real))
+        verdicts.append(verify_scenario(scenario, file, sim, real, calibrated.tolerance))
     if args.json:
         write_json(verify_json(verdicts))
     else:
@@ -234,14 +246,18 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Spawn latency against parent size, measured in C and predicted by the model."""
     from forklab.bench import report
+    from forklab.bench.calibrate import ensure
     from forklab.bench.measure import BenchError
     from forklab.bench.run import bench, parse_methods, parse_size
-    from forklab.sim import calibration
 
     try:
         sizes = [parse_size(s) for s in args.sizes.split(",")]
-        rows = bench(sizes, parse_methods(args.methods), args.reps, thp=args.thp,
-                     on_progress=progress, coefficients=calibration.coefficients())
+        methods = parse_methods(args.methods)
+        calibrated, just_made = ensure(progress)
+        source = calibrated.describe(just_made)
+        progress(f"bench: predicting with {source}")
+        rows = bench(sizes, methods, args.reps, thp=args.thp,
+                     on_progress=progress, coefficients=calibrated.coefficients)
         if args.png:
             report.write_png(rows, args.png)
     except BenchError as err:
@@ -249,9 +265,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     except OSError as err:
         raise UsageError(f"forklab bench: {err.filename or ''}: {err.strerror or err}") from None
     if args.json:
-        write_json({"rows": [row.json() for row in rows]})
+        write_json({"predictions": report.provenance_json(calibrated, just_made),
+                    "rows": [row.json() for row in rows]})
     else:
-        print(report.table(rows) + "\n\n" + report.plot(rows))
+        print(f"predictions: {source}\n\n" + report.table(rows) + "\n\n" + report.plot(rows))
     return 0
 
 
@@ -259,21 +276,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure this machine, fit the cost model's coefficients, save them."""
     from forklab.bench import calibrate
     from forklab.bench.measure import BenchError
+    from forklab.sim import calibration
 
-    design = calibrate.QUICK if args.quick else calibrate.DESIGN
     try:
-        points = calibrate.measure_design(design, args.reps, on_progress=progress)
+        fitted, made = (calibrate.quick(progress) if args.quick
+                        else calibrate.full(args.reps, progress))
     except BenchError as err:
         raise UsageError(str(err)) from None
-    fitted = calibrate.fit_points(points)
+    low, high = made.tolerance.band()
     print(calibrate.render(fitted))
+    print(f"\none call strays from its median by x{made.tolerance.low:.2f} to "
+          f"x{made.tolerance.high:.2f}: verify agrees with a spawn_us from x{low:.2f} to "
+          f"x{high:.2f} the prediction")
     if args.dry_run:
         return 0
     try:
-        where = calibrate.save(fitted, args.reps)
-    except OSError as err:
+        where = calibrate.save(made, fitted)
+    except (OSError, calibration.Refused) as err:
         raise UsageError(f"forklab calibrate: cannot save: {err}") from None
-    print(f"\nsaved to {where}; the simulator now predicts spawn_us with these")
+    print(f"saved to {where}; the simulator now predicts spawn_us with these")
     return 0
 
 
@@ -354,8 +375,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     """Open the lesson player: the catalog, or one lesson."""
     _lesson_player_ready()
     from forklab.tui.app import LessonError, make_app
+    coefficients = calibrated_here().coefficients if real_status()[0] else None
     try:
-        app = make_app(args.lesson, progress=args.progress)
+        app = make_app(args.lesson, progress=args.progress, coefficients=coefficients)
     except LessonError as err:
         raise UsageError(f"forklab: {err}") from None
     app.run()
@@ -535,7 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     calibrating.add_argument("--reps", type=_positive, default=15, metavar="N",
                              help="repetitions per point (default 15)")
     calibrating.add_argument("--quick", action="store_true",
-                             help="a few small points only (to check it runs; not to trust)")
+                             help="the quick design forklab makes by itself when it has no "
+                                  "calibration: a few seconds, the fixed costs and one "
+                                  "factor for the rest")
     calibrating.add_argument("--dry-run", action="store_true",
                              help="show the fit, save nothing")
     calibrating.set_defaults(handler=cmd_calibrate)

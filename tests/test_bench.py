@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import json
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from forklab.bench import fit
+from forklab.bench import calibrate, fit
 from forklab.bench.cases import Case
 from forklab.bench.measure import BenchError, Samples, bytes_needed, mem_available, preflight
 from forklab.bench.report import Row, plot, table
 from forklab.bench.run import bench, parse_methods, parse_size
+from forklab.sim import calibration, cost
+from forklab.sim.cost import Coefficients, Tolerance
 
 GiB = 1 << 30
 KNOWN = [70.0, 0.45, 0.08, 0.3, 1.0, 0.02, 5.0]  # base, then six per-unit costs
@@ -151,3 +155,167 @@ def test_the_plot_puts_the_slow_method_above_the_fast_one() -> None:
     spawn_rows = [i for i, line in enumerate(grid) if "p" in line.split("|", 1)[1]]
     assert min(fork_rows) < min(spawn_rows)  # row 0 is the top: the slowest
     assert "1 GiB" in lines[-2] and "f fork" in lines[-1]
+
+
+# --- the quick calibration -------------------------------------------------------------
+
+
+def machine_of(fixed: float, image: float, growth: float) -> dict[str, Coefficients]:
+    """A machine whose costs are the shipped ones times one factor per part."""
+    def scaled(c: Coefficients) -> Coefficients:
+        return Coefficients.from_values(
+            [v * (image if name == "image" else growth if name in ("pte", "huge", "table",
+                                                                   "crowd") else fixed)
+             for name, v in zip(cost.TERMS, c.values())])
+    return {kind: scaled(c) for kind, c in cost.DEFAULTS.items()}
+
+
+def synthetic_points(truth: dict[str, Coefficients], noise: float = 0.0,
+                     seed: int = 0) -> list[calibrate.Point]:
+    """The quick design's points, with the model's terms and the times `truth` gives."""
+    rng = random.Random(seed)
+    points = []
+    for kind, (methods, cases) in calibrate.QUICK.items():
+        for method in methods:
+            for case in cases:
+                stats = calibrate.model_stats(kind, method, case)
+                minus = (calibrate.model_stats("vfork", method, case)
+                         if method == "vfork_exec" else None)
+                us = truth[kind](stats) + (truth["vfork"](minus) if minus else 0.0)
+                us *= rng.uniform(1 - noise, 1 + noise)
+                points.append(calibrate.Point(
+                    kind, Samples(method, case, (0.9 * us, us, 1.2 * us)), stats, minus))
+    return points
+
+
+def test_the_quick_fit_recovers_a_machine_whose_costs_scale_by_part() -> None:
+    truth = machine_of(fixed=0.6, image=1.4, growth=2.5)
+    fitted = calibrate.fit_points(synthetic_points(truth), calibrate.fit_quick)
+    for f in fitted:
+        assert f.coefficients.values() == pytest.approx(truth[f.kind].values(), rel=1e-6)
+
+
+def test_a_kind_timed_at_one_parent_scales_every_cost_by_its_fixed_factor() -> None:
+    truth = machine_of(fixed=1.5, image=1.5, growth=3.0)  # vfork and spawn do not grow
+    fitted = {f.kind: f.coefficients for f in
+              calibrate.fit_points(synthetic_points(truth), calibrate.fit_quick)}
+    assert fitted["vfork"].values() == pytest.approx(
+        [1.5 * v for v in cost.DEFAULTS["vfork"].values()])
+    assert fitted["spawn"].base == pytest.approx(1.5 * cost.DEFAULTS["spawn"].base)
+
+
+def test_the_quick_fit_of_noisy_times_predicts_a_1_gib_fork_within_the_noise() -> None:
+    truth = machine_of(fixed=0.8, image=1.2, growth=0.3)
+    fitted = {f.kind: f.coefficients for f in
+              calibrate.fit_points(synthetic_points(truth, noise=0.05, seed=4),
+                                   calibrate.fit_quick)}
+    stats = calibrate.model_stats("fork", "fork", Case(size=GiB))
+    assert fitted["fork"](stats) == pytest.approx(truth["fork"](stats), rel=0.1)
+
+
+def test_the_spread_is_the_2nd_to_98th_percentile_of_one_call_over_its_median() -> None:
+    values = (60.0,) * 3 + (100.0,) * 95 + (200.0,) * 3  # 101 calls, median 100
+    point = calibrate.Point("fork", Samples("fork", Case(), values), cost.ForkStats.empty())
+    assert calibrate.spread([point]) == Tolerance(low=0.6, high=2.0)
+    once = (50.0,) + (100.0,) * 99 + (900.0,)  # one outlier each way is not the spread
+    point = calibrate.Point("fork", Samples("fork", Case(), once), cost.ForkStats.empty())
+    assert calibrate.spread([point]) == Tolerance(low=1.0, high=1.0)
+
+
+# --- made by itself, once --------------------------------------------------------------
+
+
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "forklab" / "calibration.json"
+
+
+def fake_measurements(monkeypatch: pytest.MonkeyPatch, truth: dict[str, Coefficients]
+                      ) -> list[int]:
+    """Measuring gives the quick design's points on `truth`; returns a call count."""
+    calls: list[int] = []
+
+    def measure_design(design: object, reps: int, say: Callable[[str], None],
+                       rounds: int = 1) -> list[calibrate.Point]:
+        assert design is calibrate.QUICK
+        calls.append(reps * rounds)
+        return synthetic_points(truth)
+
+    monkeypatch.setattr(calibrate, "measure_design", measure_design)
+    return calls
+
+
+def test_without_a_calibration_a_quick_one_is_made_saved_and_said(
+        empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    truth = machine_of(fixed=0.5, image=1.0, growth=0.25)
+    calls = fake_measurements(monkeypatch, truth)
+    said: list[str] = []
+    made, just_made = calibrate.ensure(said.append)
+    assert just_made and made.design == "quick" and len(calls) == 1
+    assert made.coefficients["fork"].values() == pytest.approx(truth["fork"].values())
+    assert any("quick" in line for line in said) and empty_cache.exists()
+    again, just_made = calibrate.ensure(said.append)  # the next time: the saved one
+    assert not just_made and len(calls) == 1 and again == made
+
+
+def test_a_refused_calibration_is_named_with_why_and_made_anew(
+        empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fake_measurements(monkeypatch, machine_of(1.0, 1.0, 1.0))
+    empty_cache.parent.mkdir(parents=True)
+    empty_cache.write_text('{"version": 2, "machine": {"kernel": "2.6.32"}}')
+    said: list[str] = []
+    made, just_made = calibrate.ensure(said.append)
+    assert just_made and len(calls) == 1
+    assert f"not using {empty_cache}: made on another machine" in said[0]
+
+
+def test_without_the_timing_program_the_shipped_coefficients_stand_and_it_is_said(
+        empty_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = fake_measurements(monkeypatch, machine_of(1.0, 1.0, 1.0))
+    monkeypatch.setenv("FORKLAB_BENCH", str(tmp_path / "missing"))
+    said: list[str] = []
+    assert calibrate.ensure(said.append) == (calibration.SHIPPED, False)
+    assert not calls and "not built" in said[0]
+
+
+def test_verify_compares_with_the_spread_measured_here(
+        empty_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The tolerance verify is given is the one the calibration measured."""
+    from forklab import cli
+
+    measured = Tolerance(low=0.85, high=1.3)
+    calibration.save(calibration.Calibration(dict(cost.DEFAULTS), measured, "quick",
+                                             time.time()), {})
+    given: list[Tolerance] = []
+
+    def verify_scenario(scenario: object, file: str, sim: object, real: object,
+                        tolerance: Tolerance) -> object:
+        given.append(tolerance)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli, "verify_scenario", verify_scenario)
+    monkeypatch.setattr(cli, "make_backend", lambda name: None)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('id = "s"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
+                        'do = "parent: fork -> child"\n')
+    with pytest.raises(SystemExit):
+        cli.main(["verify", str(scenario)])
+    assert given == [measured]
+
+
+def test_bench_says_where_its_predictions_come_from(
+        empty_cache: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from forklab import cli
+    from forklab.bench import run
+
+    fake_measurements(monkeypatch, machine_of(1.0, 1.0, 1.0))
+    monkeypatch.setattr(run, "bench", lambda *args, **kwargs: rows())
+    assert cli.main(["bench", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["predictions"]
+    assert (first["source"], first["design"], first["just_made"]) == (
+        "this machine", "quick", True)
+    assert cli.main(["bench"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("predictions: a quick calibration of this machine, made ")

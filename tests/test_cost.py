@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from forklab.sim import calibration, cost
-from forklab.sim.cost import Coefficients, ForkStats
+from forklab.sim.calibration import Calibration
+from forklab.sim.cost import Coefficients, ForkStats, Tolerance
 
 
 @pytest.fixture
@@ -17,6 +23,12 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 FAST_FORK = Coefficients(base=1.0, pte=0.5)
+SPREAD = Tolerance(low=0.8, high=1.6)
+
+
+def made_here(fork: Coefficients = FAST_FORK, made: float | None = None) -> Calibration:
+    return Calibration({**cost.DEFAULTS, "fork": fork}, SPREAD, "full",
+                       time.time() if made is None else made)
 
 
 def test_the_tests_never_see_a_users_calibration() -> None:
@@ -26,15 +38,20 @@ def test_the_tests_never_see_a_users_calibration() -> None:
 
 def test_without_a_calibration_the_shipped_coefficients_predict(cache: Path) -> None:
     assert not cache.exists()
-    assert calibration.coefficients() is cost.DEFAULTS
+    assert calibration.load() is None
+    assert calibration.current() is calibration.SHIPPED
 
 
 def test_a_saved_calibration_is_what_is_loaded_next(cache: Path) -> None:
-    where = calibration.save({"fork": FAST_FORK}, {"reps": 3})
+    saved = made_here()
+    where = calibration.save(saved, {"points": []})
     assert where == cache
-    loaded = calibration.coefficients()
-    assert cost.predict("fork", ForkStats(mappings=24, ptes=100), loaded) == 51.0
-    assert loaded["vfork"] == cost.DEFAULTS["vfork"]  # not calibrated: shipped
+    loaded = calibration.load()
+    assert loaded == saved
+    assert cost.predict("fork", ForkStats(mappings=24, ptes=100), loaded.coefficients) == 51.0
+    assert loaded.coefficients["vfork"] == cost.DEFAULTS["vfork"]  # not calibrated: shipped
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
 
 
 def test_the_model_predicts_with_the_coefficients_it_is_given(cache: Path) -> None:
@@ -43,7 +60,7 @@ def test_the_model_predicts_with_the_coefficients_it_is_given(cache: Path) -> No
     from forklab.bench.predict import predicted_us
 
     shipped = predicted_us("fork", Case(size=1 << 20))
-    calibration.save({"fork": FAST_FORK}, {})
+    calibration.save(made_here(), {})
     assert predicted_us("fork", Case(size=1 << 20)) == shipped
     fast = {**cost.DEFAULTS, "fork": FAST_FORK}
     assert predicted_us("fork", Case(size=1 << 20), fast) == 1.0 + 0.5 * 256 != shipped
@@ -56,7 +73,7 @@ def test_the_command_line_passes_this_machines_calibration(cache: Path, tmp_path
     scenario.write_text('id = "f"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
                         'do = "parent: fork -> child"\nexpect = ["child.spawn_us == 7.0"]\n')
     assert main(["run", str(scenario)]) == 1  # the shipped fork takes longer
-    calibration.save({"fork": Coefficients(base=7.0)}, {})
+    calibration.save(made_here(Coefficients(base=7.0)), {})
     assert main(["run", str(scenario)]) == 0
 
 
@@ -65,7 +82,7 @@ def test_the_lesson_player_passes_this_machines_calibration(cache: Path) -> None
     from forklab.tui.app import make_app
     from forklab.tui.state import LessonSession
 
-    calibration.save({"fork": Coefficients(base=7.0)}, {})
+    calibration.save(made_here(Coefficients(base=7.0)), {})
     app = make_app(lessons=[])
     session = LessonSession(parse_text('id = "f"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
                                        'do = "parent: fork -> child"\n'), app.coefficients)
@@ -73,30 +90,100 @@ def test_the_lesson_player_passes_this_machines_calibration(cache: Path) -> None
     assert session.world.processes["child"].spawn_us == 7.0
 
 
-@pytest.mark.parametrize("change", [
-    lambda d: d.update(version=calibration.VERSION + 1),
-    lambda d: d["machine"].update(kernel="2.6.32"),
-    lambda d: d["machine"].update(cpus=d["machine"]["cpus"] + 1),
-    lambda d: d["coefficients"]["fork"].update(pte="fast"),
-    lambda d: d["coefficients"]["fork"].update(pte=float("nan")),
-    lambda d: d["coefficients"]["fork"].update(pte=1e308),  # every prediction infinite
-    lambda d: d["coefficients"]["fork"].update(pte=-1.0),
-    lambda d: d["coefficients"]["fork"].pop("pte"),
-    lambda d: d["coefficients"].update(teleport=d["coefficients"]["fork"]),
+# --- what is refused ----------------------------------------------------------------
+
+DAY = 86400.0
+
+
+@pytest.mark.parametrize("change, why", [
+    (lambda d: d.update(version=calibration.VERSION - 1), "format"),
+    (lambda d: d["machine"].update(kernel="2.6.32"), "another machine"),
+    (lambda d: d["machine"].update(cpus=d["machine"]["cpus"] + 1), "another machine"),
+    (lambda d: d["machine"].update(cpu="a faster host"), "another machine"),
+    (lambda d: d.update(made=d["made"] - 31 * DAY), "stale"),
+    (lambda d: d.update(made=d["made"] + DAY), "future"),
+    (lambda d: d.pop("made"), "does not say when"),
+    (lambda d: d.update(design="guessed"), "how it was made"),
+    (lambda d: d["tolerance"].update(high=0.5), "spread around 1"),
+    (lambda d: d["tolerance"].update(low=0.0), "spread around 1"),
+    (lambda d: d["tolerance"].update(high=float("inf")), "spread around 1"),
+    (lambda d: d["coefficients"]["fork"].update(pte="fast"), "not a number"),
+    (lambda d: d["coefficients"]["fork"].update(pte=float("nan")), "not a number"),
+    (lambda d: d["coefficients"]["fork"].update(pte=1e308), "not a number"),  # all infinite
+    (lambda d: d["coefficients"]["fork"].update(pte=-1.0), "not a number"),
+    (lambda d: d["coefficients"]["fork"].update(pte=True), "not a number"),
+    (lambda d: d["coefficients"]["fork"].pop("pte"), "not the cost model's"),
+    (lambda d: d["coefficients"].update(teleport=d["coefficients"]["fork"]),
+     "not the cost model's"),
 ])
-def test_a_calibration_from_elsewhere_or_damaged_is_ignored(cache: Path, change) -> None:
-    calibration.save({"fork": FAST_FORK}, {})
+def test_a_calibration_from_elsewhere_stale_or_damaged_is_refused_saying_why(
+        cache: Path, change: Callable[[dict[str, Any]], None], why: str) -> None:
+    calibration.save(made_here(), {})
     document = json.loads(cache.read_text())
     change(document)
     cache.write_text(json.dumps(document, allow_nan=True))
-    assert calibration.coefficients() is cost.DEFAULTS
+    with pytest.raises(calibration.Refused, match=why):
+        calibration.load()
+    assert calibration.current() is calibration.SHIPPED
 
 
-@pytest.mark.parametrize("text", ["{not json", "[" * 100_000])
-def test_a_file_that_is_not_json_is_ignored(cache: Path, text: str) -> None:
+@pytest.mark.parametrize("text, why", [("{not json", "not JSON"), ("[" * 100_000, "not JSON"),
+                                       ("\udcff", "not UTF-8"), (" " * (2 << 20), "too large")])
+def test_a_file_that_is_not_a_calibration_is_refused(cache: Path, text: str, why: str) -> None:
     cache.parent.mkdir(parents=True)
-    cache.write_text(text)
-    assert calibration.coefficients() is cost.DEFAULTS
+    cache.write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(calibration.Refused, match=why):
+        calibration.load()
+
+
+def test_a_symbolic_link_is_refused_even_to_a_valid_calibration(cache: Path,
+                                                                 tmp_path: Path) -> None:
+    calibration.save(made_here(), {})
+    real = tmp_path / "elsewhere.json"
+    cache.rename(real)
+    cache.symlink_to(real)
+    with pytest.raises(calibration.Refused, match="symbolic link"):
+        calibration.load()
+
+
+def test_saving_replaces_a_link_and_never_writes_through_it(cache: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    cache.parent.mkdir(mode=0o700, parents=True)
+    cache.symlink_to(victim)
+    calibration.save(made_here(), {})
+    assert victim.read_text() == "precious"
+    assert not cache.is_symlink() and calibration.load() is not None
+
+
+def test_a_file_others_may_write_is_refused(cache: Path) -> None:
+    calibration.save(made_here(), {})
+    cache.chmod(0o666)
+    with pytest.raises(calibration.Refused, match="others may write"):
+        calibration.load()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away takes root")
+def test_a_file_of_another_user_is_refused(cache: Path) -> None:
+    calibration.save(made_here(), {})
+    os.chown(cache, 65534, -1)
+    with pytest.raises(calibration.Refused, match="belongs to uid 65534"):
+        calibration.load()
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(cache: Path) -> None:
+    cache.parent.mkdir(parents=True)
+    os.mkfifo(cache)
+    with pytest.raises(calibration.Refused, match="not a regular file"):
+        calibration.load()
+
+
+def test_a_cache_directory_others_may_write_is_not_written_in(cache: Path) -> None:
+    cache.parent.mkdir(parents=True)
+    cache.parent.chmod(0o777)
+    with pytest.raises(calibration.Refused, match="others may write"):
+        calibration.save(made_here(), {})
+    assert not cache.exists()
 
 
 def test_a_relative_xdg_cache_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,13 @@
-"""`forklab calibrate`: measure this machine, fit the cost model, save the coefficients.
+"""Calibration: measure this machine, fit the cost model, save the coefficients.
+
+Two designs. The full one (`forklab calibrate`, about half a minute) fits
+every term of every kind. The quick one (a few seconds) is made by itself the
+first time the cost model meets the kernel on a machine without a valid
+calibration (:func:`ensure`): it times each kind at one or two parents and
+fits, per kind, the fixed part (and exec's image) and one factor by which this
+machine's per-unit costs differ from the shipped ones, whose proportions it
+keeps. Both record the spread of a single call around its median, which is
+verify's tolerance (forklab.sim.cost.Tolerance).
 
 Each kind of the cost model is timed on parents chosen so that every term
 varies on its own: sizes written with 4 KiB pages (PTEs, and a table page per
@@ -10,12 +19,15 @@ so the coefficients mean what the simulator will multiply them by.
 """
 from __future__ import annotations
 
+import os
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from forklab.bench import fit
 from forklab.bench.cases import Case
-from forklab.bench.measure import Samples, measure, preflight
+from forklab.bench.measure import BenchError, Samples, bench_path, measure, preflight
 from forklab.bench.predict import exec_stats, model_run, stats_of
 from forklab.sim import calibration, cost
 
@@ -26,7 +38,7 @@ DESIGN: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]] = {
         Case(), Case(size=64 * MiB), Case(size=256 * MiB), Case(size=GiB),
         Case(size=256 * MiB, thp=True), Case(size=GiB, thp=True),
         Case(maps=1000), Case(maps=250, maps_touch="write"), Case(maps=1000, maps_touch="write"),
-        Case(fds=1000), Case(threads=8),
+        Case(maps=4000, maps_touch="write"), Case(fds=1000), Case(threads=8),
     )),
     "vfork": (("vfork", "clone_vm_vfork"), (Case(), Case(size=GiB), Case(maps=1000),
                                              Case(fds=1000))),
@@ -39,8 +51,17 @@ DESIGN: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]] = {
 """For each kind of the model: the bench methods that time it, and the parents."""
 
 QUICK: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]] = {
-    kind: (methods, cases[:2]) for kind, (methods, cases) in DESIGN.items()}
-"""A smaller design for checking that calibration runs (too few points to trust)."""
+    "fork": (("fork",), (Case(), Case(size=256 * MiB))),
+    "vfork": (("vfork",), (Case(),)),
+    "spawn": (("posix_spawn",), (Case(),)),
+    "exec": (("exec", "vfork_exec"), (Case(), Case(size=256 * MiB))),
+}
+"""The quick design: each kind from an empty parent and (where a kind grows with
+the parent) one of 256 MiB written; vfork_exec gives exec without an image."""
+QUICK_REPS, QUICK_ROUNDS = 5, 3
+QUICK_PARTS = {"fixed": (), "image": ("image",), "growth": ("pte", "huge", "table", "crowd")}
+"""How the quick fit groups the terms: each part keeps the shipped proportions
+of its terms and gets a factor of its own (every term not named is fixed)."""
 
 
 @dataclass(frozen=True)
@@ -85,20 +106,57 @@ def model_stats(kind: str, method: str, case: Case) -> cost.ForkStats:
 
 
 def measure_design(design: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]], reps: int,
-                   on_progress: Callable[[str], None] = lambda _: None) -> list[Point]:
+                   on_progress: Callable[[str], None] = lambda _: None,
+                   rounds: int = 1) -> list[Point]:
+    """Every point of the design, timed `reps` times in each of `rounds` passes over
+    the design: on a machine others load, a burst then slows one pass of every
+    point rather than every sample of one."""
     preflight([case for _, cases in design.values() for case in cases])
     jobs = [(kind, method, case) for kind, (methods, cases) in design.items()
             for method in methods for case in cases]
-    points = []
-    for i, (kind, method, case) in enumerate(jobs, 1):
-        on_progress(f"calibrate: {method} at {case.label()} ({i}/{len(jobs)})")
-        minus = model_stats("vfork", method, case) if method == "vfork_exec" else None
-        points.append(Point(kind, measure(method, case, reps), model_stats(kind, method, case),
-                            minus))
-    return points
+    values: list[tuple[float, ...]] = [()] * len(jobs)
+    for r in range(rounds):
+        for i, (_, method, case) in enumerate(jobs):
+            on_progress(f"calibrate: {method} at {case.label()} "
+                        f"({r * len(jobs) + i + 1}/{rounds * len(jobs)})")
+            values[i] += measure(method, case, reps).values
+    return [Point(kind, Samples(method, case, samples), model_stats(kind, method, case),
+                  model_stats("vfork", method, case) if method == "vfork_exec" else None)
+            for (kind, method, case), samples in zip(jobs, values)]
 
 
-def fit_points(points: list[Point]) -> list[Fitted]:
+Fitter = Callable[[str, list[tuple[float, ...]], list[float]], cost.Coefficients]
+
+
+def fit_full(kind: str, rows: list[tuple[float, ...]], targets: list[float]) -> cost.Coefficients:
+    """Every term fitted on its own."""
+    return cost.Coefficients.from_values(fit.fit(list(rows), targets))
+
+
+def quick_row(kind: str, terms: tuple[float, ...]) -> list[float]:
+    """The shipped prediction split in three: the fixed part (what an empty parent
+    costs), the image, and what grows with written memory."""
+    parts = dict.fromkeys(QUICK_PARTS, 0.0)
+    for name, c, t in zip(cost.TERMS, cost.DEFAULTS[kind].values(), terms):
+        parts[_part(name)] += c * t
+    return list(parts.values())
+
+
+def _part(term: str) -> str:
+    return next((part for part, names in QUICK_PARTS.items() if term in names), "fixed")
+
+
+def fit_quick(kind: str, rows: list[tuple[float, ...]], targets: list[float]) -> cost.Coefficients:
+    """The shipped coefficients times one factor per part, each fitted; a part no
+    point varied on its own (vfork, posix_spawn) takes the fixed part's factor."""
+    found = dict(zip(QUICK_PARTS, fit.fit([quick_row(kind, row) for row in rows], targets)))
+    factor = {part: found[part] or found["fixed"] for part in QUICK_PARTS}
+    return cost.Coefficients.from_values(
+        [factor[_part(name)] * value
+         for name, value in zip(cost.TERMS, cost.DEFAULTS[kind].values())])
+
+
+def fit_points(points: list[Point], fitter: Fitter = fit_full) -> list[Fitted]:
     """The coefficients of each kind, fitted to its points' medians."""
     fitted: list[Fitted] = []
     done: dict[str, cost.Coefficients] = {}
@@ -106,19 +164,75 @@ def fit_points(points: list[Point]) -> list[Fitted]:
     for kind in kinds:  # exec last: its vfork_exec points need the vfork fit
         mine = [p for p in points if p.kind == kind]
         targets = [p.target(done) for p in mine]
-        done[kind] = cost.Coefficients.from_values(
-            fit.fit([p.stats.terms() for p in mine], targets))
+        done[kind] = fitter(kind, [p.stats.terms() for p in mine], targets)
         fitted.append(Fitted(kind, done[kind], mine, targets))
     return fitted
 
 
-def save(fitted: list[Fitted], reps: int) -> str:
-    """Write the calibration where the simulator reads it; returns the path."""
-    coefficients = {f.kind: f.coefficients for f in fitted}
+def spread(points: list[Point]) -> cost.Tolerance:
+    """How far one call strays from the median of its point: the 2nd and 98th
+    percentiles of sample / median over every sample of every point."""
+    ratios = [v / p.samples.median for p in points for v in p.samples.values]
+    if len(ratios) < 2:
+        return calibration.SHIPPED.tolerance
+    cuts = statistics.quantiles(ratios, n=50, method="inclusive")
+    return cost.Tolerance(low=min(cuts[0], 1.0), high=max(cuts[-1], 1.0))
+
+
+def calibration_of(fitted: list[Fitted], design: str) -> calibration.Calibration:
+    return calibration.Calibration(
+        {**cost.DEFAULTS, **{f.kind: f.coefficients for f in fitted}},
+        spread([p for f in fitted for p in f.points]), design, time.time())
+
+
+def save(made: calibration.Calibration, fitted: list[Fitted]) -> str:
+    """Write the calibration where forklab reads it, with its points; returns the path."""
     points = [{"kind": f.kind, "method": p.samples.method, "case": p.samples.case.label(),
-               "median_us": round(p.samples.median, 1), "residual": round(r, 4)}
+               "samples": len(p.samples.values), "median_us": round(p.samples.median, 1),
+               "residual": round(r, 4)}
               for f in fitted for p, r in zip(f.points, f.residuals())]
-    return str(calibration.save(coefficients, {"reps": reps, "points": points}))
+    return str(calibration.save(made, {"points": points}))
+
+
+def quick(say: Callable[[str], None]) -> tuple[list[Fitted], calibration.Calibration]:
+    """Measure the quick design and fit it."""
+    fitted = fit_points(measure_design(QUICK, QUICK_REPS, say, rounds=QUICK_ROUNDS), fit_quick)
+    return fitted, calibration_of(fitted, "quick")
+
+
+def full(reps: int, say: Callable[[str], None]) -> tuple[list[Fitted], calibration.Calibration]:
+    """Measure the full design and fit every term."""
+    fitted = fit_points(measure_design(DESIGN, reps, say), fit_full)
+    return fitted, calibration_of(fitted, "full")
+
+
+def ensure(say: Callable[[str], None]) -> tuple[calibration.Calibration, bool]:
+    """This machine's calibration, made now (quick) if there is no valid one; and
+    whether it was just made. Without the timing program, or the memory, the
+    shipped coefficients stand, and `say` says so."""
+    try:
+        found = calibration.load()
+    except calibration.Refused as err:
+        say(f"forklab: not using {calibration.path()}: {err}")
+        found = None
+    if found is not None:
+        return found, False
+    if not os.access(bench_path(), os.X_OK):
+        say("forklab: cannot calibrate (forklab-bench is not built): "
+            "predicting with the shipped coefficients")
+        return calibration.SHIPPED, False
+    say("forklab: no calibration of this machine: a quick one (a few seconds, once)")
+    try:
+        fitted, made = quick(say)
+    except BenchError as err:
+        say(f"{err}; predicting with the shipped coefficients")
+        return calibration.SHIPPED, False
+    try:
+        where = save(made, fitted)
+        say(f"forklab: saved to {where} (`forklab calibrate` makes a full one)")
+    except (OSError, calibration.Refused) as err:
+        say(f"forklab: calibration not saved: {err}")
+    return made, True
 
 
 def render(fitted: list[Fitted]) -> str:
@@ -127,7 +241,8 @@ def render(fitted: list[Fitted]) -> str:
     for f in fitted:
         terms = ", ".join(f"{name} {value:.4g}" for name, value in
                           zip(cost.TERMS, f.coefficients.values()) if value)
-        lines.append(f"{f.kind}: {terms or 'nothing fitted'}  (us)")
+        worst = max((abs(r) for r in f.residuals()), default=0.0)
+        lines.append(f"{f.kind}: {terms or 'nothing fitted'}  (us; worst residual {worst:.0%})")
         for p, target, r in zip(f.points, f.targets, f.residuals()):
             fitted_us = target * (1 + r)
             lines.append(f"  {p.samples.method:<15} {p.samples.case.label():<26} "

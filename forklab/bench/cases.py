@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forklab.scenario.script import MAX_REPEAT
 from forklab.vocabulary import PAGE, format_size
 
 METHODS: dict[str, str] = {
@@ -63,12 +64,12 @@ class Case:
             lines.append(f"{actor}: mmap heap {self.size}" + (" thp" if self.thp else ""))
             if self.touch != "none":
                 lines.append(f"{actor}: {self.touch} heap")
-        if self.maps:
-            lines.append(f"repeat {self.maps}: {actor}: mmap m 1p")
+        for chunk, n in enumerate(_chunks(self.maps)):  # a repeat makes m{chunk}_1 .. _n
+            lines.append(f"repeat {n}: {actor}: mmap m{chunk} 1p")
             if self.maps_touch == "write":
-                lines.extend(f"{actor}: write m_{i}" for i in range(1, self.maps + 1))
-        if self.fds:
-            lines.append(f"repeat {self.fds}: {actor}: open /dev/null -> f")
+                lines.extend(f"{actor}: write m{chunk}_{i}" for i in range(1, n + 1))
+        lines.extend(f"repeat {n}: {actor}: open /dev/null -> f{chunk}"
+                     for chunk, n in enumerate(_chunks(self.fds)))
         if self.threads:
             lines.append(f"repeat {self.threads}: {actor}: thread -> t")
         return lines
@@ -84,3 +85,8 @@ class Case:
         if self.threads:
             parts.append(f"{self.threads} threads")
         return ", ".join(parts)
+
+
+def _chunks(count: int) -> list[int]:
+    """count as repeat counts a scenario accepts (at most MAX_REPEAT each)."""
+    return [min(MAX_REPEAT, count - done) for done in range(0, count, MAX_REPEAT)]

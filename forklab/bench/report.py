@@ -2,17 +2,20 @@
 
 Every row is one method at one parent size: the median of the repeated
 measurements with their spread (the quartiles), the model's prediction, and
-whether the prediction is within the cost model's stated tolerance.
+whether the prediction is within the error the cost model claims for a median
+(MEDIAN_ERROR), and where the prediction's coefficients come from.
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forklab.bench.measure import Samples
-from forklab.sim.cost import within_tolerance
+from forklab.sim.calibration import Calibration
+from forklab.sim.cost import MEDIAN_ERROR
 from forklab.vocabulary import format_size
 
 
@@ -36,7 +39,7 @@ class Row:
 
     @property
     def agrees(self) -> bool:
-        return within_tolerance(self.predicted_us, self.samples.median)
+        return abs(self.error) <= MEDIAN_ERROR
 
     def json(self) -> dict[str, Any]:
         q1, q3 = self.samples.quartiles
@@ -51,6 +54,19 @@ class Row:
                 "error": round(self.error, 4), "within_tolerance": self.agrees}
 
 
+def provenance_json(calibration: Calibration, just_made: bool) -> dict[str, Any]:
+    """Where the predictions come from: which calibration, made when, how far one call
+    strays (the tolerance verify uses)."""
+    made = calibration.made
+    return {"source": "shipped" if made is None else "this machine",
+            "design": calibration.design, "just_made": just_made,
+            "made": None if made is None else time.strftime("%Y-%m-%dT%H:%M:%S%z",
+                                                           time.localtime(made)),
+            "spread": {"low": round(calibration.tolerance.low, 3),
+                       "high": round(calibration.tolerance.high, 3)},
+            "text": calibration.describe(just_made)}
+
+
 def _us(value: float) -> str:
     return f"{value / 1000:.2f} ms" if value >= 1000 else f"{value:.0f} us"
 
@@ -62,7 +78,7 @@ def table(rows: list[Row]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         q1, q3 = r.samples.quartiles
-        mark = "" if r.agrees else "  outside tolerance"
+        mark = "" if r.agrees else f"  off by more than {MEDIAN_ERROR:.0%}"
         lines.append(f"{r.method:<15} {format_size(r.size):>8} {_us(r.samples.median):>10} "
                      f"{_us(q1) + ' - ' + _us(q3):>20} {_us(r.predicted_us):>10} "
                      f"{r.error:>+7.0%}{mark}")

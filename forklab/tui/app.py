@@ -130,5 +130,5 @@ def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None
         progress = Progress(progress)
     if coefficients is None:
         from forklab.sim import calibration
-        coefficients = calibration.coefficients()
+        coefficients = calibration.current().coefficients
     return ForklabApp(entries, progress, kernel or real_kernel, coefficients, start)
