@@ -265,7 +265,7 @@ def test_a_refused_calibration_is_named_with_why_and_made_anew(
     empty_cache.parent.mkdir(parents=True)
     empty_cache.write_text('{"version": 2, "machine": {"kernel": "2.6.32"}}')
     said: list[str] = []
-    made, just_made = calibrate.ensure(said.append)
+    _, just_made = calibrate.ensure(said.append)
     assert just_made and len(calls) == 1
     assert f"not using {empty_cache}: made on another machine" in said[0]
 

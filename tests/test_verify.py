@@ -18,8 +18,8 @@ from forklab.scenario.expr import check
 from forklab.scenario.model import Actor, Expr, Scenario, ScenarioError, Step, Where
 from forklab.scenario.ops import Fork, Op
 from forklab.sim.cost import Tolerance
-from forklab.verify import (ABSENT, TIMING_RUNS, compare, compare_value, junit_tree,
-                            render_text, verdict_text, verify_json, verify_scenario, write_junit)
+from forklab.verify import (ABSENT, TIMING_RUNS, compare, compare_value, junit_tree, render_text,
+                            verdict_text, verify_json, verify_scenario, write_junit)
 
 FILE = "demo.toml"
 
