@@ -5,6 +5,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,16 @@ def test_bench_says_where_its_predictions_come_from(
     assert cli.main(["bench"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("predictions: a quick calibration of this machine, made ")
+
+
+def test_a_quick_calibration_made_on_a_busy_machine_is_used_once_not_kept(
+        empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    truth = machine_of(1.0, 1.0, 1.0)
+    busy = [replace(p, samples=Samples(p.samples.method, p.samples.case,
+                                       p.samples.values * 10 + (p.samples.median * 4,) * 2))
+            for p in synthetic_points(truth)]  # 2 calls in 32 at 4 times the median
+    monkeypatch.setattr(calibrate, "measure_design", lambda *args, **kwargs: busy)
+    said: list[str] = []
+    made, just_made = calibrate.ensure(said.append)
+    assert just_made and made.tolerance.high == pytest.approx(4.0)
+    assert "busy" in said[-1] and not empty_cache.exists()

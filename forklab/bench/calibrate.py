@@ -62,6 +62,10 @@ QUICK_REPS, QUICK_ROUNDS = 5, 3
 QUICK_PARTS = {"fixed": (), "image": ("image",), "growth": ("pte", "huge", "table", "crowd")}
 """How the quick fit groups the terms: each part keeps the shipped proportions
 of its terms and gets a factor of its own (every term not named is fixed)."""
+KEEP_SPREAD = 3.0
+"""A quick calibration in which one call took more than this many times its median
+was made while others loaded the machine: it is used once and not kept, so the
+next command measures again (on a quiet machine one call strays up to 2.5 times)."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,10 @@ def ensure(say: Callable[[str], None]) -> tuple[calibration.Calibration, bool]:
     except BenchError as err:
         say(f"{err}; predicting with the shipped coefficients")
         return calibration.SHIPPED, False
+    if made.tolerance.high > KEEP_SPREAD:
+        say(f"forklab: the machine is busy (one call took up to {made.tolerance.high:.1f} "
+            f"times its median): this calibration is used now, not kept")
+        return made, True
     try:
         where = save(made, fitted)
         say(f"forklab: saved to {where} (`forklab calibrate` makes a full one)")
