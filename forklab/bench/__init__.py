@@ -2,5 +2,6 @@
 
 ``cases`` says what is measured, ``measure`` times it in C (forklab-bench),
 ``predict`` asks the simulator, ``fit`` solves least squares, ``calibrate``
-and ``run`` are `forklab calibrate` and `forklab bench`, ``report`` shows them.
+makes a calibration (`forklab calibrate`, or a quick one by itself when none is
+valid), ``run`` is `forklab bench`, ``report`` shows them.
 """

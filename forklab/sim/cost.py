@@ -5,9 +5,9 @@ present PTE copied, per huge-page entry, per page-table page allocated, plus
 the fd table it duplicates. One term is not linear: ``crowd``, the square of
 the page-table pages copied, because once the tables fork reads and the ones
 it fills no longer fit in the CPU's caches each page costs more (250 written
-one-page mappings fork in 0.9 ms, 4000 in 21-25 ms: 40% more per mapping).
-vfork and posix_spawn copy no page tables, so their time does not grow with
-the parent. exec's time grows with what it tears down: a fork child's exec
+one-page mappings fork in 0.9 ms, 4000 in 21-25 ms: half as much again per
+mapping). vfork and posix_spawn copy no page tables, so their time does not
+grow with the parent. exec's time grows with what it tears down: a fork child's exec
 frees the page tables fork just copied.
 
 The coefficients are the model's parameter (``Kernel(scenario, coefficients)``):
