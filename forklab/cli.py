@@ -203,6 +203,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     real = make_backend("real")
     from forklab.sim import SimBackend
     calibrated = calibrated_here()
+    low, high = calibrated.tolerance.band()
+    progress(f"verify: spawn_us agrees from x{low:.2f} to x{high:.2f} the prediction "
+             f"(the spread of one call in {calibrated.describe()})")
     sim = SimBackend(calibrated.coefficients)
     verdicts = []
     for i, (file, scenario) in enumerate(scenarios, 1):
