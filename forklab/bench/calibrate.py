@@ -4,9 +4,9 @@ Two designs. The full one (`forklab calibrate`, about half a minute) fits
 every term of every kind. The quick one (a few seconds) is made by itself the
 first time the cost model meets the kernel on a machine without a valid
 calibration (:func:`ensure`): it times each kind at one or two parents and
-fits, per kind, the fixed part (and exec's image) and one factor by which this
-machine's per-unit costs differ from the shipped ones, whose proportions it
-keeps. Both record the spread of a single call around its median, which is
+fits, per kind, a factor for each part of the shipped coefficients (the fixed
+part, exec's image, what grows with written memory), keeping the proportions
+of the terms within a part. Both record the spread of a single call around its median, which is
 verify's tolerance (forklab.sim.cost.Tolerance).
 
 Each kind of the cost model is timed on parents chosen so that every term
