@@ -3,6 +3,8 @@ with the kernel, observable by observable, and every expectation holds on both.
 
 This is the test that keeps the model true: when the kernel and the model
 part ways, it fails with the disagreement (step, line, observable, both values).
+Like `forklab verify` on a machine it has not calibrated, it first measures
+this machine (a quick calibration) and predicts spawn_us with what it found.
 """
 from __future__ import annotations
 
@@ -10,18 +12,26 @@ from pathlib import Path
 
 import pytest
 
+from forklab.bench import calibrate
 from forklab.lessons import catalog
 from forklab.real import RealBackend
 from forklab.scenario.parse import parse_file
 from forklab.sim import SimBackend
 from forklab.report import Style
+from forklab.sim.calibration import Calibration
 from forklab.verify import render_text, verify_scenario
 
 HERE = Path(__file__).resolve().parent.parent
 FILES = sorted((HERE / "scenarios").glob("*.toml")) + catalog()
 
 
+@pytest.fixture(scope="module")
+def measured() -> Calibration:
+    return calibrate.quick(lambda _: None)[1]
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_model_and_kernel_agree(path: Path) -> None:
-    verdict = verify_scenario(parse_file(path), str(path), SimBackend(), RealBackend())
+def test_model_and_kernel_agree(path: Path, measured: Calibration) -> None:
+    verdict = verify_scenario(parse_file(path), str(path), SimBackend(measured.coefficients),
+                              RealBackend(), measured.tolerance)
     assert verdict.status in ("agree", "sim-only"), render_text([verdict], Style(False))
