@@ -15,9 +15,9 @@ import pytest
 from forklab.bench import calibrate
 from forklab.lessons import catalog
 from forklab.real import RealBackend
+from forklab.report import Style
 from forklab.scenario.parse import parse_file
 from forklab.sim import SimBackend
-from forklab.report import Style
 from forklab.sim.calibration import Calibration
 from forklab.verify import render_text, verify_scenario
 
