@@ -56,7 +56,7 @@ def make_backend(name: str) -> Backend:
     model alone predicts with this machine's calibration if there is a valid one."""
     if name == "sim":
         from forklab.sim import SimBackend, calibration
-        return SimBackend(calibration.current().coefficients)
+        return SimBackend(calibration.current(progress).coefficients)
     available, why = real_status()
     if not available:
         raise UsageError(f"forklab: the real backend is unavailable: {why}")

@@ -213,3 +213,16 @@ def test_an_exec_by_a_vfork_child_frees_no_image() -> None:
     kernel = model_run("exec", Case(size=1 << 20))
     stats = exec_stats(kernel, kernel.processes["c"])
     assert (stats.image, stats.ptes) == (1, 256)
+
+
+def test_the_model_alone_says_which_calibration_it_refused_and_why(
+        cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from forklab.cli import main
+
+    cache.parent.mkdir(parents=True)
+    cache.write_text("{not json")
+    scenario = tmp_path / "fork.toml"
+    scenario.write_text('id = "f"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
+                        'do = "parent: fork -> child"\n')
+    assert main(["run", str(scenario)]) == 0
+    assert f"forklab: not using {cache}: it is not JSON" in capsys.readouterr().err

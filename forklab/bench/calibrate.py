@@ -214,12 +214,8 @@ def ensure(say: Callable[[str], None]) -> tuple[calibration.Calibration, bool]:
     """This machine's calibration, made now (quick) if there is no valid one; and
     whether it was just made. Without the timing program, or the memory, the
     shipped coefficients stand, and `say` says so."""
-    try:
-        found = calibration.load()
-    except calibration.Refused as err:
-        say(f"forklab: not using {calibration.path()}: {err}")
-        found = None
-    if found is not None:
+    found = calibration.current(say)
+    if found is not calibration.SHIPPED:
         return found, False
     if not os.access(bench_path(), os.X_OK):
         say("forklab: cannot calibrate (forklab-bench is not built): "

@@ -20,6 +20,7 @@ import os
 import platform
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -227,12 +228,14 @@ def load() -> Calibration | None:
     return parse(document)
 
 
-def current() -> Calibration:
-    """This machine's valid calibration if there is one, else the shipped coefficients:
-    for the model alone, which measures nothing."""
+def current(say: Callable[[str], None] = lambda _: None) -> Calibration:
+    """This machine's valid calibration if there is one, else the shipped coefficients
+    (`say` is told why a file was refused): for the model alone, which measures
+    nothing."""
     try:
         return load() or SHIPPED
-    except Refused:
+    except Refused as err:
+        say(f"forklab: not using {path()}: {err}")
         return SHIPPED
 
 
