@@ -289,7 +289,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     low, high = made.tolerance.band()
     print(calibrate.render(fitted))
     print(f"\none call strays from its median by x{made.tolerance.low:.2f} to "
-          f"x{made.tolerance.high:.2f}: verify agrees with a spawn_us from x{low:.2f} to "
+          f"x{made.tolerance.high:.2f}, the model from a median by up to "
+          f"{made.tolerance.error:.0%}: verify agrees with a spawn_us from x{low:.2f} to "
           f"x{high:.2f} the prediction")
     if args.dry_run:
         return 0

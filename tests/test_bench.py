@@ -322,6 +322,25 @@ def test_bench_says_where_its_predictions_come_from(
     assert text.startswith("predictions: a quick calibration of this machine, made ")
 
 
+def test_the_model_error_of_the_tolerance_is_measured_on_a_point_held_out_of_the_fit(
+        empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 16 MiB fork twice what the fit of the others predicts: the model is off by
+    half there, and the band is that much wider on both sides."""
+    truth = machine_of(1.0, 1.0, 1.0)
+    small = calibrate.QUICK_HELD_OUT[0]
+    points = [replace(p, samples=Samples(p.samples.method, p.samples.case,
+                                         tuple(2 * v for v in p.samples.values)))
+              if (p.samples.method, p.samples.case) == small else p
+              for p in synthetic_points(truth)]
+    monkeypatch.setattr(calibrate, "measure_design", lambda *args, **kwargs: points)
+    fitted, made = calibrate.quick(lambda _: None)
+    fork = next(f for f in fitted if f.kind == "fork")
+    assert len(fork.points) == 2  # the held-out point is not fitted
+    assert fork.coefficients.values() == pytest.approx(truth["fork"].values())
+    assert made.tolerance.error == pytest.approx(0.5)
+    assert made.tolerance.band()[1] == pytest.approx(made.tolerance.high * 1.5)
+
+
 def test_a_quick_calibration_made_on_a_busy_machine_is_used_once_not_kept(
         empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     truth = machine_of(1.0, 1.0, 1.0)

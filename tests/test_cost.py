@@ -107,6 +107,8 @@ DAY = 86400.0
     (lambda d: d["tolerance"].update(high=0.5), "spread around 1"),
     (lambda d: d["tolerance"].update(low=0.0), "spread around 1"),
     (lambda d: d["tolerance"].update(high=float("inf")), "spread around 1"),
+    (lambda d: d["tolerance"].update(error=0.01), "model error"),  # tighter than claimed
+    (lambda d: d["tolerance"].pop("error"), "model error"),
     (lambda d: d["coefficients"]["fork"].update(pte="fast"), "not a number"),
     (lambda d: d["coefficients"]["fork"].update(pte=float("nan")), "not a number"),
     (lambda d: d["coefficients"]["fork"].update(pte=1e308), "not a number"),  # all infinite

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from forklab.sim.cost import DEFAULTS, KINDS, Coefficients, Tolerance
+from forklab.sim.cost import DEFAULTS, KINDS, MEDIAN_ERROR, Coefficients, Tolerance
 
 VERSION = 2
 FILE_NAME = "calibration.json"
@@ -38,7 +38,7 @@ MAX_COEFFICIENT = 1e6
 so is not a calibration, and 1e308 would make every prediction infinite."""
 MAX_SPREAD = 100.0
 """A single call a hundred times off its median says the machine was swapping, not
-what a call costs: such a spread is not a tolerance."""
+what a call costs: such a spread (or a model that far off) is not a tolerance."""
 
 
 class Refused(Exception):
@@ -67,9 +67,10 @@ class Calibration:
         return f"a {self.design} calibration of this machine, {made}"
 
 
-SHIPPED = Calibration(DEFAULTS, Tolerance(low=0.4, high=2.5), "shipped")
+SHIPPED = Calibration(DEFAULTS, Tolerance(low=0.4, high=2.5, error=0.4), "shipped")
 """The shipped coefficients, with the worst spread of one call seen where they were
-fitted (a factor of 2.5 for a zygote's small fork)."""
+fitted (a factor of 2.5 for a zygote's small fork) and how far the model's medians
+strayed from the measured ones there (up to a factor of 1.4)."""
 
 
 def cache_dir() -> Path:
@@ -112,7 +113,8 @@ def _owned_and_private(info: os.stat_result) -> str | None:
 def to_json(calibration: Calibration, extra: dict[str, Any]) -> dict[str, Any]:
     return {"version": VERSION, "machine": machine(), "design": calibration.design,
             "made": calibration.made,
-            "tolerance": {"low": calibration.tolerance.low, "high": calibration.tolerance.high},
+            "tolerance": {"low": calibration.tolerance.low, "high": calibration.tolerance.high,
+                          "error": calibration.tolerance.error},
             "coefficients": {kind: dict(zip(_names(), c.values()))
                              for kind, c in calibration.coefficients.items()},
             **extra}
@@ -167,10 +169,11 @@ def parse(document: Any, now: float | None = None) -> Calibration:
     if design not in ("quick", "full"):
         raise Refused("it does not say how it was made")
     spread: Any = document.get("tolerance")
-    if not (isinstance(spread, dict) and set(spread) == {"low", "high"}
+    if not (isinstance(spread, dict) and set(spread) == {"low", "high", "error"}
             and _number(spread["low"], 1 / MAX_SPREAD, 1)
-            and _number(spread["high"], 1, MAX_SPREAD)):
-        raise Refused("its tolerance is not a spread around 1")
+            and _number(spread["high"], 1, MAX_SPREAD)
+            and _number(spread["error"], MEDIAN_ERROR, MAX_SPREAD)):
+        raise Refused("its tolerance is not a spread around 1 and a model error")
     raw = document.get("coefficients")
     if not isinstance(raw, dict) or not raw:
         raise Refused("it holds no coefficients")
@@ -182,8 +185,8 @@ def parse(document: Any, now: float | None = None) -> Calibration:
         if not all(_number(v, 0, MAX_COEFFICIENT) for v in numbers):
             raise Refused(f"a coefficient of {kind} is not a number from 0 to {MAX_COEFFICIENT:g}")
         found[kind] = Coefficients.from_values([float(v) for v in numbers])
-    return Calibration({**DEFAULTS, **found}, Tolerance(float(spread["low"]),
-                       float(spread["high"])), design, float(made))
+    tolerance = Tolerance(float(spread["low"]), float(spread["high"]), float(spread["error"]))
+    return Calibration({**DEFAULTS, **found}, tolerance, design, float(made))
 
 
 def _read(target: Path) -> str:

@@ -127,7 +127,8 @@ DEFAULTS: dict[str, Coefficients] = {
 
 MEDIAN_ERROR = 0.25
 """How far the model's prediction may stray from the median of many calls: what
-`forklab bench` checks, row by row, after a calibration of the machine."""
+`forklab bench` checks, row by row, after a calibration of the machine, and the
+least model error a tolerance assumes."""
 
 
 @dataclass(frozen=True)
@@ -136,15 +137,17 @@ class Tolerance:
 
     ``low`` and ``high`` bound the spread of a single call around its median, as
     measured by repeating calls on this machine (the 2nd and 98th percentiles
-    of sample / median over a calibration's points); the model's own error
-    (MEDIAN_ERROR) widens that band on both sides."""
+    of sample / median over a calibration's points); ``error`` is how far the
+    model was off a measured median there (at least MEDIAN_ERROR), which widens
+    that band on both sides."""
 
     low: float
     high: float
+    error: float = MEDIAN_ERROR
 
     def band(self) -> tuple[float, float]:
         """measured / predicted ratios that agree."""
-        return self.low / (1 + MEDIAN_ERROR), self.high * (1 + MEDIAN_ERROR)
+        return self.low / (1 + self.error), self.high * (1 + self.error)
 
     def agrees(self, predicted_us: float, measured_us: float) -> bool:
         if predicted_us <= 0:
