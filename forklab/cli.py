@@ -205,7 +205,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     calibrated = calibrated_here()
     low, high = calibrated.tolerance.band()
     progress(f"verify: spawn_us agrees from x{low:.2f} to x{high:.2f} the prediction "
-             f"(the spread of one call in {calibrated.describe()})")
+             f"(one call's spread and the model's error in {calibrated.describe()})")
     sim = SimBackend(calibrated.coefficients)
     verdicts = []
     for i, (file, scenario) in enumerate(scenarios, 1):
@@ -562,8 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="repetitions per point (default 15)")
     calibrating.add_argument("--quick", action="store_true",
                              help="the quick design forklab makes by itself when it has no "
-                                  "calibration: a few seconds, the fixed costs and one "
-                                  "factor for the rest")
+                                  "calibration: a few seconds, a factor per part of the "
+                                  "shipped costs")
     calibrating.add_argument("--dry-run", action="store_true",
                              help="show the fit, save nothing")
     calibrating.set_defaults(handler=cmd_calibrate)

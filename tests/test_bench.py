@@ -317,6 +317,7 @@ def test_bench_says_where_its_predictions_come_from(
     first = json.loads(capsys.readouterr().out)["predictions"]
     assert (first["source"], first["design"], first["just_made"]) == (
         "this machine", "quick", True)
+    assert first["tolerance"]["error"] >= cost.MEDIAN_ERROR
     assert cli.main(["bench"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("predictions: a quick calibration of this machine, made ")

@@ -55,15 +55,16 @@ class Row:
 
 
 def provenance_json(calibration: Calibration, just_made: bool) -> dict[str, Any]:
-    """Where the predictions come from: which calibration, made when, how far one call
-    strays (the tolerance verify uses)."""
+    """Where the predictions come from: which calibration, made when, and the tolerance
+    it measured (one call's spread, the model's error), which verify uses."""
     made = calibration.made
     return {"source": "shipped" if made is None else "this machine",
             "design": calibration.design, "just_made": just_made,
             "made": None if made is None else time.strftime("%Y-%m-%dT%H:%M:%S%z",
                                                            time.localtime(made)),
-            "spread": {"low": round(calibration.tolerance.low, 3),
-                       "high": round(calibration.tolerance.high, 3)},
+            "tolerance": {"low": round(calibration.tolerance.low, 3),
+                          "high": round(calibration.tolerance.high, 3),
+                          "error": round(calibration.tolerance.error, 3)},
             "text": calibration.describe(just_made)}
 
 
