@@ -248,6 +248,31 @@ def test_signals_kill_zombie_and_uncatchable():
     })
 
 
+@pytest.mark.parametrize("case, after, result", [
+    # nanosleep fails with EINTR whatever SA_RESTART says
+    ("sleep_restart", "returned", "-1 EINTR"),
+    ("sleep_norestart", "returned", "-1 EINTR"),
+    ("read_restart", "restarted", "1 0"),
+    ("read_norestart", "returned", "-1 EINTR"),
+    # a pipe write cut after some bytes returns them, with or without SA_RESTART
+    ("write_partial_restart", "returned", "24576 0"),
+    ("write_partial_norestart", "returned", "24576 0"),
+    ("write_none_restart", "restarted", "100 0"),
+    ("write_none_norestart", "returned", "-1 EINTR"),
+    ("wait_restart", "restarted", "7 0"),
+    ("wait_norestart", "returned", "-1 EINTR"),
+    # a mutex wait is never interrupted: the handler runs and the wait goes on
+    ("lock_norestart", "restarted", "0 0"),
+])
+def test_signals_interrupt_blocked_calls(case, after, result):
+    expect(facts("proc_eintr"), {
+        f"{case}.blocked": 1,
+        f"{case}.handler": 1,
+        f"{case}.after": after,
+        f"{case}.result": result,
+    })
+
+
 def test_signals_no_subprocess_failed():
     f = facts("proc_signals")
     assert not [k for k in f if k.endswith(".subprocess_status")], f
