@@ -44,7 +44,16 @@ from forklab.sim.rules import KERNEL, Rules
 from forklab.sim.signals import SigHand
 from forklab.sim.syscall import HANDLERS
 from forklab.sim.tasks import MAIN, Numbers, Process, Thread
-from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeData, OnPipeRoom, Wait, Waiting
+from forklab.sim.waits import (
+    OnAtforkLocks,
+    OnChild,
+    OnMutex,
+    OnPipeData,
+    OnPipeRoom,
+    OnTime,
+    Wait,
+    Waiting,
+)
 
 __all__ = ["HANDLERS", "Kernel"]
 
@@ -179,6 +188,8 @@ class Kernel:
                 return fdops.pipe_read(proc, wait)
             case OnPipeRoom():
                 return fdops.pipe_put(self, proc, thread, wait)
+            case OnTime():
+                return None if self.now + 1e-9 >= wait.until else wait
 
     def settle(self) -> None:
         """Retry waiting ops and let programs run until nothing changes."""

@@ -17,7 +17,7 @@ from forklab.scenario.contract import timed_enders
 from forklab.sim import exit_wait, fdops
 from forklab.sim.files import Directory, OpenFile, Pipe, RegularFile
 from forklab.sim.syscall import HANDLERS
-from forklab.sim.waits import OnChild, OnPipeData, OnPipeRoom, Wait
+from forklab.sim.waits import OnChild, OnPipeData, OnPipeRoom, OnTime, Wait
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -26,7 +26,15 @@ if TYPE_CHECKING:
 
 @HANDLERS.handles(ops.Sleep)
 def op_sleep(k: Kernel, proc: Process, thread: Thread, op: ops.Sleep) -> None:
-    k.now += op.seconds
+    """nanosleep: time passes, one timed program's end at a time, so that a caught
+    signal (the SIGCHLD of a child that ends) cuts the sleep short with EINTR."""
+    end = k.now + op.seconds
+    k.block(proc, thread, op, OnTime(end))
+    while thread.waiting is not None and thread.waiting.op is op and not proc.ended:
+        ends = [p.program_until for p in k.processes.values()
+                if not p.ended and p.program_until is not None and p.program_until > k.now]
+        k.now = min([end, *ends])
+        k.settle()
 
 
 class ModelPrograms:

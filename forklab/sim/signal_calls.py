@@ -3,7 +3,9 @@
 A signal whose disposition discards it is dropped when it is sent, unless
 blocked; a pending signal that some thread does not block is acted on at once:
 a caught one runs its (recording) handler, a fatal default ends the process.
-The handler table itself is :class:`forklab.sim.signals.SigHand`.
+A handler that runs on a thread blocked in a call ends or restarts the call
+as signal(7) says (:func:`run_handler`). The handler table itself is
+:class:`forklab.sim.signals.SigHand`.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 from forklab.scenario import ops
 from forklab.sim import exit_wait
 from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.waits import OnPipeRoom, OnTime
 from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE
 
 if TYPE_CHECKING:
@@ -91,6 +94,26 @@ def deliver(k: Kernel, proc: Process) -> None:
                 if _fatal(proc, sig):
                     exit_wait.die(k, proc, signal=sig)
                     return
+                if proc.sighand.get(sig) == "catch":
+                    run_handler(proc, thread)
+
+
+def run_handler(proc: Process, thread: Thread) -> None:
+    """A caught signal's handler runs on thread; a call it was blocked in goes on as
+    the kernel decides for a handler installed with SA_RESTART, as `catch` installs
+    it (signal(7); tests/kernel_facts/proc_eintr.c): a sleep fails with EINTR, a
+    pipe write that has written some bytes returns them, and everything else
+    waits again (read, wait, a write with nothing written are restarted; a mutex
+    lock is never interrupted)."""
+    waiting = thread.waiting
+    if waiting is None:
+        return
+    match waiting.on:
+        case OnTime():
+            thread.waiting = None
+            set_errno(proc, thread, "EINTR")
+        case OnPipeRoom(done=done) if done > 0 and isinstance(waiting.op, ops.Writefd):
+            thread.waiting = None
 
 
 def _kills_at_once(proc: Process, sig: str) -> bool:

@@ -1,7 +1,7 @@
 """What a blocked op waits for, as plain data.
 
 An op that cannot finish yet (a held mutex, an empty or full pipe, a child
-still running, the locks of fork's atfork handlers) leaves its thread with a
+still running, the locks of fork's atfork handlers, a sleep) leaves its thread with a
 :class:`Waiting` record. The record says what the op waits for and how far it
 got; the kernel tries it again after every change of the world
 (:meth:`forklab.sim.kernel.Kernel.settle`). Being data, a wait is copied with
@@ -85,7 +85,18 @@ class OnPipeRoom:
         return "room in the pipe"
 
 
-Wait = OnMutex | OnAtforkLocks | OnChild | OnPipeData | OnPipeRoom
+@dataclass(frozen=True)
+class OnTime:
+    """``sleep``: nanosleep until the scenario's clock reaches ``until`` (seconds)."""
+
+    until: float
+
+    @property
+    def what(self) -> str:
+        return "time to pass"
+
+
+Wait = OnMutex | OnAtforkLocks | OnChild | OnPipeData | OnPipeRoom | OnTime
 
 
 @dataclass(frozen=True)
