@@ -32,8 +32,9 @@
  *    alone, after a dry run of the same code that faults in the runtime's
  *    own pages first.
  *
- * The probe installs no signal handler of its own and blocks no signal; the
- * one handler it has is the scenario's `signal SIG catch`.
+ * The probe blocks no signal, and installs no signal handler of its own
+ * outside an access loop (see on_access_fault); the one handler a scenario
+ * sees is its own `signal SIG catch`.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -501,6 +502,46 @@ static __attribute__((noreturn)) void restart_as_child(struct task *t, int ch, i
 
 /* ------------------------------------------------------------------ memory ops */
 
+/* A fault that kills the process in an access loop (SIGSEGV, SIGBUS) ends it
+ * before the loop can reply, and the process may be gone from /proc before
+ * the driver can read it (reaped at once because its parent ignores SIGCHLD,
+ * or by a parent already waiting). So for the loop alone the probe catches
+ * both signals: the handler sends the process's minor faults at the fault
+ * (FL_R_FAULTED; the fatal fault itself is not counted), gives the signal
+ * back the scenario's disposition and returns; the access faults again and
+ * the kernel ends the process exactly as it would have. */
+static int fault_ch = -1; /* where the handler reports; -1 in the dry run */
+static struct sigaction scenario_segv, scenario_bus;
+
+/* On a page of its own, called once in the dry run, so that nothing it runs
+ * before it reads the count faults. */
+__attribute__((noinline, aligned(4096))) static void on_access_fault(int sig, siginfo_t *info,
+                                                                     void *uc)
+{
+    struct rusage ru;
+    struct fl_reply r;
+    (void)info;
+    (void)uc;
+    SYS2(SYS_getrusage, RUSAGE_SELF, &ru);
+    memset(&r, 0, sizeof r);
+    r.kind = FL_R_FAULTED;
+    r.v[0] = ru.ru_minflt;
+    rt_send(fault_ch, &r, NULL, 0);
+    if (sig == SIGSEGV || sig == SIGBUS)
+        sigaction(sig, sig == SIGBUS ? &scenario_bus : &scenario_segv, NULL);
+}
+
+/* The stack below the access loop, where the kernel writes a signal frame
+ * and the handler runs: written once in the dry run, so that neither takes a
+ * fault (a fork child's stack pages are write-protected until written). */
+static __attribute__((noinline)) void write_stack_below(void)
+{
+    volatile char area[32 * 1024];
+    for (size_t i = 0; i < sizeof area; i += 512)
+        area[i] = 0;
+    area[sizeof area - 1] = 0;
+}
+
 /* The access loop, on a page of its own so that the dry run faults in all
  * of its code. Returns the minor faults the loop itself took. */
 __attribute__((noinline, aligned(4096))) static long access_pages(volatile unsigned char *p,
@@ -509,10 +550,13 @@ __attribute__((noinline, aligned(4096))) static long access_pages(volatile unsig
 {
     struct rusage a, b;
     struct fl_reply begin;
+    if (ch < 0) { /* the dry run */
+        write_stack_below();
+        on_access_fault(0, NULL, NULL);
+    }
     /* The process's faults so far, before the loop: if the loop kills the
-     * process (SIGBUS past a file's end, SIGSEGV), the driver counts the
-     * loop's faults from the zombie's /proc/PID/stat. The dry run sends to
-     * fd -1 (EBADF), so the same code runs both times. */
+     * process, the driver sets the count of FL_R_FAULTED against it. The dry
+     * run sends to fd -1 (EBADF), so the same code runs both times. */
     SYS2(SYS_getrusage, RUSAGE_SELF, &a);
     memset(&begin, 0, sizeof begin);
     begin.kind = FL_R_BEGIN;
@@ -534,8 +578,20 @@ __attribute__((noinline, aligned(4096))) static long access_pages(volatile unsig
 
 static long touch(int ch, unsigned long addr, long pages, int value, int write)
 {
+    struct sigaction catch_fault;
+    memset(&catch_fault, 0, sizeof catch_fault);
+    catch_fault.sa_sigaction = on_access_fault;
+    catch_fault.sa_flags = SA_SIGINFO;
+    sigemptyset(&catch_fault.sa_mask);
+    fault_ch = -1;
     access_pages((volatile unsigned char *)addr, 0, value, write, -1); /* dry run */
-    return access_pages((volatile unsigned char *)addr, pages, value, write, ch);
+    fault_ch = ch;
+    sigaction(SIGSEGV, &catch_fault, &scenario_segv);
+    sigaction(SIGBUS, &catch_fault, &scenario_bus);
+    long faults = access_pages((volatile unsigned char *)addr, pages, value, write, ch);
+    sigaction(SIGSEGV, &scenario_segv, NULL);
+    sigaction(SIGBUS, &scenario_bus, NULL);
+    return faults;
 }
 
 /* Open a path inside the scratch directory: never outside it, whatever

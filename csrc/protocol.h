@@ -63,6 +63,9 @@ struct fl_reply {
 #define FL_R_BEGIN 4  /* an access loop starts (v[0]: the process's minor faults so far,
                        * RUSAGE_SELF); not the op's end: it lets the driver count the
                        * faults of a loop that kills the process */
+#define FL_R_FAULTED 5 /* an access loop takes a fault that kills the process (v[0]: the
+                        * process's minor faults at that fault, RUSAGE_SELF); the
+                        * process ends without replying */
 
 /* hello fields (v[]) */
 #define FL_H_PID 0

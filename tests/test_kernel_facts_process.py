@@ -273,6 +273,24 @@ def test_signals_interrupt_blocked_calls(case, after, result):
     })
 
 
+def test_faults_of_a_process_that_dies_of_a_fault():
+    """A handler at the fatal fault counts what the zombie's /proc/PID/stat and
+    wait4's rusage count (the fatal fault is not counted); only the handler can
+    count for a child reaped at once, which /proc never shows as a zombie."""
+    expect(facts("proc_death_faults"), {
+        "zombie.loop_faults": 4,
+        "zombie.proc_after_exit": "zombie",
+        "zombie.stat_minus_handler": 0,
+        "zombie.signal": "BUS",
+        "ignored.loop_faults": 4,
+        "ignored.proc_after_exit": "gone",
+        "ignored.waitid": "ECHILD",
+        "waiting.loop_faults": 4,
+        "waiting.rusage_minus_handler": 0,
+        "waiting.signal": "BUS",
+    })
+
+
 def test_signals_no_subprocess_failed():
     f = facts("proc_signals")
     assert not [k for k in f if k.endswith(".subprocess_status")], f

@@ -510,8 +510,9 @@ class RealRun:
         if proc.dead:
             code, sig = _decode_status(proc.wait_status)
             return ProcessObs(proc.name, "reaped" if proc.reaped else "zombie", code, sig,
-                              parent=proc.parent, threads=0, minflt=proc.minflt,
-                              spawn_us=proc.spawn_us, last_read=proc.last_read)
+                              parent=proc.parent, threads=0, faults=proc.faults,
+                              minflt=proc.minflt, spawn_us=proc.spawn_us,
+                              last_read=proc.last_read)
         status = procfs.status(proc.pid) or {}
         fds = procfs.fds(proc.pid) or []
         cloexec = frozenset(fd for fd in fds

@@ -56,6 +56,8 @@ from forklab.real.scratch import make_dir
 from forklab.scenario.contract import timed_enders
 
 REPLY_SIZE = ffi.sizeof("struct fl_reply")
+DEATH_FAULTS = {lib.FL_R_BEGIN: "begin_minflt", lib.FL_R_FAULTED: "death_minflt"}
+"""The messages of an access loop that may kill its process, and where their count goes."""
 PROBE_NAME = "forklab-probe"
 KEPT_BYTES = 4 * STDOUT_KEPT  # UTF-8 takes at most 4 bytes a character
 MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
@@ -588,9 +590,9 @@ class Driver:
             raise DriverError(f"the probe in '{task.proc.name}' failed: "
                               f"{msg.data.decode(errors='replace')}")
         flight = task.flight
-        if msg.kind == lib.FL_R_BEGIN:  # an access loop starts; its op is still running
+        if msg.kind in DEATH_FAULTS:  # an access loop starts, or dies; no reply yet
             if flight is not None:
-                flight.extra["begin_minflt"] = msg.v[0]
+                flight.extra[DEATH_FAULTS[msg.kind]] = msg.v[0]
             return
         if msg.kind == lib.FL_R_HELLO:
             if msg.v[lib.FL_H_ORIGIN] != lib.FL_O_IMAGE:
@@ -693,24 +695,27 @@ class Driver:
         self.collect(proc)
 
     def _note_death_faults(self, proc: Proc) -> None:
-        """An access loop that killed its process never replies: give its flight
-        the process's minor faults at death (the zombie's /proc/PID/stat, read
-        before anyone reaps it), to set against the count the probe sent just
-        before the loop began (FL_R_BEGIN), so that the faults the loop took
-        before dying count, and the runtime's never do."""
+        """An access loop that killed its process never replies: its flight gets
+        the process's minor faults at the fatal fault (FL_R_FAULTED, sent by the
+        probe's handler), to set against the count the probe sent just before the
+        loop began (FL_R_BEGIN), so that the faults the loop took before dying
+        count, and the runtime's never do. The count arrives whoever reaps the
+        process; only if the handler could not run (the scenario blocked the
+        signal, so the kernel ended the process at once) is it read from the
+        zombie's /proc/PID/stat, which a reaper may have taken first."""
         for task in proc.tasks:
             flight = task.flight
             if flight is None:
                 continue
             # the channel may already be closed: its end-of-file (the fd table goes
             # early in exit) can be read before the pidfd says the process is gone
-            while task.sock is not None and "begin_minflt" not in flight.extra:
+            while task.sock is not None and "death_minflt" not in flight.extra:
                 msg = self._recv(task.sock)
                 if msg is None or msg.kind == 0:
                     break
-                if msg.kind == lib.FL_R_BEGIN:
-                    flight.extra["begin_minflt"] = msg.v[0]
-            if "begin_minflt" not in flight.extra:
+                if msg.kind in DEATH_FAULTS:
+                    flight.extra[DEATH_FAULTS[msg.kind]] = msg.v[0]
+            if "begin_minflt" not in flight.extra or "death_minflt" in flight.extra:
                 continue
             st = procfs.stat(proc.pid)
             if st is not None and st.starttime == proc.starttime and st.state in "ZX":

@@ -108,8 +108,9 @@ def _state(proc: Process, kernel: Kernel) -> str:
 def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
     if proc.ended:
         return ProcessObs(proc.name, proc.state, proc.exit_code, proc.term_signal,
-                          parent=proc.parent, threads=0, minflt=proc.minflt,
-                          spawn_us=proc.spawn_us, last_read=proc.last_read)
+                          parent=proc.parent, threads=0, faults=proc.faults,
+                          minflt=proc.minflt, spawn_us=proc.spawn_us,
+                          last_read=proc.last_read)
     main = proc.main
     mappings = {}
     errno = None
