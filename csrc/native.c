@@ -164,28 +164,6 @@ int fl_pidfd_send_signal(int pidfd, int sig)
     return r < 0 ? -errno : 0;
 }
 
-struct fl_pidfd_info {
-    uint64_t mask;
-    uint64_t cgroupid;
-    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-    int32_t exit_code;
-};
-#define FL_PIDFD_GET_INFO _IOWR(0xFF, 11, struct fl_pidfd_info)
-#define FL_PIDFD_INFO_EXIT (1ULL << 3)
-
-int fl_pidfd_exit_status(int pidfd, int *status)
-{
-    struct fl_pidfd_info info;
-    memset(&info, 0, sizeof info);
-    info.mask = FL_PIDFD_INFO_EXIT;
-    if (ioctl(pidfd, FL_PIDFD_GET_INFO, &info) < 0)
-        return -errno;
-    if (!(info.mask & FL_PIDFD_INFO_EXIT))
-        return -ESRCH;
-    *status = info.exit_code;
-    return 0;
-}
-
 static int pread_all(int fd, void *buf, size_t n, off_t off)
 {
     size_t got = 0;

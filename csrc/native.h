@@ -40,10 +40,6 @@ int fl_scan(int pagemap_fd, int kpf_fd, uint64_t start, uint64_t npages, struct 
  * sees no frame numbers. */
 int64_t fl_shared(int pagemap_a, int pagemap_b, uint64_t start, uint64_t npages);
 
-/* The wait status of a process that has exited, through its pidfd, even
- * after another process reaped it (PIDFD_GET_INFO, Linux 6.15). 0 or -errno
- * (-ESRCH: still running). */
-int fl_pidfd_exit_status(int pidfd, int *status);
 
 /* Whether PAGEMAP_SCAN works on this pagemap fd: 1, 0 or -errno. */
 int fl_have_pagemap_scan(int pagemap_fd);

@@ -890,7 +890,8 @@ class RealRun:
 
         def done(f: Flight) -> None:
             r = f.reply
-            if r is not None and r.v[lib.FL_V_RESULT] == child.pid and not child.reaped:
+            # this wait reaped the child (the driver may have seen it gone already)
+            if r is not None and r.v[lib.FL_V_RESULT] == child.pid:
                 child.dead = True
                 child.reaped = True
                 child.wait_status = r.v[lib.FL_V_RESULT2]

@@ -722,11 +722,15 @@ class Driver:
                 flight.extra["death_minflt"] = st.minflt
 
     def collect(self, proc: Proc) -> None:
-        """For a dead process: reap it if forklab is its parent; else note zombie or reaped."""
+        """For a dead process: reap it if forklab is its parent; else note zombie or
+        reaped. A process reaped by its parent's `wait` gets its status from that
+        wait's reply; one the kernel reaped at once (its parent ignores SIGCHLD)
+        has none: the kernel discarded it (tests/kernel_facts/proc_signals.c), and
+        the model shows the same."""
         if proc.reaped or not proc.dead:
             return
         st = procfs.stat(proc.pid)
-        if st is not None and st.starttime == proc.starttime and st.state in "ZX":
+        if st is not None and st.starttime == proc.starttime and st.state == "Z":
             if st.ppid == self.my_pid:
                 try:
                     pid, status = os.waitpid(proc.pid, os.WNOHANG)
@@ -739,12 +743,7 @@ class Driver:
                     return
             proc.wait_status = st.exit_code
             return
-        if st is None or st.starttime != proc.starttime:
-            proc.reaped = True
-            if proc.pidfd >= 0:
-                status = ffi.new("int *")
-                if lib.fl_pidfd_exit_status(proc.pidfd, status) == 0:
-                    proc.wait_status = status[0]
+        proc.reaped = True  # gone, or being released (X)
 
     def _finish(self, flight: Flight, cancelled: bool = False) -> None:
         if flight.done:

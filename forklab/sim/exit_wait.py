@@ -68,6 +68,7 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
         return
     if parent.sighand.get("SIGCHLD") == "ignore":
         proc.state = "reaped"  # SIGCHLD ignored: the kernel reaps at once
+        proc.exit_code, proc.term_signal = None, None  # and discards the status
         parent.children.remove(proc.name)  # still its parent's child, as one reaped by wait
         return
     signal_calls.send(k, parent, "SIGCHLD")
