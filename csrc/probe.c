@@ -3,7 +3,7 @@
  * The driver (forklab/real/driver.py) starts the first probe with
  * posix_spawn and talks to every task (a process's main thread, or one of
  * its threads) over a control channel of its own: a SOCK_SEQPACKET socket at
- * a high fd (>= FL_FD_MIN; scenario fds are 0..511). Each command is one
+ * a high fd (>= fd_floor: above every fd the scenario can have). Each command is one
  * scenario op, run with the real C library call the op names; the reply
  * carries what the driver needs to bind names (fd numbers, pids) and the
  * minor faults of the op's access loop. Everything the learner observes is
@@ -166,6 +166,11 @@ static inline int64_t now_ns(void)
  * CLONE_VM share it, exec discards it. Per-task state lives on the stack. */
 static struct fl_state fl_state = {FL_STATE_MAGIC, 0};
 static int scratch_fd = -1;
+/* forklab's own fds live at or above this number, above every fd the
+ * scenario's ops can give it (the driver computes it for the run and passes
+ * it on in FORKLAB_FD_FLOOR; each image hands it on to what it spawns or
+ * execs). */
+static int fd_floor = FL_FD_MIN;
 static char probe_path[4096];
 static char connect_name[108];
 static pthread_mutex_t fl_locks[FL_MAX_LOCKS]; /* all-zero is PTHREAD_MUTEX_INITIALIZER */
@@ -214,12 +219,12 @@ static long rt_send(int ch, const struct fl_reply *r, const void *data, size_t l
     return n;
 }
 
-/* Move an fd to forklab's range (>= FL_FD_MIN), close-on-exec. */
+/* Move an fd to forklab's range (>= fd_floor), close-on-exec. */
 static int rt_lift(int fd)
 {
-    if (fd < 0 || fd >= FL_FD_MIN)
+    if (fd < 0 || fd >= fd_floor)
         return fd;
-    int high = rt_fcntl(fd, F_DUPFD_CLOEXEC, FL_FD_MIN);
+    int high = rt_fcntl(fd, F_DUPFD_CLOEXEC, fd_floor);
     rt_close(fd);
     return high;
 }
@@ -430,11 +435,11 @@ static void close_forklab_fds(int keep)
         b = t;
     }
     if (b < 0) {
-        rt_close_range(FL_FD_MIN, (unsigned)a - 1);
+        rt_close_range((unsigned)fd_floor, (unsigned)a - 1);
         rt_close_range((unsigned)a + 1, ~0U);
         return;
     }
-    rt_close_range(FL_FD_MIN, (unsigned)a - 1);
+    rt_close_range((unsigned)fd_floor, (unsigned)a - 1);
     if (b > a)
         rt_close_range((unsigned)a + 1, (unsigned)b - 1);
     rt_close_range((unsigned)b + 1, ~0U);
@@ -918,16 +923,18 @@ static void op_spawn(struct task *t, struct fl_cmd *c, char *data, size_t len,
     memcpy(argv_z, argv, sizeof(char *) * (size_t)na);
     argv_z[na] = NULL;
 
-    char env_connect[160], env_token[64], env_probe[4200];
-    char *envp[4] = {NULL, NULL, NULL, NULL};
+    char env_connect[160], env_token[64], env_probe[4200], env_floor[48];
+    char *envp[5] = {NULL, NULL, NULL, NULL, NULL};
     int kind = (int)c->a[4];
     if (kind == FL_PROG_PROBE) {
         snprintf(env_connect, sizeof env_connect, "FORKLAB_CONNECT=%s", address);
         snprintf(env_token, sizeof env_token, "FORKLAB_TOKEN=%lld", (long long)c->a[0]);
         snprintf(env_probe, sizeof env_probe, "FORKLAB_PROBE=%s", probe_path);
+        snprintf(env_floor, sizeof env_floor, "FORKLAB_FD_FLOOR=%d", fd_floor);
         envp[0] = env_connect;
         envp[1] = env_token;
         envp[2] = env_probe;
+        envp[3] = env_floor;
         path = probe_path;
     }
 
@@ -1012,8 +1019,8 @@ static void op_exec(struct task *t, struct fl_cmd *c, char *data, size_t len,
     int kind = (int)c->a[0];
     char *path = s[0];
     char *argv[64];
-    char env_chan[64], env_probe[4200];
-    char *envp[3] = {NULL, NULL, NULL};
+    char env_chan[64], env_probe[4200], env_floor[48];
+    char *envp[4] = {NULL, NULL, NULL, NULL};
     argv[0] = path;
     for (int i = 1; i < n; i++)
         argv[i] = s[i];
@@ -1021,8 +1028,10 @@ static void op_exec(struct task *t, struct fl_cmd *c, char *data, size_t len,
     if (kind == FL_PROG_PROBE) {
         snprintf(env_chan, sizeof env_chan, "FORKLAB_CHAN=%d", t->ch);
         snprintf(env_probe, sizeof env_probe, "FORKLAB_PROBE=%s", probe_path);
+        snprintf(env_floor, sizeof env_floor, "FORKLAB_FD_FLOOR=%d", fd_floor);
         envp[0] = env_chan;
         envp[1] = env_probe;
+        envp[2] = env_floor;
         path = probe_path;
         argv[0] = probe_path;
         rt_fcntl(t->ch, F_SETFD, 0); /* the one forklab fd exec keeps */
@@ -1197,8 +1206,8 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
          * them stops just below (what the scenario can observe is the same). */
         unsigned lo = (unsigned)c->a[0];
         unsigned hi = c->a[1] < 0 ? ~0U : (unsigned)c->a[1];
-        if (hi >= FL_FD_MIN && lo < FL_FD_MIN)
-            hi = FL_FD_MIN - 1;
+        if (hi >= (unsigned)fd_floor && lo < (unsigned)fd_floor)
+            hi = (unsigned)fd_floor - 1;
         r.v[FL_V_RESULT] = close_range(lo, hi, (int)c->a[2]);
         break;
     }
@@ -1326,7 +1335,7 @@ static __attribute__((noreturn)) void task_loop(struct task *t)
             snprintf(why, sizeof why,
                      "no fd was free for a new task's channel: forklab keeps its own fds "
                      "from %d up to the fd limit (%llu); raise it with `ulimit -n`",
-                     FL_FD_MIN, (unsigned long long)lim.rlim_cur);
+                     fd_floor, (unsigned long long)lim.rlim_cur);
             errno = (int)-n;
             reply_fail(t->ch, why);
             continue;
@@ -1415,6 +1424,9 @@ int main(int argc, char **argv)
     const char *token = getenv("FORKLAB_TOKEN");
     const char *first = getenv("FORKLAB_FIRST");
     const char *probe = getenv("FORKLAB_PROBE");
+    const char *floor_text = getenv("FORKLAB_FD_FLOOR");
+    if (floor_text && atoi(floor_text) > FL_FD_MIN)
+        fd_floor = atoi(floor_text);
     if (probe)
         snprintf(probe_path, sizeof probe_path, "%s", probe);
     else
@@ -1432,6 +1444,7 @@ int main(int argc, char **argv)
             rt_close_range((unsigned)ch + 1, ~0U);
             pin_to_one_cpu();
         }
+        ch = rt_lift(ch); /* to the run's floor, if it is above the fd it came on */
     } else if (conn) {
         snprintf(connect_name, sizeof connect_name, "%s", conn);
         ch = connect_driver(connect_name);

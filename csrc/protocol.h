@@ -17,8 +17,14 @@
 
 #define FL_PROTOCOL_VERSION 1
 
-/* forklab's own fds live at or above this number; scenario fds are 0..511. */
+/* forklab's own fds live at or above the run's floor: this number, or a higher
+ * one when the scenario's ops can give it more fds (forklab/real/backend.py
+ * fd_floor; the probe reads it from FORKLAB_FD_FLOOR). Fds a script names are
+ * 0..511. */
 #define FL_FD_MIN 900
+/* The fds above the floor a run needs for forklab's own (a channel per task,
+ * the scratch directory, one in passing): the fd limit must leave them. */
+#define FL_FD_RESERVE 124
 /* The fd the driver gives the first probe its channel on. */
 #define FL_FIRST_CHANNEL_FD 900
 /* The largest data part of one message. */

@@ -291,6 +291,17 @@ def test_faults_of_a_process_that_dies_of_a_fault():
     })
 
 
+def test_fd_limit_and_pipe_with_one_fd_free():
+    expect(facts("proc_fd_limit"), {
+        "opened": 13,
+        "highest": 14,
+        "open_errno": "EMFILE",
+        "pipe_one_free": "-1 EMFILE",
+        "pipe_took_fd": 0,
+        "dup_last": 14,
+    })
+
+
 def test_signals_no_subprocess_failed():
     f = facts("proc_signals")
     assert not [k for k in f if k.endswith(".subprocess_status")], f

@@ -38,7 +38,7 @@ from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError, Wher
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS
-from forklab.scenario.validate import check_op
+from forklab.scenario.validate import MAX_FD, check_op
 from forklab.scenario.verbs import Handlers
 from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS
 
@@ -57,6 +57,26 @@ SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2}
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 MISSING_PROGRAM = ".forklab-missing/program"
 MAX_PROCESSES = 2 * MAX_PROCESS_OPS + 1  # what one run may hold, whatever its ops say
+
+FDS_ADDED = {ops.Open: 1, ops.Dup: 1, ops.Dup2: 1, ops.Pipe: 2}
+"""How many fds each fd op can add to a table (clone's pidfd and spawn's file
+actions are counted in :func:`fd_floor`)."""
+
+
+def fd_floor(scenario: Scenario) -> int:
+    """The lowest fd forklab's own may take in this run: above every fd the scenario
+    can have. Fds come lowest first, so a scenario fd above MAX_FD (the highest a
+    script may name) means every lower number is open: at most 3 + the fds its ops
+    can add, whichever table holds them."""
+    added = 0
+    for op in scenario.ops:
+        added += FDS_ADDED.get(type(op), 0)
+        if isinstance(op, ops.Clone) and "pidfd" in op.flags:
+            added += 1
+        elif isinstance(op, ops.Spawn):
+            added += len(op.actions)
+    return max(lib.FL_FD_MIN, MAX_FD + 1, 3 + added)
+
 
 HANDLERS = Handlers("the real backend")
 """The real backend's handler for each verb it runs: ``handler(run, task, op)``."""
@@ -309,7 +329,7 @@ class RealRun:
         self.driver: Driver | None = None
         self._finalizer = weakref.finalize(self, _cleanup, None, self.scratch, self._kpf)
         try:
-            self.driver = Driver(self.scratch, timeout, cancel)
+            self.driver = Driver(self.scratch, timeout, cancel, fd_floor(scenario))
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _cleanup, self.driver, self.scratch,
                                                self._kpf)
@@ -514,7 +534,7 @@ class RealRun:
                               minflt=proc.minflt, spawn_us=proc.spawn_us,
                               last_read=proc.last_read)
         status = procfs.status(proc.pid) or {}
-        fds = procfs.fds(proc.pid) or []
+        fds = procfs.fds(proc.pid, self.driver.fd_floor) or []
         cloexec = frozenset(fd for fd in fds
                             if (procfs.fd_flags(proc.pid, fd) or 0) & os.O_CLOEXEC)
         errno: str | None = None
@@ -942,6 +962,9 @@ class RealRun:
 
     # -- verbs: files -----------------------------------------------------------------------------
     def _bind_fds(self, op: Op, *slots: int) -> Callable[[Flight], None]:
+        assert self.driver is not None
+        floor = self.driver.fd_floor
+
         def done(f: Flight) -> None:
             r = f.reply
             if r is None:
@@ -950,7 +973,7 @@ class RealRun:
             numbers = [r.v[s] for s in slots] if len(slots) > 1 else [r.v[lib.FL_V_RESULT]]
             for name, number in zip(op.binds, numbers):
                 if ok and number >= 0:
-                    if number >= lib.FL_FD_MIN:
+                    if number >= floor:  # fd_floor says it cannot
                         raise DriverError("the scenario's fds reached forklab's own")
                     self.names.fd_names[name] = number
                 else:

@@ -5,7 +5,7 @@ Mechanics only; what the ops mean is in :mod:`forklab.real.backend`.
 
 Channels. Every task (a process's main thread, or a `thread`) has a
 SOCK_SEQPACKET socket of its own; the probe's end sits at a high fd
-(>= FL_FD_MIN, close-on-exec). The first probe gets its end from
+(>= the run's fd floor, close-on-exec). The first probe gets its end from
 posix_spawn; a fork/vfork/clone child or a new thread gets a fresh
 socketpair end, passed to the creating task over SCM_RIGHTS with the
 command (the child keeps it and closes the rest of forklab's fds); a probe
@@ -285,17 +285,19 @@ class Driver:
     """The live processes of one run, their channels, and the settle loop."""
 
     def __init__(self, scratch: str, timeout: float,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, fd_floor: int = lib.FL_FD_MIN) -> None:
         self.scratch = scratch
         self.probe = probe_path()
         if not os.access(self.probe, os.X_OK):
             raise DriverError(f"the probe program is missing ({self.probe}); "
                               "build it with: pip install . (Linux, with a C compiler)")
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft <= lib.FL_FD_MIN + 2:
-            raise DriverError(f"forklab keeps its own fds at {lib.FL_FD_MIN} and above in "
-                              f"every scenario process, but the fd limit is {soft}: raise it "
-                              f"to at least {lib.FL_FD_MIN + 124} (`ulimit -n 1024`)")
+        if soft != resource.RLIM_INFINITY and soft < fd_floor + lib.FL_FD_RESERVE:
+            raise DriverError(f"forklab keeps its own fds at {fd_floor} and above in every "
+                              f"scenario process (above every fd this scenario can have), "
+                              f"but the fd limit is {soft}: raise it to at least "
+                              f"{fd_floor + lib.FL_FD_RESERVE} (`ulimit -n`)")
+        self.fd_floor = fd_floor  # forklab's own fds are at or above it
         self.timeout = timeout
         self.cancel = cancel  # set from another thread: the run stops at its next check
         self.spent = 0.0  # seconds spent inside apply/observe so far
@@ -404,6 +406,7 @@ class Driver:
             argv = ffi.new("char*[]", [cstr(self.probe), ffi.NULL])
             envp = ffi.new("char*[]", [cstr(f"FORKLAB_CHAN={lib.FL_FIRST_CHANNEL_FD}"),
                                        cstr("FORKLAB_FIRST=1"),
+                                       cstr(f"FORKLAB_FD_FLOOR={self.fd_floor}"),
                                        cstr(f"FORKLAB_PROBE={self.probe}"), ffi.NULL])
             pid_out = ffi.new("int *")
             rc = lib.fl_spawn_probe(self.probe.encode(), argv, envp, theirs.fileno(), out_w,

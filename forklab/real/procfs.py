@@ -107,13 +107,13 @@ def task_syscall(pid: int, tid: int) -> tuple[int, tuple[int, ...]] | None:
     return nr, args
 
 
-def fds(pid: int) -> list[int] | None:
-    """The scenario's open fds (forklab's own, at the top, left out)."""
+def fds(pid: int, floor: int) -> list[int] | None:
+    """The scenario's open fds (forklab's own, from floor up, left out)."""
     try:
         names = os.listdir(f"/proc/{pid}/fd")
     except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
         return None
-    return sorted(n for n in (int(x) for x in names) if n < lib.FL_FD_MIN)
+    return sorted(n for n in (int(x) for x in names) if n < floor)
 
 
 def fd_target(pid: int, fd: int) -> str | None:

@@ -76,13 +76,21 @@ def open_file(k: Kernel, path: str, write: bool, create: bool, truncate: bool = 
     return OpenFile(file, readable=read, writable=write, append=append)
 
 
-def _install_lowest(proc: Process, thread: Thread, file: OpenFile, cloexec: bool) -> int | None:
-    number = proc.files.lowest_free()
+def _install_lowest(k: Kernel, proc: Process, thread: Thread, file: OpenFile,
+                    cloexec: bool, name: str) -> None:
+    """Give file the lowest free fd below the limit and bind name to it, or EMFILE."""
+    number = proc.files.lowest_free(k.fd_limit)
     if number is None:
-        set_errno(proc, thread, "EMFILE")
-        return None
+        _no_fd(k, proc, thread, name)
+        return
     proc.files.install(number, file, cloexec)
-    return number
+    k.names.fd_names[name] = number
+
+
+def _no_fd(k: Kernel, proc: Process, thread: Thread, *names: str) -> None:
+    set_errno(proc, thread, "EMFILE")
+    for name in names:
+        k.names.failed[name] = "EMFILE"
 
 
 def _slot(k: Kernel, proc: Process, thread: Thread, ref: FdRef) -> Fd | None:
@@ -101,9 +109,7 @@ def op_open(k: Kernel, proc: Process, thread: Thread, op: ops.Open) -> None:
         set_errno(proc, thread, file)
         k.names.failed[op.binds[0]] = file
         return
-    number = _install_lowest(proc, thread, file, op.cloexec)
-    if number is not None:
-        k.names.fd_names[op.binds[0]] = number
+    _install_lowest(k, proc, thread, file, op.cloexec, op.binds[0])
 
 
 @HANDLERS.handles(ops.Pipe)
@@ -111,19 +117,19 @@ def op_pipe(k: Kernel, proc: Process, thread: Thread, op: ops.Pipe) -> None:
     pipe = Pipe()
     read_end = OpenFile(pipe, readable=True, writable=False, end="r")
     write_end = OpenFile(pipe, readable=False, writable=True, end="w")
-    r = _install_lowest(proc, thread, read_end, op.cloexec)
-    w = _install_lowest(proc, thread, write_end, op.cloexec)
-    if r is not None and w is not None:
-        k.names.fd_names[op.binds[0]], k.names.fd_names[op.binds[1]] = r, w
+    first = proc.files.lowest_free(k.fd_limit)
+    if first is None or proc.files.lowest_free(k.fd_limit, first + 1) is None:
+        _no_fd(k, proc, thread, *op.binds)  # pipe2 takes both fds or neither
+        return
+    _install_lowest(k, proc, thread, read_end, op.cloexec, op.binds[0])
+    _install_lowest(k, proc, thread, write_end, op.cloexec, op.binds[1])
 
 
 @HANDLERS.handles(ops.Dup)
 def op_dup(k: Kernel, proc: Process, thread: Thread, op: ops.Dup) -> None:
     slot = _slot(k, proc, thread, op.fd)
     if slot is not None:
-        number = _install_lowest(proc, thread, slot.file, op.cloexec)
-        if number is not None:
-            k.names.fd_names[op.binds[0]] = number
+        _install_lowest(k, proc, thread, slot.file, op.cloexec, op.binds[0])
 
 
 @HANDLERS.handles(ops.Dup2)

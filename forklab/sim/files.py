@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import resource
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,13 @@ from forklab.observe import STDOUT_KEPT
 PIPE_SLOTS = 16  # a pipe's ring: 16 page buffers (64 KiB when every page is full)
 PIPE_PAGE = 4096
 READ_SIZE = 65536  # how much one `readfd` asks for
-FD_LIMIT = 1024  # RLIMIT_NOFILE's usual soft limit: the lowest free fd must be below it
+
+
+def soft_fd_limit() -> int:
+    """RLIMIT_NOFILE's soft limit of this process: every process of a real run
+    inherits it, so it is the model's limit too (an fd must be below it)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 31
 
 
 class Pipe:
@@ -189,11 +196,12 @@ class FdTable:
         other.fds = {n: Fd(copy.deepcopy(s.file, memo), s.cloexec) for n, s in self.fds.items()}
         return other
 
-    def lowest_free(self, start: int = 0) -> int | None:
+    def lowest_free(self, limit: int, start: int = 0) -> int | None:
+        """The lowest number from start that is free and below the fd limit."""
         fd = start
         while fd in self.fds:
             fd += 1
-        return fd if fd < FD_LIMIT else None
+        return fd if fd < limit else None
 
     def install(self, number: int, file: OpenFile, cloexec: bool = False) -> None:
         if number in self.fds:

@@ -60,7 +60,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     k.processes[name] = child
     parent.children.append(name)
     if "pidfd" in flags:
-        number = parent.files.lowest_free()
+        number = parent.files.lowest_free(k.fd_limit)
         if number is not None:
             # O_RDWR, as the kernel opens a pidfd: write(2) on it is EINVAL, not EBADF
             parent.files.install(number, OpenFile(PidFd(name), True, True), cloexec=True)

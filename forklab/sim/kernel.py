@@ -37,7 +37,7 @@ from forklab.sim import (
     whatif,
 )
 from forklab.sim.budget import BoundExceeded, Budget, OverBudget
-from forklab.sim.files import DevNull, FdTable, OpenFile, Pipe, RegularFile
+from forklab.sim.files import DevNull, FdTable, OpenFile, Pipe, RegularFile, soft_fd_limit
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace, PhysicalMemory, SharedObject
 from forklab.sim.rules import KERNEL, Rules
@@ -66,13 +66,17 @@ class Kernel:
 
     ``coefficients`` are what the cost model predicts ``spawn_us`` with;
     ``rules`` the pieces an exercise may replace (:mod:`forklab.sim.rules`);
-    ``budget`` bounds the work of each op and the time of the run.
+    ``budget`` bounds the work of each op and the time of the run; ``fd_limit``
+    is every process's RLIMIT_NOFILE (by default the one forklab runs with, which
+    the real backend's processes inherit).
     """
 
     def __init__(self, scenario: Scenario,
                  coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS,
-                 rules: Rules = KERNEL, budget: Budget | None = None) -> None:
+                 rules: Rules = KERNEL, budget: Budget | None = None,
+                 fd_limit: int | None = None) -> None:
         self.scenario = scenario
+        self.fd_limit = fd_limit if fd_limit is not None else soft_fd_limit()
         self.coefficients = coefficients
         self.rules = rules
         self.budget = budget or Budget()

@@ -43,7 +43,7 @@ def op_pidfd_empty(k: Kernel, proc: Process, thread: Thread, op: ops.PidfdEmpty)
     blank = Process(op.binds[0], 0, None, FdTable(), SigHand(),
                     {MAIN: fork.new_thread(k, MAIN)}, parent=proc.name)
     k.blanks[op.binds[0]] = blank
-    number = proc.files.lowest_free()
+    number = proc.files.lowest_free(k.fd_limit)
     if number is not None:
         proc.files.install(number, OpenFile(PidFd(op.binds[0]), True, True), cloexec=True)
         k.names.fd_names[op.binds[0]] = number
