@@ -273,6 +273,13 @@ def test_signals_interrupt_blocked_calls(case, after, result):
     })
 
 
+def test_signals_sigchld_goes_to_the_thread_that_made_the_child():
+    expect(facts("proc_eintr"), {
+        "sigchld_thread.sleep": "-1 EINTR",
+        "sigchld_thread.handler_on": "creating thread",
+    })
+
+
 def test_faults_of_a_process_that_dies_of_a_fault():
     """A handler at the fatal fault counts what the zombie's /proc/PID/stat and
     wait4's rusage count (the fatal fault is not counted); only the handler can

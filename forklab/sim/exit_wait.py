@@ -71,7 +71,8 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
         proc.exit_code, proc.term_signal = None, None  # and discards the status
         parent.children.remove(proc.name)  # still its parent's child, as one reaped by wait
         return
-    signal_calls.send(k, parent, "SIGCHLD")
+    # to the thread that made it, if it can take it (the kernel's tsk->parent)
+    signal_calls.send(k, parent, "SIGCHLD", prefer=parent.threads.get(proc.parent_thread))
 
 
 def leave_mm(k: Kernel, proc: Process) -> None:

@@ -55,7 +55,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
         return parent
     child = Process(name, next(k._pids), copy_mm(k, parent, flags),
                     copy_files(k, parent, flags, files), copy_sighand(parent, flags, sighand),
-                    {MAIN: task}, parent=parent.name)
+                    {MAIN: task}, parent=parent.name, parent_thread=thread.name)
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
     k.processes[name] = child
     parent.children.append(name)

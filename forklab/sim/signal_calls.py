@@ -61,8 +61,14 @@ def op_kill(k: Kernel, proc: Process, thread: Thread, op: ops.Kill) -> None:
     send(k, target, op.signal)
 
 
-def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None) -> None:
-    """Generate a signal (to a thread, or to the process) and deliver what can be."""
+def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None,
+         prefer: Thread | None = None) -> None:
+    """Generate a signal (to a thread, or to the process) and deliver what can be.
+
+    A signal to the process goes to ``prefer`` if that thread can take it, as the
+    kernel's ``complete_signal`` tries the task it was sent to first (a child's
+    SIGCHLD goes to the thread that made it), else to its main thread.
+    """
     if proc.ended:
         return
     target = thread or proc.main
@@ -72,22 +78,27 @@ def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None) -> No
         thread.pending.add(sig)
     else:
         proc.shared_pending.add(sig)
-    deliver(k, proc)
+    deliver(k, proc, prefer)
 
 
-def deliver(k: Kernel, proc: Process) -> None:
-    """Act on every pending signal that some thread does not block."""
+def deliver(k: Kernel, proc: Process, prefer: Thread | None = None) -> None:
+    """Act on every pending signal that some thread does not block, ``prefer`` first."""
     if proc.ended:
         return
-    for thread in list(proc.threads.values()):
+    threads = list(proc.threads.values())
+    if prefer in threads:
+        threads.remove(prefer)
+        threads.insert(0, prefer)
+    for thread in threads:
         for pending in (thread.pending, proc.shared_pending):
             for sig in sorted(pending):
                 if sig in thread.mask and sig not in UNCATCHABLE:
                     continue
                 # a thread in vfork waits killably; a signal sent to the process
-                # goes to its main thread, and waits with it if it is in vfork
+                # goes to its main thread (or the thread preferred), and waits
+                # with it if that thread is in vfork
                 waits = thread.suspended or (pending is proc.shared_pending
-                                             and proc.suspended)
+                                             and proc.suspended and thread is not prefer)
                 if waits and not _kills_at_once(proc, sig):
                     continue
                 pending.discard(sig)

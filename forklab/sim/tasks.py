@@ -63,6 +63,7 @@ class Process:
     sighand: SigHand
     threads: dict[str, Thread]
     parent: str | None = None
+    parent_thread: str = MAIN  # the thread of the parent that made it, which its SIGCHLD seeks
     children: list[str] = field(default_factory=list)
     shared_pending: set[str] = field(default_factory=set)
     state: str = "running"  # running, zombie, reaped ("suspended", "blocked" are derived)

@@ -200,6 +200,56 @@ static void interrupt_case(const char *name, int flags, long nr, long (*call)(vo
     close(from_child[1]);
 }
 
+/* SIGCHLD goes to the thread that made the child (complete_signal tries the
+ * task a signal is sent to first; a child's is its creating thread), even
+ * while the main thread could take it too: a thread forks, then sleeps, and
+ * its sleep fails with EINTR when the child ends. */
+static volatile pid_t handled_on;
+static void on_chld(int s)
+{
+    (void)s;
+    handled_on = (pid_t)syscall(SYS_gettid);
+}
+
+static void *forker(void *arg)
+{
+    (void)arg;
+    pid_t c = fork();
+    if (c == 0)
+        _exit(0);
+    struct timespec t = {5, 0};
+    long r = nanosleep(&t, NULL);
+    kv("sigchld_thread.sleep", "%ld %s", r, ename(r < 0 ? errno : 0));
+    kv("sigchld_thread.handler_on", "%s",
+       handled_on == (pid_t)syscall(SYS_gettid) ? "creating thread"
+       : handled_on == getpid() ? "main thread" : "?");
+    waitpid(c, NULL, 0);
+    if (write(to_child[1], "g", 1) != 1) /* lets the main thread go */
+        _exit(95);
+    return NULL;
+}
+
+static void sigchld_to_the_creating_thread(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_chld;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    if (pipe(to_child) < 0)
+        _exit(96);
+    pthread_t t;
+    pthread_create(&t, NULL, forker, NULL);
+    char c;
+    if (read(to_child[0], &c, 1) != 1) /* the main thread sleeps in read meanwhile */
+        _exit(93);
+    pthread_join(t, NULL);
+    close(to_child[0]);
+    close(to_child[1]);
+    signal(SIGCHLD, SIG_DFL);
+}
+
 int main(void)
 {
     clean_signals();
@@ -218,5 +268,6 @@ int main(void)
     interrupt_case("wait_restart", SA_RESTART, SYS_wait4, call_wait, release_go);
     interrupt_case("wait_norestart", 0, SYS_wait4, call_wait, release_go);
     interrupt_case("lock_norestart", 0, SYS_futex, call_lock, release_go);
+    sigchld_to_the_creating_thread();
     return 0;
 }
