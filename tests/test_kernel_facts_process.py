@@ -306,6 +306,8 @@ def test_fd_limit_and_pipe_with_one_fd_free():
         "pipe_one_free": "-1 EMFILE",
         "pipe_took_fd": 0,
         "dup_last": 14,
+        "clone_pidfd_none_free": "-1 EMFILE",
+        "clone_made_child": 0,
     })
 
 

@@ -223,12 +223,14 @@ def test_pipe_ends_count_open_descriptions_not_fds() -> None:
 
 def test_fds_stop_at_the_limit_and_a_pipe_takes_two_or_none() -> None:
     """As tests/kernel_facts/proc_fd_limit.c: every fd below the limit can be taken,
-    then open fails with EMFILE; a pipe with one fd free takes neither; dup takes it."""
+    then open fails with EMFILE; a pipe with one fd free takes neither; dup takes it;
+    with none free, clone pidfd fails and makes no child."""
     sc = parse_text(scenario("repeat 13: parent: open /dev/null -> f\n"
                              "parent: close f_13\n"
                              "parent: pipe -> r, w\n"
                              "parent: dup 0 -> last\n"
-                             "parent: open /dev/null -> over"))
+                             "parent: open /dev/null -> over\n"
+                             "parent: clone pidfd -> child"))
     kernel = Kernel(sc, fd_limit=16)
     for op in sc.ops:
         kernel.apply(op)
@@ -236,6 +238,8 @@ def test_fds_stop_at_the_limit_and_a_pipe_takes_two_or_none() -> None:
     assert kernel.failed["r"] == kernel.failed["w"] == "EMFILE"
     assert kernel.fd_names["last"] == 15
     assert kernel.failed["over"] == "EMFILE"
+    assert kernel.failed["child"] == "EMFILE"  # clone3 takes the pidfd's fd first
+    assert "child" not in kernel.processes
     assert snapshot(kernel).processes["parent"].fds == tuple(range(16))
 
 

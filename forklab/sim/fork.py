@@ -47,6 +47,9 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
             ("clear_sighand" in flags and "sighand" in flags):
         clone_failed(k, parent, thread, name, "EINVAL")
         return None
+    if "pidfd" in flags and parent.files.lowest_free(k.fd_limit) is None:
+        clone_failed(k, parent, thread, name, "EMFILE")  # the pidfd's fd comes first
+        return None
     task = new_thread(k, MAIN if "thread" not in flags else name,
                       tls=None if "thread" in flags else thread.tls)
     task.mask = set(thread.mask)
@@ -61,9 +64,9 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     parent.children.append(name)
     if "pidfd" in flags:
         number = parent.files.lowest_free(k.fd_limit)
-        if number is not None:
-            # O_RDWR, as the kernel opens a pidfd: write(2) on it is EINVAL, not EBADF
-            parent.files.install(number, OpenFile(PidFd(name), True, True), cloexec=True)
+        assert number is not None
+        # O_RDWR, as the kernel opens a pidfd: write(2) on it is EINVAL, not EBADF
+        parent.files.install(number, OpenFile(PidFd(name), True, True), cloexec=True)
     if "vfork" in flags:  # only the calling thread waits (wait_for_vfork_done)
         thread.suspended = True
         child.vfork_parent, child.vfork_thread = parent.name, thread

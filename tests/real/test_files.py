@@ -114,3 +114,20 @@ def _with_symlink():
         for op in scenario.steps[0].ops:
             run.apply(op)
         yield run, run.observe()
+
+
+def test_forklab_s_fds_start_above_every_fd_the_scenario_can_have():
+    """Fds come lowest first: 3 open at start, plus what the ops can add (a pipe 2,
+    open/dup/dup2 1, a clone pidfd 1, a spawn file action 1), bounded below by 900."""
+    from forklab.real.backend import fd_floor
+    from forklab.scenario.parse import parse_text
+
+    def floor(do: str) -> int:
+        return fd_floor(parse_text(f'id = "f"\ntitle = "t"\nsummary = "s"\n'
+                                   f'[[step]]\ndo = """\n{do}\n"""\n'))
+
+    assert floor("parent: fork -> c") == 900
+    assert floor("repeat 1000: parent: open /dev/null -> f") == 1003
+    assert floor("repeat 600: parent: pipe -> r, w") == 1203
+    assert floor("repeat 500: parent: pipe -> r, w\nrepeat 100: parent: clone pidfd -> c\n"
+                 "repeat 100: parent: spawn /bin/true close=0 dup2=1:0 -> s") == 1303
