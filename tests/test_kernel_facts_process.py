@@ -275,6 +275,7 @@ def test_signals_interrupt_blocked_calls(case, after, result):
 
 def test_signals_sigchld_goes_to_the_thread_that_made_the_child():
     expect(facts("proc_eintr"), {
+        "sigchld_thread.forker_slept": 1,
         "sigchld_thread.sleep": "-1 EINTR",
         "sigchld_thread.handler_on": "creating thread",
     })

@@ -202,9 +202,12 @@ static void interrupt_case(const char *name, int flags, long nr, long (*call)(vo
 
 /* SIGCHLD goes to the thread that made the child (complete_signal tries the
  * task a signal is sent to first; a child's is its creating thread), even
- * while the main thread could take it too: a thread forks, then sleeps, and
- * its sleep fails with EINTR when the child ends. */
-static volatile pid_t handled_on;
+ * while the main thread could take it too: a thread forks and sleeps; once it
+ * sleeps, the main thread lets the child exit and sleeps in read itself; the
+ * forking thread's sleep fails with EINTR. */
+static volatile pid_t handled_on, forker_tid;
+static int child_go[2];
+
 static void on_chld(int s)
 {
     (void)s;
@@ -215,8 +218,11 @@ static void *forker(void *arg)
 {
     (void)arg;
     pid_t c = fork();
-    if (c == 0)
-        _exit(0);
+    if (c == 0) {
+        char go;
+        _exit(read(child_go[0], &go, 1) == 1 ? 0 : 93);
+    }
+    forker_tid = (pid_t)syscall(SYS_gettid);
     struct timespec t = {5, 0};
     long r = nanosleep(&t, NULL);
     kv("sigchld_thread.sleep", "%ld %s", r, ename(r < 0 ? errno : 0));
@@ -237,16 +243,25 @@ static void sigchld_to_the_creating_thread(void)
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);
-    if (pipe(to_child) < 0)
+    if (pipe(to_child) < 0 || pipe(child_go) < 0)
         _exit(96);
     pthread_t t;
     pthread_create(&t, NULL, forker, NULL);
+    while (!forker_tid)
+        sleep_ms(1);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/self/task/%d", (int)forker_tid);
+    kv("sigchld_thread.forker_slept", "%d", wait_blocked(dir, SYS_clock_nanosleep, 5000));
+    if (write(child_go[1], "g", 1) != 1)
+        _exit(95);
     char c;
     if (read(to_child[0], &c, 1) != 1) /* the main thread sleeps in read meanwhile */
         _exit(93);
     pthread_join(t, NULL);
     close(to_child[0]);
     close(to_child[1]);
+    close(child_go[0]);
+    close(child_go[1]);
     signal(SIGCHLD, SIG_DFL);
 }
 
