@@ -36,12 +36,14 @@ def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
     child.spawn_us = spawn_us
     child.sighand.reset_caught()
     mask = set(thread.mask)
-    for action in actions:
+    defaults: frozenset[str] = frozenset()
+    for action in actions:  # attributes: a later one replaces an earlier one
         if action.kind == "sigdefault":
-            for sig in action.signals:
-                child.sighand.set(sig, "default")
+            defaults = action.signals
         elif action.kind == "sigmask":
             mask = set(action.signals - UNCATCHABLE)
+    for sig in defaults:
+        child.sighand.set(sig, "default")
     error = None
     kinds = {action.kind for action in actions}
     if {"setsid", "setpgroup"} <= kinds:
