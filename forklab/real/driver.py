@@ -29,7 +29,9 @@ system call other than reading its channel, while every task of every
 process sleeps too (none runnable, no deliverable signal pending, no real
 program in a timed sleep that could still end), twice in a row a few
 milliseconds apart. So a wait that can never end is seen within
-milliseconds, from the kernel's own state, not from a timeout.
+milliseconds, from the kernel's own state, not from a timeout. A blocked
+wait for a process that has since ended is in flight again: the parent
+reaps inside the call, asleep, after the child's pidfd said it ended.
 """
 from __future__ import annotations
 
@@ -63,6 +65,8 @@ KEPT_BYTES = 4 * STDOUT_KEPT  # UTF-8 takes at most 4 bytes a character
 MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
 
 RECVMSG = procfs.SYSCALLS["recvmsg"]
+WAIT4, WAITID = procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]
+P_PID = 1  # waitid's idtype for one pid
 
 
 class KernelPrograms:
@@ -185,6 +189,7 @@ class Flight:
     hello_sock: socket.socket | None = None
     token: int = 0
     blocked: bool = False
+    blocked_in: tuple[int, tuple[int, ...]] | None = None  # the call it was found blocked in
     done: bool = False
     cancelled: bool = False
     exec_seen: bool = False
@@ -812,7 +817,31 @@ class Driver:
         nr, args = sc
         if nr == RECVMSG and args and args[0] == task.chan_fd:
             return None  # back on its channel: the reply is on its way
+        if self._reaping(sc):
+            return None
         return sc
+
+    def _reaping(self, call: tuple[int, tuple[int, ...]]) -> bool:
+        """Whether a wait4 or waitid sleeps for a scenario process that has ended: it
+        completes. A parent that reaps a child sleeps inside the call while the
+        kernel releases the child (its /proc entries are dropped, and any reader of
+        them is waited for), well after the child's pidfd said it ended."""
+        nr, args = call
+        if nr == WAIT4 and args:
+            pid = args[0]
+        elif nr == WAITID and len(args) > 1 and args[0] == P_PID:
+            pid = args[1]
+        else:
+            return False
+        proc = self.by_pid.get(pid)
+        return proc is not None and proc.dead
+
+    def _unblock_reapers(self) -> None:
+        """A blocked wait for a process that has since ended is in flight again."""
+        for flight in self.flights:
+            if flight.blocked and flight.blocked_in is not None \
+                    and self._reaping(flight.blocked_in):
+                flight.blocked = False
 
     def _may_wake(self, flight: Flight, call: tuple[int, tuple[int, ...]],
                   sleepers: list[Proc]) -> bool:
@@ -869,6 +898,7 @@ class Driver:
                 if not flight.done and self._complete(flight):
                     self._finish(flight)
             self._reap_orphans()
+            self._unblock_reapers()
             # blocked flights stay blocked while all is quiet: a task that an op
             # wakes is runnable, so the world is not quiet until it has replied
             active = [f for f in self.flights if not (f.done or f.blocked or f.passive)]
@@ -877,6 +907,7 @@ class Driver:
                 continue  # things move: read on before sampling the kernel
             quiet, timed = self._quiet()
             settled = False
+            calls: list[tuple[int, tuple[int, ...]] | None] = []
             if quiet:
                 if not active:
                     settled = True
@@ -896,8 +927,8 @@ class Driver:
                 if self.pump(0):
                     stable = 0
                     continue
-                for f in active:
-                    f.blocked = True
+                for f, call in zip(active, calls):
+                    f.blocked, f.blocked_in = True, call
                 return
             delay = min(delay * 2, 0.004)
 
