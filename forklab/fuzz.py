@@ -35,9 +35,10 @@ from typing import Any
 from forklab.testing.home import private_hypothesis_home
 
 DEFAULT_OUT = "forklab-fuzz-out"
-SHRINK_CALLS = 1000  # kernel runs one shrink may spend, at most
-SHRINK_SECONDS = 60.0  # and wall time
-TRIM_CALLS = 300  # kernel runs the line-by-line pass after it may spend
+SHRINK_CALLS = 300  # kernel runs one shrink may spend, at most
+SHRINK_TRIES = 1500  # scenarios hypothesis may draw for it (memoised or not)
+SHRINK_SECONDS = 20.0  # and wall time
+TRIM_CALLS = 200  # kernel runs the line-by-line pass after it may spend
 STRATEGY = dict(max_processes=4, max_steps=3, max_ops=8, blocking=True, sim_only=True)
 """What ``forklab fuzz`` generates (see forklab.testing.scenarios)."""
 
@@ -50,6 +51,12 @@ class FoundDisagreement(Exception):
     def __init__(self, text: str) -> None:
         super().__init__("disagreement")
         self.text = text
+
+
+class ShrinkBudgetSpent(BaseException):
+    """Ends hypothesis's shrinking when its budget is spent (a BaseException, so
+    hypothesis stops at once instead of taking it for a failure of the test);
+    the smallest failing scenario so far is what the shrink found."""
 
 
 def _found(text: str) -> None:
@@ -308,7 +315,8 @@ class _Worker:
 
         from forklab.testing.strategies import generated
 
-        target: dict[str, Any] = {"sig": None, "calls": 0, "start": 0.0, "failing": set()}
+        target: dict[str, Any] = {"sig": None, "calls": 0, "tries": 0, "start": 0.0,
+                                  "failing": set()}
         remaining = self.n - self.ran
 
         def body(made: Any) -> None:
@@ -323,7 +331,7 @@ class _Worker:
                 elif any(same_bug(sig, k) for k in self.known):
                     self.emit("seen", sig)
                 else:
-                    target.update(sig=sig, start=time.monotonic(), first=text,
+                    target.update(sig=sig, start=time.monotonic(), first=text, best=text,
                                   found_after=self.ran)
                     target["failing"].add(text)
                     _found(text)
@@ -332,12 +340,15 @@ class _Worker:
             # shrinking: interesting only if it shows the same difference first
             if text in target["failing"]:
                 _found(text)
-            target["calls"] += 1
-            if target["calls"] > SHRINK_CALLS or \
+            target["tries"] += 1
+            if target["calls"] >= SHRINK_CALLS or target["tries"] > SHRINK_TRIES or \
                     time.monotonic() - target["start"] > SHRINK_SECONDS:
-                return
+                raise ShrinkBudgetSpent
+            target["calls"] += text not in self.memo
             if same_bug(self.verify(text), target["sig"]):
                 target["failing"].add(text)
+                if len(text) < len(target["best"]):
+                    target["best"] = text
                 _found(text)
 
         test = seed(self.seed * 1_000_003 + round_)(settings(
@@ -348,10 +359,13 @@ class _Worker:
         )(given(generated(**self.strategy))(body)))
         try:
             test()
-        except FoundDisagreement as found:
+        except (FoundDisagreement, ShrinkBudgetSpent) as end:
+            if target["sig"] is None:
+                raise
             sig = target["sig"]
             self.known.append(sig)
-            text = self._trim(found.text, sig)
+            found = end.text if isinstance(end, FoundDisagreement) else target["best"]
+            text = self._trim(found, sig)
             detail = self.details.get(text) or self.details.get(target["first"], "")
             self.emit("finding", Finding(sig, text, detail, target["found_after"]))
             self.emit("shrink", time.monotonic() - target["start"])

@@ -105,6 +105,24 @@ def test_a_traceback_of_the_model_while_generating_is_a_finding(tmp_path: Path,
     assert written.suffix == ".txt" and "ZeroDivisionError" in written.read_text()
 
 
+def test_a_shrink_stops_when_its_budget_of_kernel_runs_is_spent(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    runs: list[str] = []
+
+    class Counted(PipeLiar):
+        def start(self, scenario):
+            runs.append(scenario.id)
+            return super().start(scenario)
+
+    monkeypatch.setattr(fuzz, "SHRINK_CALLS", 4)
+    monkeypatch.setattr(fuzz, "TRIM_CALLS", 0)
+    report = fuzz.fuzz(150, 3, tmp_path, strategy=SMALL, real=Counted())
+    assert report.ran == 150 and len(report.findings) == 1 and report.findings[0].reproduced
+    # each generated scenario once, each disagreeing one again from its text, the
+    # shrink's 4, and the written file's check
+    assert len(runs) <= report.ran + report.disagreements + 4 + 1
+
+
 def test_the_same_seed_gives_the_same_scenarios(monkeypatch) -> None:
     def texts(seed: int) -> list[str]:
         seen: list[str] = []
