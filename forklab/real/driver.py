@@ -964,7 +964,7 @@ class Driver:
                         pending = True
                 if not pending:
                     break
-                time.sleep(0.002)
+                self._await_an_end()
         finally:
             self._close_channels()
             for proc in self.procs.values():
@@ -987,6 +987,17 @@ class Driver:
                 self._subreaper = False
                 _subreaper_release()
 
+
+    def _await_an_end(self) -> None:
+        """Sleep until a killed process of the run ends (its pidfd is readable); a
+        while only when none is left to end (a zombie waits for its parent's end
+        to be handed to forklab, which happens as that parent exits)."""
+        living = [proc.pidfd for proc in self.procs.values()
+                  if not proc.dead and proc.pidfd >= 0]
+        poller = select.poll()
+        for pidfd in living:
+            poller.register(pidfd, select.POLLIN)
+        poller.poll(50 if living else 1)
 
     def _close_channels(self) -> None:
         for proc in self.procs.values():
