@@ -30,6 +30,7 @@ Every draw goes through ``draw`` (a hypothesis ``data.draw`` or a composite's
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
@@ -137,6 +138,14 @@ def op_options(op: ops.Op) -> list[str]:
     return out
 
 
+@functools.cache
+def _empty_scenario(first: str) -> Scenario:
+    """What a generator's run starts from: parsed once, as parsing costs more than a
+    move (a run only reads its scenario)."""
+    return parse_text(f'id = "generated"\ntitle = "t"\nsummary = "s"\nfirst = "{first}"\n'
+                      "[[step]]\n", GENERATED)
+
+
 class Generator:
     """A script in the making, and the simulator run it drives."""
 
@@ -149,10 +158,7 @@ class Generator:
         self.blocking = blocking
         self.first = first
         self.mapping_pool = list(mapping_pool or [])
-        start = declaration or parse_text(
-            f'id = "generated"\ntitle = "t"\nsummary = "s"\nfirst = "{first}"\n'
-            "[[step]]\n", GENERATED)
-        self.run = SimRun(start)
+        self.run = SimRun(declaration or _empty_scenario(first))
         self.kernel = self.run.kernel
         self.names: dict[str, NameKind] = {first: "process"}
         self.lines: list[str] = []
@@ -291,23 +297,26 @@ class Generator:
         return outcome == "take" or (self.blocking and outcome in ("wait", "forever"))
 
     # -- choosing the next move ----------------------------------------------------------
-    def moves(self) -> list[tuple[str, Actor]]:
+    def offered(self, actors: list[Actor]) -> list[str]:
+        """The verbs some actor may run now, in the order the actors offer them (a
+        verb one actor offers is not asked of the actors after it)."""
         views = self.views()
-        out: list[tuple[str, Actor]] = []
-        for actor in self.actors(views):
+        out: dict[str, None] = {}
+        for actor in actors:
             for verb, guard in GUARDS.items():
-                if verb in self.verbs and guard(self, views, actor):
-                    out.append((verb, actor))
-        return out
+                if verb in self.verbs and verb not in out and guard(self, views, actor):
+                    out[verb] = None
+        return list(out)
 
     def next_lines(self, draw: Draw) -> list[str]:
         """Choose a deterministic next move, apply it, and return its line(s)."""
-        moves = self.moves()
-        if not moves:
+        actors = self.actors()
+        offered = self.offered(actors)
+        if not offered:
             return []
-        offered = list(dict.fromkeys(verb for verb, _ in moves))
         verb = pick(draw, [v for v in offered for _ in range(WEIGHTS.get(v, 2))])
-        actor = pick(draw, [a for v, a in moves if v == verb])
+        views = self.views()
+        actor = pick(draw, [a for a in actors if GUARDS[verb](self, views, a)])
         before = len(self.lines)
         RULES[verb](self, draw, actor)
         return self.lines[before:]
