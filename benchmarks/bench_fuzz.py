@@ -8,6 +8,10 @@
    comparison, shrinking).
 2. The whole command: `forklab fuzz --n N --jobs J` in a subprocess, timed;
    prints scenarios/s; goal: 10,000 scenarios in 60 s on a 2-core machine.
+   It also prints the CPU time of the whole process tree (the workers, the
+   probes, the programs), which other work on a shared machine disturbs much
+   less than the wall time: divided by the cores, the least wall time the
+   run could take on an idle machine.
 
 Disagreements found along the way are shrunk (that time is in the total, and
 the summary says how much); their files go to a temporary directory.
@@ -20,6 +24,7 @@ import argparse
 import collections
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,7 +42,7 @@ def profile(n: int, seed: int) -> None:
     import forklab.verify as verify
     from forklab import fuzz
 
-    spent: collections.Counter[str] = collections.Counter()
+    spent: collections.defaultdict[str, float] = collections.defaultdict(float)
 
     def timed(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kw: Any) -> Any:
@@ -86,11 +91,14 @@ def whole(n: int, jobs: int, seed: int) -> None:
     with tempfile.TemporaryDirectory() as out:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "forklab", "fuzz", "--n", str(n),
                                "--jobs", str(jobs), "--seed", str(seed), "--out", out],
                               capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(done.stdout.rstrip())
     if done.returncode not in (0, 1):
         print(done.stderr[-3000:], file=sys.stderr)
@@ -100,6 +108,10 @@ def whole(n: int, jobs: int, seed: int) -> None:
           f"10,000 would take {10_000 / (n / wall):.0f} s (goal: 60)")
     if shrink:
         print(f"(of which shrinking, summed over the workers: {shrink.group(1)} s)")
+    cores = len(os.sched_getaffinity(0))
+    print(f"CPU time {cpu:.1f} s ({cpu / n * 1000:.1f} ms a scenario): at best "
+          f"{cpu / cores:.1f} s on {cores} idle core(s); load average now "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
