@@ -489,8 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         "fuzz", help="random scenarios on the model and the kernel, disagreements shrunk",
         description="Generate random scenarios (valid and deterministic on the kernel), run\n"
                     "each on the model and on the kernel, and shrink each distinct\n"
-                    "disagreement to a minimal scenario file in --out. The same --seed and\n"
-                    "--jobs give the same scenarios. Progress on stderr, a summary on stdout.",
+                    "disagreement to a minimal scenario file in --out. The same --seed gives\n"
+                    "the same scenarios, whatever --jobs. Progress on stderr, a summary on\n"
+                    "stdout.",
         epilog="exit status:\n  0  no disagreement\n  1  a disagreement (see --out)\n"
                "  2  the command line is wrong or the kernel backend cannot run here",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -502,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where minimal disagreeing scenarios go (default "
                               "./forklab-fuzz-out)")
     fuzzing.add_argument("--jobs", type=_positive, default=None, metavar="J",
-                         help="worker processes (default: 2, or 1 on a 1-CPU machine)")
+                         help="worker processes (default: two a CPU, at most 8)")
     fuzzing.add_argument("--json", action="store_true",
                          help="one JSON document on stdout: counts, the disagreements "
                               "(shrunk) and coverage of verbs, options and observables")

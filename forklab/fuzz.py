@@ -15,12 +15,14 @@ makes either backend raise: a traceback is a finding too, an error of that
 backend reading ``traceback: ...`` (one of the model while the generator
 drives it is written as the traceback itself, there being no scenario yet).
 
-Reproducible: the same ``seed`` and ``jobs`` give the same scenarios (the
-kernel willing). Work is split over ``jobs`` worker processes, each with its
-own seeded stream; progress goes to ``progress`` (stderr in the CLI).
+Reproducible: the same ``seed`` gives the same scenarios (the kernel willing),
+whatever ``jobs``: the work is split into :data:`STREAMS` seeded streams,
+which ``jobs`` worker processes share out; progress goes to ``progress``
+(stderr in the CLI).
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import queue as queue_mod
@@ -39,6 +41,8 @@ SHRINK_CALLS = 300  # kernel runs one shrink may spend, at most
 SHRINK_TRIES = 1500  # scenarios hypothesis may draw for it (memoised or not)
 SHRINK_SECONDS = 20.0  # and wall time
 TRIM_CALLS = 200  # kernel runs the line-by-line pass after it may spend
+STREAMS = 8
+"""Seeded streams a run's scenarios are split into, however many jobs run them."""
 STRATEGY = dict(max_processes=4, max_steps=3, max_ops=8, blocking=True, sim_only=True)
 """What ``forklab fuzz`` generates (see forklab.testing.scenarios)."""
 
@@ -70,7 +74,7 @@ class Finding:
     signature: Signature
     text: str  # the shrunk scenario file
     detail: str  # verify's report of it, without colour
-    found_after: int  # scenarios this worker had run when it first saw the signature
+    found_after: int  # scenarios its stream had run when it first saw the signature
     seen: int = 1  # scenarios with this signature
     file: str | None = None
     reproduced: bool | None = None
@@ -428,19 +432,27 @@ class _Worker:
         return trimmed
 
 
-def _worker_main(n: int, seed: int, strategy: dict[str, Any], out: Any, cpu: int | None) -> None:
+def _put(out: Any, stream: int, kind: str, value: Any) -> None:
+    out.put((stream, kind, value))
+
+
+def _worker_main(streams: list[tuple[int, int, int]], strategy: dict[str, Any], out: Any,
+                 cpu: int | None) -> None:
+    """Run each (stream, share, seed) in turn; every message goes out tagged with its
+    stream, and the job's end (done or crash) last."""
     if cpu is not None:
         # the probe pins every process of a run to the first CPU it may use: one CPU per
         # worker keeps two workers' scenario processes off each other's CPU
         os.sched_setaffinity(0, {cpu})
     try:
-        _Worker(n, seed, strategy, lambda kind, value: out.put((kind, value))).run()
-        out.put(("done", None))
+        for stream, share, stream_seed in streams:
+            _Worker(share, stream_seed, strategy, functools.partial(_put, out, stream)).run()
+        out.put((-1, "done", None))
     except KeyboardInterrupt:
-        out.put(("done", None))
+        out.put((-1, "done", None))
     except BaseException as err:  # reported by the parent, which exits 2
         import traceback
-        out.put(("crash", "".join(traceback.format_exception(err))))
+        out.put((-1, "crash", "".join(traceback.format_exception(err))))
 
 
 # --- the whole run -----------------------------------------------------------------------------
@@ -448,7 +460,8 @@ def _worker_main(n: int, seed: int, strategy: dict[str, Any], out: Any, cpu: int
 def fuzz(n: int, seed: int, out: Path, *, jobs: int = 1,
          strategy: dict[str, Any] | None = None,
          progress: Callable[[str], None] | None = None, real: Any = None) -> FuzzReport:
-    """Run ``n`` generated scenarios on both backends over ``jobs`` workers.
+    """Run ``n`` generated scenarios on both backends over ``jobs`` workers, which
+    share out the :data:`STREAMS` seeded streams.
 
     Each new signature's shrunk scenario is written into ``out`` (created if
     needed) as ``NN-<signature>.toml``. The caller checks the real backend first.
@@ -457,19 +470,21 @@ def fuzz(n: int, seed: int, out: Path, *, jobs: int = 1,
     if real is not None and jobs != 1:
         raise ValueError("a replacement real backend works with jobs=1 only")
     strategy = dict(STRATEGY if strategy is None else strategy)
-    jobs = max(1, min(jobs, n)) if n > 0 else 1
+    streams = [(k, n // STREAMS + (1 if k < n % STREAMS else 0), seed * 7919 + k)
+               for k in range(STREAMS)]
+    streams = [stream for stream in streams if stream[1] > 0]
+    jobs = max(1, min(jobs, len(streams)))
     report = FuzzReport(n, seed, jobs)
     say = progress or (lambda _msg: None)
     start = time.monotonic()
-    shares = [n // jobs + (1 if i < n % jobs else 0) for i in range(jobs)]
     by_sig: dict[Signature, Finding] = {}
-    counts = [(0, 0, 0)] * jobs
+    counts = {k: (0, 0, 0) for k, _, _ in streams}
     crashes: list[str] = []
 
-    def handle(worker: int, kind: str, value: Any) -> None:
+    def handle(stream: int, kind: str, value: Any) -> None:
         if kind == "progress":
-            counts[worker] = value
-            ran = sum(c[0] for c in counts)
+            counts[stream] = value
+            ran = sum(c[0] for c in counts.values())
             elapsed = time.monotonic() - start
             say(f"fuzz: {ran}/{n} scenarios, {sum(f.seen for f in by_sig.values())} "
                 f"disagreeing ({len(by_sig)} distinct), {ran / elapsed if elapsed else 0:.1f}/s")
@@ -496,57 +511,45 @@ def fuzz(n: int, seed: int, out: Path, *, jobs: int = 1,
 
     try:
         if jobs == 1:
-            worker = _Worker(n, seed, strategy, lambda kind, value: handle(0, kind, value),
-                             real)
-            worker.run()
+            for stream, share, stream_seed in streams:
+                _Worker(share, stream_seed, strategy, functools.partial(handle, stream),
+                        real).run()
         else:
             ctx = multiprocessing.get_context("spawn")
             channel = ctx.Queue()
             procs = []
             cpus = sorted(os.sched_getaffinity(0))
-            for i, share in enumerate(shares):
-                sub_queue = _Tagged(channel, i)
+            for i in range(jobs):
                 cpu = cpus[i % len(cpus)] if len(cpus) > 1 else None
                 p = ctx.Process(target=_worker_main,
-                                args=(share, seed * 7919 + i, strategy, sub_queue, cpu),
-                                daemon=True)
+                                args=(streams[i::jobs], strategy, channel, cpu), daemon=True)
                 p.start()
                 procs.append(p)
             done = 0
             while done < jobs:
                 try:
-                    worker_i, (kind, value) = channel.get(timeout=1.0)
+                    stream, kind, value = channel.get(timeout=1.0)
                 except queue_mod.Empty:
                     if not any(p.is_alive() for p in procs):
                         break
                     continue
                 if kind in ("done", "crash"):
                     done += 1
-                handle(worker_i, kind, value)
+                handle(stream, kind, value)
             for p in procs:
                 p.join(timeout=10)
     except KeyboardInterrupt:
         report.interrupted = True
     report.elapsed = time.monotonic() - start
-    report.ran = sum(c[0] for c in counts)
-    report.agree = sum(c[1] for c in counts)
-    report.unavailable = sum(c[2] for c in counts)
+    report.ran = sum(c[0] for c in counts.values())
+    report.agree = sum(c[1] for c in counts.values())
+    report.unavailable = sum(c[2] for c in counts.values())
     if crashes:
         raise RuntimeError("a fuzz worker crashed:\n" + crashes[0])
     report.findings = sorted(by_sig.values(), key=lambda f: f.found_after)
     if report.findings:
         _write(report, out, say, real)
     return report
-
-
-class _Tagged:
-    """A queue that tags what a worker puts with the worker's number (picklable)."""
-
-    def __init__(self, channel: Any, worker: int) -> None:
-        self.channel, self.worker = channel, worker
-
-    def put(self, item: Any) -> None:
-        self.channel.put((self.worker, item))
 
 
 def _write(report: FuzzReport, out: Path, say: Callable[[str], None], real: Any = None) -> None:
@@ -575,7 +578,7 @@ def _write(report: FuzzReport, out: Path, say: Callable[[str], None], real: Any 
         finding.reproduced = same_bug(signature(again), finding.signature)
         header = [
             f"# forklab fuzz --seed {report.seed}: {describe(finding.signature)}",
-            f"# first seen after {finding.found_after} scenarios of a worker; "
+            f"# first seen after {finding.found_after} scenarios of a stream; "
             f"{finding.seen} scenario(s) showed it; shrunk by hypothesis, then line by line.",
             f"# {'reproduced' if finding.reproduced else 'NOT reproduced'} on a fresh run. "
             f"Check it with: forklab verify {path}",
@@ -645,4 +648,6 @@ def report_json(report: FuzzReport) -> dict[str, Any]:
 
 
 def default_jobs() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    """Two workers a CPU (a kernel run waits on its processes and on the disk for
+    about half its time, so one worker leaves its CPU idle), one per stream at most."""
+    return max(1, min(STREAMS, 2 * len(os.sched_getaffinity(0))))

@@ -119,8 +119,8 @@ def test_a_shrink_stops_when_its_budget_of_kernel_runs_is_spent(tmp_path: Path,
     report = fuzz.fuzz(150, 3, tmp_path, strategy=SMALL, real=Counted())
     assert report.ran == 150 and len(report.findings) == 1 and report.findings[0].reproduced
     # each generated scenario once, each disagreeing one again from its text, the
-    # shrink's 4, and the written file's check
-    assert len(runs) <= report.ran + report.disagreements + 4 + 1
+    # 4 of each stream's shrink, and the written file's check
+    assert len(runs) <= report.ran + report.disagreements + fuzz.STREAMS * 4 + 1
 
 
 def test_the_same_seed_gives_the_same_scenarios(monkeypatch) -> None:
@@ -200,3 +200,15 @@ def test_fuzz_json_on_the_kernel_leaves_no_hypothesis_directory(tmp_path: Path, 
     assert status in (0, 1) and document["ran"] == 20
     assert document["agree"] + document["disagree"] == 20
     assert not (tmp_path / ".hypothesis").exists()
+
+
+@needs_kernel
+def test_the_same_seed_gives_the_same_scenarios_whatever_the_jobs(tmp_path: Path,
+                                                                  capsys) -> None:
+    def coverage(jobs: int) -> dict:
+        cli.main(["fuzz", "--n", "24", "--seed", "9", "--jobs", str(jobs), "--json",
+                  "--out", str(tmp_path / f"out{jobs}")])
+        return json.loads(capsys.readouterr().out)["coverage"]
+
+    one = coverage(1)
+    assert sum(one["verbs"].values()) > 24 and one == coverage(3)
