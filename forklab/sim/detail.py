@@ -223,7 +223,7 @@ def describe(kernel: Kernel) -> ModelDetail:
             return PipeEnd(pipes(obj), f.end, sum(len(data) for data, _ in obj.bufs),
                            tuple(write_ends.get(id(obj), ())))
         if isinstance(obj, RegularFile):
-            return FileTarget(obj.path, len(obj.data))
+            return FileTarget(obj.path, obj.size)
         if isinstance(obj, Directory):
             return DirectoryTarget(obj.path)
         if isinstance(obj, PidFd):

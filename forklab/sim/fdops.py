@@ -25,7 +25,6 @@ from forklab.sim.files import (
 )
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.waits import OnPipeData, OnPipeRoom
-from forklab.vocabulary import PAGE
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -217,13 +216,10 @@ def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -
         obj.collect(text)
     elif isinstance(obj, RegularFile):
         data = text.encode()
-        at = len(obj.data) if file.append else file.offset
-        if len(obj.data) < at:
-            obj.data.extend(bytes(at - len(obj.data)))
-        obj.data[at:at + len(data)] = data
+        at = obj.size if file.append else file.offset
+        obj.write(at, data)
         file.offset = at + len(data)
         if data:
-            obj.written.update(range(at // PAGE, (at + len(data) - 1) // PAGE + 1))
             cache = k.caches.get(obj.path)
             if cache is not None and cache.file is obj:
                 cache.file_written(at, len(data))
@@ -246,7 +242,7 @@ def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
     if isinstance(obj, Pipe):
         k.block(proc, thread, op, OnPipeData(obj))
     elif isinstance(obj, RegularFile):
-        data = bytes(obj.data[file.offset:file.offset + READ_SIZE])
+        data = obj.read(file.offset, READ_SIZE)
         file.offset += len(data)
         proc.last_read = data.decode(errors="replace")
     elif isinstance(obj, DevNull):

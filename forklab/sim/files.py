@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forklab.observe import STDOUT_KEPT
+from forklab.sim.runs import RunMap
+from forklab.vocabulary import PAGE
 
 PIPE_SLOTS = 16  # a pipe's ring: 16 page buffers (64 KiB when every page is full)
 PIPE_PAGE = 4096
 READ_SIZE = 65536  # how much one `readfd` asks for
+MAX_FILE_PAGES = 1 << 52  # pages a file may reach into: the whole 64-bit offset range
 
 
 def soft_fd_limit() -> int:
@@ -87,25 +90,93 @@ class Pipe:
         return new
 
 
-@dataclass
 class RegularFile:
     """A file in the scratch directory: its bytes, which its page cache (memory.py) shows.
 
-    Mappings store only the first byte of a page; ``written`` names the pages
-    that write(2) stored into, the only ones whose other bytes may not be zero.
+    Held as runs, never as a buffer of the file's size (a scenario may map a
+    file of terabytes): the first byte of every page as a run-length map, since
+    a mapping stores one value per page, and bytes 1..4095 only of the pages
+    write(2) left not all zero. Every byte at or past ``size`` is zero.
     """
 
-    path: str
-    data: bytearray = field(default_factory=bytearray)
-    written: set[int] = field(default_factory=set)
-
-    def tail(self, page: int) -> bytes | None:
-        """Bytes 1..4095 of a page, or None when they are all zero."""
-        tail = bytes(self.data[page * 4096 + 1:(page + 1) * 4096])
-        return tail if tail.strip(b"\0") else None
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.size = 0
+        self.heads = RunMap(MAX_FILE_PAGES, 0)  # page -> its first byte
+        self.tails: dict[int, bytes] = {}  # page -> bytes 1..4095, when not all zero
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RegularFile:
-        return RegularFile(self.path, bytearray(self.data), set(self.written))
+        new = copy.copy(self)
+        new.heads, new.tails = self.heads.copy(), dict(self.tails)
+        return new
+
+    @property
+    def pages(self) -> int:
+        """Pages the file reaches into, the last one possibly in part."""
+        return -(-self.size // PAGE)
+
+    def byte(self, offset: int) -> int:
+        page, at = divmod(offset, PAGE)
+        if at == 0:
+            return self.heads.get(page)
+        tail = self.tails.get(page)
+        return tail[at - 1] if tail is not None else 0
+
+    def pages_with_tails(self, lo: int, hi: int) -> list[int]:
+        """The pages in [lo, hi) whose bytes past the first are not all zero, in order."""
+        return sorted(page for page in self.tails if lo <= page < hi)
+
+    def read(self, at: int, count: int) -> bytes:
+        """Bytes [at, at + count), cut at the end of the file (read(2))."""
+        out = bytearray()
+        end = min(at + count, self.size)
+        while at < end:
+            page, offset = divmod(at, PAGE)
+            piece = min(end, (page + 1) * PAGE) - at
+            tail = self.tails.get(page, bytes(PAGE - 1))
+            whole = bytes([self.heads.get(page)]) + tail
+            out += whole[offset:offset + piece]
+            at += piece
+        return bytes(out)
+
+    def write(self, at: int, data: bytes) -> None:
+        """Store data at ``at`` (write(2)); a gap before it reads as zeros."""
+        done = 0
+        while done < len(data):
+            page, offset = divmod(at + done, PAGE)
+            piece = data[done:done + PAGE - offset]
+            whole = bytearray([self.heads.get(page)]) + (self.tails.get(page)
+                                                         or bytes(PAGE - 1))
+            whole[offset:offset + len(piece)] = piece
+            self.heads.set(page, page + 1, whole[0])
+            self._set_tail(page, bytes(whole[1:]))
+            done += len(piece)
+        self.size = max(self.size, at + len(data))
+
+    def store_heads(self, lo: int, hi: int, value: int) -> None:
+        """A mapping's store of value into pages [lo, hi): their first bytes, within the file."""
+        self.heads.set(lo, min(hi, self.pages), value)
+
+    def truncate(self, size: int) -> None:
+        """Make the file size bytes long (ftruncate): cut, or extended with zeros."""
+        if size < self.size:
+            page, offset = divmod(size, PAGE)
+            if offset == 0:
+                self.heads.set(page, MAX_FILE_PAGES, 0)
+            else:
+                self.heads.set(page + 1, MAX_FILE_PAGES, 0)
+                tail = self.tails.get(page)
+                if tail is not None:
+                    self._set_tail(page, tail[:offset - 1] + bytes(PAGE - offset))
+            for cut in [p for p in self.tails if p * PAGE >= size]:
+                del self.tails[cut]
+        self.size = size
+
+    def _set_tail(self, page: int, tail: bytes) -> None:
+        if tail.strip(b"\0"):
+            self.tails[page] = tail
+        else:
+            self.tails.pop(page, None)
 
 
 class _Unchanging:

@@ -144,10 +144,8 @@ class PhysicalMemory:
         for a, b, value in list(self.content.runs(src, src + pages)):
             self.content.set(dst + a - src, dst + b - src, value)
         if file is not None:
-            for page in sorted(p for p in file.written if first_page <= p < first_page + pages):
-                tail = file.tail(page)
-                if tail is not None:
-                    self.tails[dst + page - first_page] = tail
+            for page in file.pages_with_tails(first_page, first_page + pages):
+                self.tails[dst + page - first_page] = file.tails[page]
             return
         for frame, tail in [(f, t) for f, t in self.tails.items() if src <= f < src + pages]:
             self.tails[dst + frame - src] = tail
@@ -208,7 +206,7 @@ class SharedObject:
         self.frames(at // PAGE, hi)
         for page in range(-(-at // PAGE), hi):  # pages whose first byte was written
             frame = self.pages.get(page).at(page)
-            self.memory.content.set(frame, frame + 1, self.file.data[page * PAGE])
+            self.memory.content.set(frame, frame + 1, self.file.heads.get(page))
 
     def frames(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
         """(start, end, frame base) for pages [lo, hi), filling holes first."""
@@ -217,10 +215,9 @@ class SharedObject:
                 base = self.memory.alloc(b - a, self)
                 self.pages.set(a, b, Linear(base - a))
                 if self.file is not None:  # a file's page comes in with the file's bytes
-                    data = self.file.data
-                    for i, byte in enumerate(data[a * PAGE:min(b * PAGE, len(data)):PAGE]):
+                    for c, d, byte in self.file.heads.runs(a, min(b, self.file.pages)):
                         if byte:
-                            self.memory.content.set(base + i, base + i + 1, byte)
+                            self.memory.content.set(base + c - a, base + d - a, byte)
         return [(a, b, v.at(a)) for a, b, v in self.pages.runs(lo, hi)]
 
 
@@ -386,8 +383,7 @@ class AddressSpace:
             self.memory.content.set(v.at(a), v.at(b), value)
             file = m.obj.file if m.obj is not None and not v.tag.anon else None
             if file is not None:  # a store into the page cache is a store into the file
-                stores = range(a * PAGE, min(b * PAGE, len(file.data)), PAGE)
-                file.data[stores.start:stores.stop:PAGE] = bytes([value]) * len(stores)
+                file.store_heads(a, b, value)
         self._alloc_tables(m, lo, hi)
         return faults
 
@@ -424,7 +420,7 @@ class AddressSpace:
         file = m.obj.file if m.obj is not None else None
         if file is None:
             return None
-        eof = -(-len(file.data) // PAGE)
+        eof = file.pages
         for a, _, v in m.ptes.runs(max(lo, eof), hi) if hi > eof else ():
             if v is None:
                 return a

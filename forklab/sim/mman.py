@@ -52,18 +52,17 @@ def file_cache(k: Kernel, path: str, size: int) -> SharedObject:
         cache = k.caches[path] = SharedObject(k.memory, size // PAGE,
                                               populated=False, file=file)
     cache.resize(size // PAGE)
-    if len(file.data) < size:
+    if file.size < size:
         truncate(k, file, 0)
-        file.data.extend(bytes(size))
-    cache.frames(0, min(cache.pages.size, -(-len(file.data) // PAGE)))
+        file.truncate(size)
+    cache.frames(0, min(cache.pages.size, file.pages))
     return cache
 
 
 def truncate(k: Kernel, file: RegularFile, size: int) -> None:
     """Cut a file to size bytes (O_TRUNC): its pages past the new end leave the page
     cache and every mapping (a later touch there is SIGBUS)."""
-    del file.data[size:]
-    file.written = {p for p in file.written if p * PAGE < size}
+    file.truncate(size)
     cache = k.caches.get(file.path)
     if cache is None or cache.file is not file:
         return

@@ -135,7 +135,7 @@ def _run_cat(k: Kernel, proc: Process) -> bool:
             return False
         data = obj.take(CAT_BUFFER)
     elif isinstance(obj, RegularFile):
-        data = bytes(obj.data[src.file.offset:src.file.offset + CAT_BUFFER])
+        data = obj.read(src.file.offset, CAT_BUFFER)
         src.file.offset += len(data)
     else:
         data = b""
@@ -154,7 +154,7 @@ def _input_is_output(src: OpenFile, dst: OpenFile) -> bool:
     """cat's "-: input file is output file": stdout is a regular file, stdin the same
     file, and stdin's offset is before its end (tests/scenarios/cat-edges.toml)."""
     return isinstance(dst.obj, RegularFile) and src.obj is dst.obj \
-        and src.offset < len(dst.obj.data)
+        and src.offset < dst.obj.size
 
 
 def wrote(k: Kernel, proc: Process, failed: bool) -> None:

@@ -59,11 +59,11 @@ class SimQueries:
             tail = memory.tails.get(frame)  # a copy of a file page keeps the file's bytes
             return tail[at - 1] if tail is not None else 0
         if (isinstance(value, Linear) or value is None) and file is not None:
-            if offset < len(file.data):  # the page cache: the file's bytes
-                return file.data[offset]
+            if offset < file.size:  # the page cache: the file's bytes
+                return file.byte(offset)
             # past the end of the file: the rest of its last page reads 0; a page wholly
             # past it has no byte (touching it is SIGBUS)
-            return 0 if page < -(-len(file.data) // 4096) else None
+            return 0 if page < file.pages else None
         cached = value if isinstance(value, Linear) else (
             m.obj.pages.get(page) if value is None and m.obj is not None else None)
         if isinstance(cached, Linear) and at == 0:  # shared memory: what a read would see
