@@ -366,11 +366,10 @@ class AddressSpace:
         faults = 0
         for a, b, v in list(m.ptes.runs(lo, hi)):
             if v is None or v == ZERO or v == HUGE_ZERO:
-                for c, d in _by_region(a, b):
-                    region = c // PAGES_PER_PTE_TABLE
-                    if v == HUGE_ZERO or (v is None and m.thp_fits(region)):
-                        faults += 1
-                        self._map_huge(m, region)
+                for c, d, huge in self._fault_spans(m, a, b, v):
+                    if huge:
+                        faults += (d - c) // PAGES_PER_PTE_TABLE
+                        self._map_huge(m, c, d)
                     else:
                         faults += d - c
                         self._write_fault_missing(m, c, d)
@@ -398,13 +397,11 @@ class AddressSpace:
         faults = 0
         if m.obj is None:
             for a, b, v in list(m.ptes.runs(lo, hi)):
-                for c, d in _by_region(a, b) if v is None else ():
-                    region = c // PAGES_PER_PTE_TABLE
-                    if m.thp_fits(region):  # the huge zero page; this path makes an anon_vma
-                        faults += 1
+                for c, d, huge in self._fault_spans(m, a, b, v) if v is None else ():
+                    if huge:  # the huge zero page; this path makes an anon_vma
+                        faults += (d - c) // PAGES_PER_PTE_TABLE
                         m.anon_vma = True
-                        start = region * PAGES_PER_PTE_TABLE
-                        m.ptes.set(start, start + PAGES_PER_PTE_TABLE, HUGE_ZERO)
+                        m.ptes.set(c, d, HUGE_ZERO)
                     else:
                         faults += d - c
                         m.ptes.set(c, d, ZERO)
@@ -462,32 +459,56 @@ class AddressSpace:
             else:  # a new anonymous frame with a copy of the page
                 self._copy_on_write(m, pa, pb, fa, cached=not v.tag.anon)
 
-    def _map_huge(self, m: Mapping, region: int) -> None:
-        """A write fault that the kernel serves with a whole 2 MiB huge page."""
+    def _fault_spans(self, m: Mapping, a: int, b: int, v: Any) -> list[tuple[int, int, bool]]:
+        """Missing or zero-page pages [a, b) as what their faults map: (start, end, True)
+        for whole 2 MiB regions served by a huge page (the huge zero page's, or a
+        region where a THP fits, see Mapping.thp_fits), (start, end, False) for 4 KiB
+        pages. Regions wholly inside [a, b) fit unless they have a page table, so
+        only the two end regions are checked one by one."""
+        if v == HUGE_ZERO:  # its runs are whole regions
+            return [(_region_floor(a), _region_ceil(b), True)]
+        if v is not None or not m.thp or m.obj is not None:
+            return [(a, b, False)]
+        first, last = a // PAGES_PER_PTE_TABLE, (b - 1) // PAGES_PER_PTE_TABLE
+        kinds: list[tuple[int, int, bool]] = []  # (first region, end region, fits)
+        for region in sorted({first, last}):
+            kinds.append((region, region + 1, m.thp_fits(region)))
+        if last - first > 1:
+            kinds[1:1] = [(c, d, not table) for c, d, table in m.pte_tables.runs(first + 1, last)]
+        spans: list[tuple[int, int, bool]] = []
+        for c, d, fits in kinds:
+            lo = c * PAGES_PER_PTE_TABLE if fits else max(a, c * PAGES_PER_PTE_TABLE)
+            hi = d * PAGES_PER_PTE_TABLE if fits else min(b, d * PAGES_PER_PTE_TABLE)
+            if spans and spans[-1][2] == fits and spans[-1][1] == lo:
+                spans[-1] = (spans[-1][0], hi, fits)
+            else:
+                spans.append((lo, hi, fits))
+        return spans
+
+    def _map_huge(self, m: Mapping, lo: int, hi: int) -> None:
+        """A write fault that the kernel serves with whole 2 MiB huge pages, one per
+        region of [lo, hi) (region-aligned)."""
         m.anon_vma = True
-        start = region * PAGES_PER_PTE_TABLE
-        m.ptes.set(start, start + PAGES_PER_PTE_TABLE, None)
-        base = self.memory.alloc(PAGES_PER_PTE_TABLE, "anon")
-        self._map_frames(m, start, start + PAGES_PER_PTE_TABLE, base,
-                         replace(WRITABLE_ANON, huge=True))
+        m.ptes.set(lo, hi, None)
+        base = self.memory.alloc(hi - lo, "anon")
+        self._map_frames(m, lo, hi, base, replace(WRITABLE_ANON, huge=True))
 
     def _huge_write_protect_fault(self, m: Mapping, a: int, b: int, v: Linear, writer: str,
                                   decide: WriteFaultRule) -> int:
-        """A write to a write-protected huge page: reuse it whole if nobody else
-        maps it (one fault); otherwise split the PMD into 512 entries and copy
-        only the 4 KiB pages written, one fault each."""
+        """A write to write-protected huge pages: each one nobody else maps is reused
+        whole (one fault); every other is split into 512 entries and only the 4 KiB
+        pages written are copied, one fault each."""
         faults = 0
-        for c, d in _by_region(a, b):
-            start = c - c % PAGES_PER_PTE_TABLE
-            end = start + PAGES_PER_PTE_TABLE
-            counts = {n for _, _, n in self.memory.mapcount.runs(v.at(start), v.at(end))}
-            if counts == {1}:
+        for start, end, head, alone in huge_page_counts(self.memory, v, _region_floor(a),
+                                                        _region_ceil(b)):
+            if head == 1 and alone:
                 m.ptes.set(start, end, Linear(v.base, replace(WRITABLE_ANON, huge=True)))
-                faults += 1
+                faults += (end - start) // PAGES_PER_PTE_TABLE
                 continue
-            m.ptes.set(start, end, Linear(v.base, replace(v.tag, huge=False)))
-            self._write_protect_fault(m, c, d, Linear(v.base, replace(v.tag, huge=False)),
-                                      writer, decide)
+            split = Linear(v.base, replace(v.tag, huge=False))
+            m.ptes.set(start, end, split)
+            c, d = max(a, start), min(b, end)
+            self._write_protect_fault(m, c, d, split, writer, decide)
             faults += d - c
         return faults
 
@@ -521,37 +542,33 @@ class AddressSpace:
         and every other page of the window already in the page cache (read-only
         for a file, writable for shmem); a shmem page never written is not in
         the cache, so reading it is a fault of its own that allocates it.
+        Computed per run: a window's fault is counted where its first missing
+        page is, and a hole's page where it is, unless that is the same page.
         """
         assert m.obj is not None
+        missing = [(a, b) for a, b, v in m.ptes.runs(lo, hi) if v is None]
+        faults, last_window = 0, -1
+        for a, b in missing:
+            first_window, end_window = a // FAULT_AROUND_PAGES, (b - 1) // FAULT_AROUND_PAGES + 1
+            new_first = first_window > last_window  # a is the first missing page of its window
+            faults += end_window - max(first_window, last_window + 1)
+            last_window = end_window - 1
+            for c, d, v in m.obj.pages.runs(a, b):
+                if v is None:  # each hole page faults, unless it took its window's fault
+                    faults += d - c - _multiples(max(c, a + 1), d, FAULT_AROUND_PAGES)
+                    faults -= 1 if c == a and new_first else 0
+        for a, b in missing:
+            m.obj.frames(a, b)  # reading a hole allocates the page
         writable = m.share == "shared" and not m.file_backed and m.prot == "rw"
         bits = Pte(writable, anon=False)
-        faults = 0
-        windows = sorted({w for a, b, v in m.ptes.runs(lo, hi) if v is None
-                          for w in self._windows(a, b)})
-        for w in windows:
-            w_lo, w_hi = max(w, lo), min(w + FAULT_AROUND_PAGES, hi)
-            missing = [(a, b) for a, b, v in m.ptes.runs(w_lo, w_hi) if v is None]
-            if not missing:
-                continue
-            first = missing[0][0]
-            holes = [(a, b) for x, y in missing for a, b, v in m.obj.pages.runs(x, y)
-                     if v is None]
-            faults += 1 + sum(b - a for a, b in holes) - (1 if holes and holes[0][0] == first
-                                                           else 0)
-            for a, b in holes:
-                m.obj.frames(a, b)  # reading a hole allocates the page
-            for a, b, v in list(m.obj.pages.runs(w, min(w + FAULT_AROUND_PAGES, m.pages))):
+        for w_lo, w_hi in _window_spans(missing, m.pages):
+            for a, b, v in list(m.obj.pages.runs(w_lo, w_hi)):
                 if v is None:
                     continue
                 for c, d, pte in list(m.ptes.runs(a, b)):
                     if pte is None:
                         self._map_frames(m, c, d, v.at(c), bits)
         return faults
-
-    @staticmethod
-    def _windows(a: int, b: int) -> range:
-        first = a - a % FAULT_AROUND_PAGES
-        return range(first, b, FAULT_AROUND_PAGES)
 
     # -- advice and protection ---------------------------------------------
 
@@ -631,11 +648,55 @@ class AddressSpace:
         return pages * PAGE // 1024
 
 
-def _by_region(a: int, b: int) -> list[tuple[int, int]]:
-    """Split pages [a, b) at 2 MiB (page-table) boundaries."""
-    pieces = []
-    while a < b:
-        end = min(b, a - a % PAGES_PER_PTE_TABLE + PAGES_PER_PTE_TABLE)
-        pieces.append((a, end))
-        a = end
-    return pieces
+def _multiples(lo: int, hi: int, step: int) -> int:
+    """How many multiples of step lie in [lo, hi)."""
+    return max(0, -(-hi // step) - -(-lo // step))
+
+
+def _window_spans(runs: list[tuple[int, int]], pages: int) -> list[tuple[int, int]]:
+    """The aligned fault-around windows that the sorted runs touch, merged, within pages."""
+    spans: list[tuple[int, int]] = []
+    for a, b in runs:
+        w_lo = a - a % FAULT_AROUND_PAGES
+        w_hi = min(pages, -(-b // FAULT_AROUND_PAGES) * FAULT_AROUND_PAGES)
+        if spans and spans[-1][1] >= w_lo:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], w_hi))
+        else:
+            spans.append((w_lo, w_hi))
+    return spans
+
+
+def huge_page_counts(memory: PhysicalMemory, v: Linear, lo: int,
+                     hi: int) -> list[tuple[int, int, int, bool]]:
+    """Region-aligned pages [lo, hi) mapped by v, as runs of 2 MiB regions:
+    (start, end, the map count of each region's first page, whether every page of
+    each region has that count). Counts of a huge page's frames differ only where
+    a copy of a 4 KiB page was made from it, so this is O(count runs)."""
+    out: list[tuple[int, int, int, bool]] = []
+    done = lo
+    for fa, fb, count in memory.mapcount.runs(v.at(lo), v.at(hi)):
+        start, end = max(fa - v.base, done), fb - v.base
+        if start >= end:
+            continue
+        pieces = [(start, _region_floor(end), True)]
+        if _region_floor(end) < end:  # the count changes inside this region
+            pieces.append((_region_floor(end), _region_ceil(end), False))
+        for c, d, alone in pieces:
+            if c >= d:
+                continue
+            if out and out[-1][1] == c and out[-1][2:] == (count, alone):
+                out[-1] = (out[-1][0], d, count, alone)
+            else:
+                out.append((c, d, count, alone))
+        done = max(done, _region_ceil(end))
+    return out
+
+
+def _region_floor(page: int) -> int:
+    """The first page of page's 2 MiB (page-table) region."""
+    return page - page % PAGES_PER_PTE_TABLE
+
+
+def _region_ceil(page: int) -> int:
+    """The first region boundary at or after page."""
+    return -(-page // PAGES_PER_PTE_TABLE) * PAGES_PER_PTE_TABLE

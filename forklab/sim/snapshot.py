@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from forklab.observe import MappingObs, ProcessObs, World
 from forklab.sim import image
 from forklab.sim.kernel import Kernel
-from forklab.sim.memory import PAGES_PER_PTE_TABLE, Mapping, PhysicalMemory
+from forklab.sim.memory import Mapping, PhysicalMemory, huge_page_counts
 from forklab.sim.runs import Linear
 from forklab.sim.tasks import Process
 
@@ -158,9 +158,8 @@ def page_states(m: Mapping, memory: PhysicalMemory) -> Iterator[tuple[int, int, 
         elif not isinstance(v, Linear):  # ZERO or HUGE_ZERO
             yield a, b, ZERO_PAGE
         elif v.tag.huge:
-            for head in range(a, b, PAGES_PER_PTE_TABLE):
-                alone = counts.get(v.at(head)) == 1
-                yield head, head + PAGES_PER_PTE_TABLE, EXCLUSIVE if alone else SHARED
+            for c, d, head, _ in huge_page_counts(memory, v, a, b):
+                yield c, d, EXCLUSIVE if head == 1 else SHARED
         else:
             for c, d, n in counts.runs(v.at(a), v.at(b)):
                 yield c - v.base, d - v.base, EXCLUSIVE if n == 1 else SHARED
