@@ -18,7 +18,13 @@ PUD_SPAN = 512 << 30  # memory one PUD page maps
 
 REGION_BASE = 0x1000_0000_0000  # 16 TiB: 512 GiB-aligned, far from libc and the stack
 REGION_END = 0x5000_0000_0000  # 80 TiB: below where the kernel loads a PIE (85.3-86.3 TiB)
-MAX_MAPPING = 16 << 40  # the largest single mapping a scenario may ask for
+USER_SPACE = 128 << 40  # x86-64's user address space (47 bits: 4-level page tables)
+MAX_MAPPING = USER_SPACE  # the largest single mapping a scenario may ask for
+SIM_REGION_END = REGION_BASE + USER_SPACE
+"""Where the simulator's region ends: a scenario's mappings may together take a
+whole user address space there (a learner may model a process of 100 TiB).
+The real backend places mappings the same way but only up to REGION_END, and
+refuses, before anything runs, a scenario whose mappings go past it."""
 
 
 def align_up(value: int, alignment: int) -> int:

@@ -93,7 +93,7 @@ LINE_ERRORS = [
     ("parent: mmap x 1.5GiB", "1.5GiB", "expected a size like"),
     ("parent: mmap x 5000", "5000", "positive multiple of the page size"),
     ("parent: mmap x 0", "0", "positive multiple of the page size"),
-    ("parent: mmap x 17TiB", "17TiB", "larger than forklab's limit"),
+    ("parent: mmap x 129TiB", "129TiB", "larger than forklab's limit"),
     ("parent: mmap x " + "9" * 40, "9" * 40, "too large"),
     ("parent: mmap x", None, "expected a mapping name and a size"),
     ("parent: malloc 1p1 -> x", "1p1", "expected a size"),
@@ -310,9 +310,10 @@ def test_too_many_ops() -> None:
 
 
 def test_mappings_must_fit_the_layout() -> None:
-    script = "\n".join(f"parent: mmap m{n} 16TiB" for n in range(5))
+    script = "\n".join(f"parent: mmap m{n} 16TiB" for n in range(9))
     err = error(doc(script))
-    assert at(err) == (10, 17) and "does not fit" in err.message  # 16-80 TiB holds 3
+    # 128 TiB holds seven, each with its 1 GiB gap after it
+    assert at(err) == (14, 17) and "does not fit" in err.message
 
 
 def test_what_if_verb_in_a_real_step() -> None:

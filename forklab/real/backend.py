@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from forklab.backend import Capabilities
+from forklab.layout import REGION_END
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
 from forklab.real import procfs, scratch
 from forklab.real._native import ffi, lib
@@ -40,7 +41,7 @@ from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS
 from forklab.scenario.validate import MAX_FD, check_op
 from forklab.scenario.verbs import Handlers
-from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS
+from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS, format_size
 
 DEFAULT_TIMEOUT = 60.0  # seconds a run may spend in apply/observe
 MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
@@ -158,6 +159,18 @@ def estimate_memory(scenario: Scenario) -> tuple[int, int]:
             disk += files
             memory += files
     return memory, disk
+
+
+def _check_region(scenario: Scenario, placement: Placement) -> None:
+    """Refuse, before anything runs, a mapping that goes past the region the real
+    backend can place mappings in (the simulator's region is a whole address space)."""
+    for op in scenario.ops:
+        if isinstance(op, ops.Mmap) and placement.end(op.name) > REGION_END:
+            raise ScenarioError(
+                f"mapping '{op.name}' would end at {format_size(placement.end(op.name))}, past "
+                f"the end of the region the real backend places mappings in "
+                f"({format_size(REGION_END)}): the scenario's mappings take more address space "
+                "than a real process has room for; the simulator can run it", op.where)
 
 
 class RealQueries:
@@ -316,6 +329,7 @@ class RealRun:
         self.locks: dict[str, int] = {}
         self.mapinfo = {op.name: op for op in scenario.ops if isinstance(op, ops.Mmap)}
         placement = Placement.of(scenario.ops)
+        _check_region(scenario, placement)
         self.addresses, self.sizes = placement.addresses, placement.sizes
         self._step_open = False
         self._checked_memory = False

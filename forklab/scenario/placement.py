@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from forklab.layout import PMD_SPAN, REGION_BASE, REGION_END, align_up
+from forklab.layout import PMD_SPAN, REGION_BASE, SIM_REGION_END, align_up
 from forklab.scenario.ops import Mmap, Op
 
 
@@ -38,8 +38,12 @@ class Placement:
         return align_up(size, PMD_SPAN) + PMD_SPAN
 
     def fits(self, size: int) -> bool:
-        """Whether a new mapping of ``size`` bytes fits in forklab's region."""
-        return self._next + align_up(size, PMD_SPAN) <= REGION_END
+        """Whether a new mapping of ``size`` bytes fits in the simulator's region."""
+        return self._next + align_up(size, PMD_SPAN) <= SIM_REGION_END
+
+    def end(self, name: str) -> int:
+        """The address where mapping ``name``'s 1 GiB slots end."""
+        return self.addresses[name] + align_up(self.sizes[name], PMD_SPAN)
 
     def add(self, name: str, size: int) -> int:
         """The address of mapping ``name``: where it is already, or after every other one."""

@@ -72,3 +72,13 @@ def test_a_scenario_past_the_cgroup_limit_is_refused_before_it_runs(monkeypatch)
         for op in scenario.steps[0].ops:
             run.apply(op)
     assert err.value.where is not None and err.value.where.line == 7  # the first op
+
+
+def test_mappings_past_the_real_region_are_refused_before_anything_runs(tmp_path):
+    # the simulator's region is a whole user address space; a real process has 16-80 TiB
+    scenario = parse_text(scenario_text("parent: mmap a 60TiB noreserve\n"
+                                        "parent: mmap b 8TiB noreserve"))
+    with pytest.raises(ScenarioError, match="mapping 'b' would end at 84.0 TiB") as err:
+        RealBackend(scratch_parent=str(tmp_path)).start(scenario)
+    assert err.value.where is not None and err.value.where.line == 8  # b's mmap
+    assert list(tmp_path.iterdir()) == []  # no scratch directory, no process
