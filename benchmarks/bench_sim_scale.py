@@ -9,6 +9,8 @@ A run is stopped after --timeout seconds and limited to --limit-mib of address
 space (so a model that holds a buffer of the mapping's size fails alone,
 without starving the machine); such a run is shown as "timeout" or "failed".
 
+Sizes up to 128TiB (a whole user address space) run on the simulator.
+
 Run: python benchmarks/bench_sim_scale.py [--reps 3] [--sizes 64MiB,64GiB,1TiB]
      [--family NAME ...] [--timeout 120] [--limit-mib 4096]
 """
@@ -89,6 +91,12 @@ parent: spawn /bin/true -> s
 parent: vfork -> v
 v: exit 0
 parent: wait s
+""",
+    "malloc": """
+parent: malloc {size} -> a
+parent: fork -> child
+child: free a
+parent: free a
 """,
 }
 
