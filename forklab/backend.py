@@ -1,7 +1,8 @@
 """The protocol both backends implement: start a scenario, apply ops, observe."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
@@ -34,6 +35,9 @@ class Capabilities:
     """What a backend can run, so that callers ask it instead of branching on its name."""
 
     sim_only_verbs: bool  # the designs Linux does not ship (steps and files with real = false)
+    hidden: Mapping[str, str] = field(default_factory=dict)
+    """Observables this backend may not show this user, each with why (docs/commands.md,
+    "What an unprivileged user can check"): an unavailable value's explanation."""
 
 
 class Backend(Protocol):

@@ -211,10 +211,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for i, (file, scenario) in enumerate(scenarios, 1):
         progress(f"verifying {scenario.id} ({i}/{len(scenarios)})...")
         verdicts.append(verify_scenario(scenario, file, sim, real, calibrated.tolerance))
+    hidden = real.capabilities.hidden
     if args.json:
-        write_json(verify_json(verdicts))
+        write_json(verify_json(verdicts, hidden))
     else:
-        sys.stdout.write(render_text(verdicts, Style.for_stream(sys.stdout)))
+        sys.stdout.write(render_text(verdicts, Style.for_stream(sys.stdout), hidden))
     if args.junit is not None:
         try:
             write_junit(verdicts, args.junit)

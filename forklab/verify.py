@@ -6,11 +6,16 @@ observations, and every observable the step's expressions read, must be equal
 hold on both. An observable the kernel cannot show is *unavailable*: reported,
 and never counted as agreement. The result is a :class:`Verdict` per scenario,
 rendered here as text, JSON or JUnit XML.
+
+An unavailable value is not a failure either: a scenario that agrees wherever the
+kernel lets this user look passes, and the report says once which values were
+not checked and why (docs/commands.md, "What an unprivileged user can check").
 """
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -199,7 +204,8 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("agree", "sim-only")
+        """No disagreement, failure or error: values the kernel hides do not count."""
+        return self.status in ("agree", "sim-only", "unavailable")
 
 
 def compare(sim: ScenarioResult, real: ScenarioResult | None, file: str,
@@ -294,8 +300,6 @@ def verdict_text(v: Verdict) -> str:
         parts.append("expectation failed" if failed == 1 else f"{failed} expectations failed")
     if v.unavailable:
         parts.append(f"{len(v.unavailable)} unavailable")
-    if v.unknown:
-        parts.append(_plural(_distinct(v.unknown), "expectation") + " unknown")
     if v.sim_only_steps:
         parts.append(_plural(len(v.sim_only_steps), "sim-only step"))
     if v.status == "unavailable":
@@ -318,7 +322,9 @@ def summary_line(v: Verdict, style: Style, width: int = 0) -> str:
 
 
 def detail_lines(v: Verdict, style: Style) -> list[str]:
-    """Each disagreement, failed or unknown expectation and unavailable observable, by step."""
+    """Each disagreement, failed expectation and unavailable value, by step. An
+    expectation is unknown only because a value it read is unavailable: that value's
+    line says it, once."""
     sid = v.scenario.id
     entries: list[tuple[int, int, list[str]]] = []
     for c in v.disagreements:
@@ -326,12 +332,11 @@ def detail_lines(v: Verdict, style: Style) -> list[str]:
             f"{style.bad(FAILED)} {sid} step {c.step}, line {c.line}: {style.bold(c.key)}",
             f"      model   {value_text(c.model)}",
             f"      kernel  {value_text(c.kernel)}"]))
-    for u in v.unheld:
-        mark = style.bad(FAILED) if u.judged.ok is False else style.warn(UNKNOWN)
-        what = "expectation failed" if u.judged.ok is False else "expectation unknown"
+    for u in v.failed:
         entries.append((u.step, 1, [
-            f"{mark} {sid} step {u.step}, line {u.judged.line}: {what} on the "
-            f"{SIDE.get(u.backend, u.backend)}: {u.judged.text}  → {judged_detail(u.judged)}"]))
+            f"{style.bad(FAILED)} {sid} step {u.step}, line {u.judged.line}: expectation "
+            f"failed on the {SIDE.get(u.backend, u.backend)}: {u.judged.text}  → "
+            f"{judged_detail(u.judged)}"]))
     for c in v.unavailable:
         entries.append((c.step, 2, [
             f"{style.warn(UNKNOWN)} {sid} step {c.step}, line {c.line}: {c.key} "
@@ -348,14 +353,48 @@ def tally(verdicts: list[Verdict]) -> str:
     return f"{_plural(len(verdicts), 'scenario')}: {', '.join(parts)}"
 
 
-def render_text(verdicts: list[Verdict], style: Style) -> str:
-    """One line per scenario, then every disagreement in detail, then a tally."""
+def observable_name(key: str) -> str:
+    """The observable a compared key reads: ``child.heap.shared_with(parent)`` →
+    ``shared_with``."""
+    return key.partition("(")[0].rpartition(".")[2]
+
+
+def unavailable_names(verdicts: list[Verdict]) -> list[str]:
+    """The observables that came back unavailable, in the order first met."""
+    return list(dict.fromkeys(observable_name(c.key) for v in verdicts for c in v.unavailable))
+
+
+def unavailable_note(verdicts: list[Verdict], hidden: Mapping[str, str]) -> list[str]:
+    """Once for the whole report: how many values were not checked, which
+    observables they are and why the kernel hides them from this user."""
+    values = sum(len(v.unavailable) for v in verdicts)
+    if not values:
+        return []
+    scenarios = sum(1 for v in verdicts if v.unavailable)
+    by_reason: dict[str, list[str]] = {}
+    for name in unavailable_names(verdicts):
+        reason = hidden.get(name, "the kernel did not show them to this user")
+        by_reason.setdefault(reason, []).append(name)
+    lines = [f"Not checked: {_plural(values, 'value')} in {_plural(scenarios, 'scenario')} "
+             "that the kernel does not show this user (everything else was compared):"]
+    for reason, names in by_reason.items():
+        lines.append(f"  {', '.join(names)}: {reason}")
+    return lines
+
+
+def render_text(verdicts: list[Verdict], style: Style,
+                hidden: Mapping[str, str] | None = None) -> str:
+    """One line per scenario, then every problem in detail, then a tally, and why
+    values were unavailable (``hidden``: the kernel backend's reasons, by observable)."""
     width = max((len(v.scenario.id) for v in verdicts), default=0)
     out = [summary_line(v, style, width) for v in verdicts]
     details = [line for v in verdicts for line in detail_lines(v, style)]
     if details:
         out += ["", *details]
     out += ["", tally(verdicts)]
+    note = unavailable_note(verdicts, hidden or {})
+    if note:
+        out += ["", *note]
     return "\n".join(out) + "\n"
 
 
@@ -418,9 +457,15 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
     }
 
 
-def verify_json(verdicts: list[Verdict]) -> dict[str, Any]:
-    """The whole verification as one JSON document."""
+def verify_json(verdicts: list[Verdict], hidden: Mapping[str, str] | None = None
+                ) -> dict[str, Any]:
+    """The whole verification as one JSON document; ``unavailable_because`` says, for
+    each observable that came back unavailable, why (as the text report's note)."""
+    reasons = hidden or {}
     return {"ok": all(v.ok for v in verdicts),
+            "unavailable_because": {
+                name: reasons.get(name, "the kernel did not show it to this user")
+                for name in unavailable_names(verdicts)},
             "scenarios": [verdict_json(v) for v in verdicts]}
 
 
@@ -435,13 +480,14 @@ def _xml_text(text: str) -> str:
 
 
 def junit_tree(verdicts: list[Verdict]) -> ET.ElementTree:
-    """One testsuite, one testcase per scenario; disagreements are failures."""
+    """One testsuite, one testcase per scenario; disagreements are failures, and a
+    scenario with unavailable values passes with them listed in its output."""
     statuses = [v.status for v in verdicts]
     root = ET.Element("testsuites")
     suite = ET.SubElement(root, "testsuite", {
         "name": "forklab verify",
         "tests": str(len(verdicts)),
-        "failures": str(sum(s in ("disagree", "failed", "unavailable") for s in statuses)),
+        "failures": str(sum(s in ("disagree", "failed") for s in statuses)),
         "errors": str(statuses.count("error")),
         "skipped": str(statuses.count("sim-only")),
     })
@@ -457,6 +503,9 @@ def junit_tree(verdicts: list[Verdict]) -> ET.ElementTree:
         elif not v.ok:
             failure = ET.SubElement(case, "failure", {"message": message, "type": v.status})
             failure.text = _xml_text("\n".join(detail_lines(v, plain)))
+        elif v.unavailable:
+            out = ET.SubElement(case, "system-out")
+            out.text = _xml_text("\n".join([message, *detail_lines(v, plain)]))
     ET.indent(root)
     return ET.ElementTree(root)
 

@@ -104,6 +104,38 @@ def _have_pagemap_scan() -> bool:
         os.close(fd)
 
 
+def _map_files_readable() -> bool:
+    """Whether this user may open /proc/PID/map_files entries (CAP_CHECKPOINT_RESTORE
+    or CAP_SYS_ADMIN): how the byte of shared memory no process has present is read."""
+    try:
+        entry = next(iter(os.listdir("/proc/self/map_files")))
+        os.close(os.open(f"/proc/self/map_files/{entry}", os.O_RDONLY | os.O_CLOEXEC))
+    except (OSError, StopIteration):
+        return False
+    return True
+
+
+FRAMES_HIDDEN = ("they compare page-frame numbers, which /proc/PID/pagemap shows only to "
+                 "root (CAP_SYS_ADMIN); without them a page is known to be shared only "
+                 "where no third process of the run could hold it")
+
+
+def hidden_observables() -> dict[str, str]:
+    """The observables the kernel may not show this user, each with why."""
+    hidden = {}
+    if not _frames_visible():
+        hidden.update(dict.fromkeys(("shared_with", "libc_text_same", "libc_relro_same"),
+                                    FRAMES_HIDDEN))
+        if not _have_pagemap_scan():
+            hidden["zero"] = ("this kernel has no PAGEMAP_SCAN (Linux 6.7), and /proc/kpageflags, "
+                              "the other way to name the zero page, is root's only")
+    if not _map_files_readable():
+        hidden["byte"] = ("a byte of shared memory that no process of the run has present is "
+                          "read through /proc/PID/map_files, which needs root "
+                          "(CAP_CHECKPOINT_RESTORE)")
+    return hidden
+
+
 def _decode_status(status: int | None) -> tuple[int | None, str | None]:
     if status is None:
         return None, None
@@ -1136,10 +1168,10 @@ class RealBackend:
     """The Linux kernel, driven through forklab's probe."""
 
     name = "real"
-    capabilities = Capabilities(sim_only_verbs=False)
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, scratch_parent: str | None = None,
                  cancel: threading.Event | None = None) -> None:
+        self.capabilities = Capabilities(sim_only_verbs=False, hidden=hidden_observables())
         self.timeout = timeout  # seconds a run may spend in apply and observe
         self.scratch_parent = scratch_parent  # where scratch directories go (default: $TMPDIR)
         self.cancel = cancel  # once set, every run of this backend stops at its next check
