@@ -24,6 +24,7 @@
 #define SYS_kcmp 312
 #endif
 #define KCMP_FILE 0
+#define KCMP_VM 1
 
 /* PAGEMAP_SCAN (Linux 6.7), declared here for older kernel headers. */
 #define FL_PAGE_IS_PRESENT (1 << 3)
@@ -116,6 +117,12 @@ int fl_get_subreaper(void)
 int fl_kcmp_file(int pid1, int pid2, int fd1, int fd2)
 {
     long r = syscall(SYS_kcmp, pid1, pid2, KCMP_FILE, fd1, fd2);
+    return r < 0 ? -errno : (int)r;
+}
+
+int fl_kcmp_vm(int pid1, int pid2)
+{
+    long r = syscall(SYS_kcmp, pid1, pid2, KCMP_VM, 0, 0);
     return r < 0 ? -errno : (int)r;
 }
 

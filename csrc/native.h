@@ -24,6 +24,7 @@ int fl_spawn_probe(const char *path, char *const argv[], char *const envp[], int
 int fl_set_subreaper(int on);   /* 0 or -errno */
 int fl_get_subreaper(void);     /* 0/1 or -errno */
 int fl_kcmp_file(int pid1, int pid2, int fd1, int fd2); /* 0 same, >0 differ, -errno */
+int fl_kcmp_vm(int pid1, int pid2); /* 0: one address space (vfork, clone vm) */
 int fl_pidfd_open(int pid);     /* fd or -errno */
 int fl_pidfd_send_signal(int pidfd, int sig); /* 0 or -errno */
 /* The number of system call NAME on the architecture forklab was built for

@@ -22,7 +22,7 @@ from typing import Any, Self
 from forklab.backend import Capabilities
 from forklab.layout import REGION_END
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
-from forklab.real import procfs, scratch
+from forklab.real import procfs, scratch, sharing
 from forklab.real._native import ffi, lib
 from forklab.real.driver import (
     Driver,
@@ -225,10 +225,15 @@ class RealQueries:
         run = self._run
         return run.closed or run.generation != self._generation or run.driver is None
 
+    def _others(self, *procs: Proc) -> list[int]:
+        """The pids of the run's other live processes (who else may map a frame)."""
+        assert self._run.driver is not None
+        skip = {p.pid for p in procs}
+        return [p.pid for p in self._run.driver.procs.values()
+                if not p.dead and p.pid not in skip]
+
     def shared_with(self, process: str, mapping: str, other: str) -> Any:
         if self._stale():
-            return UNAVAILABLE
-        if not self._run.frames_visible:
             return UNAVAILABLE
         a, b = self._live(process), self._live(other)
         if a is None or b is None or mapping not in self._run.addresses:
@@ -236,6 +241,11 @@ class RealQueries:
         if not (self._run.is_mapped(a, mapping) and self._run.is_mapped(b, mapping)):
             return 0
         address, size = self._run.addresses[mapping], self._run.sizes[mapping]
+        if not self._run.frames_visible:
+            n = sharing.shared_pages(sharing.Span(a.pid, address, size // PAGE),
+                                     sharing.Span(b.pid, address, size // PAGE),
+                                     self._others(a, b))
+            return UNAVAILABLE if n is None else n
         try:
             fa = os.open(f"/proc/{a.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -324,7 +334,8 @@ class RealQueries:
         if a is None or b is None:
             return None
         if not self._run.frames_visible:
-            return UNAVAILABLE
+            same = sharing.libc_same(a.pid, b.pid, part, self._others(a, b))
+            return UNAVAILABLE if same is None else same
         mine, theirs = procfs.libc_parts(a.pid), procfs.libc_parts(b.pid)
         if mine is None or theirs is None:
             return UNAVAILABLE
