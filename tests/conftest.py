@@ -1,11 +1,26 @@
-"""Fixtures for every test: nothing here depends on the user's own files."""
+"""Fixtures for every test: nothing here depends on the user's own files; and the
+kernel tests under tests/real carry the plugin's marker, so that they skip, with
+the reason, where the real backend cannot run (tests/real/test_status.py runs
+everywhere: it checks that reason)."""
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+
+from forklab.testing.plugin import MARKER
+
+REAL = Path(__file__).parent / "real"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path
+        if path.is_relative_to(REAL) and path.name != "test_status.py":
+            item.add_marker(MARKER)
 
 
 @pytest.fixture(autouse=True, scope="session")

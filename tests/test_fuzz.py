@@ -14,11 +14,9 @@ from forklab.scenario.verbs import VERBS
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
 from forklab.sim.kernel import HANDLERS
-from forklab.testing.agree import real_status
 from forklab.verify import verify_scenario
 
-READY, WHY = real_status()
-needs_kernel = pytest.mark.skipif(not READY, reason=f"real backend unavailable: {WHY}")
+needs_kernel = pytest.mark.forklab_real
 
 
 class _PipeLyingRun(SimRun):

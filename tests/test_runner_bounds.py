@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from scenario_text import StepText, scenario_text
+
 from forklab import cli
 from forklab.runner import KEPT_LENGTH, Summary, run_scenario, summarised
 from forklab.scenario.expr import MAX_RUN_TOTAL
@@ -12,9 +14,7 @@ from forklab.sim.backend import SimBackend
 
 
 def _scenario(expectations: list[str]) -> str:
-    listed = ", ".join(f'"{e}"' for e in expectations)
-    return ('id = "big"\ntitle = "t"\nsummary = "s"\n[[step]]\ndo = "parent: fflush"\n'
-            f"expect = [{listed}]\n")
+    return scenario_text(StepText("parent: fflush", tuple(expectations)), sid="big")
 
 
 def test_a_long_value_is_kept_as_a_summary_that_compares_by_content():

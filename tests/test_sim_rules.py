@@ -2,6 +2,8 @@
 and the kernel's own are the defaults."""
 from __future__ import annotations
 
+from scenario_text import scenario_text
+
 from forklab.scenario.parse import parse_text
 from forklab.sim.files import FdTable
 from forklab.sim.kernel import Kernel
@@ -14,8 +16,7 @@ FORK = ("parent: mmap heap 2p", "parent: write heap = 1", "parent: pipe cloexec 
 
 
 def _scenario(*lines: str) -> str:
-    script = "\n".join(lines)
-    return f'id = "t"\ntitle = "t"\nsummary = "s"\n[[step]]\ndo = """\n{script}\n"""\n'
+    return scenario_text("\n".join(lines))
 
 
 FORK_THEN_WRITE = _scenario(*FORK, "child: write heap[0p] = 7")

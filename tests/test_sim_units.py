@@ -6,6 +6,7 @@ tests/kernel_facts/ printed them (see docs/kernel-facts-*.md).
 from __future__ import annotations
 
 import pytest
+from scenario_text import scenario_text
 
 from forklab.observe import default_observations
 from forklab.runner import run_scenario
@@ -21,9 +22,9 @@ from forklab.sim.snapshot import snapshot
 from forklab.sim.waitfor import stuck
 
 
-def scenario(do: str, expect: list[str] | None = None) -> str:
-    lines = "\n".join(f'[[step]]\ndo = """\n{block}\n"""' for block in do.split("---"))
-    return f'id = "u"\ntitle = "t"\nsummary = "s"\n{lines}\n'
+def scenario(do: str) -> str:
+    """One step per block of the script between lines of ``---``."""
+    return scenario_text(*do.split("---"), sid="u")
 
 
 # -- runs ---------------------------------------------------------------------

@@ -42,8 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FORKLAB_HOME = Path(forklab.__file__).resolve().parent.parent
 FAST = settings(max_examples=25, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
-READY, WHY = agree_module.real_status()
-needs_kernel = pytest.mark.skipif(not READY, reason=f"real backend unavailable: {WHY}")
+needs_kernel = pytest.mark.forklab_real
 
 
 # --- strategies ------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ the run's duration (:func:`current_options`); outside pytest that is
 from __future__ import annotations
 
 import contextvars
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +27,24 @@ class KitOptions:
         return cls(sim_only=bool(config.getoption("forklab_sim_only")),
                    real_required=bool(config.getoption("forklab_real")))
 
-    def kernel_skip_reason(self) -> str | None:
-        """Why a test that needs the kernel cannot run here, or None if it can."""
+    def kernel_skip_reason(self, root: bool = False) -> str | None:
+        """Why a test that needs the kernel (and, with ``root``, what only root sees:
+        page-frame numbers, /proc/PID/map_files, other users) cannot run here, or None."""
         if self.sim_only:
             return "forklab: --forklab-sim-only: the kernel is not used"
+        if not sys.platform.startswith("linux"):
+            return "forklab: the real backend needs Linux"
         from forklab.real import real_backend_status
 
         ok, why = real_backend_status()
-        return None if ok else f"forklab: the real backend is unavailable: {why}"
+        if not ok:
+            return f"forklab: the real backend is unavailable: {why}"
+        if not os.access("/proc/self/pagemap", os.R_OK):
+            return "forklab: /proc/self/pagemap cannot be read here"
+        if root and os.geteuid() != 0:
+            return ("forklab: needs root: page-frame numbers in /proc/PID/pagemap, "
+                    "/proc/PID/map_files and acting as another user are root's only")
+        return None
 
 
 NO_OPTIONS = KitOptions()

@@ -11,7 +11,10 @@ Fixtures: ``forklab_options`` (the options above, a
 ``sim_backend``, ``real_backend`` (skips with the reason off Linux or when the
 C parts are not built), ``forklab_backends`` (a dict of the backends that can
 run here, by name) and ``forklab_backend`` (each of them in turn). Marker:
-``@pytest.mark.forklab_real`` for a test that needs the kernel.
+``@pytest.mark.forklab_real`` for a test that needs the kernel, and
+``@pytest.mark.forklab_real(root=True)`` for one that also needs what only root
+sees (page-frame numbers); each is skipped with the reason: not Linux, not
+built, no /proc/PID/pagemap, not root, or --forklab-sim-only.
 
 Loading the plugin imports neither hypothesis nor the simulator: it is loaded
 into every pytest session of every environment where forklab is installed.
@@ -50,8 +53,10 @@ def pytest_configure(config: Any) -> None:
     options = KitOptions.from_config(config)
     config.stash[_OPTIONS] = options
     config.addinivalue_line(
-        "markers", f"{MARKER}: the test needs forklab's real-kernel backend (skipped, with "
-                   "the reason, off Linux, when it is not built, or with --forklab-sim-only)")
+        "markers", f"{MARKER}(root=False): the test needs forklab's real-kernel backend, "
+                   "and with root=True root's view of it (skipped, with the reason, off "
+                   "Linux, when it is not built, without pagemap, without root, or with "
+                   "--forklab-sim-only)")
     if options.real_required and options.sim_only:
         raise pytest.UsageError("--forklab-real and --forklab-sim-only contradict each other")
     if options.real_required:
@@ -79,9 +84,10 @@ def pytest_report_header(config: Any) -> str | None:
 
 
 def pytest_runtest_setup(item: Any) -> None:
-    if item.get_closest_marker(MARKER) is None:
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
         return
-    reason = options_of(item.config).kernel_skip_reason()
+    reason = options_of(item.config).kernel_skip_reason(root=bool(marker.kwargs.get("root")))
     if reason is not None:
         pytest.skip(reason)
 

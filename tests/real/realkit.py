@@ -3,19 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from scenario_text import scenario_text
+
 from forklab.observe import World, default_observations
 
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 """setpriv's arguments to run a command as the user nobody (tests run as root)."""
-
-
-def scenario_text(*steps: str, first: str = "parent", sid: str = "t") -> str:
-    parts = [f'id = "{sid}"', 'title = "t"', 'summary = "t"', f'first = "{first}"']
-    for script in steps:
-        if "'''" in script:
-            raise ValueError("a test script cannot hold three single quotes")
-        parts.append(f"[[step]]\ndo = '''\n{script}\n'''")
-    return "\n".join(parts) + "\n"
 
 
 def run_with(*steps: str, first: str = "parent", timeout: float = 30.0):

@@ -103,7 +103,7 @@ def _with_symlink():
     make one): open through it fails."""
     import os
 
-    from realkit import scenario_text
+    from scenario_text import scenario_text
 
     from forklab.real.backend import RealBackend
     from forklab.scenario.parse import parse_text

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from realkit import scenario_text
+from scenario_text import scenario_text
 
 import forklab
 from forklab.real.backend import RealBackend
@@ -128,7 +128,7 @@ def test_an_exception_inside_the_with_block_leaves_nothing(no_leaks, scratch):
 CTRL_C = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {tests!r})
-    from realkit import scenario_text
+    from scenario_text import scenario_text
     from forklab.real.backend import RealBackend
     from forklab.scenario.parse import parse_text
     scenario = parse_text(scenario_text({script!r}))

@@ -11,9 +11,7 @@ import os
 import pytest
 from realkit import observations, run_steps, run_with
 
-from forklab.observe import UNAVAILABLE
 
-ROOT = os.geteuid() == 0
 
 
 def test_one_written_page_costs_a_pte_a_pmd_and_a_pud_table():
@@ -59,7 +57,7 @@ def test_fork_copies_page_tables_not_pages():
     assert child.mappings["heap"].exclusive == parent.mappings["heap"].exclusive == 0
     assert child.faults == 0 and child.minflt == 0
     shared = w.queries.shared_with("child", "heap", "parent")
-    assert shared == (4096 if ROOT else UNAVAILABLE)
+    assert shared == 4096  # with frame numbers, or told by the exclusive bits without
     w = next(steps)
     assert w.processes["child"].faults == 0  # the copied entries map the pages already
     w = next(steps)
@@ -67,7 +65,7 @@ def test_fork_copies_page_tables_not_pages():
     assert child.faults == 4096  # copy on write, one fault per page
     assert child.minflt == 4096
     assert child.mappings["heap"].exclusive == parent.mappings["heap"].exclusive == 4096
-    assert w.queries.shared_with("child", "heap", "parent") == (0 if ROOT else UNAVAILABLE)
+    assert w.queries.shared_with("child", "heap", "parent") == 0
     steps.close()
 
 
@@ -168,10 +166,9 @@ def test_madvise_dontneed_dontfork_wipeonfork():
     assert obs[2]["child.vm_pte"] == 8
 
 
+@pytest.mark.forklab_real(root=True)
 def test_zero_page_count_agrees_with_kpageflags():
     """PAGEMAP_SCAN's zero-page category and kpageflags' KPF_ZERO_PAGE agree."""
-    if not ROOT:
-        pytest.skip("kpageflags needs root")
     from forklab.real._native import ffi, lib
 
     script = ("parent: mmap a 8MiB\nparent: mmap h 8MiB thp\nparent: read a\nparent: read h\n"

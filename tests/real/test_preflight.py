@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from realkit import scenario_text
+from scenario_text import scenario_text
 
 from forklab.real import procfs
 from forklab.real.backend import PROCESS_COST, RealBackend, estimate_memory

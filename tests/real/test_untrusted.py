@@ -7,7 +7,8 @@ import dataclasses
 import os
 
 import pytest
-from realkit import observations, scenario_text
+from realkit import observations
+from scenario_text import scenario_text
 
 from forklab.real.backend import RealBackend
 from forklab.scenario.model import Program, ScenarioError, SpawnAction

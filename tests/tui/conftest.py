@@ -1,8 +1,7 @@
-"""Fixtures for the lesson player's tests: fixture lessons, progress, fake kernels."""
+"""Fixtures for the lesson player's tests (helpers they import are in tuikit.py)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import threading
 from collections.abc import Callable
@@ -10,14 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tuikit import lesson_files, no_kernel
 
-from forklab.observe import UNAVAILABLE, World
-from forklab.sim import SimBackend
-from forklab.sim.backend import SimRun
 from forklab.tui.app import ForklabApp, make_app
 from forklab.tui.progress import Progress
-
-LESSONS = Path(__file__).parent / "lessons"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -28,66 +23,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
     return True
-
-
-def lesson_files(*names: str) -> list[Path]:
-    if not names:
-        return sorted(LESSONS.glob("*.toml"))
-    return [LESSONS / f"{name}.toml" for name in names]
-
-
-class ModelAsKernel:
-    """A 'kernel' that is the model itself: everything agrees."""
-
-    name = "real"
-
-    def start(self, scenario: Any) -> SimRun:
-        return SimBackend().start(scenario)
-
-
-class _LyingRun(SimRun):
-    def observe(self) -> World:
-        world = super().observe()
-        processes = {name: dataclasses.replace(p, faults=p.faults + 1)
-                     for name, p in world.processes.items()}
-        return dataclasses.replace(world, processes=processes, queries=_NoFrames(world.queries))
-
-
-class _NoFrames:
-    """Queries like a kernel without root: frame sharing is unavailable."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def shared_with(self, *args: Any) -> Any:
-        return UNAVAILABLE
-
-    def byte(self, *args: Any) -> Any:
-        return self.inner.byte(*args)
-
-    def same_file(self, *args: Any) -> Any:
-        return self.inner.same_file(*args)
-
-
-class LyingKernel:
-    """A 'kernel' that counts one fault too many and hides frame numbers."""
-
-    name = "real"
-
-    def start(self, scenario: Any) -> SimRun:
-        return _LyingRun(scenario)
-
-
-def model_kernel(cancel: threading.Event) -> tuple[Any, str]:
-    return ModelAsKernel(), ""
-
-
-def lying_kernel(cancel: threading.Event) -> tuple[Any, str]:
-    return LyingKernel(), ""
-
-
-def no_kernel(cancel: threading.Event) -> tuple[Any, str]:
-    return None, "not built on this test machine"
 
 
 @pytest.fixture

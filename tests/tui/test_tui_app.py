@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import lesson_files, lying_kernel, model_kernel
+from tuikit import lesson_files, lying_kernel, model_kernel
 from textual.message import Message
 from textual.widgets import Input, OptionList, RichLog, TabbedContent
 

@@ -5,7 +5,7 @@ and look at the SVGs under ``__snapshots__`` before committing.
 """
 from __future__ import annotations
 
-from conftest import lesson_files, no_kernel
+from tuikit import lesson_files, no_kernel
 
 from forklab.tui.app import make_app
 

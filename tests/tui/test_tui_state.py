@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import lesson_files, lying_kernel, model_kernel, no_kernel
+from tuikit import lesson_files, lying_kernel, model_kernel, no_kernel
 
 from forklab import lessons
 from forklab.observe import UNAVAILABLE

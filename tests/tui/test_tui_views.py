@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import lesson_files, model_kernel
+from tuikit import lesson_files, model_kernel
 from rich.console import Console
 
 from forklab.observe import World
