@@ -36,6 +36,7 @@ reaps inside the call, asleep, after the child's pidfd said it ended.
 from __future__ import annotations
 
 import errno as errno_mod
+import fcntl
 import os
 import resource
 import secrets
@@ -44,6 +45,7 @@ import shutil
 import signal
 import socket
 import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -246,6 +248,14 @@ class Output(threading.Thread):
                     self.drain()
             except (OSError, ValueError):
                 return
+
+    def unread(self) -> bool:
+        """Whether bytes wait in the pipe: a writer blocked on a full pipe is asleep,
+        but the drain is about to wake it."""
+        try:
+            return fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0") != b"\0\0\0\0"
+        except OSError:
+            return False
 
     def text(self) -> str:
         self.drain()
@@ -853,6 +863,9 @@ class Driver:
         """(every task of every live process sleeps, the real programs in a timed
         sleep).
 
+        Nothing is quiet while the scenario's stdout or stderr holds unread bytes:
+        their drain wakes any writer that a full pipe put to sleep.
+
         A signal sent to a sleeping task wakes it (makes it runnable) before the
         sending call returns, so "every task sleeps" also means no signal is
         about to be handled; only a thread in vfork, in its killable wait, may
@@ -860,6 +873,8 @@ class Driver:
         threads are sampled as any others).
         """
         timed: list[Proc] = []
+        if any(out is not None and out.unread() for out in (self.stdout, self.stderr)):
+            return False, timed
         for proc in self.procs.values():
             if proc.dead:
                 continue

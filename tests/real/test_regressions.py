@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from scenario_text import StepText, scenario_text
 
 from forklab.real.backend import RealBackend
 from forklab.runner import run_scenario
@@ -89,3 +90,18 @@ def test_every_expectation_holds(text):
               if j.ok is not True]
     assert not failed
     assert sum(len(step.expectations) for step in result.steps) >= 3
+
+
+def test_a_writer_asleep_on_a_full_stdout_pipe_is_not_blocked():
+    """/bin/cat copies 2 MiB into stdout while its parent waits for it: each time
+    the 64 KiB pipe fills, cat sleeps in write until forklab's drain reads. The
+    step once settled in that moment (every task asleep), with cat 'running' and
+    the parent 'blocked', about one run in four on a busy machine."""
+    text = scenario_text(StepText(
+        "parent: mmap m 2MiB file=big.bin shared\nparent: write m = 65\n"
+        "parent: spawn /bin/cat open=0:big.bin -> cat\nparent: wait cat",
+        ("cat.exit_code == 0", "len(stdout) == 1048576")))
+    for _ in range(6):
+        result = run_scenario(RealBackend(), parse_text(text))
+        assert result.error is None, result.error
+        assert [j.ok for j in result.steps[0].expectations] == [True, True]
