@@ -158,7 +158,7 @@ def _pids_gone(pids: list[int]) -> list[int]:
 def _spawn(tail: str, scratch: Path) -> tuple[subprocess.Popen, dict]:
     import json
 
-    code = CTRL_C.format(tests=str(Path(__file__).parent), script=BUSY + "parent: sleep 10s",
+    code = CTRL_C.format(tests=str(Path(__file__).parent.parent), script=BUSY + "parent: sleep 10s",
                          tail=tail, scratch=str(scratch))
     env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
