@@ -65,20 +65,22 @@ def test_the_cgroup_limit_is_the_smallest_room_on_the_way_up(tmp_path):
 
 def test_a_scenario_past_the_cgroup_limit_is_refused_before_it_runs(monkeypatch):
     monkeypatch.setattr(procfs, "cgroup_memory_left", lambda: 64 * MiB)
-    scenario = parse_text(scenario_text("parent: mmap m 1GiB\nparent: fork -> c\n"
-                                        "parent: write m"))
+    text = scenario_text("parent: mmap m 1GiB\nparent: fork -> c\nparent: write m")
+    first_op = text.splitlines().index("parent: mmap m 1GiB") + 1
+    scenario = parse_text(text)
     with RealBackend().start(scenario) as run, pytest.raises(
             ScenarioError, match="the memory limit of forklab's cgroup") as err:
         for op in scenario.steps[0].ops:
             run.apply(op)
-    assert err.value.where is not None and err.value.where.line == 7  # the first op
+    assert err.value.where is not None and err.value.where.line == first_op
 
 
 def test_mappings_past_the_real_region_are_refused_before_anything_runs(tmp_path):
     # the simulator's region is a whole user address space; a real process has 16-80 TiB
-    scenario = parse_text(scenario_text("parent: mmap a 60TiB noreserve\n"
-                                        "parent: mmap b 8TiB noreserve"))
+    text = scenario_text("parent: mmap a 60TiB noreserve\nparent: mmap b 8TiB noreserve")
+    scenario = parse_text(text)
     with pytest.raises(ScenarioError, match="mapping 'b' would end at 84.0 TiB") as err:
         RealBackend(scratch_parent=str(tmp_path)).start(scenario)
-    assert err.value.where is not None and err.value.where.line == 8  # b's mmap
+    b_line = text.splitlines().index("parent: mmap b 8TiB noreserve") + 1
+    assert err.value.where is not None and err.value.where.line == b_line
     assert list(tmp_path.iterdir()) == []  # no scratch directory, no process
