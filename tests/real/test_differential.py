@@ -35,7 +35,8 @@ def test_model_and_kernel_agree(path: Path, measured: Calibration) -> None:
     real = RealBackend()
     verdict = verify_scenario(parse_file(path), str(path), SimBackend(measured.coefficients),
                               real, measured.tolerance)
-    assert verdict.ok, render_text([verdict], Style(False))
+    report = render_text([verdict], Style(False), real.capabilities.hidden)
+    assert verdict.ok, report
     # a value may be unavailable only where this user cannot see it (root sees all)
     hidden = {observable_name(c.key) for c in verdict.unavailable} - set(real.capabilities.hidden)
-    assert not hidden, render_text([verdict], Style(False))
+    assert not hidden, report
