@@ -13,11 +13,11 @@ class StepText:
     expect: tuple[str, ...] = ()
 
 
-def scenario_text(*steps: str | StepText, sid: str = "t", first: str | None = None,
-                  real: bool | None = None) -> str:
+def scenario_text(*steps: str | StepText, sid: str = "t", title: str = "t",
+                  first: str | None = None, real: bool | None = None) -> str:
     """A scenario of these steps: each script in a TOML literal string (written as
     the test wrote it), each expectation a TOML basic string."""
-    parts = [f'id = "{sid}"', 'title = "t"', 'summary = "t"']
+    parts = [f'id = "{sid}"', f"title = {json.dumps(title)}", 'summary = "t"']
     if first is not None:
         parts.append(f'first = "{first}"')
     if real is not None:

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from scenario_text import StepText, scenario_text
 
 from forklab import observe
 from forklab.scenario.model import Expr, Scenario
@@ -127,10 +128,9 @@ def corpus() -> tuple[list[Op], list[Expr]]:
 def test_the_walk_finds_observables() -> None:
     """The tree walk itself works (so an empty result means a real gap)."""
     from forklab.scenario.parse import parse_text
-    sc = parse_text('id = "x"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
-                    'do = "parent: mmap m 1p"\n'
-                    'expect = ["parent.m.byte(0) == 0 and parent.cloexec(1) == False '
-                    'and len(stdout) >= 0 and parent.state == \'running\'"]\n')
+    sc = parse_text(scenario_text(StepText("parent: mmap m 1p", (
+        "parent.m.byte(0) == 0 and parent.cloexec(1) == False and len(stdout) >= 0 "
+        "and parent.state == 'running'",))))
     seen = _observables_read(list(sc.steps[0].expect))
     assert seen == {"process": {"cloexec", "state"}, "mapping": {"byte"}, "run": {"stdout"}}
 

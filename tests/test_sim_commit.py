@@ -5,6 +5,8 @@ runs each of them on the kernel).
 """
 from __future__ import annotations
 
+from scenario_text import scenario_text
+
 from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend
 from forklab.sim.memory import Mapping
@@ -39,9 +41,9 @@ def test_mprotect_charges_on_write_and_refunds_only_unwritten_anonymous_memory()
     assert not noreserve.accounted
 
 
-def _run(text: str) -> list[dict[str, int]]:
+def _run(*steps: str) -> list[dict[str, int]]:
     """commit and committed after each step, asked the way an expression asks."""
-    sc = parse_text('id = "c"\ntitle = "t"\nsummary = "s"\n' + text)
+    sc = parse_text(scenario_text(*steps, sid="c"))
     out = []
     with SimBackend().start(sc) as run:
         for step in sc.steps:
@@ -54,9 +56,7 @@ def _run(text: str) -> list[dict[str, int]]:
 
 
 def test_fork_charges_the_child_again_and_exec_takes_it_away() -> None:
-    steps = _run('[[step]]\ndo = "parent: mmap heap 1MiB"\n'
-                 '[[step]]\ndo = "parent: fork -> child"\n'
-                 '[[step]]\ndo = "child: exec probe"\n')
+    steps = _run("parent: mmap heap 1MiB", "parent: fork -> child", "child: exec probe")
     assert steps[0] == {"parent": 1 << 20, "heap": 1 << 20, "child": -1}
     assert steps[1]["child"] == 1 << 20 and steps[1]["parent"] == 1 << 20
     assert steps[2]["child"] == 0

@@ -1,6 +1,8 @@
 """The model of glibc's loaded image: text from one page cache, RELRO per load."""
 from __future__ import annotations
 
+from scenario_text import scenario_text
+
 from forklab.scenario.parse import parse_text
 from forklab.sim import SimBackend, image
 
@@ -13,9 +15,7 @@ def test_each_load_has_the_shared_text_and_its_own_relro() -> None:
 
 
 def _answers(do: list[str], pairs: list[tuple[str, str]]) -> list[dict]:
-    text = 'id = "i"\ntitle = "t"\nsummary = "s"\n' + "".join(
-        f'[[step]]\ndo = """\n{block}\n"""\n' for block in do)
-    sc = parse_text(text)
+    sc = parse_text(scenario_text(*do, sid="i"))
     out = []
     with SimBackend().start(sc) as run:
         for step in sc.steps:

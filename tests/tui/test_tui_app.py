@@ -5,9 +5,10 @@ import time
 from typing import Any
 
 import pytest
-from tuikit import lesson_files, lying_kernel, model_kernel
+from scenario_text import scenario_text
 from textual.message import Message
 from textual.widgets import Input, OptionList, RichLog, TabbedContent
+from tuikit import lesson_files, lying_kernel, model_kernel
 
 from forklab.tui import messages as m
 from forklab.tui.app import LessonNotFound, make_app
@@ -498,8 +499,8 @@ async def test_a_lesson_of_the_real_catalog_plays_to_its_end(progress):
 
 async def test_a_lesson_file_opens_directly_and_ctrl_q_quits(app_factory, tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('id = "mine"\ntitle = "Mine"\nsummary = "s"\n'
-                    '[[step]]\ndo = "parent: fork -> child"\n', encoding="utf-8")
+    path.write_text(scenario_text("parent: fork -> child", sid="mine", title="Mine"),
+                    encoding="utf-8")
     app = app_factory(str(path))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

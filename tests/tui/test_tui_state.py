@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from scenario_text import scenario_text
 from tuikit import lesson_files, lying_kernel, model_kernel, no_kernel
 
 from forklab import lessons
@@ -77,10 +78,8 @@ def test_goto_runs_what_is_missing():
 
 def test_a_step_the_model_refuses_halts_the_lesson(tmp_path: Path):
     path = tmp_path / "halt.toml"
-    path.write_text('id = "halt"\ntitle = "t"\nsummary = "s"\n'
-                    '[[step]]\ndo = "parent: vfork -> child"\n'
-                    '[[step]]\ndo = "parent: write heap"\n'
-                    '[[step]]\ndo = "child: exit"\n', encoding="utf-8")
+    path.write_text(scenario_text("parent: vfork -> child", "parent: write heap",
+                                  "child: exit", sid="halt"), encoding="utf-8")
     path.write_text(path.read_text().replace("parent: write heap", "parent: exit"))
     s = LessonSession(load_lesson(path))
     assert s.forward() is None
