@@ -444,7 +444,8 @@ def _port(text: str) -> int:
 
 
 EXIT_STATUS = """exit status:
-  0  every expectation held (verify: and the model agreed with the kernel)
+  0  every expectation held (verify: and the model agreed with the kernel
+     wherever the kernel lets this user look)
   1  an expectation did not hold (verify: or the two disagreed)
   2  a file, the command line or the environment is wrong"""
 
