@@ -9,9 +9,9 @@ import io
 import re
 
 import pytest
-from conftest import model_kernel
 from rich.console import Console
 from textual.widgets import Input, OptionList
+from tuikit import model_kernel
 
 from forklab import lessons
 from forklab.runner import Judged
