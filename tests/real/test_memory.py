@@ -12,8 +12,6 @@ import pytest
 from realkit import observations, run_steps, run_with
 
 
-
-
 def test_one_written_page_costs_a_pte_a_pmd_and_a_pud_table():
     (obs,) = observations("parent: mmap heap 16MiB\nparent: write heap[0:1p]")
     assert obs["parent.faults"] == 1

@@ -6,8 +6,8 @@ import threading
 from typing import Any
 
 import pytest
-from tuikit import lesson_files, model_kernel
 from rich.console import Console
+from tuikit import lesson_files, model_kernel
 
 from forklab.observe import World
 from forklab.scenario.parse import parse_text
