@@ -703,3 +703,16 @@ def test_exit_orphans():
         "orphan_subreaper.old_parent_was_A": 1,
         "orphan_subreaper.new_ppid_is_us": 1,
     })
+
+
+def test_unlock_before_any_thread_wakes_nobody():
+    """glibc's single-threaded shortcut: until pthread_create has run, unlock is a plain
+    store, so a CLONE_VM sibling asleep on the mutex sleeps on until a caught signal;
+    after it, unlock wakes (tests/scenarios/single-thread-unlock.toml)."""
+    expect(facts("proc_single_thread_unlock"), {
+        "single.woke": 0,
+        "single.asleep_in": "S futex",
+        "single.after_signal": 1,
+        "threaded.woke": 1,
+        "threaded.after_signal": 1,
+    })

@@ -136,17 +136,15 @@ def fork_after_prepare(k: Kernel, proc: Process, thread: Thread,
     user = proc.mm.user
     prepare = wait.locks
     while prepare:  # each handler locks in turn, keeping what it took while it waits
-        mutex = user.mutex(prepare[0])
-        if mutex.owner is not None:  # (held by this thread too: a lock registered twice)
-            return OnAtforkLocks(wait.child, prepare)
-        mutex.owner = thread.tid
+        if not user.mutex(prepare[0]).take(thread.tid):  # (held by this thread too: a
+            return OnAtforkLocks(wait.child, prepare)      # lock registered twice)
         prepare = prepare[1:]
     stats = fork_stats(proc)
     child = clone(k, proc, thread, wait.child, frozenset())
     assert child is not None and child.mm is not None
     for lock in user.atfork:  # parent and child handlers, in registration order
-        user.mutex(lock).owner = None
-        child.mm.user.mutex(lock).owner = None
+        user.unlock(lock)
+        child.mm.user.unlock(lock)
     child.spawn_us = cost.predict("fork", stats, k.coefficients)
     return None
 
@@ -171,4 +169,6 @@ def op_clone(k: Kernel, proc: Process, thread: Thread, op: ops.Clone) -> None:
 
 @HANDLERS.handles(ops.Thread)
 def op_thread(k: Kernel, proc: Process, thread: Thread, op: ops.Thread) -> None:
+    assert proc.mm is not None
+    proc.mm.user.threads_made = True
     clone(k, proc, thread, op.binds[0], SHARING | {"thread"})

@@ -197,9 +197,23 @@ class Stdio:
 
 @dataclass
 class Mutex:
-    """A normal (non-recursive) pthread mutex: who holds it, by kernel thread id."""
+    """A normal (non-recursive) pthread mutex: who holds it, by kernel thread id, and
+    the threads asleep in the kernel (futex_wait) because they found it held.
+
+    A sleeper takes the mutex only once woken: by an unlock that wakes (see
+    :meth:`UserMemory.unlock`) or by a signal handler that interrupts its sleep.
+    """
 
     owner: int | None = None
+    sleepers: set[int] = field(default_factory=set)
+
+    def take(self, tid: int) -> bool:
+        """Whether ``tid`` takes the mutex now; if not, it sleeps (or sleeps on)."""
+        if self.owner is not None or tid in self.sleepers:
+            self.sleepers.add(tid)
+            return False
+        self.owner = tid
+        return True
 
 
 @dataclass
@@ -212,16 +226,31 @@ class UserMemory:
     atfork: list[str] = field(default_factory=list)  # lock names, in registration order
     allocations: dict[str, int] = field(default_factory=dict)  # malloc name -> size
     libc: LibcImage = field(default_factory=load)  # the library itself, as this image loaded it
+    threads_made: bool = False  # pthread_create has run in this memory (glibc's
+    # multiple_threads): until then glibc takes single-threaded shortcuts
 
     def copy(self) -> UserMemory:
         """fork's copy of the memory: every value as it is (the image is shared: it is
         immutable, and copied by value)."""
         return UserMemory(copy.deepcopy(self.stdout), dict(self.errno),
-                          {name: Mutex(m.owner) for name, m in self.mutexes.items()},
-                          list(self.atfork), dict(self.allocations), self.libc)
+                          {name: Mutex(m.owner, set(m.sleepers))
+                           for name, m in self.mutexes.items()},
+                          list(self.atfork), dict(self.allocations), self.libc,
+                          self.threads_made)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UserMemory:
         return self.copy()
 
     def mutex(self, name: str) -> Mutex:
         return self.mutexes.setdefault(name, Mutex())
+
+    def unlock(self, name: str) -> None:
+        """pthread_mutex_unlock of a normal mutex: no owner check. Once threads were
+        made it wakes the sleepers (FUTEX_WAKE); before that, glibc 2.36 takes its
+        single-threaded shortcut, a plain store of 0 that wakes nobody, so a
+        `clone vm` sibling asleep on the mutex sleeps on although it is free
+        (tests/kernel_facts/proc_single_thread_unlock.c)."""
+        mutex = self.mutex(name)
+        mutex.owner = None
+        if self.threads_made:
+            mutex.sleepers.clear()

@@ -139,17 +139,13 @@ def op_lock(k: Kernel, proc: Process, thread: Thread, op: ops.Lock) -> None:
 
 def take_mutex(proc: Process, thread: Thread, wait: OnMutex) -> OnMutex | None:
     assert proc.mm is not None
-    mutex = proc.mm.user.mutex(wait.name)
-    if mutex.owner is not None:
-        return wait
-    mutex.owner = thread.tid
-    return None
+    return None if proc.mm.user.mutex(wait.name).take(thread.tid) else wait
 
 
 @HANDLERS.handles(ops.Unlock)
 def op_unlock(k: Kernel, proc: Process, thread: Thread, op: ops.Unlock) -> None:
     assert proc.mm is not None
-    proc.mm.user.mutex(op.name).owner = None  # a normal mutex checks no owner
+    proc.mm.user.unlock(op.name)
 
 
 @HANDLERS.handles(ops.Atfork)

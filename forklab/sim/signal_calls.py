@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from forklab.scenario import ops
 from forklab.sim import exit_wait
 from forklab.sim.syscall import HANDLERS, set_errno
-from forklab.sim.waits import OnPipeRoom, OnTime
+from forklab.sim.waits import OnAtforkLocks, OnMutex, OnPipeRoom, OnTime
 from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE
 
 if TYPE_CHECKING:
@@ -123,6 +123,9 @@ def run_handler(proc: Process, thread: Thread) -> None:
         case OnTime():
             thread.waiting = None
             set_errno(proc, thread, "EINTR")
+        case OnMutex(name=name) | OnAtforkLocks(locks=(name, *_)) if proc.mm is not None:
+            proc.mm.user.mutex(name).sleepers.discard(thread.tid)  # out of futex_wait:
+            # glibc looks at the mutex again, and takes it if it is free
         case OnPipeRoom(done=done) if done > 0 and isinstance(waiting.op, ops.Writefd):
             thread.waiting = None
 
