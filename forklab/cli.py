@@ -204,8 +204,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from forklab.sim import SimBackend
     calibrated = calibrated_here()
     low, high = calibrated.tolerance.band()
-    progress(f"verify: spawn_us agrees from x{low:.2f} to x{high:.2f} the prediction "
-             f"(one call's spread and the model's error in {calibrated.describe()})")
+    progress(f"verify: spawn_us agrees from x{low:.2f} to x{high:.2f} the prediction, or "
+             f"within {calibrated.tolerance.jitter_us:.0f} us of it (one call's spread, "
+             f"the fastest call's jitter and the model's error in {calibrated.describe()})")
     sim = SimBackend(calibrated.coefficients)
     verdicts = []
     for i, (file, scenario) in enumerate(scenarios, 1):
@@ -291,8 +292,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(calibrate.render(fitted))
     print(f"\none call strays from its median by x{made.tolerance.low:.2f} to "
           f"x{made.tolerance.high:.2f}, the model from a median by up to "
-          f"{made.tolerance.error:.0%}: verify agrees with a spawn_us from x{low:.2f} to "
-          f"x{high:.2f} the prediction")
+          f"{made.tolerance.error:.0%}, the fastest call by {made.tolerance.jitter_us:.0f} us: "
+          f"verify agrees with a spawn_us from x{low:.2f} to x{high:.2f} the prediction, or "
+          f"within that jitter of it")
     if args.dry_run:
         return 0
     try:

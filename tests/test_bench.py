@@ -217,10 +217,14 @@ def test_the_quick_fit_of_noisy_times_predicts_a_1_gib_fork_within_the_noise() -
 def test_the_spread_is_the_2nd_to_98th_percentile_of_one_call_over_its_median() -> None:
     values = (60.0,) * 3 + (100.0,) * 95 + (200.0,) * 3  # 101 calls, median 100
     point = calibrate.Point("fork", Samples("fork", Case(), values), cost.ForkStats.empty())
-    assert calibrate.spread([point]) == Tolerance(low=0.6, high=2.0)
+    # the jitter: 98th percentile of |call - median| of the fastest point (100 us here)
+    assert calibrate.spread([point]) == Tolerance(low=0.6, high=2.0, jitter_us=100.0)
     once = (50.0,) + (100.0,) * 99 + (900.0,)  # one outlier each way is not the spread
     point = calibrate.Point("fork", Samples("fork", Case(), once), cost.ForkStats.empty())
-    assert calibrate.spread([point]) == Tolerance(low=1.0, high=1.0)
+    assert calibrate.spread([point]) == Tolerance(low=1.0, high=1.0, jitter_us=0.0)
+    slow = calibrate.Point("fork", Samples("fork", Case(), (5000.0, 9000.0, 7000.0)),
+                           cost.ForkStats.empty())
+    assert calibrate.spread([point, slow]).jitter_us == 0.0  # from the fastest point only
 
 
 # --- made by itself, once --------------------------------------------------------------
@@ -264,7 +268,8 @@ def test_a_refused_calibration_is_named_with_why_and_made_anew(
         empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = fake_measurements(monkeypatch, machine_of(1.0, 1.0, 1.0))
     empty_cache.parent.mkdir(parents=True)
-    empty_cache.write_text('{"version": 2, "machine": {"kernel": "2.6.32"}}')
+    empty_cache.write_text(f'{{"version": {calibration.VERSION}, '
+                           '"machine": {"kernel": "2.6.32"}}')
     said: list[str] = []
     _, just_made = calibrate.ensure(said.append)
     assert just_made and len(calls) == 1

@@ -180,12 +180,18 @@ def fit_points(points: list[Point], fitter: Fitter = fit_full) -> list[Fitted]:
 
 def spread(points: list[Point]) -> cost.Tolerance:
     """How far one call strays from the median of its point: the 2nd and 98th
-    percentiles of sample / median over every sample of every point."""
+    percentiles of sample / median over every sample of every point; and, in
+    microseconds, the 98th percentile of how far the fastest point's calls stray
+    from their median (the machine's jitter, which a ratio cannot express)."""
     ratios = [v / p.samples.median for p in points for v in p.samples.values]
     if len(ratios) < 2:
         return calibration.SHIPPED.tolerance
     cuts = statistics.quantiles(ratios, n=50, method="inclusive")
-    return cost.Tolerance(low=min(cuts[0], 1.0), high=max(cuts[-1], 1.0))
+    fastest = min(points, key=lambda p: p.samples.median)
+    strays = [abs(v - fastest.samples.median) for v in fastest.samples.values]
+    jitter = statistics.quantiles(strays, n=50, method="inclusive")[-1] if len(strays) > 1 \
+        else 0.0
+    return cost.Tolerance(low=min(cuts[0], 1.0), high=max(cuts[-1], 1.0), jitter_us=jitter)
 
 
 def model_error(fitted: list[Fitted], held_out: list[Point]) -> float:

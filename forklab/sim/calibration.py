@@ -27,7 +27,7 @@ from typing import Any
 
 from forklab.sim.cost import DEFAULTS, KINDS, MEDIAN_ERROR, Coefficients, Tolerance
 
-VERSION = 2
+VERSION = 3
 FILE_NAME = "calibration.json"
 MAX_AGE_DAYS = 30
 """A calibration older than this is stale: a VM moves to other hosts, a laptop's
@@ -39,6 +39,8 @@ so is not a calibration, and 1e308 would make every prediction infinite."""
 MAX_SPREAD = 100.0
 """A single call a hundred times off its median says the machine was swapping, not
 what a call costs: such a spread (or a model that far off) is not a tolerance."""
+MAX_JITTER_US = 10_000.0
+"""The fastest call straying 10 ms from its median is a stalled machine, not jitter."""
 
 
 class Refused(Exception):
@@ -114,7 +116,8 @@ def to_json(calibration: Calibration, extra: dict[str, Any]) -> dict[str, Any]:
     return {"version": VERSION, "machine": machine(), "design": calibration.design,
             "made": calibration.made,
             "tolerance": {"low": calibration.tolerance.low, "high": calibration.tolerance.high,
-                          "error": calibration.tolerance.error},
+                          "error": calibration.tolerance.error,
+                          "jitter_us": calibration.tolerance.jitter_us},
             "coefficients": {kind: dict(zip(_names(), c.values()))
                              for kind, c in calibration.coefficients.items()},
             **extra}
@@ -169,11 +172,12 @@ def parse(document: Any, now: float | None = None) -> Calibration:
     if design not in ("quick", "full"):
         raise Refused("it does not say how it was made")
     spread: Any = document.get("tolerance")
-    if not (isinstance(spread, dict) and set(spread) == {"low", "high", "error"}
+    if not (isinstance(spread, dict) and set(spread) == {"low", "high", "error", "jitter_us"}
             and _number(spread["low"], 1 / MAX_SPREAD, 1)
             and _number(spread["high"], 1, MAX_SPREAD)
-            and _number(spread["error"], MEDIAN_ERROR, MAX_SPREAD)):
-        raise Refused("its tolerance is not a spread around 1 and a model error")
+            and _number(spread["error"], MEDIAN_ERROR, MAX_SPREAD)
+            and _number(spread["jitter_us"], 0, MAX_JITTER_US)):
+        raise Refused("its tolerance is not a spread around 1, a model error and a jitter")
     raw = document.get("coefficients")
     if not isinstance(raw, dict) or not raw:
         raise Refused("it holds no coefficients")
@@ -185,7 +189,8 @@ def parse(document: Any, now: float | None = None) -> Calibration:
         if not all(_number(v, 0, MAX_COEFFICIENT) for v in numbers):
             raise Refused(f"a coefficient of {kind} is not a number from 0 to {MAX_COEFFICIENT:g}")
         found[kind] = Coefficients.from_values([float(v) for v in numbers])
-    tolerance = Tolerance(float(spread["low"]), float(spread["high"]), float(spread["error"]))
+    tolerance = Tolerance(float(spread["low"]), float(spread["high"]), float(spread["error"]),
+                          float(spread["jitter_us"]))
     return Calibration({**DEFAULTS, **found}, tolerance, design, float(made))
 
 
