@@ -238,7 +238,7 @@ class _Worker:
         from forklab.observe import default_observations
         from forklab.runner import ScenarioResult, StepResult, judge
         from forklab.scenario.parse import parse_text
-        from forklab.verify import TIMING_RUNS, _timing_only, compare, run_guarded
+        from forklab.verify import TIMING_RUNS, compare, run_guarded, timing_only
 
         text = generated.text
         scenario = parse_text(text, "<fuzz>")
@@ -249,7 +249,7 @@ class _Worker:
         model = ScenarioResult(scenario, "sim", steps)
         verdict = compare(model, run_guarded(self.real, scenario), "<fuzz>")
         for _ in range(TIMING_RUNS - 1):
-            if not _timing_only(verdict):
+            if not timing_only(verdict):
                 break
             verdict = compare(model, run_guarded(self.real, scenario), "<fuzz>")
         if signature(verdict) is None:

@@ -228,7 +228,7 @@ TIMING_RUNS = 5
 """How often the kernel run is tried when only measured times disagree."""
 
 
-def _timing_only(verdict: Verdict) -> bool:
+def timing_only(verdict: Verdict) -> bool:
     """Whether everything wrong is a measured time: a spawn_us apart from the model's,
     or an expectation on the kernel that reads one (`a.spawn_us > 3 * b.spawn_us`)."""
     return bool(verdict.disagreements or verdict.failed) and all(
@@ -266,7 +266,7 @@ def verify_scenario(scenario: Scenario, file: str, sim: Backend, real: Backend,
     for _ in range(TIMING_RUNS - 1):
         agreed.update({(c.step, c.key): c for c in verdict.compared
                        if c.status == "agree" and _timed(c.key)})
-        if not _timing_only(verdict):
+        if not timing_only(verdict):
             break
         verdict = _with_agreed(compare(model, run_guarded(real, scenario), file, tolerance),
                                agreed)

@@ -19,22 +19,34 @@ from forklab.report import Style
 from forklab.scenario.parse import parse_file
 from forklab.sim import SimBackend
 from forklab.sim.calibration import Calibration
-from forklab.verify import observable_name, render_text, verify_scenario
+from forklab.verify import Verdict, observable_name, render_text, timing_only, verify_scenario
 
 HERE = Path(__file__).resolve().parent.parent
 FILES = sorted((HERE / "scenarios").glob("*.toml")) + catalog()
 
 
 @pytest.fixture(scope="module")
-def measured() -> Calibration:
-    return calibrate.quick(lambda _: None)[1]
+def measured() -> list[Calibration]:
+    """The calibrations made so far, the newest last."""
+    return [calibrate.quick(lambda _: None)[1]]
+
+
+def _verified(path: Path, calibration: Calibration, real: RealBackend) -> Verdict:
+    return verify_scenario(parse_file(path), str(path), SimBackend(calibration.coefficients),
+                           real, calibration.tolerance)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_model_and_kernel_agree(path: Path, measured: Calibration) -> None:
+def test_model_and_kernel_agree(path: Path, measured: list[Calibration]) -> None:
+    """When only measured times disagree, even after verify's own repeated runs, the
+    machine may have changed since it was measured (a long test session leaves it
+    slower or faster than at its start): it is measured again, once, and the
+    scenario compared with what the new measurement predicts."""
     real = RealBackend()
-    verdict = verify_scenario(parse_file(path), str(path), SimBackend(measured.coefficients),
-                              real, measured.tolerance)
+    verdict = _verified(path, measured[-1], real)
+    if not verdict.ok and timing_only(verdict):
+        measured.append(calibrate.quick(lambda _: None)[1])
+        verdict = _verified(path, measured[-1], real)
     report = render_text([verdict], Style(False), real.capabilities.hidden)
     assert verdict.ok, report
     # a value may be unavailable only where this user cannot see it (root sees all)
