@@ -205,8 +205,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     calibrated = calibrated_here()
     low, high = calibrated.tolerance.band()
     progress(f"verify: spawn_us agrees from x{low:.2f} to x{high:.2f} the prediction, or "
-             f"within {calibrated.tolerance.jitter_us:.0f} us of it (one call's spread, "
-             f"the fastest call's jitter and the model's error in {calibrated.describe()})")
+             f"within {calibrated.tolerance.resolution_us:.0f} us of it (one call's spread, "
+             f"an empty fork's cost and the model's error in {calibrated.describe()})")
     sim = SimBackend(calibrated.coefficients)
     verdicts = []
     for i, (file, scenario) in enumerate(scenarios, 1):
@@ -292,9 +292,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(calibrate.render(fitted))
     print(f"\none call strays from its median by x{made.tolerance.low:.2f} to "
           f"x{made.tolerance.high:.2f}, the model from a median by up to "
-          f"{made.tolerance.error:.0%}, the fastest call by {made.tolerance.jitter_us:.0f} us: "
-          f"verify agrees with a spawn_us from x{low:.2f} to x{high:.2f} the prediction, or "
-          f"within that jitter of it")
+          f"{made.tolerance.error:.0%}, and an empty fork costs {made.tolerance.resolution_us:.0f} "
+          f"us: verify agrees with a spawn_us from x{low:.2f} to x{high:.2f} the prediction, "
+          f"or within that of it")
     if args.dry_run:
         return 0
     try:

@@ -217,14 +217,17 @@ def test_the_quick_fit_of_noisy_times_predicts_a_1_gib_fork_within_the_noise() -
 def test_the_spread_is_the_2nd_to_98th_percentile_of_one_call_over_its_median() -> None:
     values = (60.0,) * 3 + (100.0,) * 95 + (200.0,) * 3  # 101 calls, median 100
     point = calibrate.Point("fork", Samples("fork", Case(), values), cost.ForkStats.empty())
-    # the jitter: 98th percentile of |call - median| of the fastest point (100 us here)
-    assert calibrate.spread([point]) == Tolerance(low=0.6, high=2.0, jitter_us=100.0)
+    # the resolution: the cheapest fork's median, 100 us, and its calls' 98th
+    # percentile of |call - median|, 100 us
+    assert calibrate.spread([point]) == Tolerance(low=0.6, high=2.0, resolution_us=200.0)
     once = (50.0,) + (100.0,) * 99 + (900.0,)  # one outlier each way is not the spread
     point = calibrate.Point("fork", Samples("fork", Case(), once), cost.ForkStats.empty())
-    assert calibrate.spread([point]) == Tolerance(low=1.0, high=1.0, jitter_us=0.0)
+    assert calibrate.spread([point]) == Tolerance(low=1.0, high=1.0, resolution_us=100.0)
     slow = calibrate.Point("fork", Samples("fork", Case(), (5000.0, 9000.0, 7000.0)),
                            cost.ForkStats.empty())
-    assert calibrate.spread([point, slow]).jitter_us == 0.0  # from the fastest point only
+    cheaper = calibrate.Point("vfork", Samples("vfork", Case(), (10.0, 10.0, 10.0)),
+                              cost.ForkStats.empty())
+    assert calibrate.spread([point, slow, cheaper]).resolution_us == 100.0  # the cheapest fork
 
 
 # --- made by itself, once --------------------------------------------------------------

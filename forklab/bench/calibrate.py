@@ -180,18 +180,22 @@ def fit_points(points: list[Point], fitter: Fitter = fit_full) -> list[Fitted]:
 
 def spread(points: list[Point]) -> cost.Tolerance:
     """How far one call strays from the median of its point: the 2nd and 98th
-    percentiles of sample / median over every sample of every point; and, in
-    microseconds, the 98th percentile of how far the fastest point's calls stray
-    from their median (the machine's jitter, which a ratio cannot express)."""
+    percentiles of sample / median over every sample of every point; and the
+    machine's resolution, in microseconds: what its cheapest fork costs (the fork
+    point with the smallest median, or the cheapest point of all without one) plus
+    how far those calls stray (98th percentile of |call - median|). One measured
+    call cannot tell apart a model off by less than one empty fork."""
     ratios = [v / p.samples.median for p in points for v in p.samples.values]
     if len(ratios) < 2:
         return calibration.SHIPPED.tolerance
     cuts = statistics.quantiles(ratios, n=50, method="inclusive")
-    fastest = min(points, key=lambda p: p.samples.median)
-    strays = [abs(v - fastest.samples.median) for v in fastest.samples.values]
-    jitter = statistics.quantiles(strays, n=50, method="inclusive")[-1] if len(strays) > 1 \
+    forks = [p for p in points if p.kind == "fork"] or points
+    cheapest = min(forks, key=lambda p: p.samples.median)
+    strays = [abs(v - cheapest.samples.median) for v in cheapest.samples.values]
+    stray = statistics.quantiles(strays, n=50, method="inclusive")[-1] if len(strays) > 1 \
         else 0.0
-    return cost.Tolerance(low=min(cuts[0], 1.0), high=max(cuts[-1], 1.0), jitter_us=jitter)
+    return cost.Tolerance(low=min(cuts[0], 1.0), high=max(cuts[-1], 1.0),
+                          resolution_us=cheapest.samples.median + stray)
 
 
 def model_error(fitted: list[Fitted], held_out: list[Point]) -> float:

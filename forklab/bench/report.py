@@ -65,7 +65,7 @@ def provenance_json(calibration: Calibration, just_made: bool) -> dict[str, Any]
             "tolerance": {"low": round(calibration.tolerance.low, 3),
                           "high": round(calibration.tolerance.high, 3),
                           "error": round(calibration.tolerance.error, 3),
-                          "jitter_us": round(calibration.tolerance.jitter_us, 1)},
+                          "resolution_us": round(calibration.tolerance.resolution_us, 1)},
             "text": calibration.describe(just_made)}
 
 

@@ -39,8 +39,8 @@ so is not a calibration, and 1e308 would make every prediction infinite."""
 MAX_SPREAD = 100.0
 """A single call a hundred times off its median says the machine was swapping, not
 what a call costs: such a spread (or a model that far off) is not a tolerance."""
-MAX_JITTER_US = 10_000.0
-"""The fastest call straying 10 ms from its median is a stalled machine, not jitter."""
+MAX_RESOLUTION_US = 10_000.0
+"""An empty fork costing 10 ms is a stalled machine, not a resolution."""
 
 
 class Refused(Exception):
@@ -117,7 +117,7 @@ def to_json(calibration: Calibration, extra: dict[str, Any]) -> dict[str, Any]:
             "made": calibration.made,
             "tolerance": {"low": calibration.tolerance.low, "high": calibration.tolerance.high,
                           "error": calibration.tolerance.error,
-                          "jitter_us": calibration.tolerance.jitter_us},
+                          "resolution_us": calibration.tolerance.resolution_us},
             "coefficients": {kind: dict(zip(_names(), c.values()))
                              for kind, c in calibration.coefficients.items()},
             **extra}
@@ -172,12 +172,12 @@ def parse(document: Any, now: float | None = None) -> Calibration:
     if design not in ("quick", "full"):
         raise Refused("it does not say how it was made")
     spread: Any = document.get("tolerance")
-    if not (isinstance(spread, dict) and set(spread) == {"low", "high", "error", "jitter_us"}
+    if not (isinstance(spread, dict) and set(spread) == {"low", "high", "error", "resolution_us"}
             and _number(spread["low"], 1 / MAX_SPREAD, 1)
             and _number(spread["high"], 1, MAX_SPREAD)
             and _number(spread["error"], MEDIAN_ERROR, MAX_SPREAD)
-            and _number(spread["jitter_us"], 0, MAX_JITTER_US)):
-        raise Refused("its tolerance is not a spread around 1, a model error and a jitter")
+            and _number(spread["resolution_us"], 0, MAX_RESOLUTION_US)):
+        raise Refused("its tolerance is not a spread around 1, a model error and a resolution")
     raw = document.get("coefficients")
     if not isinstance(raw, dict) or not raw:
         raise Refused("it holds no coefficients")
@@ -190,7 +190,7 @@ def parse(document: Any, now: float | None = None) -> Calibration:
             raise Refused(f"a coefficient of {kind} is not a number from 0 to {MAX_COEFFICIENT:g}")
         found[kind] = Coefficients.from_values([float(v) for v in numbers])
     tolerance = Tolerance(float(spread["low"]), float(spread["high"]), float(spread["error"]),
-                          float(spread["jitter_us"]))
+                          float(spread["resolution_us"]))
     return Calibration({**DEFAULTS, **found}, tolerance, design, float(made))
 
 

@@ -139,14 +139,15 @@ class Tolerance:
     measured by repeating calls on this machine (the 2nd and 98th percentiles
     of sample / median over a calibration's points); ``error`` is how far the
     model was off a measured median there (at least MEDIAN_ERROR), which widens
-    that band on both sides. ``jitter_us`` is how far the fastest call measured
-    strays from its median, in microseconds (98th percentile): below it a ratio
-    says nothing (a 12 µs clone that a timer tick makes 40 µs)."""
+    that band on both sides. ``resolution_us`` is what the cheapest fork measured
+    here costs, plus how far such calls stray: a prediction within it of the
+    measured value agrees, since one call cannot tell apart a model off by less
+    (a 13 µs raw clone measured at 38 µs)."""
 
     low: float
     high: float
     error: float = MEDIAN_ERROR
-    jitter_us: float = 0.0
+    resolution_us: float = 0.0
 
     def band(self) -> tuple[float, float]:
         """measured / predicted ratios that agree."""
@@ -155,7 +156,7 @@ class Tolerance:
     def agrees(self, predicted_us: float, measured_us: float) -> bool:
         if predicted_us <= 0:
             return measured_us <= 0
-        if abs(measured_us - predicted_us) <= self.jitter_us:
+        if abs(measured_us - predicted_us) <= self.resolution_us:
             return True
         low, high = self.band()
         return low <= measured_us / predicted_us <= high
