@@ -512,9 +512,10 @@ static __attribute__((noreturn)) void restart_as_child(struct task *t, int ch, i
  * the driver can read it (reaped at once because its parent ignores SIGCHLD,
  * or by a parent already waiting). So for the loop alone the probe catches
  * both signals: the handler sends the process's minor faults at the fault
- * (FL_R_FAULTED; the fatal fault itself is not counted), gives the signal
- * back the scenario's disposition and returns; the access faults again and
- * the kernel ends the process exactly as it would have. */
+ * (FL_R_FAULTED; the fatal fault itself is not counted), gives both signals
+ * back the scenario's dispositions (a `clone sighand` sibling shares them and
+ * lives on) and returns; the access faults again and the kernel ends the
+ * process exactly as it would have. */
 static int fault_ch = -1; /* where the handler reports; -1 in the dry run */
 static struct sigaction scenario_segv, scenario_bus;
 
@@ -532,8 +533,10 @@ __attribute__((noinline, aligned(4096))) static void on_access_fault(int sig, si
     r.kind = FL_R_FAULTED;
     r.v[0] = ru.ru_minflt;
     rt_send(fault_ch, &r, NULL, 0);
-    if (sig == SIGSEGV || sig == SIGBUS)
-        sigaction(sig, sig == SIGBUS ? &scenario_bus : &scenario_segv, NULL);
+    if (sig == SIGSEGV || sig == SIGBUS) { /* both: a clone sharing the handlers */
+        sigaction(SIGSEGV, &scenario_segv, NULL); /* outlives this process */
+        sigaction(SIGBUS, &scenario_bus, NULL);
+    }
 }
 
 /* The stack below the access loop, where the kernel writes a signal frame
