@@ -391,7 +391,7 @@ class _Worker:
         """
         import tomllib
 
-        from forklab.testing.strategies import _toml
+        from forklab.testing.strategies import scenario_toml
 
         steps = [(str(step.get("do", "")).splitlines(), list(step.get("expect", [])),
                   bool(step.get("real", True)))
@@ -402,7 +402,7 @@ class _Worker:
             if budget[0] <= 0 or not any(lines for lines, _, _ in candidate):
                 return False
             budget[0] -= 1
-            cand = _toml(candidate, "generated", "parent")
+            cand = scenario_toml(candidate, "generated", "parent")
             return same_bug(self.verify(cand), target) and self.model_ok.get(cand, False)
 
         def variants(current: list[tuple[list[str], list[str], bool]]) -> Any:
@@ -426,7 +426,7 @@ class _Worker:
                 if shows(candidate):
                     steps, changed = candidate, True
                     break
-        trimmed = _toml(steps, "generated", "parent")
+        trimmed = scenario_toml(steps, "generated", "parent")
         if trimmed != text:
             self.details.setdefault(trimmed, self.details.get(text, ""))
         return trimmed

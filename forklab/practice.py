@@ -95,21 +95,13 @@ def candidates(seed: int, topic: str, wanted: int) -> Iterator[Candidate]:
     yield from found
 
 
-def scenario_text(candidate: Candidate) -> str:
-    """The candidate as a scenario whose one expectation is the answer."""
-    script = "\n".join(candidate.script)
-    expect = _toml_string(candidate.expectation)
-    return (f'id = "practice"\ntitle = "practice"\nsummary = "{candidate.topic}"\n'
-            f"[[step]]\ndo = '''\n{script}\n'''\nexpect = [{expect}]\n")
-
-
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def holds(candidate: Candidate, backend: Backend) -> dict[str, Any] | None:
     """What the expectation read, if it holds on ``backend`` after the script; else None."""
-    result = run_scenario(backend, parse_text(scenario_text(candidate), "<practice>"))
+    from forklab.testing.strategies import scenario_toml
+
+    text = scenario_toml([(list(candidate.script), [candidate.expectation], True)],
+                         "practice", "parent")
+    result = run_scenario(backend, parse_text(text, "<practice>"))
     judged = [j for step in result.steps for j in step.expectations]
     if result.error is not None or not judged or judged[0].ok is not True:
         return None

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scenario_text import StepText, scenario_text
 
 import forklab
 from forklab import practice
@@ -28,13 +29,12 @@ def test_each_topic_gives_questions_the_model_answers(topic: str) -> None:
     made = _questions(11, topic)
     assert made, f"no question on {topic}"
     for q in made:
-        text = ("id = 'q'\ntitle = 'q'\nsummary = 'q'\n[[step]]\ndo = '''\n"
-                + "\n".join(q.script) + f"\n'''\nexpect = [{json.dumps(q.expression)}]\n")
-        done = run_scenario(SimBackend(), parse_text(text))
+        script = "\n".join(q.script)
+        done = run_scenario(SimBackend(),
+                            parse_text(scenario_text(StepText(script, (q.expression,)))))
         assert done.error is None
         value = done.steps[0].expectations[0].value
-        held = parse_text(text.replace(json.dumps(q.expression),
-                                       json.dumps(f"{q.expression} == {q.answer}")))
+        held = parse_text(scenario_text(StepText(script, (f"{q.expression} == {q.answer}",))))
         assert run_scenario(SimBackend(), held).ok, (q, value)
         assert len(q.script) >= practice.MIN_LINES and q.kernel == "not run"
 

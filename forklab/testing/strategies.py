@@ -150,10 +150,12 @@ class Generated:
 
     @property
     def text(self) -> str:
-        return _toml([(s.lines, s.expect, s.real) for s in self.steps], "generated", self.first)
+        return scenario_toml([(s.lines, s.expect, s.real) for s in self.steps], "generated",
+                             self.first)
 
 
-def _toml(steps: list[tuple[list[str], list[str], bool]], sid: str, first: str) -> str:
+def scenario_toml(steps: list[tuple[list[str], list[str], bool]], sid: str, first: str) -> str:
+    """A scenario's TOML from (script lines, expectations, real) steps."""
     out = [f'id = "{sid}"', 'title = "A generated scenario"',
            'summary = "Made by forklab.testing.scenarios()"']
     if first != "parent":
@@ -294,7 +296,7 @@ def ops(*, verbs: Iterable[str] | None = None, max_processes: int = 4, min_ops: 
         while len(gen.lines) < target:
             if not gen.next_lines(draw):
                 break
-        text = _toml([(gen.lines, [], True)], "generated", first)
+        text = scenario_toml([(gen.lines, [], True)], "generated", first)
         return parse_text(text, GENERATED).ops
 
     return build()

@@ -2,7 +2,7 @@
 the model does."""
 from __future__ import annotations
 
-import json
+from scenario_text import StepText, scenario_text
 
 from forklab import practice
 from forklab.real import RealBackend
@@ -16,7 +16,5 @@ def test_every_question_asked_is_confirmed_by_the_kernel() -> None:
     assert made
     for q in made:
         assert q.kernel == "confirmed"
-        text = ("id = 'q'\ntitle = 'q'\nsummary = 'q'\n[[step]]\ndo = '''\n"
-                + "\n".join(q.script) + "\n'''\nexpect = ["
-                + json.dumps(f"{q.expression} == {q.answer}") + "]\n")
+        text = scenario_text(StepText("\n".join(q.script), (f"{q.expression} == {q.answer}",)))
         assert run_scenario(RealBackend(), parse_text(text)).ok, q
