@@ -3,7 +3,7 @@
  *
  *   forklab-bench METHOD [--size BYTES] [--touch write|read|none] [--thp]
  *                 [--maps N] [--maps-touch write|none] [--fds N] [--threads N]
- *                 [--reps N] [--warmup N]
+ *                 [--reps N] [--warmup N] [--retouch] [--evict BYTES]
  *
  * It maps SIZE bytes of private anonymous memory and touches every page, adds
  * N one-page mappings, N open fds and N sleeping threads, then times REPS
@@ -20,6 +20,16 @@
  *   zygote          fork() in a small helper forked before anything was mapped
  *   exec            execve of /bin/true alone, by a fork child of this process,
  *                   until it closed its close-on-exec fds
+ *
+ * --retouch writes the SIZE bytes again before each repetition: a fork after
+ * it must write-protect every page in the parent, where a fork after a fork
+ * finds them read-only already.
+ *
+ * --evict BYTES maps and writes that many bytes of fresh memory before each
+ * repetition (unmapped after it): the call finds the CPU's caches full of
+ * other data, as a scenario's call does after a `write` of a large new
+ * mapping. fork leaves that memory out (MADV_DONTFORK): only the caches
+ * change, not what the call copies.
  *
  * Mappings are placed as forklab places a scenario's (forklab/layout.py):
  * each on a fresh 1 GiB boundary from 16 TiB, with 1 GiB free after it.
@@ -133,6 +143,20 @@ static void touch(char *p, size_t len, char how)
         else if (how == 'r')
             (void)v[off];
     }
+}
+
+/* A fresh buffer of len bytes written one byte a page, as a scenario's `write`
+ * of a new mapping does: each page is zeroed by the fault that maps it. fork
+ * leaves it out (MADV_DONTFORK). */
+static char *evict(size_t len)
+{
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        fail("mmap");
+    if (madvise(p, len, MADV_DONTFORK) != 0)
+        fail("madvise");
+    touch(p, len, 'w');
+    return p;
 }
 
 static void *sleeper(void *arg)
@@ -349,15 +373,19 @@ static void pin_to_first_cpu(void)
 int main(int argc, char **argv)
 {
     const char *method = NULL;
-    size_t size = 0;
+    size_t size = 0, evict_size = 0;
     char how = 'w', maps_how = 'n';
-    int thp = 0;
+    int thp = 0, retouch = 0;
     long maps = 0, fds = 0, threads = 0, reps = 11, warmup = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--thp") == 0) {
             thp = 1;
+            continue;
+        }
+        if (strcmp(a, "--retouch") == 0) {
+            retouch = 1;
             continue;
         }
         if (a[0] != '-') {
@@ -381,6 +409,8 @@ int main(int argc, char **argv)
             threads = number(v, "--threads: a count");
         else if (strcmp(a, "--reps") == 0)
             reps = number(v, "--reps: a count");
+        else if (strcmp(a, "--evict") == 0)
+            evict_size = (size_t)number(v, "--evict: a number of bytes");
         else if (strcmp(a, "--warmup") == 0)
             warmup = number(v, "--warmup: a count");
         else
@@ -421,9 +451,10 @@ int main(int argc, char **argv)
         memset(stack, 0, CHILD_STACK);
     }
 
+    char *heap = NULL;
     if (size) {
-        char *p = map_next(size, thp);
-        touch(p, size, how);
+        heap = map_next(size, thp);
+        touch(heap, size, how);
     }
     for (long i = 0; i < maps; i++)
         touch(map_next(PAGE, 0), PAGE, maps_how);
@@ -447,6 +478,9 @@ int main(int argc, char **argv)
             status = 130;
             break;
         }
+        if (retouch && heap)
+            touch(heap, size, 'w');
+        char *evicted = evict_size ? evict(evict_size) : NULL;
         double us;
         if (strcmp(method, "fork") == 0)
             us = time_fork();
@@ -466,6 +500,8 @@ int main(int argc, char **argv)
             us = time_zygote(&z);
         else
             usage("unknown method");
+        if (evicted && munmap(evicted, evict_size) != 0)
+            fail("munmap");
         if (i >= 0) {
             printf("%.3f\n", us);
             fflush(stdout);

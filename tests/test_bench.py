@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from forklab.bench import calibrate, fit
+from forklab.bench import calibrate, cases, fit, regime
 from forklab.bench.cases import Case
 from forklab.bench.measure import BenchError, Samples, bytes_needed, mem_available, preflight
 from forklab.bench.report import Row, plot, table
 from forklab.bench.run import bench, parse_methods, parse_size
-from forklab.sim import calibration, cost
+from forklab.sim import SimBackend, calibration, cost
 from forklab.sim.cost import Coefficients, Tolerance
 
 GiB = 1 << 30
@@ -251,7 +251,19 @@ def fake_measurements(monkeypatch: pytest.MonkeyPatch, truth: dict[str, Coeffici
         return synthetic_points(truth)
 
     monkeypatch.setattr(calibrate, "measure_design", measure_design)
+    keep_regime(monkeypatch)
     return calls
+
+
+def keep_regime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real backend's calls are not timed: each fit keeps the regime it has."""
+    monkeypatch.setattr(calibrate, "with_regime", lambda fitted, say: fitted)
+
+
+def fake_points(monkeypatch: pytest.MonkeyPatch, points: list[calibrate.Point]) -> None:
+    """Measuring the design gives these points."""
+    monkeypatch.setattr(calibrate, "measure_design", lambda *args, **kwargs: points)
+    keep_regime(monkeypatch)
 
 
 def test_without_a_calibration_a_quick_one_is_made_saved_and_said(
@@ -341,10 +353,10 @@ def test_the_model_error_of_the_tolerance_is_measured_on_a_point_held_out_of_the
                                          tuple(2 * v for v in p.samples.values)))
               if (p.samples.method, p.samples.case) == small else p
               for p in synthetic_points(truth)]
-    monkeypatch.setattr(calibrate, "measure_design", lambda *args, **kwargs: points)
+    fake_points(monkeypatch, points)
     fitted, made = calibrate.quick(lambda _: None)
     fork = next(f for f in fitted if f.kind == "fork")
-    assert len(fork.points) == 2  # the held-out point is not fitted
+    assert small not in [(p.samples.method, p.samples.case) for p in fork.points]
     assert fork.coefficients.values() == pytest.approx(truth["fork"].values())
     assert made.tolerance.error == pytest.approx(0.5)
     assert made.tolerance.band()[1] == pytest.approx(made.tolerance.high * 1.5)
@@ -356,8 +368,33 @@ def test_a_quick_calibration_made_on_a_busy_machine_is_used_once_not_kept(
     busy = [replace(p, samples=Samples(p.samples.method, p.samples.case,
                                        p.samples.values * 10 + (p.samples.median * 4,) * 2))
             for p in synthetic_points(truth)]  # 2 calls in 32 at 4 times the median
-    monkeypatch.setattr(calibrate, "measure_design", lambda *args, **kwargs: busy)
+    fake_points(monkeypatch, busy)
     said: list[str] = []
     made, just_made = calibrate.ensure(said.append)
     assert just_made and made.tolerance.high == pytest.approx(4.0)
     assert "busy" in said[-1] and not empty_cache.exists()
+
+
+def test_the_regime_is_recovered_from_a_machine_that_has_one() -> None:
+    """A 'kernel' that is the model whose calls start at 40% of the cold cost: measuring
+    its calls against the model's warm ones finds 40% for every kind measured."""
+    truth = {kind: replace(c, regime=0.4) for kind, c in cost.DEFAULTS.items()}
+    found = regime.with_regime(cost.DEFAULTS, SimBackend(truth))
+    for kind in regime.CALLS:
+        assert found[kind].regime == pytest.approx(0.4, abs=0.01), kind
+        assert found[kind].values() == cost.DEFAULTS[kind].values()
+
+
+def test_a_regime_is_a_part_of_the_cold_cost_from_0_to_1() -> None:
+    assert regime.regime(kernel_us=150, warm_us=50, cold_us=200) == 0.5
+    assert regime.regime(kernel_us=40, warm_us=50, cold_us=200) == 0.0  # warmer than the loop
+    assert regime.regime(kernel_us=900, warm_us=50, cold_us=200) == 1.0  # a busy machine
+    assert regime.regime(kernel_us=150, warm_us=50, cold_us=0) == 0.0  # no cold cost known
+
+
+def test_the_largest_cache_is_read_from_sysfs(tmp_path: Path) -> None:
+    for index, size in (("index0", "48K"), ("index2", "2048K"), ("index3", "32M")):
+        (tmp_path / index).mkdir()
+        (tmp_path / index / "size").write_text(size + "\n")
+    assert cases.last_level_cache(str(tmp_path)) == 32 << 20
+    assert cases.last_level_cache(str(tmp_path / "missing")) == 32 << 20

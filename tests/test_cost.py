@@ -4,14 +4,18 @@ from __future__ import annotations
 import json
 import os
 import stat
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_text import scenario_text
 
-from forklab.sim import calibration, cost
+from forklab.runner import run_scenario
+from forklab.scenario.parse import parse_text
+from forklab.sim import SimBackend, calibration, cost
 from forklab.sim.calibration import Calibration
 from forklab.sim.cost import Coefficients, ForkStats, Tolerance
 
@@ -115,6 +119,8 @@ DAY = 86400.0
     (lambda d: d["coefficients"]["fork"].update(pte=-1.0), "not a number"),
     (lambda d: d["coefficients"]["fork"].update(pte=True), "not a number"),
     (lambda d: d["coefficients"]["fork"].pop("pte"), "not the cost model's"),
+    (lambda d: d["coefficients"]["fork"].update(regime=1.5), "regime"),
+    (lambda d: d["coefficients"]["fork"].pop("regime"), "not the cost model's"),
     (lambda d: d["coefficients"].update(teleport=d["coefficients"]["fork"]),
      "not the cost model's"),
 ])
@@ -238,3 +244,50 @@ def test_a_fast_call_agrees_within_the_resolution_measured_here():
     assert not tolerance.agrees(12.0, 62.0)
     assert tolerance.agrees(1000.0, 1200.0) and not tolerance.agrees(1000.0, 1300.0)
     assert not Tolerance(low=0.8, high=1.25, error=0.0).agrees(12.0, 41.5)
+
+
+# --- cold caches ----------------------------------------------------------------------
+
+COLD_SPAWN = Coefficients(base=10.0, cold=100.0, regime=0.25)
+
+
+def spawn_times(script: str) -> dict[str, float]:
+    """Every child's spawn_us after one step of script, with COLD_SPAWN as the spawn cost."""
+    result = run_scenario(SimBackend({**cost.DEFAULTS, "spawn": COLD_SPAWN}),
+                          parse_text(scenario_text(textwrap.dedent(script)), "t"))
+    world = result.steps[-1].world
+    assert world is not None
+    return {name: p.spawn_us for name, p in world.processes.items() if p.spawn_us is not None}
+
+
+def test_a_call_after_much_fresh_memory_pays_the_cold_cost_and_warms_the_caches() -> None:
+    """10 us warm, 100 more at cold caches; a quarter of that is the regime."""
+    size = cost.COLD_BYTES
+    times = spawn_times(f"""
+        parent: spawn /bin/true -> a
+        parent: mmap big {size}
+        parent: write big
+        parent: spawn /bin/true -> b
+        parent: spawn /bin/true -> c
+    """)
+    assert times == {"a": 35.0, "b": 110.0, "c": 35.0}
+
+
+def test_a_smaller_write_cools_the_caches_in_proportion() -> None:
+    quarter = cost.COLD_BYTES // 4
+    times = spawn_times(f"""
+        parent: mmap m {quarter}
+        parent: write m
+        parent: spawn /bin/true -> a
+        parent: write m
+        parent: spawn /bin/true -> b
+    """)
+    # a: a quarter of the cache filled by faults, on top of the regime's quarter;
+    # b: pages already mapped, one cache line each: 1/64 of that
+    assert times["a"] == 60.0
+    assert times["b"] == pytest.approx(10 + 100 * (0.25 + 0.25 / 64), abs=0.1)
+
+
+def test_coldness_is_at_most_one() -> None:
+    assert cost.coldness(10 * cost.COLD_BYTES, regime=0.5) == 1.0
+    assert cost.coldness(0, regime=0.5) == 0.5

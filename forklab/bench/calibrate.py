@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from forklab.bench import fit
+from forklab.bench import fit, regime
 from forklab.bench.cases import Case
 from forklab.bench.measure import BenchError, Samples, bench_path, measure, preflight
 from forklab.bench.predict import exec_stats, model_run, stats_of
+from forklab.real import RealBackend
 from forklab.sim import calibration, cost
 
 MiB, GiB = 1 << 20, 1 << 30
@@ -36,13 +37,15 @@ MiB, GiB = 1 << 20, 1 << 30
 DESIGN: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]] = {
     "fork": (("fork",), (
         Case(), Case(size=64 * MiB), Case(size=256 * MiB), Case(size=GiB),
+        Case(size=256 * MiB, retouch=True),
         Case(size=256 * MiB, thp=True), Case(size=GiB, thp=True),
         Case(maps=1000), Case(maps=250, maps_touch="write"), Case(maps=1000, maps_touch="write"),
-        Case(maps=4000, maps_touch="write"), Case(fds=1000), Case(threads=8),
+        Case(maps=4000, maps_touch="write"), Case(fds=1000), Case(threads=8), Case(cold=True),
     )),
     "vfork": (("vfork", "clone_vm_vfork"), (Case(), Case(size=GiB), Case(maps=1000),
-                                             Case(fds=1000))),
-    "spawn": (("posix_spawn",), (Case(), Case(size=GiB), Case(maps=1000), Case(fds=1000))),
+                                             Case(fds=1000), Case(cold=True))),
+    "spawn": (("posix_spawn",), (Case(), Case(size=GiB), Case(maps=1000), Case(fds=1000),
+                                 Case(cold=True))),
     "exec": (("exec", "vfork_exec"), (
         Case(), Case(size=256 * MiB), Case(size=GiB), Case(size=GiB, thp=True),
         Case(maps=1000), Case(maps=1000, maps_touch="write"), Case(fds=1000),
@@ -51,20 +54,23 @@ DESIGN: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]] = {
 """For each kind of the model: the bench methods that time it, and the parents."""
 
 QUICK: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]] = {
-    "fork": (("fork",), (Case(), Case(size=256 * MiB), Case(size=16 * MiB))),
-    "vfork": (("vfork",), (Case(),)),
-    "spawn": (("posix_spawn",), (Case(),)),
+    "fork": (("fork",), (Case(), Case(size=256 * MiB), Case(size=256 * MiB, retouch=True),
+                         Case(size=16 * MiB), Case(cold=True))),
+    "vfork": (("vfork",), (Case(), Case(cold=True))),
+    "spawn": (("posix_spawn",), (Case(), Case(cold=True))),
     "exec": (("exec", "vfork_exec"), (Case(), Case(size=256 * MiB))),
 }
-"""The quick design: each kind from an empty parent and (where a kind grows with
-the parent) one of 256 MiB written; vfork_exec gives exec without an image."""
+"""The quick design: each kind from an empty parent, with warm and with cold caches,
+and (where a kind grows with the parent) one of 256 MiB written, for fork also
+rewritten before each call; vfork_exec gives exec without an image."""
 QUICK_HELD_OUT = (("fork", Case(size=16 * MiB)),)
 """Measured with the quick design, not fitted: how far the model is off a median it
 was not fitted to (a zygote's or bench's small fork), which is the model error of
 the tolerance. On a loaded machine a long call is slowed more than a short one,
 and this is where it shows."""
 QUICK_REPS, QUICK_ROUNDS = 5, 3
-QUICK_PARTS = {"fixed": (), "image": ("image",), "growth": ("pte", "huge", "table", "crowd")}
+QUICK_PARTS = {"fixed": (), "image": ("image",), "growth": ("pte", "huge", "table", "crowd"),
+               "protect": ("wrprotect",), "cold": ("cold",)}
 """How the quick fit groups the terms: each part keeps the shipped proportions
 of its terms and gets a factor of its own (every term not named is fixed)."""
 KEEP_SPREAD = 3.0
@@ -111,7 +117,8 @@ def model_stats(kind: str, method: str, case: Case) -> cost.ForkStats:
     child = kernel.processes["c"]
     if kind == "exec":
         return exec_stats(kernel, child)
-    return stats_of(kernel.processes["zygote" if method == "zygote" else "parent"])
+    return replace(stats_of(kernel.processes["zygote" if method == "zygote" else "parent"]),
+                   cold=1.0 if case.cold else 0.0)
 
 
 def measure_design(design: dict[str, tuple[tuple[str, ...], tuple[Case, ...]]], reps: int,
@@ -227,17 +234,24 @@ def save(made: calibration.Calibration, fitted: list[Fitted]) -> str:
     return str(calibration.save(made, {"points": points}))
 
 
+def with_regime(fitted: list[Fitted], say: Callable[[str], None]) -> list[Fitted]:
+    """The fits, each kind given the regime its calls show on the real backend."""
+    say("calibrate: creating calls on the real backend")
+    found = regime.with_regime({f.kind: f.coefficients for f in fitted}, RealBackend())
+    return [replace(f, coefficients=found[f.kind]) for f in fitted]
+
+
 def quick(say: Callable[[str], None]) -> tuple[list[Fitted], calibration.Calibration]:
     """Measure the quick design, fit it, and check it on the points held out."""
     points = measure_design(QUICK, QUICK_REPS, say, rounds=QUICK_ROUNDS)
     held_out = [p for p in points if (p.samples.method, p.samples.case) in QUICK_HELD_OUT]
-    fitted = fit_points([p for p in points if p not in held_out], fit_quick)
+    fitted = with_regime(fit_points([p for p in points if p not in held_out], fit_quick), say)
     return fitted, calibration_of(fitted, "quick", held_out)
 
 
 def full(reps: int, say: Callable[[str], None]) -> tuple[list[Fitted], calibration.Calibration]:
     """Measure the full design and fit every term."""
-    fitted = fit_points(measure_design(DESIGN, reps, say), fit_full)
+    fitted = with_regime(fit_points(measure_design(DESIGN, reps, say), fit_full), say)
     return fitted, calibration_of(fitted, "full")
 
 
@@ -277,7 +291,9 @@ def render(fitted: list[Fitted]) -> str:
         terms = ", ".join(f"{name} {value:.4g}" for name, value in
                           zip(cost.TERMS, f.coefficients.values()) if value)
         worst = max((abs(r) for r in f.residuals()), default=0.0)
-        lines.append(f"{f.kind}: {terms or 'nothing fitted'}  (us; worst residual {worst:.0%})")
+        regime_part = f"regime {f.coefficients.regime:.2f}; " if f.coefficients.cold else ""
+        lines.append(f"{f.kind}: {terms or 'nothing fitted'}  "
+                     f"(us; {regime_part}worst residual {worst:.0%})")
         for p, target, r in zip(f.points, f.targets, f.residuals()):
             fitted_us = target * (1 + r)
             lines.append(f"  {p.samples.method:<15} {p.samples.case.label():<26} "

@@ -14,7 +14,7 @@ import statistics
 import subprocess
 from dataclasses import dataclass
 
-from forklab.bench.cases import METHODS, Case
+from forklab.bench.cases import EVICT_BYTES, METHODS, Case
 from forklab.vocabulary import PAGE, format_size
 
 BENCH_NAME = "forklab-bench"
@@ -46,9 +46,10 @@ def mem_available(meminfo: str = "/proc/meminfo") -> int:
 
 
 def bytes_needed(case: Case) -> int:
-    """Memory a case takes: what it writes, its page tables, and a forked copy of them."""
+    """Memory a case takes: what it writes, its page tables, and a forked copy of them,
+    and the memory it writes to cool the caches."""
     tables = case.written_bytes // PAGE * 8 + case.maps * 2 * PAGE
-    return case.written_bytes + 2 * tables
+    return case.written_bytes + 2 * tables + (EVICT_BYTES if case.cold else 0)
 
 
 def preflight(cases: list[Case], available: int | None = None) -> None:

@@ -8,6 +8,8 @@ at a measurement.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from forklab.bench.cases import Case
 from forklab.scenario.parse import parse_text
 from forklab.sim import cost
@@ -25,17 +27,29 @@ CREATE = {
 
 def model_run(method: str, case: Case,
               coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS) -> Kernel:
-    """The simulator after the case's parent (or its zygote) created the child `c`."""
+    """The simulator after the case's parent (or its zygote) created the child `c`.
+
+    forklab-bench times a call repeated in a loop of its own, after warm-up calls:
+    nothing of forklab's runs between two calls (no regime); a fork finds the
+    pages the last one write-protected still read-only, unless the case writes
+    them again; and only a cold case's memory is fresh before each call."""
     lines = ["parent: fork -> zygote"] if method == "zygote" else []
     lines += case.script()
     creator = "zygote" if method == "zygote" else "parent"
+    if CREATE[method] == "fork" and creator == "parent":
+        lines += ["parent: fork -> warm", "warm: _exit", "parent: wait warm"]
+        if case.retouch and case.size:
+            lines.append("parent: write heap")
     lines.append(f"{creator}: {CREATE[method]} -> c")
     text = ('id = "bench"\ntitle = "bench"\nsummary = "one bench case"\n'
             '[[step]]\ndo = """\n' + "\n".join(lines) + '\n"""\n')
     scenario = parse_text(text, "bench")
-    run = SimRun(scenario, coefficients)
-    for op in scenario.ops:
+    run = SimRun(scenario, {kind: replace(c, regime=0.0) for kind, c in coefficients.items()})
+    *build, create = scenario.ops
+    for op in build:
         run.apply(op)
+    run.kernel.cache_touched = cost.COLD_BYTES if case.cold else 0
+    run.apply(create)
     return run.kernel
 
 

@@ -21,13 +21,13 @@ import platform
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forklab.sim.cost import DEFAULTS, KINDS, MEDIAN_ERROR, Coefficients, Tolerance
+from forklab.sim.cost import DEFAULTS, KINDS, MEDIAN_ERROR, TERMS, Coefficients, Tolerance
 
-VERSION = 3
+VERSION = 4
 FILE_NAME = "calibration.json"
 MAX_AGE_DAYS = 30
 """A calibration older than this is stale: a VM moves to other hosts, a laptop's
@@ -118,7 +118,7 @@ def to_json(calibration: Calibration, extra: dict[str, Any]) -> dict[str, Any]:
             "tolerance": {"low": calibration.tolerance.low, "high": calibration.tolerance.high,
                           "error": calibration.tolerance.error,
                           "resolution_us": calibration.tolerance.resolution_us},
-            "coefficients": {kind: dict(zip(_names(), c.values()))
+            "coefficients": {kind: {**dict(zip(TERMS, c.values())), "regime": c.regime}
                              for kind, c in calibration.coefficients.items()},
             **extra}
 
@@ -183,12 +183,16 @@ def parse(document: Any, now: float | None = None) -> Calibration:
         raise Refused("it holds no coefficients")
     found: dict[str, Coefficients] = {}
     for kind, values in raw.items():
-        if kind not in KINDS or not isinstance(values, dict) or set(values) != set(_names()):
+        if kind not in KINDS or not isinstance(values, dict) \
+                or set(values) != {*TERMS, "regime"}:
             raise Refused(f"coefficients of {str(kind)[:40]!r} are not the cost model's")
-        numbers = [values[name] for name in _names()]
+        numbers = [values[name] for name in TERMS]
         if not all(_number(v, 0, MAX_COEFFICIENT) for v in numbers):
             raise Refused(f"a coefficient of {kind} is not a number from 0 to {MAX_COEFFICIENT:g}")
-        found[kind] = Coefficients.from_values([float(v) for v in numbers])
+        if not _number(values["regime"], 0, 1):
+            raise Refused(f"the regime of {kind} is not a number from 0 to 1")
+        found[kind] = Coefficients.from_values([float(v) for v in numbers],
+                                               float(values["regime"]))
     tolerance = Tolerance(float(spread["low"]), float(spread["high"]), float(spread["error"]),
                           float(spread["resolution_us"]))
     return Calibration({**DEFAULTS, **found}, tolerance, design, float(made))
@@ -245,7 +249,3 @@ def current(say: Callable[[str], None] = lambda _: None) -> Calibration:
     except Refused as err:
         say(f"forklab: not using {path()}: {err}")
         return SHIPPED
-
-
-def _names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(Coefficients))

@@ -1,14 +1,26 @@
 """The cost model: how long a creating call takes, from what the model copied.
 
+A call also costs more when it finds the CPU's caches full of other data:
+right after the caller wrote twice the last-level cache of fresh memory, an
+empty fork costs 154 us instead of 43 in a loop, posix_spawn 230 instead of
+125 (measured on a 32 MiB-cache VM); and a scenario's calls on the real backend
+run between forklab's own work, which leaves the caches partly cold. The
+``cold`` term is that extra at fully cold caches; how cold a call finds them
+(:func:`coldness`) is the kind's ``regime`` (what the real backend's calls
+find, measured) plus the memory the scenario touched since the last creating
+call.
+
 fork's time grows with what ``dup_mmap`` copies: one unit per mapping, per
-present PTE copied, per huge-page entry, per page-table page allocated, plus
-the fd table it duplicates. One term is not linear: ``crowd``, the square of
-the page-table pages copied, because once the tables fork reads and the ones
-it fills no longer fit in the CPU's caches each page costs more (250 written
-one-page mappings fork in 0.9 ms, 4000 in 21-25 ms: half as much again per
-mapping). vfork and posix_spawn copy no page tables, so their time does not
-grow with the parent. exec's time grows with what it tears down: a fork child's exec
-frees the page tables fork just copied.
+present PTE copied, per writable PTE it must write-protect in the parent (a
+parent forking again, its pages still read-only from the last fork, skips that:
+64 MiB written fork in 870 us, in 1220 us once rewritten), per huge-page entry,
+per page-table page allocated, plus the fd table it duplicates. One term is not
+linear: ``crowd``, the square of the page-table pages copied, because once the
+tables fork reads and the ones it fills no longer fit in the CPU's caches each
+page costs more (250 written one-page mappings fork in 0.9 ms, 4000 in 21-25 ms:
+half as much again per mapping). vfork and posix_spawn copy no page tables, so
+their time does not grow with the parent. exec's time grows with what it tears
+down: a fork child's exec frees the page tables fork just copied.
 
 The coefficients are the model's parameter (``Kernel(scenario, coefficients)``):
 the ones that ship with the package (``DEFAULTS``, measured on a 2-core VM), or
@@ -17,7 +29,7 @@ command line and the lesson player load once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from forklab.sim.memory import HUGE_ZERO, PAGES_PER_PTE_TABLE, AddressSpace, Mapping
 from forklab.sim.runs import Linear
@@ -25,8 +37,25 @@ from forklab.sim.runs import Linear
 RUNTIME_MAPPINGS = 24  # the mappings every process has before a scenario adds any
 STANDARD_FDS = 3  # stdin, stdout, stderr
 
-TERMS = ("base", "image", "mapping", "pte", "huge", "table", "crowd", "fd", "thread")
+TERMS = ("base", "image", "mapping", "pte", "wrprotect", "huge", "table", "crowd", "fd", "thread",
+         "cold")
 """The terms of every prediction, in the order of ForkStats.terms()."""
+
+CACHE_LINE = 64
+
+COLD_BYTES = 384 << 20
+"""Fresh memory written since the last creating call that leaves the next one fully
+cold, on the real backend. Measured here (medians of 8 runs, a warm call of the same
+kind after it): posix_spawn costs 3 us more after 4 MiB were written, 11 after 16,
+25 after 32 or 64, 67 after 256 and 83-100 after 496 MiB; vfork 7, 13, 20, 23 and
+36 us more. (In forklab-bench's own loop the same extra is complete once the
+last-level cache has been written; between a scenario's ops it keeps growing.)"""
+
+
+def coldness(touched_bytes: int, regime: float = 0.0) -> float:
+    """How cold a call finds the caches, from 0 (a call repeated in a loop) to 1:
+    the kind's regime, plus the memory touched since the last creating call."""
+    return min(1.0, regime + touched_bytes / COLD_BYTES)
 
 
 def _huge_entries(m: Mapping) -> int:
@@ -41,11 +70,13 @@ class ForkStats:
 
     mappings: int
     ptes: int  # 4 KiB page-table entries copied
+    writable: int = 0  # of those, entries fork write-protects in the parent (copy on write)
     huge: int = 0  # huge-page entries copied (each one PMD entry)
     tables: int = 0  # page-table pages fork allocates in the child
     fds: int = STANDARD_FDS
     threads: int = 1
     image: int = 1  # 1: the process frees (exec) or copies (fork) a runtime image of its own
+    cold: float = 0.0  # how cold the call finds the CPU's caches (coldness())
 
     @classmethod
     def of(cls, mm: AddressSpace, fds: int = STANDARD_FDS, threads: int = 1) -> ForkStats:
@@ -56,6 +87,7 @@ class ForkStats:
         return cls(
             mappings=len(mm.mappings) + RUNTIME_MAPPINGS,
             ptes=entries - huge,
+            writable=sum(m.writable_entries() for m in copied),
             huge=huge,
             tables=sum(m.table_pages() for m in copied),
             fds=fds,
@@ -73,34 +105,44 @@ class ForkStats:
 
     def terms(self) -> tuple[float, ...]:
         """The value of each of TERMS: 1 for the fixed part, then the counts."""
-        return (1.0, self.image, self.mappings, self.ptes, self.huge, self.tables,
-                self.tables ** 2, self.fds, self.threads)
+        return (1.0, self.image, self.mappings, self.ptes, self.writable, self.huge,
+                self.tables, self.tables ** 2, self.fds, self.threads, self.cold)
 
 
 @dataclass(frozen=True)
 class Coefficients:
-    """Microseconds: a fixed part, for an image of its own, then per mapping, PTE, huge
-    entry, table page, squared table page, fd, thread."""
+    """Microseconds: a fixed part, for an image of its own, then per mapping, PTE,
+    writable PTE, huge entry, table page, squared table page, fd, thread, and at
+    fully cold caches.
+
+    ``regime`` is not a term: it is how cold the real backend's calls of this kind
+    find the caches (0 to 1), measured by a calibration; the simulator starts
+    every call's coldness there (:func:`coldness`)."""
 
     base: float
     image: float = 0.0
     mapping: float = 0.0
     pte: float = 0.0
+    wrprotect: float = 0.0
     huge: float = 0.0
     table: float = 0.0
     crowd: float = 0.0
     fd: float = 0.0
     thread: float = 0.0
+    cold: float = 0.0
+    regime: float = 0.0
 
     def __call__(self, stats: ForkStats) -> float:
         return sum(c * t for c, t in zip(self.values(), stats.terms()))
 
     def values(self) -> tuple[float, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
+        """The coefficient of each of TERMS."""
+        return tuple(getattr(self, term) for term in TERMS)
 
     @classmethod
-    def from_values(cls, values: list[float] | tuple[float, ...]) -> Coefficients:
-        return cls(*values)
+    def from_values(cls, values: list[float] | tuple[float, ...],
+                    regime: float = 0.0) -> Coefficients:
+        return cls(**dict(zip(TERMS, values)), regime=regime)
 
 
 KINDS = ("fork", "vfork", "spawn", "exec", "spawn_template", "blank")
@@ -114,10 +156,10 @@ old image is gone); and the what-if APIs, which have no kernel to measure."""
 # in huge pages 0.57 ms; exec of /bin/true by a fork child of 1 GiB 25 ms, by a vfork
 # child 50-80 us; posix_spawn 135-155 us at any size. See docs/model.md ("Costs").
 DEFAULTS: dict[str, Coefficients] = {
-    "fork": Coefficients(base=47.6, mapping=0.640, pte=0.0658, table=0.944, fd=0.0198,
-                         thread=3.12),
-    "vfork": Coefficients(base=13.3, mapping=0.0074, fd=0.0082),
-    "spawn": Coefficients(base=150.5, fd=0.0034),
+    "fork": Coefficients(base=47.6, mapping=0.640, pte=0.0658, wrprotect=0.021, table=0.944,
+                         fd=0.0198, thread=3.12, cold=110.0, regime=0.5),
+    "vfork": Coefficients(base=13.3, mapping=0.0074, fd=0.0082, cold=55.0, regime=0.45),
+    "spawn": Coefficients(base=150.5, fd=0.0034, cold=105.0, regime=0.1),
     "exec": Coefficients(base=70.8, image=93.2, mapping=0.290, pte=0.0843, huge=0.0832,
                          table=0.591),
     "spawn_template": Coefficients(base=150.5),

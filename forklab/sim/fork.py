@@ -145,7 +145,7 @@ def fork_after_prepare(k: Kernel, proc: Process, thread: Thread,
     for lock in user.atfork:  # parent and child handlers, in registration order
         user.unlock(lock)
         child.mm.user.unlock(lock)
-    child.spawn_us = cost.predict("fork", stats, k.coefficients)
+    child.spawn_us = k.spawn_cost("fork", stats)
     return None
 
 
@@ -154,7 +154,7 @@ def op_vfork(k: Kernel, proc: Process, thread: Thread, op: ops.Vfork) -> None:
     stats = fork_stats(proc)
     child = clone(k, proc, thread, op.binds[0], frozenset({"vm", "vfork"}))
     assert child is not None
-    child.spawn_us = cost.predict("vfork", stats, k.coefficients)
+    child.spawn_us = k.spawn_cost("vfork", stats)
 
 
 @HANDLERS.handles(ops.Clone)
@@ -163,8 +163,7 @@ def op_clone(k: Kernel, proc: Process, thread: Thread, op: ops.Clone) -> None:
     stats = fork_stats(proc)
     child = clone(k, proc, thread, op.binds[0], flags)
     if child is not None:
-        child.spawn_us = cost.predict("vfork" if "vm" in flags else "fork", stats,
-                                      k.coefficients)
+        child.spawn_us = k.spawn_cost("vfork" if "vm" in flags else "fork", stats)
 
 
 @HANDLERS.handles(ops.Thread)

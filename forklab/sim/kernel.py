@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from forklab.scenario.contract import Names, Standing, check_actor
@@ -88,6 +89,7 @@ class Kernel:
         self.templates: dict[str, tuple[Program, tuple[SpawnAction, ...]]] = {}
         self.blanks: dict[str, Process] = {}
         self.now = 0.0
+        self.cache_touched = 0  # bytes of memory written or read since the last creating call
         self.op: Op | None = None  # the op being applied (a program that blocks waits in it)
         self._pids = Numbers(100)
         self._tids = Numbers(1000)
@@ -128,6 +130,13 @@ class Kernel:
         new.names, new.templates = self.names.copy(), dict(self.templates)
         new.addresses = dict(self.addresses)
         return new
+
+    def spawn_cost(self, kind: str, stats: cost.ForkStats) -> float:
+        """The predicted spawn_us of a creating call of this kind now: how cold it finds
+        the caches counts, and the call warms them for the next one."""
+        cold = cost.coldness(self.cache_touched, self.coefficients[kind].regime)
+        self.cache_touched = 0
+        return cost.predict(kind, replace(stats, cold=cold), self.coefficients)
 
     def _start_first(self, name: str) -> None:
         files = FdTable()

@@ -278,6 +278,14 @@ class Mapping:
                 total += b - a
         return total
 
+    def writable_entries(self) -> int:
+        """4 KiB entries a fork must write-protect: writable ones of a private mapping
+        (a shared mapping's stay writable on both sides)."""
+        if self.share != "private":
+            return 0
+        return sum(b - a for a, b, v in self.ptes.runs()
+                   if isinstance(v, Linear) and v.tag.writable and not v.tag.huge)
+
     def zero(self) -> int:
         return self.ptes.count(lambda v: v in (ZERO, HUGE_ZERO))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import exit_wait
+from forklab.sim import cost, exit_wait
 from forklab.sim.files import RegularFile
 from forklab.sim.memory import Mapping, SegFault, SharedObject
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -55,6 +55,7 @@ def file_cache(k: Kernel, path: str, size: int) -> SharedObject:
     if file.size < size:
         truncate(k, file, 0)
         file.truncate(size)
+        k.cache_touched += size  # the backend writes the file's zeros
     cache.frames(0, min(cache.pages.size, file.pages))
     return cache
 
@@ -105,6 +106,8 @@ def op_touch(k: Kernel, proc: Process, thread: Thread, op: ops.Write | ops.Read)
         return
     proc.faults += faults
     proc.minflt += faults
+    # a fault fills (zeroes or copies) its whole page; a page already mapped is one line
+    k.cache_touched += faults * PAGE + (hi - lo - faults) * cost.CACHE_LINE
 
 
 @HANDLERS.handles(ops.Madvise)

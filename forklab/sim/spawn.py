@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program, SpawnAction
-from forklab.sim import cost, execve, exit_wait, fdops, fork, signal_calls
+from forklab.sim import execve, exit_wait, fdops, fork, signal_calls
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.vocabulary import UNCATCHABLE
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def op_spawn(k: Kernel, proc: Process, thread: Thread, op: ops.Spawn) -> None:
     stats = fork.fork_stats(proc)
     spawn(k, proc, thread, op.binds[0], op.program, op.actions,
-          cost.predict("spawn", stats, k.coefficients))
+          k.spawn_cost("spawn", stats))
 
 
 def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,

@@ -34,7 +34,7 @@ def op_spawn_template(k: Kernel, proc: Process, thread: Thread, op: ops.SpawnTem
 def op_spawn_from(k: Kernel, proc: Process, thread: Thread, op: ops.SpawnFrom) -> None:
     program, actions = k.templates[op.template]
     spawn.spawn(k, proc, thread, op.binds[0], program, actions,
-                cost.predict("spawn_template", cost.ForkStats.empty(), k.coefficients))
+                k.spawn_cost("spawn_template", cost.ForkStats.empty()))
 
 
 @HANDLERS.handles(ops.PidfdEmpty)
@@ -94,7 +94,7 @@ def _create(k: Kernel, proc: Process, thread: Thread, name: str, program: Progra
     child = fork.clone(k, proc, thread, name, BLANK, files=files, sighand=sighand)
     assert child is not None
     child.main.mask = set(mask)
-    child.spawn_us = cost.predict("blank", cost.ForkStats.empty(), k.coefficients)
+    child.spawn_us = k.spawn_cost("blank", cost.ForkStats.empty())
     execve.execve(k, child, child.main, program)
 
 

@@ -98,3 +98,13 @@ def runs_bench(pid: str) -> bool:
         return bench_path().encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:  # ended meanwhile
         return False
+
+
+def test_a_call_after_writing_twice_the_cache_is_slower_than_in_a_loop() -> None:
+    """What the cost model's cold term stands for (docs/model.md, "Costs")."""
+    from forklab.sim.cost import COLD_BYTES
+
+    warm = measure("fork", Case(), reps=7).median
+    cold = measure("fork", Case(evict=4 * COLD_BYTES), reps=7).median
+    assert cold > 1.3 * warm
+    assert children_of(os.getpid()) == []
