@@ -291,3 +291,24 @@ def test_a_smaller_write_cools_the_caches_in_proportion() -> None:
 def test_coldness_is_at_most_one() -> None:
     assert cost.coldness(10 * cost.COLD_BYTES, regime=0.5) == 1.0
     assert cost.coldness(0, regime=0.5) == 0.5
+
+
+def test_only_a_fork_that_finds_writable_private_ptes_pays_to_write_protect_them() -> None:
+    per_pte = Coefficients(base=0.0, wrprotect=1.0)
+    result = run_scenario(SimBackend({**cost.DEFAULTS, "fork": per_pte}), parse_text(
+        scenario_text(textwrap.dedent("""
+            parent: mmap m 1MiB
+            parent: mmap s 1MiB shared
+            parent: write m
+            parent: write s
+            parent: fork -> a
+            parent: fork -> b
+            parent: write m[0:16p]
+            parent: fork -> c
+        """)), "t"))
+    world = result.steps[-1].world
+    assert world is not None
+    spawn_us = {name: world.processes[name].spawn_us for name in "abc"}
+    # 256 writable pages of m (s is shared: it stays writable); then none, the first
+    # fork made them read-only; then the 16 written again
+    assert spawn_us == {"a": 256.0, "b": 0.0, "c": 16.0}
