@@ -22,19 +22,24 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
-static int wait_r, wake_w, woke_r, woke_w;
+static int wait_r[8], wake_w[8], woke_r, woke_w;
 static int clear_tid_word;
+static pid_t waiter_tids[8];
+static int waiters_started;
 
-/* Wait in read(2); each byte read is answered on woke_w. With
- * clear_tid_word, first tell the kernel to write no thread-id word. */
+/* Wait in read(2) on a pipe of its own (so that waking each thread once wakes
+ * every one); each byte read is answered on woke_w. With clear_tid_word, first
+ * tell the kernel to write no thread-id word. */
 static void *waiter(void *arg)
 {
-    (void)arg;
+    int mine = (int)(intptr_t)arg;
     if (clear_tid_word)
         syscall(SYS_set_tid_address, NULL);
+    int me = __atomic_fetch_add(&waiters_started, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&waiter_tids[me], (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
     char c;
     for (;;) {
-        if (read(wait_r, &c, 1) != 1)
+        if (read(wait_r[mine], &c, 1) != 1)
             pause();
         if (write(woke_w, &c, 1) != 1)
             _exit(5);
@@ -55,6 +60,24 @@ static long stat_minflt(pid_t pid)
     return -1;
 }
 
+/* Wait until each of the n threads started sleeps in read(2) (a loaded machine
+ * may run them late): the order they leave in depends on it. */
+static void all_waiting_in_read(int n)
+{
+    long end = now_ms() + 5000;
+    while (__atomic_load_n(&waiters_started, __ATOMIC_SEQ_CST) < n && now_ms() < end)
+        sleep_ms(1);
+    for (int i = 0; i < n; i++) {
+        pid_t tid = 0;
+        while ((tid = __atomic_load_n(&waiter_tids[i], __ATOMIC_SEQ_CST)) == 0 && now_ms() < end)
+            sleep_ms(1);
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/self/task/%d", (int)tid);
+        if (!tid || !wait_blocked(dir, SYS_read, 5000))
+            _exit(6);
+    }
+}
+
 /* The faults P took while it ended (see top). wake: after the fork, each
  * thread runs once (it reads a byte, answers, waits again). */
 static long case_run(int threads, int do_fork, int wake, int no_tid_word)
@@ -67,16 +90,19 @@ static long case_run(int threads, int do_fork, int wake, int no_tid_word)
     if (p == 0) {
         int a[2], b[2];
         noted[0] = -1; /* a shared page fork did not map here: its fault now */
-        if (pipe(a) || pipe(b))
+        if (pipe(b))
             _exit(2);
-        wait_r = a[0], wake_w = a[1], woke_r = b[0], woke_w = b[1];
+        woke_r = b[0], woke_w = b[1];
         clear_tid_word = no_tid_word;
         for (int i = 0; i < threads; i++) {
             pthread_t t;
-            if (pthread_create(&t, NULL, waiter, NULL) != 0)
+            if (pipe(a))
+                _exit(2);
+            wait_r[i] = a[0], wake_w[i] = a[1];
+            if (pthread_create(&t, NULL, waiter, (void *)(intptr_t)i) != 0)
                 _exit(2);
         }
-        sleep_ms(20); /* every thread waits in read(2) */
+        all_waiting_in_read(threads);
         if (do_fork) {
             pid_t c = fork();
             if (c == 0)
@@ -85,8 +111,9 @@ static long case_run(int threads, int do_fork, int wake, int no_tid_word)
         }
         char c = 'x';
         for (int i = 0; wake && i < threads; i++)
-            if (write(wake_w, &c, 1) != 1 || read(woke_r, &c, 1) != 1)
+            if (write(wake_w[i], &c, 1) != 1 || read(woke_r, &c, 1) != 1)
                 _exit(3);
+        all_waiting_in_read(threads);
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         noted[0] = ru.ru_minflt;
