@@ -382,9 +382,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     """Open the lesson player: the catalog, or one lesson."""
     _lesson_player_ready()
     from forklab.tui.app import LessonError, make_app
-    coefficients = calibrated_here().coefficients if real_status()[0] else None
+    calibrated = calibrated_here() if real_status()[0] else None
     try:
-        app = make_app(args.lesson, progress=args.progress, coefficients=coefficients)
+        app = make_app(args.lesson, progress=args.progress, calibrated=calibrated)
     except LessonError as err:
         raise UsageError(f"forklab: {err}") from None
     app.run()

@@ -89,7 +89,7 @@ def test_the_lesson_player_passes_this_machines_calibration(cache: Path) -> None
     calibration.save(made_here(Coefficients(base=7.0)), {})
     app = make_app(lessons=[])
     session = LessonSession(parse_text('id = "f"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
-                                       'do = "parent: fork -> child"\n'), app.coefficients)
+                                       'do = "parent: fork -> child"\n'), app.calibrated)
     session.forward()
     assert session.world.processes["child"].spawn_us == 7.0
 

@@ -3,7 +3,7 @@
 ``make_app()`` opens the catalog; ``make_app("cow")`` opens one lesson (and
 ``q`` then quits instead of going back). Everything the app needs from
 outside — the lesson files, where progress is kept, how to reach the kernel
-backend, the model's cost coefficients — is a parameter, so tests run it
+backend, the model's calibration — is a parameter, so tests run it
 against fixtures.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from forklab import lessons as catalog
-from forklab.sim.cost import Coefficients
+from forklab.sim.calibration import Calibration
 from forklab.tui.messages import LessonChosen
 from forklab.tui.progress import Progress
 from forklab.tui.state import (
@@ -43,13 +43,12 @@ class ForklabApp(App[None]):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, entries: list[CatalogEntry], progress: Progress, kernel: KernelFactory,
-                 coefficients: dict[str, Coefficients], start: CatalogEntry | None = None
-                 ) -> None:
+                 calibrated: Calibration, start: CatalogEntry | None = None) -> None:
         super().__init__()
         self.entries = entries
         self.progress = progress
         self.kernel_factory = kernel
-        self.coefficients = coefficients
+        self.calibrated = calibrated
         self.start = start
 
     def on_mount(self) -> None:
@@ -69,7 +68,7 @@ class ForklabApp(App[None]):
             self.notify(f"{entry.path.name} cannot be opened: {entry.error}",
                         severity="error", timeout=8)
             return
-        session = LessonSession(entry.scenario, self.coefficients)
+        session = LessonSession(entry.scenario, self.calibrated)
         mine = self.progress.of(entry.id)
         session.remember(mine.solved(), mine.shown())
         if not mine.completed:
@@ -95,7 +94,7 @@ class ForklabApp(App[None]):
 
 def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None = None,
              progress: Progress | Path | None = None, kernel: KernelFactory | None = None,
-             coefficients: dict[str, Coefficients] | None = None) -> ForklabApp:
+             calibrated: Calibration | None = None) -> ForklabApp:
     """The lesson player.
 
     lesson: a lesson id (or a path to a lesson file) to open at once; None
@@ -103,8 +102,9 @@ def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None
     in the order of the catalog's path (forklab.lessons.in_order).
     progress: where progress is kept (default: the XDG state directory).
     kernel: how to reach the kernel backend (default: ``forklab.real``, if built).
-    coefficients: the model's cost coefficients (default: this machine's
-    calibration, read now, or the shipped ones).
+    calibrated: the model's cost coefficients and the tolerance its kernel checks
+    compare spawn_us with (default: this machine's calibration, read now, or the
+    shipped ones).
     Raises :class:`LessonNotFound` for a lesson id the catalog does not have, and
     :class:`LessonError` for a lesson file that does not parse.
     """
@@ -128,7 +128,7 @@ def make_app(lesson: str | Path | None = None, *, lessons: Sequence[Path] | None
             raise LessonError(start.error or f"{start.path}: cannot be opened")
     if not isinstance(progress, Progress):
         progress = Progress(progress)
-    if coefficients is None:
+    if calibrated is None:
         from forklab.sim import calibration
-        coefficients = calibration.current().coefficients
-    return ForklabApp(entries, progress, kernel or real_kernel, coefficients, start)
+        calibrated = calibration.current()
+    return ForklabApp(entries, progress, kernel or real_kernel, calibrated, start)

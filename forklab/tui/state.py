@@ -39,7 +39,8 @@ from forklab.scenario.ops import Mmap, Op
 from forklab.scenario.placement import Placement
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
-from forklab.sim.cost import DEFAULTS, Coefficients
+from forklab.sim.calibration import SHIPPED, Calibration
+from forklab.sim.cost import Tolerance
 from forklab.sim.kernel import Kernel
 from forklab.verify import Compared, compare_step
 
@@ -239,7 +240,8 @@ class KernelCheck:
 
 
 def check_on_kernel(scenario: Scenario, model: StepResult, factory: KernelFactory,
-                    cancel: threading.Event) -> KernelCheck:
+                    cancel: threading.Event, tolerance: Tolerance = SHIPPED.tolerance
+                    ) -> KernelCheck:
     """Run the scenario on a fresh kernel run up to ``model``'s step, and compare.
 
     As ``forklab verify`` does (docs/commands.md, "What is compared"): the default observations
@@ -269,7 +271,7 @@ def check_on_kernel(scenario: Scenario, model: StepResult, factory: KernelFactor
                     [judge(e, world, is_expectation=True) for e in step.expect],
                     [judge(q.answer, world, is_expectation=False) for q in step.ask],
                     default_observations(world))
-                return KernelCheck(position, True, "", compare_step(model, kernel),
+                return KernelCheck(position, True, "", compare_step(model, kernel, tolerance),
                                    kernel.expectations, kernel.answers)
     except ScenarioError as err:
         return KernelCheck(position, False, f"the kernel refused the scenario: {err}")
@@ -302,9 +304,10 @@ class LessonSession:
     """One learner working through one lesson on the model."""
 
     def __init__(self, scenario: Scenario,
-                 coefficients: dict[str, Coefficients] = DEFAULTS) -> None:
+                 calibrated: Calibration = SHIPPED) -> None:
         self.scenario = scenario
-        self._run: SimRun = SimBackend(coefficients).start(scenario)
+        self.calibrated = calibrated  # the model's coefficients, and spawn_us's tolerance
+        self._run: SimRun = SimBackend(calibrated.coefficients).start(scenario)
         self.frames: list[Frame] = [Frame(0, self._run.observe())]
         self.position = 0
         self.halted: ScenarioError | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from tuikit import lesson_files, lying_kernel, model_kernel, no_kernel
 from forklab import lessons
 from forklab.observe import UNAVAILABLE
 from forklab.scenario.parse import parse_text
+from forklab.sim.calibration import SHIPPED
 from forklab.tui.progress import Progress, default_path
 from forklab.tui.state import (
     LessonSession,
@@ -288,6 +290,28 @@ def test_a_kernel_that_disagrees_and_hides_frames():
     assert check.status("parent.faults") == "disagree"
     assert check.status("child.heap.shared_with(parent)") == "unavailable"
     assert check.status("stdout") == "agree"
+
+
+def test_the_kernel_check_compares_spawn_us_with_the_tolerance_it_is_given():
+    """A 'kernel' whose fork costs 3 times the model's: outside the shipped band's
+    reach only when the tolerance measured here says so."""
+    from forklab.sim import SimBackend
+    from forklab.sim.cost import DEFAULTS, Tolerance
+
+    slow = {**DEFAULTS, "fork": replace(DEFAULTS["fork"], base=3 * DEFAULTS["fork"].base,
+                                        regime=0.0, cold=0.0)}
+    model = {**DEFAULTS, "fork": replace(DEFAULTS["fork"], regime=0.0, cold=0.0)}
+    scenario = parse_text('id = "f"\ntitle = "t"\nsummary = "s"\n[[step]]\n'
+                          'do = "parent: fork -> child"\nexpect = ["child.spawn_us > 0"]\n', "f")
+    s = LessonSession(scenario, replace(SHIPPED, coefficients=model))
+    s.forward()
+    kernel = lambda _cancel: (SimBackend(slow), "")  # noqa: E731
+    tight = Tolerance(low=0.9, high=1.1, error=0.25, resolution_us=0.0)
+    wide = Tolerance(low=0.9, high=3.0, error=0.25, resolution_us=0.0)
+    assert check_on_kernel(scenario, s.frame.result, kernel, threading.Event(),
+                           tight).status("child.spawn_us") == "disagree"
+    assert check_on_kernel(scenario, s.frame.result, kernel, threading.Event(),
+                           wide).status("child.spawn_us") == "agree"
 
 
 def test_no_kernel_says_why():

@@ -231,7 +231,7 @@ class LessonScreen(Screen[None]):
     @work(thread=True, exclusive=False, group="kernel", exit_on_error=False)
     def run_on_kernel(self, position: int, result: StepResult) -> None:
         check = check_on_kernel(self.session.scenario, result, self.kernel_factory,
-                                self.kernel_cancel)
+                                self.kernel_cancel, self.session.calibrated.tolerance)
         try:
             # (mypy cannot solve call_from_thread's return type for a coroutine
             # function whose result is not used)
