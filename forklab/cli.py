@@ -378,6 +378,23 @@ def cmd_practice(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_atlas(args: argparse.Namespace) -> int:
+    """What each way of making a process inherits, run on the model and the kernel."""
+    from forklab import atlas
+    use_kernel = args.backend == "real" or (args.backend is None and real_status()[0])
+    kernel = make_backend("real") if use_kernel else None
+    rows = atlas.atlas(make_backend("sim"), kernel, on_progress=progress)
+    if args.json:
+        write_json({"methods": [{"id": m.id, "title": m.title} for m in atlas.METHODS],
+                    "attributes": rows})
+    elif args.markdown:
+        sys.stdout.write(atlas.markdown(rows))
+    else:
+        sys.stdout.write(atlas.text(rows))
+    disagree = any(c["kernel"] == "disagree" for row in rows for c in row["cells"].values())
+    return 1 if disagree else 0
+
+
 def cmd_learn(args: argparse.Namespace) -> int:
     """Open the lesson player: the catalog, or one lesson."""
     _lesson_player_ready()
@@ -533,6 +550,22 @@ def build_parser() -> argparse.ArgumentParser:
     practising.add_argument("--json", action="store_true",
                             help="one JSON document on stdout, answers included")
     practising.set_defaults(handler=cmd_practice)
+
+    atlas_cmd = commands.add_parser(
+        "atlas", help="what a new process inherits, attribute by attribute, on both backends",
+        description="For each attribute of a process (fds, signal state, memory, threads...)\n"
+                    "and each way of making a process or image (fork, vfork, posix_spawn,\n"
+                    "pthread_create, exec, clone with flags), run a small scenario on the model\n"
+                    "and on the kernel and say what the new one got: copied, shared, reset or\n"
+                    "kept (docs/atlas.md).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    shown = atlas_cmd.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    shown.add_argument("--markdown", action="store_true", help="the table in Markdown")
+    atlas_cmd.add_argument("--backend", choices=("sim", "real"), default=None,
+                           help="real: run every cell on the kernel too (the default where "
+                                "the kernel backend runs); sim: the model alone")
+    atlas_cmd.set_defaults(handler=cmd_atlas)
 
     benching = commands.add_parser(
         "bench", help="spawn latency against parent size: kernel and model",

@@ -1,0 +1,244 @@
+"""The inheritance atlas: what a new process, thread or image gets of each attribute.
+
+fork(2), vfork(2), clone(2), execve(2), posix_spawn(3) and pthread_create(3)
+each say in prose what is inherited, shared or reset. The atlas says it by
+running: for every attribute and every way of making a process, a small
+scenario sets the attribute in ``parent``, makes the new one, and reads the
+attribute on both sides; where the new one can act, it changes the attribute
+and the parent is read again. The outcome of a cell is computed from those
+answers, on the model and on the kernel (docs/atlas.md):
+
+- ``copied``: the new one has the parent's value, and its change stays its own;
+- ``shared``: the same object: the new one's change is seen by the parent;
+- ``reset``: the new one does not have the parent's value;
+- ``kept`` (exec): the value survives into the new image.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from forklab.backend import Backend
+from forklab.runner import ScenarioResult
+from forklab.scenario.model import Scenario
+from forklab.scenario.parse import parse_text
+from forklab.verify import run_guarded
+
+OUTCOMES = ("copied", "shared", "reset", "kept")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A way to make a new process (or image). ``make`` is the script line; ``new`` the
+    name whose observables are the new one's; ``actor`` who acts as the new one (None:
+    nobody can, the old image is gone)."""
+
+    id: str
+    title: str
+    make: str
+    new: str
+    actor: str | None
+
+
+METHODS = (
+    Method("fork", "fork()", "parent: fork -> new", "new", "new"),
+    Method("vfork", "vfork()", "parent: vfork -> new", "new", "new"),
+    Method("posix_spawn", "posix_spawn() of a program, default attributes",
+           "parent: spawn probe -> new", "new", "new"),
+    Method("pthread_create", "pthread_create(): a thread of the same process",
+           "parent: thread -> t", "parent", "parent/t"),
+    Method("exec", "execve() of a program: the same process, a new image",
+           "parent: exec probe", "parent", None),
+    Method("clone-files", "clone(CLONE_FILES): the fd table shared",
+           "parent: clone files -> new", "new", "new"),
+    Method("clone-vm", "clone(CLONE_VM): the memory shared", "parent: clone vm -> new",
+           "new", "new"),
+    Method("clone-sighand", "clone(CLONE_VM|CLONE_SIGHAND): the handlers shared",
+           "parent: clone vm,sighand -> new", "new", "new"),
+)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A row. ``setup``: the parent's lines that give the attribute a value a default would
+    not have; ``read``: an expression of process {p}; ``change``: a line by {p} that
+    changes it (None: no change can be made, so an inherited value counts as copied);
+    ``per_thread``: the attribute belongs to a thread, and a thread's own value cannot be
+    read (only the process's main thread's), so the pthread_create cell is not computed."""
+
+    id: str
+    title: str
+    source: str
+    setup: str
+    read: str
+    change: str | None
+    per_thread: bool = False
+    identity: bool = False  # read says whether both sides hold the same object
+    not_for: tuple[tuple[str, str], ...] = ()  # (method, why the cell has no outcome)
+
+
+ATTRIBUTES = (
+    Attribute("fds", "open file descriptors", "fork(2), execve(2)",
+              "parent: open /dev/null -> f", "{p}.fds", "{p}: close f"),
+    Attribute("cloexec-fds", "file descriptors marked close-on-exec", "execve(2), fcntl(2)",
+              "parent: open /dev/null cloexec -> f", "{p}.fds", "{p}: close f"),
+    Attribute("open-file-descriptions", "open file descriptions (offset, flags)",
+              "fork(2), open(2)", "parent: open /dev/null -> f",
+              "{p}.same_file(f, parent, f)", None, identity=True),
+    Attribute("signal-mask", "the signal mask", "fork(2), pthread_create(3), execve(2)",
+              "parent: block SIGUSR1", "{p}.sig_blocked", "{p}: unblock SIGUSR1"),
+    Attribute("pending-signals", "pending signals", "fork(2), execve(2)",
+              "parent: block SIGUSR1\nparent: raise SIGUSR1", "{p}.sig_pending", None,
+              per_thread=True),
+    Attribute("caught-dispositions", "signals caught by a handler",
+              "fork(2), execve(2), clone(2)", "parent: signal SIGUSR1 catch",
+              "{p}.sig_caught", "{p}: signal SIGUSR1 default"),
+    Attribute("ignored-dispositions", "signals ignored", "fork(2), execve(2)",
+              "parent: signal SIGUSR2 ignore", "{p}.sig_ignored",
+              "{p}: signal SIGUSR2 default"),
+    Attribute("mappings", "private memory and its contents", "fork(2), vfork(2)",
+              "parent: mmap m 1p\nparent: write m = 7", "{p}.m.byte(0)", "{p}: write m = 9"),
+    Attribute("shared-mappings", "MAP_SHARED memory", "fork(2), mmap(2)",
+              "parent: mmap s 1p shared\nparent: write s = 7", "{p}.s.byte(0)",
+              "{p}: write s = 9"),
+    Attribute("dontfork-mappings", "memory advised MADV_DONTFORK", "madvise(2)",
+              "parent: mmap d 1p\nparent: write d = 7\nparent: madvise d dontfork",
+              "{p}.d.byte(0)", "{p}: write d = 9"),
+    Attribute("wipeonfork-mappings", "memory advised MADV_WIPEONFORK", "madvise(2)",
+              "parent: mmap w 1p\nparent: write w = 7\nparent: madvise w wipeonfork",
+              "{p}.w.byte(0)", "{p}: write w = 9"),
+    Attribute("threads", "the other threads", "fork(2), execve(2)",
+              "parent: thread -> other", "{p}.threads", None,
+              not_for=(("pthread_create", "the new thread is one of the process's threads"),)),
+    Attribute("errno", "errno of the calling thread", "errno(3)",
+              "parent: open missing.txt -> nothing", "{p}.errno", None, per_thread=True),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One attribute under one method, on each backend."""
+
+    outcome: str | None  # None: not computed (why says why)
+    kernel: str  # agree, disagree or unavailable
+    why: str
+    scenario: str
+    kernel_outcome: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"outcome": self.outcome, "kernel": self.kernel,
+                               "scenario": self.scenario}
+        if self.why:
+            out["why"] = self.why
+        if self.kernel == "disagree":
+            out["kernel_outcome"] = self.kernel_outcome
+        return out
+
+
+def scenario_text(attribute: Attribute, method: Method) -> str:
+    """The scenario of a cell: set, make, read both; then change by the new one, read."""
+    read = {p: attribute.read.format(p=p) for p in ("parent", method.new)}
+    if method.id == "exec":
+        steps = [(attribute.setup, [read["parent"]]),
+                 (method.make, [read["parent"]])]
+    else:
+        steps = [(f"{attribute.setup}\n{method.make}", [read["parent"], read[method.new]])]
+        if attribute.change is not None and method.actor is not None:
+            steps.append((attribute.change.format(p=method.actor), [read["parent"]]))
+    parts = [f'id = "atlas-{attribute.id}-{method.id.replace("_", "-")}"',
+             f"title = {json.dumps(f'{attribute.title}: {method.title}')}",
+             'summary = "A cell of the inheritance atlas (docs/atlas.md)."']
+    for do, asks in steps:
+        questions = ", ".join(f"{{ q = {json.dumps(a)}, a = {json.dumps(a)} }}" for a in asks)
+        parts.append(f"[[step]]\ndo = '''\n{do}\n'''\nask = [{questions}]")
+    return "\n".join(parts) + "\n"
+
+
+def outcome(attribute: Attribute, method: Method, result: ScenarioResult) -> str | None:
+    """The cell's outcome from one run's answers, or None if the run did not finish."""
+    if result.error is not None or len(result.steps) < 1:
+        return None
+    answers = [[judged.value for judged in step.answers] for step in result.steps]
+    if method.id == "exec":
+        if len(answers) < 2:
+            return None
+        return "kept" if answers[0][0] == answers[1][0] else "reset"
+    parent, new = answers[0]
+    if attribute.identity:
+        return "shared" if new is True else "reset"
+    if parent != new:
+        return "reset"
+    if len(answers) < 2:
+        return "copied"
+    return "shared" if answers[1][0] != parent else "copied"
+
+
+def cell(attribute: Attribute, method: Method, sim: Backend, real: Backend | None) -> Cell:
+    text = scenario_text(attribute, method)
+    if attribute.per_thread and method.id == "pthread_create":
+        return Cell(None, "unavailable", "a thread's own value cannot be read: the "
+                    "observables are the process's main thread's", text)
+    why_not = dict(attribute.not_for).get(method.id)
+    if why_not is not None:
+        return Cell(None, "unavailable", why_not, text)
+    scenario: Scenario = parse_text(text, f"<atlas {attribute.id} {method.id}>")
+    model = outcome(attribute, method, run_guarded(sim, scenario))
+    if model is None:
+        return Cell(None, "unavailable", "the model could not run the scenario", text)
+    if real is None:
+        return Cell(model, "unavailable", "the kernel backend is not available here", text)
+    kernel = outcome(attribute, method, run_guarded(real, scenario))
+    if kernel is None:
+        return Cell(model, "unavailable", "the kernel could not run the scenario", text)
+    return Cell(model, "agree" if kernel == model else "disagree", "", text, kernel)
+
+
+def atlas(sim: Backend, real: Backend | None,
+          on_progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+    """Every row, every cell."""
+    rows = []
+    total = len(ATTRIBUTES) * len(METHODS)
+    for i, attribute in enumerate(ATTRIBUTES):
+        cells = {}
+        for j, method in enumerate(METHODS):
+            on_progress(f"atlas: {attribute.id} under {method.id} "
+                        f"({i * len(METHODS) + j + 1}/{total})")
+            cells[method.id] = cell(attribute, method, sim, real).to_json()
+        rows.append({"id": attribute.id, "title": attribute.title,
+                     "source": attribute.source, "cells": cells})
+    return rows
+
+
+MARK = {"agree": "✓", "disagree": "✗", "unavailable": "?"}
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The table: a row per attribute, a column per method; each cell the model's outcome
+    and the kernel's verdict (✓ agrees, ✗ differs, ? not run)."""
+    head = "| attribute | " + " | ".join(m.id for m in METHODS) + " |"
+    lines = [head, "|" + "---|" * (len(METHODS) + 1)]
+    for row in rows:
+        cells = []
+        for method in METHODS:
+            c = row["cells"][method.id]
+            cells.append("—" if c["outcome"] is None else f"{c['outcome']} {MARK[c['kernel']]}")
+        lines.append(f"| `{row['id']}` ({row['title']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def text(rows: list[dict[str, Any]]) -> str:
+    """The table for a terminal: outcomes, with the kernel's marks."""
+    width = max(len(row["id"]) for row in rows)
+    cols = [m.id for m in METHODS]
+    out = [" " * width + "  " + "  ".join(f"{c:<15}" for c in cols)]
+    for row in rows:
+        cells = []
+        for c in cols:
+            cellj = row["cells"][c]
+            shown = "-" if cellj["outcome"] is None else \
+                f"{cellj['outcome']} {MARK[cellj['kernel']]}"
+            cells.append(f"{shown:<15}")
+        out.append(f"{row['id']:<{width}}  " + "  ".join(cells))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,79 @@
+"""forklab atlas: each cell's outcome, computed by running, says what the man pages say."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from forklab import atlas
+from forklab.cli import main
+from forklab.sim import SimBackend
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "atlas.md"
+
+
+@pytest.fixture(scope="module")
+def model_rows() -> dict[str, dict[str, str | None]]:
+    rows = atlas.atlas(SimBackend(), None)
+    return {row["id"]: {m: c["outcome"] for m, c in row["cells"].items()} for row in rows}
+
+
+@pytest.mark.parametrize("attribute, method, outcome, source", [
+    ("fds", "fork", "copied", "fork(2): the child inherits copies of the fds"),
+    ("open-file-descriptions", "fork", "shared", "fork(2): they refer to the same open file "
+                                                 "descriptions"),
+    ("fds", "clone-files", "shared", "clone(2): CLONE_FILES shares the fd table"),
+    ("cloexec-fds", "exec", "reset", "execve(2): close-on-exec fds are closed"),
+    ("cloexec-fds", "posix_spawn", "reset", "posix_spawn(3): the exec closes them"),
+    ("fds", "exec", "kept", "execve(2): other fds remain open"),
+    ("pending-signals", "fork", "reset", "fork(2): the child's pending set is empty"),
+    ("pending-signals", "exec", "kept", "execve(2): the pending set is preserved"),
+    ("signal-mask", "exec", "kept", "execve(2): the signal mask is preserved"),
+    ("caught-dispositions", "exec", "reset", "execve(2): caught signals reset to default"),
+    ("ignored-dispositions", "exec", "kept", "execve(2): ignored signals stay ignored"),
+    ("caught-dispositions", "clone-sighand", "shared", "clone(2): CLONE_SIGHAND"),
+    ("caught-dispositions", "posix_spawn", "reset", "posix_spawn(3): an exec"),
+    ("mappings", "fork", "copied", "fork(2): a copy of the address space"),
+    ("mappings", "vfork", "shared", "vfork(2): the child borrows the parent's memory"),
+    ("shared-mappings", "fork", "shared", "mmap(2): MAP_SHARED"),
+    ("dontfork-mappings", "fork", "reset", "madvise(2): MADV_DONTFORK"),
+    ("threads", "fork", "reset", "fork(2): the child has a single thread"),
+])
+def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
+                                            attribute: str, method: str, outcome: str,
+                                            source: str) -> None:
+    assert model_rows[attribute][method] == outcome, source
+
+
+def test_a_per_thread_value_has_no_pthread_create_cell(
+        model_rows: dict[str, dict[str, str | None]]) -> None:
+    assert model_rows["errno"]["pthread_create"] is None
+    assert model_rows["threads"]["pthread_create"] is None
+
+
+def test_the_table_in_the_docs_is_the_models(
+        model_rows: dict[str, dict[str, str | None]]) -> None:
+    """docs/atlas.md is `forklab atlas --markdown`: its outcomes are the model's now."""
+    found = {}
+    for line in DOCS.read_text().splitlines():
+        match = re.match(r"\| `([a-z-]+)` \(.*?\) \| (.*) \|$", line)
+        if match:
+            cells = [c.strip() for c in match.group(2).split(" | ")]
+            found[match.group(1)] = {m.id: (None if c == "—" else c.split()[0])
+                                     for m, c in zip(atlas.METHODS, cells)}
+    assert found == model_rows
+
+
+def test_json_has_every_row_and_every_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["atlas", "--json", "--backend", "sim"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [m["id"] for m in document["methods"]] == [m.id for m in atlas.METHODS]
+    rows = document["attributes"]
+    assert [r["id"] for r in rows] == [a.id for a in atlas.ATTRIBUTES]
+    for row in rows:
+        assert set(row["cells"]) == {m.id for m in atlas.METHODS}
+        for cell in row["cells"].values():
+            assert cell["outcome"] in (*atlas.OUTCOMES, None)
+            assert cell["kernel"] == "unavailable"  # the model alone was asked
