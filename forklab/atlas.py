@@ -16,6 +16,7 @@ answers, on the model and on the kernel (docs/atlas.md):
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ class Method:
     make: str
     new: str
     actor: str | None
+    sim_only: bool = False  # a what-if design Linux does not ship
 
 
 METHODS = (
@@ -57,6 +59,15 @@ METHODS = (
            "new", "new"),
     Method("clone-sighand", "clone(CLONE_VM|CLONE_SIGHAND): the handlers shared",
            "parent: clone vm,sighand -> new", "new", "new"),
+    Method("spawn-template", "what if: a spawn template, prepared once, then started",
+           "parent: spawn_template probe -> tpl\nparent: spawn_from tpl -> new", "new", "new",
+           sim_only=True),
+    Method("pidfd-builder", "what if: an empty process configured through a pidfd",
+           "parent: pidfd_empty -> b\nparent: pidfd_exec b probe -> new", "new", "new",
+           sim_only=True),
+    Method("create-process", "what if: create_process with an explicit inheritance list "
+           "(stdin, stdout, stderr)", "parent: create_process probe inherit=0+1+2 -> new",
+           "new", "new", sim_only=True),
 )
 
 
@@ -150,6 +161,8 @@ def scenario_text(attribute: Attribute, method: Method) -> str:
     parts = [f'id = "atlas-{attribute.id}-{method.id.replace("_", "-")}"',
              f"title = {json.dumps(f'{attribute.title}: {method.title}')}",
              'summary = "A cell of the inheritance atlas (docs/atlas.md)."']
+    if method.sim_only:
+        parts.append("real = false")
     for do, asks in steps:
         questions = ", ".join(f"{{ q = {json.dumps(a)}, a = {json.dumps(a)} }}" for a in asks)
         parts.append(f"[[step]]\ndo = '''\n{do}\n'''\nask = [{questions}]")
@@ -187,6 +200,8 @@ def cell(attribute: Attribute, method: Method, sim: Backend, real: Backend | Non
     model = outcome(attribute, method, run_guarded(sim, scenario))
     if model is None:
         return Cell(None, "unavailable", "the model could not run the scenario", text)
+    if method.sim_only:
+        return Cell(model, "unavailable", "a design Linux does not ship: simulator only", text)
     if real is None:
         return Cell(model, "unavailable", "the kernel backend is not available here", text)
     kernel = outcome(attribute, method, run_guarded(real, scenario))
@@ -228,17 +243,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def text(rows: list[dict[str, Any]]) -> str:
-    """The table for a terminal: outcomes, with the kernel's marks."""
-    width = max(len(row["id"]) for row in rows)
-    cols = [m.id for m in METHODS]
-    out = [" " * width + "  " + "  ".join(f"{c:<15}" for c in cols)]
+def text(rows: list[dict[str, Any]], width: int = 80) -> str:
+    """For a terminal of `width` columns: each attribute, then its cells, wrapped."""
+    out = []
     for row in rows:
         cells = []
-        for c in cols:
-            cellj = row["cells"][c]
-            shown = "-" if cellj["outcome"] is None else \
-                f"{cellj['outcome']} {MARK[cellj['kernel']]}"
-            cells.append(f"{shown:<15}")
-        out.append(f"{row['id']:<{width}}  " + "  ".join(cells))
-    return "\n".join(out) + "\n"
+        for method in METHODS:
+            c = row["cells"][method.id]
+            shown = "-" if c["outcome"] is None else f"{c['outcome']} {MARK[c['kernel']]}"
+            cells.append(f"{method.id} {shown}")
+        out.append(f"{row['id']} ({row['title']})")
+        out.append(textwrap.fill(", ".join(cells), width, initial_indent="  ",
+                                 subsequent_indent="  "))
+    marks = "✓ the kernel agrees, ✗ it differs, ? not run on the kernel, - no outcome"
+    return "\n".join(out) + "\n" + marks + "\n"
