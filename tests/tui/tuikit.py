@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from forklab.backend import Capabilities
 from forklab.observe import UNAVAILABLE, World
 from forklab.sim import SimBackend
 from forklab.sim.backend import SimRun
@@ -23,6 +24,7 @@ class ModelAsKernel:
     """A 'kernel' that is the model itself: everything agrees."""
 
     name = "real"
+    capabilities = Capabilities(sim_only_verbs=False)
 
     def start(self, scenario: Any) -> SimRun:
         return SimBackend().start(scenario)
@@ -56,6 +58,7 @@ class LyingKernel:
     """A 'kernel' that counts one fault too many and hides frame numbers."""
 
     name = "real"
+    capabilities = Capabilities(sim_only_verbs=False)
 
     def start(self, scenario: Any) -> SimRun:
         return _LyingRun(scenario)

@@ -57,6 +57,7 @@ def entry_text(entry: CatalogEntry, progress: Progress, highlighted: bool = Fals
 class CatalogScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
+        Binding("i", "atlas", "Inheritance atlas"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -85,7 +86,7 @@ class CatalogScreen(Screen[None]):
     def hint_text(self) -> str:
         done = sum(1 for e in self.entries if e.scenario and self.progress.completed(e.id))
         return (f"{len(self.entries)} lessons, {done} completed {OK} · {NEXT} next · "
-                "↑↓ choose · Enter opens · q quits")
+                "↑↓ choose · Enter opens · i atlas · q quits")
 
     def upcoming(self) -> str | None:
         """The lesson to take next: the first on the path not completed."""
@@ -148,6 +149,14 @@ class CatalogScreen(Screen[None]):
             option = options.get_option_at_index(options.highlighted)
             if option.id is not None:
                 self.post_message(LessonChosen(option.id))
+
+    def action_atlas(self) -> None:
+        from forklab.tui.app import ForklabApp
+        from forklab.tui.screens.atlas import AtlasScreen
+
+        app = self.app
+        assert isinstance(app, ForklabApp)
+        app.push_screen(AtlasScreen(app.kernel_factory, app.calibrated.coefficients))
 
     def action_help(self) -> None:
         from forklab.tui.screens.help import HelpScreen

@@ -24,7 +24,9 @@ KEYS = (
     ("q", "back to the catalog (or quit); Ctrl+Q quits anywhere"),
 )
 ELSEWHERE = (
-    ("catalog", "in the order to take them · → next · ↑ ↓ choose · Enter opens · q quits"),
+    ("catalog", "in the order to take them · → next · ↑ ↓ choose · Enter opens · "
+                "i the inheritance atlas · q quits"),
+    ("atlas", "arrows choose a cell: its scenario and both backends' outcome · q back"),
     ("sandbox", ("Enter runs a line · = EXPR evaluates · ↑ ↓ recall · F1-F5 panels · "
                  "Esc back")),
     ("answer", "type a value (3, 'text', [0, 1], {'SIGINT'}) or ↑ ↓ a choice · Enter · "
