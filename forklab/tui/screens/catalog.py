@@ -85,7 +85,7 @@ class CatalogScreen(Screen[None]):
 
     def hint_text(self) -> str:
         done = sum(1 for e in self.entries if e.scenario and self.progress.completed(e.id))
-        return (f"{len(self.entries)} lessons, {done} completed {OK} · {NEXT} next · "
+        return (f"{len(self.entries)} lessons, {done} completed {OK} · "
                 "↑↓ choose · Enter opens · i atlas · q quits")
 
     def upcoming(self) -> str | None:
