@@ -1,0 +1,67 @@
+"""File offsets and positioned I/O on the real kernel (tests/kernel_facts/proc_offsets.c).
+
+The facts the model of ``lseek``, ``pread``, ``pwrite``, ``ftruncate``,
+``P.offset(FD)``, ``P.pipe_fill(FD)`` and ``P.last_result`` follows
+(forklab/sim/fdops.py). A result is the call's return value, or ``-1:ERRNO``.
+"""
+from __future__ import annotations
+
+from kernel_facts.harness import expect, facts
+
+
+def test_lseek_moves_the_offset_and_refuses_what_has_no_offset():
+    expect(facts("proc_offsets"), {
+        "lseek.set": 3, "lseek.cur": 5, "lseek.cur_back": 1,
+        "lseek.end": 10, "lseek.end_past": 16,
+        "lseek.negative": "-1:EINVAL", "lseek.pos_after_negative": 16,
+        "lseek.cur_before_start": "-1:EINVAL",
+        "lseek.byte_16": "Z", "lseek.hole_byte": 0, "lseek.pread_all": 17,
+        "lseek.pipe_read_end": "-1:ESPIPE", "lseek.pipe_write_end": "-1:ESPIPE",
+        "lseek.pipe_pos": 0,
+        "null.lseek": 0, "null.lseek_end": 0, "null.pos_after_write": 0,
+        "null.pos_after_lseek": 0,
+    })
+
+
+def test_pread_and_pwrite_leave_the_offset_alone():
+    expect(facts("proc_offsets"), {
+        "pwrite.at_6": 5, "pwrite.pos_after": 0, "pread.all": 11, "pread.hole_byte_0": 0,
+        "pread.count_3": 3, "pread.count_3_data": "orl", "pread.past_end": 0,
+        "pread.pos_after": 0, "pread.negative": "-1:EINVAL", "pwrite.negative": "-1:EINVAL",
+        "pwrite.read_only": "-1:EBADF", "pread.write_only": "-1:EBADF",
+        "pread.pipe": "-1:ESPIPE", "pwrite.pipe": "-1:ESPIPE",
+        "null.pread": 0, "null.pwrite": 3, "dir.pread": "-1:EISDIR",
+    })
+
+
+def test_append_writes_go_to_the_end_even_pwrite():
+    expect(facts("proc_offsets"), {
+        "append.write": 3, "append.pwrite_0": 2, "append.pos": 3, "append.lseek_0": 0,
+        "append.write_after_lseek": 1, "append.pos_after_write": 6,
+        "append.content": "abcXYQ",
+    })
+
+
+def test_ftruncate_keeps_the_offset_and_needs_a_writable_regular_file():
+    expect(facts("proc_offsets"), {
+        "ftruncate.shrink": 0, "ftruncate.pos_kept": 10, "ftruncate.write_after": 1,
+        "ftruncate.size_after_write": 11, "ftruncate.gap_byte": 0, "ftruncate.grow": 0,
+        "ftruncate.size_after_grow": 20, "ftruncate.read_at_pos": 9,
+        "ftruncate.append_fd": 0, "ftruncate.read_only": "-1:EINVAL",
+        "ftruncate.negative": "-1:EINVAL", "ftruncate.pipe": "-1:EINVAL",
+        "null.ftruncate": "-1:EINVAL", "dir.ftruncate": "-1:EINVAL",
+    })
+
+
+def test_fork_and_dup_share_the_offset_a_second_open_does_not():
+    expect(facts("proc_offsets"), {
+        "share.fork_pos": 5, "share.dup_pos": 5, "share.other_pos": 0,
+        "share.read_through_dup": "f", "share.pos_after_dup_read": 6,
+    })
+
+
+def test_fionread_counts_the_bytes_waiting_from_either_end():
+    expect(facts("proc_offsets"), {
+        "fionread.empty": 0, "fionread.read_end": 6, "fionread.write_end": 6,
+        "fionread.after_read_4": 2,
+    })
