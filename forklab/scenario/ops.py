@@ -215,6 +215,37 @@ class Readfd(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Lseek(Op):
+    verb = "lseek"
+    fd: FdRef
+    offset: int  # may be negative: it is added to the offset (cur) or the size (end)
+    whence: str  # "set", "cur" or "end"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pread(Op):
+    verb = "pread"
+    fd: FdRef
+    offset: int
+    count: int  # bytes asked for, at most READ_SIZE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pwrite(Op):
+    verb = "pwrite"
+    fd: FdRef
+    offset: int
+    data: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ftruncate(Op):
+    verb = "ftruncate"
+    fd: FdRef
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Printf(Op):
     verb = "printf"
     data: str  # what goes into stdout's buffer

@@ -53,6 +53,8 @@ from forklab.vocabulary import (
 MAX_PROCESS_OPS = 256  # process-creating ops per scenario, after repeat expansion
 MAX_OPS = 10_000  # ops per scenario, after repeat expansion
 MAX_REPEAT = 1000
+READ_SIZE = 65536  # bytes one `readfd` asks read(2) for: the most a `pread` may ask
+MAX_FILE_OFFSET = 1 << 40  # an offset or size written in lseek, pread, pwrite, ftruncate
 
 # --- lexical forms ------------------------------------------------------------------------
 
@@ -101,6 +103,7 @@ _CHOICES = {
     "setvbuf": ("none", "line", "full"),
     "signal": ("ignore", "default", "catch"),
     "cloexec": ("on", "off"),
+    "lseek": ("set", "cur", "end"),
 }
 
 OPTION_WORDS: dict[str, frozenset[str]] = {
@@ -852,6 +855,50 @@ class _Line:
         self.arity(args, 2, 2, 'an fd and a "string"')
         fd = self.fd(self.word(args[0], "an fd"), args[0].start)
         return {"fd": fd, "data": self.data_arg(args[1])}
+
+    @RULES.handles(ops.Lseek)
+    def v_lseek(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "an fd and an offset")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        text = self.word(args[1], "an offset")
+        sign = -1 if text.startswith("-") else 1
+        offset = sign * self.file_offset(text[1:] if sign < 0 else text,
+                                         args[1].start + (sign < 0))
+        whence = self.choice(args[2], _CHOICES["lseek"], "set, cur or end") if args[2:] else "set"
+        return {"fd": fd, "offset": offset, "whence": whence}
+
+    @RULES.handles(ops.Pread)
+    def v_pread(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "an fd and an offset")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        offset = self.file_offset(self.word(args[1], "an offset"), args[1].start)
+        count = READ_SIZE
+        if args[2:]:
+            count = _size(self.src, self.word(args[2], "a byte count"), args[2].start)
+            if count > READ_SIZE:
+                self.fail(args[2].start, f"pread reads at most {READ_SIZE} bytes (64KiB), "
+                                         f"got {args[2].text}")
+        return {"fd": fd, "offset": offset, "count": count}
+
+    @RULES.handles(ops.Pwrite)
+    def v_pwrite(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 3, 3, 'an fd, an offset and a "string"')
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        offset = self.file_offset(self.word(args[1], "an offset"), args[1].start)
+        return {"fd": fd, "offset": offset, "data": self.data_arg(args[2])}
+
+    @RULES.handles(ops.Ftruncate)
+    def v_ftruncate(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "an fd and a size")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        return {"fd": fd, "size": self.file_offset(self.word(args[1], "a size"), args[1].start)}
+
+    def file_offset(self, text: str, at: int) -> int:
+        """A byte offset or file size (``100``, ``4KiB``, ``2p``) of at most MAX_FILE_OFFSET."""
+        value = _size(self.src, text, at)
+        if value > MAX_FILE_OFFSET:
+            self.fail(at, f"file offsets and sizes in a script are at most 1TiB, got {text}")
+        return value
 
     @RULES.handles(ops.Printf)
     def v_printf(self, args: list[Token]) -> dict[str, Any]:

@@ -1,9 +1,12 @@
-"""The fd calls: open, pipe, dup, dup2, close, cloexec, close_range, writefd, readfd.
+"""The fd calls: open, pipe, dup, dup2, close, cloexec, close_range, writefd, readfd,
+lseek, pread, pwrite, ftruncate.
 
 The objects (fd tables, open file descriptions, pipes, files) are
 :mod:`forklab.sim.files`'; this module is the calls, the scratch directory's
 path lookup, and the write and read paths of a pipe (a reader with nothing to
-read, or a writer with no room, waits: :mod:`forklab.sim.waits`).
+read, or a writer with no room, waits: :mod:`forklab.sim.waits`). The calls
+that return a count or an offset record it for ``P.last_result`` (-1 when they
+fail); tests/kernel_facts/proc_offsets.c settles their error numbers.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from forklab.sim.files import (
     Pipe,
     RegularFile,
 )
-from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnPipeData, OnPipeRoom
 
 if TYPE_CHECKING:
@@ -90,6 +93,25 @@ def _no_fd(k: Kernel, proc: Process, thread: Thread, *names: str) -> None:
     set_errno(proc, thread, "EMFILE")
     for name in names:
         k.names.failed[name] = "EMFILE"
+
+
+DIRECTORY_END = (1 << 63) - 1
+"""Where ``lseek`` puts a directory's end, and the largest offset it takes: ext4's
+(a hashed directory's end of file), the file system forklab's scratch sits on here."""
+
+
+def _fail(proc: Process, thread: Thread, errno: str) -> None:
+    """A call that returns a count or an offset failed: -1 and errno."""
+    set_errno(proc, thread, errno)
+    set_result(proc, thread, -1)
+
+
+def _counted_slot(k: Kernel, proc: Process, thread: Thread, ref: FdRef) -> Fd | None:
+    """The fd of a call that returns a count or an offset, or -1 and EBADF."""
+    slot = _slot(k, proc, thread, ref)
+    if slot is None:
+        set_result(proc, thread, -1)
+    return slot
 
 
 def _slot(k: Kernel, proc: Process, thread: Thread, ref: FdRef) -> Fd | None:
@@ -167,14 +189,16 @@ def op_close_range(k: Kernel, proc: Process, thread: Thread, op: ops.CloseRange)
 
 @HANDLERS.handles(ops.Writefd)
 def op_writefd(k: Kernel, proc: Process, thread: Thread, op: ops.Writefd) -> None:
-    slot = _slot(k, proc, thread, op.fd)
+    slot = _counted_slot(k, proc, thread, op.fd)
     if slot is None:
         return
     obj = slot.file.obj
     if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
-        k.block(proc, thread, op, OnPipeRoom(obj, op.data.encode()))
+        k.block(proc, thread, op, OnPipeRoom(obj, op.data.encode(), returns=True))
+    elif write(k, proc, thread, slot.file, op.data):
+        set_result(proc, thread, len(op.data.encode()))
     else:
-        write(k, proc, thread, slot.file, op.data)
+        set_result(proc, thread, -1)
 
 
 def pipe_write(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
@@ -186,9 +210,15 @@ def pipe_write(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> On
         signal_calls.send(k, proc, "SIGPIPE", thread)
         if not proc.ended and done == 0:
             set_errno(proc, thread, "EPIPE")
+        if not proc.ended and wait.returns:
+            set_result(proc, thread, done or -1)
         return None
     done += pipe.put(data[done:], merge=not wait.started)
-    return None if done == len(data) else replace(wait, done=done, started=True)
+    if done < len(data):
+        return replace(wait, done=done, started=True)
+    if wait.returns:
+        set_result(proc, thread, done)
+    return None
 
 
 def pipe_put(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
@@ -215,28 +245,31 @@ def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -
         assert obj.collector, "a pipe a reader empties is written by pipe_write"
         obj.collect(text)
     elif isinstance(obj, RegularFile):
-        data = text.encode()
-        at = obj.size if file.append else file.offset
-        obj.write(at, data)
-        file.offset = at + len(data)
-        if data:
-            cache = k.caches.get(obj.path)
-            if cache is not None and cache.file is obj:
-                cache.file_written(at, len(data))
+        file.offset = _store(k, obj, obj.size if file.append else file.offset, text.encode())
     elif isinstance(obj, PidFd):
         set_errno(proc, thread, "EINVAL")
         return False
     return True
 
 
+def _store(k: Kernel, file: RegularFile, at: int, data: bytes) -> int:
+    """Write data into a file at ``at`` (its page cache sees it); where it ends."""
+    file.write(at, data)
+    if data:
+        cache = k.caches.get(file.path)
+        if cache is not None and cache.file is file:
+            cache.file_written(at, len(data))
+    return at + len(data)
+
+
 @HANDLERS.handles(ops.Readfd)
 def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
-    slot = _slot(k, proc, thread, op.fd)
+    slot = _counted_slot(k, proc, thread, op.fd)
     if slot is None:
         return
     file = slot.file
     if not file.readable:
-        set_errno(proc, thread, "EBADF")
+        _fail(proc, thread, "EBADF")
         return
     obj = file.obj
     if isinstance(obj, Pipe):
@@ -244,22 +277,108 @@ def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
     elif isinstance(obj, RegularFile):
         data = obj.read(file.offset, READ_SIZE)
         file.offset += len(data)
-        proc.last_read = data.decode(errors="replace")
+        _got(proc, thread, data)
     elif isinstance(obj, DevNull):
-        proc.last_read = ""
-    elif isinstance(obj, Directory):
-        set_errno(proc, thread, "EISDIR")
+        _got(proc, thread, b"")
     else:
-        set_errno(proc, thread, "EINVAL")
+        _fail(proc, thread, "EISDIR" if isinstance(obj, Directory) else "EINVAL")
 
 
-def pipe_read(proc: Process, wait: OnPipeData) -> OnPipeData | None:
+def _got(proc: Process, thread: Thread, data: bytes) -> None:
+    """A read that returned data: ``P.last_read`` shows it, ``P.last_result`` its length."""
+    proc.last_read = data.decode(errors="replace")
+    set_result(proc, thread, len(data))
+
+
+def pipe_read(proc: Process, thread: Thread, wait: OnPipeData) -> OnPipeData | None:
     """read(2) of a pipe: what is there, end-of-file once no writer is left, or wait."""
     pipe = wait.pipe
     if pipe.bufs:
-        proc.last_read = pipe.take(READ_SIZE).decode(errors="replace")
+        _got(proc, thread, pipe.take(READ_SIZE))
         return None
     if pipe.writers == 0:
-        proc.last_read = ""
+        _got(proc, thread, b"")
         return None
     return wait
+
+
+def _positioned(k: Kernel, proc: Process, thread: Thread, ref: FdRef,
+                seek: bool = False) -> OpenFile | None:
+    """The open file of an lseek, pread or pwrite, or None after -1 with EBADF (no
+    such fd) or ESPIPE (a pipe has no offset; a pidfd none to seek)."""
+    slot = _counted_slot(k, proc, thread, ref)
+    if slot is None:
+        return None
+    if isinstance(slot.file.obj, Pipe) or (seek and isinstance(slot.file.obj, PidFd)):
+        _fail(proc, thread, "ESPIPE")
+        return None
+    return slot.file
+
+
+@HANDLERS.handles(ops.Lseek)
+def op_lseek(k: Kernel, proc: Process, thread: Thread, op: ops.Lseek) -> None:
+    file = _positioned(k, proc, thread, op.fd, seek=True)
+    if file is None:
+        return
+    obj = file.obj
+    if isinstance(obj, DevNull):  # null_lseek: the offset is always 0
+        set_result(proc, thread, 0)
+        return
+    end = obj.size if isinstance(obj, RegularFile) else DIRECTORY_END
+    base = {"set": 0, "cur": file.offset, "end": end}[op.whence]
+    if not 0 <= base + op.offset <= DIRECTORY_END:
+        _fail(proc, thread, "EINVAL")
+        return
+    file.offset = base + op.offset
+    set_result(proc, thread, file.offset)
+
+
+@HANDLERS.handles(ops.Pread)
+def op_pread(k: Kernel, proc: Process, thread: Thread, op: ops.Pread) -> None:
+    file = _positioned(k, proc, thread, op.fd)
+    if file is None:
+        return
+    if not file.readable:
+        _fail(proc, thread, "EBADF")
+    elif isinstance(file.obj, RegularFile):
+        _got(proc, thread, file.obj.read(op.offset, op.count))
+    elif isinstance(file.obj, DevNull):
+        _got(proc, thread, b"")
+    else:
+        _fail(proc, thread, "EISDIR" if isinstance(file.obj, Directory) else "EINVAL")
+
+
+@HANDLERS.handles(ops.Pwrite)
+def op_pwrite(k: Kernel, proc: Process, thread: Thread, op: ops.Pwrite) -> None:
+    """pwrite(2): at OFFSET, or at the end on an O_APPEND description (Linux's
+    choice, which POSIX calls a bug); the offset stays where it was."""
+    file = _positioned(k, proc, thread, op.fd)
+    if file is None:
+        return
+    data = op.data.encode()
+    if not file.writable:
+        _fail(proc, thread, "EBADF")
+        return
+    if isinstance(file.obj, PidFd):
+        _fail(proc, thread, "EINVAL")
+        return
+    if isinstance(file.obj, RegularFile):
+        _store(k, file.obj, file.obj.size if file.append else op.offset, data)
+    set_result(proc, thread, len(data))
+
+
+@HANDLERS.handles(ops.Ftruncate)
+def op_ftruncate(k: Kernel, proc: Process, thread: Thread, op: ops.Ftruncate) -> None:
+    """ftruncate(2): a regular file open for writing, or EINVAL; the offset stays."""
+    slot = _counted_slot(k, proc, thread, op.fd)
+    if slot is None:
+        return
+    file = slot.file
+    if isinstance(file.obj, PidFd):  # pidfs refuses to change its inodes (Linux 6.9)
+        _fail(proc, thread, "EOPNOTSUPP")
+        return
+    if not (file.writable and isinstance(file.obj, RegularFile)):
+        _fail(proc, thread, "EINVAL")
+        return
+    mman.truncate(k, file.obj, op.size)
+    set_result(proc, thread, 0)
