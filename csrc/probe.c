@@ -1226,6 +1226,25 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         }
         break;
     }
+    case FL_OP_LSEEK:
+        r.v[FL_V_RESULT] = lseek((int)c->a[0], (off_t)c->a[1], (int)c->a[2]);
+        break;
+    case FL_OP_PREAD: {
+        size_t want = c->a[2] < 0 || c->a[2] > FL_READ_SIZE ? FL_READ_SIZE : (size_t)c->a[2];
+        ssize_t n = pread((int)c->a[0], rbuf, want, (off_t)c->a[1]);
+        r.v[FL_V_RESULT] = n;
+        if (n > 0) {
+            out = rbuf;
+            out_len = (size_t)n;
+        }
+        break;
+    }
+    case FL_OP_PWRITE:
+        r.v[FL_V_RESULT] = pwrite((int)c->a[0], data, len, (off_t)c->a[1]);
+        break;
+    case FL_OP_FTRUNCATE:
+        r.v[FL_V_RESULT] = ftruncate((int)c->a[0], (off_t)c->a[1]);
+        break;
     case FL_OP_PRINTF:
         RUNTIME_CHANGE(r.v[FL_V_RESULT] = (int64_t)fwrite(data, 1, len, stdout));
         break;

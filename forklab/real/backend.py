@@ -9,10 +9,16 @@ and reads the World. The mechanics (channels, settling, cleanup) are in
 """
 from __future__ import annotations
 
+import ctypes
+from errno import EBADF
+import fcntl
 import os
 import shutil
 import signal
 import socket
+import stat
+import sys
+import termios
 import threading
 import weakref
 from collections.abc import Callable
@@ -54,6 +60,7 @@ CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
                "vfork": 0x4000, "clear_sighand": 0x100000000}
 OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
 SETVBUF = {"full": 0, "line": 1, "none": 2}  # _IOFBF, _IOLBF, _IONBF
+WHENCE = {"set": os.SEEK_SET, "cur": os.SEEK_CUR, "end": os.SEEK_END}
 SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2}
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 MISSING_PROGRAM = ".forklab-missing/program"
@@ -357,6 +364,54 @@ class RealQueries:
         rc = lib.fl_kcmp_file(a.pid, b.pid, run.fd_number(fd), run.fd_number(other_fd))
         return rc == 0
 
+    def offset(self, process: str, fd: int) -> Any:
+        """fdinfo's ``pos:``: the offset of the open file description, read without
+        touching the process."""
+        if self._stale():
+            return UNAVAILABLE
+        proc = self._run.driver.procs.get(process) if self._run.driver else None
+        if proc is None or proc.dead:
+            return None
+        pos = procfs.fd_position(proc.pid, fd)
+        return UNAVAILABLE if pos is None else pos
+
+    def pipe_fill(self, process: str, fd: int) -> Any:
+        """FIONREAD on the pipe, through a copy of the process's fd (pidfd_getfd):
+        the process is not asked (it may be blocked on that very pipe) and nothing
+        it can see changes: the copy refers to the same open file description, which
+        adds no reader or writer to the pipe."""
+        if self._stale():
+            return UNAVAILABLE
+        driver = self._run.driver
+        assert driver is not None
+        proc = driver.procs.get(process)
+        if proc is None or proc.dead:
+            return None
+        copy = _pidfd_getfd(proc.pidfd, fd)
+        if copy < 0:
+            return None if copy == -EBADF else UNAVAILABLE
+        try:
+            info = os.fstat(copy)
+            if not stat.S_ISFIFO(info.st_mode):
+                return None
+            forklabs = [out.fd for out in (driver.stdout, driver.stderr) if out is not None]
+            if any(os.fstat(mine).st_ino == info.st_ino for mine in forklabs):
+                return 0  # forklab's stdout or stderr, read as it comes (as in the model)
+            waiting = fcntl.ioctl(copy, termios.FIONREAD, b"\0\0\0\0")
+            return int.from_bytes(waiting, sys.byteorder)
+        finally:
+            os.close(copy)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_PIDFD_GETFD = 438  # the same number on every architecture (Linux 5.6)
+
+
+def _pidfd_getfd(pidfd: int, fd: int) -> int:
+    """A copy (close-on-exec) of another process's fd, or -errno."""
+    copy = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+    return copy if copy >= 0 else -ctypes.get_errno()
+
 
 class RealRun:
     """One scenario running on the kernel. Closing it ends every process."""
@@ -589,7 +644,7 @@ class RealRun:
             return ProcessObs(proc.name, "reaped" if proc.reaped else "zombie", code, sig,
                               parent=proc.parent, threads=0, faults=proc.faults,
                               minflt=proc.minflt, spawn_us=proc.spawn_us,
-                              last_read=proc.last_read)
+                              last_read=proc.last_read, last_result=proc.last_result)
         status = procfs.status(proc.pid) or {}
         fds = procfs.fds(proc.pid, self.driver.fd_floor) or []
         cloexec = frozenset(fd for fd in fds
@@ -611,7 +666,7 @@ class RealRun:
             name=proc.name, state=self._state(proc), errno=errno, parent=proc.parent,
             children=children, threads=int(status.get("Threads", "1")), faults=proc.faults,
             minflt=proc.minflt, vm_pte=vm_pte, fds=tuple(fds), cloexec_fds=cloexec,
-            last_read=proc.last_read,
+            last_read=proc.last_read, last_result=proc.last_result,
             sig_ignored=procfs.signal_set(status.get("SigIgn")),
             sig_caught=procfs.signal_set(status.get("SigCgt")),
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
@@ -1077,21 +1132,51 @@ class RealRun:
         self._call(task, op, lib.FL_OP_CLOSE_RANGE,
                    (op.lo, -1 if hi is None else hi, 4 if op.cloexec else 0))
 
-    @HANDLERS.handles(ops.Writefd)
-    def _v_writefd(self, task: Task, op: ops.Writefd) -> None:
-        self._call(task, op, lib.FL_OP_WRITEFD, (self.fd_number(op.fd),),
-                   op.data.encode())
-
-    @HANDLERS.handles(ops.Readfd)
-    def _v_readfd(self, task: Task, op: ops.Readfd) -> None:
+    def _counted(self, task: Task, op: Op, code: int, args: tuple[int, ...],
+                 data: bytes = b"", reads: bool = False) -> None:
+        """An op whose return value (a count or an offset, -1 on failure) the main
+        thread's ``last_result`` shows once it completes; ``reads``: the data it
+        read goes to ``last_read``."""
         proc = task.proc
 
         def done(f: Flight) -> None:
             r = f.reply
-            if r is not None and r.v[lib.FL_V_RESULT] >= 0:
+            if r is None:
+                return
+            result = int(r.v[lib.FL_V_RESULT])
+            if task.thread is None:
+                proc.last_result = result
+            if reads and result >= 0:
                 proc.last_read = r.data.decode("utf-8", "replace")
 
-        self._call(task, op, lib.FL_OP_READFD, (self.fd_number(op.fd),), on_done=done)
+        self._call(task, op, code, args, data, on_done=done)
+
+    @HANDLERS.handles(ops.Writefd)
+    def _v_writefd(self, task: Task, op: ops.Writefd) -> None:
+        self._counted(task, op, lib.FL_OP_WRITEFD, (self.fd_number(op.fd),), op.data.encode())
+
+    @HANDLERS.handles(ops.Readfd)
+    def _v_readfd(self, task: Task, op: ops.Readfd) -> None:
+        self._counted(task, op, lib.FL_OP_READFD, (self.fd_number(op.fd),), reads=True)
+
+    @HANDLERS.handles(ops.Lseek)
+    def _v_lseek(self, task: Task, op: ops.Lseek) -> None:
+        self._counted(task, op, lib.FL_OP_LSEEK,
+                      (self.fd_number(op.fd), op.offset, WHENCE[op.whence]))
+
+    @HANDLERS.handles(ops.Pread)
+    def _v_pread(self, task: Task, op: ops.Pread) -> None:
+        self._counted(task, op, lib.FL_OP_PREAD, (self.fd_number(op.fd), op.offset, op.count),
+                      reads=True)
+
+    @HANDLERS.handles(ops.Pwrite)
+    def _v_pwrite(self, task: Task, op: ops.Pwrite) -> None:
+        self._counted(task, op, lib.FL_OP_PWRITE, (self.fd_number(op.fd), op.offset),
+                      op.data.encode())
+
+    @HANDLERS.handles(ops.Ftruncate)
+    def _v_ftruncate(self, task: Task, op: ops.Ftruncate) -> None:
+        self._counted(task, op, lib.FL_OP_FTRUNCATE, (self.fd_number(op.fd), op.size))
 
     @HANDLERS.handles(ops.Printf)
     def _v_printf(self, task: Task, op: ops.Printf) -> None:

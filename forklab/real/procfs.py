@@ -149,6 +149,17 @@ def fd_flags(pid: int, fd: int) -> int | None:
     return None
 
 
+def fd_position(pid: int, fd: int) -> int | None:
+    """The offset of one fd's open file description (fdinfo's ``pos:``)."""
+    text = _read(f"/proc/{pid}/fdinfo/{fd}")
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith("pos:"):
+            return int(line.split()[1])
+    return None
+
+
 def maps(pid: int) -> list[tuple[int, int, str]] | None:
     """(start, end, perms) of every mapping."""
     text = _read(f"/proc/{pid}/maps")
