@@ -65,3 +65,15 @@ def test_fionread_counts_the_bytes_waiting_from_either_end():
         "fionread.empty": 0, "fionread.read_end": 6, "fionread.write_end": 6,
         "fionread.after_read_4": 2,
     })
+
+
+def test_directories_and_pidfds():
+    got = facts("proc_offsets")
+    expect(got, {
+        "dir.lseek_set": 5, "dir.lseek_cur": 7,
+        "pidfd.lseek": "-1:ESPIPE", "pidfd.pread": "-1:EINVAL", "pidfd.pwrite": "-1:EINVAL",
+    })
+    # pidfs (Linux 6.9) refuses to change its inodes; before it, ftruncate saw no regular file
+    assert got["pidfd.ftruncate"] in ("-1:EOPNOTSUPP", "-1:EINVAL")
+    # a directory's end is its file system's: ext4's hashed directories end at 2**63 - 1
+    assert got["dir.lseek_end"] == str((1 << 63) - 1) or got["dir.lseek_end"].startswith("-1:")

@@ -76,7 +76,17 @@ static void seeks(void)
     int dir = open("dir", O_RDONLY);
     result_kv("dir.pread", pread(dir, buf, 4, 0));
     result_kv("dir.ftruncate", ftruncate(dir, 0));
+    result_kv("dir.lseek_set", lseek(dir, 5, SEEK_SET));
+    result_kv("dir.lseek_cur", lseek(dir, 2, SEEK_CUR));
+    result_kv("dir.lseek_end", lseek(dir, 0, SEEK_END));   /* the file system's choice */
     close(dir);
+
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    result_kv("pidfd.lseek", lseek(pidfd, 0, SEEK_SET));
+    result_kv("pidfd.pread", pread(pidfd, buf, 1, 0));
+    result_kv("pidfd.pwrite", pwrite(pidfd, "x", 1, 0));
+    result_kv("pidfd.ftruncate", ftruncate(pidfd, 0));
+    close(pidfd);
 }
 
 static void positioned(void)
