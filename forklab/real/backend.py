@@ -10,7 +10,6 @@ and reads the World. The mechanics (channels, settling, cleanup) are in
 from __future__ import annotations
 
 import ctypes
-from errno import EBADF
 import fcntl
 import os
 import shutil
@@ -22,6 +21,7 @@ import termios
 import threading
 import weakref
 from collections.abc import Callable
+from errno import EBADF
 from types import TracebackType
 from typing import Any, Self
 

@@ -29,10 +29,10 @@ Decisions of this implementation (stated in the user docs too):
 * A name bound by the scenario hides ``stdout``/``processes`` of the same
   name; function names are only functions when called.
 * Per process, ``cloexec(FD)``, ``offset(FD)`` and ``pipe_fill(FD)`` of an
-  fd the process does not have open are ``None``; ``same_file`` with an fd not open on either side is ``False``;
-  ``shared_with(Q)`` is 0 when either side lacks the mapping; ``byte(...)``
-  of a mapping P lacks is ``None``; ``committed`` of a mapping P lacks is 0
-  (none of these ask the backend).
+  fd the process does not have open are ``None``; ``same_file`` with an fd
+  not open on either side is ``False``; ``shared_with(Q)`` is 0 when either
+  side lacks the mapping; ``byte(...)`` of a mapping P lacks is ``None``;
+  ``committed`` of a mapping P lacks is 0 (none of these ask the backend).
 * ``sig_*`` values are sets (compare with ``{"SIGINT"}``, not a list);
   ``fds``, ``children`` and ``processes`` are lists.
 * Bounds: text at most 2000 characters and 300 expression nodes; integers
