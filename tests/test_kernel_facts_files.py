@@ -1,8 +1,9 @@
-"""File offsets and positioned I/O on the real kernel (tests/kernel_facts/proc_offsets.c).
+"""File offsets, positioned I/O and shared memory objects on the real kernel
+(tests/kernel_facts/proc_offsets.c, proc_shm.c).
 
 The facts the model of ``lseek``, ``pread``, ``pwrite``, ``ftruncate``,
-``P.offset(FD)``, ``P.pipe_fill(FD)`` and ``P.last_result`` follows
-(forklab/sim/fdops.py). A result is the call's return value, or ``-1:ERRNO``.
+``memfd``, ``shm_open``, ``mmap fd=``, ``P.offset(FD)``, ``P.pipe_fill(FD)`` and
+``P.last_result`` follows (forklab/sim/fdops.py, forklab/sim/mman.py). A result is the call's return value, or ``-1:ERRNO``.
 """
 from __future__ import annotations
 
@@ -77,3 +78,30 @@ def test_directories_and_pidfds():
     assert got["pidfd.ftruncate"] in ("-1:EOPNOTSUPP", "-1:EINVAL")
     # a directory's end is its file system's: ext4's hashed directories end at 2**63 - 1
     assert got["dir.lseek_end"] == str((1 << 63) - 1) or got["dir.lseek_end"].startswith("-1:")
+
+
+def test_memfd_is_an_anonymous_regular_file_that_fork_shares():
+    expect(facts("proc_shm"), {
+        "memfd.cloexec": 0, "memfd_cloexec.cloexec": 1, "memfd.accmode_rdwr": 1,
+        "memfd.link": "/memfd:buf (deleted)", "memfd.regular": 1, "memfd.size": 0,
+        "memfd.ftruncate": 0, "memfd.pread_sees_store": 1, "memfd.byte": "Q",
+        "memfd.child_store_seen": "C",
+    })
+
+
+def test_shm_open_names_one_object_for_every_opener():
+    expect(facts("proc_shm"), {
+        "shm.missing": "ENOENT", "shm.cloexec": 1, "shm.ftruncate": 0,
+        "shm.second_open_store_seen": "U", "shm.left_behind": 0,
+    })
+
+
+def test_what_mmap_of_an_open_fd_refuses():
+    expect(facts("proc_shm"), {
+        "mmap.ro_fd_shared_rw": "-1:EACCES", "mmap.ro_fd_private_rw": "ok",
+        "mmap.ro_fd_shared_ro": "ok", "mmap.memfd_rx_private": "ok",
+        "mmap.wo_fd_private": "-1:EACCES", "mmap.append_fd_shared_rw": "ok",
+        "mmap.pipe": "-1:ENODEV", "mmap.dev_null_private": "-1:ENODEV",
+        "mmap.dev_null_shared": "-1:ENODEV", "mmap.directory": "-1:ENODEV",
+        "mmap.pidfd": "-1:ENODEV", "mmap.closed_fd": "-1:EBADF",
+    })
