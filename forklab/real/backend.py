@@ -60,6 +60,7 @@ CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
                "vfork": 0x4000, "clear_sighand": 0x100000000}
 OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
 SETVBUF = {"full": 0, "line": 1, "none": 2}  # _IOFBF, _IOLBF, _IONBF
+MFD_CLOEXEC = 1
 WHENCE = {"set": os.SEEK_SET, "cur": os.SEEK_CUR, "end": os.SEEK_END}
 SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2}
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
@@ -289,6 +290,16 @@ class RealQueries:
         if entry >> 62 & 1:  # in swap: reading it would fault it back
             return UNAVAILABLE
         info = run.mapinfo[mapping]
+        if info.backing == "fd":  # what a read sees: the object's (a memfd, an shm object, a file)
+            data = procfs.read_backing(proc.pid, address)
+            if data is None:
+                return UNAVAILABLE
+            if data:
+                return data[0]
+            length = procfs.backing_size(proc.pid, address)
+            if length is None:
+                return UNAVAILABLE
+            return 0 if offset < -(-length // PAGE) * PAGE else None
         if info.backing == "file" and info.path is not None:  # what a read sees: the file's
             try:
                 with open(run.scratch_path(info.path), "rb") as f:
@@ -778,6 +789,12 @@ class RealRun:
         flags = (MAP_SHARED if op.share == "shared" else MAP_PRIVATE)
         flags |= MAP_NORESERVE if op.noreserve else 0
         open_flags, data = -1, b""
+        if op.backing == "fd":
+            self._call(task, op, lib.FL_OP_MMAP_FD,
+                       (self.addresses[name], op.size, PROT[op.prot], flags,
+                        MADV["hugepage"] if op.thp else MADV["nohugepage"],
+                        self.fd_number(op.fd)))
+            return
         if op.backing == "file":
             assert op.path is not None
             self._make_file(op.path, op.size, op.where)
@@ -1102,6 +1119,18 @@ class RealRun:
         self._call(task, op, lib.FL_OP_OPEN, (flags, int(absolute)),
                    b"" if absolute else op.path.encode(), on_done=self._bind_fds(op))
 
+    @HANDLERS.handles(ops.Memfd)
+    def _v_memfd(self, task: Task, op: ops.Memfd) -> None:
+        flags = MFD_CLOEXEC if op.cloexec else 0
+        self._call(task, op, lib.FL_OP_MEMFD, (flags,), op.name.encode(),
+                   on_done=self._bind_fds(op))
+
+    @HANDLERS.handles(ops.ShmOpen)
+    def _v_shm_open(self, task: Task, op: ops.ShmOpen) -> None:
+        flags = os.O_RDWR | (os.O_CREAT if op.create else 0)
+        self._call(task, op, lib.FL_OP_SHM_OPEN, (flags,),
+                   scratch.shm_name(self.scratch, op.name).encode(), on_done=self._bind_fds(op))
+
     @HANDLERS.handles(ops.Pipe)
     def _v_pipe(self, task: Task, op: ops.Pipe) -> None:
         flags = os.O_CLOEXEC if op.cloexec else 0
@@ -1246,8 +1275,9 @@ class RealRun:
                    blockable=False)
 
 
-def _cleanup(driver: Driver | None, scratch: str, kpf: int) -> None:
-    """Everything a run leaves behind, gone (also run by the finalizer at exit)."""
+def _cleanup(driver: Driver | None, directory: str, kpf: int) -> None:
+    """Everything a run leaves behind, gone (also run by the finalizer at exit): its
+    processes, its scratch directory and its shared-memory objects."""
     try:
         if driver is not None:
             driver.close()
@@ -1257,7 +1287,8 @@ def _cleanup(driver: Driver | None, scratch: str, kpf: int) -> None:
                 os.close(kpf)
             except OSError:
                 pass
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
+        scratch.remove_shm(directory)
 
 
 class RealBackend:

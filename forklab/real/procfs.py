@@ -294,6 +294,18 @@ def read_backing(pid: int, address: int) -> bytes | None:
         os.close(fd)
 
 
+def backing_size(pid: int, address: int) -> int | None:
+    """The size of the object the mapping at ADDRESS maps (see :func:`read_backing`)."""
+    span = vma(pid, address)
+    if span is None:
+        return None
+    start, end, _ = span
+    try:
+        return os.stat(f"/proc/{pid}/map_files/{start:x}-{end:x}").st_size
+    except OSError:
+        return None
+
+
 def exe(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/exe")

@@ -1,5 +1,5 @@
-"""The fd calls: open, pipe, dup, dup2, close, cloexec, close_range, writefd, readfd,
-lseek, pread, pwrite, ftruncate.
+"""The fd calls: open, memfd, shm_open, pipe, dup, dup2, close, cloexec, close_range,
+writefd, readfd, lseek, pread, pwrite, ftruncate.
 
 The objects (fd tables, open file descriptions, pipes, files) are
 :mod:`forklab.sim.files`'; this module is the calls, the scratch directory's
@@ -10,6 +10,7 @@ fail); tests/kernel_facts/proc_offsets.c settles their error numbers.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from forklab.scenario import ops
 from forklab.scenario.model import FdRef
 from forklab.sim import libc_calls, mman, programs, signal_calls
 from forklab.sim.files import (
+    MAX_FILE_PAGES,
     READ_SIZE,
     DevNull,
     Directory,
@@ -26,8 +28,10 @@ from forklab.sim.files import (
     Pipe,
     RegularFile,
 )
+from forklab.sim.memory import SharedObject
 from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnPipeData, OnPipeRoom
+from forklab.vocabulary import PAGE
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -131,6 +135,71 @@ def op_open(k: Kernel, proc: Process, thread: Thread, op: ops.Open) -> None:
         k.names.failed[op.binds[0]] = file
         return
     _install_lowest(k, proc, thread, file, op.cloexec, op.binds[0])
+
+
+@HANDLERS.handles(ops.Memfd)
+def op_memfd(k: Kernel, proc: Process, thread: Thread, op: ops.Memfd) -> None:
+    """memfd_create(2): a new, empty file in memory that only fds reach."""
+    number = proc.files.lowest_free(k.fd_limit)
+    if number is None:
+        _no_fd(k, proc, thread, op.binds[0])
+        return
+    path = f"/memfd:{op.name} ({next(_memfds)})"  # as /proc/PID/fd shows it, made unique
+    _install_lowest(k, proc, thread, OpenFile(shmem_file(k, path), True, True), op.cloexec,
+                    op.binds[0])
+
+
+@HANDLERS.handles(ops.ShmOpen)
+def op_shm_open(k: Kernel, proc: Process, thread: Thread, op: ops.ShmOpen) -> None:
+    """glibc's shm_open(3): open("/dev/shm/NAME", O_RDWR | O_CLOEXEC [| O_CREAT])."""
+    path = f"/dev/shm/{op.name}"
+    cache = k.caches.get(path)
+    if proc.files.lowest_free(k.fd_limit) is None:
+        _no_fd(k, proc, thread, op.binds[0])  # the fd is taken before the name is looked up
+        return
+    if cache is None and not op.create:
+        set_errno(proc, thread, "ENOENT")
+        k.names.failed[op.binds[0]] = "ENOENT"
+        return
+    file = cache.file if cache is not None else shmem_file(k, path)
+    _install_lowest(k, proc, thread, OpenFile(file, True, True), True, op.binds[0])
+
+
+def shmem_file(k: Kernel, path: str) -> RegularFile:
+    """A new file of a memory file system (tmpfs: memfd and /dev/shm), with its page
+    cache: a page is in it once written, and a hole (a page ftruncate only made
+    room for) is not until something touches it."""
+    file = RegularFile(path)
+    k.caches[path] = SharedObject(k.memory, MAX_FILE_PAGES, populated=False, file=file)
+    return file
+
+
+_memfds = itertools.count(1)
+
+
+def mappable(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> SharedObject | None:
+    """The page cache an `mmap ... fd=FD` maps, or None after errno: EBADF (no such
+    fd), EACCES (not open for reading; or a shared writable mapping of an fd not
+    open for writing), ENODEV (nothing that can be mapped: a pipe, /dev/null, a
+    directory, a pidfd), in the kernel's order (do_mmap)."""
+    assert op.fd is not None
+    slot = _slot(k, proc, thread, op.fd)
+    if slot is None:
+        return None
+    file = slot.file
+    if (op.share == "shared" and op.prot == "rw" and not file.writable) or not file.readable:
+        set_errno(proc, thread, "EACCES")
+        return None
+    if not isinstance(file.obj, RegularFile):
+        set_errno(proc, thread, "ENODEV")
+        return None
+    cache = k.caches.get(file.obj.path)
+    if cache is None or cache.file is not file.obj:  # a scratch file: its pages are cached
+        cache = k.caches[file.obj.path] = SharedObject(k.memory, op.size // PAGE,
+                                                       populated=False, file=file.obj)
+        cache.frames(0, min(cache.pages.size, file.obj.pages))
+    cache.resize(op.size // PAGE)
+    return cache
 
 
 @HANDLERS.handles(ops.Pipe)
