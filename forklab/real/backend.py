@@ -44,7 +44,7 @@ from forklab.scenario.contract import Names, Standing, check_actor
 from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
-from forklab.scenario.script import MAX_PROCESS_OPS
+from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
 from forklab.scenario.validate import MAX_FD, check_op
 from forklab.scenario.verbs import Handlers
 from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS, format_size
@@ -1127,6 +1127,9 @@ class RealRun:
 
     @HANDLERS.handles(ops.ShmOpen)
     def _v_shm_open(self, task: Task, op: ops.ShmOpen) -> None:
+        if not OBJECT_NAME.fullmatch(op.name):  # it names a file of /dev/shm: never a path
+            raise ScenarioError(f"refused: '{op.name}' is not a shared-memory object name",
+                                op.where)
         flags = os.O_RDWR | (os.O_CREAT if op.create else 0)
         self._call(task, op, lib.FL_OP_SHM_OPEN, (flags,),
                    scratch.shm_name(self.scratch, op.name).encode(), on_done=self._bind_fds(op))

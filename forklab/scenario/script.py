@@ -59,7 +59,7 @@ MAX_FILE_OFFSET = 1 << 40  # an offset or size written in lseek, pread, pwrite, 
 # --- lexical forms ------------------------------------------------------------------------
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
-_OBJECT_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,31}")  # a memfd's or shm object's name
+OBJECT_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,31}")  # a memfd's or shm object's name
 _INT = re.compile(r"0x[0-9a-fA-F]+|[0-9]+")
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(us|ms|s)")
 _DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -878,7 +878,7 @@ class _Line:
     def object_name(self, tok: Token) -> str:
         """The name of a memfd or a shared-memory object: a short word, not a path."""
         text = self.word(tok, "a name")
-        if not _OBJECT_NAME.fullmatch(text):
+        if not OBJECT_NAME.fullmatch(text):
             self.fail(tok.start, "expected a name of 1-32 lower-case letters, digits, '_' "
                                  f"or '-' (not a path), got '{text}'")
         return text
