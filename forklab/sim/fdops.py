@@ -99,11 +99,6 @@ def _no_fd(k: Kernel, proc: Process, thread: Thread, *names: str) -> None:
         k.names.failed[name] = "EMFILE"
 
 
-DIRECTORY_END = (1 << 63) - 1
-"""Where ``lseek`` puts a directory's end, and the largest offset it takes: ext4's
-(a hashed directory's end of file), the file system forklab's scratch sits on here."""
-
-
 def _fail(proc: Process, thread: Thread, errno: str) -> None:
     """A call that returns a count or an offset failed: -1 and errno."""
     set_errno(proc, thread, errno)
@@ -140,9 +135,8 @@ def op_open(k: Kernel, proc: Process, thread: Thread, op: ops.Open) -> None:
 @HANDLERS.handles(ops.Memfd)
 def op_memfd(k: Kernel, proc: Process, thread: Thread, op: ops.Memfd) -> None:
     """memfd_create(2): a new, empty file in memory that only fds reach."""
-    number = proc.files.lowest_free(k.fd_limit)
-    if number is None:
-        _no_fd(k, proc, thread, op.binds[0])
+    if proc.files.lowest_free(k.fd_limit) is None:
+        _no_fd(k, proc, thread, op.binds[0])  # no fd, no file
         return
     path = f"/memfd:{op.name} ({next(_memfds)})"  # as /proc/PID/fd shows it, made unique
     _install_lowest(k, proc, thread, OpenFile(shmem_file(k, path), True, True), op.cloexec,
@@ -382,6 +376,11 @@ def _positioned(k: Kernel, proc: Process, thread: Thread, ref: FdRef,
         _fail(proc, thread, "ESPIPE")
         return None
     return slot.file
+
+
+DIRECTORY_END = (1 << 63) - 1
+"""Where ``lseek`` puts a directory's end, and the largest offset it takes: ext4's
+(a hashed directory's end of file), the file system forklab's scratch sits on here."""
 
 
 @HANDLERS.handles(ops.Lseek)
