@@ -1226,6 +1226,43 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         }
         break;
     }
+    case FL_OP_LSEEK:
+        r.v[FL_V_RESULT] = lseek((int)c->a[0], (off_t)c->a[1], (int)c->a[2]);
+        break;
+    case FL_OP_PREAD: {
+        size_t want = c->a[2] < 0 || c->a[2] > FL_READ_SIZE ? FL_READ_SIZE : (size_t)c->a[2];
+        ssize_t n = pread((int)c->a[0], rbuf, want, (off_t)c->a[1]);
+        r.v[FL_V_RESULT] = n;
+        if (n > 0) {
+            out = rbuf;
+            out_len = (size_t)n;
+        }
+        break;
+    }
+    case FL_OP_PWRITE:
+        r.v[FL_V_RESULT] = pwrite((int)c->a[0], data, len, (off_t)c->a[1]);
+        break;
+    case FL_OP_FTRUNCATE:
+        r.v[FL_V_RESULT] = ftruncate((int)c->a[0], (off_t)c->a[1]);
+        break;
+    case FL_OP_MEMFD:
+        r.v[FL_V_RESULT] = memfd_create(data, (unsigned)c->a[0]);
+        break;
+    case FL_OP_SHM_OPEN:
+        r.v[FL_V_RESULT] = shm_open(data, (int)c->a[0], 0600);
+        break;
+    case FL_OP_MMAP_FD: {
+        int e;
+        mark_scenario((unsigned long)c->a[0], (unsigned long)c->a[1]);
+        void *p = mmap((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2],
+                       (int)c->a[3] | MAP_FIXED_NOREPLACE, (int)c->a[5], 0);
+        e = errno;
+        if (p != MAP_FAILED)
+            SYS3(SYS_madvise, p, c->a[1], c->a[4]);
+        r.v[FL_V_RESULT] = p == MAP_FAILED ? -1 : (int64_t)(intptr_t)p;
+        errno = e;
+        break;
+    }
     case FL_OP_PRINTF:
         RUNTIME_CHANGE(r.v[FL_V_RESULT] = (int64_t)fwrite(data, 1, len, stdout));
         break;

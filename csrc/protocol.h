@@ -139,6 +139,13 @@ struct fl_state {
 #define FL_OP_PRINTF 49     /* data */
 #define FL_OP_FFLUSH 50
 #define FL_OP_SETVBUF 51    /* a0 mode (_IONBF, _IOLBF, _IOFBF) */
+#define FL_OP_LSEEK 52      /* a0 fd a1 offset a2 whence */
+#define FL_OP_PREAD 53      /* a0 fd a1 offset a2 count (at most FL_READ_SIZE) */
+#define FL_OP_PWRITE 54     /* a0 fd a1 offset; data */
+#define FL_OP_FTRUNCATE 55  /* a0 fd a1 size */
+#define FL_OP_MEMFD 56      /* a0 memfd_create flags; data: name */
+#define FL_OP_SHM_OPEN 57   /* a0 open flags; data: name ("/run-unique-NAME") */
+#define FL_OP_MMAP_FD 58    /* a0 addr a1 len a2 prot a3 flags a4 madvise a5 fd */
 #define FL_OP_LOCK 60       /* a0 index */
 #define FL_OP_UNLOCK 61     /* a0 index */
 #define FL_OP_ATFORK 62     /* a0 index */

@@ -2,8 +2,8 @@
 
 A :class:`World` is one consistent snapshot of every process of a scenario.
 Plain values cover the default observation set (docs/scenario-language.md); the observables
-that take arguments (``shared_with``, ``byte``, ``same_file``, ``libc_text_same``,
-``libc_relro_same``) and those too
+that take arguments (``shared_with``, ``byte``, ``same_file``, ``offset``,
+``pipe_fill``, ``libc_text_same``, ``libc_relro_same``) and those too
 costly to read at every step on the kernel (``commit``, ``committed``, which
 walk /proc/PID/smaps) are answered by the backend through a :class:`Queries`
 object, valid until the next op, and compared only when an expression reads
@@ -76,6 +76,7 @@ class ProcessObs:
     cloexec_fds: frozenset[int] = field(default=frozenset(),
                                         metadata={"read_as": "cloexec(FD)"})
     last_read: str | None = field(default=None, metadata=NOT_COMPARED)
+    last_result: int | None = None
     sig_ignored: frozenset[str] = frozenset()
     sig_caught: frozenset[str] = frozenset()
     sig_blocked: frozenset[str] = frozenset()
@@ -92,6 +93,14 @@ class Queries(Protocol):
     def byte(self, process: str, mapping: str, offset: int) -> int | None: ...
 
     def same_file(self, process: str, fd: int, other: str, other_fd: int) -> bool: ...
+
+    def offset(self, process: str, fd: int) -> int | None:
+        """The offset of the open file description fd refers to; None if fd is not open."""
+        ...
+
+    def pipe_fill(self, process: str, fd: int) -> int | None:
+        """Bytes waiting in the pipe fd is an end of; None if fd is not open or not a pipe."""
+        ...
 
     def committed(self, process: str, mapping: str) -> int:
         """Bytes of the mapping charged to the commit limit (VM_ACCOUNT), 0 if none."""
@@ -136,6 +145,8 @@ PROCESS_OBSERVABLES: tuple[Observable, ...] = (
     *_fields_read(ProcessObs),
     _queried("commit"),
     _queried("same_file", "same_file(FD, Q, FD2)"),
+    _queried("offset", "offset(FD)"),
+    _queried("pipe_fill", "pipe_fill(FD)"),
     _queried("libc_text_same", "libc_text_same(Q)"),
     _queried("libc_relro_same", "libc_relro_same(Q)"),
 )

@@ -92,7 +92,7 @@ def test_the_example_of_section_1() -> None:
     assert one.say.startswith("Markdown shown") and one.real and one.note is None
     mmap, write = one.ops
     assert mmap.actor == Actor("parent") and mmap.verb == "mmap"
-    assert arguments(mmap) == {"name": "heap", "size": 16 << 20, "backing": "anon", "path": None,
+    assert arguments(mmap) == {"name": "heap", "size": 16 << 20, "backing": "anon", "path": None, "fd": None,
                          "share": "private", "prot": "rw", "thp": False, "noreserve": False}
     assert mmap.binds == ("heap",) and mmap.text == "parent: mmap heap 16MiB"
     assert (mmap.where.line, mmap.where.col, mmap.where.step) == (13, 1, 1)
@@ -118,14 +118,17 @@ P = Program("probe")
 FORMS = [
     # memory
     ("parent: mmap big 64MiB", "mmap",
-     {"name": "big", "size": 64 << 20, "backing": "anon", "path": None, "share": "private",
-      "prot": "rw", "thp": False, "noreserve": False}),
+     {"name": "big", "size": 64 << 20, "backing": "anon", "path": None, "fd": None,
+      "share": "private", "prot": "rw", "thp": False, "noreserve": False}),
     ("parent: mmap f 4p file=data.txt shared ro thp noreserve", "mmap",
-     {"name": "f", "size": 4 * PAGE, "backing": "file", "path": "data.txt", "share": "shared",
-      "prot": "ro", "thp": True, "noreserve": True}),
+     {"name": "f", "size": 4 * PAGE, "backing": "file", "path": "data.txt", "fd": None,
+      "share": "shared", "prot": "ro", "thp": True, "noreserve": True}),
+    ("parent: mmap s 2p fd=r shared", "mmap",
+     {"name": "s", "size": 2 * PAGE, "backing": "fd", "path": None, "fd": "r",
+      "share": "shared", "prot": "rw", "thp": False, "noreserve": False}),
     ("parent: mmap g 1GiB noreserve rx private anon", "mmap",
-     {"name": "g", "size": 1 << 30, "backing": "anon", "path": None, "share": "private",
-      "prot": "rx", "thp": False, "noreserve": True}),
+     {"name": "g", "size": 1 << 30, "backing": "anon", "path": None, "fd": None,
+      "share": "private", "prot": "rx", "thp": False, "noreserve": True}),
     ("parent: munmap heap", "munmap", {"name": "heap"}),
     ("parent: write heap", "write", {"range": Range("heap"), "value": 1}),
     ("parent: write heap[0:100p] = 7", "write",
@@ -196,6 +199,17 @@ FORMS = [
     ("parent: close_range 3 20 cloexec", "close_range", {"lo": 3, "hi": 20, "cloexec": True}),
     ('parent: writefd w "text"', "writefd", {"fd": "w", "data": "text"}),
     ("parent: readfd r", "readfd", {"fd": "r"}),
+    ("parent: memfd buf -> fd", "memfd", {"name": "buf", "cloexec": False}),
+    ("parent: memfd my-buf_2 cloexec -> fd", "memfd", {"name": "my-buf_2", "cloexec": True}),
+    ("parent: shm_open box -> fd", "shm_open", {"name": "box", "create": False}),
+    ("parent: shm_open box create -> fd", "shm_open", {"name": "box", "create": True}),
+    ("parent: lseek w 5", "lseek", {"fd": "w", "offset": 5, "whence": "set"}),
+    ("parent: lseek 3 -4KiB cur", "lseek", {"fd": 3, "offset": -4096, "whence": "cur"}),
+    ("parent: lseek r 0 end", "lseek", {"fd": "r", "offset": 0, "whence": "end"}),
+    ("parent: pread r 2p", "pread", {"fd": "r", "offset": 2 * PAGE, "count": 65536}),
+    ("parent: pread r 0 10", "pread", {"fd": "r", "offset": 0, "count": 10}),
+    ('parent: pwrite w 0x10 "text"', "pwrite", {"fd": "w", "offset": 16, "data": "text"}),
+    ("parent: ftruncate w 1MiB", "ftruncate", {"fd": "w", "size": 1 << 20}),
     ('parent: printf "text"', "printf", {"data": "text"}),
     ("parent: fflush", "fflush", {}),
     *[(f"parent: setvbuf {m}", "setvbuf", {"mode": m}) for m in ("none", "line", "full")],

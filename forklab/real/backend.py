@@ -9,13 +9,19 @@ and reads the World. The mechanics (channels, settling, cleanup) are in
 """
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
 import shutil
 import signal
 import socket
+import stat
+import sys
+import termios
 import threading
 import weakref
 from collections.abc import Callable
+from errno import EBADF
 from types import TracebackType
 from typing import Any, Self
 
@@ -38,7 +44,7 @@ from forklab.scenario.contract import Names, Standing, check_actor
 from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
-from forklab.scenario.script import MAX_PROCESS_OPS
+from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
 from forklab.scenario.validate import MAX_FD, check_op
 from forklab.scenario.verbs import Handlers
 from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS, format_size
@@ -54,6 +60,8 @@ CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
                "vfork": 0x4000, "clear_sighand": 0x100000000}
 OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
 SETVBUF = {"full": 0, "line": 1, "none": 2}  # _IOFBF, _IOLBF, _IONBF
+MFD_CLOEXEC = 1
+WHENCE = {"set": os.SEEK_SET, "cur": os.SEEK_CUR, "end": os.SEEK_END}
 SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2}
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 MISSING_PROGRAM = ".forklab-missing/program"
@@ -282,6 +290,16 @@ class RealQueries:
         if entry >> 62 & 1:  # in swap: reading it would fault it back
             return UNAVAILABLE
         info = run.mapinfo[mapping]
+        if info.backing == "fd":  # what a read sees: the object's (a memfd, an shm object, a file)
+            data = procfs.read_backing(proc.pid, address)
+            if data is None:
+                return UNAVAILABLE
+            if data:
+                return data[0]
+            length = procfs.backing_size(proc.pid, address)
+            if length is None:
+                return UNAVAILABLE
+            return 0 if offset < -(-length // PAGE) * PAGE else None
         if info.backing == "file" and info.path is not None:  # what a read sees: the file's
             try:
                 with open(run.scratch_path(info.path), "rb") as f:
@@ -356,6 +374,54 @@ class RealQueries:
             return False
         rc = lib.fl_kcmp_file(a.pid, b.pid, run.fd_number(fd), run.fd_number(other_fd))
         return rc == 0
+
+    def offset(self, process: str, fd: int) -> Any:
+        """fdinfo's ``pos:``: the offset of the open file description, read without
+        touching the process."""
+        if self._stale():
+            return UNAVAILABLE
+        proc = self._run.driver.procs.get(process) if self._run.driver else None
+        if proc is None or proc.dead:
+            return None
+        pos = procfs.fd_position(proc.pid, fd)
+        return UNAVAILABLE if pos is None else pos
+
+    def pipe_fill(self, process: str, fd: int) -> Any:
+        """FIONREAD on the pipe, through a copy of the process's fd (pidfd_getfd):
+        the process is not asked (it may be blocked on that very pipe) and nothing
+        it can see changes: the copy refers to the same open file description, which
+        adds no reader or writer to the pipe."""
+        if self._stale():
+            return UNAVAILABLE
+        driver = self._run.driver
+        assert driver is not None
+        proc = driver.procs.get(process)
+        if proc is None or proc.dead:
+            return None
+        copy = _pidfd_getfd(proc.pidfd, fd)
+        if copy < 0:
+            return None if copy == -EBADF else UNAVAILABLE
+        try:
+            info = os.fstat(copy)
+            if not stat.S_ISFIFO(info.st_mode):
+                return None
+            forklabs = [out.fd for out in (driver.stdout, driver.stderr) if out is not None]
+            if any(os.fstat(mine).st_ino == info.st_ino for mine in forklabs):
+                return 0  # forklab's stdout or stderr, read as it comes (as in the model)
+            waiting = fcntl.ioctl(copy, termios.FIONREAD, b"\0\0\0\0")
+            return int.from_bytes(waiting, sys.byteorder)
+        finally:
+            os.close(copy)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_PIDFD_GETFD = 438  # the same number on every architecture (Linux 5.6)
+
+
+def _pidfd_getfd(pidfd: int, fd: int) -> int:
+    """A copy (close-on-exec) of another process's fd, or -errno."""
+    copy = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+    return copy if copy >= 0 else -ctypes.get_errno()
 
 
 class RealRun:
@@ -589,7 +655,7 @@ class RealRun:
             return ProcessObs(proc.name, "reaped" if proc.reaped else "zombie", code, sig,
                               parent=proc.parent, threads=0, faults=proc.faults,
                               minflt=proc.minflt, spawn_us=proc.spawn_us,
-                              last_read=proc.last_read)
+                              last_read=proc.last_read, last_result=proc.last_result)
         status = procfs.status(proc.pid) or {}
         fds = procfs.fds(proc.pid, self.driver.fd_floor) or []
         cloexec = frozenset(fd for fd in fds
@@ -611,7 +677,7 @@ class RealRun:
             name=proc.name, state=self._state(proc), errno=errno, parent=proc.parent,
             children=children, threads=int(status.get("Threads", "1")), faults=proc.faults,
             minflt=proc.minflt, vm_pte=vm_pte, fds=tuple(fds), cloexec_fds=cloexec,
-            last_read=proc.last_read,
+            last_read=proc.last_read, last_result=proc.last_result,
             sig_ignored=procfs.signal_set(status.get("SigIgn")),
             sig_caught=procfs.signal_set(status.get("SigCgt")),
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
@@ -723,6 +789,12 @@ class RealRun:
         flags = (MAP_SHARED if op.share == "shared" else MAP_PRIVATE)
         flags |= MAP_NORESERVE if op.noreserve else 0
         open_flags, data = -1, b""
+        if op.backing == "fd":
+            self._call(task, op, lib.FL_OP_MMAP_FD,
+                       (self.addresses[name], op.size, PROT[op.prot], flags,
+                        MADV["hugepage"] if op.thp else MADV["nohugepage"],
+                        self.fd_number(op.fd)))
+            return
         if op.backing == "file":
             assert op.path is not None
             self._make_file(op.path, op.size, op.where)
@@ -1047,6 +1119,21 @@ class RealRun:
         self._call(task, op, lib.FL_OP_OPEN, (flags, int(absolute)),
                    b"" if absolute else op.path.encode(), on_done=self._bind_fds(op))
 
+    @HANDLERS.handles(ops.Memfd)
+    def _v_memfd(self, task: Task, op: ops.Memfd) -> None:
+        flags = MFD_CLOEXEC if op.cloexec else 0
+        self._call(task, op, lib.FL_OP_MEMFD, (flags,), op.name.encode(),
+                   on_done=self._bind_fds(op))
+
+    @HANDLERS.handles(ops.ShmOpen)
+    def _v_shm_open(self, task: Task, op: ops.ShmOpen) -> None:
+        if not OBJECT_NAME.fullmatch(op.name):  # it names a file of /dev/shm: never a path
+            raise ScenarioError(f"refused: '{op.name}' is not a shared-memory object name",
+                                op.where)
+        flags = os.O_RDWR | (os.O_CREAT if op.create else 0)
+        self._call(task, op, lib.FL_OP_SHM_OPEN, (flags,),
+                   scratch.shm_name(self.scratch, op.name).encode(), on_done=self._bind_fds(op))
+
     @HANDLERS.handles(ops.Pipe)
     def _v_pipe(self, task: Task, op: ops.Pipe) -> None:
         flags = os.O_CLOEXEC if op.cloexec else 0
@@ -1077,21 +1164,51 @@ class RealRun:
         self._call(task, op, lib.FL_OP_CLOSE_RANGE,
                    (op.lo, -1 if hi is None else hi, 4 if op.cloexec else 0))
 
-    @HANDLERS.handles(ops.Writefd)
-    def _v_writefd(self, task: Task, op: ops.Writefd) -> None:
-        self._call(task, op, lib.FL_OP_WRITEFD, (self.fd_number(op.fd),),
-                   op.data.encode())
-
-    @HANDLERS.handles(ops.Readfd)
-    def _v_readfd(self, task: Task, op: ops.Readfd) -> None:
+    def _counted(self, task: Task, op: Op, code: int, args: tuple[int, ...],
+                 data: bytes = b"", reads: bool = False) -> None:
+        """An op whose return value (a count or an offset, -1 on failure) the main
+        thread's ``last_result`` shows once it completes; ``reads``: the data it
+        read goes to ``last_read``."""
         proc = task.proc
 
         def done(f: Flight) -> None:
             r = f.reply
-            if r is not None and r.v[lib.FL_V_RESULT] >= 0:
+            if r is None:
+                return
+            result = int(r.v[lib.FL_V_RESULT])
+            if task.thread is None:
+                proc.last_result = result
+            if reads and result >= 0:
                 proc.last_read = r.data.decode("utf-8", "replace")
 
-        self._call(task, op, lib.FL_OP_READFD, (self.fd_number(op.fd),), on_done=done)
+        self._call(task, op, code, args, data, on_done=done)
+
+    @HANDLERS.handles(ops.Writefd)
+    def _v_writefd(self, task: Task, op: ops.Writefd) -> None:
+        self._counted(task, op, lib.FL_OP_WRITEFD, (self.fd_number(op.fd),), op.data.encode())
+
+    @HANDLERS.handles(ops.Readfd)
+    def _v_readfd(self, task: Task, op: ops.Readfd) -> None:
+        self._counted(task, op, lib.FL_OP_READFD, (self.fd_number(op.fd),), reads=True)
+
+    @HANDLERS.handles(ops.Lseek)
+    def _v_lseek(self, task: Task, op: ops.Lseek) -> None:
+        self._counted(task, op, lib.FL_OP_LSEEK,
+                      (self.fd_number(op.fd), op.offset, WHENCE[op.whence]))
+
+    @HANDLERS.handles(ops.Pread)
+    def _v_pread(self, task: Task, op: ops.Pread) -> None:
+        self._counted(task, op, lib.FL_OP_PREAD, (self.fd_number(op.fd), op.offset, op.count),
+                      reads=True)
+
+    @HANDLERS.handles(ops.Pwrite)
+    def _v_pwrite(self, task: Task, op: ops.Pwrite) -> None:
+        self._counted(task, op, lib.FL_OP_PWRITE, (self.fd_number(op.fd), op.offset),
+                      op.data.encode())
+
+    @HANDLERS.handles(ops.Ftruncate)
+    def _v_ftruncate(self, task: Task, op: ops.Ftruncate) -> None:
+        self._counted(task, op, lib.FL_OP_FTRUNCATE, (self.fd_number(op.fd), op.size))
 
     @HANDLERS.handles(ops.Printf)
     def _v_printf(self, task: Task, op: ops.Printf) -> None:
@@ -1161,8 +1278,9 @@ class RealRun:
                    blockable=False)
 
 
-def _cleanup(driver: Driver | None, scratch: str, kpf: int) -> None:
-    """Everything a run leaves behind, gone (also run by the finalizer at exit)."""
+def _cleanup(driver: Driver | None, directory: str, kpf: int) -> None:
+    """Everything a run leaves behind, gone (also run by the finalizer at exit): its
+    processes, its scratch directory and its shared-memory objects."""
     try:
         if driver is not None:
             driver.close()
@@ -1172,7 +1290,8 @@ def _cleanup(driver: Driver | None, scratch: str, kpf: int) -> None:
                 os.close(kpf)
             except OSError:
                 pass
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
+        scratch.remove_shm(directory)
 
 
 class RealBackend:

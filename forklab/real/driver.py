@@ -160,6 +160,7 @@ class Proc:
     minflt: int = 0
     spawn_us: float | None = None
     last_read: str | None = None
+    last_result: int | None = None  # what the main thread's last counting call returned
     reaper_is_driver: bool = False
 
     @property

@@ -149,6 +149,17 @@ def fd_flags(pid: int, fd: int) -> int | None:
     return None
 
 
+def fd_position(pid: int, fd: int) -> int | None:
+    """The offset of one fd's open file description (fdinfo's ``pos:``)."""
+    text = _read(f"/proc/{pid}/fdinfo/{fd}")
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith("pos:"):
+            return int(line.split()[1])
+    return None
+
+
 def maps(pid: int) -> list[tuple[int, int, str]] | None:
     """(start, end, perms) of every mapping."""
     text = _read(f"/proc/{pid}/maps")
@@ -281,6 +292,18 @@ def read_backing(pid: int, address: int) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+def backing_size(pid: int, address: int) -> int | None:
+    """The size of the object the mapping at ADDRESS maps (see :func:`read_backing`)."""
+    span = vma(pid, address)
+    if span is None:
+        return None
+    start, end, _ = span
+    try:
+        return os.stat(f"/proc/{pid}/map_files/{start:x}-{end:x}").st_size
+    except OSError:
+        return None
 
 
 def exe(pid: int) -> str | None:

@@ -28,11 +28,11 @@ Decisions of this implementation (stated in the user docs too):
   observable of it is.
 * A name bound by the scenario hides ``stdout``/``processes`` of the same
   name; function names are only functions when called.
-* Per process, ``cloexec(FD)`` of an fd the process does not have open is
-  ``None``; ``same_file`` with an fd not open on either side is ``False``;
-  ``shared_with(Q)`` is 0 when either side lacks the mapping; ``byte(...)``
-  of a mapping P lacks is ``None``; ``committed`` of a mapping P lacks is 0
-  (none of these ask the backend).
+* Per process, ``cloexec(FD)``, ``offset(FD)`` and ``pipe_fill(FD)`` of an
+  fd the process does not have open are ``None``; ``same_file`` with an fd
+  not open on either side is ``False``; ``shared_with(Q)`` is 0 when either
+  side lacks the mapping; ``byte(...)`` of a mapping P lacks is ``None``;
+  ``committed`` of a mapping P lacks is 0 (none of these ask the backend).
 * ``sig_*`` values are sets (compare with ``{"SIGINT"}``, not a list);
   ``fds``, ``children`` and ``processes`` are lists.
 * Bounds: text at most 2000 characters and 300 expression nodes; integers
@@ -605,8 +605,8 @@ class _Checker:
                 and method in PROCESS_METHODS):
             p = base.id
             setattr(base, _ROLE, ("process", p))
-            if method == "cloexec":
-                self.arity(node, 1, f"{p}.cloexec(FD)")
+            if method in ("cloexec", "offset", "pipe_fill"):
+                self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
             elif method in ("libc_text_same", "libc_relro_same"):
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
                 self.process_name(node.args[0], f"Q in {p}.{PROCESS_METHODS[method]}")
@@ -909,6 +909,13 @@ class _Evaluator:
             fds = self.observe(f"{p}.fds", proc.fds)
             value = (fd in proc.cloexec_fds) if fd in fds else None
             return self.observe(f"{p}.cloexec({fd})", value)
+        if method in ("offset", "pipe_fill"):
+            fd = self.fd_arg(node.args[0], "FD")
+            key = f"{p}.{method}({fd})"
+            if fd not in self.observe(f"{p}.fds", proc.fds):
+                return self.observe(key, None)
+            query = getattr(self.world.queries, method)
+            return self.query(node, key, lambda: query(p, fd))
         if method in ("libc_text_same", "libc_relro_same"):
             q = node.args[0].id  # type: ignore[attr-defined]
             self.process(q)

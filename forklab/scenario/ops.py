@@ -35,8 +35,9 @@ class Mmap(Op):
     verb = "mmap"
     name: str
     size: int  # bytes, a positive multiple of PAGE
-    backing: str  # "anon" or "file"
+    backing: str  # "anon", "file" or "fd"
     path: str | None  # the scratch file, for backing "file"
+    fd: FdRef | None = None  # the open file it maps, for backing "fd"
     share: str  # "private" or "shared"
     prot: str  # "rw", "ro" or "rx"
     thp: bool
@@ -212,6 +213,51 @@ class Writefd(Op):
 class Readfd(Op):
     verb = "readfd"
     fd: FdRef
+
+
+@dataclass(frozen=True, kw_only=True)
+class Memfd(Op):
+    verb = "memfd"
+    name: str  # memfd_create's name (shown in /proc/PID/fd as /memfd:NAME)
+    cloexec: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShmOpen(Op):
+    verb = "shm_open"
+    name: str  # the POSIX shared-memory object's name, within the run's own namespace
+    create: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lseek(Op):
+    verb = "lseek"
+    fd: FdRef
+    offset: int  # may be negative: it is added to the offset (cur) or the size (end)
+    whence: str  # "set", "cur" or "end"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pread(Op):
+    verb = "pread"
+    fd: FdRef
+    offset: int
+    count: int  # bytes asked for, at most READ_SIZE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pwrite(Op):
+    verb = "pwrite"
+    fd: FdRef
+    offset: int
+    data: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ftruncate(Op):
+    verb = "ftruncate"
+    fd: FdRef
+    size: int
 
 
 @dataclass(frozen=True, kw_only=True)

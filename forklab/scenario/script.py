@@ -53,10 +53,13 @@ from forklab.vocabulary import (
 MAX_PROCESS_OPS = 256  # process-creating ops per scenario, after repeat expansion
 MAX_OPS = 10_000  # ops per scenario, after repeat expansion
 MAX_REPEAT = 1000
+READ_SIZE = 65536  # bytes one `readfd` asks read(2) for: the most a `pread` may ask
+MAX_FILE_OFFSET = 1 << 40  # an offset or size written in lseek, pread, pwrite, ftruncate
 
 # --- lexical forms ------------------------------------------------------------------------
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
+OBJECT_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,31}")  # a memfd's or shm object's name
 _INT = re.compile(r"0x[0-9a-fA-F]+|[0-9]+")
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(us|ms|s)")
 _DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -101,10 +104,12 @@ _CHOICES = {
     "setvbuf": ("none", "line", "full"),
     "signal": ("ignore", "default", "catch"),
     "cloexec": ("on", "off"),
+    "lseek": ("set", "cur", "end"),
 }
 
 OPTION_WORDS: dict[str, frozenset[str]] = {
-    "mmap": frozenset({*_MMAP_OPTIONS, "file=PATH"}),
+    "mmap": frozenset({*_MMAP_OPTIONS, "file=PATH", "fd=FD"}),
+    "memfd": frozenset({"cloexec"}), "shm_open": frozenset({"create"}),
     "open": frozenset(_OPEN_OPTIONS),
     **{verb: frozenset(words) for verb, words in _CHOICES.items()},
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
@@ -504,7 +509,8 @@ class _Line:
             value = self.word(tok, what)
             group = allowed.get(value)
             if group is None:
-                if value.startswith("file=") and "file=PATH" in allowed:
+                if (value.startswith("file=") and "file=PATH" in allowed) or \
+                        (value.startswith("fd=") and "fd=FD" in allowed):
                     group = "backing"
                 else:
                     self.fail(tok.start, f"unknown {self.verb} option '{value}'"
@@ -646,11 +652,15 @@ class _Line:
         if size > MAX_MAPPING:
             self.fail(size_tok.start, f"mmap size {size_tok.text} is larger than forklab's "
                                       f"limit of {MAX_MAPPING >> 40}TiB per mapping")
-        options = self.flags(args[2:], {**_MMAP_OPTIONS, "file=PATH": "backing"},
-                             "an mmap option")
-        path = None
+        options = self.flags(args[2:], {**_MMAP_OPTIONS, "file=PATH": "backing",
+                                        "fd=FD": "backing"}, "an mmap option")
+        path = fd = None
         backing = options.get("backing", "anon")
-        if backing.startswith("file="):
+        if backing.startswith("fd="):
+            tok = next(t for t in args[2:] if t.text == backing)
+            fd = self.fd(backing[3:], tok.start + 3)
+            backing = "fd"
+        elif backing.startswith("file="):
             tok = next(t for t in args[2:] if t.text == backing)
             path = _path(self.src, backing[5:], tok.start + 5)
             if path == "/dev/null":
@@ -665,7 +675,7 @@ class _Line:
         self.names.mapping_sizes[full] = size
         if placement is not None:
             placement.add(full, size)
-        return {"name": full, "size": size, "backing": backing, "path": path,
+        return {"name": full, "size": size, "backing": backing, "path": path, "fd": fd,
                 "share": options.get("share", "private"), "prot": options.get("prot", "rw"),
                 "thp": "thp" in options, "noreserve": "noreserve" in options}
 
@@ -852,6 +862,70 @@ class _Line:
         self.arity(args, 2, 2, 'an fd and a "string"')
         fd = self.fd(self.word(args[0], "an fd"), args[0].start)
         return {"fd": fd, "data": self.data_arg(args[1])}
+
+    @RULES.handles(ops.Memfd)
+    def v_memfd(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 2, "a name")
+        return {"name": self.object_name(args[0]),
+                "cloexec": bool(self.flags(args[1:], {"cloexec": "cloexec"}, "cloexec"))}
+
+    @RULES.handles(ops.ShmOpen)
+    def v_shm_open(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 2, "a name")
+        return {"name": self.object_name(args[0]),
+                "create": bool(self.flags(args[1:], {"create": "create"}, "create"))}
+
+    def object_name(self, tok: Token) -> str:
+        """The name of a memfd or a shared-memory object: a short word, not a path."""
+        text = self.word(tok, "a name")
+        if not OBJECT_NAME.fullmatch(text):
+            self.fail(tok.start, "expected a name of 1-32 lower-case letters, digits, '_' "
+                                 f"or '-' (not a path), got '{text}'")
+        return text
+
+    @RULES.handles(ops.Lseek)
+    def v_lseek(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "an fd and an offset")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        text = self.word(args[1], "an offset")
+        sign = -1 if text.startswith("-") else 1
+        offset = sign * self.file_offset(text[1:] if sign < 0 else text,
+                                         args[1].start + (sign < 0))
+        whence = self.choice(args[2], _CHOICES["lseek"], "set, cur or end") if args[2:] else "set"
+        return {"fd": fd, "offset": offset, "whence": whence}
+
+    @RULES.handles(ops.Pread)
+    def v_pread(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "an fd and an offset")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        offset = self.file_offset(self.word(args[1], "an offset"), args[1].start)
+        count = READ_SIZE
+        if args[2:]:
+            count = _size(self.src, self.word(args[2], "a byte count"), args[2].start)
+            if count > READ_SIZE:
+                self.fail(args[2].start, f"pread reads at most {READ_SIZE} bytes (64KiB), "
+                                         f"got {args[2].text}")
+        return {"fd": fd, "offset": offset, "count": count}
+
+    @RULES.handles(ops.Pwrite)
+    def v_pwrite(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 3, 3, 'an fd, an offset and a "string"')
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        offset = self.file_offset(self.word(args[1], "an offset"), args[1].start)
+        return {"fd": fd, "offset": offset, "data": self.data_arg(args[2])}
+
+    @RULES.handles(ops.Ftruncate)
+    def v_ftruncate(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "an fd and a size")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        return {"fd": fd, "size": self.file_offset(self.word(args[1], "a size"), args[1].start)}
+
+    def file_offset(self, text: str, at: int) -> int:
+        """A byte offset or file size (``100``, ``4KiB``, ``2p``) of at most MAX_FILE_OFFSET."""
+        value = _size(self.src, text, at)
+        if value > MAX_FILE_OFFSET:
+            self.fail(at, f"file offsets and sizes in a script are at most 1TiB, got {text}")
+        return value
 
     @RULES.handles(ops.Printf)
     def v_printf(self, args: list[Token]) -> dict[str, Any]:

@@ -48,8 +48,8 @@ _SIGNALS = "Signals and time"
 _WHAT_IF = "Designs Linux does not ship (simulator only)"
 
 _ALL = (
-    Verb(ops.Mmap, "P: mmap NAME SIZE [anon|file=PATH] [private|shared] [rw|ro|rx] [thp] "
-                   "[noreserve]", _MEMORY),
+    Verb(ops.Mmap, "P: mmap NAME SIZE [anon|file=PATH|fd=FD] [private|shared] [rw|ro|rx] "
+                   "[thp] [noreserve]", _MEMORY),
     Verb(ops.Munmap, "P: munmap NAME", _MEMORY),
     Verb(ops.Write, "P: write RANGE [= BYTE]", _MEMORY),
     Verb(ops.Read, "P: read RANGE", _MEMORY),
@@ -76,6 +76,12 @@ _ALL = (
     Verb(ops.CloseRange, "P: close_range LO HI [cloexec]", _FILES),
     Verb(ops.Writefd, 'P: writefd FD "text"', _FILES),
     Verb(ops.Readfd, "P: readfd FD", _FILES),
+    Verb(ops.Memfd, "P: memfd NAME [cloexec] -> FD", _FILES, ("fd",)),
+    Verb(ops.ShmOpen, "P: shm_open NAME [create] -> FD", _FILES, ("fd",)),
+    Verb(ops.Lseek, "P: lseek FD OFFSET [set|cur|end]", _FILES),
+    Verb(ops.Pread, "P: pread FD OFFSET [COUNT]", _FILES),
+    Verb(ops.Pwrite, 'P: pwrite FD OFFSET "text"', _FILES),
+    Verb(ops.Ftruncate, "P: ftruncate FD SIZE", _FILES),
     Verb(ops.Printf, 'P: printf "text"', _FILES),
     Verb(ops.Fflush, "P: fflush", _FILES),
     Verb(ops.Setvbuf, "P: setvbuf none|line|full", _FILES),

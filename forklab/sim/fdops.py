@@ -1,12 +1,16 @@
-"""The fd calls: open, pipe, dup, dup2, close, cloexec, close_range, writefd, readfd.
+"""The fd calls: open, memfd, shm_open, pipe, dup, dup2, close, cloexec, close_range,
+writefd, readfd, lseek, pread, pwrite, ftruncate.
 
 The objects (fd tables, open file descriptions, pipes, files) are
 :mod:`forklab.sim.files`'; this module is the calls, the scratch directory's
 path lookup, and the write and read paths of a pipe (a reader with nothing to
-read, or a writer with no room, waits: :mod:`forklab.sim.waits`).
+read, or a writer with no room, waits: :mod:`forklab.sim.waits`). The calls
+that return a count or an offset record it for ``P.last_result`` (-1 when they
+fail); tests/kernel_facts/proc_offsets.c settles their error numbers.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -14,6 +18,7 @@ from forklab.scenario import ops
 from forklab.scenario.model import FdRef
 from forklab.sim import libc_calls, mman, programs, signal_calls
 from forklab.sim.files import (
+    MAX_FILE_PAGES,
     READ_SIZE,
     DevNull,
     Directory,
@@ -23,8 +28,10 @@ from forklab.sim.files import (
     Pipe,
     RegularFile,
 )
-from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.memory import SharedObject
+from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnPipeData, OnPipeRoom
+from forklab.vocabulary import PAGE
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -92,6 +99,20 @@ def _no_fd(k: Kernel, proc: Process, thread: Thread, *names: str) -> None:
         k.names.failed[name] = "EMFILE"
 
 
+def _fail(proc: Process, thread: Thread, errno: str) -> None:
+    """A call that returns a count or an offset failed: -1 and errno."""
+    set_errno(proc, thread, errno)
+    set_result(proc, thread, -1)
+
+
+def _counted_slot(k: Kernel, proc: Process, thread: Thread, ref: FdRef) -> Fd | None:
+    """The fd of a call that returns a count or an offset, or -1 and EBADF."""
+    slot = _slot(k, proc, thread, ref)
+    if slot is None:
+        set_result(proc, thread, -1)
+    return slot
+
+
 def _slot(k: Kernel, proc: Process, thread: Thread, ref: FdRef) -> Fd | None:
     slot = proc.files.fds.get(k.names.fd_number(ref))
     if slot is None:
@@ -109,6 +130,70 @@ def op_open(k: Kernel, proc: Process, thread: Thread, op: ops.Open) -> None:
         k.names.failed[op.binds[0]] = file
         return
     _install_lowest(k, proc, thread, file, op.cloexec, op.binds[0])
+
+
+@HANDLERS.handles(ops.Memfd)
+def op_memfd(k: Kernel, proc: Process, thread: Thread, op: ops.Memfd) -> None:
+    """memfd_create(2): a new, empty file in memory that only fds reach."""
+    if proc.files.lowest_free(k.fd_limit) is None:
+        _no_fd(k, proc, thread, op.binds[0])  # no fd, no file
+        return
+    path = f"/memfd:{op.name} ({next(_memfds)})"  # as /proc/PID/fd shows it, made unique
+    _install_lowest(k, proc, thread, OpenFile(shmem_file(k, path), True, True), op.cloexec,
+                    op.binds[0])
+
+
+@HANDLERS.handles(ops.ShmOpen)
+def op_shm_open(k: Kernel, proc: Process, thread: Thread, op: ops.ShmOpen) -> None:
+    """glibc's shm_open(3): open("/dev/shm/NAME", O_RDWR | O_CLOEXEC [| O_CREAT])."""
+    path = f"/dev/shm/{op.name}"
+    cache = k.caches.get(path)
+    if proc.files.lowest_free(k.fd_limit) is None:
+        _no_fd(k, proc, thread, op.binds[0])  # the fd is taken before the name is looked up
+        return
+    if cache is None and not op.create:
+        set_errno(proc, thread, "ENOENT")
+        k.names.failed[op.binds[0]] = "ENOENT"
+        return
+    file = cache.file if cache is not None else shmem_file(k, path)
+    _install_lowest(k, proc, thread, OpenFile(file, True, True), True, op.binds[0])
+
+
+def shmem_file(k: Kernel, path: str) -> RegularFile:
+    """A new file of a memory file system (tmpfs: memfd and /dev/shm), with its page
+    cache: a page is in it once written, and a hole (a page ftruncate only made
+    room for) is not until something touches it."""
+    file = RegularFile(path)
+    k.caches[path] = SharedObject(k.memory, MAX_FILE_PAGES, populated=False, file=file)
+    return file
+
+
+_memfds = itertools.count(1)
+
+
+def mappable(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> SharedObject | None:
+    """The page cache an `mmap ... fd=FD` maps, or None after errno: EBADF (no such
+    fd), EACCES (not open for reading; or a shared writable mapping of an fd not
+    open for writing), ENODEV (nothing that can be mapped: a pipe, /dev/null, a
+    directory, a pidfd), in the kernel's order (do_mmap)."""
+    assert op.fd is not None
+    slot = _slot(k, proc, thread, op.fd)
+    if slot is None:
+        return None
+    file = slot.file
+    if (op.share == "shared" and op.prot == "rw" and not file.writable) or not file.readable:
+        set_errno(proc, thread, "EACCES")
+        return None
+    if not isinstance(file.obj, RegularFile):
+        set_errno(proc, thread, "ENODEV")
+        return None
+    cache = k.caches.get(file.obj.path)
+    if cache is None or cache.file is not file.obj:  # a scratch file: its pages are cached
+        cache = k.caches[file.obj.path] = SharedObject(k.memory, op.size // PAGE,
+                                                       populated=False, file=file.obj)
+        cache.frames(0, min(cache.pages.size, file.obj.pages))
+    cache.resize(op.size // PAGE)
+    return cache
 
 
 @HANDLERS.handles(ops.Pipe)
@@ -167,14 +252,16 @@ def op_close_range(k: Kernel, proc: Process, thread: Thread, op: ops.CloseRange)
 
 @HANDLERS.handles(ops.Writefd)
 def op_writefd(k: Kernel, proc: Process, thread: Thread, op: ops.Writefd) -> None:
-    slot = _slot(k, proc, thread, op.fd)
+    slot = _counted_slot(k, proc, thread, op.fd)
     if slot is None:
         return
     obj = slot.file.obj
     if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
-        k.block(proc, thread, op, OnPipeRoom(obj, op.data.encode()))
+        k.block(proc, thread, op, OnPipeRoom(obj, op.data.encode(), returns=True))
+    elif write(k, proc, thread, slot.file, op.data):
+        set_result(proc, thread, len(op.data.encode()))
     else:
-        write(k, proc, thread, slot.file, op.data)
+        set_result(proc, thread, -1)
 
 
 def pipe_write(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
@@ -186,9 +273,15 @@ def pipe_write(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> On
         signal_calls.send(k, proc, "SIGPIPE", thread)
         if not proc.ended and done == 0:
             set_errno(proc, thread, "EPIPE")
+        if not proc.ended and wait.returns:
+            set_result(proc, thread, done or -1)
         return None
     done += pipe.put(data[done:], merge=not wait.started)
-    return None if done == len(data) else replace(wait, done=done, started=True)
+    if done < len(data):
+        return replace(wait, done=done, started=True)
+    if wait.returns:
+        set_result(proc, thread, done)
+    return None
 
 
 def pipe_put(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPipeRoom | None:
@@ -215,28 +308,31 @@ def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -
         assert obj.collector, "a pipe a reader empties is written by pipe_write"
         obj.collect(text)
     elif isinstance(obj, RegularFile):
-        data = text.encode()
-        at = obj.size if file.append else file.offset
-        obj.write(at, data)
-        file.offset = at + len(data)
-        if data:
-            cache = k.caches.get(obj.path)
-            if cache is not None and cache.file is obj:
-                cache.file_written(at, len(data))
+        file.offset = _store(k, obj, obj.size if file.append else file.offset, text.encode())
     elif isinstance(obj, PidFd):
         set_errno(proc, thread, "EINVAL")
         return False
     return True
 
 
+def _store(k: Kernel, file: RegularFile, at: int, data: bytes) -> int:
+    """Write data into a file at ``at`` (its page cache sees it); where it ends."""
+    file.write(at, data)
+    if data:
+        cache = k.caches.get(file.path)
+        if cache is not None and cache.file is file:
+            cache.file_written(at, len(data))
+    return at + len(data)
+
+
 @HANDLERS.handles(ops.Readfd)
 def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
-    slot = _slot(k, proc, thread, op.fd)
+    slot = _counted_slot(k, proc, thread, op.fd)
     if slot is None:
         return
     file = slot.file
     if not file.readable:
-        set_errno(proc, thread, "EBADF")
+        _fail(proc, thread, "EBADF")
         return
     obj = file.obj
     if isinstance(obj, Pipe):
@@ -244,22 +340,113 @@ def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
     elif isinstance(obj, RegularFile):
         data = obj.read(file.offset, READ_SIZE)
         file.offset += len(data)
-        proc.last_read = data.decode(errors="replace")
+        _got(proc, thread, data)
     elif isinstance(obj, DevNull):
-        proc.last_read = ""
-    elif isinstance(obj, Directory):
-        set_errno(proc, thread, "EISDIR")
+        _got(proc, thread, b"")
     else:
-        set_errno(proc, thread, "EINVAL")
+        _fail(proc, thread, "EISDIR" if isinstance(obj, Directory) else "EINVAL")
 
 
-def pipe_read(proc: Process, wait: OnPipeData) -> OnPipeData | None:
+def _got(proc: Process, thread: Thread, data: bytes) -> None:
+    """A read that returned data: ``P.last_read`` shows it, ``P.last_result`` its length."""
+    proc.last_read = data.decode(errors="replace")
+    set_result(proc, thread, len(data))
+
+
+def pipe_read(proc: Process, thread: Thread, wait: OnPipeData) -> OnPipeData | None:
     """read(2) of a pipe: what is there, end-of-file once no writer is left, or wait."""
     pipe = wait.pipe
     if pipe.bufs:
-        proc.last_read = pipe.take(READ_SIZE).decode(errors="replace")
+        _got(proc, thread, pipe.take(READ_SIZE))
         return None
     if pipe.writers == 0:
-        proc.last_read = ""
+        _got(proc, thread, b"")
         return None
     return wait
+
+
+def _positioned(k: Kernel, proc: Process, thread: Thread, ref: FdRef,
+                seek: bool = False) -> OpenFile | None:
+    """The open file of an lseek, pread or pwrite, or None after -1 with EBADF (no
+    such fd) or ESPIPE (a pipe has no offset; a pidfd none to seek)."""
+    slot = _counted_slot(k, proc, thread, ref)
+    if slot is None:
+        return None
+    if isinstance(slot.file.obj, Pipe) or (seek and isinstance(slot.file.obj, PidFd)):
+        _fail(proc, thread, "ESPIPE")
+        return None
+    return slot.file
+
+
+DIRECTORY_END = (1 << 63) - 1
+"""Where ``lseek`` puts a directory's end, and the largest offset it takes: ext4's
+(a hashed directory's end of file), the file system forklab's scratch sits on here."""
+
+
+@HANDLERS.handles(ops.Lseek)
+def op_lseek(k: Kernel, proc: Process, thread: Thread, op: ops.Lseek) -> None:
+    file = _positioned(k, proc, thread, op.fd, seek=True)
+    if file is None:
+        return
+    obj = file.obj
+    if isinstance(obj, DevNull):  # null_lseek: the offset is always 0
+        set_result(proc, thread, 0)
+        return
+    end = obj.size if isinstance(obj, RegularFile) else DIRECTORY_END
+    base = {"set": 0, "cur": file.offset, "end": end}[op.whence]
+    if not 0 <= base + op.offset <= DIRECTORY_END:
+        _fail(proc, thread, "EINVAL")
+        return
+    file.offset = base + op.offset
+    set_result(proc, thread, file.offset)
+
+
+@HANDLERS.handles(ops.Pread)
+def op_pread(k: Kernel, proc: Process, thread: Thread, op: ops.Pread) -> None:
+    file = _positioned(k, proc, thread, op.fd)
+    if file is None:
+        return
+    if not file.readable:
+        _fail(proc, thread, "EBADF")
+    elif isinstance(file.obj, RegularFile):
+        _got(proc, thread, file.obj.read(op.offset, op.count))
+    elif isinstance(file.obj, DevNull):
+        _got(proc, thread, b"")
+    else:
+        _fail(proc, thread, "EISDIR" if isinstance(file.obj, Directory) else "EINVAL")
+
+
+@HANDLERS.handles(ops.Pwrite)
+def op_pwrite(k: Kernel, proc: Process, thread: Thread, op: ops.Pwrite) -> None:
+    """pwrite(2): at OFFSET, or at the end on an O_APPEND description (Linux's
+    choice, which POSIX calls a bug); the offset stays where it was."""
+    file = _positioned(k, proc, thread, op.fd)
+    if file is None:
+        return
+    data = op.data.encode()
+    if not file.writable:
+        _fail(proc, thread, "EBADF")
+        return
+    if isinstance(file.obj, PidFd):
+        _fail(proc, thread, "EINVAL")
+        return
+    if isinstance(file.obj, RegularFile):
+        _store(k, file.obj, file.obj.size if file.append else op.offset, data)
+    set_result(proc, thread, len(data))
+
+
+@HANDLERS.handles(ops.Ftruncate)
+def op_ftruncate(k: Kernel, proc: Process, thread: Thread, op: ops.Ftruncate) -> None:
+    """ftruncate(2): a regular file open for writing, or EINVAL; the offset stays."""
+    slot = _counted_slot(k, proc, thread, op.fd)
+    if slot is None:
+        return
+    file = slot.file
+    if isinstance(file.obj, PidFd):  # pidfs refuses to change its inodes (Linux 6.9)
+        _fail(proc, thread, "EOPNOTSUPP")
+        return
+    if not (file.writable and isinstance(file.obj, RegularFile)):
+        _fail(proc, thread, "EINVAL")
+        return
+    mman.truncate(k, file.obj, op.size)
+    set_result(proc, thread, 0)

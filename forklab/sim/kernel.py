@@ -198,7 +198,7 @@ class Kernel:
             case OnChild():
                 return exit_wait.reap(self, proc, thread, wait)
             case OnPipeData():
-                return fdops.pipe_read(proc, wait)
+                return fdops.pipe_read(proc, thread, wait)
             case OnPipeRoom():
                 return fdops.pipe_put(self, proc, thread, wait)
             case OnTime():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import cost, exit_wait
+from forklab.sim import cost, exit_wait, fdops
 from forklab.sim.files import RegularFile
 from forklab.sim.memory import Mapping, SegFault, SharedObject
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -28,11 +28,15 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
     if op.backing == "file":
         assert op.path is not None
         obj = file_cache(k, op.path, op.size)
+    elif op.backing == "fd":
+        obj = fdops.mappable(k, proc, thread, op)
+        if obj is None:
+            return
     elif op.share == "shared":
         obj = SharedObject(k.memory, pages, populated=False)
     mapping = Mapping(
         op.name, k.addresses[op.name], pages, share=op.share, prot=op.prot,
-        obj=obj, file_backed=op.backing == "file", thp=op.thp, noreserve=op.noreserve)
+        obj=obj, file_backed=op.backing != "anon", thp=op.thp, noreserve=op.noreserve)
     mapping.charge_at_mmap()
     proc.mm.mmap(mapping)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.sim import exit_wait
-from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnAtforkLocks, OnMutex, OnPipeRoom, OnTime
 from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE
 
@@ -128,6 +128,7 @@ def run_handler(proc: Process, thread: Thread) -> None:
             # glibc looks at the mutex again, and takes it if it is free
         case OnPipeRoom(done=done) if done > 0 and isinstance(waiting.op, ops.Writefd):
             thread.waiting = None
+            set_result(proc, thread, done)
 
 
 def _kills_at_once(proc: Process, sig: str) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from forklab.observe import MappingObs, ProcessObs, World
 from forklab.sim import image
+from forklab.sim.files import Fd, Pipe
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import Mapping, PhysicalMemory, huge_page_counts
 from forklab.sim.runs import Linear
@@ -77,6 +78,21 @@ class SimQueries:
         x, y = a.files.fds.get(fd), b.files.fds.get(other_fd)
         return x is not None and y is not None and x.file is y.file
 
+    def offset(self, process: str, fd: int) -> int | None:
+        slot = self._fd(process, fd)
+        return None if slot is None else slot.file.offset
+
+    def pipe_fill(self, process: str, fd: int) -> int | None:
+        """A pipe a reader empties holds what its buffers hold; forklab's own stdout
+        and stderr are read as they come, so nothing waits in them."""
+        slot = self._fd(process, fd)
+        if slot is None or not isinstance(slot.file.obj, Pipe):
+            return None
+        return sum(len(data) for data, _ in slot.file.obj.bufs)
+
+    def _fd(self, process: str, fd: int) -> Fd | None:
+        proc = self.kernel.processes.get(process)
+        return None if proc is None else proc.files.fds.get(fd)
 
     def committed(self, process: str, mapping: str) -> int:
         m = self._mapping(process, mapping)
@@ -110,7 +126,7 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         return ProcessObs(proc.name, proc.state, proc.exit_code, proc.term_signal,
                           parent=proc.parent, threads=0, faults=proc.faults,
                           minflt=proc.minflt, spawn_us=proc.spawn_us,
-                          last_read=proc.last_read)
+                          last_read=proc.last_read, last_result=proc.last_result)
     main = proc.main
     mappings = {}
     errno = None
@@ -129,7 +145,7 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         minflt=proc.minflt, vm_pte=proc.mm.vm_pte_kib() if proc.mm else 0,
         fds=tuple(proc.files.numbers()),
         cloexec_fds=frozenset(n for n, s in proc.files.fds.items() if s.cloexec),
-        last_read=proc.last_read,
+        last_read=proc.last_read, last_result=proc.last_result,
         sig_ignored=proc.sighand.names("ignore"), sig_caught=proc.sighand.names("catch"),
         sig_blocked=frozenset(main.mask),
         sig_pending=frozenset(main.pending | proc.shared_pending),

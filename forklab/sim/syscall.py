@@ -19,6 +19,13 @@ HANDLERS = Handlers("the simulator")
 """The simulator's handler for each verb: ``handler(kernel, process, thread, op)``."""
 
 
+def set_result(proc: Process, thread: Thread, value: int) -> None:
+    """What a call that returns a count or an offset returned (-1: it failed), as
+    ``P.last_result`` shows it: only the calls of the main thread count."""
+    if thread is proc.main:
+        proc.last_result = value
+
+
 def set_errno(proc: Process, thread: Thread, errno: str) -> None:
     """A failed call sets errno in the calling thread's TLS (in user memory)."""
     if proc.mm is not None:

@@ -77,6 +77,7 @@ class Process:
     minflt: int = 0
     spawn_us: float | None = None
     last_read: str | None = None
+    last_result: int | None = None  # what the main thread's last counting call returned
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a

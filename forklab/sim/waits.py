@@ -79,6 +79,7 @@ class OnPipeRoom:
     started: bool = False  # the first attempt ran (only it may merge into the last page)
     after: tuple[str, ...] = ()  # stdio's later write(2)s of this call, each to fd 1 as it then is
     exit_code: int | None = None  # exit(): the status the process ends with once they are out
+    returns: bool = False  # writefd: the caller sees what write(2) returned (P.last_result)
 
     @property
     def what(self) -> str:

@@ -73,7 +73,8 @@ WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4,
            "lock": 3, "unlock": 3, "wait": 3, "madvise": 3, "mprotect": 3, "spawn": 3,
            "exit": 1, "_exit": 1, "raise": 1, "exec": 2, "setvbuf": 1, "close_range": 1,
            "malloc": 2, "free": 4, "thread": 3, "thread_exit": 4, "atfork": 1, "repeat": 1,
-           "sleep": 1}
+           "sleep": 1, "memfd": 1, "shm_open": 1, "lseek": 1, "pread": 1, "pwrite": 1,
+           "ftruncate": 1}
 """How often each verb is chosen among those possible (default 2)."""
 
 REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
@@ -498,6 +499,12 @@ GUARDS: dict[str, Guard] = {
     "close_range": lambda g, v, a: True,
     "writefd": lambda g, v, a: bool(_writable_fds(g, v, a)),
     "readfd": lambda g, v, a: bool(_readable_fds(g, v, a)),
+    "memfd": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
+    "shm_open": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
+    "lseek": lambda g, v, a: bool(a.proc.fds),  # none of the four waits: a pipe is ESPIPE
+    "pread": lambda g, v, a: bool(a.proc.fds),
+    "pwrite": lambda g, v, a: bool(a.proc.fds),
+    "ftruncate": lambda g, v, a: bool(a.proc.fds),
     "printf": lambda g, v, a: g.stdout_ok(v, a.proc),
     "fflush": lambda g, v, a: g.stdout_ok(v, a.proc),
     "setvbuf": lambda g, v, a: g.stdout_ok(v, a.proc),
@@ -544,7 +551,7 @@ def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
         name = g.fresh("m")
         pages = pick(draw, MAPPING_PAGES)
         share = pick(draw, ("private", "shared"))
-        backing = pick(draw, ("anon", "file"))
+        backing = pick(draw, ("anon", "file", "fd") if a.proc.fds else ("anon", "file"))
         extra = pick(draw, ("", "", " ro", " rx"))
         if chance(draw, 8):
             extra += " noreserve"
@@ -553,6 +560,8 @@ def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
     path = f"{pick(draw, ('', 'd/'))}{name}.bin" if backing == "file" else None
     g.mappings[name] = (pages, path)
     back = f"file={path}" if path else "anon"
+    if backing == "fd":  # whatever the fd is: a memfd, an shm object, a file, or ENODEV
+        back = f"fd={g.fd_ref(pick(draw, sorted(a.proc.fds)))}"
     g.apply(f"{a.text}: mmap {name} {pages}p {back} {share}{extra}")
 
 
@@ -788,6 +797,43 @@ def r_readfd(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: readfd {g.fd_ref(number)}")
 
 
+def r_memfd(g: Generator, draw: Draw, a: Actor) -> None:
+    flag = " cloexec" if draw(st.booleans()) else ""
+    g.apply(f"{a.text}: memfd {pick(draw, SHM_NAMES)}{flag} -> {g.fresh('mf')}")
+
+
+def r_shm_open(g: Generator, draw: Draw, a: Actor) -> None:
+    flag = " create" if draw(st.booleans()) else ""  # without: ENOENT until someone made it
+    g.apply(f"{a.text}: shm_open {pick(draw, SHM_NAMES)}{flag} -> {g.fresh('sh')}")
+
+
+SHM_NAMES = ("box", "tank")
+OFFSETS = ("0", "1", "5", "4KiB", "3p")  # inside, at and past the end of the script's files
+
+
+def r_lseek(g: Generator, draw: Draw, a: Actor) -> None:
+    number = pick(draw, sorted(a.proc.fds))
+    offset = pick(draw, (*OFFSETS, "-1", "-3"))  # a negative one from set is EINVAL
+    whence = pick(draw, ("", " set", " cur", " end"))
+    g.apply(f"{a.text}: lseek {g.fd_ref(number)} {offset}{whence}")
+
+
+def r_pread(g: Generator, draw: Draw, a: Actor) -> None:
+    number = pick(draw, sorted(a.proc.fds))
+    count = pick(draw, ("", " 0", " 2", " 64KiB"))
+    g.apply(f"{a.text}: pread {g.fd_ref(number)} {pick(draw, OFFSETS)}{count}")
+
+
+def r_pwrite(g: Generator, draw: Draw, a: Actor) -> None:
+    number = pick(draw, sorted(a.proc.fds))
+    g.apply(f'{a.text}: pwrite {g.fd_ref(number)} {pick(draw, OFFSETS)} "{pick(draw, TEXTS)}"')
+
+
+def r_ftruncate(g: Generator, draw: Draw, a: Actor) -> None:
+    number = pick(draw, sorted(a.proc.fds))
+    g.apply(f"{a.text}: ftruncate {g.fd_ref(number)} {pick(draw, OFFSETS)}")
+
+
 def _stdout_pipe(g: Generator, views: Views, a: Actor, size: int) -> None:
     fd = a.proc.fds.get(1)
     if fd is not None and fd.kind == "pipe_w":
@@ -884,7 +930,9 @@ RULES: dict[str, Rule] = {
     "thread": r_thread, "thread_exit": r_thread_exit,
     "open": r_open, "pipe": r_pipe, "dup": r_dup, "dup2": r_dup2, "close": r_close,
     "cloexec": r_cloexec, "close_range": r_close_range, "writefd": r_writefd,
-    "readfd": r_readfd, "printf": r_printf, "fflush": r_fflush, "setvbuf": r_setvbuf,
+    "readfd": r_readfd, "memfd": r_memfd, "shm_open": r_shm_open, "lseek": r_lseek,
+    "pread": r_pread, "pwrite": r_pwrite, "ftruncate": r_ftruncate, "printf": r_printf,
+    "fflush": r_fflush, "setvbuf": r_setvbuf,
     "lock": r_lock, "unlock": r_unlock, "atfork": r_atfork, "malloc": r_malloc,
     "free": r_free, "signal": r_signal, "block": r_block, "unblock": r_unblock,
     "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,

@@ -46,6 +46,8 @@ def _run_edited(script: str, edit) -> None:
     ("parent: mmap m 4KiB file=data", lambda op: {"path": "../escape"}, "leads out"),
     ("parent: writefd 1 \"x\"", lambda op: {"data": "x" * 100_000}, "at most 65536 bytes"),
     ("parent: sleep 1ms", lambda op: {"seconds": 3600.0}, "limited to"),
+    ("parent: shm_open box create -> s", lambda op: {"name": "../../tmp/x"},
+     "not a shared-memory object name"),
 ])
 def test_hand_made_ops_are_refused(script, edit, message):
     with pytest.raises(ScenarioError, match=message):
