@@ -25,6 +25,7 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("open-file-descriptions", "fork", "shared", "fork(2): they refer to the same open file "
                                                  "descriptions"),
     ("fds", "clone-files", "shared", "clone(2): CLONE_FILES shares the fd table"),
+    ("fd-offsets", "fork", "shared", "fork(2): the descriptors share file offsets"),
     ("cloexec-fds", "exec", "reset", "execve(2): close-on-exec fds are closed"),
     ("cloexec-fds", "posix_spawn", "reset", "posix_spawn(3): the exec closes them"),
     ("fds", "exec", "kept", "execve(2): other fds remain open"),
