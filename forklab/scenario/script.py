@@ -351,7 +351,9 @@ class _Line:
         return op_class(actor=self.actor, binds=tuple(self.binds),
                         where=self.src.where(actor_at), text=self.rendered(), **values)
 
-    def parse_actor(self, text: str, at: int) -> Actor:
+    def parse_actor(self, text: str, at: int, role: str | None = "an actor") -> Actor:
+        """PROCESS or PROCESS/THREAD: who runs a line (or, with role None, whom
+        a verb names, as kill's target)."""
         if not text:
             self.fail(at, "expected an actor (a process name, or PROCESS/THREAD) before ':'")
         if "/" not in text:
@@ -359,10 +361,10 @@ class _Line:
                 known = self.names.thread_owner.get(text, "PROCESS")
                 self.fail(at, f"'{text}' is a thread; write it with its process, "
                               f"as '{known}/{text}'")
-            self.use(text, at, ("process",), "an actor")
+            self.use(text, at, ("process",), role)
             return Actor(text)
         process, _, thread = text.partition("/")
-        self.use(process, at, ("process",), "an actor")
+        self.use(process, at, ("process",), role)
         self.use(thread, at + len(process) + 1, ("thread",), "the thread after '/'")
         owner = self.names.thread_owner.get(thread)
         if owner is not None and owner != process:
@@ -796,7 +798,7 @@ class _Line:
     @RULES.handles(ops.Kill)
     def v_kill(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "a process (or PROCESS/THREAD) and a signal")
-        target = self.parse_actor(self.word(args[0], "a process"), args[0].start)
+        target = self.parse_actor(self.word(args[0], "a process"), args[0].start, None)
         sig = _signal(self.src, self.word(args[1], "a signal"), args[1].start, "kill")
         return {"target": target.process, "thread": target.thread, "signal": sig}
 
