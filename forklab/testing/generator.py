@@ -52,6 +52,7 @@ PAGE = 4096
 
 SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM", "SIGRTMIN+1")
 """Signals scripts set dispositions for, block, raise and send (a real-time one queues)."""
+SPAWN_SIGNALS = tuple(s for s in SIGNALS if "+" not in s)  # `+` separates a spawn list's
 FAULT_SIGNALS = ("SIGSEGV", "SIGBUS")  # sigaction ... exit CODE turns a fault into a status
 SIGACTION_FLAGS = ("norestart", "resethand", "nodefer")
 MORE_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGINT")  # dispositions and sends, now and then
@@ -657,7 +658,7 @@ def _spawn_actions(g: Generator, draw: Draw, a: Actor, cat: bool) -> list[str]:
         elif kind in ("setsid", "setpgroup"):
             out.append(kind)
         else:
-            sigs = sorted({pick(draw, SIGNALS) for _ in range(draw(st.integers(1, 2)))})
+            sigs = sorted({pick(draw, SPAWN_SIGNALS) for _ in range(draw(st.integers(1, 2)))})
             out.append(f"{kind}={'+'.join(sigs)}")
     return out
 
