@@ -58,9 +58,11 @@ class SigHand:
         return self.copy()
 
     def reset_caught(self) -> None:
-        """What exec (and CLONE_CLEAR_SIGHAND) does: handlers are gone (their flags
-        with them), ignores stay."""
-        self.actions = {s: d for s, d in self.actions.items() if d.action not in HANDLERS}
+        """What exec (and CLONE_CLEAR_SIGHAND) does, the kernel's
+        flush_signal_handlers: handlers are gone, ignores stay, and every flag is
+        cleared (an SA_NOCLDWAIT on a default SIGCHLD with it)."""
+        self.actions = {s: Disposition("ignore") for s, d in self.actions.items()
+                        if d.action == "ignore"}
 
     def names(self, action: str) -> frozenset[str]:
         return frozenset(s for s, d in self.actions.items() if d.action == action)
