@@ -162,7 +162,8 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
                        action=data.draw(st.sampled_from(["ignore", "catch", "default"])))
     if verb == "sigaction":
         sig = data.draw(st.sampled_from(["SIGUSR1", "SIGRTMIN+1", "SIGCHLD", "SIGSEGV"]))
-        action = data.draw(st.sampled_from(["ignore", "catch", "default", "exit"]))
+        action = data.draw(st.sampled_from(["ignore", "default",
+                                            "exit" if sig == "SIGSEGV" else "catch"]))
         flags = data.draw(st.sets(st.sampled_from(["norestart", "resethand", "nocldwait"])))
         return make_op(actor, "sigaction", signal=sig, action=action, code=3,
                        flags=frozenset(flags))

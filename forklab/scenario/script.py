@@ -926,6 +926,12 @@ class _Line:
         action = self.choice(args[1], _CHOICES["sigaction"], "a disposition")
         rest, code = args[2:], 0
         if action == "exit":
+            if sig not in FAULTS:
+                self.fail(args[1].start, f"an exit handler is for a fault's signal "
+                                         f"({', '.join(sorted(FAULTS))}), not {sig}: a "
+                                         "signal that comes during the process's own call "
+                                         "(a child's SIGCHLD) would end it before the call "
+                                         "returns")
             if not rest:
                 self.fail(self.tail, "sigaction ... exit needs the handler's exit code (0-255)")
             code = _integer(self.src, self.word(rest[0], "an exit code"), rest[0].start,

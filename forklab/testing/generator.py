@@ -848,7 +848,7 @@ def r_signal(g: Generator, draw: Draw, a: Actor) -> None:
 def r_sigaction(g: Generator, draw: Draw, a: Actor) -> None:
     sig = pick(draw, SIGNALS + MORE_SIGNALS + FAULT_SIGNALS)
     actions = ("ignore", "default", "exit") if sig in FAULT_SIGNALS else \
-        ("ignore", "default", "catch", "exit")
+        ("ignore", "default", "catch")
     action = pick(draw, actions)
     words = [f"exit {draw(st.integers(0, 3))}"] if action == "exit" else [action]
     flags = SIGACTION_FLAGS + (("nocldwait", "nocldstop") if sig == "SIGCHLD" else ())
