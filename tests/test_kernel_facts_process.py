@@ -766,3 +766,14 @@ def test_signal_to_one_thread_waits_for_that_thread():
 
 def test_fault_handler_that_exits():
     expect(facts("proc_sigaction"), {"segv_exit.end": "exit 42"})
+
+
+def test_failed_spawn_errno_when_the_kernel_reaps_the_helper():
+    """The helper's failed chdir leaves ENOENT in the caller's errno (one thread
+    pointer); glibc's waitpid for the helper then fails with ECHILD if the kernel
+    reaped it (SIGCHLD ignored, or SA_NOCLDWAIT)."""
+    expect(facts("proc_sigaction"), {
+        "spawn_default.result": "ENOENT ENOENT",
+        "spawn_ignore.result": "ENOENT ECHILD",
+        "spawn_nocldwait.result": "ENOENT ECHILD",
+    })

@@ -74,6 +74,8 @@ def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
         # glibc's child existed and exited (glibc reaps it): the caller got SIGCHLD
         if proc.sighand.get("SIGCHLD") != "ignore":
             signal_calls.send(k, proc, "SIGCHLD")
+        if proc.sighand.reaps_children():  # the kernel reaped it: glibc's waitpid
+            set_errno(proc, thread, "ECHILD")  # fails (tests/kernel_facts/proc_sigaction.c)
         return None
     execve.execve(k, child, child.main, program)
     return child

@@ -19,11 +19,18 @@
  *   segv_exit.*   a SIGSEGV handler that calls _exit(CODE): the exit status.
  *   nodefer.*     a handler raising its own signal: nested with SA_NODEFER,
  *                 after the handler returns without it.
+ *   spawn_*.*     a posix_spawn whose chdir action fails, with SIGCHLD default,
+ *                 ignored, or SA_NOCLDWAIT: what it returns, and errno after it
+ *                 (the helper child shares the caller's thread pointer, so its
+ *                 errno; then glibc waits for the helper).
  */
 #include "proc_common.h"
 
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/mman.h>
+
+extern char **environ;
 
 static volatile sig_atomic_t count[65];
 static volatile sig_atomic_t depth, max_depth;
@@ -241,6 +248,31 @@ static void nodefer(const char *name, int flags)
     kv(key, "%d", (int)max_depth);
 }
 
+static void failed_spawn(const char *name, void (*h)(int), int flags, int ignore)
+{
+    char key[128];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ignore ? SIG_IGN : h ? h : SIG_DFL;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addchdir_np(&fa, "missing-dir");
+    char *argv[] = {"true", NULL};
+    pid_t pid;
+    errno = 0;
+    int rc = posix_spawn(&pid, "/bin/true", &fa, NULL, argv, environ);
+    int e = errno;
+    snprintf(key, sizeof key, "%s.result", name);
+    kv(key, "%s %s", ename(rc), ename(e));
+}
+
+static void spawn_default(void) { failed_spawn("spawn_default", NULL, 0, 0); }
+static void spawn_ignore(void) { failed_spawn("spawn_ignore", NULL, 0, 1); }
+static void spawn_nocldwait(void) { failed_spawn("spawn_nocldwait", on_sig, SA_NOCLDWAIT, 0); }
+
 static void nodefer_on(void) { nodefer("nodefer", SA_NODEFER); }
 static void nodefer_off(void) { nodefer("defer", 0); }
 static void nocldwait_handler(void) { nocldwait("nocldwait_handler", on_sig); }
@@ -269,5 +301,8 @@ int main(void)
     run_case("segv_exit", segv_exit);
     run_case("nodefer", nodefer_on);
     run_case("defer", nodefer_off);
+    run_case("spawn_default", spawn_default);
+    run_case("spawn_ignore", spawn_ignore);
+    run_case("spawn_nocldwait", spawn_nocldwait);
     return 0;
 }
