@@ -33,8 +33,8 @@
  *    own pages first.
  *
  * The probe blocks no signal, and installs no signal handler of its own
- * outside an access loop (see on_access_fault); the one handler a scenario
- * sees is its own `signal SIG catch`.
+ * outside an access loop (see on_access_fault); the handlers a scenario
+ * sees are its own (`signal SIG catch`, `sigaction`).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -177,7 +177,7 @@ static pthread_mutex_t fl_locks[FL_MAX_LOCKS]; /* all-zero is PTHREAD_MUTEX_INIT
 static int atfork_lock[FL_MAX_ATFORK];
 static int atfork_count;
 static int stacks_used;
-static volatile sig_atomic_t caught_count[65];
+static int exit_code_of[65]; /* the status each `sigaction SIG exit CODE` handler exits with */
 static volatile unsigned char read_sink;
 /* The 1 GiB slots of the scenario region that hold a scenario mapping (set by
  * `mmap`, never cleared: the layout never gives a slot to a second mapping).
@@ -618,12 +618,47 @@ static int open_scratch(const char *path, int flags, int mode)
 }
 
 /* ------------------------------------------------------------------ signals */
+/* The recording handler (`catch`): counts each run in fl_state, which the
+ * driver reads (P.sig_received). */
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
     (void)info;
     (void)uc;
     if (sig > 0 && sig < 65)
-        caught_count[sig]++;
+        __atomic_fetch_add(&fl_state.received[sig], 1, __ATOMIC_RELAXED);
+}
+
+/* `sigaction SIG exit CODE`: the one kind of handler a fault may run, since it
+ * never returns to the faulting instruction. */
+static void on_signal_exit(int sig)
+{
+    _exit(sig > 0 && sig < 65 ? exit_code_of[sig] : 1);
+}
+
+static int op_sigaction(const struct fl_cmd *c)
+{
+    struct sigaction sa;
+    int sig = (int)c->a[0];
+    int64_t fl = c->a[2];
+    if (sig < 1 || sig >= 65)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (c->a[1] == 2) {
+        sa.sa_sigaction = on_signal;
+        sa.sa_flags = SA_SIGINFO;
+    } else if (c->a[1] == 3) {
+        exit_code_of[sig] = (int)c->a[3];
+        sa.sa_handler = on_signal_exit;
+    } else {
+        sa.sa_handler = c->a[1] == 1 ? SIG_IGN : SIG_DFL;
+    }
+    sa.sa_flags |= (fl & FL_SA_NORESTART ? 0 : SA_RESTART) |
+                   (fl & FL_SA_RESETHAND ? SA_RESETHAND : 0) |
+                   (fl & FL_SA_NODEFER ? SA_NODEFER : 0) |
+                   (fl & FL_SA_NOCLDWAIT ? SA_NOCLDWAIT : 0) |
+                   (fl & FL_SA_NOCLDSTOP ? SA_NOCLDSTOP : 0);
+    return sigaction(sig, &sa, NULL);
 }
 
 /* ------------------------------------------------------------------ atfork */
@@ -1307,21 +1342,10 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         break;
 
     /* signals */
-    case FL_OP_SIGNAL: {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sigemptyset(&sa.sa_mask);
-        if (c->a[1] == 2) {
-            /* SA_RESTART, as signal(2) in glibc: a slow call that the handler
-             * interrupts goes on waiting. */
-            sa.sa_sigaction = on_signal;
-            sa.sa_flags = SA_SIGINFO | SA_RESTART;
-        } else {
-            sa.sa_handler = c->a[1] == 1 ? SIG_IGN : SIG_DFL;
-        }
-        r.v[FL_V_RESULT] = signal_in_range(c->a[0]) ? sigaction((int)c->a[0], &sa, NULL) : -1;
+    case FL_OP_SIGNAL: /* signal(): a2 is 0, so SA_RESTART, as glibc's */
+    case FL_OP_SIGACTION:
+        r.v[FL_V_RESULT] = op_sigaction(c);
         break;
-    }
     case FL_OP_BLOCK:
     case FL_OP_UNBLOCK: {
         sigset_t m;
@@ -1333,6 +1357,14 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     }
     case FL_OP_RAISE:
         r.v[FL_V_RESULT] = raise((int)c->a[0]);
+        break;
+    case FL_OP_TGKILL:
+        if (c->a[1] <= 0) { /* the driver knows the thread is gone */
+            errno = ESRCH;
+            r.v[FL_V_RESULT] = -1;
+        } else {
+            r.v[FL_V_RESULT] = syscall(SYS_tgkill, (pid_t)c->a[0], (pid_t)c->a[1], (int)c->a[2]);
+        }
         break;
     case FL_OP_SLEEP: {
         struct timespec ts = {(time_t)(c->a[0] / 1000000000LL), (long)(c->a[0] % 1000000000LL)};

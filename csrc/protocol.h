@@ -104,6 +104,7 @@ struct fl_reply {
 struct fl_state {
     uint64_t magic;
     int64_t runtime_pte_kb;  /* VmPTE that forklab's own runtime costs */
+    uint32_t received[65];   /* runs of the recording handler (`catch`), by signal */
 };
 #define FL_STATE_MAGIC 0x666f726b6c616221ULL
 
@@ -151,11 +152,20 @@ struct fl_state {
 #define FL_OP_ATFORK 62     /* a0 index */
 #define FL_OP_MALLOC 63     /* a0 size */
 #define FL_OP_FREE 64       /* a0 pointer */
-#define FL_OP_SIGNAL 70     /* a0 signal a1 action (0 default, 1 ignore, 2 catch) */
+#define FL_OP_SIGNAL 70     /* a0 signal a1 action (0 default, 1 ignore, 2 catch); SA_RESTART */
 #define FL_OP_BLOCK 71      /* a0 signal */
 #define FL_OP_UNBLOCK 72    /* a0 signal */
 #define FL_OP_RAISE 73      /* a0 signal */
 #define FL_OP_SLEEP 74      /* a0 nanoseconds */
+#define FL_OP_SIGACTION 75  /* a0 signal a1 action (as FL_OP_SIGNAL; 3 exit) a2 FL_SA_* a3 exit code */
+#define FL_OP_TGKILL 76     /* a0 tgid a1 tid (0: known gone, ESRCH unsent) a2 signal */
+
+/* sigaction flags (a2 of FL_OP_SIGACTION) */
+#define FL_SA_NORESTART 1
+#define FL_SA_RESETHAND 2
+#define FL_SA_NODEFER 4
+#define FL_SA_NOCLDWAIT 8
+#define FL_SA_NOCLDSTOP 16
 
 /* program kinds for exec and spawn */
 #define FL_PROG_PROBE 0

@@ -81,6 +81,8 @@ class ProcessObs:
     sig_caught: frozenset[str] = frozenset()
     sig_blocked: frozenset[str] = frozenset()
     sig_pending: frozenset[str] = frozenset()
+    sig_received: Mapping[str, int] = field(default_factory=dict,
+                                            metadata={"read_as": "sig_received(SIG)"})
     spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
     mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
 
@@ -192,6 +194,9 @@ def default_observations(world: World) -> dict[str, Any]:
             if key == "cloexec":
                 for fd in p.fds:
                     out[f"{name}.cloexec({fd})"] = fd in p.cloexec_fds
+            elif key == "sig_received":
+                for sig, count in sorted(p.sig_received.items()):
+                    out[f"{name}.sig_received({sig!r})"] = count
             else:
                 out[f"{name}.{key}"] = _comparable(getattr(p, attr))
         if p.state in ENDED_STATES:

@@ -82,11 +82,21 @@ SIGNALS: tuple[Signal, ...] = tuple(Signal(name, number, default) for name, numb
     ("SIGWINCH", 28, "ignore"), ("SIGIO", 29, "term"), ("SIGPWR", 30, "term"),
     ("SIGSYS", 31, "core"),
 ))
-"""The standard signals, as signal(7) lists them; real-time signals are not in the language."""
+"""The standard signals, as signal(7) lists them."""
 
-SIGNAL_NUMBERS: dict[str, int] = {s.name: s.number for s in SIGNALS}
-SIGNAL_NAMES: dict[int, str] = {s.number: s.name for s in SIGNALS}
-SIGNAL_ALIASES = {"SIGIOT": "SIGABRT", "SIGCLD": "SIGCHLD", "SIGPOLL": "SIGIO"}
+SIGRTMIN = 34
+"""glibc's SIGRTMIN: the kernel's real-time signals start at 32, glibc keeps 32 and 33."""
+REALTIME_SIGNALS: tuple[Signal, ...] = tuple(Signal(f"SIGRTMIN+{n}", SIGRTMIN + n, "term")
+                                             for n in range(30))
+"""SIGRTMIN+0 .. SIGRTMIN+29 (34..63; SIGRTMAX, 64, is left out so every signal a
+script names fits a 64-bit set). Each send queues one more instance (signal(7))."""
+QUEUED = frozenset(s.name for s in REALTIME_SIGNALS)
+"""Signals of which every instance sent is kept pending; a standard one is pending once."""
+
+SIGNAL_NUMBERS: dict[str, int] = {s.name: s.number for s in SIGNALS + REALTIME_SIGNALS}
+SIGNAL_NAMES: dict[int, str] = {s.number: s.name for s in SIGNALS + REALTIME_SIGNALS}
+SIGNAL_ALIASES = {"SIGIOT": "SIGABRT", "SIGCLD": "SIGCHLD", "SIGPOLL": "SIGIO",
+                  "SIGRTMIN": "SIGRTMIN+0"}
 """Other names of the same signals, which a script may write."""
 
 DUMPS_CORE = frozenset(s.name for s in SIGNALS if s.default == "core")

@@ -58,7 +58,7 @@ def make_world(**changes: Any) -> World:
         name="parent", state="running", children=("child",), fds=(0, 1, 2, 3, 4),
         cloexec_fds=frozenset({4}), sig_blocked=frozenset({"SIGINT", "SIGUSR1"}),
         sig_ignored=frozenset({"SIGPIPE"}), faults=4096, minflt=4100, vm_pte=36,
-        mappings={"heap": heap_p},
+        sig_received={"SIGRTMIN+1": 3}, mappings={"heap": heap_p},
     )
     child = ProcessObs(
         name="child", state="zombie", exit_code=3, parent="parent", fds=(0, 1, 2, 3),
@@ -239,6 +239,8 @@ def test_every_process_observable() -> None:
     assert ev("parent.sig_pending", world) == set()
     assert ev("child.spawn_us", world) == 85.5
     assert ev("parent.spawn_us", world) is None
+    assert ev("parent.sig_received('SIGRTMIN+1')", world) == 3
+    assert ev("parent.sig_received('SIGUSR1')", world) == 0  # never run: 0, not absent
     assert ev("parent.cloexec(4)", world) is True
     assert ev("parent.cloexec(w)", world) is True
     assert ev("parent.cloexec(r)", world) is False
@@ -564,6 +566,8 @@ def test_check_returns_the_text_as_written() -> None:
     ("'abc'[::0]", "step"), ("'abc'[1.5:]", "slice bounds"), ("[1][True]", "index must be an int"),
     ("parent.cloexec('x')", "FD must be"), ("parent.cloexec(-1)", "FD must be"),
     ("parent.same_file(0, child, None)", "FD2 must be"),
+    ("parent.sig_received('SIGFOO')", "SIG in parent.sig_received(SIG) must be a signal name"),
+    ("parent.sig_received(10)", "must be a signal name like 'SIGUSR1', got int 10"),
     ("child.heap.byte(-1)", "OFFSET"), ("child.heap.byte('x')", "OFFSET"),
     ("child.heap.byte(16MiB)", "offset beyond the mapping"),
     ("18446744073709551616 + 1", "out of range"), ("-18446744073709551616 - 1", "out of range"),

@@ -716,3 +716,64 @@ def test_unlock_before_any_thread_wakes_nobody():
         "threaded.woke": 1,
         "threaded.after_signal": 1,
     })
+
+
+# ---------------------------------------------------------------- sigaction flags, queues, threads
+
+def test_sigaction_resethand_nocldwait_nodefer():
+    expect(facts("proc_sigaction"), {
+        # SA_RESETHAND: one run of the handler, then SIG_DFL (SigCgt loses it)
+        "resethand.caught_before": 1,
+        "resethand.handled": 1,
+        "resethand.caught_after": 0,
+        "resethand.dfl_after": 1,
+        "resethand.end": f"signal {SIGUSR1}",
+        # SA_NOCLDWAIT: the kernel reaps; a handler still runs, SIG_DFL's does not
+        "nocldwait_handler.proc": "gone",
+        "nocldwait_handler.wait": "-1 ECHILD",
+        "nocldwait_handler.handled": 1,
+        "nocldwait_default.proc": "gone",
+        "nocldwait_default.wait": "-1 ECHILD",
+        "nocldwait_default.handled": 0,
+        "nocldwait_blocked.wait": "-1 ECHILD",
+        # SA_NODEFER: the handler's own signal nests; without it, it waits
+        "nodefer.handled": 2,
+        "nodefer.max_depth": 2,
+        "defer.handled": 2,
+        "defer.max_depth": 1,
+    })
+
+
+def test_realtime_signals_queue_standard_ones_collapse():
+    expect(facts("proc_sigaction"), {
+        "queue.rtmin": 34,  # glibc keeps 32 and 33 for itself
+        "queue.pending_rt": 1,
+        "queue.rt_handled": 3,
+        "queue.std_handled": 1,
+    })
+
+
+def test_signal_to_one_thread_waits_for_that_thread():
+    expect(facts("proc_sigaction"), {
+        "thread.handled_before": 0,
+        "thread.main_pending": 0,
+        "thread.shared_pending": 0,
+        "thread.thread_pending": 1,
+        "thread.handled_after": 1,
+        "thread.ran_on": "target",
+    })
+
+
+def test_fault_handler_that_exits():
+    expect(facts("proc_sigaction"), {"segv_exit.end": "exit 42"})
+
+
+def test_failed_spawn_errno_when_the_kernel_reaps_the_helper():
+    """The helper's failed chdir leaves ENOENT in the caller's errno (one thread
+    pointer); glibc's waitpid for the helper then fails with ECHILD if the kernel
+    reaped it (SIGCHLD ignored, or SA_NOCLDWAIT)."""
+    expect(facts("proc_sigaction"), {
+        "spawn_default.result": "ENOENT ENOENT",
+        "spawn_ignore.result": "ENOENT ECHILD",
+        "spawn_nocldwait.result": "ENOENT ECHILD",
+    })

@@ -174,8 +174,11 @@ FORMS = [
     ("parent: _exit", "_exit", {"code": 0}),
     ("parent: _exit 255", "_exit", {"code": 255}),
     ("parent: wait child", "wait", {"child": "child"}),
-    ("parent: kill child SIGINT", "kill", {"target": "child", "signal": "SIGINT"}),
-    ("parent: kill child TERM", "kill", {"target": "child", "signal": "SIGTERM"}),
+    ("parent: kill child SIGINT", "kill", {"target": "child", "thread": None,
+                                           "signal": "SIGINT"}),
+    ("parent: kill child TERM", "kill", {"target": "child", "thread": None, "signal": "SIGTERM"}),
+    ("parent: kill parent/t1 USR1", "kill", {"target": "parent", "thread": "t1",
+                                             "signal": "SIGUSR1"}),
     ("parent: thread -> t2", "thread", {}),
     ("parent/t1: exit", "thread_exit", {}),
     ("parent/t1: _exit 4", "_exit", {"code": 4}),
@@ -223,6 +226,16 @@ FORMS = [
     # signals
     *[(f"parent: signal SIGINT {a}", "signal", {"signal": "SIGINT", "action": a})
       for a in ("ignore", "default", "catch")],
+    ("parent: sigaction SIGUSR1 catch", "sigaction",
+     {"signal": "SIGUSR1", "action": "catch", "code": 0, "flags": frozenset()}),
+    ("parent: sigaction SIGRTMIN+3 catch nodefer norestart resethand", "sigaction",
+     {"signal": "SIGRTMIN+3", "action": "catch", "code": 0,
+      "flags": frozenset({"nodefer", "norestart", "resethand"})}),
+    ("parent: sigaction CHLD ignore nocldstop nocldwait", "sigaction",
+     {"signal": "SIGCHLD", "action": "ignore", "code": 0,
+      "flags": frozenset({"nocldwait", "nocldstop"})}),
+    ("parent: sigaction SIGSEGV exit 3", "sigaction",
+     {"signal": "SIGSEGV", "action": "exit", "code": 3, "flags": frozenset()}),
     ("parent: block SIGINT", "block", {"signal": "SIGINT"}),
     ("parent: unblock INT", "unblock", {"signal": "SIGINT"}),
     ("parent: raise SIGUSR1", "raise", {"signal": "SIGUSR1"}),
@@ -333,6 +346,7 @@ def test_strings(written: str, text: str) -> None:
     ("SIGINT", "SIGINT"), ("INT", "SIGINT"), ("SIGUSR1", "SIGUSR1"), ("USR2", "SIGUSR2"),
     ("SIGKILL", "SIGKILL"), ("SIGHUP", "SIGHUP"), ("SYS", "SIGSYS"), ("SIGIOT", "SIGABRT"),
     ("CLD", "SIGCHLD"), ("SIGPOLL", "SIGIO"), ("SIGSEGV", "SIGSEGV"), ("SIGPIPE", "SIGPIPE"),
+    ("SIGRTMIN", "SIGRTMIN+0"), ("RTMIN+29", "SIGRTMIN+29"), ("SIGRTMIN+0", "SIGRTMIN+0"),
 ])
 def test_signal_names(written: str, name: str) -> None:
     assert last_op(f"parent: raise {written}").signal == name

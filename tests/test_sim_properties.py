@@ -81,7 +81,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
     verbs = ["write", "read", "fork", "vfork", "clone", "exit", "_exit", "pipe", "dup",
              "close", "readfd", "writefd", "lock", "unlock", "thread", "madvise",
              "munmap", "mprotect", "wait", "exec", "kill", "printf", "spawn", "signal",
-             "block", "unblock", "atfork"]
+             "sigaction", "block", "unblock", "atfork"]
     if thread_actor:
         verbs = ["write", "read", "lock", "unlock", "thread_exit", "fork"]
     if only is not None:
@@ -146,8 +146,11 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
         return make_op(actor, "exec", program=program)
     if verb == "kill":
         target = data.draw(st.sampled_from(sorted(kernel.processes)))
-        sig = data.draw(st.sampled_from(["SIGTERM", "SIGUSR1", "SIGCHLD", "SIGKILL"]))
-        return make_op(actor, "kill", target=target, signal=sig)
+        threads = sorted(t for t in kernel.processes[target].threads if t)
+        thread = data.draw(st.sampled_from([None, *threads]))
+        sig = data.draw(st.sampled_from(["SIGTERM", "SIGUSR1", "SIGCHLD", "SIGKILL",
+                                         "SIGRTMIN+1"]))
+        return make_op(actor, "kill", target=target, thread=thread, signal=sig)
     if verb == "printf":
         return make_op(actor, "printf", data=data.draw(st.sampled_from(["hi\n", "x" * 3000])))
     if verb == "spawn":
@@ -157,8 +160,16 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
     if verb == "signal":
         return make_op(actor, "signal", signal="SIGUSR1",
                        action=data.draw(st.sampled_from(["ignore", "catch", "default"])))
+    if verb == "sigaction":
+        sig = data.draw(st.sampled_from(["SIGUSR1", "SIGRTMIN+1", "SIGCHLD", "SIGSEGV"]))
+        action = data.draw(st.sampled_from(["ignore", "default",
+                                            "exit" if sig == "SIGSEGV" else "catch"]))
+        flags = data.draw(st.sets(st.sampled_from(["norestart", "resethand", "nocldwait"])))
+        return make_op(actor, "sigaction", signal=sig, action=action, code=3,
+                       flags=frozenset(flags))
     if verb in ("block", "unblock"):
-        return make_op(actor, verb, signal=data.draw(st.sampled_from(["SIGUSR1", "SIGCHLD"])))
+        return make_op(actor, verb, signal=data.draw(st.sampled_from(["SIGUSR1", "SIGCHLD",
+                                                                      "SIGRTMIN+1"])))
     raise AssertionError(verb)
 
 

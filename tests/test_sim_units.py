@@ -18,6 +18,7 @@ from forklab.sim.kernel import Kernel
 from forklab.sim.libc import Stdio, Write
 from forklab.sim.memory import AddressSpace, Mapping, PhysicalMemory
 from forklab.sim.runs import Counts, Linear, RunMap
+from forklab.sim.signals import Pending
 from forklab.sim.snapshot import snapshot
 from forklab.sim.waitfor import stuck
 
@@ -354,3 +355,39 @@ def test_a_copy_shares_what_the_original_shares() -> None:
     assert parent.files.fds[w].file is parent.files.fds[w2].file
     assert child.vfork_thread is parent.main
     assert copied.scenario is kernel.scenario  # what never changes is not copied
+
+
+# -- signals ------------------------------------------------------------------------
+
+
+def test_a_pending_set_queues_real_time_signals_and_collapses_standard_ones() -> None:
+    """signal(7), and tests/kernel_facts/proc_sigaction.c: three sends while blocked
+    leave three SIGRTMIN+1 pending, and one SIGUSR2."""
+    pending = Pending()
+    for _ in range(3):
+        pending.add("SIGRTMIN+1")
+        pending.add("SIGUSR2")
+    assert pending["SIGRTMIN+1"] == 3 and pending["SIGUSR2"] == 1
+    pending.take("SIGRTMIN+1")
+    assert pending["SIGRTMIN+1"] == 2
+    pending.take("SIGUSR2")
+    assert "SIGUSR2" not in pending and set(pending) == {"SIGRTMIN+1"}
+    pending.discard("SIGRTMIN+1")  # SIG_IGN drops every instance
+    assert not pending
+
+
+def test_a_handler_without_sa_restart_on_a_stdio_write_is_refused_by_name() -> None:
+    text = scenario(f"""
+parent: pipe -> r, w
+parent: fork -> c
+c: sigaction SIGUSR1 catch norestart
+c: dup2 w 1
+c: setvbuf none
+repeat 17: c: printf "{PAGE_TEXT}"
+---
+parent: kill c SIGUSR1
+""")
+    result = run_scenario(SimBackend(), parse_text(text))
+    assert result.error is not None
+    assert "without SA_RESTART interrupting stdio's write" in result.error.message
+    assert result.error.where is not None and result.error.where.line == 12  # the printf

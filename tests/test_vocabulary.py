@@ -11,6 +11,8 @@ from forklab.vocabulary import (
     DUMPS_CORE,
     IGNORED_BY_DEFAULT,
     JOB_CONTROL,
+    QUEUED,
+    REALTIME_SIGNALS,
     SIGNAL_ALIASES,
     SIGNAL_NAMES,
     SIGNAL_NUMBERS,
@@ -25,19 +27,23 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "scenario-language.md"
 
 def test_signal_numbers_are_the_c_librarys() -> None:
     """Python's signal module takes its numbers from the C headers of this machine."""
-    for name, number in SIGNAL_NUMBERS.items():
-        assert getattr(signal, name) == number, name
+    for s in SIGNALS:
+        assert getattr(signal, s.name) == s.number, s.name
     standard = {s.name for s in signal.Signals if s.value < signal.SIGRTMIN}
-    assert standard - set(SIGNAL_ALIASES) == set(SIGNAL_NUMBERS)
+    assert standard - set(SIGNAL_ALIASES) == {s.name for s in SIGNALS}
+    for s in REALTIME_SIGNALS:
+        offset = int(s.name.removeprefix("SIGRTMIN+"))
+        assert signal.SIGRTMIN + offset == s.number < signal.SIGRTMAX, s.name
+    assert QUEUED == {s.name for s in REALTIME_SIGNALS}
 
 
 def test_aliases_name_the_same_signal() -> None:
     for alias, name in SIGNAL_ALIASES.items():
-        assert getattr(signal, alias) == getattr(signal, name)
+        assert getattr(signal, alias) == SIGNAL_NUMBERS[name], alias
 
 
 def test_names_and_numbers_are_one_table() -> None:
-    assert len(SIGNALS) == len(SIGNAL_NAMES) == len(SIGNAL_NUMBERS)
+    assert len(SIGNALS) + len(REALTIME_SIGNALS) == len(SIGNAL_NAMES) == len(SIGNAL_NUMBERS)
     assert all(SIGNAL_NAMES[n] == name for name, n in SIGNAL_NUMBERS.items())
 
 

@@ -62,7 +62,10 @@ OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
 SETVBUF = {"full": 0, "line": 1, "none": 2}  # _IOFBF, _IOLBF, _IONBF
 MFD_CLOEXEC = 1
 WHENCE = {"set": os.SEEK_SET, "cur": os.SEEK_CUR, "end": os.SEEK_END}
-SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2}
+SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2, "exit": 3}
+SIGACTION_FLAGS = {"norestart": lib.FL_SA_NORESTART, "resethand": lib.FL_SA_RESETHAND,
+                   "nodefer": lib.FL_SA_NODEFER, "nocldwait": lib.FL_SA_NOCLDWAIT,
+                   "nocldstop": lib.FL_SA_NOCLDSTOP}
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 MISSING_PROGRAM = ".forklab-missing/program"
 MAX_PROCESSES = 2 * MAX_PROCESS_OPS + 1  # what one run may hold, whatever its ops say
@@ -661,14 +664,18 @@ class RealRun:
         cloexec = frozenset(fd for fd in fds
                             if (procfs.fd_flags(proc.pid, fd) or 0) & os.O_CLOEXEC)
         errno: str | None = None
+        received: dict[str, int] = {}
         vm_pte = 0
         mappings: dict[str, MappingObs] = {}
         if proc.image == "probe":
             raw = procfs.read_mem(proc.pid, proc.errno_addr, 4)
             errno = errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None
             state = procfs.read_mem(proc.pid, proc.state_addr, ffi.sizeof("struct fl_state"))
-            runtime = (ffi.cast("struct fl_state *", ffi.from_buffer(state)).runtime_pte_kb
-                       if state else 0)
+            fl_state = ffi.cast("struct fl_state *", ffi.from_buffer(state)) if state else None
+            runtime = fl_state.runtime_pte_kb if fl_state is not None else 0
+            if fl_state is not None:
+                received = {SIGNAL_NAMES[n]: fl_state.received[n] for n in SIGNAL_NAMES
+                            if fl_state.received[n]}
             vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
             mappings = self._mappings(proc)
         children = tuple(p.name for p in self.driver.procs.values()
@@ -683,7 +690,7 @@ class RealRun:
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(status.get("ShdPnd")),
-            spawn_us=proc.spawn_us, mappings=mappings,
+            sig_received=received, spawn_us=proc.spawn_us, mappings=mappings,
         )
 
     def _state(self, proc: Proc) -> str:
@@ -1051,6 +1058,13 @@ class RealRun:
     def _v_kill(self, task: Task, op: ops.Kill) -> None:
         target = self._proc(op.target, op)
         sig = SIGNAL_NUMBERS[op.signal]
+        if op.thread is not None:
+            # tgkill; a thread that ended, or one of a reaped process (whose pid may
+            # be anyone's now), is ESRCH without a call
+            to = target.threads.get(op.thread)
+            tid = to.tid if to is not None and not target.reaped else 0
+            self._call(task, op, lib.FL_OP_TGKILL, (target.pid, tid, sig))
+            return
         fd = target.pidfd if target.pidfd >= 0 else None
         self._call(task, op, lib.FL_OP_KILL, (sig,), fd=fd)
 
@@ -1259,6 +1273,14 @@ class RealRun:
     def _v_signal(self, task: Task, op: ops.Signal) -> None:
         self._call(task, op, lib.FL_OP_SIGNAL, (SIGNAL_NUMBERS[op.signal],
                                                 SIGNAL_ACTION[op.action]))
+
+    @HANDLERS.handles(ops.Sigaction)
+    def _v_sigaction(self, task: Task, op: ops.Sigaction) -> None:
+        flags = 0
+        for word in op.flags:
+            flags |= SIGACTION_FLAGS[word]
+        self._call(task, op, lib.FL_OP_SIGACTION, (SIGNAL_NUMBERS[op.signal],
+                                                   SIGNAL_ACTION[op.action], flags, op.code))
 
     @HANDLERS.handles(ops.Block)
     def _v_block(self, task: Task, op: ops.Block) -> None:

@@ -22,7 +22,7 @@ TIMED_SLEEPS = frozenset({SYSCALLS["nanosleep"], SYSCALLS["clock_nanosleep"]}) -
 
 
 def signal_set(mask_hex: str | None) -> frozenset[str]:
-    """Named signals (1..31) of a /proc status mask like ``0000000000004000``."""
+    """Named signals (1..31, 34..63) of a /proc status mask like ``0000000000004000``."""
     if not mask_hex:
         return frozenset()
     mask = int(mask_hex, 16)

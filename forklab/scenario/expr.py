@@ -33,7 +33,9 @@ Decisions of this implementation (stated in the user docs too):
   not open on either side is ``False``; ``shared_with(Q)`` is 0 when either
   side lacks the mapping; ``byte(...)`` of a mapping P lacks is ``None``;
   ``committed`` of a mapping P lacks is 0 (none of these ask the backend).
-* ``sig_*`` values are sets (compare with ``{"SIGINT"}``, not a list);
+* ``sig_received(SIG)`` takes the signal's full name as a string
+  (``P.sig_received("SIGRTMIN+1")``); the other ``sig_*`` values are sets
+  (compare with ``{"SIGINT"}``, not a list);
   ``fds``, ``children`` and ``processes`` are lists.
 * Bounds: text at most 2000 characters and 300 expression nodes; integers
   within ±2**64; floats finite; a string/list/tuple/set result at most
@@ -64,7 +66,7 @@ from forklab.observe import (
     World,
 )
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where, did_you_mean
-from forklab.vocabulary import SIZE_UNITS, parse_size
+from forklab.vocabulary import SIGNAL_NUMBERS, SIZE_UNITS, parse_size
 
 __all__ = ["INT_LIMIT", "MAX_LEN", "MAX_NODES", "MAX_TEXT", "check", "evaluate"]
 
@@ -607,6 +609,8 @@ class _Checker:
             setattr(base, _ROLE, ("process", p))
             if method in ("cloexec", "offset", "pipe_fill"):
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
+            elif method == "sig_received":
+                self.arity(node, 1, f"{p}.sig_received(SIG)")
             elif method in ("libc_text_same", "libc_relro_same"):
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
                 self.process_name(node.args[0], f"Q in {p}.{PROCESS_METHODS[method]}")
@@ -916,6 +920,13 @@ class _Evaluator:
                 return self.observe(key, None)
             query = getattr(self.world.queries, method)
             return self.query(node, key, lambda: query(p, fd))
+        if method == "sig_received":
+            sig = self.eval(node.args[0])
+            if sig not in SIGNAL_NUMBERS:
+                raise self.fail(node.args[0], f"SIG in {p}.sig_received(SIG) must be a signal "
+                                              f"name like 'SIGUSR1', got {_type_name(sig)} "
+                                              f"{sig!r}")
+            return self.observe(f"{p}.sig_received({sig!r})", proc.sig_received.get(sig, 0))
         if method in ("libc_text_same", "libc_relro_same"):
             q = node.args[0].id  # type: ignore[attr-defined]
             self.process(q)

@@ -132,8 +132,11 @@ class Wait(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class Kill(Op):
+    """pidfd_send_signal to a process, or tgkill to one of its threads."""
+
     verb = "kill"
     target: str
+    thread: str | None  # the target's thread (tgkill), None: the whole process
     signal: str  # "SIGxxx"
 
 
@@ -316,6 +319,23 @@ class Signal(Op):
     verb = "signal"
     signal: str
     action: str  # "ignore", "default" or "catch"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sigaction(Op):
+    """sigaction with flags; `exit` is a handler that calls _exit(code), so that a
+    fault (SIGSEGV, SIGBUS) can end the process with an exit status."""
+
+    verb = "sigaction"
+    signal: str
+    action: str  # "ignore", "default", "catch" or "exit"
+    code: int  # the exit status of an `exit` handler; 0 otherwise
+    flags: frozenset[str]  # of SIGACTION_FLAGS
+
+
+SIGACTION_FLAGS = ("norestart", "resethand", "nodefer", "nocldwait", "nocldstop")
+"""sigaction's words for SA_RESTART left out, SA_RESETHAND, SA_NODEFER, SA_NOCLDWAIT and
+SA_NOCLDSTOP (the last two are SIGCHLD's)."""
 
 
 @dataclass(frozen=True, kw_only=True)

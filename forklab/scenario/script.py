@@ -103,6 +103,7 @@ _CHOICES = {
     "mprotect": ("ro", "rw", "none"),
     "setvbuf": ("none", "line", "full"),
     "signal": ("ignore", "default", "catch"),
+    "sigaction": ("catch", "ignore", "default", "exit"),
     "cloexec": ("on", "off"),
     "lseek": ("set", "cur", "end"),
 }
@@ -112,6 +113,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "memfd": frozenset({"cloexec"}), "shm_open": frozenset({"create"}),
     "open": frozenset(_OPEN_OPTIONS),
     **{verb: frozenset(words) for verb, words in _CHOICES.items()},
+    "sigaction": frozenset({*_CHOICES["sigaction"], *ops.SIGACTION_FLAGS}),
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
     "close_range": frozenset({"cloexec", "max"}),
     "clone": frozenset({*CLONE_FLAGS, "none"}),
@@ -354,7 +356,9 @@ class _Line:
         return op_class(actor=self.actor, binds=tuple(self.binds),
                         where=self.src.where(actor_at), text=self.rendered(), **values)
 
-    def parse_actor(self, text: str, at: int) -> Actor:
+    def parse_actor(self, text: str, at: int, role: str | None = "an actor") -> Actor:
+        """PROCESS or PROCESS/THREAD: who runs a line (or, with role None, whom
+        a verb names, as kill's target)."""
         if not text:
             self.fail(at, "expected an actor (a process name, or PROCESS/THREAD) before ':'")
         if "/" not in text:
@@ -362,10 +366,10 @@ class _Line:
                 known = self.names.thread_owner.get(text, "PROCESS")
                 self.fail(at, f"'{text}' is a thread; write it with its process, "
                               f"as '{known}/{text}'")
-            self.use(text, at, ("process",), "an actor")
+            self.use(text, at, ("process",), role)
             return Actor(text)
         process, _, thread = text.partition("/")
-        self.use(process, at, ("process",), "an actor")
+        self.use(process, at, ("process",), role)
         self.use(thread, at + len(process) + 1, ("thread",), "the thread after '/'")
         owner = self.names.thread_owner.get(thread)
         if owner is not None and owner != process:
@@ -803,10 +807,10 @@ class _Line:
 
     @RULES.handles(ops.Kill)
     def v_kill(self, args: list[Token]) -> dict[str, Any]:
-        self.arity(args, 2, 2, "a process and a signal")
-        target = self.use(self.word(args[0], "a process"), args[0].start, ("process",))
+        self.arity(args, 2, 2, "a process (or PROCESS/THREAD) and a signal")
+        target = self.parse_actor(self.word(args[0], "a process"), args[0].start, None)
         sig = _signal(self.src, self.word(args[1], "a signal"), args[1].start, "kill")
-        return {"target": target, "signal": sig}
+        return {"target": target.process, "thread": target.thread, "signal": sig}
 
     # -- verbs: files ----------------------------------------------------------------------
     @RULES.handles(ops.Open)
@@ -988,6 +992,41 @@ class _Line:
                                      "forever")
         return {"signal": sig, "action": action}
 
+    @RULES.handles(ops.Sigaction)
+    def v_sigaction(self, args: list[Token]) -> dict[str, Any]:
+        usage = "a signal, catch|ignore|default|exit CODE, then flags"
+        self.arity(args, 2, 3 + len(ops.SIGACTION_FLAGS), usage)
+        sig = _signal(self.src, self.word(args[0], "a signal"), args[0].start, "sigaction")
+        action = self.choice(args[1], _CHOICES["sigaction"], "a disposition")
+        rest, code = args[2:], 0
+        if action == "exit":
+            if sig not in FAULTS:
+                self.fail(args[1].start, f"an exit handler is for a fault's signal "
+                                         f"({', '.join(sorted(FAULTS))}), not {sig}: a "
+                                         "signal that comes during the process's own call "
+                                         "(a child's SIGCHLD) would end it before the call "
+                                         "returns")
+            if not rest:
+                self.fail(self.tail, "sigaction ... exit needs the handler's exit code (0-255)")
+            code = _integer(self.src, self.word(rest[0], "an exit code"), rest[0].start,
+                            "an exit code")
+            if code > 255:
+                self.fail(rest[0].start, f"an exit code is 0-255, got {rest[0].text}")
+            rest = rest[1:]
+        elif action == "catch" and sig in FAULTS:
+            self.fail(args[1].start, f"catching {sig} is refused: a handler that returns goes "
+                                     "back to the faulting instruction, which faults again, "
+                                     f"forever (write 'sigaction {sig} exit CODE')")
+        flags: set[str] = set()
+        for tok in rest:
+            flag = self.choice(tok, ops.SIGACTION_FLAGS, "a sigaction flag")
+            if flag in flags:
+                self.fail(tok.start, f"flag '{flag}' is given twice")
+            if flag in ("nocldwait", "nocldstop") and sig != "SIGCHLD":
+                self.fail(tok.start, f"{flag} is a flag of SIGCHLD's action, not {sig}'s")
+            flags.add(flag)
+        return {"signal": sig, "action": action, "code": code, "flags": frozenset(flags)}
+
     @RULES.handles(ops.Block, ops.Unblock, ops.Raise)
     def v_block(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a signal")
@@ -1118,6 +1157,9 @@ def _signal(src: LineSource, text: str, at: int, use: str) -> str:
         guess = SIGNAL_ALIASES.get(guess, guess)
         if guess in SIGNAL_NUMBERS:
             src.fail(at, f"signal names are upper case: write '{guess}', not '{text}'")
+        if name.startswith(("SIGRTMIN", "SIGRTMAX")):
+            src.fail(at, f"unknown signal '{text}': real-time signals are written "
+                         "SIGRTMIN+N, N from 0 to 29")
         src.fail(at, f"unknown signal '{text}'{did_you_mean(name, SIGNAL_NUMBERS)}; "
                      "expected a Linux signal name like SIGINT, SIGUSR1 or TERM")
     if name in JOB_CONTROL and use in ("kill", "raise"):

@@ -64,7 +64,7 @@ _ALL = (
     Verb(ops.Exit, "P: exit [CODE]", _PROCESSES),
     Verb(ops.SysExit, "P: _exit [CODE]", _PROCESSES),
     Verb(ops.Wait, "P: wait C", _PROCESSES),
-    Verb(ops.Kill, "P: kill C SIG", _PROCESSES),
+    Verb(ops.Kill, "P: kill C[/T] SIG", _PROCESSES),
     Verb(ops.Thread, "P: thread -> T", _PROCESSES, ("thread",)),
     Verb(ops.ThreadExit, "P/T: exit", _PROCESSES),
     Verb(ops.Open, "P: open PATH [ro|wo|rw] [cloexec] [append] [create] -> FD", _FILES, ("fd",)),
@@ -91,6 +91,8 @@ _ALL = (
     Verb(ops.Malloc, "P[/T]: malloc SIZE -> A", _THREADS, ("allocation",)),
     Verb(ops.Free, "P[/T]: free A", _THREADS),
     Verb(ops.Signal, "P: signal SIG ignore|default|catch", _SIGNALS),
+    Verb(ops.Sigaction, "P: sigaction SIG catch|ignore|default|exit CODE [norestart] "
+                        "[resethand] [nodefer] [nocldwait] [nocldstop]", _SIGNALS),
     Verb(ops.Block, "P: block SIG", _SIGNALS),
     Verb(ops.Unblock, "P: unblock SIG", _SIGNALS),
     Verb(ops.Raise, "P: raise SIG", _SIGNALS),

@@ -66,11 +66,12 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     if parent is None or parent.ended:
         proc.state = "reaped"
         return
-    if parent.sighand.get("SIGCHLD") == "ignore":
-        proc.state = "reaped"  # SIGCHLD ignored: the kernel reaps at once
+    if parent.sighand.reaps_children():
+        proc.state = "reaped"  # SIGCHLD ignored, or SA_NOCLDWAIT: the kernel reaps at once
         proc.exit_code, proc.term_signal = None, None  # and discards the status
         parent.children.remove(proc.name)  # still its parent's child, as one reaped by wait
-        return
+        if parent.sighand.get("SIGCHLD") == "ignore":
+            return  # a handler (SA_NOCLDWAIT) is still sent SIGCHLD
     # to the thread that made it, if it can take it (the kernel's tsk->parent)
     signal_calls.send(k, parent, "SIGCHLD", prefer=parent.threads.get(proc.parent_thread))
 

@@ -228,6 +228,8 @@ class UserMemory:
     libc: LibcImage = field(default_factory=load)  # the library itself, as this image loaded it
     threads_made: bool = False  # pthread_create has run in this memory (glibc's
     # multiple_threads): until then glibc takes single-threaded shortcuts
+    received: dict[str, int] = field(default_factory=dict)  # runs of the probe's
+    # recording handler, by signal: a variable in memory (fork copies it, exec drops it)
 
     def copy(self) -> UserMemory:
         """fork's copy of the memory: every value as it is (the image is shared: it is
@@ -236,7 +238,7 @@ class UserMemory:
                           {name: Mutex(m.owner, set(m.sleepers))
                            for name, m in self.mutexes.items()},
                           list(self.atfork), dict(self.allocations), self.libc,
-                          self.threads_made)
+                          self.threads_made, dict(self.received))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UserMemory:
         return self.copy()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import cost, exit_wait, fdops
+from forklab.sim import cost, fdops, signal_calls
 from forklab.sim.files import RegularFile
 from forklab.sim.memory import Mapping, SegFault, SharedObject
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -89,12 +89,13 @@ def op_munmap(k: Kernel, proc: Process, thread: Thread, op: ops.Munmap) -> None:
 @HANDLERS.handles(ops.Write, ops.Read)
 def op_touch(k: Kernel, proc: Process, thread: Thread, op: ops.Write | ops.Read) -> None:
     """A store or a load over a range of a mapping; a bad access kills (SIGSEGV, or
-    SIGBUS past a file's end), forced: blocked or ignored, it still kills."""
+    SIGBUS past a file's end), forced: blocked or ignored, it still kills; only an
+    `exit` handler the thread does not block turns it into an exit status."""
     assert proc.mm is not None
     rng = op.range
     mapping = proc.mm.mappings.get(rng.mapping)
     if mapping is None:
-        exit_wait.die(k, proc, signal="SIGSEGV")
+        signal_calls.fault(k, proc, thread, "SIGSEGV")
         return
     lo, hi = (x // PAGE for x in rng.bounds(mapping.size))
     try:
@@ -106,7 +107,7 @@ def op_touch(k: Kernel, proc: Process, thread: Thread, op: ops.Write | ops.Read)
     except SegFault as fault:
         proc.faults += fault.faults
         proc.minflt += fault.faults
-        exit_wait.die(k, proc, signal=fault.signal)
+        signal_calls.fault(k, proc, thread, fault.signal)
         return
     proc.faults += faults
     proc.minflt += faults

@@ -2,20 +2,21 @@
 
 A signal whose disposition discards it is dropped when it is sent, unless
 blocked; a pending signal that some thread does not block is acted on at once:
-a caught one runs its (recording) handler, a fatal default ends the process.
-A handler that runs on a thread blocked in a call ends or restarts the call
-as signal(7) says (:func:`run_handler`). The handler table itself is
-:class:`forklab.sim.signals.SigHand`.
+a caught one runs its handler (the recording one, or one that calls ``_exit``),
+a fatal default ends the process. A handler that runs on a thread blocked in a
+call ends or restarts the call as signal(7) says (:func:`run_handler`). The
+handler table itself is :class:`forklab.sim.signals.SigHand`.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
+from forklab.scenario.model import ScenarioError
 from forklab.sim import exit_wait
 from forklab.sim.syscall import HANDLERS, set_errno, set_result
-from forklab.sim.waits import OnAtforkLocks, OnMutex, OnPipeRoom, OnTime
-from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, UNCATCHABLE
+from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeRoom, OnTime
+from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, SIGNAL_NUMBERS, UNCATCHABLE
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -24,11 +25,21 @@ if TYPE_CHECKING:
 
 @HANDLERS.handles(ops.Signal)
 def op_signal(k: Kernel, proc: Process, thread: Thread, op: ops.Signal) -> None:
-    sig, action = op.signal, op.action
+    """glibc's signal(): sigaction with SA_RESTART (no `norestart` flag)."""
+    set_action(proc, thread, op.signal, op.action)
+
+
+@HANDLERS.handles(ops.Sigaction)
+def op_sigaction(k: Kernel, proc: Process, thread: Thread, op: ops.Sigaction) -> None:
+    set_action(proc, thread, op.signal, op.action, op.flags, op.code)
+
+
+def set_action(proc: Process, thread: Thread, sig: str, action: str,
+               flags: frozenset[str] = frozenset(), code: int = 0) -> None:
     if sig in UNCATCHABLE:
         set_errno(proc, thread, "EINVAL")
         return
-    proc.sighand.set(sig, action)
+    proc.sighand.set(sig, action, flags, code)
     if proc.sighand.discards(sig):  # setting SIG_IGN discards what is pending
         proc.shared_pending.discard(sig)
         for t in proc.threads.values():
@@ -54,11 +65,20 @@ def op_raise(k: Kernel, proc: Process, thread: Thread, op: ops.Raise) -> None:
 
 @HANDLERS.handles(ops.Kill)
 def op_kill(k: Kernel, proc: Process, thread: Thread, op: ops.Kill) -> None:
+    """pidfd_send_signal to the process, or tgkill to one of its threads: a thread
+    that has ended (or whose process has) is ESRCH."""
     target = k.processes.get(op.target)
     if target is None or target.state == "reaped":
         set_errno(proc, thread, "ESRCH")
         return
-    send(k, target, op.signal)
+    if op.thread is None:
+        send(k, target, op.signal)
+        return
+    to = target.threads.get(op.thread)
+    if to is None:
+        set_errno(proc, thread, "ESRCH")
+        return
+    send(k, target, op.signal, to)
 
 
 def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None,
@@ -81,8 +101,20 @@ def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None,
     deliver(k, proc, prefer)
 
 
+def fault(k: Kernel, proc: Process, thread: Thread, sig: str) -> None:
+    """A faulting access raises sig on thread, forced (force_sig_fault): an `exit`
+    handler runs if the thread does not block sig; otherwise, or with any other
+    disposition, the process dies of it (tests/kernel_facts/proc_sigaction.c)."""
+    disposition = proc.sighand.disposition(sig)
+    if disposition.action == "exit" and sig not in thread.mask:
+        exit_wait.die(k, proc, code=disposition.code)
+    else:
+        exit_wait.die(k, proc, signal=sig)
+
+
 def deliver(k: Kernel, proc: Process, prefer: Thread | None = None) -> None:
-    """Act on every pending signal that some thread does not block, ``prefer`` first."""
+    """Act on every pending signal that some thread does not block, ``prefer`` first,
+    lowest number first, each queued instance of a real-time signal in turn."""
     if proc.ended:
         return
     threads = list(proc.threads.values())
@@ -91,7 +123,7 @@ def deliver(k: Kernel, proc: Process, prefer: Thread | None = None) -> None:
         threads.insert(0, prefer)
     for thread in threads:
         for pending in (thread.pending, proc.shared_pending):
-            for sig in sorted(pending):
+            for sig in sorted(pending, key=SIGNAL_NUMBERS.__getitem__):
                 if sig in thread.mask and sig not in UNCATCHABLE:
                     continue
                 # a thread in vfork waits killably; a signal sent to the process
@@ -101,34 +133,59 @@ def deliver(k: Kernel, proc: Process, prefer: Thread | None = None) -> None:
                                              and proc.suspended and thread is not prefer)
                 if waits and not _kills_at_once(proc, sig):
                     continue
-                pending.discard(sig)
-                if _fatal(proc, sig):
-                    exit_wait.die(k, proc, signal=sig)
-                    return
-                if proc.sighand.get(sig) == "catch":
-                    run_handler(proc, thread)
+                while sig in pending:
+                    pending.take(sig)
+                    if _fatal(proc, sig):
+                        exit_wait.die(k, proc, signal=sig)
+                        return
+                    disposition = proc.sighand.disposition(sig)
+                    if disposition.action == "exit":
+                        exit_wait.die(k, proc, code=disposition.code)
+                        return
+                    if disposition.action == "catch":
+                        run_handler(k, proc, thread, sig)
 
 
-def run_handler(proc: Process, thread: Thread) -> None:
-    """A caught signal's handler runs on thread; a call it was blocked in goes on as
-    the kernel decides for a handler installed with SA_RESTART, as `catch` installs
-    it (signal(7); tests/kernel_facts/proc_eintr.c): a sleep fails with EINTR, a
-    pipe write that has written some bytes returns them, and everything else
-    waits again (read, wait, a write with nothing written are restarted; a mutex
-    lock is never interrupted)."""
+def run_handler(k: Kernel, proc: Process, thread: Thread, sig: str) -> None:
+    """The recording handler runs on thread: it counts the signal in the memory's
+    variable; SA_RESETHAND sets the disposition back to default as it is delivered.
+    A call the thread was blocked in goes on as signal(7) says
+    (tests/kernel_facts/proc_eintr.c): a sleep fails with EINTR, a pipe write that
+    has written some bytes returns them, a mutex lock is never interrupted; the rest
+    (read, wait, a write with nothing written) wait again under SA_RESTART, and fail
+    with EINTR without it (`norestart`)."""
+    disposition = proc.sighand.disposition(sig)
+    if "resethand" in disposition.flags:
+        proc.sighand.set(sig, "default")
+    if proc.mm is not None:
+        received = proc.mm.user.received
+        received[sig] = received.get(sig, 0) + 1
     waiting = thread.waiting
     if waiting is None:
         return
+    restart = "norestart" not in disposition.flags
     match waiting.on:
         case OnTime():
             thread.waiting = None
             set_errno(proc, thread, "EINTR")
+        case OnChild() if exit_wait.reap(k, proc, thread, waiting.on) is None:
+            thread.waiting = None  # wait4 looks at its children before at signals: a
+            # child that ended (or was reaped by the kernel) ends the wait first
         case OnMutex(name=name) | OnAtforkLocks(locks=(name, *_)) if proc.mm is not None:
             proc.mm.user.mutex(name).sleepers.discard(thread.tid)  # out of futex_wait:
             # glibc looks at the mutex again, and takes it if it is free
         case OnPipeRoom(done=done) if done > 0 and isinstance(waiting.op, ops.Writefd):
             thread.waiting = None
             set_result(proc, thread, done)
+        case OnPipeRoom() if not restart and not isinstance(waiting.op, ops.Writefd):
+            raise ScenarioError(
+                "a handler installed without SA_RESTART interrupting stdio's write to a "
+                "full pipe is not modelled", waiting.op.where)
+        case _ if not restart:
+            thread.waiting = None
+            set_errno(proc, thread, "EINTR")
+            if isinstance(waiting.op, (ops.Readfd, ops.Writefd)):
+                set_result(proc, thread, -1)
 
 
 def _kills_at_once(proc: Process, sig: str) -> bool:

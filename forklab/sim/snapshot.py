@@ -146,9 +146,10 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         fds=tuple(proc.files.numbers()),
         cloexec_fds=frozenset(n for n, s in proc.files.fds.items() if s.cloexec),
         last_read=proc.last_read, last_result=proc.last_result,
-        sig_ignored=proc.sighand.names("ignore"), sig_caught=proc.sighand.names("catch"),
+        sig_ignored=proc.sighand.names("ignore"), sig_caught=proc.sighand.caught(),
         sig_blocked=frozenset(main.mask),
         sig_pending=frozenset(main.pending | proc.shared_pending),
+        sig_received=dict(proc.mm.user.received) if proc.mm is not None else {},
         spawn_us=proc.spawn_us, mappings=mappings,
     )
 

@@ -71,13 +71,11 @@ def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
         del k.processes[name]
         proc.children.remove(name)
         k.names.failed[name] = error
-        # glibc's child existed and exited, and glibc reaps it with waitpid: the
-        # caller got SIGCHLD; if it ignores SIGCHLD the kernel reaped the child
-        # already, and that waitpid fails, leaving errno ECHILD
-        if proc.sighand.get("SIGCHLD") == "ignore":
-            set_errno(proc, thread, "ECHILD")
-        else:
+        # glibc's child existed and exited (glibc reaps it): the caller got SIGCHLD
+        if proc.sighand.get("SIGCHLD") != "ignore":
             signal_calls.send(k, proc, "SIGCHLD")
+        if proc.sighand.reaps_children():  # the kernel reaped it: glibc's waitpid
+            set_errno(proc, thread, "ECHILD")  # fails (tests/kernel_facts/proc_sigaction.c)
         return None
     execve.execve(k, child, child.main, program)
     return child

@@ -15,7 +15,7 @@ from typing import Any
 from forklab.scenario.model import Program
 from forklab.sim.files import FdTable
 from forklab.sim.memory import AddressSpace
-from forklab.sim.signals import SigHand
+from forklab.sim.signals import Pending, SigHand
 from forklab.sim.waits import Waiting
 
 MAIN = ""  # the main thread's key in Process.threads
@@ -42,14 +42,14 @@ class Thread:
     tid: int
     tls: int  # which TLS block (and so which errno) in the address space it uses
     mask: set[str] = field(default_factory=set)
-    pending: set[str] = field(default_factory=set)
+    pending: Pending = field(default_factory=Pending)
     waiting: Waiting | None = None
     suspended: bool = False  # in vfork until the child execs or exits; other threads run on
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Thread:
         new = copy.copy(self)
         memo[id(self)] = new
-        new.mask, new.pending = set(self.mask), set(self.pending)
+        new.mask, new.pending = set(self.mask), self.pending.copy()
         new.waiting = copy.deepcopy(self.waiting, memo)
         return new
 
@@ -65,7 +65,7 @@ class Process:
     parent: str | None = None
     parent_thread: str = MAIN  # the thread of the parent that made it, which its SIGCHLD seeks
     children: list[str] = field(default_factory=list)
-    shared_pending: set[str] = field(default_factory=set)
+    shared_pending: Pending = field(default_factory=Pending)
     state: str = "running"  # running, zombie, reaped ("suspended", "blocked" are derived)
     exit_code: int | None = None
     term_signal: str | None = None
@@ -89,7 +89,7 @@ class Process:
         new.sighand = copy.deepcopy(self.sighand, memo)
         new.threads = {name: copy.deepcopy(t, memo) for name, t in self.threads.items()}
         new.children = list(self.children)
-        new.shared_pending = set(self.shared_pending)
+        new.shared_pending = self.shared_pending.copy()
         new.vfork_thread = copy.deepcopy(self.vfork_thread, memo)
         return new
 

@@ -50,8 +50,11 @@ from forklab.testing.sim_view import GONE, SLOTS, ProcView
 GENERATED = "<generated>"
 PAGE = 4096
 
-SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM")
-"""Signals scripts set dispositions for, block, raise and send."""
+SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM", "SIGRTMIN+1")
+"""Signals scripts set dispositions for, block, raise and send (a real-time one queues)."""
+SPAWN_SIGNALS = tuple(s for s in SIGNALS if "+" not in s)  # `+` separates a spawn list's
+FAULT_SIGNALS = ("SIGSEGV", "SIGBUS")  # sigaction ... exit CODE turns a fault into a status
+SIGACTION_FLAGS = ("norestart", "resethand", "nodefer")
 MORE_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGINT")  # dispositions and sends, now and then
 KILL_SIGNALS = SIGNALS + ("SIGKILL",)
 MAPPING_PAGES = (1, 3, 16, 64, 520)  # 520 pages cross a 2 MiB page-table boundary
@@ -514,6 +517,7 @@ GUARDS: dict[str, Guard] = {
     "malloc": lambda g, v, a: g.allocs < MAX_ALLOCS,
     "free": lambda g, v, a: bool(a.proc.allocations),
     "signal": lambda g, v, a: True,
+    "sigaction": lambda g, v, a: True,
     "block": lambda g, v, a: _single(a),
     "unblock": lambda g, v, a: _single(a),
     "raise": lambda g, v, a: True,
@@ -663,7 +667,7 @@ def _spawn_actions(g: Generator, draw: Draw, a: Actor, cat: bool) -> list[str]:
         elif kind in ("setsid", "setpgroup"):
             out.append(kind)
         else:
-            sigs = sorted({pick(draw, SIGNALS) for _ in range(draw(st.integers(1, 2)))})
+            sigs = sorted({pick(draw, SPAWN_SIGNALS) for _ in range(draw(st.integers(1, 2)))})
             out.append(f"{kind}={'+'.join(sigs)}")
     return out
 
@@ -724,6 +728,9 @@ def r_wait(g: Generator, draw: Draw, a: Actor) -> None:
 def r_kill(g: Generator, draw: Draw, a: Actor) -> None:
     views = g.views()
     target = pick(draw, sorted(_killable(g, views, a)))
+    threads = sorted(t for t in views[target].threads if t)
+    if threads and chance(draw, 3):  # tgkill: the thread is the target, no choice left
+        target = f"{target}/{pick(draw, threads)}"
     g.apply(f"{a.text}: kill {target} {pick(draw, KILL_SIGNALS + MORE_SIGNALS)}")
 
 
@@ -884,6 +891,17 @@ def r_signal(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: signal {sig} {pick(draw, ('ignore', 'default', 'catch'))}")
 
 
+def r_sigaction(g: Generator, draw: Draw, a: Actor) -> None:
+    sig = pick(draw, SIGNALS + MORE_SIGNALS + FAULT_SIGNALS)
+    actions = ("ignore", "default", "exit") if sig in FAULT_SIGNALS else \
+        ("ignore", "default", "catch")
+    action = pick(draw, actions)
+    words = [f"exit {draw(st.integers(0, 3))}"] if action == "exit" else [action]
+    flags = SIGACTION_FLAGS + (("nocldwait", "nocldstop") if sig == "SIGCHLD" else ())
+    words += sorted({pick(draw, flags) for _ in range(draw(st.integers(0, 2)))})
+    g.apply(f"{a.text}: sigaction {sig} {' '.join(words)}")
+
+
 def r_block(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: block {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD'))}")
 
@@ -934,8 +952,8 @@ RULES: dict[str, Rule] = {
     "pread": r_pread, "pwrite": r_pwrite, "ftruncate": r_ftruncate, "printf": r_printf,
     "fflush": r_fflush, "setvbuf": r_setvbuf,
     "lock": r_lock, "unlock": r_unlock, "atfork": r_atfork, "malloc": r_malloc,
-    "free": r_free, "signal": r_signal, "block": r_block, "unblock": r_unblock,
-    "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
+    "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
+    "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}

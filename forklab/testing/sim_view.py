@@ -62,7 +62,7 @@ class ProcView:
     threads: dict[str, ThreadView]
     fds: dict[int, FdView]
     mappings: dict[str, MapView]
-    dispositions: dict[str, str]  # signal -> ignore | catch
+    dispositions: dict[str, str]  # signal -> ignore | catch | exit
     mask: frozenset[str]  # every thread's (the generator keeps them equal)
     atfork: tuple[str, ...]
     allocations: tuple[str, ...]
@@ -145,7 +145,8 @@ def process(kernel: Kernel, name: str) -> ProcView:
         name=name, ended=proc.ended,
         program=proc.program.path if proc.program is not None else None,
         parent=proc.parent, children=tuple(proc.children), threads=threads, fds=fds,
-        mappings=mappings, dispositions=dict(proc.sighand.action),
+        mappings=mappings,
+        dispositions={sig: d.action for sig, d in proc.sighand.actions.items()},
         mask=frozenset(main.mask) if main is not None else frozenset(),
         atfork=atfork, allocations=allocations, mutexes=mutexes,
         shares_memory_with=sharing)

@@ -31,7 +31,7 @@ from forklab.scenario.expr import check, evaluate
 from forklab.scenario.model import NameKind, Scenario, ScenarioError, Step, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_text
-from forklab.testing.generator import GENERATED, REAL_VERBS, Generator, pick
+from forklab.testing.generator import GENERATED, REAL_VERBS, SIGNALS, Generator, pick
 
 __all__ = [
     "ALL_OBSERVABLES",
@@ -52,12 +52,13 @@ PROCESS_OBSERVABLES = ("state", "exit_code", "term_signal", "errno", "parent", "
                        "threads", "faults", "minflt", "vm_pte", "fds", "last_read",
                        "sig_ignored", "sig_caught", "sig_blocked", "sig_pending", "commit")
 PAIR_OBSERVABLES = ("libc_text_same", "libc_relro_same")
+SIGNAL_OBSERVABLES = ("sig_received",)
 FD_OBSERVABLES = ("cloexec", "same_file")
 MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte",
                        "committed")
 RUN_OBSERVABLES = ("stdout", "processes")
-ALL_OBSERVABLES = frozenset(PROCESS_OBSERVABLES + PAIR_OBSERVABLES + FD_OBSERVABLES
-                            + MAPPING_OBSERVABLES + RUN_OBSERVABLES)
+ALL_OBSERVABLES = frozenset(PROCESS_OBSERVABLES + PAIR_OBSERVABLES + SIGNAL_OBSERVABLES
+                            + FD_OBSERVABLES + MAPPING_OBSERVABLES + RUN_OBSERVABLES)
 """Observables an expectation may read (``spawn_us`` is timing, so never)."""
 
 
@@ -120,6 +121,8 @@ def _expression(draw: Any, gen: Generator, observables: frozenset[str]) -> str |
         return f"{p}.{kind}"
     if kind in PAIR_OBSERVABLES:
         return f"{p}.{kind}({pick(draw, procs)})"
+    if kind == "sig_received":
+        return f"{p}.sig_received({pick(draw, SIGNALS)!r})"
     if kind == "cloexec":
         return f"{p}.cloexec({pick(draw, fds)})"
     if kind == "same_file":
