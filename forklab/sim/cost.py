@@ -155,10 +155,15 @@ old image is gone); and the what-if APIs, which have no kernel to measure."""
 # with 24 GiB: fork of 0 / 64 MiB / 1 GiB written = 66 us / 1.3 ms / 19 ms, of 1 GiB
 # in huge pages 0.57 ms; exec of /bin/true by a fork child of 1 GiB 25 ms, by a vfork
 # child 50-80 us; posix_spawn 135-155 us at any size. See docs/model.md ("Costs").
+# The later terms were measured on the same VM with forklab-bench (medians of 21):
+# wrprotect from a 64 MiB fork, rewritten or not before each call (1244 / 907 us);
+# cold from an empty parent's calls after 64 MiB of fresh writes (fork 154 / 43 us,
+# vfork 71 / 11, posix_spawn 230 / 125); the regimes are what quick calibrations
+# there found between loads (fork 0.4-0.8, vfork 0.15-0.45, posix_spawn 0-0.2).
 DEFAULTS: dict[str, Coefficients] = {
     "fork": Coefficients(base=47.6, mapping=0.640, pte=0.0658, wrprotect=0.021, table=0.944,
-                         fd=0.0198, thread=3.12, cold=110.0, regime=0.5),
-    "vfork": Coefficients(base=13.3, mapping=0.0074, fd=0.0082, cold=55.0, regime=0.45),
+                         fd=0.0198, thread=3.12, cold=111.0, regime=0.5),
+    "vfork": Coefficients(base=13.3, mapping=0.0074, fd=0.0082, cold=60.0, regime=0.3),
     "spawn": Coefficients(base=150.5, fd=0.0034, cold=105.0, regime=0.1),
     "exec": Coefficients(base=70.8, image=93.2, mapping=0.290, pte=0.0843, huge=0.0832,
                          table=0.591),
