@@ -117,6 +117,8 @@ struct fl_state {
 #define FL_OP_READ 13       /* a0 addr a1 pages */
 #define FL_OP_MADVISE 14    /* a0 addr a1 len a2 advice */
 #define FL_OP_MPROTECT 15   /* a0 addr a1 len a2 prot */
+#define FL_OP_MLOCK 16      /* a0 addr a1 len; reply: faults */
+#define FL_OP_MUNLOCK 17    /* a0 addr a1 len */
 #define FL_OP_FORK 20       /* fd: child channel; a0 token */
 #define FL_OP_VFORK 21      /* fd: child channel; a0 token */
 #define FL_OP_CLONE 22      /* fd: child channel; a0 token a1 clone flags */

@@ -4,8 +4,8 @@ A :class:`World` is one consistent snapshot of every process of a scenario.
 Plain values cover the default observation set (docs/scenario-language.md); the observables
 that take arguments (``shared_with``, ``byte``, ``same_file``, ``offset``,
 ``pipe_fill``, ``libc_text_same``, ``libc_relro_same``) and those too
-costly to read at every step on the kernel (``commit``, ``committed``, which
-walk /proc/PID/smaps) are answered by the backend through a :class:`Queries`
+costly to read at every step on the kernel (``commit``, ``committed``,
+``locked``, which walk /proc/PID/smaps) are answered by the backend through a :class:`Queries`
 object, valid until the next op, and compared only when an expression reads
 them.
 :func:`default_observations` flattens a World into ``{"parent.heap.present":
@@ -53,10 +53,11 @@ NOT_COMPARED = {"compared": False}
 
 @dataclass(frozen=True)
 class MappingObs:
-    mapped: bool
+    mapped: bool  # whether any page of the mapping's range is still mapped
     present: int = 0
     exclusive: int = 0
     zero: int = 0
+    vmas: int = 0  # the VMAs the kernel has over the mapping's range
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,10 @@ class Queries(Protocol):
         """``committed`` summed over every scenario mapping the process has."""
         ...
 
+    def locked(self, process: str, mapping: str) -> int:
+        """Pages of the mapping in VMAs the kernel marks VM_LOCKED, 0 if none."""
+        ...
+
     def libc_same(self, process: str, other: str, part: str) -> bool | None:
         """Whether the pages of libc's PART ("text" or "relro") present in both
         processes map the same frames; None unless both run forklab's probe."""
@@ -155,6 +160,7 @@ PROCESS_OBSERVABLES: tuple[Observable, ...] = (
 MAPPING_OBSERVABLES: tuple[Observable, ...] = (
     *_fields_read(MappingObs),
     _queried("committed"),
+    _queried("locked"),
     _queried("shared_with", "shared_with(Q)"),
     _queried("byte", "byte(OFFSET)"),
 )

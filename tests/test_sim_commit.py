@@ -18,27 +18,35 @@ def _mapping(**kw: object) -> Mapping:
     return m
 
 
+def _accounted(m: Mapping) -> bool:
+    return m.accounted_pages() == m.pages
+
+
 def test_only_private_writable_reserving_mappings_are_charged_at_mmap() -> None:
-    assert _mapping().accounted
-    assert not _mapping(prot="ro").accounted
-    assert not _mapping(prot="rx").accounted
-    assert not _mapping(share="shared").accounted
-    assert not _mapping(noreserve=True).accounted
+    assert _accounted(_mapping())
+    assert not _accounted(_mapping(prot="ro"))
+    assert not _accounted(_mapping(prot="rx"))
+    assert not _accounted(_mapping(share="shared"))
+    assert not _accounted(_mapping(noreserve=True))
+
+
+def _mprotect(m: Mapping, prot: str) -> None:
+    m.vmas.change(0, m.pages, lambda v: m.protected(v, prot))
 
 
 def test_mprotect_charges_on_write_and_refunds_only_unwritten_anonymous_memory() -> None:
     m = _mapping(prot="ro")
-    m.charge_at_mprotect("rw")
-    assert m.accounted
-    m.charge_at_mprotect("ro")
-    assert not m.accounted  # no anon_vma: nothing was ever written
-    m.charge_at_mprotect("rw")
-    m.anon_vma = True
-    m.charge_at_mprotect("none")
-    assert m.accounted
+    _mprotect(m, "rw")
+    assert _accounted(m)
+    _mprotect(m, "ro")
+    assert not _accounted(m)  # no anon_vma: nothing was ever written
+    _mprotect(m, "rw")
+    m.vmas.give_anon_vma(0, 1)
+    _mprotect(m, "none")
+    assert _accounted(m)
     noreserve = _mapping(noreserve=True)
-    noreserve.charge_at_mprotect("rw")
-    assert not noreserve.accounted
+    _mprotect(noreserve, "rw")
+    assert not _accounted(noreserve)
 
 
 def _run(*steps: str) -> list[dict[str, int]]:

@@ -59,8 +59,8 @@ ops = st.one_of(
     st.tuples(st.sampled_from(["read", "write"]), st.integers(0, 3), page_range,
               st.integers(1, 255)),
     st.tuples(st.just("fork"), st.integers(0, 3)),
-    st.tuples(st.just("mprotect"), st.integers(0, 3), st.sampled_from(["ro", "rw"])),
-    st.tuples(st.just("dontneed"), st.integers(0, 3)),
+    st.tuples(st.just("mprotect"), st.integers(0, 3), st.sampled_from(["ro", "rw"]), page_range),
+    st.tuples(st.just("dontneed"), st.integers(0, 3), page_range),
 )
 
 
@@ -107,9 +107,9 @@ def _apply(spaces: list[AddressSpace], op: tuple) -> int | str | None:
     if kind == "fork":
         spaces.append(space.fork_copy(None))
     elif kind == "mprotect":
-        space.mprotect("m", op[2])
+        space.mprotect("m", *op[3], op[2])
     else:
-        space.dontneed("m")
+        space.dontneed("m", *op[2])
     return None
 
 
@@ -125,7 +125,8 @@ def _one_page_at_a_time(spaces: list[AddressSpace], op: tuple) -> int | str:
 
 def _fault_around_reference(m: Mapping, lo: int, hi: int) -> int:
     """Read faults on a file or shmem mapping, page by page over sets: a missing page
-    faults, comes into the cache, and maps every cached page of its 16-page window."""
+    faults, comes into the cache, and maps every cached page of its 16-page window
+    that its VMA holds."""
     assert m.obj is not None
     mapped = {p for p in range(PAGES) if m.ptes.get(p) is not None}
     cached = {p for p in range(PAGES) if m.obj.pages.get(p) is not None}
@@ -136,7 +137,10 @@ def _fault_around_reference(m: Mapping, lo: int, hi: int) -> int:
         faults += 1
         cached.add(page)
         window = page - page % FAULT_AROUND_PAGES
-        mapped.update(p for p in range(window, min(window + FAULT_AROUND_PAGES, PAGES))
+        vma = m.vmas.at(page)  # fault-around stays inside the VMA
+        assert vma is not None
+        mapped.update(p for p in range(max(window, vma.start),
+                                       min(window + FAULT_AROUND_PAGES, vma.end))
                       if p in cached)
     return faults
 

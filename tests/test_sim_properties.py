@@ -81,7 +81,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
     verbs = ["write", "read", "fork", "vfork", "clone", "exit", "_exit", "pipe", "dup",
              "close", "readfd", "writefd", "lock", "unlock", "thread", "madvise",
              "munmap", "mprotect", "wait", "exec", "kill", "printf", "spawn", "signal",
-             "sigaction", "block", "unblock", "atfork"]
+             "sigaction", "block", "unblock", "atfork", "mlock", "munlock"]
     if thread_actor:
         verbs = ["write", "read", "lock", "unlock", "thread_exit", "fork"]
     if only is not None:
@@ -128,13 +128,15 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
         return make_op(actor, verb, name=data.draw(st.sampled_from(["m", "n"])))
     if verb == "thread":
         return make_op(actor, "thread", (fresh("t"),))
+    span = Range(mapping, lo * PAGE, hi * PAGE)
     if verb == "madvise":
-        advice = data.draw(st.sampled_from(["dontneed", "dontfork", "wipeonfork", "dofork"]))
-        return make_op(actor, "madvise", name=mapping, advice=advice)
-    if verb == "munmap":
-        return make_op(actor, "munmap", name=mapping)
+        advice = data.draw(st.sampled_from(["dontneed", "free", "dontfork", "wipeonfork",
+                                            "dofork"]))
+        return make_op(actor, "madvise", range=span, advice=advice)
+    if verb in ("munmap", "mlock", "munlock"):
+        return make_op(actor, verb, range=span)
     if verb == "mprotect":
-        return make_op(actor, "mprotect", name=mapping,
+        return make_op(actor, "mprotect", range=span,
                        prot=data.draw(st.sampled_from(["ro", "rw", "none"])))
     if verb == "wait":
         if not children:

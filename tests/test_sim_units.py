@@ -94,7 +94,7 @@ def test_copy_on_write_then_reuse() -> None:
 def test_dontneed_frees_only_whole_page_table_pages() -> None:
     mm = fresh(4096 + 16)
     mm.write("heap", 0, 4096 + 16)
-    mm.dontneed("heap")
+    mm.dontneed("heap", 0, 4096 + 16)
     assert mm.mappings["heap"].present() == 0
     assert mm.vm_pte_kib() == 12  # the partial last PTE page, the PMD and PUD stay
 

@@ -41,7 +41,7 @@ from forklab.real.driver import (
 )
 from forklab.scenario import ops
 from forklab.scenario.contract import Names, Standing, check_actor
-from forklab.scenario.model import FdRef, Program, Scenario, ScenarioError, Where
+from forklab.scenario.model import FdRef, Program, Range, Scenario, ScenarioError, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
@@ -54,8 +54,8 @@ MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
 
 PROT = {"ro": 0x1, "rw": 0x3, "rx": 0x5, "none": 0x0}
 MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE = 0x01, 0x02, 0x20, 0x4000
-MADV = {"dontneed": 4, "dontfork": 10, "dofork": 11, "hugepage": 14, "nohugepage": 15,
-        "wipeonfork": 18, "keeponfork": 19}
+MADV = {"dontneed": 4, "free": 8, "dontfork": 10, "dofork": 11, "hugepage": 14,
+        "nohugepage": 15, "wipeonfork": 18, "keeponfork": 19}
 CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
                "vfork": 0x4000, "clear_sighand": 0x100000000}
 OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
@@ -173,9 +173,9 @@ def estimate_memory(scenario: Scenario) -> tuple[int, int]:
     /bin/cat that may copy them into another file."""
     sizes: dict[str, int] = {}
     private: set[str] = set()
-    thp = {op.name for op in scenario.ops
-           if (isinstance(op, ops.Mmap) and op.thp)
-           or (isinstance(op, ops.Madvise) and op.advice == "hugepage")}
+    thp = {op.name for op in scenario.ops if isinstance(op, ops.Mmap) and op.thp} | {
+        op.range.mapping for op in scenario.ops
+        if isinstance(op, ops.Madvise) and op.advice == "hugepage"}
     memory = disk = files = written = 0
     for op in scenario.ops:
         if isinstance(op, ops.Mmap):
@@ -186,7 +186,7 @@ def estimate_memory(scenario: Scenario) -> tuple[int, int]:
                 files += op.size
                 disk += op.size
                 memory += op.size
-        elif isinstance(op, ops.Write):
+        elif isinstance(op, (ops.Write, ops.Mlock)):  # mlock faults its pages in
             rng = op.range
             lo, hi = rng.bounds(sizes.get(rng.mapping, 0))
             if rng.mapping in thp:
@@ -278,10 +278,10 @@ class RealQueries:
             return UNAVAILABLE
         proc = self._live(process)
         run = self._run
-        if proc is None or mapping not in run.addresses or not run.is_mapped(proc, mapping):
+        if proc is None or mapping not in run.addresses:
             return None
         size = run.sizes[mapping]
-        if not 0 <= offset < size:
+        if not 0 <= offset < size or not run.is_mapped(proc, mapping, offset // PAGE * PAGE):
             return None
         address = run.addresses[mapping] + offset
         entry = procfs.pagemap_entry(proc.pid, address)
@@ -338,7 +338,19 @@ class RealQueries:
         proc = self._live(process)
         if proc is None:
             return 0
-        spans = procfs.accounted(proc.pid)
+        return self._inside(procfs.accounted(proc.pid), mappings)
+
+    def locked(self, process: str, mapping: str) -> Any:
+        if self._stale():
+            return UNAVAILABLE
+        proc = self._live(process)
+        if proc is None:
+            return 0
+        locked = self._inside(procfs.locked(proc.pid), [mapping])
+        return locked if locked is UNAVAILABLE else locked // PAGE
+
+    def _inside(self, spans: list[tuple[int, int]] | None, mappings: list[str]) -> Any:
+        """Bytes of these spans inside the ranges of these scenario mappings."""
         if spans is None:
             return UNAVAILABLE
         total = 0
@@ -510,12 +522,12 @@ class RealRun:
     def fd_number(self, ref: FdRef | None) -> int:
         return self.names.fd_number(ref)
 
-    def is_mapped(self, proc: Proc, mapping: str) -> bool:
-        address = self.addresses[mapping]
-        for start, end, _ in procfs.maps(proc.pid) or ():
-            if start <= address < end:
-                return True
-        return False
+    def is_mapped(self, proc: Proc, mapping: str, offset: int | None = None) -> bool:
+        """Whether proc has any page of the mapping's range mapped (the page at
+        offset, if given)."""
+        lo = self.addresses[mapping] + (offset or 0)
+        hi = lo + PAGE if offset is not None else self.addresses[mapping] + self.sizes[mapping]
+        return any(start < hi and end > lo for start, end, _ in procfs.maps(proc.pid) or ())
 
     def _proc(self, name: str, op: Op) -> Proc:
         assert self.driver is not None
@@ -558,9 +570,10 @@ class RealRun:
         def bad(message: str) -> ScenarioError:
             return ScenarioError(f"refused by the real backend: {message}", op.where)
 
-        if isinstance(op, (ops.Write, ops.Read)):
+        if isinstance(op, (ops.Write, ops.Read, ops.Munmap, ops.Madvise, ops.Mprotect,
+                           ops.Mlock, ops.Munlock)):
             mapping: str | None = op.range.mapping
-        elif isinstance(op, (ops.Munmap, ops.Madvise, ops.Mprotect, ops.Mmap)):
+        elif isinstance(op, ops.Mmap):
             mapping = op.name
         else:
             mapping = None
@@ -720,7 +733,9 @@ class RealRun:
         try:
             counts = ffi.new("struct fl_counts *")
             for name, address in self.addresses.items():
-                if not any(start <= address < end for start, end, _ in vmas):
+                end_of_range = address + self.sizes[name]
+                pieces = sum(1 for start, end, _ in vmas if start < end_of_range and end > address)
+                if not pieces:
                     continue
                 # PAGEMAP_SCAN names zero-page PTEs itself; frame flags are read from
                 # /proc/kpageflags (one read per frame) only where it is missing
@@ -735,7 +750,8 @@ class RealRun:
                     zero = int(counts.zero_kpf)
                 else:
                     zero = UNAVAILABLE
-                out[name] = MappingObs(True, int(counts.present), int(counts.exclusive), zero)
+                out[name] = MappingObs(True, int(counts.present), int(counts.exclusive), zero,
+                                       vmas=pieces)
         finally:
             os.close(pm)
         return out
@@ -814,18 +830,17 @@ class RealRun:
                    (self.addresses[name], op.size, PROT[op.prot], flags, advice, open_flags),
                    data)
 
+    def _span(self, rng: Range) -> tuple[int, int]:
+        """The address and length of a range."""
+        lo, hi = rng.bounds(self.sizes[rng.mapping])
+        return self.addresses[rng.mapping] + lo, hi - lo
+
     @HANDLERS.handles(ops.Munmap)
     def _v_munmap(self, task: Task, op: ops.Munmap) -> None:
-        name = op.name
-        self._call(task, op, lib.FL_OP_MUNMAP, (self.addresses[name], self.sizes[name]))
+        self._call(task, op, lib.FL_OP_MUNMAP, self._span(op.range))
 
-    def _touch(self, task: Task, op: ops.Write | ops.Read, code: int, value: int) -> None:
-        rng = op.range
-        lo, hi = rng.bounds(self.sizes[rng.mapping])
-        if code == lib.FL_OP_WRITE:
-            self._check_write(op, hi - lo)
-        proc = task.proc
-
+    def _counting_faults(self, proc: Proc) -> Callable[[Flight], None]:
+        """What counts the faults an op that touches pages took (its reply says)."""
         def done(f: Flight) -> None:
             if f.reply is not None:
                 proc.faults += f.reply.v[lib.FL_V_FAULTS]
@@ -834,9 +849,14 @@ class RealRun:
                 taken = max(0, f.extra["death_minflt"] - f.extra["begin_minflt"])
                 proc.faults += taken
                 proc.minflt += taken
+        return done
 
-        self._call(task, op, code, (self.addresses[rng.mapping] + lo, (hi - lo) // PAGE, value),
-                   on_done=done)
+    def _touch(self, task: Task, op: ops.Write | ops.Read, code: int, value: int) -> None:
+        address, length = self._span(op.range)
+        if code == lib.FL_OP_WRITE:
+            self._check_write(op, length)
+        self._call(task, op, code, (address, length // PAGE, value),
+                   on_done=self._counting_faults(task.proc))
 
     @HANDLERS.handles(ops.Write)
     def _v_write(self, task: Task, op: ops.Write) -> None:
@@ -848,15 +868,22 @@ class RealRun:
 
     @HANDLERS.handles(ops.Madvise)
     def _v_madvise(self, task: Task, op: ops.Madvise) -> None:
-        name = op.name
-        self._call(task, op, lib.FL_OP_MADVISE,
-                   (self.addresses[name], self.sizes[name], MADV[op.advice]))
+        self._call(task, op, lib.FL_OP_MADVISE, (*self._span(op.range), MADV[op.advice]))
 
     @HANDLERS.handles(ops.Mprotect)
     def _v_mprotect(self, task: Task, op: ops.Mprotect) -> None:
-        name = op.name
-        self._call(task, op, lib.FL_OP_MPROTECT,
-                   (self.addresses[name], self.sizes[name], PROT[op.prot]))
+        self._call(task, op, lib.FL_OP_MPROTECT, (*self._span(op.range), PROT[op.prot]))
+
+    @HANDLERS.handles(ops.Mlock)
+    def _v_mlock(self, task: Task, op: ops.Mlock) -> None:
+        address, length = self._span(op.range)
+        self._check_write(op, length)
+        self._call(task, op, lib.FL_OP_MLOCK, (address, length),
+                   on_done=self._counting_faults(task.proc))
+
+    @HANDLERS.handles(ops.Munlock)
+    def _v_munlock(self, task: Task, op: ops.Munlock) -> None:
+        self._call(task, op, lib.FL_OP_MUNLOCK, self._span(op.range))
 
     # -- verbs: processes -------------------------------------------------------------------------
     def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...]) -> socket.socket:

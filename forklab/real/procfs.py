@@ -180,6 +180,17 @@ def accounted(pid: int) -> list[tuple[int, int]] | None:
     """(start, end) of every mapping charged to the commit limit: smaps's ``VmFlags``
     has ``ac`` (VM_ACCOUNT). Reading smaps walks the page tables, so callers read it
     only when asked."""
+    return _flagged(pid, "ac")
+
+
+def locked(pid: int) -> list[tuple[int, int]] | None:
+    """(start, end) of every mapping mlock locked: ``VmFlags`` has ``lo`` (VM_LOCKED);
+    read only when asked, as :func:`accounted`."""
+    return _flagged(pid, "lo")
+
+
+def _flagged(pid: int, flag: str) -> list[tuple[int, int]] | None:
+    """(start, end) of every mapping whose smaps ``VmFlags`` has ``flag``."""
     text = _read(f"/proc/{pid}/smaps")
     if text is None:
         return None
@@ -187,7 +198,7 @@ def accounted(pid: int) -> list[tuple[int, int]] | None:
     span: tuple[int, int] | None = None
     for line in text.splitlines():
         if line.startswith("VmFlags:"):
-            if span is not None and "ac" in line.split()[1:]:
+            if span is not None and flag in line.split()[1:]:
                 out.append(span)
             continue
         head = line.split(" ", 1)[0]

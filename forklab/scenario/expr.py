@@ -32,7 +32,8 @@ Decisions of this implementation (stated in the user docs too):
   fd the process does not have open are ``None``; ``same_file`` with an fd
   not open on either side is ``False``; ``shared_with(Q)`` is 0 when either
   side lacks the mapping; ``byte(...)`` of a mapping P lacks is ``None``;
-  ``committed`` of a mapping P lacks is 0 (none of these ask the backend).
+  ``committed`` and ``locked`` of a mapping P lacks are 0 (none of these ask
+  the backend).
 * ``sig_received(SIG)`` takes the signal's full name as a string
   (``P.sig_received("SIGRTMIN+1")``); the other ``sig_*`` values are sets
   (compare with ``{"SIGINT"}``, not a list);
@@ -886,7 +887,7 @@ class _Evaluator:
             if not self.observe(f"{p}.{m}.mapped", self.mapping(p, m).mapped):
                 return self.observe(f"{p}.{m}.{attr}", 0)
             return self.query(node, f"{p}.{m}.{attr}",
-                              lambda: self.world.queries.committed(p, m))
+                              lambda: getattr(self.world.queries, attr)(p, m))
         return self.observe(f"{p}.{m}.{attr}", getattr(self.mapping(p, m), attr))
 
     def eval_Call(self, node: ast.Call) -> Any:

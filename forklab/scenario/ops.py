@@ -47,7 +47,7 @@ class Mmap(Op):
 @dataclass(frozen=True, kw_only=True)
 class Munmap(Op):
     verb = "munmap"
-    name: str
+    range: Range
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,15 +66,27 @@ class Read(Op):
 @dataclass(frozen=True, kw_only=True)
 class Madvise(Op):
     verb = "madvise"
-    name: str
+    range: Range
     advice: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Mprotect(Op):
     verb = "mprotect"
-    name: str
+    range: Range
     prot: str  # "ro", "rw" or "none"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mlock(Op):
+    verb = "mlock"
+    range: Range
+
+
+@dataclass(frozen=True, kw_only=True)
+class Munlock(Op):
+    verb = "munlock"
+    range: Range
 
 
 # --- processes --------------------------------------------------------------------------

@@ -98,7 +98,7 @@ _MMAP_OPTIONS = {"anon": "backing", "private": "share", "shared": "share", "rw":
 _OPEN_OPTIONS = {"ro": "mode", "wo": "mode", "rw": "mode", "cloexec": "cloexec",
                  "append": "append", "create": "create"}
 _CHOICES = {
-    "madvise": ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "hugepage",
+    "madvise": ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "free", "hugepage",
                 "nohugepage"),
     "mprotect": ("ro", "rw", "none"),
     "setvbuf": ("none", "line", "full"),
@@ -683,10 +683,10 @@ class _Line:
                 "share": options.get("share", "private"), "prot": options.get("prot", "rw"),
                 "thp": "thp" in options, "noreserve": "noreserve" in options}
 
-    @RULES.handles(ops.Munmap)
-    def v_munmap(self, args: list[Token]) -> dict[str, Any]:
-        self.arity(args, 1, 1, "a mapping name")
-        return {"name": self.mapping(self.word(args[0], "a mapping name"), args[0].start)}
+    @RULES.handles(ops.Munmap, ops.Mlock, ops.Munlock)
+    def v_range_only(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a range")
+        return {"range": self.range(args[0])}
 
     @RULES.handles(ops.Write)
     def v_write(self, args: list[Token]) -> dict[str, Any]:
@@ -726,16 +726,15 @@ class _Line:
 
     @RULES.handles(ops.Madvise)
     def v_madvise(self, args: list[Token]) -> dict[str, Any]:
-        self.arity(args, 2, 2, "a mapping name and an advice")
-        name = self.mapping(self.word(args[0], "a mapping name"), args[0].start)
-        return {"name": name, "advice": self.choice(args[1], _CHOICES["madvise"], "an advice")}
+        self.arity(args, 2, 2, "a range and an advice")
+        return {"range": self.range(args[0]),
+                "advice": self.choice(args[1], _CHOICES["madvise"], "an advice")}
 
     @RULES.handles(ops.Mprotect)
     def v_mprotect(self, args: list[Token]) -> dict[str, Any]:
-        self.arity(args, 2, 2, "a mapping name and a protection")
-        name = self.mapping(self.word(args[0], "a mapping name"), args[0].start)
-        return {"name": name, "prot": self.choice(args[1], _CHOICES["mprotect"],
-                                                  "a protection")}
+        self.arity(args, 2, 2, "a range and a protection")
+        return {"range": self.range(args[0]),
+                "prot": self.choice(args[1], _CHOICES["mprotect"], "a protection")}
 
     # -- verbs: processes ------------------------------------------------------------------
     @RULES.handles(ops.Fork, ops.Vfork, ops.Thread, ops.Fflush, ops.PidfdEmpty)

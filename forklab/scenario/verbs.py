@@ -50,12 +50,14 @@ _WHAT_IF = "Designs Linux does not ship (simulator only)"
 _ALL = (
     Verb(ops.Mmap, "P: mmap NAME SIZE [anon|file=PATH|fd=FD] [private|shared] [rw|ro|rx] "
                    "[thp] [noreserve]", _MEMORY),
-    Verb(ops.Munmap, "P: munmap NAME", _MEMORY),
+    Verb(ops.Munmap, "P: munmap RANGE", _MEMORY),
     Verb(ops.Write, "P: write RANGE [= BYTE]", _MEMORY),
     Verb(ops.Read, "P: read RANGE", _MEMORY),
-    Verb(ops.Madvise, "P: madvise NAME dontfork|dofork|wipeonfork|keeponfork|dontneed|hugepage"
-                      "|nohugepage", _MEMORY),
-    Verb(ops.Mprotect, "P: mprotect NAME ro|rw|none", _MEMORY),
+    Verb(ops.Madvise, "P: madvise RANGE dontfork|dofork|wipeonfork|keeponfork|dontneed|free"
+                      "|hugepage|nohugepage", _MEMORY),
+    Verb(ops.Mprotect, "P: mprotect RANGE ro|rw|none", _MEMORY),
+    Verb(ops.Mlock, "P: mlock RANGE", _MEMORY),
+    Verb(ops.Munlock, "P: munlock RANGE", _MEMORY),
     Verb(ops.Fork, "P: fork -> C", _PROCESSES, ("process",)),
     Verb(ops.Vfork, "P[/T]: vfork -> C", _PROCESSES, ("process",)),
     Verb(ops.Clone, "P: clone FLAGS -> C", _PROCESSES, ("process",)),

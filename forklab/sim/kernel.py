@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from forklab.scenario.contract import Names, Standing, check_actor
 from forklab.scenario.model import Program, Scenario, SpawnAction
@@ -69,15 +69,19 @@ class Kernel:
     ``rules`` the pieces an exercise may replace (:mod:`forklab.sim.rules`);
     ``budget`` bounds the work of each op and the time of the run; ``fd_limit``
     is every process's RLIMIT_NOFILE (by default the one forklab runs with, which
-    the real backend's processes inherit).
+    the real backend's processes inherit), ``memlock_limit`` the pages each may
+    lock (None: no limit, as with CAP_IPC_LOCK; by default forklab's own).
     """
 
     def __init__(self, scenario: Scenario,
                  coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS,
                  rules: Rules = KERNEL, budget: Budget | None = None,
-                 fd_limit: int | None = None) -> None:
+                 fd_limit: int | None = None,
+                 memlock_limit: int | Literal["own"] | None = "own") -> None:
         self.scenario = scenario
         self.fd_limit = fd_limit if fd_limit is not None else soft_fd_limit()
+        self.memlock_limit = mman.own_memlock_limit() if memlock_limit == "own" \
+            else memlock_limit
         self.coefficients = coefficients
         self.rules = rules
         self.budget = budget or Budget()

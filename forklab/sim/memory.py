@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from forklab.layout import PMD_SPAN, PTE_SPAN, PUD_SPAN
 from forklab.sim.runs import Counts, Linear, RunMap
+from forklab.sim.vmas import Vma, Vmas
 from forklab.vocabulary import PAGE
 
 ZERO = "zero"
@@ -85,17 +86,16 @@ class SegFault(Exception):
     """The access is not allowed: the process takes SIGSEGV."""
 
     signal = "SIGSEGV"
-    faults = 0  # faults the access took (on the pages before the bad one) before it died
+
+    def __init__(self, name: str, faults: int = 0) -> None:
+        super().__init__(name)
+        self.faults = faults  # faults the access took (on the pages before the bad one)
 
 
 class BusError(SegFault):
     """An access to a page of a file mapping past the end of the file: SIGBUS."""
 
     signal = "SIGBUS"
-
-    def __init__(self, name: str, faults: int) -> None:
-        super().__init__(name)
-        self.faults = faults
 
 
 class PhysicalMemory:
@@ -221,36 +221,32 @@ class SharedObject:
         return [(a, b, v.at(a)) for a, b, v in self.pages.runs(lo, hi)]
 
 
-@dataclass
 class Mapping:
-    """One VMA at a fixed, 1 GiB-aligned address (see forklab.layout)."""
+    """One named mapping at a fixed, 1 GiB-aligned address (see forklab.layout): the
+    pages of its range, their page-table entries, and the VMAs over them
+    (:mod:`forklab.sim.vmas`: one at mmap; calls on part of it split it)."""
 
-    name: str
-    address: int
-    pages: int
-    share: str = "private"  # or "shared"
-    prot: str = "rw"  # rw, ro, rx, none
-    obj: SharedObject | None = None  # file page cache or shmem; None for private anon
-    file_backed: bool = False
-    thp: bool = False
-    dontfork: bool = False
-    wipeonfork: bool = False
-    anon_vma: bool = False  # set by the first fault that maps an anonymous page here
-    noreserve: bool = False  # MAP_NORESERVE: never charged to the commit limit
-    accounted: bool = False  # VM_ACCOUNT: its size is charged to the commit limit
-    ptes: RunMap = field(init=False)
-    pte_tables: RunMap = field(init=False)  # per 2 MiB region: True while a PTE page exists
-    pmd_tables: RunMap = field(init=False)  # per 1 GiB region
-
-    def __post_init__(self) -> None:
-        self.ptes = RunMap(self.pages)
-        self.pte_tables = RunMap(-(-self.pages // PAGES_PER_PTE_TABLE), False)
-        self.pmd_tables = RunMap(-(-self.pages // PAGES_PER_PMD_TABLE), False)
+    def __init__(self, name: str, address: int, pages: int, *, share: str = "private",
+                 prot: str = "rw", obj: SharedObject | None = None, file_backed: bool = False,
+                 thp: bool = False, noreserve: bool = False) -> None:
+        self.name = name
+        self.address = address
+        self.pages = pages
+        self.share = share  # "private" or "shared"
+        self.obj = obj  # file page cache or shmem; None for private anon
+        self.file_backed = file_backed
+        self.noreserve = noreserve  # MAP_NORESERVE: never charged to the commit limit
+        self.vmas = Vmas(Vma(0, pages, prot, thp=thp))
+        self.ptes = RunMap(pages)
+        self.pte_tables = RunMap(-(-pages // PAGES_PER_PTE_TABLE), False)  # per 2 MiB region:
+        # True while a PTE page exists
+        self.pmd_tables = RunMap(-(-pages // PAGES_PER_PMD_TABLE), False)  # per 1 GiB region
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Mapping:
-        """The VMA as it stands, for a copy of the kernel (fork's copy is fork_copy)."""
+        """The mapping as it stands, for a copy of the kernel (fork's copy is fork_copy)."""
         new = copy.copy(self)
         new.obj = copy.deepcopy(self.obj, memo)
+        new.vmas = self.vmas.copy()
         new.ptes, new.pte_tables = self.ptes.copy(), self.pte_tables.copy()
         new.pmd_tables = self.pmd_tables.copy()
         return new
@@ -258,6 +254,29 @@ class Mapping:
     @property
     def size(self) -> int:
         return self.pages * PAGE
+
+    # what the VMAs say, for the views: one word where they agree
+    @property
+    def prot(self) -> str:
+        """The protection; where the VMAs differ, theirs in order ("rw/ro/rw")."""
+        prots = [v.prot for v in self.vmas.list]
+        return prots[0] if len(set(prots)) == 1 else "/".join(prots)
+
+    @property
+    def thp(self) -> bool:
+        return any(v.thp for v in self.vmas.list)
+
+    @property
+    def dontfork(self) -> bool:
+        return any(v.dontfork for v in self.vmas.list)
+
+    @property
+    def wipeonfork(self) -> bool:
+        return any(v.wipeonfork for v in self.vmas.list)
+
+    @property
+    def anon_vma(self) -> bool:
+        return any(v.anon_vma for v in self.vmas.list)
 
     def pud_regions(self) -> range:
         return range(self.address // PUD_SPAN, (self.address + self.size - 1) // PUD_SPAN + 1)
@@ -289,29 +308,40 @@ class Mapping:
     def zero(self) -> int:
         return self.ptes.count(lambda v: v in (ZERO, HUGE_ZERO))
 
+    def locked(self) -> int:
+        """Pages in VM_LOCKED VMAs (what ``VmLck`` sums)."""
+        return sum(v.pages for v in self.vmas.list if v.locked)
+
+    def accounted_pages(self) -> int:
+        return sum(v.pages for v in self.vmas.list if v.accounted)
+
     def thp_fits(self, region: int) -> bool:
-        """Whether a fault in this 2 MiB region can take a huge page: THP asked
-        for, private anonymous, the region wholly inside, no page table yet."""
+        """Whether a fault in this 2 MiB region can take a huge page: one VMA with THP
+        asked for covers it, private anonymous, no page table yet, nothing present."""
         lo, hi = region * PAGES_PER_PTE_TABLE, (region + 1) * PAGES_PER_PTE_TABLE
-        return (self.thp and self.obj is None and hi <= self.pages
-                and not self.pte_tables.get(region)
+        vma = self.vmas.at(lo)
+        return (vma is not None and vma.thp and vma.end >= hi and self.obj is None
+                and hi <= self.pages and not self.pte_tables.get(region)
                 and self.ptes.count(lambda v: v is not None, lo, hi) == 0)
 
     def charge_at_mmap(self) -> None:
         """``accountable_mapping``: a private writable mapping without MAP_NORESERVE is
         charged at mmap; shared memory is charged once for its object, not per mapping."""
-        self.accounted = self.share == "private" and self.prot == "rw" and not self.noreserve
+        self.vmas.change(0, self.pages, lambda v: replace(
+            v, accounted=self.share == "private" and v.prot == "rw" and not self.noreserve))
 
-    def charge_at_mprotect(self, prot: str) -> None:
-        """``mprotect_fixup``: becoming writable charges a private mapping not yet
-        charged (MAP_NORESERVE never); losing write gives the charge back only for
-        private anonymous memory that has no anon_vma yet (never written: nothing
-        of it can need swap); a file mapping or a written one keeps it."""
+    def protected(self, vma: Vma, prot: str) -> Vma:
+        """``mprotect_fixup`` on one VMA: becoming writable charges a private mapping not
+        yet charged (MAP_NORESERVE never); losing write gives the charge back only for
+        private anonymous memory whose VMA has no anon_vma (never written: nothing of
+        it can need swap); a file mapping or a written one keeps it."""
+        accounted = vma.accounted
         if prot == "rw":
             if self.share == "private" and not self.noreserve:
-                self.accounted = True
-        elif self.accounted and self.obj is None and not self.anon_vma:
-            self.accounted = False
+                accounted = True
+        elif accounted and self.obj is None and not vma.anon_vma:
+            accounted = False
+        return replace(vma, prot=prot, accounted=accounted)
 
     def frame_runs(self, lo: int = 0, hi: int | None = None):
         """(start, end, Linear) for runs of pages that map frames."""
@@ -341,11 +371,24 @@ class AddressSpace:
     def mmap(self, mapping: Mapping) -> None:
         self.mappings[mapping.name] = mapping
 
-    def munmap(self, name: str) -> None:
-        mapping = self.mappings.pop(name)
-        self._zap(mapping, 0, mapping.pages)
-        for region in mapping.pud_regions():
-            if not any(region in m.pud_regions() for m in self.mappings.values()):
+    def munmap(self, name: str, lo: int = 0, hi: int | None = None) -> None:
+        """Unmap pages [lo, hi) (all by default). The page tables of 2 MiB (PTE) and
+        1 GiB (PMD) regions left with no VMA go (``free_pgtables``); the mapping goes
+        when no page of it is left, and a PUD table with it when no mapping needs it."""
+        m = self.mappings[name]
+        hi = m.pages if hi is None else hi
+        self._split_huge(m, m.vmas.unmap(lo, hi))
+        self._zap(m, lo, hi)
+        if m.vmas.list:
+            for tables, span in ((m.pte_tables, PAGES_PER_PTE_TABLE),
+                                 (m.pmd_tables, PAGES_PER_PMD_TABLE)):
+                for region in range(lo // span, (hi - 1) // span + 1):
+                    if not any(v for _, _, v in m.vmas.runs(region * span, (region + 1) * span)):
+                        tables.set(region, region + 1, False)
+            return
+        del self.mappings[name]
+        for region in m.pud_regions():
+            if not any(region in other.pud_regions() for other in self.mappings.values()):
                 self.puds.discard(region)
 
     def release(self) -> None:
@@ -363,14 +406,20 @@ class AddressSpace:
         ``writer`` names the process writing, for the fault it is shown.
         """
         m = self.mappings[name]
-        if m.prot != "rw" or hi <= lo:
-            if hi > lo:
-                raise SegFault(name)
-            return 0
-        bad = self._past_eof(m, lo, hi)
-        if bad is not None:
-            raise BusError(name, self.write(name, lo, bad, value, writer=writer, decide=decide)
-                           if bad > lo else 0)
+        self._check_access(m, lo, hi, "rw", lambda bad: self.write(
+            name, lo, bad, value, writer=writer, decide=decide))
+        faults = self.write_faults(m, lo, hi, writer, decide)
+        for a, b, v in m.frame_runs(lo, hi):
+            self.memory.content.set(v.at(a), v.at(b), value)
+            file = m.obj.file if m.obj is not None and not v.tag.anon else None
+            if file is not None:  # a store into the page cache is a store into the file
+                file.store_heads(a, b, value)
+        return faults
+
+    def write_faults(self, m: Mapping, lo: int, hi: int, writer: str = "",
+                     decide: WriteFaultRule = decide_write_fault) -> int:
+        """The write faults a store into pages [lo, hi) takes, before it stores; return
+        how many (also what ``mlock`` takes to populate a private writable mapping)."""
         faults = 0
         for a, b, v in list(m.ptes.runs(lo, hi)):
             if v is None or v == ZERO or v == HUGE_ZERO:
@@ -386,35 +435,47 @@ class AddressSpace:
             elif not v.tag.writable:
                 faults += b - a
                 self._write_protect_fault(m, a, b, v, writer, decide)
-        for a, b, v in m.frame_runs(lo, hi):
-            self.memory.content.set(v.at(a), v.at(b), value)
-            file = m.obj.file if m.obj is not None and not v.tag.anon else None
-            if file is not None:  # a store into the page cache is a store into the file
-                file.store_heads(a, b, value)
         self._alloc_tables(m, lo, hi)
         return faults
+
+    def _check_access(self, m: Mapping, lo: int, hi: int, needs: str,
+                      before: Callable[[int], int]) -> None:
+        """Raise what the first page of [lo, hi) that may not be accessed gives: SIGSEGV
+        for a page no VMA maps or one whose protection forbids it (``needs`` "rw" for a
+        store, "ro" for a load), SIGBUS past the end of a file; ``before(page)`` makes the
+        accesses to the pages before it, and the faults they took go with the signal."""
+        denied = next((a for a, _, v in m.vmas.runs(lo, hi) if v is None or v.prot == "none"
+                       or (needs == "rw" and v.prot != "rw")), None)
+        eof = self._past_eof(m, lo, denied if denied is not None else hi)
+        bad = eof if eof is not None else denied
+        if bad is None:
+            return
+        faults = before(bad) if bad > lo else 0
+        raise (BusError if eof is not None else SegFault)(m.name, faults)
 
     def read(self, name: str, lo: int, hi: int) -> int:
         """Load from every page in [lo, hi); return the faults taken."""
         m = self.mappings[name]
-        if m.prot == "none" and hi > lo:
-            raise SegFault(name)
-        bad = self._past_eof(m, lo, hi)
-        if bad is not None:
-            raise BusError(name, self.read(name, lo, bad) if bad > lo else 0)
+        self._check_access(m, lo, hi, "ro", lambda bad: self.read(name, lo, bad))
+        return self.read_faults(m, lo, hi)
+
+    def read_faults(self, m: Mapping, lo: int, hi: int) -> int:
+        """The read faults a load from pages [lo, hi) takes; return how many (also what
+        ``mlock`` takes to populate any other mapping)."""
         faults = 0
         if m.obj is None:
             for a, b, v in list(m.ptes.runs(lo, hi)):
                 for c, d, huge in self._fault_spans(m, a, b, v) if v is None else ():
                     if huge:  # the huge zero page; this path makes an anon_vma
                         faults += (d - c) // PAGES_PER_PTE_TABLE
-                        m.anon_vma = True
+                        m.vmas.give_anon_vma(c, d)
                         m.ptes.set(c, d, HUGE_ZERO)
                     else:
                         faults += d - c
                         m.ptes.set(c, d, ZERO)
         else:
-            faults = self._read_faults_shared_object(m, lo, hi)
+            faults = sum(self._read_faults_shared_object(m, a, b, vma)
+                         for a, b, vma in list(m.vmas.runs(lo, hi)) if vma is not None)
         self._alloc_tables(m, lo, hi)
         return faults
 
@@ -482,7 +543,7 @@ class AddressSpace:
         for region in sorted({first, last}):
             kinds.append((region, region + 1, m.thp_fits(region)))
         if last - first > 1:
-            kinds[1:1] = [(c, d, not table) for c, d, table in m.pte_tables.runs(first + 1, last)]
+            kinds[1:1] = _middle_regions(m, first + 1, last)
         spans: list[tuple[int, int, bool]] = []
         for c, d, fits in kinds:
             lo = c * PAGES_PER_PTE_TABLE if fits else max(a, c * PAGES_PER_PTE_TABLE)
@@ -496,7 +557,7 @@ class AddressSpace:
     def _map_huge(self, m: Mapping, lo: int, hi: int) -> None:
         """A write fault that the kernel serves with whole 2 MiB huge pages, one per
         region of [lo, hi) (region-aligned)."""
-        m.anon_vma = True
+        m.vmas.give_anon_vma(lo, hi)
         m.ptes.set(lo, hi, None)
         base = self.memory.alloc(hi - lo, "anon")
         self._map_frames(m, lo, hi, base, replace(WRITABLE_ANON, huge=True))
@@ -533,7 +594,7 @@ class AddressSpace:
         through its mapping's anon_vma, so every fault that makes one (a write to
         a missing page, a copy of the zero page, of a page-cache page, of a
         shared page) gives the mapping one first, and fork copies it from then on."""
-        m.anon_vma = True
+        m.vmas.give_anon_vma(a, b)
         base = self.memory.alloc(b - a, "anon")
         self._map_frames(m, a, b, base, WRITABLE_ANON)
         return base
@@ -543,10 +604,12 @@ class AddressSpace:
         self.memory.map(base, base + (b - a))
         m.ptes.set(a, b, Linear(base - a, bits))
 
-    def _read_faults_shared_object(self, m: Mapping, lo: int, hi: int) -> int:
-        """Read faults on a file or shmem mapping, with the kernel's fault-around.
+    def _read_faults_shared_object(self, m: Mapping, lo: int, hi: int, vma: Vma) -> int:
+        """Read faults on pages [lo, hi) of a file or shmem mapping, all in one VMA,
+        with the kernel's fault-around.
 
-        The first read of a missing page in an aligned 16-page window maps it
+        The first read of a missing page in an aligned 16-page window (cut at the
+        VMA's ends: fault-around never leaves the VMA) maps it
         and every other page of the window already in the page cache (read-only
         for a file, writable for shmem); a shmem page never written is not in
         the cache, so reading it is a fault of its own that allocates it.
@@ -567,9 +630,9 @@ class AddressSpace:
                     faults -= 1 if c == a and new_first else 0
         for a, b in missing:
             m.obj.frames(a, b)  # reading a hole allocates the page
-        writable = m.share == "shared" and not m.file_backed and m.prot == "rw"
+        writable = m.share == "shared" and not m.file_backed and vma.prot == "rw"
         bits = Pte(writable, anon=False)
-        for w_lo, w_hi in _window_spans(missing, m.pages):
+        for w_lo, w_hi in _window_spans(missing, vma.start, vma.end):
             for a, b, v in list(m.obj.pages.runs(w_lo, w_hi)):
                 if v is None:
                     continue
@@ -580,14 +643,18 @@ class AddressSpace:
 
     # -- advice and protection ---------------------------------------------
 
-    def dontneed(self, name: str) -> None:
-        """Zap every PTE; free the PTE pages whose whole 2 MiB the call covered."""
+    def dontneed(self, name: str, lo: int, hi: int) -> None:
+        """Zap the PTEs of [lo, hi); free the PTE pages whose whole 2 MiB it covers."""
         m = self.mappings[name]
-        self._zap(m, 0, m.pages)
-        m.pte_tables.set(0, m.pages // PAGES_PER_PTE_TABLE, False)
+        self._split_huge(m, [lo, hi])
+        self._zap(m, lo, hi)
+        m.pte_tables.set(-(-lo // PAGES_PER_PTE_TABLE), hi // PAGES_PER_PTE_TABLE, False)
 
-    def mprotect(self, name: str, prot: str) -> None:
-        """Write-protect on the way down. On the way up, a page becomes writable at
+    def mprotect(self, name: str, lo: int, hi: int, prot: str) -> None:
+        """Give pages [lo, hi), all mapped, the protection: their VMAs split, change
+        (and their commit charge, :meth:`Mapping.protected`) and merge as the kernel's do.
+
+        Write-protect on the way down. On the way up, a page becomes writable at
         once only where a write fault would not have to do anything: in a private
         mapping, an owned anonymous page (any other needs its copy-on-write check);
         in a shared file mapping, a dirty page (a clean one must fault, so that
@@ -595,8 +662,8 @@ class AddressSpace:
         page (shmem asks for no notification, so the new protection applies as is).
         Every other page takes a fault on its next write."""
         m = self.mappings[name]
-        m.prot = prot
-        for a, b, v in m.frame_runs():
+        self.change_vmas(m, lo, hi, lambda v: m.protected(v, prot))
+        for a, b, v in m.frame_runs(lo, hi):
             if prot != "rw":
                 writable = False
             elif m.share == "private":
@@ -606,20 +673,72 @@ class AddressSpace:
             if writable != v.tag.writable:
                 m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=writable)))
 
+    def mlock(self, name: str, lo: int, hi: int) -> tuple[int, bool]:
+        """Lock pages [lo, hi), all mapped (VM_LOCKED), and fault them in as
+        ``populate_vma_page_range`` does: write faults in a private writable VMA (they
+        break copy-on-write), read faults in any other. A PROT_NONE VMA, or a page
+        past the end of the file, stops it. Returns (faults, whether it got through)."""
+        m = self.mappings[name]
+        self.change_vmas(m, lo, hi, lambda v: replace(v, locked=True))
+        faults = 0
+        for a, b, vma in list(m.vmas.runs(lo, hi)):
+            assert vma is not None
+            eof = self._past_eof(m, a, b)
+            end = eof if eof is not None else b
+            if vma.prot == "none":
+                return faults, False
+            if vma.prot == "rw" and m.share == "private":
+                faults += self.write_faults(m, a, end)
+            else:
+                faults += self.read_faults(m, a, end)
+            if eof is not None:
+                return faults, False
+        return faults, True
+
+    def munlock(self, name: str, lo: int, hi: int) -> None:
+        m = self.mappings[name]
+        self.change_vmas(m, lo, hi, lambda v: replace(v, locked=False))
+
+    def change_vmas(self, m: Mapping, lo: int, hi: int, how: Callable[[Vma], Vma]) -> None:
+        """Change the flags of m's VMAs over [lo, hi) (see :meth:`Vmas.change`); a huge
+        page a new VMA boundary cuts is split into 4 KiB entries first, as the kernel's
+        ``vma_adjust_trans_huge`` does."""
+        self._split_huge(m, m.vmas.change(lo, hi, how))
+
+    def _split_huge(self, m: Mapping, cuts: list[int]) -> None:
+        """Map the huge pages (and huge zero pages) that the pages ``cuts`` fall inside
+        with 4 KiB entries (``split_huge_pmd``): same frames, 512 entries, in the page
+        table the huge page came with (counted from its fault on)."""
+        for page in cuts:
+            if page % PAGES_PER_PTE_TABLE == 0 or page >= m.pages:
+                continue
+            region = _region_floor(page)
+            for a, b, v in list(m.ptes.runs(region, region + PAGES_PER_PTE_TABLE)):
+                if v == HUGE_ZERO:
+                    m.ptes.set(a, b, ZERO)
+                elif isinstance(v, Linear) and v.tag.huge:
+                    m.ptes.set(a, b, Linear(v.base, replace(v.tag, huge=False)))
+
     # -- fork ---------------------------------------------------------------
 
     def fork_copy(self, user: Any) -> AddressSpace:
-        """The child's mm at fork: what ``dup_mmap`` copies, nothing more."""
+        """The child's mm at fork: what ``dup_mmap`` copies, nothing more: a VMA's
+        page-table entries (and tables) only if it has an anon_vma, not for
+        VM_WIPEONFORK; no VM_DONTCOPY VMA (see :meth:`Vmas.forked`)."""
         child = AddressSpace(self.memory, user)
         for name, m in self.mappings.items():
-            if m.dontfork:
+            vmas = m.vmas.forked()
+            if not vmas.list:
                 continue
             c = copy.copy(m)
-            c.__post_init__()
-            if m.wipeonfork:
-                c.anon_vma = False
-            elif m.anon_vma:
-                for a, b, v in list(m.ptes.runs()):
+            c.vmas = vmas
+            c.ptes = RunMap(m.pages)
+            c.pte_tables = RunMap(m.pte_tables.size, False)
+            c.pmd_tables = RunMap(m.pmd_tables.size, False)
+            for vma in m.vmas.list:
+                if not vma.anon_vma or vma.wipeonfork or vma.dontfork:
+                    continue
+                for a, b, v in list(m.ptes.runs(vma.start, vma.end)):
                     if isinstance(v, Linear):
                         self.memory.map(v.at(a), v.at(b))
                         if v.tag.anon:  # both sides write-protected, neither owns it
@@ -627,11 +746,15 @@ class AddressSpace:
                             m.ptes.set(a, b, v)
                     if v is not None:
                         c.ptes.set(a, b, v)
-                c.pte_tables = m.pte_tables.copy()
-                c.pmd_tables = m.pmd_tables.copy()
-                child.puds.update(
-                    r for r in m.pud_regions() if r in self.puds and c.table_pages()
-                )
+                for tables, span in ((c.pte_tables, PAGES_PER_PTE_TABLE),
+                                     (c.pmd_tables, PAGES_PER_PMD_TABLE)):
+                    parent = m.pte_tables if span == PAGES_PER_PTE_TABLE else m.pmd_tables
+                    for r_lo, r_hi, has in parent.runs(vma.start // span,
+                                                       (vma.end - 1) // span + 1):
+                        if has:
+                            tables.set(r_lo, r_hi, True)
+            if c.table_pages():
+                child.puds.update(r for r in m.pud_regions() if r in self.puds)
             child.mappings[name] = c
         return child
 
@@ -661,17 +784,31 @@ def _multiples(lo: int, hi: int, step: int) -> int:
     return max(0, -(-hi // step) - -(-lo // step))
 
 
-def _window_spans(runs: list[tuple[int, int]], pages: int) -> list[tuple[int, int]]:
-    """The aligned fault-around windows that the sorted runs touch, merged, within pages."""
+def _window_spans(runs: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """The aligned fault-around windows that the sorted runs touch, merged, cut to
+    [lo, hi)."""
     spans: list[tuple[int, int]] = []
     for a, b in runs:
-        w_lo = a - a % FAULT_AROUND_PAGES
-        w_hi = min(pages, -(-b // FAULT_AROUND_PAGES) * FAULT_AROUND_PAGES)
+        w_lo = max(lo, a - a % FAULT_AROUND_PAGES)
+        w_hi = min(hi, -(-b // FAULT_AROUND_PAGES) * FAULT_AROUND_PAGES)
         if spans and spans[-1][1] >= w_lo:
             spans[-1] = (spans[-1][0], max(spans[-1][1], w_hi))
         else:
             spans.append((w_lo, w_hi))
     return spans
+
+
+def _middle_regions(m: Mapping, first: int, last: int) -> list[tuple[int, int, bool]]:
+    """2 MiB regions [first, last) as runs of (first, end, whether a huge page fits):
+    the region lies inside one VMA that asks for THP and has no page table yet."""
+    span = PAGES_PER_PTE_TABLE
+    inside = RunMap(last, False)
+    for a, b, vma in m.vmas.runs(first * span, last * span):
+        if vma is not None and vma.thp:
+            inside.set(-(-a // span), b // span, True)
+    return [(e, f, good and not table)
+            for c, d, table in m.pte_tables.runs(first, last)
+            for e, f, good in inside.runs(c, d)]
 
 
 def huge_page_counts(memory: PhysicalMemory, v: Linear, lo: int,

@@ -1,4 +1,4 @@
-"""The memory calls: mmap, munmap, madvise, mprotect, and loads and stores.
+"""The memory calls: mmap, munmap, madvise, mprotect, mlock, munlock, loads and stores.
 
 What an address space does is :mod:`forklab.sim.memory`'s; this module is
 the calls that reach it, and the page cache of the scratch files that
@@ -6,13 +6,18 @@ the calls that reach it, and the page cache of the scratch files that
 """
 from __future__ import annotations
 
+import resource
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
+from forklab.scenario.model import Range
 from forklab.sim import cost, fdops, signal_calls
 from forklab.sim.files import RegularFile
-from forklab.sim.memory import Mapping, SegFault, SharedObject
+from forklab.sim.memory import AddressSpace, Mapping, SegFault, SharedObject
 from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.vmas import Vma
 from forklab.vocabulary import PAGE
 
 if TYPE_CHECKING:
@@ -78,12 +83,25 @@ def truncate(k: Kernel, file: RegularFile, size: int) -> None:
     cache.truncate(first)
 
 
+def _pages(proc: Process, rng: Range) -> tuple[Mapping | None, int, int]:
+    """The mapping a range names in proc (None if proc has no page of it left) and
+    the range's pages."""
+    assert proc.mm is not None
+    m = proc.mm.mappings.get(rng.mapping)
+    if m is None:
+        return None, 0, 0
+    lo, hi = (x // PAGE for x in rng.bounds(m.size))
+    return m, lo, hi
+
+
 @HANDLERS.handles(ops.Munmap)
 def op_munmap(k: Kernel, proc: Process, thread: Thread, op: ops.Munmap) -> None:
+    """Unmap the range; what is left of the mapping stays. Unmapping a range with
+    nothing mapped succeeds, as in the kernel."""
     assert proc.mm is not None
-    if op.name in proc.mm.mappings:
-        proc.mm.munmap(op.name)
-    # munmap of a range with nothing mapped succeeds, as in the kernel
+    m, lo, hi = _pages(proc, op.range)
+    if m is not None:
+        proc.mm.munmap(m.name, lo, hi)
 
 
 @HANDLERS.handles(ops.Write, ops.Read)
@@ -117,32 +135,133 @@ def op_touch(k: Kernel, proc: Process, thread: Thread, op: ops.Write | ops.Read)
 
 @HANDLERS.handles(ops.Madvise)
 def op_madvise(k: Kernel, proc: Process, thread: Thread, op: ops.Madvise) -> None:
+    """``madvise_walk_vmas``: the advice goes to each VMA of the range in turn; one
+    that refuses it ends the call with its error (EINVAL); pages no VMA maps do not
+    stop it, but the call then fails with ENOMEM."""
     assert proc.mm is not None
-    m = proc.mm.mappings.get(op.name)
+    m, lo, hi = _pages(proc, op.range)
     if m is None:
         set_errno(proc, thread, "ENOMEM")
         return
-    advice = op.advice
-    if advice == "wipeonfork" and m.obj is not None:
-        # madvise_vma_behavior: WIPEONFORK only on private anonymous memory (no
-        # vm_file, not VM_SHARED); KEEPONFORK just clears the flag, on any mapping
-        set_errno(proc, thread, "EINVAL")
-    elif advice == "dontneed":
-        proc.mm.dontneed(m.name)
-    elif advice in ("dontfork", "dofork"):
-        m.dontfork = advice == "dontfork"
-    elif advice in ("wipeonfork", "keeponfork"):
-        m.wipeonfork = advice == "wipeonfork"
-    elif advice in ("hugepage", "nohugepage"):
-        m.thp = advice == "hugepage"
+    for a, b, vma in list(m.vmas.runs(lo, hi)):
+        if vma is not None and not _advise(proc.mm, m, vma, a, b, op.advice):
+            set_errno(proc, thread, "EINVAL")
+            return
+    if m.vmas.first_hole(lo, hi) is not None:
+        set_errno(proc, thread, "ENOMEM")
+
+
+def _advise(mm: AddressSpace, m: Mapping, vma: Vma, lo: int, hi: int, advice: str) -> bool:
+    """One VMA's part [lo, hi) of a madvise; False if the VMA refuses the advice."""
+    anonymous = m.obj is None  # private anonymous: no file, not shared memory
+    if advice in ("dontneed", "free") and vma.locked:
+        return False  # madvise_dontneed_free_valid_vma: not on VM_LOCKED
+    if advice == "dontneed":
+        mm.dontneed(m.name, lo, hi)
+    elif advice == "free":
+        # MADV_FREE only marks the pages lazily freeable: without memory pressure
+        # they stay, with their data, and a later write keeps its new data
+        return anonymous
+    elif advice == "wipeonfork" and not anonymous:
+        # WIPEONFORK only on private anonymous memory (no vm_file, not VM_SHARED);
+        # KEEPONFORK just clears the flag, on any mapping
+        return False
+    else:
+        mm.change_vmas(m, lo, hi, _ADVICE[advice])
+    return True
+
+
+_ADVICE: dict[str, Callable[[Vma], Vma]] = {
+    "dontfork": lambda v: replace(v, dontfork=True),
+    "dofork": lambda v: replace(v, dontfork=False),
+    "wipeonfork": lambda v: replace(v, wipeonfork=True),
+    "keeponfork": lambda v: replace(v, wipeonfork=False),
+    "hugepage": lambda v: replace(v, thp=True),
+    "nohugepage": lambda v: replace(v, thp=False),
+}
+"""The VMA flag each advice that only sets a flag sets (``madvise_vma_behavior``)."""
 
 
 @HANDLERS.handles(ops.Mprotect)
 def op_mprotect(k: Kernel, proc: Process, thread: Thread, op: ops.Mprotect) -> None:
+    """The range's VMAs, up to the first page no VMA maps, get the protection; such a
+    page (even the first) makes the call fail with ENOMEM."""
     assert proc.mm is not None
-    m = proc.mm.mappings.get(op.name)
+    m, lo, hi = _pages(proc, op.range)
     if m is None:
         set_errno(proc, thread, "ENOMEM")
-    else:
-        m.charge_at_mprotect(op.prot)
-        proc.mm.mprotect(m.name, op.prot)
+        return
+    hole = m.vmas.first_hole(lo, hi)
+    proc.mm.mprotect(m.name, lo, hi if hole is None else hole, op.prot)
+    if hole is not None:
+        set_errno(proc, thread, "ENOMEM")
+
+
+def own_memlock_limit() -> int | None:
+    """Pages a process may lock: RLIMIT_MEMLOCK's soft limit of this process (every
+    process of a real run inherits it), or None, no limit, with CAP_IPC_LOCK."""
+    if _has_capability(CAP_IPC_LOCK):
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    return None if soft == resource.RLIM_INFINITY else soft // PAGE
+
+
+CAP_IPC_LOCK = 14
+
+
+def _has_capability(cap: int) -> bool:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except OSError:
+        pass
+    return False
+
+
+@HANDLERS.handles(ops.Mlock)
+def op_mlock(k: Kernel, proc: Process, thread: Thread, op: ops.Mlock) -> None:
+    """``do_mlock``: EPERM with a limit of 0; ENOMEM if the pages it would lock
+    anew take the process past its limit. Then the range's VMAs are locked up to
+    the first page no VMA maps (ENOMEM, and nothing faulted in), else every page
+    is faulted in (a fault in a PROT_NONE VMA fails the call with ENOMEM)."""
+    assert proc.mm is not None
+    m, lo, hi = _pages(proc, op.range)
+    limit = k.memlock_limit
+    if limit == 0:
+        set_errno(proc, thread, "EPERM")
+        return
+    if limit is not None:
+        locked = sum(mapping.locked() for mapping in proc.mm.mappings.values())
+        already = 0 if m is None else sum(
+            b - a for a, b, v in m.vmas.runs(lo, hi) if v is not None and v.locked)
+        if locked + (hi - lo) - already > limit:
+            set_errno(proc, thread, "ENOMEM")
+            return
+    hole = lo if m is None else m.vmas.first_hole(lo, hi)
+    if hole is not None:
+        if m is not None and hole > lo:
+            proc.mm.change_vmas(m, lo, hole, lambda v: replace(v, locked=True))
+        set_errno(proc, thread, "ENOMEM")
+        return
+    assert m is not None
+    faults, done = proc.mm.mlock(m.name, lo, hi)
+    proc.faults += faults
+    proc.minflt += faults
+    k.cache_touched += faults * PAGE  # each fault fills its page
+    if not done:
+        set_errno(proc, thread, "ENOMEM")
+
+
+@HANDLERS.handles(ops.Munlock)
+def op_munlock(k: Kernel, proc: Process, thread: Thread, op: ops.Munlock) -> None:
+    """The range's VMAs, up to the first page no VMA maps, are unlocked; such a page
+    makes the call fail with ENOMEM."""
+    assert proc.mm is not None
+    m, lo, hi = _pages(proc, op.range)
+    hole = lo if m is None else m.vmas.first_hole(lo, hi)
+    if m is not None:
+        proc.mm.munlock(m.name, lo, hi if hole is None else hole)
+    if hole is not None:
+        set_errno(proc, thread, "ENOMEM")

@@ -16,6 +16,7 @@ from forklab.sim.kernel import Kernel
 from forklab.sim.memory import Mapping, PhysicalMemory, huge_page_counts
 from forklab.sim.runs import Linear
 from forklab.sim.tasks import Process
+from forklab.vocabulary import PAGE
 
 
 class SimQueries:
@@ -47,7 +48,7 @@ class SimQueries:
 
     def byte(self, process: str, mapping: str, offset: int) -> int | None:
         m = self._mapping(process, mapping)
-        if m is None or not 0 <= offset < m.size:
+        if m is None or not 0 <= offset < m.size or m.vmas.at(offset // PAGE) is None:
             return None
         page, at = divmod(offset, 4096)
         value = m.ptes.get(page)
@@ -96,13 +97,17 @@ class SimQueries:
 
     def committed(self, process: str, mapping: str) -> int:
         m = self._mapping(process, mapping)
-        return m.size if m is not None and m.accounted else 0
+        return m.accounted_pages() * PAGE if m is not None else 0
 
     def commit(self, process: str) -> int:
         proc = self.kernel.processes.get(process)
         if proc is None or proc.mm is None:
             return 0
-        return sum(m.size for m in proc.mm.mappings.values() if m.accounted)
+        return sum(m.accounted_pages() for m in proc.mm.mappings.values()) * PAGE
+
+    def locked(self, process: str, mapping: str) -> int:
+        m = self._mapping(process, mapping)
+        return m.locked() if m is not None else 0
 
     def libc_same(self, process: str, other: str, part: str) -> bool | None:
         a, b = self.kernel.processes.get(process), self.kernel.processes.get(other)
@@ -137,7 +142,8 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
             for a, b, state in page_states(m, kernel.memory):
                 pages[state] += b - a
             mappings[name] = MappingObs(mapped=True, present=m.pages - pages[ABSENT],
-                                        zero=pages[ZERO_PAGE], exclusive=pages[EXCLUSIVE])
+                                        zero=pages[ZERO_PAGE], exclusive=pages[EXCLUSIVE],
+                                        vmas=len(m.vmas))
     return ProcessObs(
         name=proc.name, state=_state(proc, kernel), exit_code=proc.exit_code,
         term_signal=proc.term_signal, errno=errno, parent=proc.parent,

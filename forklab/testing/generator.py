@@ -482,6 +482,8 @@ GUARDS: dict[str, Guard] = {
     "read": _any_mapping,
     "madvise": _any_mapping,
     "mprotect": _any_mapping,
+    "mlock": _any_mapping,
+    "munlock": _any_mapping,
     "fork": lambda g, v, a: g.can_create() and g.allowed_wait(g.fork_outcome(v, a)),
     "vfork": lambda g, v, a: g.can_create(),
     "clone": lambda g, v, a: g.can_create(),
@@ -569,8 +571,13 @@ def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: mmap {name} {pages}p {back} {share}{extra}")
 
 
+def _some_range(g: Generator, draw: Draw, a: Actor) -> str:
+    name = _mapping(g, draw, a)
+    return _range(draw, name, g.mappings[name][0])
+
+
 def r_munmap(g: Generator, draw: Draw, a: Actor) -> None:
-    g.apply(f"{a.text}: munmap {_mapping(g, draw, a)}")
+    g.apply(f"{a.text}: munmap {_some_range(g, draw, a)}")
 
 
 def r_write(g: Generator, draw: Draw, a: Actor) -> None:
@@ -586,13 +593,21 @@ def r_read(g: Generator, draw: Draw, a: Actor) -> None:
 
 
 def r_madvise(g: Generator, draw: Draw, a: Actor) -> None:
-    advice = pick(draw, ("dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork",
+    advice = pick(draw, ("dontneed", "free", "dontfork", "dofork", "wipeonfork", "keeponfork",
                          "hugepage", "nohugepage"))
-    g.apply(f"{a.text}: madvise {_mapping(g, draw, a)} {advice}")
+    g.apply(f"{a.text}: madvise {_some_range(g, draw, a)} {advice}")
 
 
 def r_mprotect(g: Generator, draw: Draw, a: Actor) -> None:
-    g.apply(f"{a.text}: mprotect {_mapping(g, draw, a)} {pick(draw, ('ro', 'rw', 'none'))}")
+    g.apply(f"{a.text}: mprotect {_some_range(g, draw, a)} {pick(draw, ('ro', 'rw', 'none'))}")
+
+
+def r_mlock(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: mlock {_some_range(g, draw, a)}")
+
+
+def r_munlock(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: munlock {_some_range(g, draw, a)}")
 
 
 def r_fork(g: Generator, draw: Draw, a: Actor) -> None:
@@ -942,7 +957,7 @@ def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
 Rule = Callable[[Generator, Draw, Actor], None]
 RULES: dict[str, Rule] = {
     "mmap": r_mmap, "munmap": r_munmap, "write": r_write, "read": r_read,
-    "madvise": r_madvise, "mprotect": r_mprotect,
+    "madvise": r_madvise, "mprotect": r_mprotect, "mlock": r_mlock, "munlock": r_munlock,
     "fork": r_fork, "vfork": r_vfork, "clone": r_clone, "spawn": r_spawn, "exec": r_exec,
     "exit": r_exit, "_exit": r__exit, "wait": r_wait, "kill": r_kill,
     "thread": r_thread, "thread_exit": r_thread_exit,
