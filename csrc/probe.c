@@ -1171,6 +1171,10 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_MLOCK: { /* the faults that populating the range took */
         struct rusage before, after;
         int e;
+        /* a dry run first: after a fork, the stack this writes and the wrapper's
+         * page would fault in the measured call otherwise */
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &after);
+        mlock((void *)(uintptr_t)c->a[0], 0);
         SYS2(SYS_getrusage, RUSAGE_THREAD, &before);
         r.v[FL_V_RESULT] = mlock((void *)(uintptr_t)c->a[0], (size_t)c->a[1]);
         e = errno;
