@@ -129,7 +129,10 @@ FORMS = [
     ("parent: mmap g 1GiB noreserve rx private anon", "mmap",
      {"name": "g", "size": 1 << 30, "backing": "anon", "path": None, "fd": None,
       "share": "private", "prot": "rx", "thp": False, "noreserve": True}),
-    ("parent: munmap heap", "munmap", {"name": "heap"}),
+    ("parent: munmap heap", "munmap", {"range": Range("heap")}),
+    ("parent: munmap heap[2p:4p]", "munmap", {"range": Range("heap", 2 * PAGE, 4 * PAGE)}),
+    ("parent: mlock heap[:4p]", "mlock", {"range": Range("heap", 0, 4 * PAGE)}),
+    ("parent: munlock heap[3p]", "munlock", {"range": Range("heap", 3 * PAGE, 4 * PAGE)}),
     ("parent: write heap", "write", {"range": Range("heap"), "value": 1}),
     ("parent: write heap[0:100p] = 7", "write",
      {"range": Range("heap", 0, 100 * PAGE), "value": 7}),
@@ -139,11 +142,15 @@ FORMS = [
                                                "value": 255}),
     ("parent: read heap", "read", {"range": Range("heap")}),
     ("parent: read heap[0:100p]", "read", {"range": Range("heap", 0, 100 * PAGE)}),
-    *[(f"parent: madvise heap {a}", "madvise", {"name": "heap", "advice": a})
-      for a in ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "hugepage",
-                "nohugepage")],
-    *[(f"parent: mprotect heap {p}", "mprotect", {"name": "heap", "prot": p})
+    *[(f"parent: madvise heap {a}", "madvise", {"range": Range("heap"), "advice": a})
+      for a in ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "free",
+                "hugepage", "nohugepage")],
+    ("parent: madvise heap[4p:] free", "madvise",
+     {"range": Range("heap", 4 * PAGE), "advice": "free"}),
+    *[(f"parent: mprotect heap {p}", "mprotect", {"range": Range("heap"), "prot": p})
       for p in ("ro", "rw", "none")],
+    ("parent: mprotect heap[1MiB:2MiB] none", "mprotect",
+     {"range": Range("heap", 1 << 20, 2 << 20), "prot": "none"}),
     # processes
     ("parent: fork -> c", "fork", {}),
     ("parent: vfork -> c", "vfork", {}),
