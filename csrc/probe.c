@@ -1183,6 +1183,23 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         errno = e;
         break;
     }
+    case FL_OP_MREMAP: { /* growing a locked mapping faults the new pages in */
+        struct rusage before, after;
+        void *p;
+        int e;
+        e = errno;
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &after); /* a dry run, as for mlock */
+        mremap(NULL, 0, 0, 0);                      /* EINVAL at once */
+        errno = e;
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &before);
+        p = mremap((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (size_t)c->a[2], (int)c->a[3]);
+        e = errno;
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &after);
+        r.v[FL_V_RESULT] = p == MAP_FAILED ? -1 : (int64_t)(intptr_t)p;
+        r.v[FL_V_FAULTS] = after.ru_minflt - before.ru_minflt;
+        errno = e;
+        break;
+    }
     case FL_OP_MUNLOCK:
         r.v[FL_V_RESULT] = munlock((void *)(uintptr_t)c->a[0], (size_t)c->a[1]);
         break;

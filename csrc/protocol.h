@@ -119,6 +119,7 @@ struct fl_state {
 #define FL_OP_MPROTECT 15   /* a0 addr a1 len a2 prot */
 #define FL_OP_MLOCK 16      /* a0 addr a1 len; reply: faults */
 #define FL_OP_MUNLOCK 17    /* a0 addr a1 len */
+#define FL_OP_MREMAP 18     /* a0 addr a1 old len a2 new len a3 flags; reply: faults */
 #define FL_OP_FORK 20       /* fd: child channel; a0 token */
 #define FL_OP_VFORK 21      /* fd: child channel; a0 token */
 #define FL_OP_CLONE 22      /* fd: child channel; a0 token a1 clone flags */

@@ -29,3 +29,9 @@ refuses, before anything runs, a scenario whose mappings go past it."""
 
 def align_up(value: int, alignment: int) -> int:
     return -(-value // alignment) * alignment
+
+
+def slot_room(size: int) -> int:
+    """The largest size a mapping made with ``size`` bytes can grow to in place: up to
+    where the next mapping's slot starts."""
+    return align_up(size, PMD_SPAN) + PMD_SPAN

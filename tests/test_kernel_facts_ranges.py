@@ -91,3 +91,18 @@ def test_madv_free_keeps_the_pages_without_pressure() -> None:
         "free_write_faults": 0, "free_shared_rc": EINVAL,
         "free_fresh_rc": 0, "free_fresh_present": 0,
     })
+
+
+def test_mremap_grows_in_place_into_free_room_and_shrinks() -> None:
+    expect(facts("mem_ranges"), {
+        "mremap_grow_in_place": 1, "mremap_grow_vmas": 1, "mremap_grow_present": 16,
+        "mremap_shrink": 1, "mremap_shrink_present": 8,
+        # the next mapping 2 GiB on: up to its start in place, past it ENOMEM
+        "mremap_into_next_rc": ENOMEM, "mremap_to_next_start": 1,
+        # the old size over several VMAs: EFAULT to grow; shrinking just unmaps
+        "mremap_split_grow_rc": errno.EFAULT, "mremap_split_shrink": 1,
+        "mremap_split_shrink_vmas": 2, "mremap_first_unmapped_rc": errno.EFAULT,
+        # a locked mapping's new pages are faulted in
+        "mremap_locked_grow": 1, "mremap_locked_grow_faults": 16,
+        "mremap_locked_grow_present": 32,
+    })

@@ -81,7 +81,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
     verbs = ["write", "read", "fork", "vfork", "clone", "exit", "_exit", "pipe", "dup",
              "close", "readfd", "writefd", "lock", "unlock", "thread", "madvise",
              "munmap", "mprotect", "wait", "exec", "kill", "printf", "spawn", "signal",
-             "sigaction", "block", "unblock", "atfork", "mlock", "munlock"]
+             "sigaction", "block", "unblock", "atfork", "mlock", "munlock", "mremap"]
     if thread_actor:
         verbs = ["write", "read", "lock", "unlock", "thread_exit", "fork"]
     if only is not None:
@@ -135,6 +135,9 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
         return make_op(actor, "madvise", range=span, advice=advice)
     if verb in ("munmap", "mlock", "munlock"):
         return make_op(actor, verb, range=span)
+    if verb == "mremap":
+        size = data.draw(st.sampled_from([max(1, pages // 2), pages, 2 * pages])) * PAGE
+        return make_op(actor, "mremap", name=mapping, size=size, maymove=False)
     if verb == "mprotect":
         return make_op(actor, "mprotect", range=span,
                        prot=data.draw(st.sampled_from(["ro", "rw", "none"])))

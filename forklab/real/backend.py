@@ -54,6 +54,7 @@ MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
 
 PROT = {"ro": 0x1, "rw": 0x3, "rx": 0x5, "none": 0x0}
 MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE = 0x01, 0x02, 0x20, 0x4000
+MREMAP_MAYMOVE = 0x1
 MADV = {"dontneed": 4, "free": 8, "dontfork": 10, "dofork": 11, "hugepage": 14,
         "nohugepage": 15, "wipeonfork": 18, "keeponfork": 19}
 CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
@@ -178,6 +179,8 @@ def estimate_memory(scenario: Scenario) -> tuple[int, int]:
         if isinstance(op, ops.Madvise) and op.advice == "hugepage"}
     memory = disk = files = written = 0
     for op in scenario.ops:
+        if isinstance(op, ops.Mremap):
+            sizes[op.name] = max(sizes.get(op.name, 0), op.size)
         if isinstance(op, ops.Mmap):
             sizes[op.name] = op.size
             if op.share == "private":
@@ -251,7 +254,8 @@ class RealQueries:
             return 0
         if not (self._run.is_mapped(a, mapping) and self._run.is_mapped(b, mapping)):
             return 0
-        address, size = self._run.addresses[mapping], self._run.sizes[mapping]
+        address = self._run.addresses[mapping]
+        size = min(self._run.size_in(a, mapping), self._run.size_in(b, mapping))
         if not self._run.frames_visible:
             n = sharing.shared_pages(sharing.Span(a.pid, address, size // PAGE),
                                      sharing.Span(b.pid, address, size // PAGE),
@@ -280,7 +284,7 @@ class RealQueries:
         run = self._run
         if proc is None or mapping not in run.addresses:
             return None
-        size = run.sizes[mapping]
+        size = run.size_in(proc, mapping)
         if not 0 <= offset < size or not run.is_mapped(proc, mapping, offset // PAGE * PAGE):
             return None
         address = run.addresses[mapping] + offset
@@ -338,7 +342,7 @@ class RealQueries:
         proc = self._live(process)
         if proc is None:
             return 0
-        return self._inside(procfs.accounted(proc.pid), mappings)
+        return self._inside(procfs.accounted(proc.pid), proc, mappings)
 
     def locked(self, process: str, mapping: str) -> Any:
         if self._stale():
@@ -346,17 +350,18 @@ class RealQueries:
         proc = self._live(process)
         if proc is None:
             return 0
-        locked = self._inside(procfs.locked(proc.pid), [mapping])
+        locked = self._inside(procfs.locked(proc.pid), proc, [mapping])
         return locked if locked is UNAVAILABLE else locked // PAGE
 
-    def _inside(self, spans: list[tuple[int, int]] | None, mappings: list[str]) -> Any:
-        """Bytes of these spans inside the ranges of these scenario mappings."""
+    def _inside(self, spans: list[tuple[int, int]] | None, proc: Proc,
+                mappings: list[str]) -> Any:
+        """Bytes of these spans inside the ranges of these scenario mappings in proc."""
         if spans is None:
             return UNAVAILABLE
         total = 0
         for name in mappings:
             lo = self._run.addresses[name]
-            hi = lo + self._run.sizes[name]
+            hi = lo + self._run.size_in(proc, name)
             total += sum(max(0, min(hi, end) - max(lo, start)) for start, end in spans)
         return total
 
@@ -455,6 +460,9 @@ class RealRun:
         placement = Placement.of(scenario.ops)
         _check_region(scenario, placement)
         self.addresses, self.sizes = placement.addresses, placement.sizes
+        # a process's mapping sizes that an mremap changed (shared with the processes
+        # that share its memory: vfork, clone vm)
+        self.remapped: dict[str, dict[str, int]] = {}
         self._step_open = False
         self._checked_memory = False
         self.frames_visible = _frames_visible()
@@ -526,7 +534,8 @@ class RealRun:
         """Whether proc has any page of the mapping's range mapped (the page at
         offset, if given)."""
         lo = self.addresses[mapping] + (offset or 0)
-        hi = lo + PAGE if offset is not None else self.addresses[mapping] + self.sizes[mapping]
+        hi = lo + PAGE if offset is not None else \
+            self.addresses[mapping] + self.size_in(proc, mapping)
         return any(start < hi and end > lo for start, end, _ in procfs.maps(proc.pid) or ())
 
     def _proc(self, name: str, op: Op) -> Proc:
@@ -573,7 +582,7 @@ class RealRun:
         if isinstance(op, (ops.Write, ops.Read, ops.Munmap, ops.Madvise, ops.Mprotect,
                            ops.Mlock, ops.Munlock)):
             mapping: str | None = op.range.mapping
-        elif isinstance(op, ops.Mmap):
+        elif isinstance(op, (ops.Mmap, ops.Mremap)):
             mapping = op.name
         else:
             mapping = None
@@ -733,14 +742,15 @@ class RealRun:
         try:
             counts = ffi.new("struct fl_counts *")
             for name, address in self.addresses.items():
-                end_of_range = address + self.sizes[name]
+                size = self.size_in(proc, name)
+                end_of_range = address + size
                 pieces = sum(1 for start, end, _ in vmas if start < end_of_range and end > address)
                 if not pieces:
                     continue
                 # PAGEMAP_SCAN names zero-page PTEs itself; frame flags are read from
                 # /proc/kpageflags (one read per frame) only where it is missing
                 kpf = self._kpf if self.frames_visible and not self._have_scan else -1
-                rc = lib.fl_scan(pm, kpf, address, self.sizes[name] // PAGE, counts)
+                rc = lib.fl_scan(pm, kpf, address, size // PAGE, counts)
                 if rc < 0:
                     raise DriverError(f"reading the pagemap of '{proc.name}' failed: "
                                       f"{os.strerror(-rc)}")
@@ -830,14 +840,19 @@ class RealRun:
                    (self.addresses[name], op.size, PROT[op.prot], flags, advice, open_flags),
                    data)
 
-    def _span(self, rng: Range) -> tuple[int, int]:
-        """The address and length of a range."""
-        lo, hi = rng.bounds(self.sizes[rng.mapping])
+    def _span(self, task: Task, rng: Range) -> tuple[int, int]:
+        """The address and length of a range, in the task's process."""
+        lo, hi = rng.bounds(self.size_in(task.proc, rng.mapping))
         return self.addresses[rng.mapping] + lo, hi - lo
+
+    def size_in(self, proc: Proc, mapping: str) -> int:
+        """A mapping's size in proc's address space: its mmap size, unless an mremap
+        there changed it."""
+        return self.remapped.get(proc.name, {}).get(mapping, self.sizes[mapping])
 
     @HANDLERS.handles(ops.Munmap)
     def _v_munmap(self, task: Task, op: ops.Munmap) -> None:
-        self._call(task, op, lib.FL_OP_MUNMAP, self._span(op.range))
+        self._call(task, op, lib.FL_OP_MUNMAP, self._span(task, op.range))
 
     def _counting_faults(self, proc: Proc) -> Callable[[Flight], None]:
         """What counts the faults an op that touches pages took (its reply says)."""
@@ -852,7 +867,7 @@ class RealRun:
         return done
 
     def _touch(self, task: Task, op: ops.Write | ops.Read, code: int, value: int) -> None:
-        address, length = self._span(op.range)
+        address, length = self._span(task, op.range)
         if code == lib.FL_OP_WRITE:
             self._check_write(op, length)
         self._call(task, op, code, (address, length // PAGE, value),
@@ -868,22 +883,37 @@ class RealRun:
 
     @HANDLERS.handles(ops.Madvise)
     def _v_madvise(self, task: Task, op: ops.Madvise) -> None:
-        self._call(task, op, lib.FL_OP_MADVISE, (*self._span(op.range), MADV[op.advice]))
+        self._call(task, op, lib.FL_OP_MADVISE, (*self._span(task, op.range), MADV[op.advice]))
 
     @HANDLERS.handles(ops.Mprotect)
     def _v_mprotect(self, task: Task, op: ops.Mprotect) -> None:
-        self._call(task, op, lib.FL_OP_MPROTECT, (*self._span(op.range), PROT[op.prot]))
+        self._call(task, op, lib.FL_OP_MPROTECT, (*self._span(task, op.range), PROT[op.prot]))
+
+    @HANDLERS.handles(ops.Mremap)
+    def _v_mremap(self, task: Task, op: ops.Mremap) -> None:
+        proc = task.proc
+        count = self._counting_faults(proc)
+
+        def done(f: Flight) -> None:
+            count(f)
+            if f.reply is not None and f.reply.v[lib.FL_V_RESULT] != -1:
+                self.remapped.setdefault(proc.name, {})[op.name] = op.size
+
+        self._check_write(op, op.size)
+        self._call(task, op, lib.FL_OP_MREMAP,
+                   (self.addresses[op.name], self.size_in(proc, op.name), op.size,
+                    MREMAP_MAYMOVE if op.maymove else 0), on_done=done)
 
     @HANDLERS.handles(ops.Mlock)
     def _v_mlock(self, task: Task, op: ops.Mlock) -> None:
-        address, length = self._span(op.range)
+        address, length = self._span(task, op.range)
         self._check_write(op, length)
         self._call(task, op, lib.FL_OP_MLOCK, (address, length),
                    on_done=self._counting_faults(task.proc))
 
     @HANDLERS.handles(ops.Munlock)
     def _v_munlock(self, task: Task, op: ops.Munlock) -> None:
-        self._call(task, op, lib.FL_OP_MUNLOCK, self._span(op.range))
+        self._call(task, op, lib.FL_OP_MUNLOCK, self._span(task, op.range))
 
     # -- verbs: processes -------------------------------------------------------------------------
     def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...]) -> socket.socket:
@@ -901,7 +931,7 @@ class RealRun:
         return ours
 
     def _creating(self, task: Task, op: Op, code: int, args: tuple[int, ...], kind: str,
-                  vfork: bool) -> None:
+                  vfork: bool, shares_memory: bool) -> None:
         """fork, vfork and clone: the child gets a channel of its own."""
         assert self.driver is not None
         name = op.binds[0]
@@ -912,6 +942,8 @@ class RealRun:
             assert self.driver is not None
             if f.hello is not None:
                 child = self.driver.new_child(name, f.hello, parent.name, ours)
+                sizes = self.remapped.setdefault(parent.name, {})
+                self.remapped[name] = sizes if shares_memory else dict(sizes)
                 if vfork:
                     child.spawn_us = f.hello.v[lib.FL_H_SPAWN_NS] / 1000
                 elif f.reply is not None:
@@ -936,12 +968,12 @@ class RealRun:
     @HANDLERS.handles(ops.Fork)
     def _v_fork(self, task: Task, op: ops.Fork) -> None:
         assert self.driver is not None
-        self._creating(task, op, lib.FL_OP_FORK, (self.driver.token(),), "fork", False)
+        self._creating(task, op, lib.FL_OP_FORK, (self.driver.token(),), "fork", False, False)
 
     @HANDLERS.handles(ops.Vfork)
     def _v_vfork(self, task: Task, op: ops.Vfork) -> None:
         assert self.driver is not None
-        self._creating(task, op, lib.FL_OP_VFORK, (self.driver.token(),), "vfork", True)
+        self._creating(task, op, lib.FL_OP_VFORK, (self.driver.token(),), "vfork", True, True)
 
     @HANDLERS.handles(ops.Clone)
     def _v_clone(self, task: Task, op: ops.Clone) -> None:
@@ -950,7 +982,7 @@ class RealRun:
         for flag in op.flags:
             flags |= CLONE_FLAGS[flag]
         self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags), "clone",
-                       "vfork" in op.flags)
+                       "vfork" in op.flags, "vm" in op.flags)
 
     def _program(self, program: Program) -> tuple[int, str, list[str]]:
         assert self.driver is not None

@@ -78,6 +78,14 @@ class Mprotect(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Mremap(Op):
+    verb = "mremap"
+    name: str
+    size: int  # the new size in bytes, a positive multiple of PAGE
+    maymove: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class Mlock(Op):
     verb = "mlock"
     range: Range

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NoReturn
 
 from forklab import observe
-from forklab.layout import MAX_MAPPING
+from forklab.layout import MAX_MAPPING, slot_room
 from forklab.scenario import ops
 from forklab.scenario.model import (
     ALLOWED_PROGRAMS,
@@ -47,6 +47,7 @@ from forklab.vocabulary import (
     PAGE,
     SIGNAL_ALIASES,
     SIGNAL_NUMBERS,
+    format_size,
     parse_size,
 )
 
@@ -114,6 +115,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "open": frozenset(_OPEN_OPTIONS),
     **{verb: frozenset(words) for verb, words in _CHOICES.items()},
     "sigaction": frozenset({*_CHOICES["sigaction"], *ops.SIGACTION_FLAGS}),
+    "mremap": frozenset({"maymove"}),
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
     "close_range": frozenset({"cloexec", "max"}),
     "clone": frozenset({*CLONE_FLAGS, "none"}),
@@ -155,6 +157,8 @@ class Bindings:
     kinds: dict[str, NameKind]
     bound_at: dict[str, int | None] = field(default_factory=dict)  # line; None: the first process
     mapping_sizes: dict[str, int] = field(default_factory=dict)  # names bound by an mmap we saw
+    # (the largest size an mremap gave it, for the ranges that follow)
+    first_sizes: dict[str, int] = field(default_factory=dict)  # their size at mmap, if remapped
     thread_owner: dict[str, str] = field(default_factory=dict)  # thread -> its process
     placement: Placement | None = None  # the mappings placed so far; None if unknown
     process_ops: int = 0
@@ -682,6 +686,29 @@ class _Line:
         return {"name": full, "size": size, "backing": backing, "path": path, "fd": fd,
                 "share": options.get("share", "private"), "prot": options.get("prot", "rw"),
                 "thp": "thp" in options, "noreserve": "noreserve" in options}
+
+    @RULES.handles(ops.Mremap)
+    def v_mremap(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "a mapping name, a size and maybe maymove")
+        name = self.mapping(self.word(args[0], "a mapping name"), args[0].start)
+        size_tok = args[1]
+        size = _size(self.src, self.word(size_tok, "a size"), size_tok.start)
+        if size <= 0 or size % PAGE:
+            self.fail(size_tok.start, f"mremap size must be a positive multiple of the page "
+                                      f"size ({PAGE}), got {size_tok.text}")
+        first = self.names.first_sizes.setdefault(name, self.names.mapping_sizes.get(name, 0))
+        room = slot_room(first)
+        if size > room:
+            self.fail(size_tok.start, f"'{name}' can grow in place to {format_size(room)}; "
+                                      "past that the kernel would move it (maymove) to an "
+                                      "address of its choosing, which forklab's layout does "
+                                      "not follow")
+        maymove = False
+        if len(args) == 3:
+            self.choice(args[2], ("maymove",), "maymove")
+            maymove = True
+        self.names.mapping_sizes[name] = max(size, self.names.mapping_sizes.get(name, 0))
+        return {"name": name, "size": size, "maymove": maymove}
 
     @RULES.handles(ops.Munmap, ops.Mlock, ops.Munlock)
     def v_range_only(self, args: list[Token]) -> dict[str, Any]:

@@ -56,6 +56,7 @@ _ALL = (
     Verb(ops.Madvise, "P: madvise RANGE dontfork|dofork|wipeonfork|keeponfork|dontneed|free"
                       "|hugepage|nohugepage", _MEMORY),
     Verb(ops.Mprotect, "P: mprotect RANGE ro|rw|none", _MEMORY),
+    Verb(ops.Mremap, "P: mremap NAME SIZE [maymove]", _MEMORY),
     Verb(ops.Mlock, "P: mlock RANGE", _MEMORY),
     Verb(ops.Munlock, "P: munlock RANGE", _MEMORY),
     Verb(ops.Fork, "P: fork -> C", _PROCESSES, ("process",)),

@@ -255,6 +255,14 @@ class Mapping:
     def size(self) -> int:
         return self.pages * PAGE
 
+    def resize(self, pages: int) -> None:
+        """The mapping now spans ``pages`` (mremap): its entries and page tables past
+        a new end go (unmapped already), a larger one has room for more."""
+        self.pages = pages
+        self.ptes = _resized(self.ptes, pages)
+        self.pte_tables = _resized(self.pte_tables, -(-pages // PAGES_PER_PTE_TABLE), False)
+        self.pmd_tables = _resized(self.pmd_tables, -(-pages // PAGES_PER_PMD_TABLE), False)
+
     # what the VMAs say, for the views: one word where they agree
     @property
     def prot(self) -> str:
@@ -699,6 +707,33 @@ class AddressSpace:
         m = self.mappings[name]
         self.change_vmas(m, lo, hi, lambda v: replace(v, locked=False))
 
+    def mremap(self, name: str, pages: int) -> tuple[str | None, int]:
+        """Resize a mapping in place to ``pages`` (``mremap`` of its whole current size;
+        forklab's layout always leaves room after it to grow into, up to
+        ``slot_room``). Its first page must be mapped (else EFAULT); shrinking unmaps
+        the tail, whatever VMAs it holds; growing needs the current size to lie in one
+        VMA (else EFAULT), which grows (its flags, its charge) over the new pages,
+        faulted in if it is locked. Returns (errno or None, faults)."""
+        m = self.mappings.get(name)
+        first = m.vmas.at(0) if m is not None else None
+        if m is None or first is None:
+            return "EFAULT", 0
+        if pages < m.pages:
+            self.munmap(name, pages, m.pages)
+            m.resize(pages)
+            return None, 0
+        if pages == m.pages:
+            return None, 0
+        if first.end < m.pages:
+            return "EFAULT", 0
+        old = m.pages
+        m.resize(pages)
+        m.vmas.list[0] = replace(first, end=pages)
+        if not first.locked:
+            return None, 0
+        faults, _ = self.mlock(name, old, pages)
+        return None, faults
+
     def change_vmas(self, m: Mapping, lo: int, hi: int, how: Callable[[Vma], Vma]) -> None:
         """Change the flags of m's VMAs over [lo, hi) (see :meth:`Vmas.change`); a huge
         page a new VMA boundary cuts is split into 4 KiB entries first, as the kernel's
@@ -777,6 +812,14 @@ class AddressSpace:
     def vm_pte_kib(self) -> int:
         pages = sum(m.table_pages() for m in self.mappings.values()) + len(self.puds)
         return pages * PAGE // 1024
+
+
+def _resized(runs: RunMap, size: int, fill: Any = None) -> RunMap:
+    """The same runs over ``size`` indices: cut, or padded with ``fill``."""
+    out = RunMap(size, fill)
+    for a, b, v in runs.runs(0, size):
+        out.set(a, b, v)
+    return out
 
 
 def _multiples(lo: int, hi: int, step: int) -> int:

@@ -220,6 +220,20 @@ def _has_capability(cap: int) -> bool:
     return False
 
 
+@HANDLERS.handles(ops.Mremap)
+def op_mremap(k: Kernel, proc: Process, thread: Thread, op: ops.Mremap) -> None:
+    """Grow or shrink in place (:meth:`AddressSpace.mremap`). ``maymove`` changes
+    nothing here: the parser keeps the size within the room forklab's layout leaves,
+    where the kernel grows a mapping in place and never moves it."""
+    assert proc.mm is not None
+    error, faults = proc.mm.mremap(op.name, op.size // PAGE)
+    proc.faults += faults
+    proc.minflt += faults
+    k.cache_touched += faults * PAGE
+    if error is not None:
+        set_errno(proc, thread, error)
+
+
 @HANDLERS.handles(ops.Mlock)
 def op_mlock(k: Kernel, proc: Process, thread: Thread, op: ops.Mlock) -> None:
     """``do_mlock``: EPERM with a limit of 0; ENOMEM if the pages it would lock

@@ -484,6 +484,7 @@ GUARDS: dict[str, Guard] = {
     "mprotect": _any_mapping,
     "mlock": _any_mapping,
     "munlock": _any_mapping,
+    "mremap": _any_mapping,
     "fork": lambda g, v, a: g.can_create() and g.allowed_wait(g.fork_outcome(v, a)),
     "vfork": lambda g, v, a: g.can_create(),
     "clone": lambda g, v, a: g.can_create(),
@@ -600,6 +601,13 @@ def r_madvise(g: Generator, draw: Draw, a: Actor) -> None:
 
 def r_mprotect(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: mprotect {_some_range(g, draw, a)} {pick(draw, ('ro', 'rw', 'none'))}")
+
+
+def r_mremap(g: Generator, draw: Draw, a: Actor) -> None:
+    name = _mapping(g, draw, a)
+    pages = g.mappings[name][0]
+    size = pick(draw, (max(1, pages // 2), pages, 2 * pages))
+    g.apply(f"{a.text}: mremap {name} {size}p{pick(draw, ('', ' maymove'))}")
 
 
 def r_mlock(g: Generator, draw: Draw, a: Actor) -> None:
@@ -958,6 +966,7 @@ Rule = Callable[[Generator, Draw, Actor], None]
 RULES: dict[str, Rule] = {
     "mmap": r_mmap, "munmap": r_munmap, "write": r_write, "read": r_read,
     "madvise": r_madvise, "mprotect": r_mprotect, "mlock": r_mlock, "munlock": r_munlock,
+    "mremap": r_mremap,
     "fork": r_fork, "vfork": r_vfork, "clone": r_clone, "spawn": r_spawn, "exec": r_exec,
     "exit": r_exit, "_exit": r__exit, "wait": r_wait, "kill": r_kill,
     "thread": r_thread, "thread_exit": r_thread_exit,

@@ -1,7 +1,8 @@
 /* Memory calls on part of a mapping: how the kernel splits and merges VMAs
  * (mprotect, madvise, munmap of a range), what mlock faults in and locks,
  * what fork does with locked pages, RLIMIT_MEMLOCK for an unprivileged user
- * (root only: it drops to nobody) and MADV_FREE without memory pressure.
+ * (root only: it drops to nobody), mremap in place, and MADV_FREE without
+ * memory pressure.
  *
  * vmas = how many lines of /proc/self/maps overlap [addr, addr + len).
  */
@@ -280,6 +281,34 @@ int main(void)
     waitpid(c, NULL, 0);
 
 lazy_free:
+    /* mremap: in place into free room, shrink, over split VMAs, a locked one */
+    char *g = map_anon(10, LEN);
+    map_anon(11, LEN); /* the next slot taken: growing into it cannot stay in place */
+    write_pages(g, LEN);
+    put("mremap_grow_in_place", mremap(g, LEN, 2 * LEN, 0) == g);
+    put("mremap_grow_vmas", vmas(0, g, 2 * LEN));
+    put("mremap_grow_present", present(g, 2 * LEN));
+    put("mremap_shrink", mremap(g, 2 * LEN, LEN / 2, 0) == g);
+    put("mremap_shrink_present", present(g, 2 * LEN));
+    errno = 0;
+    put("mremap_into_next_rc", mremap(g, LEN / 2, 2 * GiB + PAGE, 0) == MAP_FAILED ? errno : 0);
+    put("mremap_to_next_start", mremap(g, LEN / 2, 2 * GiB, 0) == g);
+    char *sp = map_anon(12, LEN);
+    mprotect(sp + 4 * PAGE, 4 * PAGE, PROT_READ);
+    errno = 0;
+    put("mremap_split_grow_rc", mremap(sp, LEN, 2 * LEN, 0) == MAP_FAILED ? errno : 0);
+    put("mremap_split_shrink", mremap(sp, LEN, LEN / 2, 0) == sp);
+    put("mremap_split_shrink_vmas", vmas(0, sp, LEN));
+    munmap(sp, PAGE);
+    errno = 0;
+    put("mremap_first_unmapped_rc", mremap(sp, LEN / 2, PAGE * 2, 0) == MAP_FAILED ? errno : 0);
+    char *lk = map_anon(13, LEN);
+    mlock(lk, LEN);
+    long before = minflt();
+    put("mremap_locked_grow", mremap(lk, LEN, 2 * LEN, 0) == lk);
+    put("mremap_locked_grow_faults", minflt() - before);
+    put("mremap_locked_grow_present", present(lk, 2 * LEN));
+
     /* MADV_FREE */
     char *fr = map_anon(8, LEN);
     write_pages(fr, LEN);
