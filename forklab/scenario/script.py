@@ -157,8 +157,8 @@ class Bindings:
     kinds: dict[str, NameKind]
     bound_at: dict[str, int | None] = field(default_factory=dict)  # line; None: the first process
     mapping_sizes: dict[str, int] = field(default_factory=dict)  # names bound by an mmap we saw
-    # (the largest size an mremap gave it, for the ranges that follow)
-    first_sizes: dict[str, int] = field(default_factory=dict)  # their size at mmap, if remapped
+    grown_sizes: dict[str, int] = field(default_factory=dict)  # the largest an mremap made one
+    # (what the ranges that follow may reach)
     thread_owner: dict[str, str] = field(default_factory=dict)  # thread -> its process
     placement: Placement | None = None  # the mappings placed so far; None if unknown
     process_ops: int = 0
@@ -631,6 +631,7 @@ class _Line:
             self.fail(at, f"range start {low_text or 0} must be below its end {high_text}")
         size = self.names.mapping_sizes.get(name)
         if size is not None:
+            size = max(size, self.names.grown_sizes.get(name, 0))
             pages = f"{size // PAGE} page{'s' if size != PAGE else ''}"
             if single and end is not None and end > size:
                 self.fail(at, f"page {low_text} is not inside '{name}' ({pages})")
@@ -696,8 +697,7 @@ class _Line:
         if size <= 0 or size % PAGE:
             self.fail(size_tok.start, f"mremap size must be a positive multiple of the page "
                                       f"size ({PAGE}), got {size_tok.text}")
-        first = self.names.first_sizes.setdefault(name, self.names.mapping_sizes.get(name, 0))
-        room = slot_room(first)
+        room = slot_room(self.names.mapping_sizes.get(name, 0))
         if size > room:
             self.fail(size_tok.start, f"'{name}' can grow in place to {format_size(room)}; "
                                       "past that the kernel would move it (maymove) to an "
@@ -707,7 +707,7 @@ class _Line:
         if len(args) == 3:
             self.choice(args[2], ("maymove",), "maymove")
             maymove = True
-        self.names.mapping_sizes[name] = max(size, self.names.mapping_sizes.get(name, 0))
+        self.names.grown_sizes[name] = max(size, self.names.grown_sizes.get(name, 0))
         return {"name": name, "size": size, "maymove": maymove}
 
     @RULES.handles(ops.Munmap, ops.Mlock, ops.Munlock)
