@@ -841,9 +841,11 @@ class RealRun:
                    data)
 
     def _span(self, task: Task, rng: Range) -> tuple[int, int]:
-        """The address and length of a range, in the task's process."""
-        lo, hi = rng.bounds(self.size_in(task.proc, rng.mapping))
-        return self.addresses[rng.mapping] + lo, hi - lo
+        """The address and length of a range, in the task's process (as the model's
+        ``range_pages``: bounds as written; to the end stops at the current end)."""
+        size = self.size_in(task.proc, rng.mapping)
+        end = rng.end if rng.end is not None else max(size, rng.start)
+        return self.addresses[rng.mapping] + rng.start, end - rng.start
 
     def size_in(self, proc: Proc, mapping: str) -> int:
         """A mapping's size in proc's address space: its mmap size, unless an mremap

@@ -384,7 +384,9 @@ class AddressSpace:
         1 GiB (PMD) regions left with no VMA go (``free_pgtables``); the mapping goes
         when no page of it is left, and a PUD table with it when no mapping needs it."""
         m = self.mappings[name]
-        hi = m.pages if hi is None else hi
+        hi = m.pages if hi is None else min(hi, m.pages)  # nothing of it past its end
+        if lo >= hi:
+            return
         self._split_huge(m, m.vmas.unmap(lo, hi))
         self._zap(m, lo, hi)
         if m.vmas.list:

@@ -85,22 +85,31 @@ def truncate(k: Kernel, file: RegularFile, size: int) -> None:
 
 def _pages(proc: Process, rng: Range) -> tuple[Mapping | None, int, int]:
     """The mapping a range names in proc (None if proc has no page of it left) and
-    the range's pages."""
+    the range's pages (:func:`range_pages`)."""
     assert proc.mm is not None
     m = proc.mm.mappings.get(rng.mapping)
     if m is None:
         return None, 0, 0
-    lo, hi = (x // PAGE for x in rng.bounds(m.size))
-    return m, lo, hi
+    return (m, *range_pages(rng, m.size))
+
+
+def range_pages(rng: Range, size: int) -> tuple[int, int]:
+    """The pages a range names in a mapping now ``size`` bytes long: its bounds as
+    written, which may reach past an end an mremap brought in (unmapped pages); a
+    range to the end stops at the current end (empty if it starts past it)."""
+    end = rng.end if rng.end is not None else max(size, rng.start)
+    return rng.start // PAGE, end // PAGE
 
 
 @HANDLERS.handles(ops.Munmap)
 def op_munmap(k: Kernel, proc: Process, thread: Thread, op: ops.Munmap) -> None:
     """Unmap the range; what is left of the mapping stays. Unmapping a range with
-    nothing mapped succeeds, as in the kernel."""
+    nothing mapped succeeds, as in the kernel; an empty one is EINVAL."""
     assert proc.mm is not None
     m, lo, hi = _pages(proc, op.range)
-    if m is not None:
+    if m is not None and lo == hi:  # a range to the end, past an end mremap brought in
+        set_errno(proc, thread, "EINVAL")
+    elif m is not None:
         proc.mm.munmap(m.name, lo, hi)
 
 
@@ -115,7 +124,7 @@ def op_touch(k: Kernel, proc: Process, thread: Thread, op: ops.Write | ops.Read)
     if mapping is None:
         signal_calls.fault(k, proc, thread, "SIGSEGV")
         return
-    lo, hi = (x // PAGE for x in rng.bounds(mapping.size))
+    lo, hi = range_pages(rng, mapping.size)
     try:
         if isinstance(op, ops.Write):
             faults = proc.mm.write(rng.mapping, lo, hi, op.value, writer=proc.name,
