@@ -68,7 +68,7 @@ def _huge_entries(m: Mapping) -> int:
 class ForkStats:
     """What a creating call copies (fork) or an exec tears down, from the model's state."""
 
-    mappings: int
+    mappings: int  # VMAs: a mapping split by a call on part of it counts each piece
     ptes: int  # 4 KiB page-table entries copied
     writable: int = 0  # of those, entries fork write-protects in the parent (copy on write)
     huge: int = 0  # huge-page entries copied (each one PMD entry)
@@ -85,7 +85,7 @@ class ForkStats:
         entries = sum(m.entries() for m in copied)
         huge = sum(_huge_entries(m) for m in copied)
         return cls(
-            mappings=len(mm.mappings) + RUNTIME_MAPPINGS,
+            mappings=sum(len(m.vmas) for m in mm.mappings.values()) + RUNTIME_MAPPINGS,
             ptes=entries - huge,
             writable=sum(m.writable_entries() for m in copied),
             huge=huge,
