@@ -33,6 +33,7 @@ def on_send(k: Kernel, proc: Process, sig: str) -> None:
         if proc.stopped:
             proc.stopped, proc.stop_report = False, None
             _tell_parent(k, proc)
+            signal_calls.deliver(k, proc)  # what waited while it was stopped
     elif sig in STOPPING:
         _discard(proc, {CONTINUE})
 

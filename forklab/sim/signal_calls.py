@@ -98,6 +98,8 @@ def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None,
     if proc.ended:
         return
     jobctl.on_send(k, proc, sig)
+    if proc.ended:  # continued, it died of a signal that was waiting
+        return
     target = thread or proc.main
     if sig not in target.mask and proc.sighand.discards(sig) and sig != "SIGKILL":
         return
