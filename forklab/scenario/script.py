@@ -1010,9 +1010,9 @@ class _Line:
         tok = args[0]
         name = self.word(tok, "a lock name")
         if name in self.names.kinds:
-            kind = self.names.kinds[name]
-            if kind != "lock":
-                self.fail(tok.start, f"'{name}' is {_ARTICLE[kind]}; mutex needs a new lock name")
+            bound = self.names.kinds[name]
+            if bound != "lock":
+                self.fail(tok.start, f"'{name}' is {_ARTICLE[bound]}; mutex needs a new lock name")
             self.fail(tok.start, f"mutex {name}: '{name}' is used from line "
                                  f"{self.names.bound_at[name]} on; a mutex is set up before "
                                  "its first use (pthread_mutex_init of a mutex in use is "

@@ -46,11 +46,13 @@ def stop(k: Kernel, proc: Process, sig: str) -> None:
     proc.stopped, proc.stop_report = True, sig
     for thread in proc.threads.values():  # each blocked call is woken to stop: most
         waiting = thread.waiting  # are restarted once continued, but a futex sleeper
-        match waiting.on if waiting else None:  # leaves its sleep, and a pipe write
+        if waiting is None:  # leaves its sleep, and a pipe write that wrote some
+            continue  # bytes returns them
+        match waiting.on:
             case OnMutex(name=name) | OnAtforkLocks(locks=(name, *_)) if proc.mm:
                 proc.mm.user.mutex(name).sleepers.discard(thread.tid)
             case OnPipeRoom(done=done) if done > 0 and isinstance(waiting.op, ops.Writefd):
-                thread.waiting = None  # that wrote some bytes returns them
+                thread.waiting = None
     _tell_parent(k, proc)
 
 

@@ -950,7 +950,7 @@ def r_trylock(g: Generator, draw: Draw, a: Actor) -> None:
 
 
 def r_mutex(g: Generator, draw: Draw, a: Actor) -> None:
-    name = g.fresh("m")
+    name = g.fresh("mu")  # ("m1"... may be a mapping pool's names)
     g.apply(f"{a.text}: mutex {name} {pick(draw, ('errorcheck', 'normal'))}")
     g.locks.append(name)
 
