@@ -16,9 +16,9 @@ from forklab.vocabulary import (
     SIGNAL_ALIASES,
     SIGNAL_NAMES,
     SIGNAL_NUMBERS,
-    STOPPING,
     SIGNALS,
     SIZE_UNITS,
+    STOPPING,
     format_size,
     parse_size,
 )
