@@ -470,6 +470,7 @@ class RealRun:
         self.names = Names()
         self.allocations: dict[str, int] = {}
         self.locks: dict[str, int] = {}
+        self.reaped_by_waits: dict[int, int] = {}  # pid -> wait status (see _waited)
         self.mapinfo = {op.name: op for op in scenario.ops if isinstance(op, ops.Mmap)}
         placement = Placement.of(scenario.ops)
         _check_region(scenario, placement)
@@ -646,6 +647,7 @@ class RealRun:
         driver.clock_on()
         try:
             driver.settle()
+            self._note_reaps()
             self._step_open = False
             self.generation += 1
             ppids: dict[int, int] = {}
@@ -696,7 +698,7 @@ class RealRun:
                               parent=proc.parent, threads=0, faults=proc.faults,
                               minflt=proc.minflt, spawn_us=proc.spawn_us,
                               last_read=proc.last_read, last_result=proc.last_result,
-                              last_waited=proc.last_waited,
+                              last_waited=self._name_of(proc.last_waited),
                               last_wait_status=proc.last_wait_status,
                               lock_result=proc.lock_result)
         status = procfs.status(proc.pid) or {}
@@ -725,7 +727,7 @@ class RealRun:
             children=children, threads=int(status.get("Threads", "1")), faults=proc.faults,
             minflt=proc.minflt, vm_pte=vm_pte, fds=tuple(fds), cloexec_fds=cloexec,
             last_read=proc.last_read, last_result=proc.last_result,
-            last_waited=proc.last_waited,
+            last_waited=self._name_of(proc.last_waited),
             last_wait_status=proc.last_wait_status, lock_result=proc.lock_result,
             sig_ignored=procfs.signal_set(status.get("SigIgn")),
             sig_caught=procfs.signal_set(status.get("SigCgt")),
@@ -734,6 +736,11 @@ class RealRun:
             | procfs.signal_set(status.get("ShdPnd")),
             sig_received=received, spawn_us=proc.spawn_us, mappings=mappings,
         )
+
+    def _name_of(self, pid: int | None) -> str | None:
+        assert self.driver is not None
+        child = self.driver.by_pid.get(pid) if pid is not None else None
+        return child.name if child is not None else None
 
     def _state(self, proc: Proc) -> str:
         if proc.suspended:
@@ -1127,18 +1134,15 @@ class RealRun:
         options = (os.WNOHANG if op.nohang else 0) | (os.WUNTRACED if op.untraced else 0)
 
         def done(f: Flight) -> None:
-            r = f.reply
-            if r is None:
+            if f.reply is None:
                 return
-            child = self._waited(task.proc, r.v[lib.FL_V_RESULT])
-            status = r.v[lib.FL_V_RESULT2]
-            if child is not None and os.WIFSTOPPED(status):
-                task.proc.last_wait_status = f"stopped {SIGNAL_NAMES[os.WSTOPSIG(status)]}"
-            elif child is not None:  # this wait reaped it (the driver may have seen it
-                child.dead = child.reaped = True  # gone already)
-                child.wait_status = status
-                code, sig = _decode_status(status)
-                task.proc.last_wait_status = _wait_status(code, sig)
+            pid, status = f.reply.v[lib.FL_V_RESULT], f.reply.v[lib.FL_V_RESULT2]
+            if pid <= 0:
+                self._waited(task.proc, None, None)
+            elif os.WIFSTOPPED(status):
+                self._waited(task.proc, pid, f"stopped {SIGNAL_NAMES[os.WSTOPSIG(status)]}")
+            else:
+                self._waited(task.proc, pid, _wait_status(*_decode_status(status)), status)
 
         self._call(task, op, lib.FL_OP_WAIT, (self._wait_pid(op.child, op), options),
                    on_done=done)
@@ -1152,14 +1156,14 @@ class RealRun:
             r = f.reply
             if r is None:
                 return
-            child = self._waited(task.proc, r.v[1] if r.v[lib.FL_V_RESULT] == 0 else 0)
-            if child is None:
+            pid, code, status = r.v[1], r.v[2], r.v[3]
+            if r.v[lib.FL_V_RESULT] != 0 or pid <= 0:
+                self._waited(task.proc, None, None)
                 return
-            code, sig = (r.v[3], None) if r.v[2] == CLD_EXITED else (None, SIGNAL_NAMES[r.v[3]])
-            task.proc.last_wait_status = _wait_status(code, sig)
-            if not op.nowait:
-                child.dead = child.reaped = True
-                child.wait_status = (code << 8) if code is not None else r.v[3]
+            exited = code == CLD_EXITED
+            text = _wait_status(*((status, None) if exited else (None, SIGNAL_NAMES[status])))
+            self._waited(task.proc, pid, text,
+                         None if op.nowait else (status << 8) if exited else status)
 
         pid = self._wait_pid(op.child, op)
         self._call(task, op, lib.FL_OP_WAITID, (idtype, max(pid, 0), options), on_done=done)
@@ -1169,18 +1173,31 @@ class RealRun:
         already reaped (waitpid on it is ECHILD, as the model says)."""
         if name is None:
             return -1
+        self._note_reaps()
         child = self._proc(name, op)
         return NO_SUCH_CHILD if child.reaped else child.pid
 
-    def _waited(self, waiter: Proc, pid: int) -> Proc | None:
-        """The child whose status a wait returned (None: 0 or -1), noted as the waiter's
-        ``last_waited``."""
+    def _waited(self, waiter: Proc, pid: int | None, status: str | None,
+                reaped: int | None = None) -> None:
+        """What a wait returned: the child's pid (None: it returned 0 or failed), its
+        status as ``last_wait_status`` reads it, and the wait status of a child it
+        reaped. A child that ends at once (a program that finds nothing to do) may
+        be reaped before the reply of the call that created it is read, so the
+        child is named, and marked reaped, once the run knows it."""
+        waiter.last_waited, waiter.last_wait_status = pid, status
+        if pid is not None and reaped is not None:
+            self.reaped_by_waits[pid] = reaped
+            self._note_reaps()
+
+    def _note_reaps(self) -> None:
+        """Mark reaped the children scenario waits reaped, once the run knows them."""
         assert self.driver is not None
-        child = self.driver.by_pid.get(pid) if pid > 0 else None
-        waiter.last_waited = child.name if child is not None else None
-        if child is None:
-            waiter.last_wait_status = None
-        return child
+        for pid, status in list(self.reaped_by_waits.items()):
+            child = self.driver.by_pid.get(pid)
+            if child is not None:
+                child.dead = child.reaped = True
+                child.wait_status = status
+                del self.reaped_by_waits[pid]
 
     @HANDLERS.handles(ops.Kill)
     def _v_kill(self, task: Task, op: ops.Kill) -> None:

@@ -164,7 +164,7 @@ class Proc:
     spawn_us: float | None = None
     last_read: str | None = None
     last_result: int | None = None  # what the main thread's last counting call returned
-    last_waited: str | None = None  # what the last wait returned (see observe.ProcessObs)
+    last_waited: int | None = None  # the pid the last wait returned (observe.ProcessObs)
     last_wait_status: str | None = None
     lock_result: int | str | None = None
     reaper_is_driver: bool = False
