@@ -1195,7 +1195,7 @@ class RealRun:
         for pid, status in list(self.reaped_by_waits.items()):
             child = self.driver.by_pid.get(pid)
             if child is not None:
-                child.dead = child.reaped = True
+                child.dead = child.reaped = child.waited = True
                 child.wait_status = status
                 del self.reaped_by_waits[pid]
 

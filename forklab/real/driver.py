@@ -69,7 +69,7 @@ MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL inclu
 RECVMSG = procfs.SYSCALLS["recvmsg"]
 WAIT4, WAITID = procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]
 P_ALL, P_PID = 0, 1  # waitid's idtypes: any child, one pid
-ANY_CHILD = (1 << 64) - 1  # wait4's pid -1, as /proc/PID/syscall shows it
+ANY_CHILD = (1 << 32) - 1  # wait4's pid -1, as a pid_t's 32 bits
 STOPPED = (-1, ())
 """What a task whose process is stopped "waits in": it stays put until SIGCONT."""
 
@@ -165,6 +165,7 @@ class Proc:
     last_read: str | None = None
     last_result: int | None = None  # what the main thread's last counting call returned
     last_waited: int | None = None  # the pid the last wait returned (observe.ProcessObs)
+    waited: bool = False  # a scenario wait's reply reaped it
     last_wait_status: str | None = None
     lock_result: int | str | None = None
     reaper_is_driver: bool = False
@@ -848,23 +849,27 @@ class Driver:
         after the child's pidfd said it ended."""
         nr, args = call
         if nr == WAIT4 and args:
-            pid = args[0]
+            pid = args[0] & 0xFFFFFFFF  # a pid_t: /proc shows -1 as 0xffffffff
         elif nr == WAITID and len(args) > 1 and args[0] in (P_PID, P_ALL):
             pid = args[1] if args[0] == P_PID else ANY_CHILD
         else:
             return False
-        if pid in (ANY_CHILD, -1):
+        if pid == ANY_CHILD:
             return any(self._zombie_of(p, waiter) for p in self.procs.values())
         proc = self.by_pid.get(pid)
         return proc is not None and proc.dead
 
     @staticmethod
     def _zombie_of(proc: Proc, parent: Proc) -> bool:
-        """Whether proc has ended and waits, a zombie, for parent to reap it."""
-        if not proc.dead or proc.reaped:
+        """Whether proc has ended and parent has yet to return its status: a zombie
+        whose parent it is, or one already gone while its parent, asleep in the wait
+        that reaps it, has not replied (``waited``: a wait's reply named it)."""
+        if not proc.dead or proc.waited:
             return False
         st = procfs.stat(proc.pid)
-        return st is not None and st.starttime == proc.starttime and st.ppid == parent.pid
+        if st is not None and st.starttime == proc.starttime and st.state == "Z":
+            return st.ppid == parent.pid
+        return not proc.reaper_is_driver and proc.parent == parent.name
 
     def _unblock_reapers(self) -> None:
         """A blocked wait for a process that has since ended is in flight again."""
