@@ -1108,9 +1108,9 @@ def _is_child(pid: int, parents: tuple[int, ...]) -> bool:
     return len(uids) > 1 and uids[1] == str(os.geteuid())
 
 
-ERRNO_NAMES = {errno_mod.EDEADLK: "EDEADLK"}
+ERRNO_NAMES = {errno_mod.EDEADLK: "EDEADLK", errno_mod.EOPNOTSUPP: "EOPNOTSUPP"}
 """The name glibc's strerrorname_np gives where Python's table keeps an alias
-(EDEADLOCK)."""
+(EDEADLOCK, ENOTSUP)."""
 
 
 def errno_name(value: int) -> str | None:
