@@ -1230,8 +1230,18 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         _exit((int)c->a[0]);
     case FL_OP_WAIT: {
         int status = 0;
-        r.v[FL_V_RESULT] = waitpid((pid_t)c->a[0], &status, 0);
+        r.v[FL_V_RESULT] = waitpid((pid_t)c->a[0], &status, (int)c->a[1]);
         r.v[FL_V_RESULT2] = status;
+        break;
+    }
+    case FL_OP_WAITID: {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        r.v[FL_V_RESULT] = waitid((idtype_t)c->a[0], (id_t)c->a[1], &info,
+                                  WEXITED | (int)c->a[2]);
+        r.v[1] = info.si_pid;
+        r.v[2] = info.si_code;
+        r.v[3] = info.si_status;
         break;
     }
     case FL_OP_KILL:
@@ -1358,6 +1368,26 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         }
         r.v[FL_V_RESULT] = pthread_mutex_unlock(&fl_locks[c->a[0]]);
         break;
+    case FL_OP_TRYLOCK:
+        if (c->a[0] < 0 || c->a[0] >= FL_MAX_LOCKS) {
+            reply_fail(t->ch, "lock index out of range");
+            return;
+        }
+        r.v[FL_V_RESULT] = pthread_mutex_trylock(&fl_locks[c->a[0]]);
+        break;
+    case FL_OP_MUTEX: {
+        /* before the mutex's first use (the parser sees to it) */
+        pthread_mutexattr_t attr;
+        if (c->a[0] < 0 || c->a[0] >= FL_MAX_LOCKS || pthread_mutexattr_init(&attr) != 0) {
+            reply_fail(t->ch, "lock index out of range");
+            return;
+        }
+        r.v[FL_V_RESULT] = pthread_mutexattr_settype(&attr, (int)c->a[1]);
+        if (r.v[FL_V_RESULT] == 0)
+            r.v[FL_V_RESULT] = pthread_mutex_init(&fl_locks[c->a[0]], &attr);
+        pthread_mutexattr_destroy(&attr);
+        break;
+    }
     case FL_OP_ATFORK: {
         if (c->a[0] < 0 || c->a[0] >= FL_MAX_LOCKS || atfork_count >= FL_MAX_ATFORK) {
             reply_fail(t->ch, "too many atfork registrations");

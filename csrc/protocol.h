@@ -127,10 +127,14 @@ struct fl_state {
 #define FL_OP_EXEC 24       /* a0 kind a1 argc; data: path, args, NUL separated */
 #define FL_OP_EXIT 25       /* a0 code */
 #define FL_OP__EXIT 26      /* a0 code */
-#define FL_OP_WAIT 27       /* a0 pid */
+#define FL_OP_WAIT 27       /* a0 pid (-1: any) a1 options (WNOHANG, WUNTRACED) */
 #define FL_OP_KILL 28       /* fd: the target's pidfd; a0 signal */
 #define FL_OP_THREAD 29     /* fd: thread channel; a0 token */
 #define FL_OP_THREAD_EXIT 30
+#define FL_OP_WAITID 31     /* a0 idtype (P_PID, P_ALL) a1 id a2 options (WEXITED is added);
+                             * v1 si_pid v2 si_code v3 si_status */
+#define FL_OP_TRYLOCK 32    /* a0 index */
+#define FL_OP_MUTEX 33      /* a0 index a1 kind (PTHREAD_MUTEX_NORMAL, _ERRORCHECK) */
 #define FL_OP_OPEN 40       /* a0 open flags a1 1 = absolute (/dev/null); data: path */
 #define FL_OP_PIPE 41       /* a0 flags */
 #define FL_OP_DUP 42        /* a0 fd a1 cloexec */

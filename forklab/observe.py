@@ -41,7 +41,7 @@ class _Unavailable:
 
 UNAVAILABLE: Any = _Unavailable()
 
-STATES = ("running", "suspended", "blocked", "zombie", "reaped")
+STATES = ("running", "suspended", "stopped", "blocked", "zombie", "reaped")
 ENDED_STATES = ("zombie", "reaped")
 
 # Field metadata of the observation records.
@@ -78,6 +78,9 @@ class ProcessObs:
                                         metadata={"read_as": "cloexec(FD)"})
     last_read: str | None = field(default=None, metadata=NOT_COMPARED)
     last_result: int | None = None
+    last_waited: str | None = None
+    last_wait_status: str | None = None
+    lock_result: int | str | None = None
     sig_ignored: frozenset[str] = frozenset()
     sig_caught: frozenset[str] = frozenset()
     sig_blocked: frozenset[str] = frozenset()

@@ -105,7 +105,9 @@ IGNORED_BY_DEFAULT = frozenset(s.name for s in SIGNALS if s.default in ("ignore"
 """The kernel's SIG_KERNEL_IGNORE_MASK: discarded when generated with the default action
 (SIGCONT's continuing is done when it is sent, not by its action)."""
 JOB_CONTROL = frozenset(s.name for s in SIGNALS if s.default in ("stop", "continue"))
-"""Signals that stop or continue a process: not modelled, so never sent by a scenario."""
+"""Signals that stop or continue a process: sent with ``kill`` only, never raised."""
+STOPPING = frozenset(s.name for s in SIGNALS if s.default == "stop")
+"""The kernel's SIG_KERNEL_STOP_MASK: their default action stops the process."""
 UNCATCHABLE = frozenset({"SIGKILL", "SIGSTOP"})
 """The kernel's SIG_KERNEL_ONLY_MASK: no handler, no ignoring, no blocking."""
 FAULTS = frozenset({"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"})

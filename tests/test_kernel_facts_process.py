@@ -777,3 +777,82 @@ def test_failed_spawn_errno_when_the_kernel_reaps_the_helper():
         "spawn_ignore.result": "ENOENT ECHILD",
         "spawn_nocldwait.result": "ENOENT ECHILD",
     })
+
+
+def test_wait_any_order_nohang_nowait():
+    """waitpid(-1) reaps in the order of the children lists (the caller's thread
+    first, each list oldest first), not in the order the children ended
+    (tests/scenarios/wait-any.toml)."""
+    expect(facts("proc_wait_any"), {
+        "order.reaped": "abc",          # they ended c, a, b
+        "thread.reaped": "acb",         # main's list (a, c), then the thread's (b)
+        "thread_wait.reaped": "bac",    # from the thread: its list first
+        "thread_ended.reaped": "acb",   # an ended thread's b goes to main's tail
+        "handed.reaped": "ba",
+        "nohang.running": 0,
+        "nohang.zombie": 1,
+        "echild.any": "ECHILD",
+        "echild.nohang_returns": -1,
+        "echild.nohang": "ECHILD",
+        "nowait.code": 7,
+        "nowait.state": "Z",            # WNOWAIT leaves the zombie
+        "nowait.again": 1,
+        "nowait.reaped": 1,
+    })
+
+
+def test_stop_and_continue():
+    """A stopped process keeps every signal but SIGKILL pending, fatal ones too; SIGCONT
+    and a stop signal discard each other; SIGTSTP stops only outside an orphaned
+    process group (tests/scenarios/stop-continue.toml)."""
+    expect(facts("proc_stop"), {
+        "stop.state": "T",
+        "stop.plain": 0,                 # without WUNTRACED a stop is not reported
+        "stop.untraced": "stopped SIGSTOP",
+        "stop.again": 0,                 # reported once
+        "stop.sigchld": 1,
+        "caught.pending": mask(SIGUSR1),
+        "caught.ran": 1,
+        "cont.state": "S",
+        "cont.sigchld": 1,
+        "term.state": "T",               # SIGTERM waits too
+        "term.pending": mask(SIGTERM),
+        "term.status": "killed SIGTERM",
+        "core.state": "T",
+        "core.pending": mask(3),
+        "core.after_cont": "killed SIGQUIT",
+        "kill.status": "killed SIGKILL",
+        "ignored.pending": ZERO,
+        "tstp.group": "T",
+        "tstp.session": "S",             # an orphaned group: SIGTSTP is discarded
+        "tstp.blocked_pending": mask(20),
+        "tstp.blocked_cont": ZERO,       # SIGCONT discards a pending stop
+        "cont.blocked_pending": mask(18),
+        "cont.discarded": ZERO,          # a stop discards a pending SIGCONT
+        "read.state": "T",
+        "read.result": "1 x",            # the read restarts and gets the byte
+        "running.cont": "S",
+    })
+
+
+def test_mutex_kinds():
+    """trylock, and error-checking mutexes: the owner is the thread id in the caller's
+    thread descriptor, which a fork child's differs from and a vfork child's does not
+    (tests/scenarios/mutex-kinds.toml)."""
+    expect(facts("proc_mutex_kinds"), {
+        "trylock.free": 0,
+        "trylock.other": "EBUSY",
+        "trylock.self": "EBUSY",
+        "normal.unlock_other": 0,
+        "normal.errno": 0,
+        "check.relock": "EDEADLK",
+        "check.trylock_self": "EBUSY",
+        "check.unlock_other": "EPERM",
+        "check.unlock": 0,
+        "check.unlock_free": "EPERM",
+        "fork.unlock": "EPERM",
+        "fork.trylock": "EBUSY",
+        "fork.normal_unlock": 0,
+        "fork.lock_blocks": 1,
+        "vfork.unlock": 0,
+    })

@@ -61,7 +61,7 @@ def scenario() -> Scenario:
 def runnable(kernel: Kernel) -> list[str]:
     actors = []
     for proc in kernel.processes.values():
-        if proc.ended or proc.program is not None:
+        if proc.ended or proc.program is not None or proc.stopped:
             continue
         for tname, thread in proc.threads.items():
             if thread.waiting is None and not thread.suspended:
@@ -79,7 +79,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
     proc = kernel.processes[actor.split("/")[0]]
     thread_actor = "/" in actor
     verbs = ["write", "read", "fork", "vfork", "clone", "exit", "_exit", "pipe", "dup",
-             "close", "readfd", "writefd", "lock", "unlock", "thread", "madvise",
+             "close", "readfd", "writefd", "lock", "unlock", "trylock", "thread", "madvise",
              "munmap", "mprotect", "wait", "exec", "kill", "printf", "spawn", "signal",
              "sigaction", "block", "unblock", "atfork", "mlock", "munlock", "mremap"]
     if thread_actor:
@@ -124,7 +124,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
     if verb == "writefd":  # 30000 bytes: a few fill a pipe, and the writer waits for room
         text = data.draw(st.sampled_from(["x", "y" * 30000]))
         return make_op(actor, "writefd", fd=fd, data=text)
-    if verb in ("lock", "unlock", "atfork"):
+    if verb in ("lock", "unlock", "trylock", "atfork"):
         return make_op(actor, verb, name=data.draw(st.sampled_from(["m", "n"])))
     if verb == "thread":
         return make_op(actor, "thread", (fresh("t"),))
@@ -144,7 +144,8 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
     if verb == "wait":
         if not children:
             return None
-        return make_op(actor, "wait", child=data.draw(st.sampled_from(children)))
+        return make_op(actor, "wait", child=data.draw(st.sampled_from([*children, None])),
+                       nohang=data.draw(st.booleans()), untraced=data.draw(st.booleans()))
     if verb == "exec":
         path = data.draw(st.sampled_from(["probe", "/bin/true", "/bin/cat", "missing"]))
         program = Program("program", path) if path.startswith("/") else Program(path)
@@ -154,7 +155,7 @@ def random_op(data: st.DataObject, kernel: Kernel, counter: Counter,
         threads = sorted(t for t in kernel.processes[target].threads if t)
         thread = data.draw(st.sampled_from([None, *threads]))
         sig = data.draw(st.sampled_from(["SIGTERM", "SIGUSR1", "SIGCHLD", "SIGKILL",
-                                         "SIGRTMIN+1"]))
+                                         "SIGRTMIN+1", "SIGSTOP", "SIGCONT"]))
         return make_op(actor, "kill", target=target, thread=thread, signal=sig)
     if verb == "printf":
         return make_op(actor, "printf", data=data.draw(st.sampled_from(["hi\n", "x" * 3000])))

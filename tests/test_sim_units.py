@@ -391,3 +391,40 @@ parent: kill c SIGUSR1
     assert result.error is not None
     assert "without SA_RESTART interrupting stdio's write" in result.error.message
     assert result.error.where is not None and result.error.where.line == 12  # the printf
+
+
+def test_wait_for_any_child_is_a_cycle_through_every_child() -> None:
+    """A wait for any child points at each child: a child blocked on the waiter's own
+    lock makes a cycle, and the refusal names it."""
+    text = scenario("""
+parent: mmap heap 1p
+parent: lock m
+parent: clone vm -> child
+child: lock m
+parent: wait any
+""")
+    with SimBackend().start(parse_text(text)) as run:
+        for op in parse_text(text).ops:
+            run.apply(op)
+        found = sorted(stuck(run.kernel), key=lambda s: s.thread)
+    assert [s.thread for s in found] == ["child", "parent"]
+    assert all(s.cycle for s in found)
+    assert "process 'child'" in found[1].chain
+
+
+def test_a_stopped_process_takes_no_signal_but_sigkill() -> None:
+    """While stopped, a fatal signal waits (as tests/kernel_facts/proc_stop.c saw);
+    SIGCONT lets it act."""
+    text = scenario("""
+parent: fork -> child
+parent: kill child SIGSTOP
+parent: kill child SIGTERM
+""")
+    with SimBackend().start(parse_text(text)) as run:
+        for op in parse_text(text).ops:
+            run.apply(op)
+        child = run.kernel.processes["child"]
+        assert (child.stopped, set(child.shared_pending)) == (True, {"SIGTERM"})
+        op = parse_text(scenario("parent: fork -> child\nparent: kill child SIGCONT")).ops[-1]
+        run.apply(op)
+        assert (child.state, child.term_signal) == ("zombie", "SIGTERM")

@@ -18,6 +18,7 @@ from forklab.vocabulary import (
     SIGNAL_NUMBERS,
     SIGNALS,
     SIZE_UNITS,
+    STOPPING,
     format_size,
     parse_size,
 )
@@ -51,6 +52,7 @@ def test_default_actions_are_signal7s() -> None:
     """signal(7): the signals whose default is to ignore, to stop, or to dump core."""
     assert IGNORED_BY_DEFAULT == {"SIGCHLD", "SIGURG", "SIGWINCH", "SIGCONT"}
     assert JOB_CONTROL == {"SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCONT"}
+    assert STOPPING == {"SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"}
     assert DUMPS_CORE == {"SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
                           "SIGSEGV", "SIGXCPU", "SIGXFSZ", "SIGSYS"}
 

@@ -68,6 +68,8 @@ SIGACTION_FLAGS = {"norestart": lib.FL_SA_NORESTART, "resethand": lib.FL_SA_RESE
                    "nodefer": lib.FL_SA_NODEFER, "nocldwait": lib.FL_SA_NOCLDWAIT,
                    "nocldstop": lib.FL_SA_NOCLDSTOP}
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
+CLD_EXITED = 1  # waitid's si_code of a child that exited (else killed or dumped)
+MUTEX_KINDS = {"normal": 0, "errorcheck": 2}  # PTHREAD_MUTEX_NORMAL, _ERRORCHECK
 MISSING_PROGRAM = ".forklab-missing/program"
 MAX_PROCESSES = 2 * MAX_PROCESS_OPS + 1  # what one run may hold, whatever its ops say
 
@@ -163,6 +165,18 @@ PROCESS_COST = 512 << 10
 stack and task, the probe's own page tables and dirty pages), rounded up from
 what 100 forks of a probe took from MemAvailable here."""
 HUGE = 2 << 20
+
+
+def _stopped(proc: Proc) -> bool:
+    """Whether the process is stopped (its main thread, in state T, as /proc shows
+    the process)."""
+    st = procfs.stat(proc.pid)
+    return st is not None and st.starttime == proc.starttime and st.state in "Tt"
+
+
+def _wait_status(code: int | None, sig: str | None) -> str:
+    """A wait's report of an end, as ``P.last_wait_status`` reads it."""
+    return f"killed {sig}" if sig is not None else f"exited {code}"
 
 
 def estimate_memory(scenario: Scenario) -> tuple[int, int]:
@@ -456,6 +470,7 @@ class RealRun:
         self.names = Names()
         self.allocations: dict[str, int] = {}
         self.locks: dict[str, int] = {}
+        self.reaped_by_waits: dict[int, int] = {}  # pid -> wait status (see _waited)
         self.mapinfo = {op.name: op for op in scenario.ops if isinstance(op, ops.Mmap)}
         placement = Placement.of(scenario.ops)
         _check_region(scenario, placement)
@@ -554,6 +569,7 @@ class RealRun:
             ended=("reaped" if proc.reaped else "zombie") if proc.dead else None,
             program=proc.image if proc.image != "probe" else None,
             thread_gone=not present,
+            stopped=not proc.dead and _stopped(proc),
             suspended=task is not None and task.suspended,
             blocked_in=task.flight.what if blocked and task and task.flight else None))
         assert task is not None
@@ -631,6 +647,7 @@ class RealRun:
         driver.clock_on()
         try:
             driver.settle()
+            self._note_reaps()
             self._step_open = False
             self.generation += 1
             ppids: dict[int, int] = {}
@@ -680,7 +697,10 @@ class RealRun:
             return ProcessObs(proc.name, "reaped" if proc.reaped else "zombie", code, sig,
                               parent=proc.parent, threads=0, faults=proc.faults,
                               minflt=proc.minflt, spawn_us=proc.spawn_us,
-                              last_read=proc.last_read, last_result=proc.last_result)
+                              last_read=proc.last_read, last_result=proc.last_result,
+                              last_waited=self._name_of(proc.last_waited),
+                              last_wait_status=proc.last_wait_status,
+                              lock_result=proc.lock_result)
         status = procfs.status(proc.pid) or {}
         fds = procfs.fds(proc.pid, self.driver.fd_floor) or []
         cloexec = frozenset(fd for fd in fds
@@ -707,6 +727,8 @@ class RealRun:
             children=children, threads=int(status.get("Threads", "1")), faults=proc.faults,
             minflt=proc.minflt, vm_pte=vm_pte, fds=tuple(fds), cloexec_fds=cloexec,
             last_read=proc.last_read, last_result=proc.last_result,
+            last_waited=self._name_of(proc.last_waited),
+            last_wait_status=proc.last_wait_status, lock_result=proc.lock_result,
             sig_ignored=procfs.signal_set(status.get("SigIgn")),
             sig_caught=procfs.signal_set(status.get("SigCgt")),
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
@@ -715,9 +737,16 @@ class RealRun:
             sig_received=received, spawn_us=proc.spawn_us, mappings=mappings,
         )
 
+    def _name_of(self, pid: int | None) -> str | None:
+        assert self.driver is not None
+        child = self.driver.by_pid.get(pid) if pid is not None else None
+        return child.name if child is not None else None
+
     def _state(self, proc: Proc) -> str:
         if proc.suspended:
             return "suspended"
+        if _stopped(proc):
+            return "stopped"
         main = proc.main
         if main is not None and main.flight is not None and main.flight.blocked:
             return "blocked"
@@ -1102,18 +1131,73 @@ class RealRun:
 
     @HANDLERS.handles(ops.Wait)
     def _v_wait(self, task: Task, op: ops.Wait) -> None:
-        child = self._proc(op.child, op)
-        pid = NO_SUCH_CHILD if child.reaped else child.pid
+        options = (os.WNOHANG if op.nohang else 0) | (os.WUNTRACED if op.untraced else 0)
+
+        def done(f: Flight) -> None:
+            if f.reply is None:
+                return
+            pid, status = f.reply.v[lib.FL_V_RESULT], f.reply.v[lib.FL_V_RESULT2]
+            if pid <= 0:
+                self._waited(task.proc, None, None)
+            elif os.WIFSTOPPED(status):
+                self._waited(task.proc, pid, f"stopped {SIGNAL_NAMES[os.WSTOPSIG(status)]}")
+            else:
+                self._waited(task.proc, pid, _wait_status(*_decode_status(status)), status)
+
+        self._call(task, op, lib.FL_OP_WAIT, (self._wait_pid(op.child, op), options),
+                   on_done=done)
+
+    @HANDLERS.handles(ops.Waitid)
+    def _v_waitid(self, task: Task, op: ops.Waitid) -> None:
+        options = (os.WNOWAIT if op.nowait else 0) | (os.WNOHANG if op.nohang else 0)
+        idtype = os.P_ALL if op.child is None else os.P_PID
 
         def done(f: Flight) -> None:
             r = f.reply
-            # this wait reaped the child (the driver may have seen it gone already)
-            if r is not None and r.v[lib.FL_V_RESULT] == child.pid:
-                child.dead = True
-                child.reaped = True
-                child.wait_status = r.v[lib.FL_V_RESULT2]
+            if r is None:
+                return
+            pid, code, status = r.v[1], r.v[2], r.v[3]
+            if r.v[lib.FL_V_RESULT] != 0 or pid <= 0:
+                self._waited(task.proc, None, None)
+                return
+            exited = code == CLD_EXITED
+            text = _wait_status(*((status, None) if exited else (None, SIGNAL_NAMES[status])))
+            self._waited(task.proc, pid, text,
+                         None if op.nowait else (status << 8) if exited else status)
 
-        self._call(task, op, lib.FL_OP_WAIT, (pid,), on_done=done)
+        pid = self._wait_pid(op.child, op)
+        self._call(task, op, lib.FL_OP_WAITID, (idtype, max(pid, 0), options), on_done=done)
+
+    def _wait_pid(self, name: str | None, op: Op) -> int:
+        """The pid a wait names: -1 for any child; one no process has for a child
+        already reaped (waitpid on it is ECHILD, as the model says)."""
+        if name is None:
+            return -1
+        self._note_reaps()
+        child = self._proc(name, op)
+        return NO_SUCH_CHILD if child.reaped else child.pid
+
+    def _waited(self, waiter: Proc, pid: int | None, status: str | None,
+                reaped: int | None = None) -> None:
+        """What a wait returned: the child's pid (None: it returned 0 or failed), its
+        status as ``last_wait_status`` reads it, and the wait status of a child it
+        reaped. A child that ends at once (a program that finds nothing to do) may
+        be reaped before the reply of the call that created it is read, so the
+        child is named, and marked reaped, once the run knows it."""
+        waiter.last_waited, waiter.last_wait_status = pid, status
+        if pid is not None and reaped is not None:
+            self.reaped_by_waits[pid] = reaped
+            self._note_reaps()
+
+    def _note_reaps(self) -> None:
+        """Mark reaped the children scenario waits reaped, once the run knows them."""
+        assert self.driver is not None
+        for pid, status in list(self.reaped_by_waits.items()):
+            child = self.driver.by_pid.get(pid)
+            if child is not None:
+                child.dead = child.reaped = child.waited = True
+                child.wait_status = status
+                del self.reaped_by_waits[pid]
 
     @HANDLERS.handles(ops.Kill)
     def _v_kill(self, task: Task, op: ops.Kill) -> None:
@@ -1305,13 +1389,31 @@ class RealRun:
             self.locks[name] = len(self.locks)
         return self.locks[name]
 
+    def _lock_call(self, task: Task, op: ops.Lock | ops.Unlock | ops.Trylock, code: int) -> None:
+        """A pthread mutex call: what it returns (0 or an error number) is the
+        process's ``lock_result``."""
+        def done(f: Flight) -> None:
+            if f.reply is not None:
+                result = f.reply.v[lib.FL_V_RESULT]
+                task.proc.lock_result = errno_name(result) if result else 0
+
+        self._call(task, op, code, (self._lock(op.name, op),), on_done=done)
+
     @HANDLERS.handles(ops.Lock)
     def _v_lock(self, task: Task, op: ops.Lock) -> None:
-        self._call(task, op, lib.FL_OP_LOCK, (self._lock(op.name, op),))
+        self._lock_call(task, op, lib.FL_OP_LOCK)
 
     @HANDLERS.handles(ops.Unlock)
     def _v_unlock(self, task: Task, op: ops.Unlock) -> None:
-        self._call(task, op, lib.FL_OP_UNLOCK, (self._lock(op.name, op),))
+        self._lock_call(task, op, lib.FL_OP_UNLOCK)
+
+    @HANDLERS.handles(ops.Trylock)
+    def _v_trylock(self, task: Task, op: ops.Trylock) -> None:
+        self._lock_call(task, op, lib.FL_OP_TRYLOCK)
+
+    @HANDLERS.handles(ops.Mutex)
+    def _v_mutex(self, task: Task, op: ops.Mutex) -> None:
+        self._call(task, op, lib.FL_OP_MUTEX, (self._lock(op.name, op), MUTEX_KINDS[op.kind]))
 
     @HANDLERS.handles(ops.Atfork)
     def _v_atfork(self, task: Task, op: ops.Atfork) -> None:

@@ -68,7 +68,10 @@ MAX_SOCKET_PATH = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL inclu
 
 RECVMSG = procfs.SYSCALLS["recvmsg"]
 WAIT4, WAITID = procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]
-P_PID = 1  # waitid's idtype for one pid
+P_ALL, P_PID = 0, 1  # waitid's idtypes: any child, one pid
+ANY_CHILD = (1 << 32) - 1  # wait4's pid -1, as a pid_t's 32 bits
+STOPPED = (-1, ())
+"""What a task whose process is stopped "waits in": it stays put until SIGCONT."""
 
 
 class KernelPrograms:
@@ -161,6 +164,10 @@ class Proc:
     spawn_us: float | None = None
     last_read: str | None = None
     last_result: int | None = None  # what the main thread's last counting call returned
+    last_waited: int | None = None  # the pid the last wait returned (observe.ProcessObs)
+    waited: bool = False  # a scenario wait's reply reaped it
+    last_wait_status: str | None = None
+    lock_result: int | str | None = None
     reaper_is_driver: bool = False
 
     @property
@@ -820,6 +827,8 @@ class Driver:
         """The system call the flight's task sleeps in for its op, or None."""
         task = flight.task
         st = procfs.task_stat(task.proc.pid, task.tid)
+        if st is not None and st.state in "Tt":
+            return STOPPED  # its process was stopped in the op: it replies once continued
         if st is None or st.state not in "SD":
             return None
         sc = procfs.task_syscall(task.proc.pid, task.tid)
@@ -828,30 +837,45 @@ class Driver:
         nr, args = sc
         if nr == RECVMSG and args and args[0] == task.chan_fd:
             return None  # back on its channel: the reply is on its way
-        if self._reaping(sc):
+        if self._reaping(task.proc, sc):
             return None
         return sc
 
-    def _reaping(self, call: tuple[int, tuple[int, ...]]) -> bool:
-        """Whether a wait4 or waitid sleeps for a scenario process that has ended: it
-        completes. A parent that reaps a child sleeps inside the call while the
-        kernel releases the child (its /proc entries are dropped, and any reader of
-        them is waited for), well after the child's pidfd said it ended."""
+    def _reaping(self, waiter: Proc, call: tuple[int, tuple[int, ...]]) -> bool:
+        """Whether a wait4 or waitid sleeps for a scenario process that has ended (for
+        any child of the waiter, with pid -1 or P_ALL): it completes. A parent that
+        reaps a child sleeps inside the call while the kernel releases the child
+        (its /proc entries are dropped, and any reader of them is waited for), well
+        after the child's pidfd said it ended."""
         nr, args = call
         if nr == WAIT4 and args:
-            pid = args[0]
-        elif nr == WAITID and len(args) > 1 and args[0] == P_PID:
-            pid = args[1]
+            pid = args[0] & 0xFFFFFFFF  # a pid_t: /proc shows -1 as 0xffffffff
+        elif nr == WAITID and len(args) > 1 and args[0] in (P_PID, P_ALL):
+            pid = args[1] if args[0] == P_PID else ANY_CHILD
         else:
             return False
+        if pid == ANY_CHILD:
+            return any(self._zombie_of(p, waiter) for p in self.procs.values())
         proc = self.by_pid.get(pid)
         return proc is not None and proc.dead
+
+    @staticmethod
+    def _zombie_of(proc: Proc, parent: Proc) -> bool:
+        """Whether proc has ended and parent has yet to return its status: a zombie
+        whose parent it is, or one already gone while its parent, asleep in the wait
+        that reaps it, has not replied (``waited``: a wait's reply named it)."""
+        if not proc.dead or proc.waited:
+            return False
+        st = procfs.stat(proc.pid)
+        if st is not None and st.starttime == proc.starttime and st.state == "Z":
+            return st.ppid == parent.pid
+        return not proc.reaper_is_driver and proc.parent == parent.name
 
     def _unblock_reapers(self) -> None:
         """A blocked wait for a process that has since ended is in flight again."""
         for flight in self.flights:
             if flight.blocked and flight.blocked_in is not None \
-                    and self._reaping(flight.blocked_in):
+                    and self._reaping(flight.task.proc, flight.blocked_in):
                 flight.blocked = False
 
     def _may_wake(self, flight: Flight, call: tuple[int, tuple[int, ...]],
@@ -872,29 +896,41 @@ class Driver:
         about to be handled; only a thread in vfork, in its killable wait, may
         keep one pending, and it is suspended anyway (its process's other
         threads are sampled as any others).
+
+        A task that stops shows T before it has woken its parent (to report the
+        stop) and left the CPU; reading its /proc syscall file waits until it has
+        left (``wait_task_inactive``), so when a task is seen stopped every task
+        is sampled again.
         """
         timed: list[Proc] = []
         if any(out is not None and out.unread() for out in (self.stdout, self.stderr)):
             return False, timed
-        for proc in self.procs.values():
-            if proc.dead:
-                continue
-            for task in proc.tasks:
-                if task.gone:
+        for sweep in ("first", "after a stop"):
+            timed, stopped = [], False
+            for proc in self.procs.values():
+                if proc.dead:
                     continue
-                st = procfs.task_stat(proc.pid, task.tid)
-                if st is None:
-                    continue
-                state = st.state
-                if state in "SZXTt":
-                    if state == "S" and proc.image != "probe":
-                        sc = procfs.task_syscall(proc.pid, task.tid)
-                        if sc is not None and sc[0] in procfs.TIMED_SLEEPS:
-                            timed.append(proc)
-                    continue
-                if state == "D" and task.suspended:
-                    continue
-                return False, timed
+                for task in proc.tasks:
+                    if task.gone:
+                        continue
+                    st = procfs.task_stat(proc.pid, task.tid)
+                    if st is None:
+                        continue
+                    state = st.state
+                    if state in "Tt" and sweep == "first":
+                        procfs.task_syscall(proc.pid, task.tid)
+                        stopped = True
+                    if state in "SZXTt":
+                        if state == "S" and proc.image != "probe":
+                            sc = procfs.task_syscall(proc.pid, task.tid)
+                            if sc is not None and sc[0] in procfs.TIMED_SLEEPS:
+                                timed.append(proc)
+                        continue
+                    if state == "D" and task.suspended:
+                        continue
+                    return False, timed
+            if not stopped:
+                break
         return True, timed
 
     def _reap_orphans(self) -> None:
@@ -1072,7 +1108,12 @@ def _is_child(pid: int, parents: tuple[int, ...]) -> bool:
     return len(uids) > 1 and uids[1] == str(os.geteuid())
 
 
+ERRNO_NAMES = {errno_mod.EDEADLK: "EDEADLK", errno_mod.EOPNOTSUPP: "EOPNOTSUPP"}
+"""The name glibc's strerrorname_np gives where Python's table keeps an alias
+(EDEADLOCK, ENOTSUP)."""
+
+
 def errno_name(value: int) -> str | None:
     if value == 0:
         return None
-    return errno_mod.errorcode.get(value, f"E{value}")
+    return ERRNO_NAMES.get(value) or errno_mod.errorcode.get(value, f"E{value}")

@@ -27,6 +27,7 @@ class Standing:
     program: str | None = None  # the program the process runs instead of forklab's probe
     thread_gone: bool = False  # the thread named ended, or is not the process's any more
     suspended: bool = False  # the thread waits in vfork
+    stopped: bool = False  # the process is stopped (a stop signal, until SIGCONT)
     blocked_in: str | None = None  # the op the thread is blocked in, as written
     blocked_line: int | None = None  # the line of that op, where the backend knows it
     blocked_for: str | None = None  # what it waits for, where the backend knows it
@@ -43,6 +44,9 @@ def check_actor(op: Op, standing: Standing) -> None:
                             op.where)
     if standing.thread_gone:
         raise ScenarioError(f"'{actor}' is not a thread of '{name}' (any more)", op.where)
+    if standing.stopped:  # every thread stops with the process
+        raise ScenarioError(f"'{name}' is stopped; it runs no op until a SIGCONT "
+                            f"(kill {name} SIGCONT)", op.where)
     if standing.suspended:  # vfork stops only its caller: the other threads run on
         raise ScenarioError(f"'{actor}' is suspended until its vfork child execs or exits",
                             op.where)

@@ -146,8 +146,22 @@ class SysExit(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class Wait(Op):
+    """``waitpid``: on one child, or on any (-1)."""
+
     verb = "wait"
-    child: str
+    child: str | None  # None: any child
+    nohang: bool  # WNOHANG
+    untraced: bool  # WUNTRACED
+
+
+@dataclass(frozen=True, kw_only=True)
+class Waitid(Op):
+    """``waitid(WEXITED)``: on one child (P_PID), or on any (P_ALL)."""
+
+    verb = "waitid"
+    child: str | None  # None: any child
+    nowait: bool  # WNOWAIT: the child stays a zombie
+    nohang: bool  # WNOHANG
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,6 +326,21 @@ class Lock(Op):
 class Unlock(Op):
     verb = "unlock"
     name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trylock(Op):
+    verb = "trylock"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mutex(Op):
+    """``pthread_mutex_init`` with a kind, before the mutex's first use."""
+
+    verb = "mutex"
+    name: str
+    kind: str  # "normal" or "errorcheck"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -75,7 +75,7 @@ _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 # Names that would be ambiguous in a script or in an expression (§4).
 RESERVED_NAMES = frozenset(
     {kw for kw in keyword.kwlist if kw.islower()}
-    | {"repeat", "max", "stdout", "processes", "len", "sorted", "set", "min", "abs", "count",
+    | {"repeat", "max", "any", "stdout", "processes", "len", "sorted", "set", "min", "abs", "count",
        "approx"}
 )
 # A mapping is read as P.NAME, so it cannot share a name with a process observable
@@ -98,6 +98,9 @@ _MMAP_OPTIONS = {"anon": "backing", "private": "share", "shared": "share", "rw":
                  "ro": "prot", "rx": "prot", "thp": "thp", "noreserve": "noreserve"}
 _OPEN_OPTIONS = {"ro": "mode", "wo": "mode", "rw": "mode", "cloexec": "cloexec",
                  "append": "append", "create": "create"}
+MUTEX_KINDS = ("normal", "errorcheck")
+_WAIT_OPTIONS = {"nohang": "nohang", "untraced": "untraced"}
+_WAITID_OPTIONS = {"nowait": "nowait", "nohang": "nohang"}
 _CHOICES = {
     "madvise": ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "free", "hugepage",
                 "nohugepage"),
@@ -119,6 +122,9 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
     "close_range": frozenset({"cloexec", "max"}),
     "clone": frozenset({*CLONE_FLAGS, "none"}),
+    "wait": frozenset({"any", "nohang", "untraced"}),
+    "waitid": frozenset({"any", "nowait", "nohang"}),
+    "mutex": frozenset(MUTEX_KINDS),
     "spawn": frozenset(SPAWN_ACTIONS), "spawn_template": frozenset(SPAWN_ACTIONS),
     "configure": frozenset(SPAWN_ACTIONS), "create_process": frozenset({"inherit=FD+FD"}),
 }
@@ -827,9 +833,22 @@ class _Line:
 
     @RULES.handles(ops.Wait)
     def v_wait(self, args: list[Token]) -> dict[str, Any]:
-        self.arity(args, 1, 1, "a child process")
-        tok = args[0]
-        return {"child": self.use(self.word(tok, "a process"), tok.start, ("process",))}
+        self.arity(args, 1, 3, "a child process or any")
+        options = self.flags(args[1:], _WAIT_OPTIONS, "a wait option")
+        return {"child": self.child_or_any(args[0]), "nohang": "nohang" in options,
+                "untraced": "untraced" in options}
+
+    @RULES.handles(ops.Waitid)
+    def v_waitid(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 3, "a child process or any")
+        options = self.flags(args[1:], _WAITID_OPTIONS, "a waitid option")
+        return {"child": self.child_or_any(args[0]), "nowait": "nowait" in options,
+                "nohang": "nohang" in options}
+
+    def child_or_any(self, tok: Token) -> str | None:
+        """The child a wait names, or None for ``any`` (pid -1, P_ALL)."""
+        name = self.word(tok, "a process or any")
+        return None if name == "any" else self.use(name, tok.start, ("process",))
 
     @RULES.handles(ops.Kill)
     def v_kill(self, args: list[Token]) -> dict[str, Any]:
@@ -976,20 +995,40 @@ class _Line:
         return {"mode": self.choice(args[0], _CHOICES["setvbuf"], "a buffering mode")}
 
     # -- verbs: threads and locks ----------------------------------------------------------
-    @RULES.handles(ops.Lock, ops.Unlock, ops.Atfork)
+    @RULES.handles(ops.Lock, ops.Unlock, ops.Trylock, ops.Atfork)
     def v_lock(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a lock name")
         tok = args[0]
         name = self.word(tok, "a lock name")
         if name in self.names.kinds or not _NAME.fullmatch(name):
             return {"name": self.use(name, tok.start, ("lock",))}
+        return {"name": self.bind_lock(name, tok)}
+
+    @RULES.handles(ops.Mutex)
+    def v_mutex(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "a lock name and its kind")
+        tok = args[0]
+        name = self.word(tok, "a lock name")
+        if name in self.names.kinds:
+            bound = self.names.kinds[name]
+            if bound != "lock":
+                self.fail(tok.start, f"'{name}' is {_ARTICLE[bound]}; mutex needs a new lock name")
+            self.fail(tok.start, f"mutex {name}: '{name}' is used from line "
+                                 f"{self.names.bound_at[name]} on; a mutex is set up before "
+                                 "its first use (pthread_mutex_init of a mutex in use is "
+                                 "undefined)")
+        kind = self.choice(args[1], MUTEX_KINDS, "a mutex kind")
+        return {"name": self.bind_lock(name, tok), "kind": kind}
+
+    def bind_lock(self, name: str, tok: Token) -> str:
+        """A lock name bound by its first use (never suffixed by repeat)."""
         problem = check_name_syntax(name)
         if problem:
             self.fail(tok.start, problem)
-        self.names.kinds[name] = "lock"  # bound on first use, never suffixed by repeat
+        self.names.kinds[name] = "lock"
         self.names.bound_at[name] = self.src.where(tok.start).line
         self.binds.append(name)
-        return {"name": name}
+        return name
 
     @RULES.handles(ops.Malloc)
     def v_malloc(self, args: list[Token]) -> dict[str, Any]:
@@ -1188,7 +1227,7 @@ def _signal(src: LineSource, text: str, at: int, use: str) -> str:
                          "SIGRTMIN+N, N from 0 to 29")
         src.fail(at, f"unknown signal '{text}'{did_you_mean(name, SIGNAL_NUMBERS)}; "
                      "expected a Linux signal name like SIGINT, SIGUSR1 or TERM")
-    if name in JOB_CONTROL and use in ("kill", "raise"):
-        src.fail(at, f"{use} with {name} is refused: stopping and continuing a process is not "
-                     "modelled by forklab (block it or set its disposition instead)")
+    if name in JOB_CONTROL and use == "raise":
+        src.fail(at, f"raise with {name} is refused: stop and continue signals are sent "
+                     "with kill")
     return name

@@ -32,9 +32,11 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     if program.kind == "missing":
         set_errno(proc, thread, "ENOENT")
         return False
-    for other in list(proc.threads.values()):  # de_thread: only the caller survives
-        if other is not thread:
+    for other in list(proc.threads.values()):  # de_thread: only the caller survives,
+        if other is not thread:  # and gets the children of the threads that end
             del proc.threads[other.name]
+            exit_wait.hand_over_children(k, proc, other.name, thread.name)
+    exit_wait.hand_over_children(k, proc, thread.name, MAIN, keep_place=True)
     thread.name, thread.waiting = MAIN, None
     proc.threads = {MAIN: thread}
     exit_wait.leave_mm(k, proc)
@@ -44,7 +46,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     if _shared(k, proc, "sighand"):
         proc.sighand = proc.sighand.copy()
     proc.sighand.reset_caught()
-    thread.tls = next(k._tls)
+    thread.tls, thread.descriptor_tid = next(k._tls), None
     if program.kind == "probe":
         proc.mm = AddressSpace(k.memory, UserMemory())
     else:

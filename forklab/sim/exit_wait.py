@@ -13,6 +13,7 @@ from forklab.scenario import ops
 from forklab.sim import libc_calls, signal_calls
 from forklab.sim.files import FdTable
 from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.sim.tasks import MAIN
 from forklab.sim.waits import OnChild
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def op__exit(k: Kernel, proc: Process, thread: Thread, op: ops.SysExit) -> None:
 @HANDLERS.handles(ops.ThreadExit)
 def op_thread_exit(k: Kernel, proc: Process, thread: Thread, op: ops.ThreadExit) -> None:
     del proc.threads[thread.name]
+    hand_over_children(k, proc, thread.name, MAIN)  # the first live thread: the main one
 
 
 def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = None) -> None:
@@ -97,23 +99,77 @@ def release_vfork_parent(k: Kernel, proc: Process) -> None:
 
 @HANDLERS.handles(ops.Wait)
 def op_wait(k: Kernel, proc: Process, thread: Thread, op: ops.Wait) -> None:
-    """waitpid: only a child not yet reaped can be waited for; any other is ECHILD
+    """waitpid(C or -1): reaps a child that has ended (or, ``untraced``, reports one
+    that stopped); only a child not yet reaped can be waited for, any other is ECHILD
     (one already reaped, by an earlier wait or by the kernel, included)."""
-    name = op.child
-    child = k.processes.get(name)
-    if child is None or name not in proc.children:
-        set_errno(proc, thread, "ECHILD")
-        return
-    k.block(proc, thread, op, OnChild(name))
+    _wait(k, proc, thread, op, OnChild(op.child, untraced=op.untraced), op.nohang)
+
+
+@HANDLERS.handles(ops.Waitid)
+def op_waitid(k: Kernel, proc: Process, thread: Thread, op: ops.Waitid) -> None:
+    """waitid(WEXITED): as waitpid; with ``nowait`` the child reported stays a zombie."""
+    _wait(k, proc, thread, op, OnChild(op.child, keep=op.nowait), op.nohang)
+
+
+def _wait(k: Kernel, proc: Process, thread: Thread, op: ops.Wait | ops.Waitid,
+          wait: OnChild, nohang: bool) -> None:
+    if not nohang:
+        k.block(proc, thread, op, wait)
+    elif reap(k, proc, thread, wait) is not None:  # WNOHANG: 0, nothing to report
+        proc.last_waited = proc.last_wait_status = None
 
 
 def reap(k: Kernel, proc: Process, thread: Thread, wait: OnChild) -> OnChild | None:
-    if wait.child not in proc.children:
+    """``do_wait``: the first child, in the kernel's order, with a status to report
+    (an end; a stop not yet reported, for WUNTRACED) reports it; None once done."""
+    children = _waitable(k, proc, thread, wait.child)
+    if not children:
         set_errno(proc, thread, "ECHILD")
+        proc.last_waited = proc.last_wait_status = None
         return None
-    child = k.processes[wait.child]
-    if child.state != "zombie":
-        return wait
-    child.state = "reaped"
-    proc.children.remove(child.name)
-    return None
+    for child in children:
+        if child.state == "zombie":
+            proc.last_waited, proc.last_wait_status = child.name, _status(child)
+            if not wait.keep:
+                child.state = "reaped"
+                proc.children.remove(child.name)
+            return None
+        if wait.untraced and child.stop_report is not None:
+            proc.last_waited = child.name
+            proc.last_wait_status = f"stopped {child.stop_report}"
+            child.stop_report = None  # reported once
+            return None
+    return wait
+
+
+def _waitable(k: Kernel, proc: Process, thread: Thread, name: str | None) -> list[Process]:
+    """The children a wait may report on, in the order ``do_wait`` looks at them: the
+    calling thread's children list, then each other thread's in the order the
+    threads were made (from the caller on), each list oldest first
+    (tests/kernel_facts/proc_wait_any.c)."""
+    if name is not None:
+        return [k.processes[name]] if name in proc.children else []
+    threads = list(proc.threads)
+    at = threads.index(thread.name) if thread.name in threads else 0
+    turn = {t: i for i, t in enumerate(threads[at:] + threads[:at])}
+    children = [k.processes[n] for n in proc.children]
+    return sorted(children, key=lambda c: (turn.get(c.parent_thread, len(turn)), c.sibling))
+
+
+def _status(child: Process) -> str:
+    if child.term_signal is not None:
+        return f"killed {child.term_signal}"
+    return f"exited {child.exit_code}"
+
+
+def hand_over_children(k: Kernel, proc: Process, gone: str, heir: str,
+                       keep_place: bool = False) -> None:
+    """A thread that ends hands its children to another live thread of its process,
+    at the tail of that thread's list (``forget_original_parent``); ``keep_place``:
+    the thread is only renamed (an exec makes it the main one)."""
+    for name in proc.children:
+        child = k.processes[name]
+        if child.parent_thread == gone:
+            child.parent_thread = heir
+            if not keep_place:
+                child.sibling = next(k._order)

@@ -53,12 +53,15 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     task = new_thread(k, MAIN if "thread" not in flags else name,
                       tls=None if "thread" in flags else thread.tls)
     task.mask = set(thread.mask)
+    if "thread" not in flags:  # on its creator's descriptor, or a copy of it
+        task.descriptor_tid = thread.libc_tid
     if "thread" in flags:
         parent.threads[name] = task
         return parent
     child = Process(name, next(k._pids), copy_mm(k, parent, flags),
                     copy_files(k, parent, flags, files), copy_sighand(parent, flags, sighand),
-                    {MAIN: task}, parent=parent.name, parent_thread=thread.name)
+                    {MAIN: task}, parent=parent.name, parent_thread=thread.name,
+                    sibling=next(k._order), pgrp=parent.pgrp, session=parent.session)
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
     k.processes[name] = child
     parent.children.append(name)
@@ -136,15 +139,18 @@ def fork_after_prepare(k: Kernel, proc: Process, thread: Thread,
     user = proc.mm.user
     prepare = wait.locks
     while prepare:  # each handler locks in turn, keeping what it took while it waits
-        if not user.mutex(prepare[0]).take(thread.tid):  # (held by this thread too: a
-            return OnAtforkLocks(wait.child, prepare)      # lock registered twice)
+        mutex = user.mutex(prepare[0])  # (held by this thread too, a lock registered
+        # twice waits for good; an errorcheck one returns EDEADLK and fork goes on)
+        if not mutex.relock(thread.libc_tid) and not mutex.take(thread.tid, thread.libc_tid):
+            return OnAtforkLocks(wait.child, prepare)
         prepare = prepare[1:]
     stats = fork_stats(proc)
     child = clone(k, proc, thread, wait.child, frozenset())
     assert child is not None and child.mm is not None
-    for lock in user.atfork:  # parent and child handlers, in registration order
-        user.unlock(lock)
-        child.mm.user.unlock(lock)
+    child.main.descriptor_tid = None  # glibc's fork: the child's descriptor gets its tid
+    for lock in user.atfork:  # parent and child handlers, in registration order (an
+        user.unlock(lock, thread.libc_tid)  # errorcheck mutex stays locked in the child:
+        child.mm.user.unlock(lock, child.main.libc_tid)  # its parent's thread holds it)
     child.spawn_us = k.spawn_cost("fork", stats)
     return None
 

@@ -178,6 +178,7 @@ class Kernel:
             ended=proc.state if proc.ended else None,
             program=str(proc.program) if proc.program is not None else None,
             thread_gone=thread is None,
+            stopped=proc.stopped,
             suspended=thread is not None and thread.suspended,
             blocked_in=waiting.op.text.strip() if waiting is not None else None,
             blocked_line=waiting.op.where.line if waiting is not None else None,
@@ -215,13 +216,14 @@ class Kernel:
             self.budget.charge()
             progress = False
             waiters = sorted(
-                ((t.waiting.order, p, t) for p in self.processes.values() if not p.ended
+                ((t.waiting.order, p, t) for p in self.processes.values()
+                 if not p.ended and not p.stopped  # a stopped process waits on, stopped
                  for t in p.threads.values() if t.waiting is not None),
                 key=lambda item: item[0],
             )
             for _, proc, thread in waiters:
                 waiting = thread.waiting
-                if waiting is not None and not proc.ended:
+                if waiting is not None and not proc.ended and not proc.stopped:
                     left = self._attempt(proc, thread, waiting.on)
                     if left is None:
                         thread.waiting = None
@@ -229,7 +231,8 @@ class Kernel:
                     elif left != waiting.on:  # part of the op is done (some bytes, a lock)
                         thread.waiting = Waiting(waiting.op, left, waiting.order)
             for proc in list(self.processes.values()):
-                if not proc.ended and proc.program is not None and not proc.blocked:
+                if not proc.ended and proc.program is not None and not proc.blocked \
+                        and not proc.stopped:
                     progress |= programs.run(self, proc)
 
     def program_stalled(self, proc: Process) -> bool:

@@ -197,23 +197,44 @@ class Stdio:
 
 @dataclass
 class Mutex:
-    """A normal (non-recursive) pthread mutex: who holds it, by kernel thread id, and
-    the threads asleep in the kernel (futex_wait) because they found it held.
+    """A pthread mutex: who holds it, by kernel thread id (``owner``) and by the id glibc
+    recorded from the holder's thread descriptor (``owner_id``), and the threads asleep
+    in the kernel (futex_wait) because they found it held.
 
     A sleeper takes the mutex only once woken: by an unlock that wakes (see
-    :meth:`UserMemory.unlock`) or by a signal handler that interrupts its sleep.
+    :meth:`UserMemory.unlock`) or by a signal that takes it out of its sleep.
+    A ``normal`` mutex checks nothing; an ``errorcheck`` one refuses a relock by its
+    owner (EDEADLK) and an unlock by anyone else (EPERM), comparing ``owner_id``
+    with the caller's descriptor (tests/kernel_facts/proc_mutex_kinds.c).
     """
 
     owner: int | None = None
     sleepers: set[int] = field(default_factory=set)
+    kind: str = "normal"  # or "errorcheck"
+    owner_id: int | None = None
 
-    def take(self, tid: int) -> bool:
-        """Whether ``tid`` takes the mutex now; if not, it sleeps (or sleeps on)."""
+    def take(self, tid: int, libc_tid: int) -> bool:
+        """Whether the thread takes the mutex now; if not, it sleeps (or sleeps on)."""
         if self.owner is not None or tid in self.sleepers:
             self.sleepers.add(tid)
             return False
-        self.owner = tid
+        self.owner, self.owner_id = tid, libc_tid
         return True
+
+    def relock(self, libc_tid: int) -> bool:
+        """Whether a lock by this thread is refused at once (EDEADLK)."""
+        return self.kind == "errorcheck" and self.owner is not None \
+            and self.owner_id == libc_tid
+
+    def try_take(self, tid: int, libc_tid: int) -> str | int:
+        """pthread_mutex_trylock: 0, or EBUSY when held (by the caller too)."""
+        if self.owner is not None:
+            return "EBUSY"
+        self.owner, self.owner_id = tid, libc_tid
+        return 0
+
+    def copy(self) -> Mutex:
+        return Mutex(self.owner, set(self.sleepers), self.kind, self.owner_id)
 
 
 @dataclass
@@ -235,8 +256,7 @@ class UserMemory:
         """fork's copy of the memory: every value as it is (the image is shared: it is
         immutable, and copied by value)."""
         return UserMemory(copy.deepcopy(self.stdout), dict(self.errno),
-                          {name: Mutex(m.owner, set(m.sleepers))
-                           for name, m in self.mutexes.items()},
+                          {name: m.copy() for name, m in self.mutexes.items()},
                           list(self.atfork), dict(self.allocations), self.libc,
                           self.threads_made, dict(self.received))
 
@@ -246,13 +266,17 @@ class UserMemory:
     def mutex(self, name: str) -> Mutex:
         return self.mutexes.setdefault(name, Mutex())
 
-    def unlock(self, name: str) -> None:
-        """pthread_mutex_unlock of a normal mutex: no owner check. Once threads were
-        made it wakes the sleepers (FUTEX_WAKE); before that, glibc 2.36 takes its
-        single-threaded shortcut, a plain store of 0 that wakes nobody, so a
-        `clone vm` sibling asleep on the mutex sleeps on although it is free
+    def unlock(self, name: str, libc_tid: int) -> str | int:
+        """pthread_mutex_unlock: 0, or EPERM for an errorcheck mutex the caller does not
+        hold (a normal one checks nothing). Once threads were made it wakes the
+        sleepers (FUTEX_WAKE); before that, glibc 2.36 takes its single-threaded
+        shortcut, a plain store of 0 that wakes nobody, so a `clone vm` sibling asleep
+        on the mutex sleeps on although it is free
         (tests/kernel_facts/proc_single_thread_unlock.c)."""
         mutex = self.mutex(name)
-        mutex.owner = None
+        if mutex.kind == "errorcheck" and (mutex.owner is None or mutex.owner_id != libc_tid):
+            return "EPERM"
+        mutex.owner = mutex.owner_id = None
         if self.threads_made:
             mutex.sleepers.clear()
+        return 0

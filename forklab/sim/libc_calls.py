@@ -12,7 +12,7 @@ from forklab.scenario import ops
 from forklab.scenario.model import ScenarioError
 from forklab.sim import exit_wait, fdops
 from forklab.sim.files import PidFd, Pipe
-from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Write
+from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Mutex, Write
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.waits import OnMutex, OnPipeRoom
 
@@ -134,18 +134,41 @@ def stdio_writes(k: Kernel, proc: Process, thread: Thread, texts: tuple[str, ...
 
 @HANDLERS.handles(ops.Lock)
 def op_lock(k: Kernel, proc: Process, thread: Thread, op: ops.Lock) -> None:
+    """pthread_mutex_lock: waits while another thread holds it; an errorcheck mutex
+    its caller holds already is EDEADLK at once."""
+    assert proc.mm is not None
+    if proc.mm.user.mutex(op.name).relock(thread.libc_tid):
+        proc.lock_result = "EDEADLK"
+        return
     k.block(proc, thread, op, OnMutex(op.name))
 
 
 def take_mutex(proc: Process, thread: Thread, wait: OnMutex) -> OnMutex | None:
     assert proc.mm is not None
-    return None if proc.mm.user.mutex(wait.name).take(thread.tid) else wait
+    if not proc.mm.user.mutex(wait.name).take(thread.tid, thread.libc_tid):
+        return wait
+    proc.lock_result = 0
+    return None
+
+
+@HANDLERS.handles(ops.Trylock)
+def op_trylock(k: Kernel, proc: Process, thread: Thread, op: ops.Trylock) -> None:
+    assert proc.mm is not None
+    proc.lock_result = proc.mm.user.mutex(op.name).try_take(thread.tid, thread.libc_tid)
 
 
 @HANDLERS.handles(ops.Unlock)
 def op_unlock(k: Kernel, proc: Process, thread: Thread, op: ops.Unlock) -> None:
     assert proc.mm is not None
-    proc.mm.user.unlock(op.name)
+    proc.lock_result = proc.mm.user.unlock(op.name, thread.libc_tid)
+
+
+@HANDLERS.handles(ops.Mutex)
+def op_mutex(k: Kernel, proc: Process, thread: Thread, op: ops.Mutex) -> None:
+    """pthread_mutex_init with the kind asked for (the mutex is not in use yet: the
+    parser sees to that)."""
+    assert proc.mm is not None
+    proc.mm.user.mutexes[op.name] = Mutex(kind=op.kind)
 
 
 @HANDLERS.handles(ops.Atfork)

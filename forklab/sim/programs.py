@@ -55,7 +55,7 @@ class ModelPrograms:
         return []
 
     def timed(self, program: Process) -> bool:
-        return program.program_until is not None
+        return program.program_until is not None and not program.stopped
 
     def wait_of(self, program: Process) -> Wait | None:
         waiting = program.main.waiting if program.blocked else None

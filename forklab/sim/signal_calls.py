@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import ScenarioError
-from forklab.sim import exit_wait
+from forklab.sim import exit_wait, jobctl
 from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeRoom, OnTime
-from forklab.vocabulary import DUMPS_CORE, IGNORED_BY_DEFAULT, SIGNAL_NUMBERS, UNCATCHABLE
+from forklab.vocabulary import (
+    DUMPS_CORE,
+    IGNORED_BY_DEFAULT,
+    SIGNAL_NUMBERS,
+    STOPPING,
+    UNCATCHABLE,
+)
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -91,6 +97,9 @@ def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None,
     """
     if proc.ended:
         return
+    jobctl.on_send(k, proc, sig)
+    if proc.ended:  # continued, it died of a signal that was waiting
+        return
     target = thread or proc.main
     if sig not in target.mask and proc.sighand.discards(sig) and sig != "SIGKILL":
         return
@@ -124,7 +133,8 @@ def deliver(k: Kernel, proc: Process, prefer: Thread | None = None) -> None:
     for thread in threads:
         for pending in (thread.pending, proc.shared_pending):
             for sig in sorted(pending, key=SIGNAL_NUMBERS.__getitem__):
-                if sig in thread.mask and sig not in UNCATCHABLE:
+                if (sig in thread.mask and sig not in UNCATCHABLE) or \
+                        (proc.stopped and sig != "SIGKILL"):  # stopped: all waits but KILL
                     continue
                 # a thread in vfork waits killably; a signal sent to the process
                 # goes to its main thread (or the thread preferred), and waits
@@ -135,6 +145,9 @@ def deliver(k: Kernel, proc: Process, prefer: Thread | None = None) -> None:
                     continue
                 while sig in pending:
                     pending.take(sig)
+                    if proc.sighand.stops(sig):
+                        jobctl.stop(k, proc, sig)
+                        break
                     if _fatal(proc, sig):
                         exit_wait.die(k, proc, signal=sig)
                         return
@@ -196,4 +209,5 @@ def _kills_at_once(proc: Process, sig: str) -> bool:
 
 def _fatal(proc: Process, sig: str) -> bool:
     action = proc.sighand.get(sig)
-    return sig == "SIGKILL" or (action == "default" and sig not in IGNORED_BY_DEFAULT)
+    return sig == "SIGKILL" or (action == "default" and sig not in IGNORED_BY_DEFAULT
+                                and sig not in STOPPING)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from forklab.vocabulary import IGNORED_BY_DEFAULT, QUEUED
+from forklab.vocabulary import IGNORED_BY_DEFAULT, QUEUED, STOPPING
 
 HANDLERS = frozenset({"catch", "exit"})
 """Actions that run a handler: the recording one, or one that calls ``_exit``."""
@@ -70,6 +70,10 @@ class SigHand:
     def caught(self) -> frozenset[str]:
         """Signals with a handler (/proc's SigCgt)."""
         return frozenset(s for s, d in self.actions.items() if d.action in HANDLERS)
+
+    def stops(self, sig: str) -> bool:
+        """Whether the signal, acted on, stops the process (a stop signal at default)."""
+        return sig in STOPPING and self.get(sig) == "default"
 
     def discards(self, sig: str) -> bool:
         """Whether a signal with this disposition is dropped when it is generated."""

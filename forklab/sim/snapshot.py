@@ -121,6 +121,8 @@ def _state(proc: Process, kernel: Kernel) -> str:
         return proc.state
     if proc.suspended:
         return "suspended"
+    if proc.stopped:
+        return "stopped"
     if proc.blocked or kernel.program_stalled(proc):
         return "blocked"
     return "running"
@@ -131,7 +133,10 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         return ProcessObs(proc.name, proc.state, proc.exit_code, proc.term_signal,
                           parent=proc.parent, threads=0, faults=proc.faults,
                           minflt=proc.minflt, spawn_us=proc.spawn_us,
-                          last_read=proc.last_read, last_result=proc.last_result)
+                          last_read=proc.last_read, last_result=proc.last_result,
+                          last_waited=proc.last_waited,
+                          last_wait_status=proc.last_wait_status,
+                          lock_result=proc.lock_result)
     main = proc.main
     mappings = {}
     errno = None
@@ -152,6 +157,8 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         fds=tuple(proc.files.numbers()),
         cloexec_fds=frozenset(n for n, s in proc.files.fds.items() if s.cloexec),
         last_read=proc.last_read, last_result=proc.last_result,
+        last_waited=proc.last_waited,
+        last_wait_status=proc.last_wait_status, lock_result=proc.lock_result,
         sig_ignored=proc.sighand.names("ignore"), sig_caught=proc.sighand.caught(),
         sig_blocked=frozenset(main.mask),
         sig_pending=frozenset(main.pending | proc.shared_pending),

@@ -77,6 +77,10 @@ def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
         if proc.sighand.reaps_children():  # the kernel reaped it: glibc's waitpid
             set_errno(proc, thread, "ECHILD")  # fails (tests/kernel_facts/proc_sigaction.c)
         return None
+    if "setsid" in kinds:  # a session of its own, and a process group
+        child.session = child.pgrp = name
+    elif "setpgroup" in kinds:
+        child.pgrp = name
     execve.execve(k, child, child.main, program)
     return child
 

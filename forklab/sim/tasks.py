@@ -45,6 +45,13 @@ class Thread:
     pending: Pending = field(default_factory=Pending)
     waiting: Waiting | None = None
     suspended: bool = False  # in vfork until the child execs or exits; other threads run on
+    descriptor_tid: int | None = None  # the thread id in the glibc descriptor it runs on,
+    # if not its own: a vfork or raw clone child runs on (a copy of) its creator's
+
+    @property
+    def libc_tid(self) -> int:
+        """The thread id glibc reads from the thread's descriptor (a mutex's owner)."""
+        return self.tid if self.descriptor_tid is None else self.descriptor_tid
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Thread:
         new = copy.copy(self)
@@ -66,7 +73,8 @@ class Process:
     parent_thread: str = MAIN  # the thread of the parent that made it, which its SIGCHLD seeks
     children: list[str] = field(default_factory=list)
     shared_pending: Pending = field(default_factory=Pending)
-    state: str = "running"  # running, zombie, reaped ("suspended", "blocked" are derived)
+    state: str = "running"  # running, zombie, reaped ("suspended", "blocked", "stopped" are
+    # derived)
     exit_code: int | None = None
     term_signal: str | None = None
     program: Program | None = None  # None: the probe (scriptable)
@@ -78,6 +86,14 @@ class Process:
     spawn_us: float | None = None
     last_read: str | None = None
     last_result: int | None = None  # what the main thread's last counting call returned
+    last_waited: str | None = None  # the child whose status the last wait returned
+    last_wait_status: str | None = None  # that status: "exited 0", "stopped SIGSTOP"...
+    lock_result: int | str | None = None  # what the last lock/trylock/unlock returned
+    sibling: int = 0  # its place in its parent thread's children list (lower: older)
+    stopped: bool = False  # a stop signal stopped it (group stop) until a SIGCONT
+    stop_report: str | None = None  # the stop signal, until a WUNTRACED wait reports it
+    pgrp: str = ""  # its process group: "" the first process's, else its leader's name
+    session: str = ""  # its session: "" forklab's, else its leader's name
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a

@@ -59,11 +59,12 @@ def graph(kernel: Kernel) -> nx.DiGraph:
                     _add_pipe(g, kernel, proc, node, pipe)
                 case OnPipeRoom(pipe=pipe):  # a full pipe: only a reader can make room
                     _add_pipe(g, kernel, proc, node, pipe, readers=True)
-                case OnChild(child=name):
-                    child = kernel.processes[name]
-                    g.add_edge(node, ("process", child.name))
-                    for t in child.threads.values():
-                        g.add_edge(("process", child.name), _thread_node(child, t))
+                case OnChild(child=name):  # one child, or any
+                    for child_name in proc.children if name is None else [name]:
+                        child = kernel.processes[child_name]
+                        g.add_edge(node, ("process", child.name))
+                        for t in child.threads.values():
+                            g.add_edge(("process", child.name), _thread_node(child, t))
     return g
 
 

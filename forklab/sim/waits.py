@@ -44,13 +44,15 @@ class OnAtforkLocks:
 
 @dataclass(frozen=True)
 class OnChild:
-    """``wait CHILD``: the child has not ended yet."""
+    """``wait``/``waitid``: no child it waits for has a status to report yet."""
 
-    child: str
+    child: str | None  # None: any child
+    untraced: bool = False  # WUNTRACED: a stop is reported too
+    keep: bool = False  # WNOWAIT: the child reported stays a zombie
 
     @property
     def what(self) -> str:
-        return f"child '{self.child}' to end"
+        return "a child to end" if self.child is None else f"child '{self.child}' to end"
 
 
 @dataclass(frozen=True, eq=False)

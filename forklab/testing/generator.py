@@ -20,7 +20,8 @@ left out:
   read wakes is never a race; data written through a ``/bin/cat`` stays well
   below the pipe's capacity, so how cat's reads happened to chunk it never
   matters;
-- a mutex has at most one waiter, a child at most one thread waiting for it;
+- a mutex has at most one waiter, a child at most one thread waiting for it
+  (a wait for any child counts as a wait for each);
 - signal masks change only in single-threaded processes, so every thread of a
   process shares one mask and which thread takes a process-wide signal never
   matters; a vfork child's next line, at once, ends it or execs.
@@ -57,6 +58,7 @@ FAULT_SIGNALS = ("SIGSEGV", "SIGBUS")  # sigaction ... exit CODE turns a fault i
 SIGACTION_FLAGS = ("norestart", "resethand", "nodefer")
 MORE_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGINT")  # dispositions and sends, now and then
 KILL_SIGNALS = SIGNALS + ("SIGKILL",)
+JOB_SIGNALS = ("SIGSTOP", "SIGTSTP", "SIGCONT")  # sent to forklab's probes only
 MAPPING_PAGES = (1, 3, 16, 64, 520)  # 520 pages cross a 2 MiB page-table boundary
 TEXTS = ("hi", "a\\n", "ok\\n", "xyz", "line one\\nline two\\n")
 PAGE_TEXT = "x" * PAGE  # one whole pipe page per write: 16 fill a pipe
@@ -131,7 +133,7 @@ def op_options(op: ops.Op) -> list[str]:
             if value:
                 out.append(f"{op.verb}:{key}")
         elif isinstance(value, str) and key in ("backing", "share", "prot", "advice", "mode",
-                                                 "action", "signal"):
+                                                 "action", "signal", "kind"):
             out.append(f"{op.verb}:{value}")
         elif isinstance(value, Program):
             out.append(f"{op.verb}:{value.path or value.kind}")
@@ -171,6 +173,7 @@ class Generator:
         self.mappings: dict[str, tuple[int, str | None]] = {}  # name -> (pages, its file)
         self.cat_bytes: Counter[int] = Counter()  # pipe id -> bytes written while a cat holds it
         self.allocs = 0
+        self.locks = list(LOCKS)  # and the mutexes a `mutex` line set up
         self._counters: Counter[str] = Counter()
         self._views: dict[str, ProcView] | None = None  # what exists, until the next line
         self._forever: set[str] | None = None
@@ -271,8 +274,8 @@ class Generator:
         """What ``lock`` does for ``actor``: "take", "wait" (a live thread holds it and
         may unlock it), "forever" or "race" (someone waits for it already)."""
         owner = actor.proc.mutexes.get(lock)
-        if owner is None:
-            return "take"
+        if owner is None or sim_view.relocks(self.kernel, actor.proc.name, actor.thread, lock):
+            return "take"  # (an errorcheck mutex the caller holds: EDEADLK at once)
         if self.mutex_waiters(views, actor.proc, lock):
             return "race"
         if owner == actor.text or owner == GONE or owner in self.forever():
@@ -289,8 +292,10 @@ class Generator:
         """libc fork's prepare handlers (last registered first) lock in turn."""
         taken: set[str] = set()
         for lock in reversed(actor.proc.atfork):
-            if lock in taken:
-                return "forever"  # registered twice: the second waits for the first
+            if lock in taken:  # registered twice: the second waits for the first, or
+                if lock in actor.proc.errorcheck:  # is EDEADLK and fork goes on
+                    continue
+                return "forever"
             outcome = self.mutex_wait(views, actor, lock)
             if outcome != "take":
                 return outcome
@@ -453,15 +458,37 @@ def _readable_fds(g: Generator, views: Views, a: Actor) -> list[int]:
     return [n for n in a.proc.fds if g.may_read(views, a, n)]
 
 
+def _child_waiters(g: Generator, views: Views, name: str) -> int:
+    return g.waiters(views, "wait", name) + g.waiters(views, "waitid", name)
+
+
+def _waits_for_any(a: Actor) -> bool:
+    """Whether a thread of a's process waits for any of its children."""
+    return any(t.waits_for in ("wait", "waitid") and t.resource == sim_view.ANY
+               for t in a.proc.threads.values())
+
+
 def _waitable(g: Generator, views: Views, a: Actor) -> list[str]:
     """Children a wait by ``a`` reaps now, or waits for without a race."""
     out = []
     for name in a.proc.children:
         child = views[name]
-        if child.ended or (g.blocking and not g.waiters(views, "wait", name)
+        if child.ended or (g.blocking and not _child_waiters(g, views, name)
+                           and not _waits_for_any(a)
                            and name not in sim_view.timed_programs(g.kernel)):
             out.append(name)
     return out
+
+
+def _may_wait_any(g: Generator, views: Views, a: Actor) -> bool:
+    """A wait for any child that reaps one now, or blocks with no other waiter for any
+    of them (nor a timed program among them, whose end is the clock's)."""
+    children = [views[name] for name in a.proc.children]
+    if any(c.ended for c in children):
+        return True
+    return g.blocking and bool(children) and not _waits_for_any(a) and not any(
+        _child_waiters(g, views, c.name) or c.name in sim_view.timed_programs(g.kernel)
+        for c in children)
 
 
 def _killable(g: Generator, views: Views, a: Actor) -> list[str]:
@@ -493,6 +520,7 @@ GUARDS: dict[str, Guard] = {
     "exit": lambda g, v, a: a.main and g.stdout_ok(v, a.proc),
     "_exit": lambda g, v, a: True,
     "wait": lambda g, v, a: True,
+    "waitid": lambda g, v, a: True,
     "kill": lambda g, v, a: bool(_killable(g, v, a)),
     "thread": lambda g, v, a: a.main and len(a.proc.threads) < MAX_THREADS,
     "thread_exit": lambda g, v, a: not a.main,
@@ -514,8 +542,10 @@ GUARDS: dict[str, Guard] = {
     "printf": lambda g, v, a: g.stdout_ok(v, a.proc),
     "fflush": lambda g, v, a: g.stdout_ok(v, a.proc),
     "setvbuf": lambda g, v, a: g.stdout_ok(v, a.proc),
-    "lock": lambda g, v, a: any(g.allowed_wait(g.mutex_wait(v, a, lock)) for lock in LOCKS),
+    "lock": lambda g, v, a: any(g.allowed_wait(g.mutex_wait(v, a, lock)) for lock in g.locks),
     "unlock": lambda g, v, a: any(o is not None for o in a.proc.mutexes.values()),
+    "trylock": lambda g, v, a: True,
+    "mutex": lambda g, v, a: len(g.locks) < len(LOCKS) + 2,
     "atfork": lambda g, v, a: a.main and len(a.proc.atfork) < 3,
     "malloc": lambda g, v, a: g.allocs < MAX_ALLOCS,
     "free": lambda g, v, a: bool(a.proc.allocations),
@@ -738,23 +768,47 @@ def r__exit(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: _exit {draw(st.integers(0, 3))}")
 
 
-def r_wait(g: Generator, draw: Draw, a: Actor) -> None:
+def _wait_target(g: Generator, draw: Draw, a: Actor, nohang: bool) -> str | None:
+    """A child to wait for (or any), whose outcome is no race; now and then one that
+    is not a child (ECHILD)."""
     views = g.views()
     choices = _waitable(g, views, a)
+    if nohang:
+        choices = list(a.proc.children)
+    if nohang or _may_wait_any(g, views, a):
+        choices.append("any")
     if not choices or chance(draw, 6):  # not a child (or one reaped already): ECHILD
         choices = sorted(n for n in views if n not in a.proc.children) or choices
-    if not choices:
-        return
-    g.apply(f"{a.text}: wait {pick(draw, choices)}")
+    return pick(draw, choices) if choices else None
+
+
+def r_wait(g: Generator, draw: Draw, a: Actor) -> None:
+    nohang = chance(draw, 3)
+    target = _wait_target(g, draw, a, nohang)
+    if target is not None:
+        options = " nohang" * nohang + " untraced" * chance(draw, 3)
+        g.apply(f"{a.text}: wait {target}{options}")
+
+
+def r_waitid(g: Generator, draw: Draw, a: Actor) -> None:
+    nohang = chance(draw, 3)
+    target = _wait_target(g, draw, a, nohang)
+    if target is not None:
+        options = " nowait" * chance(draw, 2) + " nohang" * nohang
+        g.apply(f"{a.text}: waitid {target}{options}")
 
 
 def r_kill(g: Generator, draw: Draw, a: Actor) -> None:
     views = g.views()
     target = pick(draw, sorted(_killable(g, views, a)))
     threads = sorted(t for t in views[target].threads if t)
+    signals: tuple[str, ...] = KILL_SIGNALS + MORE_SIGNALS
     if threads and chance(draw, 3):  # tgkill: the thread is the target, no choice left
         target = f"{target}/{pick(draw, threads)}"
-    g.apply(f"{a.text}: kill {target} {pick(draw, KILL_SIGNALS + MORE_SIGNALS)}")
+    elif views[target].program is None and not views[target].ended and chance(draw, 3):
+        signals = JOB_SIGNALS  # stop and continue forklab's probes (a program's end
+        # stays the clock's: it is waited for, or killed, at once)
+    g.apply(f"{a.text}: kill {target} {pick(draw, signals)}")
 
 
 def r_thread(g: Generator, draw: Draw, a: Actor) -> None:
@@ -887,8 +941,18 @@ def r_setvbuf(g: Generator, draw: Draw, a: Actor) -> None:
 
 def r_lock(g: Generator, draw: Draw, a: Actor) -> None:
     views = g.views()
-    locks = [lock for lock in LOCKS if g.allowed_wait(g.mutex_wait(views, a, lock))]
+    locks = [lock for lock in g.locks if g.allowed_wait(g.mutex_wait(views, a, lock))]
     g.apply(f"{a.text}: lock {pick(draw, locks)}")
+
+
+def r_trylock(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: trylock {pick(draw, g.locks)}")
+
+
+def r_mutex(g: Generator, draw: Draw, a: Actor) -> None:
+    name = g.fresh("mu")  # ("m1"... may be a mapping pool's names)
+    g.apply(f"{a.text}: mutex {name} {pick(draw, ('errorcheck', 'normal'))}")
+    g.locks.append(name)
 
 
 def r_unlock(g: Generator, draw: Draw, a: Actor) -> None:
@@ -897,7 +961,7 @@ def r_unlock(g: Generator, draw: Draw, a: Actor) -> None:
 
 
 def r_atfork(g: Generator, draw: Draw, a: Actor) -> None:
-    g.apply(f"{a.text}: atfork {pick(draw, LOCKS)}")
+    g.apply(f"{a.text}: atfork {pick(draw, g.locks)}")
 
 
 def r_malloc(g: Generator, draw: Draw, a: Actor) -> None:
@@ -910,7 +974,7 @@ def r_free(g: Generator, draw: Draw, a: Actor) -> None:
 
 
 def r_signal(g: Generator, draw: Draw, a: Actor) -> None:
-    sig = pick(draw, SIGNALS + MORE_SIGNALS + ("SIGKILL",))
+    sig = pick(draw, SIGNALS + MORE_SIGNALS + ("SIGKILL", "SIGTSTP"))
     g.apply(f"{a.text}: signal {sig} {pick(draw, ('ignore', 'default', 'catch'))}")
 
 
@@ -926,11 +990,11 @@ def r_sigaction(g: Generator, draw: Draw, a: Actor) -> None:
 
 
 def r_block(g: Generator, draw: Draw, a: Actor) -> None:
-    g.apply(f"{a.text}: block {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD'))}")
+    g.apply(f"{a.text}: block {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD', 'SIGTSTP'))}")
 
 
 def r_unblock(g: Generator, draw: Draw, a: Actor) -> None:
-    g.apply(f"{a.text}: unblock {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD'))}")
+    g.apply(f"{a.text}: unblock {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD', 'SIGTSTP'))}")
 
 
 def r_raise(g: Generator, draw: Draw, a: Actor) -> None:
@@ -968,14 +1032,15 @@ RULES: dict[str, Rule] = {
     "madvise": r_madvise, "mprotect": r_mprotect, "mlock": r_mlock, "munlock": r_munlock,
     "mremap": r_mremap,
     "fork": r_fork, "vfork": r_vfork, "clone": r_clone, "spawn": r_spawn, "exec": r_exec,
-    "exit": r_exit, "_exit": r__exit, "wait": r_wait, "kill": r_kill,
+    "exit": r_exit, "_exit": r__exit, "wait": r_wait, "waitid": r_waitid, "kill": r_kill,
     "thread": r_thread, "thread_exit": r_thread_exit,
     "open": r_open, "pipe": r_pipe, "dup": r_dup, "dup2": r_dup2, "close": r_close,
     "cloexec": r_cloexec, "close_range": r_close_range, "writefd": r_writefd,
     "readfd": r_readfd, "memfd": r_memfd, "shm_open": r_shm_open, "lseek": r_lseek,
     "pread": r_pread, "pwrite": r_pwrite, "ftruncate": r_ftruncate, "printf": r_printf,
     "fflush": r_fflush, "setvbuf": r_setvbuf,
-    "lock": r_lock, "unlock": r_unlock, "atfork": r_atfork, "malloc": r_malloc,
+    "lock": r_lock, "unlock": r_unlock, "trylock": r_trylock, "mutex": r_mutex,
+    "atfork": r_atfork, "malloc": r_malloc,
     "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
 }

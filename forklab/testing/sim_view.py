@@ -19,6 +19,8 @@ from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeData, OnPip
 
 GONE = "<gone>"
 """The owner of a mutex whose owning thread does not exist in the process."""
+ANY = "<any>"
+"""What a wait for any child waits on."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,12 @@ class ProcView:
     allocations: tuple[str, ...]
     mutexes: dict[str, str | None]  # name -> its owner (``P`` or ``P/T``), GONE, or None (free)
     shares_memory_with: tuple[str, ...]  # other live processes on the same address space
+    errorcheck: frozenset[str] = frozenset()  # its error-checking mutexes
+    stopped: bool = False  # by a stop signal, until SIGCONT
 
     @property
     def scriptable(self) -> bool:
-        return not self.ended and self.program is None
+        return not self.ended and self.program is None and not self.stopped
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def _waited_on(on: Wait) -> object:
     if isinstance(on, (OnPipeData, OnPipeRoom)):
         return id(on.pipe)
     if isinstance(on, OnChild):
-        return on.child
+        return ANY if on.child is None else on.child
     if isinstance(on, OnAtforkLocks):
         return on.locks
     return None
@@ -128,6 +132,7 @@ def process(kernel: Kernel, name: str) -> ProcView:
     mm = proc.mm
     mappings, mutexes, atfork, allocations = {}, {}, (), ()
     sharing: tuple[str, ...] = ()
+    errorcheck: frozenset[str] = frozenset()
     if mm is not None:
         mappings = {n: MapView(n, m.pages, m.share == "shared", m.file_backed, m.prot)
                     for n, m in mm.mappings.items()}
@@ -137,6 +142,7 @@ def process(kernel: Kernel, name: str) -> ProcView:
         for lock, mutex in mm.user.mutexes.items():
             owner = mutex.owner
             mutexes[lock] = None if owner is None else by_tid.get(owner, GONE)
+        errorcheck = frozenset(n for n, m in mm.user.mutexes.items() if m.kind == "errorcheck")
         atfork = tuple(mm.user.atfork)
         allocations = tuple(mm.user.allocations)
         sharing = tuple(p.name for p in users if p is not proc)
@@ -149,7 +155,16 @@ def process(kernel: Kernel, name: str) -> ProcView:
         dispositions={sig: d.action for sig, d in proc.sighand.actions.items()},
         mask=frozenset(main.mask) if main is not None else frozenset(),
         atfork=atfork, allocations=allocations, mutexes=mutexes,
-        shares_memory_with=sharing)
+        shares_memory_with=sharing, errorcheck=errorcheck, stopped=proc.stopped)
+
+
+def relocks(kernel: Kernel, process: str, thread: str, lock: str) -> bool:
+    """Whether ``lock`` by that thread returns EDEADLK at once (an error-checking mutex
+    it holds, as glibc tells: by the thread id in its descriptor)."""
+    proc = kernel.processes[process]
+    task = proc.threads.get(thread)
+    return proc.mm is not None and task is not None and lock in proc.mm.user.mutexes \
+        and proc.mm.user.mutexes[lock].relock(task.libc_tid)
 
 
 def processes(kernel: Kernel) -> dict[str, ProcView]:

@@ -50,6 +50,7 @@ ALL_VERBS = REAL_VERBS
 
 PROCESS_OBSERVABLES = ("state", "exit_code", "term_signal", "errno", "parent", "children",
                        "threads", "faults", "minflt", "vm_pte", "fds", "last_read",
+                       "last_waited", "last_wait_status", "lock_result",
                        "sig_ignored", "sig_caught", "sig_blocked", "sig_pending", "commit")
 PAIR_OBSERVABLES = ("libc_text_same", "libc_relro_same")
 SIGNAL_OBSERVABLES = ("sig_received",)

@@ -38,7 +38,8 @@ from forklab.vocabulary import PAGE, format_size
 # --- symbols: every state has one, so nothing relies on colour -----------------------------
 
 STATE_SYMBOL = {
-    "running": "▶", "suspended": "‖", "blocked": "■", "zombie": "◌", "reaped": "·",
+    "running": "▶", "suspended": "‖", "stopped": "□", "blocked": "■", "zombie": "◌",
+    "reaped": "·",
 }
 OK, FAIL, UNKNOWN = "✓", "✗", "?"
 

@@ -8,7 +8,7 @@ from textual.widgets.option_list import Option
 from forklab.tui.messages import ProcessSelected
 from forklab.tui.views import ProcessRow
 
-STATE_STYLE = {"running": "green", "suspended": "yellow", "blocked": "red bold",
+STATE_STYLE = {"running": "green", "suspended": "yellow", "stopped": "cyan", "blocked": "red bold",
                "zombie": "magenta", "reaped": "dim"}
 
 
