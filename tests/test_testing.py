@@ -85,8 +85,8 @@ def test_every_verb_of_the_language_is_generated_or_left_out_with_a_reason() -> 
     assert made == {name for name, verb in VERBS.items() if not verb.not_fuzzed}
     seen: Counter[str] = Counter()
 
-    @seed(5)  # the language has over 60 verbs: 1000 scenarios reach each of them here
-    @settings(max_examples=1000, deadline=None, database=None, derandomize=True,
+    @seed(5)  # over 60 verbs; munlock is drawn about once in 70 scenarios, not all kept
+    @settings(max_examples=2000, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(generated(blocking=True, sim_only=True))
     def count(made: Generated) -> None:
