@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forklab.backend import Backend
+from forklab.observe import UNAVAILABLE
 from forklab.runner import ScenarioResult
 from forklab.scenario.model import Scenario
 from forklab.scenario.parse import parse_text
@@ -177,6 +178,8 @@ def outcome(attribute: Attribute, method: Method, result: ScenarioResult) -> str
     if result.error is not None or len(result.steps) < 1:
         return None
     answers = [[judged.value for judged in step.answers] for step in result.steps]
+    if any(value is UNAVAILABLE for step in answers for value in step):
+        return None  # a value this user may not read (docs/commands.md)
     if method.id == "exec":
         if len(answers) < 2:
             return None
@@ -209,7 +212,8 @@ def cell(attribute: Attribute, method: Method, sim: Backend, real: Backend | Non
         return Cell(model, "unavailable", "the kernel backend is not available here", text)
     kernel = outcome(attribute, method, run_guarded(real, scenario))
     if kernel is None:
-        return Cell(model, "unavailable", "the kernel could not run the scenario", text)
+        return Cell(model, "unavailable", "the kernel could not run the scenario, or this "
+                    "user may not read what it reads", text)
     return Cell(model, "agree" if kernel == model else "disagree", "", text, kernel)
 
 
