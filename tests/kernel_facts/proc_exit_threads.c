@@ -130,14 +130,24 @@ static long case_run(int threads, int do_fork, int wake, int no_tid_word)
     return killed && before >= 0 && at_death >= 0 ? at_death - before : -1;
 }
 
-/* Run a case 5 times: its value, or -2 if the runs disagree. */
+/* Run a case 7 times: the fewest faults seen (-1 if a run failed). The kernel
+ * writes the thread-id word of a leaving thread also when anyone else holds its
+ * address space at that moment: a process reading /proc/PID/stat of P (ps, top,
+ * a monitor) does, and then P takes one fault more. Another process can only add
+ * faults, so the fewest is what P itself does. */
 static void report(const char *key, int threads, int do_fork, int wake, int no_tid_word)
 {
-    long first = case_run(threads, do_fork, wake, no_tid_word);
-    for (int i = 1; i < 5; i++)
-        if (case_run(threads, do_fork, wake, no_tid_word) != first)
-            first = -2;
-    kv(key, "%ld", first);
+    long fewest = -1;
+    for (int i = 0; i < 7; i++) {
+        long got = case_run(threads, do_fork, wake, no_tid_word);
+        if (got < 0) {
+            fewest = -1;
+            break;
+        }
+        if (fewest < 0 || got < fewest)
+            fewest = got;
+    }
+    kv(key, "%ld", fewest);
 }
 
 int main(void)
