@@ -398,3 +398,13 @@ def test_the_largest_cache_is_read_from_sysfs(tmp_path: Path) -> None:
         (tmp_path / index / "size").write_text(size + "\n")
     assert cases.last_level_cache(str(tmp_path)) == 32 << 20
     assert cases.last_level_cache(str(tmp_path / "missing")) == 32 << 20
+
+
+def test_a_points_terms_are_what_the_call_finds_not_what_it_leaves() -> None:
+    """A fork write-protects what it copies: the terms of a bench fork are taken before
+    it, after the bench's warm-up fork (read-only PTEs) or its rewrite (writable)."""
+    size = 16 << 20
+    again = calibrate.model_stats("fork", "fork", Case(size=size))
+    rewritten = calibrate.model_stats("fork", "fork", Case(size=size, retouch=True))
+    assert (again.ptes, again.writable) == (size // 4096, 0)
+    assert (rewritten.ptes, rewritten.writable) == (size // 4096, size // 4096)

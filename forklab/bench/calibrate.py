@@ -113,10 +113,10 @@ class Fitted:
 
 def model_stats(kind: str, method: str, case: Case) -> cost.ForkStats:
     """The terms the model multiplies for this kind, in the state the case builds."""
-    kernel = model_run(method, case)
-    child = kernel.processes["c"]
     if kind == "exec":
-        return exec_stats(kernel, child)
+        kernel = model_run(method, case)
+        return exec_stats(kernel, kernel.processes["c"])
+    kernel = model_run(method, case, create=False)  # what the call finds, not leaves
     return replace(stats_of(kernel.processes["zygote" if method == "zygote" else "parent"]),
                    cold=1.0 if case.cold else 0.0)
 
@@ -219,7 +219,10 @@ def calibration_of(fitted: list[Fitted], design: str,
     """The calibration: the fitted coefficients, and the spread of one call over every
     point measured with the model's error as the tolerance."""
     held_out = held_out or []
-    one_call = spread([p for f in fitted for p in f.points] + held_out)
+    # a cold point's calls follow 64 MiB of fresh writes each, and stray with them
+    # (the eviction, not the machine): one call's spread is that of the others
+    one_call = spread([p for f in fitted for p in f.points if not p.samples.case.cold]
+                      + held_out)
     return calibration.Calibration(
         {**cost.DEFAULTS, **{f.kind: f.coefficients for f in fitted}},
         replace(one_call, error=model_error(fitted, held_out)), design, time.time())

@@ -26,8 +26,10 @@ CREATE = {
 
 
 def model_run(method: str, case: Case,
-              coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS) -> Kernel:
-    """The simulator after the case's parent (or its zygote) created the child `c`.
+              coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS,
+              create: bool = True) -> Kernel:
+    """The simulator after the case's parent (or its zygote) created the child `c`
+    (with ``create`` False: just before it does).
 
     forklab-bench times a call repeated in a loop of its own, after warm-up calls:
     nothing of forklab's runs between two calls (no regime); a fork finds the
@@ -45,11 +47,12 @@ def model_run(method: str, case: Case,
             '[[step]]\ndo = """\n' + "\n".join(lines) + '\n"""\n')
     scenario = parse_text(text, "bench")
     run = SimRun(scenario, {kind: replace(c, regime=0.0) for kind, c in coefficients.items()})
-    *build, create = scenario.ops
+    *build, creating = scenario.ops
     for op in build:
         run.apply(op)
     run.kernel.cache_touched = cost.COLD_BYTES if case.cold else 0
-    run.apply(create)
+    if create:
+        run.apply(creating)
     return run.kernel
 
 
