@@ -43,6 +43,7 @@ class Method:
     new: str
     actor: str | None
     sim_only: bool = False  # a what-if design Linux does not ship
+    thread: str | None = None  # the new thread, whose own values a per-thread row reads
 
 
 METHODS = (
@@ -51,7 +52,7 @@ METHODS = (
     Method("posix_spawn", "posix_spawn() of a program, default attributes",
            "parent: spawn probe -> new", "new", "new"),
     Method("pthread_create", "pthread_create(): a thread of the same process",
-           "parent: thread -> t", "parent", "parent/t"),
+           "parent: thread -> t", "parent", "parent/t", thread="t"),
     Method("exec", "execve() of a program: the same process, a new image",
            "parent: exec probe", "parent", None),
     Method("clone-files", "clone(CLONE_FILES): the fd table shared",
@@ -77,8 +78,8 @@ class Attribute:
     """A row. ``setup``: the parent's lines that give the attribute a value a default would
     not have; ``read``: an expression of process {p}; ``change``: a line by {p} that
     changes it (None: no change can be made, so an inherited value counts as copied);
-    ``per_thread``: the attribute belongs to a thread, and a thread's own value cannot be
-    read (only the process's main thread's), so the pthread_create cell is not computed."""
+    ``per_thread``: the attribute belongs to a thread, so a new thread's own value is
+    read (``T.NAME``), not its process's."""
 
     id: str
     title: str
@@ -88,7 +89,6 @@ class Attribute:
     change: str | None
     per_thread: bool = False
     identity: bool = False  # read says whether both sides hold the same object
-    not_for: tuple[tuple[str, str], ...] = ()  # (method, why the cell has no outcome)
 
 
 ATTRIBUTES = (
@@ -103,7 +103,8 @@ ATTRIBUTES = (
               'parent: open data.txt rw create -> f\nparent: writefd f "abcdef"',
               "{p}.offset(f)", "{p}: lseek f 2"),
     Attribute("signal-mask", "the signal mask", "fork(2), pthread_create(3), execve(2)",
-              "parent: block SIGUSR1", "{p}.sig_blocked", "{p}: unblock SIGUSR1"),
+              "parent: block SIGUSR1", "{p}.sig_blocked", "{p}: unblock SIGUSR1",
+              per_thread=True),
     Attribute("pending-signals", "pending signals", "fork(2), execve(2)",
               "parent: block SIGUSR1\nparent: raise SIGUSR1", "{p}.sig_pending", None,
               per_thread=True),
@@ -125,8 +126,7 @@ ATTRIBUTES = (
               "parent: mmap w 1p\nparent: write w = 7\nparent: madvise w wipeonfork",
               "{p}.w.byte(0)", "{p}: write w = 9"),
     Attribute("threads", "the other threads", "fork(2), execve(2)",
-              "parent: thread -> other", "{p}.threads", None,
-              not_for=(("pthread_create", "the new thread is one of the process's threads"),)),
+              "parent: thread -> other", "{p}.threads", "{p}: exit"),
     Attribute("errno", "errno of the calling thread", "errno(3)",
               "parent: open missing.txt -> nothing", "{p}.errno", None, per_thread=True),
 )
@@ -154,12 +154,13 @@ class Cell:
 
 def scenario_text(attribute: Attribute, method: Method) -> str:
     """The scenario of a cell: set, make, read both; then change by the new one, read."""
-    read = {p: attribute.read.format(p=p) for p in ("parent", method.new)}
+    new = method.thread if attribute.per_thread and method.thread else method.new
+    read = {"parent": attribute.read.format(p="parent"), "new": attribute.read.format(p=new)}
     if method.id == "exec":
         steps = [(attribute.setup, [read["parent"]]),
                  (method.make, [read["parent"]])]
     else:
-        steps = [(f"{attribute.setup}\n{method.make}", [read["parent"], read[method.new]])]
+        steps = [(f"{attribute.setup}\n{method.make}", [read["parent"], read["new"]])]
         if attribute.change is not None and method.actor is not None:
             steps.append((attribute.change.format(p=method.actor), [read["parent"]]))
     parts = [f'id = "atlas-{attribute.id}-{method.id.replace("_", "-")}"',
@@ -196,12 +197,6 @@ def outcome(attribute: Attribute, method: Method, result: ScenarioResult) -> str
 
 def cell(attribute: Attribute, method: Method, sim: Backend, real: Backend | None) -> Cell:
     text = scenario_text(attribute, method)
-    if attribute.per_thread and method.id == "pthread_create":
-        return Cell(None, "unavailable", "a thread's own value cannot be read: the "
-                    "observables are the process's main thread's", text)
-    why_not = dict(attribute.not_for).get(method.id)
-    if why_not is not None:
-        return Cell(None, "unavailable", why_not, text)
     scenario: Scenario = parse_text(text, f"<atlas {attribute.id} {method.id}>")
     model = outcome(attribute, method, run_guarded(sim, scenario))
     if model is None:

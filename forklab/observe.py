@@ -11,11 +11,11 @@ them.
 :func:`default_observations` flattens a World into ``{"parent.heap.present":
 4096, ...}`` so that verify can compare two backends key by key.
 
-The schema names every observable once: the fields of :class:`ProcessObs` and
-:class:`MappingObs` (their metadata says how an expression reads a field, and
+The schema names every observable once: the fields of :class:`ProcessObs`,
+:class:`ThreadObs` and :class:`MappingObs` (their metadata says how an expression reads a field, and
 whether verify compares it after every step) and the :class:`Queries`.
-:data:`PROCESS_OBSERVABLES`, :data:`MAPPING_OBSERVABLES` and
-:data:`RUN_OBSERVABLES` are derived from them for the parser, the expression
+:data:`PROCESS_OBSERVABLES`, :data:`THREAD_OBSERVABLES`, :data:`MAPPING_OBSERVABLES`
+and :data:`RUN_OBSERVABLES` are derived from them for the parser, the expression
 language, verify and the tests.
 """
 from __future__ import annotations
@@ -61,6 +61,16 @@ class MappingObs:
 
 
 @dataclass(frozen=True)
+class ThreadObs:
+    """What belongs to one thread of a process rather than to the process: read as
+    ``T.NAME`` for a thread T the scenario created (the main thread's are ``P.NAME``)."""
+
+    errno: str | None = None
+    sig_blocked: frozenset[str] = frozenset()
+    sig_pending: frozenset[str] = frozenset()  # its own and the process's
+
+
+@dataclass(frozen=True)
 class ProcessObs:
     name: str = field(metadata=NOT_READ)
     state: str
@@ -89,6 +99,7 @@ class ProcessObs:
                                             metadata={"read_as": "sig_received(SIG)"})
     spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
     mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
+    thread_obs: Mapping[str, ThreadObs] = field(default_factory=dict, metadata=NOT_READ)
 
 
 class Queries(Protocol):
@@ -167,6 +178,7 @@ MAPPING_OBSERVABLES: tuple[Observable, ...] = (
     _queried("shared_with", "shared_with(Q)"),
     _queried("byte", "byte(OFFSET)"),
 )
+THREAD_OBSERVABLES: tuple[Observable, ...] = _fields_read(ThreadObs)
 RUN_OBSERVABLES = ("stdout", "processes")
 """What an expression reads of the whole run (World.stdout, World.process_names)."""
 
@@ -210,6 +222,9 @@ def default_observations(world: World) -> dict[str, Any]:
                 out[f"{name}.{key}"] = _comparable(getattr(p, attr))
         if p.state in ENDED_STATES:
             continue
+        for tname, t in p.thread_obs.items():
+            for key, attr in _COMPARED_OF_THREAD:
+                out[f"{name}/{tname}.{key}"] = _comparable(getattr(t, attr))
         for mname in mapping_names:
             m = p.mappings.get(mname)
             if m is None or not m.mapped:
@@ -222,6 +237,8 @@ def default_observations(world: World) -> dict[str, Any]:
 
 _COMPARED_OF_PROCESS = tuple((o.name, o.attr) for o in PROCESS_OBSERVABLES
                              if o.compared and o.attr is not None)
+_COMPARED_OF_THREAD = tuple((o.name, o.attr) for o in THREAD_OBSERVABLES
+                            if o.compared and o.attr is not None)
 _COMPARED_OF_MAPPING = tuple((o.name, o.attr) for o in MAPPING_OBSERVABLES
                              if o.compared and o.attr is not None)
 

@@ -28,6 +28,7 @@ FILES = sorted((HERE / "scenarios").glob("*.toml"))
 
 PROCESS_OBSERVABLES = tuple(o.name for o in observe.PROCESS_OBSERVABLES)
 MAPPING_OBSERVABLES = tuple(o.name for o in observe.MAPPING_OBSERVABLES)
+THREAD_OBSERVABLES = tuple(o.name for o in observe.THREAD_OBSERVABLES)
 RUN_OBSERVABLES = observe.RUN_OBSERVABLES
 
 # verb -> option -> a predicate on the op that is true when it uses the option.
@@ -114,6 +115,8 @@ def _observables_read(exprs: list[Expr]) -> dict[str, set[str]]:
                 seen["process"].add(role[2])
             elif role[0] in ("mattr", "mcall"):
                 seen["mapping"].add(role[3])
+            elif role[0] == "tattr":
+                seen["thread"].add(role[2])
             elif role[0] in ("stdout", "processes"):
                 seen["run"].add(role[0])
     return seen
@@ -157,6 +160,7 @@ def test_every_observable_is_read(corpus: tuple[list[Op], list[Expr]]) -> None:
     seen = _observables_read(exprs)
     missing = ([f"P.{o}" for o in PROCESS_OBSERVABLES if o not in seen["process"]]
                + [f"P.MAP.{o}" for o in MAPPING_OBSERVABLES if o not in seen["mapping"]]
+               + [f"T.{o}" for o in THREAD_OBSERVABLES if o not in seen["thread"]]
                + [o for o in RUN_OBSERVABLES if o not in seen["run"]])
     assert not missing, f"observables no expect/ask of a real scenario step reads: {missing}"
 
@@ -172,8 +176,9 @@ def test_the_docs_describe_every_observable_of_the_schema() -> None:
     text = (HERE.parent / "docs" / "scenario-language.md").read_text()
     tables = text[text.index("### Observables of a process"):text.index("### The whole run")]
     rows = [line.split("|")[1] for line in tables.splitlines() if line.startswith("| `")]
-    documented = {(bool(m[0]), m[1]) for row in rows
-                  for m in re.findall(r"`P\.(NAME\.)?([a-z_]+)", row)}
-    schema = ({(False, o) for o in PROCESS_OBSERVABLES}
-              | {(True, o) for o in MAPPING_OBSERVABLES})
+    documented = {(m[0], m[1]) for row in rows
+                  for m in re.findall(r"`(P\.NAME\.|P\.|T\.)([a-z_]+)", row)}
+    schema = ({("P.", o) for o in PROCESS_OBSERVABLES}
+              | {("P.NAME.", o) for o in MAPPING_OBSERVABLES}
+              | {("T.", o) for o in THREAD_OBSERVABLES})
     assert documented == schema

@@ -94,6 +94,7 @@ def test_sim_only_verbs_are_documented_as_such() -> None:
 OBSERVABLES = [
     *[f"`P.{name}" for name in (*expr.PROCESS_ATTRS, *expr.PROCESS_METHODS)],
     *[f"`P.NAME.{name}" for name in (*expr.MAPPING_ATTRS, *expr.MAPPING_METHODS)],
+    *[f"`T.{name}" for name in expr.THREAD_ATTRS],
     *[f"`{name}`" for name in observe.RUN_OBSERVABLES],
 ]
 

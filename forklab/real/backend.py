@@ -27,7 +27,7 @@ from typing import Any, Self
 
 from forklab.backend import Capabilities
 from forklab.layout import REGION_END
-from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, World
+from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, ThreadObs, World
 from forklab.real import procfs, scratch, sharing
 from forklab.real._native import ffi, lib
 from forklab.real.driver import (
@@ -735,7 +735,19 @@ class RealRun:
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(status.get("ShdPnd")),
             sig_received=received, spawn_us=proc.spawn_us, mappings=mappings,
+            thread_obs={name: self._thread_obs(proc, task, status)
+                        for name, task in proc.threads.items() if not task.gone},
         )
+
+    @staticmethod
+    def _thread_obs(proc: Proc, task: Task, process_status: dict[str, str]) -> ThreadObs:
+        status = procfs.task_status(proc.pid, task.tid) or {}
+        raw = procfs.read_mem(proc.pid, task.errno_addr, 4) if task.errno_addr else None
+        return ThreadObs(
+            errno=errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None,
+            sig_blocked=procfs.signal_set(status.get("SigBlk")),
+            sig_pending=procfs.signal_set(status.get("SigPnd"))
+            | procfs.signal_set(process_status.get("ShdPnd")))
 
     def _name_of(self, pid: int | None) -> str | None:
         assert self.driver is not None

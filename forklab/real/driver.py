@@ -140,6 +140,7 @@ class Task:
     chan_fd: int
     tid: int
     flight: Flight | None = None
+    errno_addr: int = 0  # its own errno (threads; the main thread's is Proc.errno_addr)
     gone: bool = False
     suspended: bool = False  # waits in vfork until the child execs or exits
 
@@ -515,7 +516,8 @@ class Driver:
         if hello.v[lib.FL_H_PID] != proc.pid or tid not in procfs.tasks(proc.pid):
             raise DriverError(f"thread {tid}, reported for '{proc.name}/{name}', is not a "
                               f"thread of pid {proc.pid}: refused")
-        task = Task(proc, name, sock, hello.v[lib.FL_H_CHANNEL], tid)
+        task = Task(proc, name, sock, hello.v[lib.FL_H_CHANNEL], tid,
+                    errno_addr=hello.v[lib.FL_H_ERRNO_ADDR])
         proc.threads[name] = task
         return task
 

@@ -39,7 +39,16 @@ def _read(path: str) -> str | None:
 
 def status(pid: int) -> dict[str, str] | None:
     """/proc/PID/status as a dict (values stripped), or None if gone."""
-    text = _read(f"/proc/{pid}/status")
+    return _status_file(f"/proc/{pid}/status")
+
+
+def task_status(pid: int, tid: int) -> dict[str, str] | None:
+    """/proc/PID/task/TID/status: the thread's own mask and pending signals."""
+    return _status_file(f"/proc/{pid}/task/{tid}/status")
+
+
+def _status_file(path: str) -> dict[str, str] | None:
+    text = _read(path)
     if text is None:
         return None
     out = {}

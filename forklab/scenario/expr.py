@@ -61,9 +61,11 @@ from forklab.observe import (
     MAPPING_OBSERVABLES,
     PROCESS_OBSERVABLES,
     RUN_OBSERVABLES,
+    THREAD_OBSERVABLES,
     UNAVAILABLE,
     MappingObs,
     ProcessObs,
+    ThreadObs,
     World,
 )
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where, did_you_mean
@@ -101,6 +103,7 @@ PROCESS_QUERY_ATTRS = frozenset(o.name for o in PROCESS_OBSERVABLES
                                 if o.call is None and o.attr is None)
 """Process attributes the backend answers only when read (through World.queries)."""
 PROCESS_METHODS = {o.name: o.call for o in PROCESS_OBSERVABLES if o.call is not None}
+THREAD_ATTRS = tuple(o.name for o in THREAD_OBSERVABLES)
 MAPPING_ATTRS = tuple(o.name for o in MAPPING_OBSERVABLES if o.call is None)
 MAPPING_QUERY_ATTRS = frozenset(o.name for o in MAPPING_OBSERVABLES
                                 if o.call is None and o.attr is None)
@@ -476,6 +479,9 @@ class _Checker:
         elif kind == "mapping":
             raise self.fail(f"{name} is a mapping: expected it after a process, e.g. "
                             f"parent.{name}.present", self.at(node))
+        elif kind == "thread":
+            raise self.fail(f"{name} is a thread: expected one of its observables, e.g. "
+                            f"{name}.sig_blocked ({', '.join(THREAD_ATTRS)})", self.at(node))
         elif kind is not None:
             raise self.fail(f"{name} is a {kind}, which has no observables: expected a "
                             "process, fd or mapping name", self.at(node))
@@ -545,6 +551,14 @@ class _Checker:
             raise self.fail(f"{attr!r} is not an observable of a process"
                             f"{did_you_mean(attr, known)}: expected one of "
                             f"{_PROCESS_SCHEMA}, or a mapping name", self.at_attr(node))
+        if isinstance(base, ast.Name) and self.names.get(base.id) == "thread":
+            if attr not in THREAD_ATTRS:
+                raise self.fail(f"{attr!r} is not an observable of a thread"
+                                f"{did_you_mean(attr, THREAD_ATTRS)}: expected one of "
+                                f"{', '.join(THREAD_ATTRS)}", self.at_attr(node))
+            setattr(base, _ROLE, ("thread", base.id))
+            setattr(node, _ROLE, ("tattr", base.id, attr))
+            return
         self.visit(base)  # a bad base (unknown name, P.nothing) is the first error
         raise self.fail(f"attribute {attr!r} is not allowed: attributes and methods are "
                         "only the observables P.attr and P.MAPPING.attr (no string or "
@@ -824,6 +838,14 @@ class _Evaluator:
             raise ScenarioError(f"process {name} does not exist at this step", self.expr.where)
         return proc
 
+    def thread(self, name: str) -> tuple[str, ThreadObs]:
+        """The live thread ``name`` and the process it belongs to."""
+        for p, proc in self.world.processes.items():
+            obs = proc.thread_obs.get(name)
+            if obs is not None:
+                return p, obs
+        raise ScenarioError(f"thread {name} does not exist at this step", self.expr.where)
+
     def mapping(self, p: str, m: str) -> MappingObs:
         mappings = self.process(p).mappings
         obs: Any = UNAVAILABLE if mappings is UNAVAILABLE else mappings.get(m)
@@ -882,6 +904,10 @@ class _Evaluator:
                 self.process(p)
                 return self.query(node, f"{p}.{attr}", lambda: self.world.queries.commit(p))
             return self.observe(f"{p}.{attr}", getattr(self.process(p), attr))
+        if role[0] == "tattr":
+            _, t, attr = role
+            p, obs = self.thread(t)
+            return self.observe(f"{p}/{t}.{attr}", getattr(obs, attr))
         _, p, m, attr = role
         if attr in MAPPING_QUERY_ATTRS:
             if not self.observe(f"{p}.{m}.mapped", self.mapping(p, m).mapped):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from forklab.observe import MappingObs, ProcessObs, World
+from forklab.observe import MappingObs, ProcessObs, ThreadObs, World
 from forklab.sim import image
 from forklab.sim.files import Fd, Pipe
 from forklab.sim.kernel import Kernel
@@ -164,6 +164,10 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         sig_pending=frozenset(main.pending | proc.shared_pending),
         sig_received=dict(proc.mm.user.received) if proc.mm is not None else {},
         spawn_us=proc.spawn_us, mappings=mappings,
+        thread_obs={name: ThreadObs(
+            errno=proc.mm.user.errno.get(t.tls) if proc.mm is not None else None,
+            sig_blocked=frozenset(t.mask), sig_pending=frozenset(t.pending | proc.shared_pending))
+            for name, t in proc.threads.items() if t is not main},
     )
 
 
