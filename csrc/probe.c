@@ -1602,6 +1602,10 @@ int main(int argc, char **argv)
     load_unwinder();
     warm_up();
     fl_state.runtime_pte_kb = vm_pte_kb();
+    fl_state.locks_addr = (uint64_t)(uintptr_t)fl_locks;
+    fl_state.mutex_size = sizeof(pthread_mutex_t);
+    fl_state.stdout_wbase_addr = (uint64_t)(uintptr_t)&stdout->_IO_write_base;
+    fl_state.stdout_wptr_addr = (uint64_t)(uintptr_t)&stdout->_IO_write_ptr;
 
     struct task t = {ch, 1};
     errno = 0; /* a fresh image: errno starts at 0 */

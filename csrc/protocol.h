@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define FL_PROTOCOL_VERSION 1
+#define FL_PROTOCOL_VERSION 2
 
 /* forklab's own fds live at or above the run's floor: this number, or a higher
  * one when the scenario's ops can give it more fds (forklab/real/backend.py
@@ -105,6 +105,10 @@ struct fl_state {
     uint64_t magic;
     int64_t runtime_pte_kb;  /* VmPTE that forklab's own runtime costs */
     uint32_t received[65];   /* runs of the recording handler (`catch`), by signal */
+    uint64_t locks_addr;     /* the scenario's mutexes: an array of mutex_size each */
+    uint64_t mutex_size;
+    uint64_t stdout_wbase_addr; /* &stdout->_IO_write_base and _IO_write_ptr: the bytes */
+    uint64_t stdout_wptr_addr;  /* between them wait in stdout's buffer */
 };
 #define FL_STATE_MAGIC 0x666f726b6c616221ULL
 

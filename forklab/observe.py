@@ -91,6 +91,8 @@ class ProcessObs:
     last_waited: str | None = None
     last_wait_status: str | None = None
     lock_result: int | str | None = None
+    mutexes_locked: frozenset[str] = frozenset()  # the scenario's mutexes locked in its memory
+    stdout_buffered: int | None = None  # bytes waiting in stdout's buffer; None: not the probe
     sig_ignored: frozenset[str] = frozenset()
     sig_caught: frozenset[str] = frozenset()
     sig_blocked: frozenset[str] = frozenset()

@@ -46,6 +46,10 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("pending-signals", "pthread_create", "reset", "pthread_create(3): the set of pending "
                                                    "signals for the new thread is empty"),
     ("errno", "pthread_create", "reset", "errno(3): errno is thread-local"),
+    ("mutex-state", "fork", "copied", "pthread_atfork(3): the child gets a copy of the "
+                                      "mutex's state, held by a thread it does not have"),
+    ("stdio-buffers", "fork", "copied", "fork(2): the child has a copy of the parent's "
+                                        "memory, stdio buffers included"),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,

@@ -707,6 +707,8 @@ class RealRun:
                             if (procfs.fd_flags(proc.pid, fd) or 0) & os.O_CLOEXEC)
         errno: str | None = None
         received: dict[str, int] = {}
+        mutexes_locked: frozenset[str] = frozenset()
+        stdout_buffered: int | None = None
         vm_pte = 0
         mappings: dict[str, MappingObs] = {}
         if proc.image == "probe":
@@ -718,6 +720,8 @@ class RealRun:
             if fl_state is not None:
                 received = {SIGNAL_NAMES[n]: fl_state.received[n] for n in SIGNAL_NAMES
                             if fl_state.received[n]}
+                mutexes_locked = self._mutexes_locked(proc, fl_state)
+                stdout_buffered = _stdout_buffered(proc, fl_state)
             vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
             mappings = self._mappings(proc)
         children = tuple(p.name for p in self.driver.procs.values()
@@ -729,6 +733,7 @@ class RealRun:
             last_read=proc.last_read, last_result=proc.last_result,
             last_waited=self._name_of(proc.last_waited),
             last_wait_status=proc.last_wait_status, lock_result=proc.lock_result,
+            mutexes_locked=mutexes_locked, stdout_buffered=stdout_buffered,
             sig_ignored=procfs.signal_set(status.get("SigIgn")),
             sig_caught=procfs.signal_set(status.get("SigCgt")),
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
@@ -738,6 +743,17 @@ class RealRun:
             thread_obs={name: self._thread_obs(proc, task, status)
                         for name, task in proc.threads.items() if not task.gone},
         )
+
+    def _mutexes_locked(self, proc: Proc, fl_state: Any) -> frozenset[str]:
+        """The scenario's mutexes whose lock word is set in proc's memory (glibc: 0 free)."""
+        if not self.locks:
+            return frozenset()
+        size = fl_state.mutex_size
+        raw = procfs.read_mem(proc.pid, fl_state.locks_addr, size * len(self.locks))
+        if raw is None:
+            return frozenset()
+        return frozenset(name for name, i in self.locks.items()
+                         if int.from_bytes(raw[i * size:i * size + 4], "little") != 0)
 
     @staticmethod
     def _thread_obs(proc: Proc, task: Task, process_status: dict[str, str]) -> ThreadObs:
@@ -1473,6 +1489,15 @@ class RealRun:
     def _v_sleep(self, task: Task, op: ops.Sleep) -> None:
         self._call(task, op, lib.FL_OP_SLEEP, (int(op.seconds * 1e9),),
                    blockable=False)
+
+
+def _stdout_buffered(proc: Proc, fl_state: Any) -> int | None:
+    """Bytes between stdout's _IO_write_base and _IO_write_ptr: written, not yet flushed."""
+    base = procfs.read_mem(proc.pid, fl_state.stdout_wbase_addr, 8)
+    ptr = procfs.read_mem(proc.pid, fl_state.stdout_wptr_addr, 8)
+    if base is None or ptr is None:
+        return None
+    return int.from_bytes(ptr, "little") - int.from_bytes(base, "little")
 
 
 def _cleanup(driver: Driver | None, directory: str, kpf: int) -> None:

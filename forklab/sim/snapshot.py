@@ -159,6 +159,9 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         last_read=proc.last_read, last_result=proc.last_result,
         last_waited=proc.last_waited,
         last_wait_status=proc.last_wait_status, lock_result=proc.lock_result,
+        mutexes_locked=frozenset(name for name, m in proc.mm.user.mutexes.items()
+                                 if m.owner is not None) if proc.mm is not None else frozenset(),
+        stdout_buffered=len(proc.mm.user.stdout.buffer) if proc.mm is not None else None,
         sig_ignored=proc.sighand.names("ignore"), sig_caught=proc.sighand.caught(),
         sig_blocked=frozenset(main.mask),
         sig_pending=frozenset(main.pending | proc.shared_pending),
