@@ -174,8 +174,10 @@ _memfds = itertools.count(1)
 def mappable(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> SharedObject | None:
     """The page cache an `mmap ... fd=FD` maps, or None after errno: EBADF (no such
     fd), EACCES (not open for reading; or a shared writable mapping of an fd not
-    open for writing), ENODEV (nothing that can be mapped: a pipe, /dev/null, a
-    directory, a pidfd), in the kernel's order (do_mmap)."""
+    open for writing), EPERM (`rx` of a pipe or a pidfd: their internal file systems
+    are noexec, and do_mmap checks that before it asks whether the file can be mapped at
+    all), ENODEV (nothing that can be mapped: a pipe, /dev/null, a directory, a pidfd),
+    in the kernel's order (do_mmap)."""
     assert op.fd is not None
     slot = _slot(k, proc, thread, op.fd)
     if slot is None:
@@ -183,6 +185,9 @@ def mappable(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> SharedOb
     file = slot.file
     if (op.share == "shared" and op.prot == "rw" and not file.writable) or not file.readable:
         set_errno(proc, thread, "EACCES")
+        return None
+    if op.prot == "rx" and isinstance(file.obj, (Pipe, PidFd)):
+        set_errno(proc, thread, "EPERM")
         return None
     if not isinstance(file.obj, RegularFile):
         set_errno(proc, thread, "ENODEV")
