@@ -1331,6 +1331,9 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_SHM_OPEN:
         r.v[FL_V_RESULT] = shm_open(data, (int)c->a[0], 0600);
         break;
+    case FL_OP_SHM_UNLINK:
+        r.v[FL_V_RESULT] = shm_unlink(data);
+        break;
     case FL_OP_MMAP_FD: {
         int e;
         mark_scenario((unsigned long)c->a[0], (unsigned long)c->a[1]);

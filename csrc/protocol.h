@@ -157,6 +157,7 @@ struct fl_state {
 #define FL_OP_FTRUNCATE 55  /* a0 fd a1 size */
 #define FL_OP_MEMFD 56      /* a0 memfd_create flags; data: name */
 #define FL_OP_SHM_OPEN 57   /* a0 open flags; data: name ("/run-unique-NAME") */
+#define FL_OP_SHM_UNLINK 59  /* data: name (as FL_OP_SHM_OPEN's) */
 #define FL_OP_MMAP_FD 58    /* a0 addr a1 len a2 prot a3 flags a4 madvise a5 fd */
 #define FL_OP_LOCK 60       /* a0 index */
 #define FL_OP_UNLOCK 61     /* a0 index */

@@ -1321,6 +1321,14 @@ class RealRun:
         self._call(task, op, lib.FL_OP_SHM_OPEN, (flags,),
                    scratch.shm_name(self.scratch, op.name).encode(), on_done=self._bind_fds(op))
 
+    @HANDLERS.handles(ops.ShmUnlink)
+    def _v_shm_unlink(self, task: Task, op: ops.ShmUnlink) -> None:
+        if not OBJECT_NAME.fullmatch(op.name):
+            raise ScenarioError(f"refused: '{op.name}' is not a shared-memory object name",
+                                op.where)
+        self._call(task, op, lib.FL_OP_SHM_UNLINK, (),
+                   scratch.shm_name(self.scratch, op.name).encode())
+
     @HANDLERS.handles(ops.Pipe)
     def _v_pipe(self, task: Task, op: ops.Pipe) -> None:
         flags = os.O_CLOEXEC if op.cloexec else 0

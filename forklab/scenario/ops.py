@@ -267,6 +267,12 @@ class ShmOpen(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ShmUnlink(Op):
+    verb = "shm_unlink"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Lseek(Op):
     verb = "lseek"
     fd: FdRef

@@ -924,6 +924,11 @@ class _Line:
         return {"name": self.object_name(args[0]),
                 "create": bool(self.flags(args[1:], {"create": "create"}, "create"))}
 
+    @RULES.handles(ops.ShmUnlink)
+    def v_shm_unlink(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a name")
+        return {"name": self.object_name(args[0])}
+
     def object_name(self, tok: Token) -> str:
         """The name of a memfd or a shared-memory object: a short word, not a path."""
         text = self.word(tok, "a name")

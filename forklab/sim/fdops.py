@@ -159,6 +159,24 @@ def op_shm_open(k: Kernel, proc: Process, thread: Thread, op: ops.ShmOpen) -> No
     _install_lowest(k, proc, thread, OpenFile(file, True, True), True, op.binds[0])
 
 
+@HANDLERS.handles(ops.ShmUnlink)
+def op_shm_unlink(k: Kernel, proc: Process, thread: Thread, op: ops.ShmUnlink) -> None:
+    """shm_unlink(3): the name goes (ENOENT if there is none); the object lives on, as
+    "/dev/shm/NAME (deleted)", while an fd or a mapping holds it, and a later
+    `shm_open NAME create` makes a new one."""
+    path = f"/dev/shm/{op.name}"
+    cache = k.caches.pop(path, None)
+    if cache is None or cache.file is None:
+        set_errno(proc, thread, "ENOENT")
+        return
+    gone = f"{path} (deleted {next(_unlinked)})"
+    cache.file.path = gone
+    k.caches[gone] = cache
+
+
+_unlinked = itertools.count(1)
+
+
 def shmem_file(k: Kernel, path: str) -> RegularFile:
     """A new file of a memory file system (tmpfs: memfd and /dev/shm), with its page
     cache: a page is in it once written, and a hole (a page ftruncate only made
@@ -298,7 +316,10 @@ def pipe_put(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> OnPi
     if proc.program is not None:
         programs.wrote(k, proc, failed=wait.pipe.readers == 0)
         return None
-    return libc_calls.stdio_writes(k, proc, thread, wait.after, wait.exit_code)
+    if wait.file_after is None:  # writefd: nothing follows
+        return None
+    return libc_calls.stdio_writes(k, proc, thread, wait.after, wait.file_after,
+                                   wait.exit_code)
 
 
 def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -> bool:

@@ -12,7 +12,7 @@ from forklab.scenario import ops
 from forklab.scenario.model import ScenarioError
 from forklab.sim import exit_wait, fdops
 from forklab.sim.files import PidFd, Pipe
-from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Mutex, Write
+from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Mutex, Stdio, Write
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.waits import OnMutex, OnPipeRoom
 
@@ -86,48 +86,48 @@ def exit_flush(k: Kernel, proc: Process, thread: Thread, op: ops.Exit) -> None:
 def write_stdout(k: Kernel, proc: Process, thread: Thread, op: ops.Op, writes: list[Write],
                  exit_code: int | None = None) -> None:
     """stdio's write(2)s of one call; with ``exit_code``, exit() ends the process once
-    they are out. One that finds a full pipe leaves the thread waiting for the rest.
-
-    A process killed inside a write (SIGPIPE) never returns to libio: the FILE stays
-    as it was before that write, still holding its bytes, and a vfork parent that
-    shares the memory goes on with it (tests/scenarios/exit-flush-broken-pipe.toml).
-    """
-    mm = proc.mm
-    texts = tuple(w.text for w in writes)
-    for i, written in enumerate(writes):
-        left = stdio_writes(k, proc, thread, texts[i:i + 1], None)
-        if proc.ended:
-            if mm is not None and any(p.mm is mm for p in k.processes.values()):
-                mm.user.stdout = written.before
-            return
-        if left is not None:
-            k.block(proc, thread, op, replace(left, after=texts[i + 1:], exit_code=exit_code))
-            return
-    stdio_writes(k, proc, thread, (), exit_code)
+    they are out. One that finds a full pipe leaves the thread waiting for the rest."""
+    assert proc.mm is not None
+    left = stdio_writes(k, proc, thread, tuple(writes), proc.mm.user.stdout, exit_code)
+    if left is not None:
+        k.block(proc, thread, op, left)
 
 
-def stdio_writes(k: Kernel, proc: Process, thread: Thread, texts: tuple[str, ...],
-                 exit_code: int | None) -> OnPipeRoom | None:
+def stdio_writes(k: Kernel, proc: Process, thread: Thread, writes: tuple[Write, ...],
+                 file_after: Stdio, exit_code: int | None) -> OnPipeRoom | None:
     """Make stdio's write(2)s in order, each to whatever fd 1 is then, until one finds
-    a full pipe (return what it and the rest wait for); once all are out, exit()
-    (``exit_code``) unbuffers the streams and ends the process."""
-    for i, text in enumerate(texts):
+    a full pipe (return what it and the rest wait for); once all are out, the FILE is
+    as the call leaves it (``file_after``), and exit() (``exit_code``) unbuffers the
+    streams and ends the process.
+
+    While a write(2) is under way the FILE is as it stood just before it: libio moves
+    its pointers only once the write returns. So a process asleep in a write to a
+    full pipe still holds those bytes in its buffer, and one killed inside it
+    (SIGPIPE) never returns to libio: its memory keeps them, and a vfork parent that
+    shares it goes on with them (tests/scenarios/exit-flush-broken-pipe.toml,
+    stdio-pipe-full.toml)."""
+    user = proc.mm.user if proc.mm is not None else None
+    for i, written in enumerate(writes):
+        if user is not None:
+            user.stdout = written.before
         slot = proc.files.fds.get(1)
         if slot is None:
             set_errno(proc, thread, "EBADF")
             continue
         obj = slot.file.obj
         if slot.file.writable and isinstance(obj, Pipe) and not obj.collector:
-            left = fdops.pipe_write(k, proc, thread, OnPipeRoom(obj, text.encode()))
+            left = fdops.pipe_write(k, proc, thread, OnPipeRoom(obj, written.text.encode()))
             if left is not None:
-                return replace(left, after=texts[i + 1:], exit_code=exit_code)
+                return replace(left, after=writes[i + 1:], file_after=file_after,
+                               exit_code=exit_code)
         else:
-            fdops.write(k, proc, thread, slot.file, text)
+            fdops.write(k, proc, thread, slot.file, written.text)
         if proc.ended:
             return None
+    if user is not None:
+        user.stdout = file_after
     if exit_code is not None:
-        assert proc.mm is not None
-        proc.mm.user.stdout.unbuffer()  # nothing to write: exit() has just flushed
+        file_after.unbuffer()  # nothing to write: exit() has just flushed
         exit_wait.die(k, proc, code=exit_code)
     return None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from forklab.scenario.ops import Op
 from forklab.sim.files import Pipe
+from forklab.sim.libc import Stdio, Write
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,17 @@ class OnPipeRoom:
     """A write(2) to a pipe (``writefd``, stdio's writes of stdout, ``/bin/cat``'s
     copy): what did not fit waits for a reader to make room.
 
-    stdio may have more write(2)s to make in the same call (``after``), and
-    ``exit()`` ends the process once its flush is out (``exit_code``).
+    stdio may have more write(2)s to make in the same call (``after``), leaving the
+    FILE as ``file_after`` once all are out, and ``exit()`` ends the process once its
+    flush is out (``exit_code``).
     """
 
     pipe: Pipe
     data: bytes  # the whole write
     done: int = 0  # how much of it is in the pipe
     started: bool = False  # the first attempt ran (only it may merge into the last page)
-    after: tuple[str, ...] = ()  # stdio's later write(2)s of this call, each to fd 1 as it then is
+    after: tuple[Write, ...] = ()  # stdio's later write(2)s of this call, each to fd 1 then
+    file_after: Stdio | None = None  # stdio: the FILE as the call leaves it
     exit_code: int | None = None  # exit(): the status the process ends with once they are out
     returns: bool = False  # writefd: the caller sees what write(2) returned (P.last_result)
 

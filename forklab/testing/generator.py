@@ -78,8 +78,8 @@ WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4,
            "lock": 3, "unlock": 3, "wait": 3, "madvise": 3, "mprotect": 3, "spawn": 3,
            "exit": 1, "_exit": 1, "raise": 1, "exec": 2, "setvbuf": 1, "close_range": 1,
            "malloc": 2, "free": 4, "thread": 3, "thread_exit": 4, "atfork": 1, "repeat": 1,
-           "sleep": 1, "memfd": 1, "shm_open": 1, "lseek": 1, "pread": 1, "pwrite": 1,
-           "ftruncate": 1}
+           "sleep": 1, "memfd": 1, "shm_open": 1, "shm_unlink": 1, "lseek": 1, "pread": 1,
+           "pwrite": 1, "ftruncate": 1}
 """How often each verb is chosen among those possible (default 2)."""
 
 REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
@@ -535,6 +535,7 @@ GUARDS: dict[str, Guard] = {
     "readfd": lambda g, v, a: bool(_readable_fds(g, v, a)),
     "memfd": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
     "shm_open": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
+    "shm_unlink": lambda g, v, a: True,
     "lseek": lambda g, v, a: bool(a.proc.fds),  # none of the four waits: a pipe is ESPIPE
     "pread": lambda g, v, a: bool(a.proc.fds),
     "pwrite": lambda g, v, a: bool(a.proc.fds),
@@ -891,6 +892,10 @@ def r_shm_open(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: shm_open {pick(draw, SHM_NAMES)}{flag} -> {g.fresh('sh')}")
 
 
+def r_shm_unlink(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: shm_unlink {pick(draw, SHM_NAMES)}")  # ENOENT if nobody made it
+
+
 SHM_NAMES = ("box", "tank")
 OFFSETS = ("0", "1", "5", "4KiB", "3p")  # inside, at and past the end of the script's files
 
@@ -1036,7 +1041,8 @@ RULES: dict[str, Rule] = {
     "thread": r_thread, "thread_exit": r_thread_exit,
     "open": r_open, "pipe": r_pipe, "dup": r_dup, "dup2": r_dup2, "close": r_close,
     "cloexec": r_cloexec, "close_range": r_close_range, "writefd": r_writefd,
-    "readfd": r_readfd, "memfd": r_memfd, "shm_open": r_shm_open, "lseek": r_lseek,
+    "readfd": r_readfd, "memfd": r_memfd, "shm_open": r_shm_open, "shm_unlink": r_shm_unlink,
+    "lseek": r_lseek,
     "pread": r_pread, "pwrite": r_pwrite, "ftruncate": r_ftruncate, "printf": r_printf,
     "fflush": r_fflush, "setvbuf": r_setvbuf,
     "lock": r_lock, "unlock": r_unlock, "trylock": r_trylock, "mutex": r_mutex,
