@@ -376,23 +376,6 @@ def test_a_pending_set_queues_real_time_signals_and_collapses_standard_ones() ->
     assert not pending
 
 
-def test_a_handler_without_sa_restart_on_a_stdio_write_is_refused_by_name() -> None:
-    text = scenario(f"""
-parent: pipe -> r, w
-parent: fork -> c
-c: sigaction SIGUSR1 catch norestart
-c: dup2 w 1
-c: setvbuf none
-repeat 17: c: printf "{PAGE_TEXT}"
----
-parent: kill c SIGUSR1
-""")
-    result = run_scenario(SimBackend(), parse_text(text))
-    assert result.error is not None
-    assert "without SA_RESTART interrupting stdio's write" in result.error.message
-    assert result.error.where is not None and result.error.where.line == 12  # the printf
-
-
 def test_wait_for_any_child_is_a_cycle_through_every_child() -> None:
     """A wait for any child points at each child: a child blocked on the waiter's own
     lock makes a cycle, and the refusal names it."""

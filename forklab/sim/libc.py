@@ -151,12 +151,22 @@ class Stdio:
         if self._do_flush():
             self.size, self.buffer, self.write_end = 1, "", 0
 
+    def after_failed_write(self) -> Stdio:
+        """The FILE once a write(2) made from this state failed: ``new_do_write``
+        empties the buffer whatever the write returned, and the call stops there."""
+        new = self._state()
+        new._empty()
+        return new
+
+    def _empty(self) -> None:
+        self.buffer = ""
+        self.write_end = 0 if (self.line or self.unbuffered) else self.size
+
     def _new_do_write(self, data: str) -> int:
         """``new_do_write``: the write(2), then the buffer is empty, whatever it returned;
         how much was written."""
         self._out.append(Write(data, self._state()))
-        self.buffer = ""
-        self.write_end = 0 if (self.line or self.unbuffered) else self.size
+        self._empty()
         return 0 if self._failing else len(data)
 
     def _do_flush(self) -> bool:

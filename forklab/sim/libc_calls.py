@@ -132,6 +132,17 @@ def stdio_writes(k: Kernel, proc: Process, thread: Thread, writes: tuple[Write, 
     return None
 
 
+def stdio_write_failed(k: Kernel, proc: Process, thread: Thread, wait: OnPipeRoom) -> None:
+    """stdio's write(2) failed with nothing written (EINTR): libio empties the buffer
+    all the same and writes nothing more of the call; exit() goes on to end the
+    process (tests/scenarios/stdio-interrupted.toml)."""
+    assert proc.mm is not None
+    proc.mm.user.stdout = proc.mm.user.stdout.after_failed_write()
+    if wait.exit_code is not None:
+        proc.mm.user.stdout.unbuffer()
+        exit_wait.die(k, proc, code=wait.exit_code)
+
+
 @HANDLERS.handles(ops.Lock)
 def op_lock(k: Kernel, proc: Process, thread: Thread, op: ops.Lock) -> None:
     """pthread_mutex_lock: waits while another thread holds it; an errorcheck mutex

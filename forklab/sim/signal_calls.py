@@ -9,11 +9,11 @@ handler table itself is :class:`forklab.sim.signals.SigHand`.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.scenario.model import ScenarioError
-from forklab.sim import exit_wait, jobctl
+from forklab.sim import exit_wait, jobctl, libc_calls
 from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeRoom, OnTime
 from forklab.vocabulary import (
@@ -164,9 +164,11 @@ def run_handler(k: Kernel, proc: Process, thread: Thread, sig: str) -> None:
     variable; SA_RESETHAND sets the disposition back to default as it is delivered.
     A call the thread was blocked in goes on as signal(7) says
     (tests/kernel_facts/proc_eintr.c): a sleep fails with EINTR, a pipe write that
-    has written some bytes returns them, a mutex lock is never interrupted; the rest
-    (read, wait, a write with nothing written) wait again under SA_RESTART, and fail
-    with EINTR without it (`norestart`)."""
+    has written some bytes returns them (stdio then writes the rest: it sleeps
+    again), a mutex lock is never interrupted; the rest (read, wait, a write with
+    nothing written) wait again under SA_RESTART, and fail with EINTR without it
+    (`norestart`): stdio then drops what it was writing
+    (tests/scenarios/stdio-interrupted.toml)."""
     disposition = proc.sighand.disposition(sig)
     if "resethand" in disposition.flags:
         proc.sighand.set(sig, "default")
@@ -190,10 +192,15 @@ def run_handler(k: Kernel, proc: Process, thread: Thread, sig: str) -> None:
         case OnPipeRoom(done=done) if done > 0 and isinstance(waiting.op, ops.Writefd):
             thread.waiting = None
             set_result(proc, thread, done)
-        case OnPipeRoom() if not restart and not isinstance(waiting.op, ops.Writefd):
-            raise ScenarioError(
-                "a handler installed without SA_RESTART interrupting stdio's write to a "
-                "full pipe is not modelled", waiting.op.where)
+        case OnPipeRoom(done=done) as wait if done > 0:
+            # stdio's write(2) returns what it wrote, and libio writes the rest at once:
+            # a new write(2), asleep on the same full pipe
+            thread.waiting = replace(waiting, on=replace(
+                wait, data=wait.data[done:], done=0, started=False))
+        case OnPipeRoom() as wait if not restart and not isinstance(waiting.op, ops.Writefd):
+            thread.waiting = None
+            set_errno(proc, thread, "EINTR")
+            libc_calls.stdio_write_failed(k, proc, thread, wait)
         case _ if not restart:
             thread.waiting = None
             set_errno(proc, thread, "EINTR")
