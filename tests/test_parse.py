@@ -227,6 +227,7 @@ FORMS = [
     ("parent: memfd my-buf_2 cloexec -> fd", "memfd", {"name": "my-buf_2", "cloexec": True}),
     ("parent: shm_open box -> fd", "shm_open", {"name": "box", "create": False}),
     ("parent: shm_open box create -> fd", "shm_open", {"name": "box", "create": True}),
+    ("parent: shm_unlink box", "shm_unlink", {"name": "box"}),
     ("parent: lseek w 5", "lseek", {"fd": "w", "offset": 5, "whence": "set"}),
     ("parent: lseek 3 -4KiB cur", "lseek", {"fd": 3, "offset": -4096, "whence": "cur"}),
     ("parent: lseek r 0 end", "lseek", {"fd": "r", "offset": 0, "whence": "end"}),

@@ -102,7 +102,7 @@ class Program:
 
 
 ALLOWED_PROGRAMS = ("/bin/true", "/bin/false", "/bin/sleep", "/bin/cat")
-"""Real programs a scenario may run (``/bin/cat`` with no file arguments)."""
+"""Real programs a scenario may run (the arguments each takes: validate.program_problem)."""
 
 
 @dataclass(frozen=True)

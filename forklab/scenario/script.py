@@ -34,9 +34,11 @@ from forklab.scenario.model import (
 )
 from forklab.scenario.placement import Placement
 from forklab.scenario.validate import (
+    MAX_CAT_INPUTS,
     MAX_FD,
     MAX_SLEEP,
     SLEEP_ARGUMENT,
+    cat_input_problem,
     path_problem,
     text_problem,
 )
@@ -571,9 +573,16 @@ class _Line:
             if float(value) > MAX_SLEEP:
                 self.fail(prog_args[0].start, f"/bin/sleep is limited to {MAX_SLEEP:g} "
                                               f"seconds, got {value}")
+        elif path == "/bin/cat":
+            if len(prog_args) > MAX_CAT_INPUTS:
+                self.fail(prog_args[MAX_CAT_INPUTS].start,
+                          f"/bin/cat takes at most {MAX_CAT_INPUTS} inputs")
+            for tok in prog_args:
+                problem = cat_input_problem(tok.text)
+                if problem is not None:
+                    self.fail(tok.start + problem[0], problem[1])
         elif prog_args:
-            why = " (only reading stdin)" if path == "/bin/cat" else ""
-            self.fail(prog_args[0].start, f"'{path}' takes no arguments{why}")
+            self.fail(prog_args[0].start, f"'{path}' takes no arguments")
         return program, args[n:]
 
     def actions(self, args: list[Token]) -> tuple[SpawnAction, ...]:

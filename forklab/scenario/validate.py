@@ -57,6 +57,19 @@ def path_problem(text: str) -> tuple[int, str] | None:
     return None
 
 
+MAX_CAT_INPUTS = 8
+
+
+def cat_input_problem(text: str) -> tuple[int, str] | None:
+    """Why ``text`` is not an input /bin/cat may be given, and at which offset: '-'
+    (its stdin) or a scenario path; never an option."""
+    if text == "-":
+        return None
+    if text.startswith("-"):
+        return 0, f"/bin/cat takes files and '-' (its stdin), not options like '{text}'"
+    return path_problem(text)
+
+
 def program_problem(program: Program) -> str | None:
     """Why ``program`` may not run, or None: the probe, a missing path, or one of
     the allowed programs with the arguments it may take."""
@@ -69,6 +82,11 @@ def program_problem(program: Program) -> str | None:
         if not SLEEP_ARGUMENT.fullmatch(seconds) or float(seconds) > MAX_SLEEP:
             return f"/bin/sleep takes one number of seconds, at most {MAX_SLEEP:g}"
         return None
+    if program.path == "/bin/cat":
+        if len(program.args) > MAX_CAT_INPUTS:
+            return f"/bin/cat takes at most {MAX_CAT_INPUTS} inputs"
+        problems = [cat_input_problem(arg) for arg in program.args]
+        return next((p[1] for p in problems if p is not None), None)
     return f"{program.path} takes no arguments" if program.args else None
 
 

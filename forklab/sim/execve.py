@@ -15,7 +15,7 @@ from forklab.sim import exit_wait
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.syscall import HANDLERS, set_errno
-from forklab.sim.tasks import MAIN
+from forklab.sim.tasks import MAIN, CatInputs
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -54,6 +54,8 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
         proc.program = program
         if program.path == "/bin/sleep":
             proc.program_until = k.now + float(program.args[0])
+        if program.path == "/bin/cat":
+            proc.cat = CatInputs()
     exit_wait.release_vfork_parent(k, proc)
     return True
 

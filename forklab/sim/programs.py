@@ -10,6 +10,7 @@ language's: :func:`forklab.scenario.contract.timed_enders`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
@@ -103,7 +104,7 @@ def run(k: Kernel, proc: Process) -> bool:
 
 def stalled(proc: Process) -> bool:
     """Whether an exec'd program waits for input that has not come (cat on a pipe)."""
-    if proc.ended or proc.program is None or proc.program.path != "/bin/cat":
+    if proc.ended or proc.cat is None or _cat_input(proc) != "-":
         return False
     src = proc.files.fds.get(0)
     return src is not None and isinstance(src.file.obj, Pipe) and not src.file.obj.bufs \
@@ -113,22 +114,55 @@ def stalled(proc: Process) -> bool:
 CAT_BUFFER = 128 * 1024  # GNU cat's read size: io_blksize, at least 128 KiB
 
 
+def _cat_input(proc: Process) -> str | None:
+    """The input cat is on: a path, "-" (its stdin, also when it has no arguments), or
+    None once it has been through them all."""
+    assert proc.cat is not None and proc.program is not None
+    inputs = proc.program.args or ("-",)
+    return inputs[proc.cat.index] if proc.cat.index < len(inputs) else None
+
+
 def _run_cat(k: Kernel, proc: Process) -> bool:
-    """GNU cat 9.1 without options (src/cat.c: main, simple_cat): fstat stdout (closed:
-    status 1), fstat stdin, refuse an input that is the output, then read a block
-    and write all of it, once per call (the kernel calls again while it makes
-    progress: a cat that feeds itself stays within the bound on work) until end
-    of file. A failed read or write ends it with status 1; SIGPIPE, unless
-    ignored or blocked, ends it first. A write to a full pipe waits for room
-    (:func:`forklab.sim.fdops.pipe_put` goes on with :func:`wrote`); cat reads
-    nothing meanwhile. True if it did anything."""
-    src, dst = proc.files.fds.get(0), proc.files.fds.get(1)
-    if src is None or dst is None or _input_is_output(src.file, dst.file):
+    """GNU cat 9.1 without options (src/cat.c: main, simple_cat; copy_cat moves the
+    same bytes between regular files): fstat stdout (closed: status 1), then each
+    input in turn (its arguments, "-" its stdin, the default): open it (a failure is
+    reported and cat goes on with the next), fstat it, skip one that is the output,
+    then read a block and write all of it, once per call (the kernel calls again
+    while it makes progress: a cat that feeds itself stays within the bound on work)
+    until end of file, and close it. A failed read (EBADF, EISDIR) ends that input;
+    cat's status is 1 if any input failed. A failed write ends it with status 1 at
+    once; SIGPIPE, unless ignored or blocked, ends it first. A write to a full pipe
+    waits for room (:func:`forklab.sim.fdops.pipe_put` goes on with :func:`wrote`);
+    cat reads nothing meanwhile. True if it did anything."""
+    state = proc.cat
+    assert state is not None
+    dst = proc.files.fds.get(1)
+    if dst is None:
         exit_wait.die(k, proc, code=1)
         return True
+    name = _cat_input(proc)
+    if name is None:
+        exit_wait.die(k, proc, code=0 if state.ok else 1)
+        return True
+    if not state.started:
+        state.started = True
+        if name != "-":
+            opened = fdops.open_file(k, name, write=False, create=False)
+            number = proc.files.lowest_free(k.fd_limit)
+            if isinstance(opened, str) or number is None:
+                _next_input(proc, ok=False)  # "cat: NAME: No such file or directory"
+                return True
+            proc.files.install(number, opened)
+            state.fd = number
+        src = proc.files.fds.get(0 if state.fd is None else state.fd)
+        if src is None or _input_is_output(src.file, dst.file):  # fstat: EBADF
+            _next_input(proc, ok=False)
+            return True
+    src = proc.files.fds.get(0 if state.fd is None else state.fd)
+    assert src is not None  # cat's own fd, or a stdin only cat could close
     obj, out = src.file.obj, dst.file
     if not src.file.readable or isinstance(obj, Directory):  # EBADF, EISDIR
-        exit_wait.die(k, proc, code=1)
+        _next_input(proc, ok=False)
         return True
     if isinstance(obj, Pipe):
         if not obj.bufs and obj.writers > 0:
@@ -140,7 +174,7 @@ def _run_cat(k: Kernel, proc: Process) -> bool:
     else:
         data = b""
     if not data:
-        exit_wait.die(k, proc, code=0)
+        _next_input(proc, ok=True)
     elif out.writable and isinstance(out.obj, Pipe) and not out.obj.collector:
         assert k.op is not None
         k.block(proc, proc.main, k.op, OnPipeRoom(out.obj, data))  # pipe_put: wrote()
@@ -148,6 +182,16 @@ def _run_cat(k: Kernel, proc: Process) -> bool:
         wrote(k, proc, failed=not fdops.write(k, proc, proc.main, out,
                                               data.decode(errors="replace")))
     return True
+
+
+def _next_input(proc: Process, ok: bool) -> None:
+    """Done with this input: close the file cat opened for it, go on to the next."""
+    state = proc.cat
+    assert state is not None
+    if state.fd is not None:
+        proc.files.close(state.fd)
+    proc.cat = replace(state, index=state.index + 1, fd=None, started=False,
+                       ok=state.ok and ok)
 
 
 def _input_is_output(src: OpenFile, dst: OpenFile) -> bool:

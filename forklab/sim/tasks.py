@@ -62,6 +62,19 @@ class Thread:
 
 
 @dataclass
+class CatInputs:
+    """GNU cat's walk through its inputs (src/cat.c ``main``): the one it is on
+    (``argind``), the fd it opened for it (None: its stdin, or none yet), whether that
+    input was checked (opened, fstat, "input file is output file"), and whether every
+    input so far went well (its exit status)."""
+
+    index: int = 0
+    fd: int | None = None
+    started: bool = False
+    ok: bool = True
+
+
+@dataclass
 class Process:
     name: str
     pid: int
@@ -79,6 +92,7 @@ class Process:
     term_signal: str | None = None
     program: Program | None = None  # None: the probe (scriptable)
     program_until: float | None = None  # when a /bin/sleep ends, in scenario time
+    cat: CatInputs | None = None  # a /bin/cat's progress through its inputs
     vfork_parent: str | None = None  # the process whose thread waits until this one execs/exits
     vfork_thread: Thread | None = None  # that thread: vfork suspends only its caller
     faults: int = 0
@@ -107,6 +121,7 @@ class Process:
         new.children = list(self.children)
         new.shared_pending = self.shared_pending.copy()
         new.vfork_thread = copy.deepcopy(self.vfork_thread, memo)
+        new.cat = copy.copy(self.cat)
         return new
 
     @property

@@ -64,6 +64,7 @@ TEXTS = ("hi", "a\\n", "ok\\n", "xyz", "line one\\nline two\\n")
 PAGE_TEXT = "x" * PAGE  # one whole pipe page per write: 16 fill a pipe
 LOCKS = ("l1", "l2")
 PATHS = ("a.txt", "b.txt", "/dev/null", "sub/c.txt", "a.txt/x")  # the last two: ENOENT, ENOTDIR
+CAT_INPUTS = ("a.txt", "b.txt", "/dev/null", "sub", "nope.txt")  # files, a directory, none
 MALLOC_SIZES = ("16", "4KiB", "200KiB", "1MiB")  # 200 KiB and up: glibc maps them
 SHORT_SLEEPS = ("0.01", "0.02")  # seconds: waited for at once
 LONG_SLEEP = "10"  # killed at once
@@ -390,7 +391,8 @@ class Generator:
         world is observed is the scheduler's choice)."""
         programs = ["probe", "probe", "missing", "/bin/cat"]
         if waited:
-            programs += ["/bin/true", "/bin/false"]
+            inputs = [pick(draw, CAT_INPUTS) for _ in range(draw(st.integers(1, 3)))]
+            programs += ["/bin/true", "/bin/false", " ".join(["/bin/cat", *inputs])]
         if waited and short_sleep:
             programs.append(f"/bin/sleep {pick(draw, SHORT_SLEEPS)}")
         if killed:
