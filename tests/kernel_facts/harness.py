@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,15 @@ def needs_root() -> None:
         pytest.skip("frame numbers in pagemap need root")
 
 
-def run_fact(name: str, *args: str, timeout: float = 60.0) -> dict[str, str]:
-    """Build ``name.c`` and run it; return its ``key=value`` output lines."""
+def run_fact(name: str, *args: str, timeout: float = 60.0,
+             runner: Sequence[str] = ()) -> dict[str, str]:
+    """Build ``name.c`` and run it (under ``runner``, e.g. setpriv as another user,
+    who may then read and run the program); return its ``key=value`` output lines."""
     needs_linux_cc()
     source = HERE / f"{name}.c"
     with tempfile.TemporaryDirectory(prefix="forklab-fact-") as tmp:
+        if runner:
+            os.chmod(tmp, 0o755)
         exe = Path(tmp) / name
         cc = os.environ.get("CC", "cc")
         subprocess.run(
@@ -44,7 +49,7 @@ def run_fact(name: str, *args: str, timeout: float = 60.0) -> dict[str, str]:
             check=True, capture_output=True, text=True,
         )
         done = subprocess.run(
-            [str(exe), *args], cwd=tmp, capture_output=True, text=True,
+            [*runner, str(exe), *args], cwd=tmp, capture_output=True, text=True,
             timeout=timeout, stdin=subprocess.DEVNULL,
         )
     assert done.returncode == 0, f"{name} failed ({done.returncode}): {done.stderr}"
