@@ -445,14 +445,35 @@ static void close_forklab_fds(int keep)
     rt_close_range((unsigned)b + 1, ~0U);
 }
 
+/* The task's pid and tid as the driver numbers them: in a PID namespace the run
+ * made, getpid() is the namespace's number (1 for its init), but /proc, which is
+ * the driver's, names the task by the driver's numbers: /proc/thread-self is
+ * "PID/task/TID". */
+static void own_ids(int64_t *pid, int64_t *tid)
+{
+    char link[64];
+    long n = SYS4(SYS_readlinkat, AT_FDCWD, "/proc/thread-self", link, sizeof link - 1);
+    char *task = NULL;
+    if (n > 0) {
+        link[n] = 0;
+        task = strstr(link, "/task/");
+    }
+    if (task == NULL) {  /* no /proc: the namespace's numbers are the driver's */
+        *pid = rt_getpid();
+        *tid = rt_gettid();
+        return;
+    }
+    *pid = strtol(link, NULL, 10);
+    *tid = strtol(task + 6, NULL, 10);
+}
+
 static void send_hello(struct task *t, int origin, int64_t spawn_ns, int64_t token)
 {
     struct fl_reply r;
     memset(&r, 0, sizeof r);
     r.kind = FL_R_HELLO;
     r.err = errno;
-    r.v[FL_H_PID] = rt_getpid();
-    r.v[FL_H_TID] = rt_gettid();
+    own_ids(&r.v[FL_H_PID], &r.v[FL_H_TID]);
     r.v[FL_H_CHANNEL] = t->ch;
     r.v[FL_H_ERRNO_ADDR] = (int64_t)(intptr_t)&errno;
     r.v[FL_H_STATE_ADDR] = (int64_t)(intptr_t)&fl_state;
@@ -1324,6 +1345,9 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         break;
     case FL_OP_FTRUNCATE:
         r.v[FL_V_RESULT] = ftruncate((int)c->a[0], (off_t)c->a[1]);
+        break;
+    case FL_OP_UNSHARE:
+        r.v[FL_V_RESULT] = unshare((int)c->a[0]);
         break;
     case FL_OP_MEMFD:
         r.v[FL_V_RESULT] = memfd_create(data, (unsigned)c->a[0]);

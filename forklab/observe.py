@@ -3,7 +3,7 @@
 A :class:`World` is one consistent snapshot of every process of a scenario.
 Plain values cover the default observation set (docs/scenario-language.md); the observables
 that take arguments (``shared_with``, ``byte``, ``same_file``, ``offset``,
-``pipe_fill``, ``libc_text_same``, ``libc_relro_same``) and those too
+``pipe_fill``, ``libc_text_same``, ``libc_relro_same``, ``same_ns``) and those too
 costly to read at every step on the kernel (``commit``, ``committed``,
 ``locked``, which walk /proc/PID/smaps) are answered by the backend through a :class:`Queries`
 object, valid until the next op, and compared only when an expression reads
@@ -138,6 +138,11 @@ class Queries(Protocol):
         processes map the same frames; None unless both run forklab's probe."""
         ...
 
+    def same_ns(self, process: str, kind: str, other: str) -> bool | None:
+        """Whether both are in the same namespace of KIND (/proc/PID/ns/KIND); None
+        unless both are alive (an ended process is in none)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Observable:
@@ -172,6 +177,7 @@ PROCESS_OBSERVABLES: tuple[Observable, ...] = (
     _queried("pipe_fill", "pipe_fill(FD)"),
     _queried("libc_text_same", "libc_text_same(Q)"),
     _queried("libc_relro_same", "libc_relro_same(Q)"),
+    _queried("same_ns", "same_ns(KIND, Q)"),
 )
 MAPPING_OBSERVABLES: tuple[Observable, ...] = (
     *_fields_read(MappingObs),

@@ -42,7 +42,7 @@ from forklab.real.driver import (
 from forklab.scenario import ops
 from forklab.scenario.contract import Names, Standing, check_actor
 from forklab.scenario.model import FdRef, Program, Range, Scenario, ScenarioError, Where
-from forklab.scenario.ops import Op
+from forklab.scenario.ops import CLONE_NAMESPACE_FLAGS, Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
 from forklab.scenario.validate import MAX_FD, check_op
@@ -57,8 +57,11 @@ MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE = 0x01, 0x02, 0x20, 0x4000
 MREMAP_MAYMOVE = 0x1
 MADV = {"dontneed": 4, "free": 8, "dontfork": 10, "dofork": 11, "hugepage": 14,
         "nohugepage": 15, "wipeonfork": 18, "keeponfork": 19}
+NAMESPACE_FLAGS = {"pid": 0x20000000, "mnt": 0x20000, "uts": 0x4000000, "ipc": 0x8000000,
+                   "net": 0x40000000, "user": 0x10000000}  # CLONE_NEWPID...
 CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
-               "vfork": 0x4000, "clear_sighand": 0x100000000}
+               "vfork": 0x4000, "clear_sighand": 0x100000000,
+               **{flag: NAMESPACE_FLAGS[kind] for flag, kind in CLONE_NAMESPACE_FLAGS.items()}}
 OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
 SETVBUF = {"full": 0, "line": 1, "none": 2}  # _IOFBF, _IOLBF, _IONBF
 MFD_CLOEXEC = 1
@@ -397,6 +400,19 @@ class RealQueries:
             return UNAVAILABLE
         both = [(x, y) for x, y in zip(fa, fb) if x is not None and y is not None]
         return bool(both) and all(x == y for x, y in both)
+
+    def same_ns(self, process: str, kind: str, other: str) -> Any:
+        """Whether /proc/PID/ns/KIND of both is one inode: the same namespace."""
+        if self._stale():
+            return UNAVAILABLE
+        procs = self._run.driver.procs if self._run.driver else {}
+        a, b = procs.get(process), procs.get(other)
+        if a is None or b is None or a.dead or b.dead:
+            return None
+        mine, theirs = procfs.namespace(a.pid, kind), procfs.namespace(b.pid, kind)
+        if mine is None or theirs is None:
+            return UNAVAILABLE
+        return mine == theirs
 
     def same_file(self, process: str, fd: Any, other: str, other_fd: Any) -> Any:
         if self._stale():
@@ -1043,6 +1059,17 @@ class RealRun:
         self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags), "clone",
                        "vfork" in op.flags, "vm" in op.flags)
 
+    @HANDLERS.handles(ops.Unshare)
+    def _v_unshare(self, task: Task, op: ops.Unshare) -> None:
+        """unshare(2): the run's process leaves its namespaces for new ones, which no
+        other process is in and which go when it and its children have ended; no
+        verb changes what a namespace holds (hostname, mounts), so nothing outside
+        the run can change."""
+        flags = 0
+        for kind in op.kinds:
+            flags |= NAMESPACE_FLAGS[kind]
+        self._call(task, op, lib.FL_OP_UNSHARE, (flags,))
+
     def _program(self, program: Program) -> tuple[int, str, list[str]]:
         assert self.driver is not None
         if program.kind == "probe":
@@ -1172,7 +1199,7 @@ class RealRun:
             else:
                 self._waited(task.proc, pid, _wait_status(*_decode_status(status)), status)
 
-        self._call(task, op, lib.FL_OP_WAIT, (self._wait_pid(op.child, op), options),
+        self._call(task, op, lib.FL_OP_WAIT, (self._wait_pid(task.proc, op.child, op), options),
                    on_done=done)
 
     @HANDLERS.handles(ops.Waitid)
@@ -1193,17 +1220,19 @@ class RealRun:
             self._waited(task.proc, pid, text,
                          None if op.nowait else (status << 8) if exited else status)
 
-        pid = self._wait_pid(op.child, op)
+        pid = self._wait_pid(task.proc, op.child, op)
         self._call(task, op, lib.FL_OP_WAITID, (idtype, max(pid, 0), options), on_done=done)
 
-    def _wait_pid(self, name: str | None, op: Op) -> int:
-        """The pid a wait names: -1 for any child; one no process has for a child
-        already reaped (waitpid on it is ECHILD, as the model says)."""
+    def _wait_pid(self, waiter: Proc, name: str | None, op: Op) -> int:
+        """The pid a wait names, as the waiter numbers it (in a PID namespace the run
+        made, its own): -1 for any child; one no process has for a child already
+        reaped (waitpid on it is ECHILD, as the model says)."""
         if name is None:
             return -1
         self._note_reaps()
         child = self._proc(name, op)
-        return NO_SUCH_CHILD if child.reaped else child.pid
+        pid = waiter.pid_of(child)
+        return NO_SUCH_CHILD if child.reaped or pid is None else pid
 
     def _waited(self, waiter: Proc, pid: int | None, status: str | None,
                 reaped: int | None = None) -> None:
@@ -1212,10 +1241,20 @@ class RealRun:
         reaped. A child that ends at once (a program that finds nothing to do) may
         be reaped before the reply of the call that created it is read, so the
         child is named, and marked reaped, once the run knows it."""
+        if pid is not None and len(waiter.pid_namespaces) > 1:  # the waiter's number: ours
+            pid = self._pid_seen(waiter, pid)
         waiter.last_waited, waiter.last_wait_status = pid, status
         if pid is not None and reaped is not None:
             self.reaped_by_waits[pid] = reaped
             self._note_reaps()
+
+    def _pid_seen(self, viewer: Proc, number: int) -> int | None:
+        """The pid (forklab's number) of the process viewer numbers `number`."""
+        assert self.driver is not None
+        seen = [p for p in self.driver.procs.values() if viewer.pid_of(p) == number]
+        unreaped = [p for p in seen if not p.reaped]
+        found = (unreaped or seen)[-1:]
+        return found[0].pid if found else None
 
     def _note_reaps(self) -> None:
         """Mark reaped the children scenario waits reaped, once the run knows them."""
@@ -1234,9 +1273,12 @@ class RealRun:
         if op.thread is not None:
             # tgkill; a thread that ended, or one of a reaped process (whose pid may
             # be anyone's now), is ESRCH without a call
+            # (as the sender numbers them: in a PID namespace the run made, its own)
             to = target.threads.get(op.thread)
-            tid = to.tid if to is not None and not target.reaped else 0
-            self._call(task, op, lib.FL_OP_TGKILL, (target.pid, tid, sig))
+            tgid = task.proc.pid_of(target)
+            tid = task.proc.pid_of(target, to.tid) if to is not None and tgid is not None \
+                and not target.reaped else None
+            self._call(task, op, lib.FL_OP_TGKILL, (tgid or 0, tid or 0, sig))
             return
         fd = target.pidfd if target.pidfd >= 0 else None
         self._call(task, op, lib.FL_OP_KILL, (sig,), fd=fd)

@@ -170,6 +170,25 @@ class Proc:
     last_wait_status: str | None = None
     lock_result: int | str | None = None
     reaper_is_driver: bool = False
+    pid_namespaces: tuple[int, ...] = ()  # the PID namespaces (inodes) from the first
+    # process's down to its own: one more for each the run made above it
+    ns_pids: tuple[int, ...] = ()  # its NSpid: its pid in /proc's namespace, then below
+
+    def sees(self, other: Proc) -> bool:
+        """Whether other's PID namespace is this one's or below it (it has a pid here)."""
+        mine = self.pid_namespaces
+        return other.pid_namespaces[:len(mine)] == mine
+
+    def pid_of(self, other: Proc, tid: int | None = None) -> int | None:
+        """other's pid (or its thread tid's id) as this process numbers it; None if it
+        has none here, or is gone from /proc."""
+        if not self.sees(other):
+            return None
+        if len(self.pid_namespaces) <= 1:
+            return other.pid if tid is None else tid
+        numbers = procfs.ns_pids(other.pid, tid) if tid is not None else other.ns_pids
+        below = len(other.pid_namespaces) - len(self.pid_namespaces)
+        return numbers[-1 - below] if numbers and len(numbers) > below else None
 
     @property
     def suspended(self) -> bool:
@@ -480,6 +499,11 @@ class Driver:
                                   f"creator (pid {parents[0]}) run by forklab's user: refused")
             pidfd = -1  # gone meanwhile, reaped at once (its parent ignores SIGCHLD)
         proc = Proc(name, pid, pidfd, st.starttime if st else -1, parent)
+        pidns = procfs.namespace(pid, "pid")
+        above = creator.pid_namespaces if creator is not None else ()
+        proc.pid_namespaces = above if pidns is None or above[-1:] == (pidns,) \
+            else (*above, pidns)
+        proc.ns_pids = procfs.ns_pids(pid) or (pid,)
         if pidfd < 0:  # already reaped (SIGCHLD ignored): nothing of it is left to reach
             proc.pidfd = -1
             proc.dead = True

@@ -59,6 +59,25 @@ def _status_file(path: str) -> dict[str, str] | None:
     return out
 
 
+def namespace(pid: int, kind: str) -> int | None:
+    """The inode of /proc/PID/ns/KIND: the namespace's identity; None if gone."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+    except OSError:
+        return None
+
+
+def ns_pids(pid: int, tid: int | None = None) -> tuple[int, ...] | None:
+    """NSpid of a process (or of one of its threads): its number in /proc's PID
+    namespace, then in each namespace below, down to its own; None if gone."""
+    text = _read(f"/proc/{pid}/task/{tid}/status" if tid is not None else
+                 f"/proc/{pid}/status")
+    for line in (text or "").splitlines():
+        if line.startswith("NSpid:"):
+            return tuple(int(n) for n in line.split()[1:])
+    return None
+
+
 @dataclass(frozen=True)
 class Stat:
     state: str

@@ -69,6 +69,7 @@ from forklab.observe import (
     World,
 )
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where, did_you_mean
+from forklab.scenario.ops import NAMESPACE_KINDS
 from forklab.vocabulary import SIGNAL_NUMBERS, SIZE_UNITS, parse_size
 
 __all__ = ["INT_LIMIT", "MAX_LEN", "MAX_NODES", "MAX_TEXT", "check", "evaluate"]
@@ -629,6 +630,9 @@ class _Checker:
             elif method in ("libc_text_same", "libc_relro_same"):
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
                 self.process_name(node.args[0], f"Q in {p}.{PROCESS_METHODS[method]}")
+            elif method == "same_ns":
+                self.arity(node, 2, f"{p}.same_ns(KIND, Q)")
+                self.process_name(node.args[1], f"Q in {p}.same_ns(KIND, Q)")
             else:
                 self.arity(node, 3, f"{p}.same_file(FD, Q, FD2)")
                 self.process_name(node.args[1], f"Q in {p}.same_file(FD, Q, FD2)")
@@ -960,6 +964,16 @@ class _Evaluator:
             part = method.split("_")[1]
             return self.query(node, f"{p}.{method}({q})",
                               lambda: self.world.queries.libc_same(p, q, part))
+        if method == "same_ns":
+            kind = self.eval(node.args[0])
+            if kind not in NAMESPACE_KINDS:
+                raise self.fail(node.args[0], f"KIND in {p}.same_ns(KIND, Q) must be one of "
+                                              f"{', '.join(map(repr, NAMESPACE_KINDS))}, got "
+                                              f"{_type_name(kind)} {kind!r}")
+            q = node.args[1].id  # type: ignore[attr-defined]
+            self.process(q)
+            return self.query(node, f"{p}.same_ns({kind!r}, {q})",
+                              lambda: self.world.queries.same_ns(p, kind, q))
         fd = self.fd_arg(node.args[0], "FD")
         q = node.args[1].id  # type: ignore[attr-defined]
         other = self.process(q)

@@ -28,6 +28,13 @@ class Op:
         return self.text
 
 
+NAMESPACE_KINDS = ("pid", "mnt", "uts", "ipc", "net", "user")
+"""The namespaces a process is in, as /proc/PID/ns names them."""
+CLONE_NAMESPACE_FLAGS = {"newpid": "pid", "newns": "mnt", "newuts": "uts", "newipc": "ipc",
+                         "newnet": "net", "newuser": "user"}
+"""clone's namespace flags (CLONE_NEWPID...) and the namespace each makes."""
+
+
 # --- memory -----------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +119,14 @@ class Vfork(Op):
 @dataclass(frozen=True, kw_only=True)
 class Clone(Op):
     verb = "clone"
-    flags: frozenset[str]  # of vm, vfork, files, sighand, pidfd, clear_sighand
+    flags: frozenset[str]  # of vm, vfork, files, sighand, pidfd, clear_sighand, and the
+    # namespace flags newpid, newns, newuts, newipc, newnet, newuser
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unshare(Op):
+    verb = "unshare"
+    kinds: frozenset[str]  # of NAMESPACE_KINDS: the namespaces the caller leaves for new ones
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -91,7 +91,8 @@ _ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping"
             "blank": "a blank process (pidfd_empty)"}
 
 WRITTEN_VERBS = tuple(sorted(v for v in VERBS if v != "thread_exit"))
-CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "pidfd", "clear_sighand")
+CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "pidfd", "clear_sighand",
+               *ops.CLONE_NAMESPACE_FLAGS)
 SPAWN_ACTIONS = ("close=FD", "dup2=FD:NUM", "open=NUM:PATH", "closefrom=NUM", "chdir=PATH",
                  "setsid", "setpgroup", "sigmask=SIG+SIG", "sigdefault=SIG+SIG")
 _ACTION_KEYS = frozenset({"close", "dup2", "open", "closefrom", "chdir", "sigmask", "sigdefault"})
@@ -124,6 +125,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
     "close_range": frozenset({"cloexec", "max"}),
     "clone": frozenset({*CLONE_FLAGS, "none"}),
+    "unshare": frozenset(ops.NAMESPACE_KINDS),
     "wait": frozenset({"any", "nohang", "untraced"}),
     "waitid": frozenset({"any", "nowait", "nohang"}),
     "mutex": frozenset(MUTEX_KINDS),
@@ -816,6 +818,30 @@ class _Line:
         if "none" in flags and len(flags) > 1:
             self.fail(flags["none"].start, "clone flags 'none' cannot be combined with others")
         return {"flags": frozenset(f for f in flags if f != "none")}
+
+    @RULES.handles(ops.Unshare)
+    def v_unshare(self, args: list[Token]) -> dict[str, Any]:
+        kinds = ops.NAMESPACE_KINDS
+        if not args:
+            self.fail(self.tail, f"unshare: expected KIND, a comma list of {_quote_list(kinds)} "
+                                 f"(usage: {VERBS['unshare'].usage})")
+        given: dict[str, Token] = {}
+        for n, tok in enumerate(args):
+            if n % 2 == 1:
+                if tok.kind != "comma":
+                    self.fail(tok.start, f"expected ',' between namespace kinds, got "
+                                         f"'{tok.text}'")
+                continue
+            kind = self.word(tok, "a namespace kind")
+            if kind not in kinds:
+                self.fail(tok.start, f"unknown namespace kind '{kind}'"
+                                     f"{did_you_mean(kind, kinds)}; expected {_quote_list(kinds)}")
+            if kind in given:
+                self.fail(tok.start, f"namespace kind '{kind}' given twice")
+            given[kind] = tok
+        if args[-1].kind == "comma":
+            self.fail(args[-1].end, "expected a namespace kind after ','")
+        return {"kinds": frozenset(given)}
 
     @RULES.handles(ops.Spawn, ops.SpawnTemplate)
     def v_spawn(self, args: list[Token]) -> dict[str, Any]:

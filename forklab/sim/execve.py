@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program
-from forklab.sim import exit_wait
+from forklab.sim import exit_wait, namespaces
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -46,6 +46,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     if _shared(k, proc, "sighand"):
         proc.sighand = proc.sighand.copy()
     proc.sighand.reset_caught()
+    namespaces.after_exec(proc)
     thread.tls, thread.descriptor_tid = next(k._tls), None
     if program.kind == "probe":
         proc.mm = AddressSpace(k.memory, UserMemory())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import libc_calls, signal_calls
+from forklab.sim import libc_calls, namespaces, signal_calls
 from forklab.sim.files import FdTable
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.tasks import MAIN
@@ -58,8 +58,14 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     proc.program = None
     proc.state = "zombie"
     release_vfork_parent(k, proc)
-    for child_name in proc.children:  # orphans: init (or forklab, the subreaper) reaps
-        child = k.processes[child_name]
+    if namespaces.is_init(k, proc):  # its PID namespace dies with it
+        for member in namespaces.members(k, proc):
+            die(k, member, signal="SIGKILL")
+    heir = namespaces.reaper(k, proc)
+    if heir is not None:
+        adopt(k, k.processes[heir], proc.children)
+    for child_name in proc.children if heir is None else ():
+        child = k.processes[child_name]  # orphans: init (or forklab, the subreaper) reaps
         child.parent = None
         if child.state == "zombie":
             child.state = "reaped"
@@ -76,6 +82,24 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
             return  # a handler (SA_NOCLDWAIT) is still sent SIGCHLD
     # to the thread that made it, if it can take it (the kernel's tsk->parent)
     signal_calls.send(k, parent, "SIGCHLD", prefer=parent.threads.get(proc.parent_thread))
+
+
+def adopt(k: Kernel, heir: Process, orphans: list[str]) -> None:
+    """The init of a PID namespace the run made takes the orphans of a process that ends
+    in it, at the tail of its children; a zombie among them tells it (SIGCHLD), and is
+    reaped at once if it does not want its children's statuses."""
+    for name in orphans:
+        child = k.processes[name]
+        child.parent, child.parent_thread, child.sibling = heir.name, MAIN, next(k._order)
+        heir.children.append(name)
+        if child.state == "zombie":
+            if heir.sighand.reaps_children():
+                child.state = "reaped"
+                child.exit_code, child.term_signal = None, None
+                heir.children.remove(name)
+                if heir.sighand.get("SIGCHLD") == "ignore":
+                    continue
+            signal_calls.send(k, heir, "SIGCHLD")
 
 
 def leave_mm(k: Kernel, proc: Process) -> None:

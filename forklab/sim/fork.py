@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import cost
+from forklab.sim import cost, namespaces
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
@@ -36,7 +36,8 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     """``copy_process``: share what the flags say, copy the rest.
 
     Flags: ``vm``, ``files``, ``sighand``, ``vfork``, ``pidfd``,
-    ``clear_sighand`` (the scenario language's), ``thread`` (a new thread
+    ``clear_sighand``, the namespace flags ``newpid``... (the scenario language's;
+    :mod:`forklab.sim.namespaces`), ``thread`` (a new thread
     ``name`` of the caller's process, with a TLS block of its own, as
     pthread_create's CLONE_SETTLS gives it) and ``blank`` (an empty address
     space: the what-if creators, which copy nothing of the caller and pass the
@@ -46,6 +47,10 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     if ("sighand" in flags and "vm" not in flags) or \
             ("clear_sighand" in flags and "sighand" in flags):
         clone_failed(k, parent, thread, name, "EINVAL")
+        return None
+    ns = namespaces.for_child(k, parent, flags)
+    if isinstance(ns, str):
+        clone_failed(k, parent, thread, name, ns)
         return None
     if "pidfd" in flags and parent.files.lowest_free(k.fd_limit) is None:
         clone_failed(k, parent, thread, name, "EMFILE")  # the pidfd's fd comes first
@@ -61,9 +66,10 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     child = Process(name, next(k._pids), copy_mm(k, parent, flags),
                     copy_files(k, parent, flags, files), copy_sighand(parent, flags, sighand),
                     {MAIN: task}, parent=parent.name, parent_thread=thread.name,
-                    sibling=next(k._order), pgrp=parent.pgrp, session=parent.session)
+                    sibling=next(k._order), pgrp=parent.pgrp, session=parent.session, ns=ns)
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
     k.processes[name] = child
+    namespaces.joined(k, child)
     parent.children.append(name)
     if "pidfd" in flags:
         number = parent.files.lowest_free(k.fd_limit)

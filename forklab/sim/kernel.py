@@ -32,6 +32,7 @@ from forklab.sim import (
     fork,
     libc_calls,
     mman,
+    namespaces,
     programs,
     signal_calls,
     spawn,
@@ -58,7 +59,8 @@ from forklab.sim.waits import (
 
 __all__ = ["HANDLERS", "Kernel"]
 
-CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif)
+CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
+         namespaces)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 
@@ -92,6 +94,8 @@ class Kernel:
         self.names = Names()
         self.templates: dict[str, tuple[Program, tuple[SpawnAction, ...]]] = {}
         self.blanks: dict[str, Process] = {}
+        self.namespaces = namespaces.Namespaces(namespaces.own_admin(),
+                                                namespaces.user_namespaces_allowed())
         self.now = 0.0
         self.cache_touched = 0  # bytes of memory written or read since the last creating call
         self.op: Op | None = None  # the op being applied (a program that blocks waits in it)
@@ -128,7 +132,7 @@ class Kernel:
         new = copy.copy(self)
         memo[id(self)] = new
         for name in ("memory", "processes", "files", "caches", "blanks", "stdout", "stderr",
-                     "_pids", "_tids", "_tls", "_order"):
+                     "_pids", "_tids", "_tls", "_order", "namespaces"):
             setattr(new, name, copy.deepcopy(getattr(self, name), memo))
         new.budget = copy.copy(self.budget)
         new.names, new.templates = self.names.copy(), dict(self.templates)
@@ -149,7 +153,8 @@ class Kernel:
         files.install(2, OpenFile(self.stderr, readable=False, writable=True, end="w"))
         mm = AddressSpace(self.memory, UserMemory())
         self.processes[name] = Process(name, next(self._pids), mm, files, SigHand(),
-                                       {MAIN: fork.new_thread(self, MAIN)})
+                                       {MAIN: fork.new_thread(self, MAIN)},
+                                       ns=self.namespaces.first())
 
     # -- running ops -------------------------------------------------------------
 

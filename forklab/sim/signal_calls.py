@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import exit_wait, jobctl, libc_calls
+from forklab.sim import exit_wait, jobctl, libc_calls, namespaces
 from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnAtforkLocks, OnChild, OnMutex, OnPipeRoom, OnTime
 from forklab.vocabulary import (
@@ -66,7 +66,7 @@ def op_unblock(k: Kernel, proc: Process, thread: Thread, op: ops.Unblock) -> Non
 
 @HANDLERS.handles(ops.Raise)
 def op_raise(k: Kernel, proc: Process, thread: Thread, op: ops.Raise) -> None:
-    send(k, proc, op.signal, thread)
+    send(k, proc, op.signal, thread, sender=proc)
 
 
 @HANDLERS.handles(ops.Kill)
@@ -77,28 +77,35 @@ def op_kill(k: Kernel, proc: Process, thread: Thread, op: ops.Kill) -> None:
     if target is None or target.state == "reaped":
         set_errno(proc, thread, "ESRCH")
         return
-    if op.thread is None:
-        send(k, target, op.signal)
+    visible = namespaces.sees(k, proc, target)  # its pid means nothing to a process outside
+    if op.thread is None:  # its PID namespace and the ones above
+        if not visible:
+            set_errno(proc, thread, "EINVAL")
+            return
+        send(k, target, op.signal, sender=proc)
         return
     to = target.threads.get(op.thread)
-    if to is None:
+    if to is None or not visible:
         set_errno(proc, thread, "ESRCH")
         return
-    send(k, target, op.signal, to)
+    send(k, target, op.signal, to, sender=proc)
 
 
 def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None,
-         prefer: Thread | None = None) -> None:
+         prefer: Thread | None = None, sender: Process | None = None) -> None:
     """Generate a signal (to a thread, or to the process) and deliver what can be.
 
     A signal to the process goes to ``prefer`` if that thread can take it, as the
     kernel's ``complete_signal`` tries the task it was sent to first (a child's
-    SIGCHLD goes to the thread that made it), else to its main thread.
+    SIGCHLD goes to the thread that made it), else to its main thread. ``sender``:
+    the process that sent it (None: the kernel, on the process's own behalf).
     """
     if proc.ended:
         return
     jobctl.on_send(k, proc, sig)
     if proc.ended:  # continued, it died of a signal that was waiting
+        return
+    if namespaces.drops(k, proc, sig, sender):
         return
     target = thread or proc.main
     if sig not in target.mask and proc.sighand.discards(sig) and sig != "SIGKILL":

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from forklab.observe import MappingObs, ProcessObs, ThreadObs, World
-from forklab.sim import image
+from forklab.sim import image, namespaces
 from forklab.sim.files import Fd, Pipe
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import Mapping, PhysicalMemory, huge_page_counts
@@ -114,6 +114,12 @@ class SimQueries:
         if a is None or b is None or a.mm is None or b.mm is None:
             return None
         return image.same(a.mm.user.libc, b.mm.user.libc, part)
+
+    def same_ns(self, process: str, kind: str, other: str) -> bool | None:
+        a, b = self.kernel.processes.get(process), self.kernel.processes.get(other)
+        if a is None or b is None:
+            return None
+        return namespaces.same(a, kind, b)
 
 
 def _state(proc: Process, kernel: Kernel) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from forklab.scenario.model import Program
 from forklab.sim.files import FdTable
 from forklab.sim.memory import AddressSpace
+from forklab.sim.namespaces import Membership
 from forklab.sim.signals import Pending, SigHand
 from forklab.sim.waits import Waiting
 
@@ -108,6 +109,7 @@ class Process:
     stop_report: str | None = None  # the stop signal, until a WUNTRACED wait reports it
     pgrp: str = ""  # its process group: "" the first process's, else its leader's name
     session: str = ""  # its session: "" forklab's, else its leader's name
+    ns: Membership = field(default_factory=Membership)  # its namespaces (frozen: no copy)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a
