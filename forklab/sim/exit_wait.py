@@ -58,7 +58,8 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     proc.program = None
     proc.state = "zombie"
     release_vfork_parent(k, proc)
-    if namespaces.is_init(k, proc):  # its PID namespace dies with it
+    ns_init = namespaces.is_init(k, proc)
+    if ns_init:  # its PID namespace dies with it
         for member in namespaces.members(k, proc):
             die(k, member, signal="SIGKILL")
     heir = namespaces.reaper(k, proc)
@@ -67,7 +68,9 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     for child_name in proc.children if heir is None else ():
         child = k.processes[child_name]  # orphans: init (or forklab, the subreaper) reaps
         child.parent = None
-        if child.state == "zombie":
+        if ns_init:  # reaped by the dying init itself: nobody outside learns the status
+            child.state, child.exit_code, child.term_signal = "reaped", None, None
+        elif child.state == "zombie":
             child.state = "reaped"
     proc.children = []
     parent = k.processes.get(proc.parent) if proc.parent else None

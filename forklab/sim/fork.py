@@ -152,7 +152,11 @@ def fork_after_prepare(k: Kernel, proc: Process, thread: Thread,
         prepare = prepare[1:]
     stats = fork_stats(proc)
     child = clone(k, proc, thread, wait.child, frozenset())
-    assert child is not None and child.mm is not None
+    if child is None:  # (a PID namespace whose init is gone: ENOMEM)
+        for lock in user.atfork:  # the parent's handlers run; there is no child
+            user.unlock(lock, thread.libc_tid)
+        return None
+    assert child.mm is not None
     child.main.descriptor_tid = None  # glibc's fork: the child's descriptor gets its tid
     for lock in user.atfork:  # parent and child handlers, in registration order (an
         user.unlock(lock, thread.libc_tid)  # errorcheck mutex stays locked in the child:
