@@ -204,13 +204,22 @@ def is_init(k: Kernel, proc: Process) -> bool:
     return proc.ns.of("pid") != INITIAL and init_of(k, proc) == proc.name
 
 
-def drops(k: Kernel, target: Process, sig: str, sender: Process | None) -> bool:
+def drops(k: Kernel, target: Process, sig: str, sender: Process | None,
+          blocked: bool) -> bool:
     """A PID namespace's init ignores a signal it has no handler for (SIGNAL_UNKILLABLE),
-    unless SIGKILL or SIGSTOP comes from outside its namespace (an ancestor's)."""
-    if not is_init(k, target) or target.sighand.get(sig) != "default":
+    unless SIGKILL or SIGSTOP comes from outside its namespace (an ancestor's); a
+    blocked one is queued all the same (``discards`` says what becomes of it)."""
+    if blocked or not is_init(k, target) or target.sighand.get(sig) != "default":
         return False
     from_outside = sender is not None and sender.ns.of("pid") != target.ns.of("pid")
     return not (from_outside and sig in ("SIGKILL", "SIGSTOP"))
+
+
+def discards(k: Kernel, proc: Process, sig: str) -> bool:
+    """Whether the init of a PID namespace drops a pending signal as it is delivered: any
+    with the default action but SIGKILL and SIGSTOP (get_signal's SIGNAL_UNKILLABLE)."""
+    return is_init(k, proc) and proc.sighand.get(sig) == "default" and \
+        sig not in ("SIGKILL", "SIGSTOP")
 
 
 def sees(k: Kernel, sender: Process, target: Process) -> bool:

@@ -105,9 +105,9 @@ def send(k: Kernel, proc: Process, sig: str, thread: Thread | None = None,
     jobctl.on_send(k, proc, sig)
     if proc.ended:  # continued, it died of a signal that was waiting
         return
-    if namespaces.drops(k, proc, sig, sender):
-        return
     target = thread or proc.main
+    if namespaces.drops(k, proc, sig, sender, sig in target.mask):
+        return
     if sig not in target.mask and proc.sighand.discards(sig) and sig != "SIGKILL":
         return
     if thread is not None:
@@ -152,6 +152,8 @@ def deliver(k: Kernel, proc: Process, prefer: Thread | None = None) -> None:
                     continue
                 while sig in pending:
                     pending.take(sig)
+                    if namespaces.discards(k, proc, sig):
+                        continue
                     if proc.sighand.stops(sig):
                         jobctl.stop(k, proc, sig)
                         break

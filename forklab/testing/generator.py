@@ -80,7 +80,7 @@ WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4,
            "exit": 1, "_exit": 1, "raise": 1, "exec": 2, "setvbuf": 1, "close_range": 1,
            "malloc": 2, "free": 4, "thread": 3, "thread_exit": 4, "atfork": 1, "repeat": 1,
            "sleep": 1, "memfd": 1, "shm_open": 1, "shm_unlink": 1, "lseek": 1, "pread": 1,
-           "pwrite": 1, "ftruncate": 1}
+           "pwrite": 1, "ftruncate": 1, "unshare": 1}
 """How often each verb is chosen among those possible (default 2)."""
 
 REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
@@ -517,6 +517,7 @@ GUARDS: dict[str, Guard] = {
     "fork": lambda g, v, a: g.can_create() and g.allowed_wait(g.fork_outcome(v, a)),
     "vfork": lambda g, v, a: g.can_create(),
     "clone": lambda g, v, a: g.can_create(),
+    "unshare": lambda g, v, a: True,
     "spawn": lambda g, v, a: g.can_create(),
     "exec": lambda g, v, a: a.main,
     "exit": lambda g, v, a: a.main and g.stdout_ok(v, a.proc),
@@ -684,7 +685,13 @@ def r_vfork(g: Generator, draw: Draw, a: Actor) -> None:
 
 CLONE_SETS = ("none", "files", "pidfd", "files,pidfd", "clear_sighand", "sighand", "vm",
               "vm,sighand", "vm,files", "vm,vfork", "vm,vfork,sighand", "vm,vfork,files",
-              "vm,vfork,pidfd", "clear_sighand,sighand", "vm,pidfd,clear_sighand")
+              "vm,vfork,pidfd", "clear_sighand,sighand", "vm,pidfd,clear_sighand",
+              "newuts,newipc", "newnet", "newpid", "newpid,files", "vm,vfork,newpid",
+              "newuser,newuts,newns")
+UNSHARE_SETS = ("uts", "ipc,net", "mnt", "user", "user,uts", "uts,ipc,net,mnt")
+"""Never pid: the caller's later children would join the new init's namespace with a
+parent outside it, and that init's exit then waits for them to be reaped, which the
+model does not follow."""
 
 
 def r_clone(g: Generator, draw: Draw, a: Actor) -> None:
@@ -693,6 +700,10 @@ def r_clone(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: clone {flags.replace(',', ', ')} -> {child}")
     if "vfork" in flags:
         _end_vfork_child(g, draw, a, child)
+
+
+def r_unshare(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: unshare {pick(draw, UNSHARE_SETS)}")
 
 
 def _spawn_actions(g: Generator, draw: Draw, a: Actor, cat: bool) -> list[str]:
@@ -1038,7 +1049,7 @@ RULES: dict[str, Rule] = {
     "mmap": r_mmap, "munmap": r_munmap, "write": r_write, "read": r_read,
     "madvise": r_madvise, "mprotect": r_mprotect, "mlock": r_mlock, "munlock": r_munlock,
     "mremap": r_mremap,
-    "fork": r_fork, "vfork": r_vfork, "clone": r_clone, "spawn": r_spawn, "exec": r_exec,
+    "fork": r_fork, "vfork": r_vfork, "clone": r_clone, "unshare": r_unshare, "spawn": r_spawn, "exec": r_exec,
     "exit": r_exit, "_exit": r__exit, "wait": r_wait, "waitid": r_waitid, "kill": r_kill,
     "thread": r_thread, "thread_exit": r_thread_exit,
     "open": r_open, "pipe": r_pipe, "dup": r_dup, "dup2": r_dup2, "close": r_close,
