@@ -46,7 +46,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     if _shared(k, proc, "sighand"):
         proc.sighand = proc.sighand.copy()
     proc.sighand.reset_caught()
-    namespaces.after_exec(proc)
+    namespaces.after_exec(thread)
     thread.tls, thread.descriptor_tid = next(k._tls), None
     if program.kind == "probe":
         proc.mm = AddressSpace(k.memory, UserMemory())

@@ -48,7 +48,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
             ("clear_sighand" in flags and "sighand" in flags):
         clone_failed(k, parent, thread, name, "EINVAL")
         return None
-    ns = namespaces.for_child(k, parent, flags)
+    ns = namespaces.for_child(k, thread, flags)
     if isinstance(ns, str):
         clone_failed(k, parent, thread, name, ns)
         return None
@@ -57,7 +57,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
         return None
     task = new_thread(k, MAIN if "thread" not in flags else name,
                       tls=None if "thread" in flags else thread.tls)
-    task.mask = set(thread.mask)
+    task.mask, task.ns = set(thread.mask), ns
     if "thread" not in flags:  # on its creator's descriptor, or a copy of it
         task.descriptor_tid = thread.libc_tid
     if "thread" in flags:
@@ -66,7 +66,8 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     child = Process(name, next(k._pids), copy_mm(k, parent, flags),
                     copy_files(k, parent, flags, files), copy_sighand(parent, flags, sighand),
                     {MAIN: task}, parent=parent.name, parent_thread=thread.name,
-                    sibling=next(k._order), pgrp=parent.pgrp, session=parent.session, ns=ns)
+                    sibling=next(k._order), pgrp=parent.pgrp, session=parent.session,
+                    pid_ns=ns.of("pid"))
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
     k.processes[name] = child
     namespaces.joined(k, child)

@@ -152,9 +152,10 @@ class Kernel:
         files.install(1, OpenFile(self.stdout, readable=False, writable=True, end="w"))
         files.install(2, OpenFile(self.stderr, readable=False, writable=True, end="w"))
         mm = AddressSpace(self.memory, UserMemory())
+        main = fork.new_thread(self, MAIN)
+        main.ns = self.namespaces.first()
         self.processes[name] = Process(name, next(self._pids), mm, files, SigHand(),
-                                       {MAIN: fork.new_thread(self, MAIN)},
-                                       ns=self.namespaces.first())
+                                       {MAIN: main})
 
     # -- running ops -------------------------------------------------------------
 

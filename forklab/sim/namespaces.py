@@ -1,11 +1,13 @@
 """Namespaces: which PID, mount, UTS, IPC, network and user namespace a process is in.
 
-A process points at one namespace of each kind (its ``nsproxy``, and its
-credentials' user namespace); every creator copies those pointers, so the
-child is in its parent's namespaces, unless a clone flag (``newpid``...) makes
-a new one for it. ``unshare`` moves the caller into new ones, except for the
-PID namespace: a process never changes its own, and ``unshare pid`` only
-decides where its next children go (``pid_for_children``). exec keeps them all.
+A task points at one namespace of each kind (its ``nsproxy``, and its
+credentials' user namespace): :class:`Membership`, kept per thread, since
+``unshare`` moves only the calling thread. Every creator copies the creating
+thread's, so the child is in its creator's namespaces, unless a clone flag
+(``newpid``...) makes a new one for it. ``unshare`` moves the caller into new
+ones, except for the PID namespace: a process never changes its own
+(``Process.pid_ns``), and ``unshare pid`` only decides where its next children
+go (``pid_for_children``). exec keeps them all.
 Every rule here was settled on the kernel first (tests/kernel_facts/proc_namespaces.c):
 
 - making any namespace but a user one needs CAP_SYS_ADMIN in the caller's user
@@ -35,7 +37,9 @@ from forklab.sim.syscall import HANDLERS, set_errno
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
-    from forklab.sim.tasks import Process
+    from forklab.sim.tasks import Process, Thread
+
+MAIN = ""  # the main thread's key in Process.threads (forklab.sim.tasks.MAIN)
 
 INITIAL = 0
 """The id of every initial namespace: the ones forklab itself is in."""
@@ -125,9 +129,8 @@ class Namespaces:
         return True
 
 
-def _refusal(k: Kernel, proc: Process, kinds: frozenset[str]) -> str | None:
+def _refusal(k: Kernel, ns: Membership, kinds: frozenset[str]) -> str | None:
     """The errno of making these namespaces now, or None: they can be made."""
-    ns = proc.ns
     if "pid" in kinds and ns.pid_children != ns.of("pid"):
         return "EINVAL"  # its children's PID namespace is already not its own
     if "user" in kinds and not k.namespaces.users_allowed:
@@ -149,59 +152,61 @@ def _enter(k: Kernel, ns: Membership, kinds: frozenset[str]) -> Membership:
 
 
 @HANDLERS.handles(ops.Unshare)
-def op_unshare(k: Kernel, proc: Process, thread: Any, op: ops.Unshare) -> None:
+def op_unshare(k: Kernel, proc: Process, thread: Thread, op: ops.Unshare) -> None:
+    """Only the calling thread moves (a task's nsproxy is its own); /proc/PID/ns and
+    ``same_ns`` show the main thread's."""
     kinds = op.kinds
-    errno = "EINVAL" if "user" in kinds and len(proc.threads) > 1 else _refusal(k, proc, kinds)
+    errno = "EINVAL" if "user" in kinds and len(proc.threads) > 1 \
+        else _refusal(k, thread.ns, kinds)
     if errno is not None:
         set_errno(proc, thread, errno)
         return
-    staying = proc.ns.ids
-    entered = _enter(k, proc.ns, kinds)
+    entered = _enter(k, thread.ns, kinds)
     if "pid" in kinds:  # the caller stays in its own; only its children go there
-        entered = replace(entered, ids=(staying[0], *entered.ids[1:]))
-    proc.ns = entered
+        entered = entered.moved({"pid": thread.ns.of("pid")})
+    thread.ns = entered
 
 
-def for_child(k: Kernel, parent: Process, flags: frozenset[str]) -> Membership | str:
-    """The namespaces a new process (or thread: flag ``thread``) of parent is in, or the
-    errno of its creation, in the order copy_process checks."""
-    ns = parent.ns
+def for_child(k: Kernel, thread: Thread, flags: frozenset[str]) -> Membership | str:
+    """The namespaces of a task that thread creates (flag ``thread``: a thread of its
+    process), or the errno of its creation, in the order copy_process checks."""
+    ns = thread.ns
     kinds = frozenset(CLONE_NAMESPACE_FLAGS[f] for f in flags if f in CLONE_NAMESPACE_FLAGS)
     if "thread" in flags:
         return ns if ns.pid_children == ns.of("pid") else "EINVAL"
     if kinds:
-        errno = _refusal(k, parent, kinds)
+        errno = _refusal(k, ns, kinds)
         if errno is not None:
             return errno
         ns = _enter(k, ns, kinds)
     target = k.namespaces.pid.get(ns.pid_children)
     if target is not None and target.closed:
         return "ENOMEM"  # its init is gone
-    return replace(ns, ids=(ns.pid_children, *ns.ids[1:]))
+    return ns.moved({"pid": ns.pid_children})
 
 
 def joined(k: Kernel, child: Process) -> None:
     """A new process is in its PID namespace: the first one there is its init."""
-    target = k.namespaces.pid.get(child.ns.of("pid"))
+    target = k.namespaces.pid.get(child.pid_ns)
     if target is not None and target.init is None:
         target.init = child.name
 
 
-def after_exec(proc: Process) -> None:
+def after_exec(thread: Thread) -> None:
     """execve recomputes capabilities: in a user namespace the run made, the uid is
     unmapped (not root there), so CAP_SYS_ADMIN is gone."""
-    if proc.ns.of("user") != INITIAL:
-        proc.ns = replace(proc.ns, admin=False)
+    if thread.ns.of("user") != INITIAL:
+        thread.ns = replace(thread.ns, admin=False)
 
 
 def init_of(k: Kernel, proc: Process) -> str | None:
     """The init of proc's PID namespace, if that is one the run made."""
-    target = k.namespaces.pid.get(proc.ns.of("pid"))
+    target = k.namespaces.pid.get(proc.pid_ns)
     return target.init if target is not None else None
 
 
 def is_init(k: Kernel, proc: Process) -> bool:
-    return proc.ns.of("pid") != INITIAL and init_of(k, proc) == proc.name
+    return proc.pid_ns != INITIAL and init_of(k, proc) == proc.name
 
 
 def drops(k: Kernel, target: Process, sig: str, sender: Process | None,
@@ -211,7 +216,7 @@ def drops(k: Kernel, target: Process, sig: str, sender: Process | None,
     blocked one is queued all the same (``discards`` says what becomes of it)."""
     if blocked or not is_init(k, target) or target.sighand.get(sig) != "default":
         return False
-    from_outside = sender is not None and sender.ns.of("pid") != target.ns.of("pid")
+    from_outside = sender is not None and sender.pid_ns != target.pid_ns
     return not (from_outside and sig in ("SIGKILL", "SIGSTOP"))
 
 
@@ -225,7 +230,7 @@ def discards(k: Kernel, proc: Process, sig: str) -> bool:
 def sees(k: Kernel, sender: Process, target: Process) -> bool:
     """Whether target's pid is one sender can name: its PID namespace is sender's own or
     one made below it (a pidfd of any other is EINVAL to pidfd_send_signal)."""
-    return k.namespaces.within(target.ns.of("pid"), sender.ns.of("pid"))
+    return k.namespaces.within(target.pid_ns, sender.pid_ns)
 
 
 def reaper(k: Kernel, proc: Process) -> str | None:
@@ -240,15 +245,15 @@ def reaper(k: Kernel, proc: Process) -> str | None:
 def members(k: Kernel, init: Process) -> list[Process]:
     """The live processes of the PID namespace init is pid 1 of, init aside: its death
     kills them (zap_pid_namespace)."""
-    pidns = init.ns.of("pid")
-    target = k.namespaces.pid[pidns]
-    target.closed = True
+    k.namespaces.pid[init.pid_ns].closed = True
     return [p for p in k.processes.values()
-            if p is not init and not p.ended and p.ns.of("pid") == pidns]
+            if p is not init and not p.ended and p.pid_ns == init.pid_ns]
 
 
 def same(proc: Process, kind: str, other: Process) -> bool | None:
-    """Whether two live processes are in the same namespace of this kind."""
-    if proc.ended or other.ended:
+    """Whether the main threads of two live processes are in the same namespace of this
+    kind (what /proc/PID/ns shows); None if either has ended or lost its main thread."""
+    mine, theirs = proc.threads.get(MAIN), other.threads.get(MAIN)
+    if proc.ended or other.ended or mine is None or theirs is None:
         return None
-    return proc.ns.of(kind) == other.ns.of(kind)
+    return mine.ns.of(kind) == theirs.ns.of(kind)

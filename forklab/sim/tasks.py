@@ -48,6 +48,7 @@ class Thread:
     suspended: bool = False  # in vfork until the child execs or exits; other threads run on
     descriptor_tid: int | None = None  # the thread id in the glibc descriptor it runs on,
     # if not its own: a vfork or raw clone child runs on (a copy of) its creator's
+    ns: Membership = field(default_factory=Membership)  # its namespaces (frozen: no copy)
 
     @property
     def libc_tid(self) -> int:
@@ -109,7 +110,7 @@ class Process:
     stop_report: str | None = None  # the stop signal, until a WUNTRACED wait reports it
     pgrp: str = ""  # its process group: "" the first process's, else its leader's name
     session: str = ""  # its session: "" forklab's, else its leader's name
-    ns: Membership = field(default_factory=Membership)  # its namespaces (frozen: no copy)
+    pid_ns: int = 0  # its PID namespace, for life (namespaces.INITIAL: forklab's)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a
