@@ -134,6 +134,21 @@ ATTRIBUTES = (
               "parent: thread -> other", "{p}.threads", "{p}: exit"),
     Attribute("errno", "errno of the calling thread", "errno(3)",
               "parent: open missing.txt -> nothing", "{p}.errno", None, per_thread=True),
+    # Namespaces: the parent first leaves forklab's for its own (as root; another user may
+    # make only a user namespace: EPERM, and the parent stays in forklab's), then the
+    # new one is read as in the same namespace or not. No column per CLONE_NEW* flag:
+    # each would change only its own row, for a run of every row (the flags are in
+    # tests/scenarios/namespaces.toml). The PID namespace row leaves the parent where it
+    # is: after `unshare pid` the children go elsewhere and no thread can be made.
+    # A thread's namespaces are its own (unshare moves one thread); same_ns reads a
+    # process's main thread's.
+    Attribute("pid-ns", "the PID namespace", "pid_namespaces(7), clone(2)", "",
+              "{p}.same_ns('pid', parent)", None, identity=True, per_thread=True),
+    *(Attribute(f"{kind}-ns", f"the {title} namespace", "namespaces(7), clone(2), unshare(2)",
+                f"parent: unshare {kind}", f"{{p}}.same_ns('{kind}', parent)", None,
+                identity=True, per_thread=True)
+      for kind, title in (("mnt", "mount"), ("uts", "UTS (hostname)"), ("ipc", "IPC"),
+                          ("net", "network"), ("user", "user"))),
 )
 
 

@@ -50,6 +50,14 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                       "mutex's state, held by a thread it does not have"),
     ("stdio-buffers", "fork", "copied", "fork(2): the child has a copy of the parent's "
                                         "memory, stdio buffers included"),
+    # clone(2), for each flag: "If CLONE_NEW<KIND> is not set, then the process is created
+    # in the same <kind> namespace as the calling process"; execve(2) does not list
+    # namespaces among what it resets; posix_spawn(3) is a fork or vfork, then an exec.
+    *((f"{kind}-ns", method, "shared", f"clone(2): CLONE_NEW{kind.upper()} not set")
+      for kind in ("pid", "mnt", "uts", "ipc", "net", "user")
+      for method in ("fork", "vfork", "posix_spawn")),
+    *((f"{kind}-ns", "exec", "kept", "execve(2): namespaces are not among the exceptions")
+      for kind in ("pid", "mnt", "uts", "ipc", "net", "user")),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,
