@@ -1,0 +1,88 @@
+"""The namespaces a run makes go with its processes, even when forklab is killed: no
+process of the machine is left in one of them (forklab's guard kills every process
+of the run, and a namespace lives only as long as something is in it)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import forklab
+from forklab.real.driver import guard_path
+from forklab.real.guard import guard
+
+FORKLAB_HOME = Path(forklab.__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent.parent
+KINDS = ("pid", "mnt", "uts", "ipc", "net", "user")
+
+SCRIPT = """
+parent: unshare uts,ipc,net,mnt
+parent: clone newpid,newuser -> init
+init: fork -> member
+member: unshare net
+parent: sleep 10s
+"""
+
+RUN = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    from scenario_text import scenario_text
+    from forklab.real import procfs
+    from forklab.real.backend import RealBackend
+    from forklab.scenario.parse import parse_text
+    scenario = parse_text(scenario_text({script!r}))
+    run = RealBackend(scratch_parent={scratch!r}).start(scenario)
+    ops = scenario.steps[0].ops
+    for op in ops[:-1]:
+        run.apply(op)
+    made = set()
+    for proc in run.driver.procs.values():
+        for kind in {kinds!r}:
+            made.add((kind, procfs.namespace(proc.pid, kind)))
+    print(json.dumps(sorted(made)), flush=True)
+    run.apply(ops[-1])
+""")
+
+
+def _in_use() -> set[tuple[str, int]]:
+    """Every namespace some process of the machine is in."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            for kind in KINDS:
+                try:
+                    out.add((kind, os.stat(f"/proc/{entry}/ns/{kind}").st_ino))
+                except OSError:
+                    pass
+    return out
+
+
+@pytest.mark.forklab_real
+def test_a_forklab_killed_midway_leaves_no_namespace(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making namespaces other than a user one needs root")
+    guard(guard_path())
+    before = _in_use()
+    code = RUN.format(tests=str(TESTS), script=SCRIPT, scratch=str(tmp_path), kinds=KINDS)
+    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert line, proc.stderr.read() if proc.stderr else ""
+    made = {(kind, inode) for kind, inode in json.loads(line)} - before
+    assert {kind for kind, _ in made} == set(KINDS)  # the run made one of each kind
+    assert made <= _in_use()
+    time.sleep(0.2)  # in `sleep 10s`
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=20)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and made & _in_use():
+        time.sleep(0.05)
+    assert not made & _in_use()
