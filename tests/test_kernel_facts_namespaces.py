@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from kernel_facts.harness import expect, facts, needs_linux_cc, run_fact
 
 KINDS = ("pid", "mnt", "uts", "ipc", "net", "user")
