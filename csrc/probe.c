@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -465,6 +466,21 @@ static void own_ids(int64_t *pid, int64_t *tid)
     }
     *pid = strtol(link, NULL, 10);
     *tid = strtol(task + 6, NULL, 10);
+}
+
+/* A POSIX message queue of its own: made (one message of 16 bytes, so that a run's
+ * queues stay far below RLIMIT_MSGQUEUE) and unlinked at once, so no name outlives
+ * the call; the queue goes with its last fd. Returns the fd, or -1 with errno. */
+static int op_mq_open(const char *name)
+{
+    struct mq_attr attr = {.mq_maxmsg = 1, .mq_msgsize = 16};
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+    if (q != (mqd_t)-1) {
+        int e = errno;
+        mq_unlink(name);
+        errno = e;
+    }
+    return (int)q;
 }
 
 static void send_hello(struct task *t, int origin, int64_t spawn_ns, int64_t token)
@@ -1348,6 +1364,9 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         break;
     case FL_OP_UNSHARE:
         r.v[FL_V_RESULT] = unshare((int)c->a[0]);
+        break;
+    case FL_OP_MQ_OPEN:
+        r.v[FL_V_RESULT] = op_mq_open(data);
         break;
     case FL_OP_MEMFD:
         r.v[FL_V_RESULT] = memfd_create(data, (unsigned)c->a[0]);

@@ -134,6 +134,8 @@ ATTRIBUTES = (
               "parent: thread -> other", "{p}.threads", "{p}: exit"),
     Attribute("errno", "errno of the calling thread", "errno(3)",
               "parent: open missing.txt -> nothing", "{p}.errno", None, per_thread=True),
+    Attribute("mqueues", "POSIX message queue descriptors", "fork(2), execve(2), mq_overview(7)",
+              "parent: mq_open box -> q", "{p}.fds", "{p}: close q"),
     # Namespaces: the parent first leaves forklab's for its own (as root; another user may
     # make only a user namespace: EPERM, and the parent stays in forklab's), then the
     # new one is read as in the same namespace or not. No column per CLONE_NEW* flag:

@@ -50,6 +50,10 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                       "mutex's state, held by a thread it does not have"),
     ("stdio-buffers", "fork", "copied", "fork(2): the child has a copy of the parent's "
                                         "memory, stdio buffers included"),
+    ("mqueues", "fork", "copied", "fork(2): The child inherits copies of the parent's set "
+                                  "of open message queue descriptors"),
+    ("mqueues", "exec", "reset", "execve(2): Any open message queue descriptors are closed"),
+    ("mqueues", "posix_spawn", "reset", "posix_spawn(3): an exec"),
     # clone(2), for each flag: "If CLONE_NEW<KIND> is not set, then the process is created
     # in the same <kind> namespace as the calling process"; execve(2) does not list
     # namespaces among what it resets; posix_spawn(3) is a fork or vfork, then an exec.

@@ -1371,6 +1371,15 @@ class RealRun:
         self._call(task, op, lib.FL_OP_SHM_UNLINK, (),
                    scratch.shm_name(self.scratch, op.name).encode())
 
+    @HANDLERS.handles(ops.MqOpen)
+    def _v_mq_open(self, task: Task, op: ops.MqOpen) -> None:
+        """A new queue under a name of the run's own, which the probe unlinks at once:
+        no name outlives the call, and the queue goes with the run's processes."""
+        if not OBJECT_NAME.fullmatch(op.name):
+            raise ScenarioError(f"refused: '{op.name}' is not a message queue name", op.where)
+        self._call(task, op, lib.FL_OP_MQ_OPEN, (),
+                   scratch.shm_name(self.scratch, op.name).encode(), on_done=self._bind_fds(op))
+
     @HANDLERS.handles(ops.Pipe)
     def _v_pipe(self, task: Task, op: ops.Pipe) -> None:
         flags = os.O_CLOEXEC if op.cloexec else 0

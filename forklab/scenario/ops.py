@@ -287,6 +287,12 @@ class ShmUnlink(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MqOpen(Op):
+    verb = "mq_open"
+    name: str  # a POSIX message queue's name, within the run's own namespace
+
+
+@dataclass(frozen=True, kw_only=True)
 class Lseek(Op):
     verb = "lseek"
     fd: FdRef

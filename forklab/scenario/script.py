@@ -964,6 +964,11 @@ class _Line:
         self.arity(args, 1, 1, "a name")
         return {"name": self.object_name(args[0])}
 
+    @RULES.handles(ops.MqOpen)
+    def v_mq_open(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a name")
+        return {"name": self.object_name(args[0])}
+
     def object_name(self, tok: Token) -> str:
         """The name of a memfd or a shared-memory object: a short word, not a path."""
         text = self.word(tok, "a name")

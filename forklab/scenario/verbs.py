@@ -84,6 +84,7 @@ _ALL = (
     Verb(ops.Memfd, "P: memfd NAME [cloexec] -> FD", _FILES, ("fd",)),
     Verb(ops.ShmOpen, "P: shm_open NAME [create] -> FD", _FILES, ("fd",)),
     Verb(ops.ShmUnlink, "P: shm_unlink NAME", _FILES),
+    Verb(ops.MqOpen, "P: mq_open NAME -> FD", _FILES, ("fd",)),
     Verb(ops.Lseek, "P: lseek FD OFFSET [set|cur|end]", _FILES),
     Verb(ops.Pread, "P: pread FD OFFSET [COUNT]", _FILES),
     Verb(ops.Pwrite, 'P: pwrite FD OFFSET "text"', _FILES),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forklab.observe import World
-from forklab.sim.files import DevNull, Directory, OpenFile, PidFd, Pipe, RegularFile
+from forklab.sim.files import DevNull, Directory, MQueue, OpenFile, PidFd, Pipe, RegularFile
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import Mapping, PhysicalMemory
 from forklab.sim.snapshot import ABSENT, EXCLUSIVE, SHARED, ZERO_PAGE, SimQueries, page_states
@@ -228,6 +228,8 @@ def describe(kernel: Kernel) -> ModelDetail:
             return DirectoryTarget(obj.path)
         if isinstance(obj, PidFd):
             return PidFdTarget(obj.process)
+        if isinstance(obj, MQueue):
+            return FileTarget("(a message queue)", obj.size)
         assert isinstance(obj, DevNull)
         return DevNullTarget()
 

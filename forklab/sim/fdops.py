@@ -23,6 +23,7 @@ from forklab.sim.files import (
     DevNull,
     Directory,
     Fd,
+    MQueue,
     OpenFile,
     PidFd,
     Pipe,
@@ -175,6 +176,16 @@ def op_shm_unlink(k: Kernel, proc: Process, thread: Thread, op: ops.ShmUnlink) -
 
 
 _unlinked = itertools.count(1)
+
+
+@HANDLERS.handles(ops.MqOpen)
+def op_mq_open(k: Kernel, proc: Process, thread: Thread, op: ops.MqOpen) -> None:
+    """mq_open(3) of a new queue (its name removed at once: each call makes its own);
+    the kernel makes its fd close-on-exec, always (tests/kernel_facts/proc_mqueue.c)."""
+    if proc.files.lowest_free(k.fd_limit) is None:
+        _no_fd(k, proc, thread, op.binds[0])
+        return
+    _install_lowest(k, proc, thread, OpenFile(MQueue(), True, True), True, op.binds[0])
 
 
 def shmem_file(k: Kernel, path: str) -> RegularFile:
@@ -335,7 +346,7 @@ def write(k: Kernel, proc: Process, thread: Thread, file: OpenFile, text: str) -
         obj.collect(text)
     elif isinstance(obj, RegularFile):
         file.offset = _store(k, obj, obj.size if file.append else file.offset, text.encode())
-    elif isinstance(obj, PidFd):
+    elif isinstance(obj, (PidFd, MQueue)):
         set_errno(proc, thread, "EINVAL")
         return False
     return True
@@ -363,7 +374,7 @@ def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
     obj = file.obj
     if isinstance(obj, Pipe):
         k.block(proc, thread, op, OnPipeData(obj))
-    elif isinstance(obj, RegularFile):
+    elif isinstance(obj, (RegularFile, MQueue)):
         data = obj.read(file.offset, READ_SIZE)
         file.offset += len(data)
         _got(proc, thread, data)
@@ -418,7 +429,7 @@ def op_lseek(k: Kernel, proc: Process, thread: Thread, op: ops.Lseek) -> None:
     if isinstance(obj, DevNull):  # null_lseek: the offset is always 0
         set_result(proc, thread, 0)
         return
-    end = obj.size if isinstance(obj, RegularFile) else DIRECTORY_END
+    end = obj.size if isinstance(obj, (RegularFile, MQueue)) else DIRECTORY_END
     base = {"set": 0, "cur": file.offset, "end": end}[op.whence]
     if not 0 <= base + op.offset <= DIRECTORY_END:
         _fail(proc, thread, "EINVAL")
@@ -434,7 +445,7 @@ def op_pread(k: Kernel, proc: Process, thread: Thread, op: ops.Pread) -> None:
         return
     if not file.readable:
         _fail(proc, thread, "EBADF")
-    elif isinstance(file.obj, RegularFile):
+    elif isinstance(file.obj, (RegularFile, MQueue)):
         _got(proc, thread, file.obj.read(op.offset, op.count))
     elif isinstance(file.obj, DevNull):
         _got(proc, thread, b"")
@@ -453,7 +464,7 @@ def op_pwrite(k: Kernel, proc: Process, thread: Thread, op: ops.Pwrite) -> None:
     if not file.writable:
         _fail(proc, thread, "EBADF")
         return
-    if isinstance(file.obj, PidFd):
+    if isinstance(file.obj, (PidFd, MQueue)):
         _fail(proc, thread, "EINVAL")
         return
     if isinstance(file.obj, RegularFile):
@@ -470,6 +481,10 @@ def op_ftruncate(k: Kernel, proc: Process, thread: Thread, op: ops.Ftruncate) ->
     file = slot.file
     if isinstance(file.obj, PidFd):  # pidfs refuses to change its inodes (Linux 6.9)
         _fail(proc, thread, "EOPNOTSUPP")
+        return
+    if isinstance(file.obj, MQueue) and file.writable:  # it sets only the inode's size
+        file.obj.size = op.size
+        set_result(proc, thread, 0)
         return
     if not (file.writable and isinstance(file.obj, RegularFile)):
         _fail(proc, thread, "EINVAL")

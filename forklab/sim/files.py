@@ -207,7 +207,21 @@ class PidFd(_Unchanging):
         self.process = process
 
 
-FileObject = Pipe | RegularFile | DevNull | Directory | PidFd
+class MQueue:
+    """A POSIX message queue (mq_open), empty: reading its fd gives its status line,
+    at the description's offset; its inode's size (80, which lseek's end is) is one
+    ftruncate changes, and nothing reads it (tests/kernel_facts/proc_mqueue.c)."""
+
+    STATUS = b"QSIZE:0          NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n"
+
+    def __init__(self) -> None:
+        self.size = 80  # FILENT_SIZE
+
+    def read(self, at: int, count: int) -> bytes:
+        return self.STATUS[at:at + count]
+
+
+FileObject = Pipe | RegularFile | DevNull | Directory | PidFd | MQueue
 
 _ids = itertools.count(1)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from forklab.scenario import ops
 from forklab.scenario.model import ScenarioError
 from forklab.sim import exit_wait, fdops
-from forklab.sim.files import PidFd, Pipe
+from forklab.sim.files import MQueue, PidFd, Pipe
 from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Mutex, Stdio, Write
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.waits import OnMutex, OnPipeRoom
@@ -72,7 +72,7 @@ def _writes_fail(proc: Process) -> bool:
     if slot is None or not slot.file.writable:
         return True
     obj = slot.file.obj
-    return isinstance(obj, PidFd) or (isinstance(obj, Pipe) and not obj.collector
+    return isinstance(obj, (PidFd, MQueue)) or (isinstance(obj, Pipe) and not obj.collector
                                       and obj.readers == 0)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from forklab.scenario import ops
 from forklab.scenario.contract import timed_enders
 from forklab.sim import exit_wait, fdops
-from forklab.sim.files import Directory, OpenFile, Pipe, RegularFile
+from forklab.sim.files import Directory, MQueue, OpenFile, Pipe, RegularFile
 from forklab.sim.syscall import HANDLERS
 from forklab.sim.waits import OnChild, OnPipeData, OnPipeRoom, OnTime, Wait
 
@@ -168,7 +168,7 @@ def _run_cat(k: Kernel, proc: Process) -> bool:
         if not obj.bufs and obj.writers > 0:
             return False
         data = obj.take(CAT_BUFFER)
-    elif isinstance(obj, RegularFile):
+    elif isinstance(obj, (RegularFile, MQueue)):
         data = obj.read(src.file.offset, CAT_BUFFER)
         src.file.offset += len(data)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forklab.scenario.placement import Placement
-from forklab.sim.files import PIPE_SLOTS, DevNull, Directory, PidFd, Pipe, RegularFile
+from forklab.sim.files import PIPE_SLOTS, DevNull, Directory, MQueue, PidFd, Pipe, RegularFile
 from forklab.sim.kernel import Kernel
 from forklab.sim.tasks import MAIN
 from forklab.sim.waitfor import stuck
@@ -102,6 +102,8 @@ def _kind(obj: object, end: str) -> str:
         return "dir"
     if isinstance(obj, PidFd):
         return "pidfd"
+    if isinstance(obj, MQueue):
+        return "mqueue"
     raise TypeError(f"an fd to {type(obj).__name__}")
 
 

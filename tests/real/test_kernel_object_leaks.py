@@ -1,8 +1,11 @@
-"""The namespaces a run makes go with its processes, even when forklab is killed: no
-process of the machine is left in one of them (forklab's guard kills every process
-of the run, and a namespace lives only as long as something is in it)."""
+"""What a run makes in the kernel outside its processes goes with them, even when
+forklab is killed: no process of the machine is left in a namespace the run made
+(forklab's guard kills every process of the run, and a namespace lives only as long
+as something is in it), and no message queue keeps a name."""
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import signal
@@ -13,10 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
+from scenario_text import scenario_text
 
 import forklab
+from forklab.real import scratch
+from forklab.real.backend import RealBackend
 from forklab.real.driver import guard_path
 from forklab.real.guard import guard
+from forklab.scenario.parse import parse_text
 
 FORKLAB_HOME = Path(forklab.__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent.parent
@@ -86,3 +93,20 @@ def test_a_forklab_killed_midway_leaves_no_namespace(tmp_path: Path) -> None:
     while time.monotonic() < deadline and made & _in_use():
         time.sleep(0.05)
     assert not made & _in_use()
+
+
+@pytest.mark.forklab_real
+def test_a_message_queue_has_no_name_once_made(tmp_path: Path) -> None:
+    """mq_open's name is removed in the same probe command: no name of the run is left
+    to find while it runs, so none can outlive it (the queue goes with its last fd)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mq_open.restype = ctypes.c_int
+    libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    scenario = parse_text(scenario_text("parent: mq_open box -> q\nparent: fork -> child"))
+    with RealBackend(scratch_parent=str(tmp_path)).start(scenario) as run:
+        for op in scenario.steps[0].ops:
+            run.apply(op)
+        assert run.observe().processes["child"].fds == (0, 1, 2, run.observe().fd_names["q"])
+        name = scratch.shm_name(run.scratch, "box").encode()
+        assert libc.mq_open(name, os.O_RDONLY) == -1
+        assert ctypes.get_errno() == errno.ENOENT
