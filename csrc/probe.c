@@ -37,6 +37,7 @@
  * sees are its own (`signal SIG catch`, `sigaction`).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -481,6 +482,35 @@ static int op_mq_open(const char *name)
         errno = e;
     }
     return (int)q;
+}
+
+/* Directory streams (`opendir`, `readdir`), by fd: glibc's own, whose buffer is in
+ * this memory (fork copies it, exec drops it) and whose fd's offset a fork shares. */
+static DIR *dir_streams[512];
+
+static int op_opendir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int fd = dirfd(d);
+    if (fd < 0 || fd >= (int)(sizeof dir_streams / sizeof dir_streams[0])) {
+        closedir(d);  /* (the fd limit keeps a script's fds below 512) */
+        errno = EMFILE;
+        return -1;
+    }
+    dir_streams[fd] = d;  /* a stream left on this number (its fd was closed) is dropped */
+    return fd;
+}
+
+static int op_readdir(int64_t fd)
+{
+    if (fd < 0 || fd >= (int64_t)(sizeof dir_streams / sizeof dir_streams[0]) ||
+        dir_streams[fd] == NULL) {
+        errno = EBADF;
+        return 0;
+    }
+    return readdir(dir_streams[fd]) != NULL;
 }
 
 static void send_hello(struct task *t, int origin, int64_t spawn_ns, int64_t token)
@@ -1364,6 +1394,12 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         break;
     case FL_OP_UNSHARE:
         r.v[FL_V_RESULT] = unshare((int)c->a[0]);
+        break;
+    case FL_OP_OPENDIR:
+        r.v[FL_V_RESULT] = op_opendir(data);
+        break;
+    case FL_OP_READDIR:
+        r.v[FL_V_RESULT] = op_readdir(c->a[0]);
         break;
     case FL_OP_MQ_OPEN:
         r.v[FL_V_RESULT] = op_mq_open(data);

@@ -172,6 +172,9 @@ struct fl_state {
 #define FL_OP_SIGACTION 75  /* a0 signal a1 action (as FL_OP_SIGNAL; 3 exit) a2 FL_SA_* a3 exit code */
 #define FL_OP_TGKILL 76     /* a0 tgid a1 tid (0: known gone, ESRCH unsent) a2 signal */
 #define FL_OP_UNSHARE 140   /* a0 CLONE_NEW* flags */
+#define FL_OP_OPENDIR 142   /* data: path; the stream is kept by its fd */
+#define FL_OP_READDIR 143   /* a0 fd: readdir of the stream opendir gave that fd; v0 1 an
+                             * entry, 0 none (the end, or errno) */
 #define FL_OP_MQ_OPEN 141   /* data: name ("/run-unique-NAME"): a new queue, its name
                              * removed at once */
 

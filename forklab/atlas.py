@@ -134,6 +134,11 @@ ATTRIBUTES = (
               "parent: thread -> other", "{p}.threads", "{p}: exit"),
     Attribute("errno", "errno of the calling thread", "errno(3)",
               "parent: open missing.txt -> nothing", "{p}.errno", None, per_thread=True),
+    Attribute("dir-streams", "directory streams (opendir)", "opendir(3), fork(2), execve(2)",
+              "parent: opendir -> d", "{p}.fds", "{p}: close d"),
+    Attribute("dir-stream-offsets", "a directory stream's position (its fd's offset)",
+              "opendir(3), readdir(3), fork(2)", "parent: opendir -> d", "{p}.offset(d)",
+              "{p}: readdir d"),
     Attribute("mqueues", "POSIX message queue descriptors", "fork(2), execve(2), mq_overview(7)",
               "parent: mq_open box -> q", "{p}.fds", "{p}: close q"),
     # Namespaces: the parent first leaves forklab's for its own (as root; another user may

@@ -50,6 +50,8 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                       "mutex's state, held by a thread it does not have"),
     ("stdio-buffers", "fork", "copied", "fork(2): the child has a copy of the parent's "
                                         "memory, stdio buffers included"),
+    ("dir-streams", "exec", "reset", "opendir(3): the fd is opened close-on-exec (glibc)"),
+    ("dir-stream-offsets", "fork", "shared", "fork(2): the descriptors share file offsets"),
     ("mqueues", "fork", "copied", "fork(2): The child inherits copies of the parent's set "
                                   "of open message queue descriptors"),
     ("mqueues", "exec", "reset", "execve(2): Any open message queue descriptors are closed"),

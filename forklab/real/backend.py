@@ -1371,6 +1371,15 @@ class RealRun:
         self._call(task, op, lib.FL_OP_SHM_UNLINK, (),
                    scratch.shm_name(self.scratch, op.name).encode())
 
+    @HANDLERS.handles(ops.Opendir)
+    def _v_opendir(self, task: Task, op: ops.Opendir) -> None:
+        path = op.path or "."  # the scratch directory, the probe's working directory
+        self._call(task, op, lib.FL_OP_OPENDIR, (), path.encode(), on_done=self._bind_fds(op))
+
+    @HANDLERS.handles(ops.Readdir)
+    def _v_readdir(self, task: Task, op: ops.Readdir) -> None:
+        self._counted(task, op, lib.FL_OP_READDIR, (self.fd_number(op.fd),))
+
     @HANDLERS.handles(ops.MqOpen)
     def _v_mq_open(self, task: Task, op: ops.MqOpen) -> None:
         """A new queue under a name of the run's own, which the probe unlinks at once:

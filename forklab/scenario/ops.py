@@ -287,6 +287,18 @@ class ShmUnlink(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Opendir(Op):
+    verb = "opendir"
+    path: str | None  # a directory of the scratch directory; None: the scratch directory
+
+
+@dataclass(frozen=True, kw_only=True)
+class Readdir(Op):
+    verb = "readdir"
+    fd: FdRef  # the fd of a stream opendir made
+
+
+@dataclass(frozen=True, kw_only=True)
 class MqOpen(Op):
     verb = "mq_open"
     name: str  # a POSIX message queue's name, within the run's own namespace

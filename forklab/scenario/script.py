@@ -964,6 +964,17 @@ class _Line:
         self.arity(args, 1, 1, "a name")
         return {"name": self.object_name(args[0])}
 
+    @RULES.handles(ops.Opendir)
+    def v_opendir(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 0, 1, "an optional path")
+        return {"path": _path(self.src, self.word(args[0], "a path"), args[0].start)
+                if args else None}
+
+    @RULES.handles(ops.Readdir)
+    def v_readdir(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "an fd")
+        return {"fd": self.fd(self.word(args[0], "an fd"), args[0].start)}
+
     @RULES.handles(ops.MqOpen)
     def v_mq_open(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a name")

@@ -85,6 +85,8 @@ _ALL = (
     Verb(ops.ShmOpen, "P: shm_open NAME [create] -> FD", _FILES, ("fd",)),
     Verb(ops.ShmUnlink, "P: shm_unlink NAME", _FILES),
     Verb(ops.MqOpen, "P: mq_open NAME -> FD", _FILES, ("fd",)),
+    Verb(ops.Opendir, "P: opendir [PATH] -> FD", _FILES, ("fd",)),
+    Verb(ops.Readdir, "P: readdir FD", _FILES),
     Verb(ops.Lseek, "P: lseek FD OFFSET [set|cur|end]", _FILES),
     Verb(ops.Pread, "P: pread FD OFFSET [COUNT]", _FILES),
     Verb(ops.Pwrite, 'P: pwrite FD OFFSET "text"', _FILES),

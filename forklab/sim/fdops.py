@@ -56,6 +56,21 @@ def resolve(k: Kernel, path: str) -> tuple[str, RegularFile | None]:
     return ("dir" if path in dirs else "missing"), None
 
 
+def entries(k: Kernel, directory: str) -> set[str]:
+    """The names in a scratch directory ("." the scratch directory itself), but . and .."""
+    prefix = "" if directory == "." else directory + "/"
+    return {path[len(prefix):].split("/")[0] for path in k.files if path.startswith(prefix)}
+
+
+def open_directory(k: Kernel, proc: Process, thread: Thread, path: str,
+                   name: str) -> int | None:
+    """A directory opened read-only and close-on-exec on the lowest free fd, which
+    the fd name binds; None after errno (EMFILE)."""
+    number = proc.files.lowest_free(k.fd_limit)
+    _install_lowest(k, proc, thread, OpenFile(Directory(path), True, False), True, name)
+    return number
+
+
 def _directories(k: Kernel) -> set[str]:
     dirs = {"."}
     for path in k.files:

@@ -26,6 +26,7 @@ from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.sim import (
     cost,
+    dirstreams,
     execve,
     exit_wait,
     fdops,
@@ -60,7 +61,7 @@ from forklab.sim.waits import (
 __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
-         namespaces)
+         namespaces, dirstreams)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 

@@ -261,6 +261,8 @@ class UserMemory:
     # multiple_threads): until then glibc takes single-threaded shortcuts
     received: dict[str, int] = field(default_factory=dict)  # runs of the probe's
     # recording handler, by signal: a variable in memory (fork copies it, exec drops it)
+    dirs: dict[int, int] = field(default_factory=dict)  # directory streams: fd -> entries
+    # left in the stream's buffer (forklab.sim.dirstreams)
 
     def copy(self) -> UserMemory:
         """fork's copy of the memory: every value as it is (the image is shared: it is
@@ -268,7 +270,7 @@ class UserMemory:
         return UserMemory(copy.deepcopy(self.stdout), dict(self.errno),
                           {name: m.copy() for name, m in self.mutexes.items()},
                           list(self.atfork), dict(self.allocations), self.libc,
-                          self.threads_made, dict(self.received))
+                          self.threads_made, dict(self.received), dict(self.dirs))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UserMemory:
         return self.copy()

@@ -80,7 +80,7 @@ WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4,
            "exit": 1, "_exit": 1, "raise": 1, "exec": 2, "setvbuf": 1, "close_range": 1,
            "malloc": 2, "free": 4, "thread": 3, "thread_exit": 4, "atfork": 1, "repeat": 1,
            "sleep": 1, "memfd": 1, "shm_open": 1, "shm_unlink": 1, "lseek": 1, "pread": 1,
-           "pwrite": 1, "ftruncate": 1, "unshare": 1, "mq_open": 1}
+           "pwrite": 1, "ftruncate": 1, "unshare": 1, "mq_open": 1, "opendir": 1}
 """How often each verb is chosen among those possible (default 2)."""
 
 REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
@@ -540,6 +540,8 @@ GUARDS: dict[str, Guard] = {
     "shm_open": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
     "shm_unlink": lambda g, v, a: True,
     "mq_open": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
+    "opendir": lambda g, v, a: len(a.proc.fds) < MAX_FDS,
+    "readdir": lambda g, v, a: bool(sim_view.dir_streams(g.kernel, a.proc.name)),
     "lseek": lambda g, v, a: bool(a.proc.fds),  # none of the four waits: a pipe is ESPIPE
     "pread": lambda g, v, a: bool(a.proc.fds),
     "pwrite": lambda g, v, a: bool(a.proc.fds),
@@ -705,6 +707,16 @@ def r_clone(g: Generator, draw: Draw, a: Actor) -> None:
 
 def r_mq_open(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: mq_open {pick(draw, SHM_NAMES)} -> {g.fresh('mq')}")
+
+
+def r_opendir(g: Generator, draw: Draw, a: Actor) -> None:
+    path = pick(draw, ("", " sub", " a.txt", " missing"))  # the last two: ENOTDIR, ENOENT
+    g.apply(f"{a.text}: opendir{path} -> {g.fresh('dir')}")
+
+
+def r_readdir(g: Generator, draw: Draw, a: Actor) -> None:
+    number = pick(draw, sim_view.dir_streams(g.kernel, a.proc.name))
+    g.apply(f"{a.text}: readdir {g.fd_ref(number)}")
 
 
 def r_unshare(g: Generator, draw: Draw, a: Actor) -> None:
@@ -1061,7 +1073,7 @@ RULES: dict[str, Rule] = {
     "open": r_open, "pipe": r_pipe, "dup": r_dup, "dup2": r_dup2, "close": r_close,
     "cloexec": r_cloexec, "close_range": r_close_range, "writefd": r_writefd,
     "readfd": r_readfd, "memfd": r_memfd, "shm_open": r_shm_open, "shm_unlink": r_shm_unlink,
-    "mq_open": r_mq_open,
+    "mq_open": r_mq_open, "opendir": r_opendir, "readdir": r_readdir,
     "lseek": r_lseek,
     "pread": r_pread, "pwrite": r_pwrite, "ftruncate": r_ftruncate, "printf": r_printf,
     "fflush": r_fflush, "setvbuf": r_setvbuf,

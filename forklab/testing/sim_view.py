@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forklab.scenario.placement import Placement
+from forklab.sim.fdops import DIRECTORY_END
 from forklab.sim.files import PIPE_SLOTS, DevNull, Directory, MQueue, PidFd, Pipe, RegularFile
 from forklab.sim.kernel import Kernel
 from forklab.sim.tasks import MAIN
@@ -221,3 +222,19 @@ def placement(kernel: Kernel) -> Placement:
     placement adds to the kernel's own table of addresses.
     """
     return Placement(kernel.addresses)
+
+
+def dir_streams(kernel: Kernel, process: str) -> tuple[int, ...]:
+    """The fds of the process's directory streams whose next readdir the model answers:
+    its buffer holds entries, or its fd is at the directory's start or end, or is no
+    directory's (an error); not one lseek left inside the directory."""
+    proc = kernel.processes[process]
+    if proc.mm is None:
+        return ()
+    out = []
+    for number, left in proc.mm.user.dirs.items():
+        slot = proc.files.fds.get(number)
+        if left or slot is None or not isinstance(slot.file.obj, Directory) \
+                or slot.file.offset in (0, DIRECTORY_END):
+            out.append(number)
+    return tuple(sorted(out))
