@@ -49,6 +49,10 @@ class FakeQueries:
         self.asked.append(("same_file", process, fd, other, other_fd))
         return self.same.get((process, fd, other, other_fd), False)
 
+    def same_ns(self, process: str, kind: str, other: str) -> Any:
+        self.asked.append(("same_ns", process, kind, other))
+        return kind != "uts"
+
 
 def make_world(**changes: Any) -> World:
     """parent forked child after mapping 16 MiB and writing it; child wrote 2 pages."""
@@ -246,6 +250,8 @@ def test_every_process_observable() -> None:
     assert ev("parent.cloexec(r)", world) is False
     assert ev("parent.same_file(r, child, 3)", world) is True
     assert ev("parent.same_file(0, child, 3)", world) is False
+    assert ev("parent.same_ns('net', child)", world) is True
+    assert ev("not parent.same_ns('uts', child)", world) is True
 
 
 def test_value_types_are_lists_and_sets() -> None:
@@ -566,6 +572,8 @@ def test_check_returns_the_text_as_written() -> None:
     ("'abc'[::0]", "step"), ("'abc'[1.5:]", "slice bounds"), ("[1][True]", "index must be an int"),
     ("parent.cloexec('x')", "FD must be"), ("parent.cloexec(-1)", "FD must be"),
     ("parent.same_file(0, child, None)", "FD2 must be"),
+    ("parent.same_ns('hostname', child)", "KIND in parent.same_ns(KIND, Q) must be one of"),
+    ("parent.same_ns(3, child)", "got int 3"),
     ("parent.sig_received('SIGFOO')", "SIG in parent.sig_received(SIG) must be a signal name"),
     ("parent.sig_received(10)", "must be a signal name like 'SIGUSR1', got int 10"),
     ("child.heap.byte(-1)", "OFFSET"), ("child.heap.byte('x')", "OFFSET"),

@@ -146,6 +146,17 @@ LINE_ERRORS = [
     ("parent: memfd a/b -> x", "a/b", "not a path"),
     ("parent: memfd Box -> x", "Box", "lower-case"),
     ("parent: shm_open box exclusive -> x", "exclusive", "unknown shm_open option"),
+    ("parent: mq_open /box -> q", "/box", "not a path"),
+    ("parent: opendir .. -> d", "..", "leads out of the scratch directory"),
+    ("parent: opendir a b -> d", "b", "opendir"),
+    ("parent: readdir", None, "expected an fd"),
+    # namespaces
+    ("parent: unshare", None, "expected KIND"),
+    ("parent: unshare uts,", None, "expected a namespace kind after ','"),
+    ("parent: unshare hostname", "hostname", "unknown namespace kind 'hostname'"),
+    ("parent: unshare uts,uts", "uts", "given twice"),
+    ("parent: unshare uts ipc", "ipc", "expected ',' between namespace kinds"),
+    ("parent: clone newmnt -> c", "newmnt", "unknown clone flag 'newmnt'"),
     ("parent: mmap s 1p fd=nofd", "nofd", "unknown name 'nofd'"),
     ("parent: mmap s 1p fd=r file=a.txt", "file=a.txt", "conflicts with 'fd=r'"),
     # signals
