@@ -1395,8 +1395,8 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_UNSHARE:
         r.v[FL_V_RESULT] = unshare((int)c->a[0]);
         break;
-    case FL_OP_OPENDIR:
-        r.v[FL_V_RESULT] = op_opendir(data);
+    case FL_OP_OPENDIR:  /* glibc's opendir mallocs its buffer: in a thread, a new arena */
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = op_opendir(data));
         break;
     case FL_OP_READDIR:
         r.v[FL_V_RESULT] = op_readdir(c->a[0]);

@@ -80,7 +80,7 @@ WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4,
            "exit": 1, "_exit": 1, "raise": 1, "exec": 2, "setvbuf": 1, "close_range": 1,
            "malloc": 2, "free": 4, "thread": 3, "thread_exit": 4, "atfork": 1, "repeat": 1,
            "sleep": 1, "memfd": 1, "shm_open": 1, "shm_unlink": 1, "lseek": 1, "pread": 1,
-           "pwrite": 1, "ftruncate": 1, "unshare": 1, "mq_open": 1, "opendir": 1, "readdir": 4}
+           "pwrite": 1, "ftruncate": 1, "unshare": 1, "mq_open": 1, "opendir": 2, "readdir": 8}
 """How often each verb is chosen among those possible (default 2)."""
 
 REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
@@ -710,7 +710,7 @@ def r_mq_open(g: Generator, draw: Draw, a: Actor) -> None:
 
 
 def r_opendir(g: Generator, draw: Draw, a: Actor) -> None:
-    path = pick(draw, ("", " sub", " a.txt", " missing"))  # the last two: ENOTDIR, ENOENT
+    path = pick(draw, ("", "", "", " sub", " a.txt", " missing"))  # a file: ENOTDIR; none: ENOENT
     g.apply(f"{a.text}: opendir{path} -> {g.fresh('dir')}")
 
 
