@@ -138,9 +138,11 @@ class Queries(Protocol):
         processes map the same frames; None unless both run forklab's probe."""
         ...
 
-    def same_ns(self, process: str, kind: str, other: str) -> bool | None:
-        """Whether both are in the same namespace of KIND (/proc/PID/ns/KIND); None
-        unless both are alive (an ended process is in none)."""
+    def same_ns(self, process: str, kind: str, other: str,
+                thread: str | None = None) -> bool | None:
+        """Whether both are in the same namespace of KIND (/proc/PID/ns/KIND): process's
+        main thread, or its thread ``thread`` (/proc/PID/task/TID/ns/KIND), and other's
+        main thread; None unless both are alive (an ended process is in none)."""
         ...
 
 
@@ -186,7 +188,10 @@ MAPPING_OBSERVABLES: tuple[Observable, ...] = (
     _queried("shared_with", "shared_with(Q)"),
     _queried("byte", "byte(OFFSET)"),
 )
-THREAD_OBSERVABLES: tuple[Observable, ...] = _fields_read(ThreadObs)
+THREAD_OBSERVABLES: tuple[Observable, ...] = (
+    *_fields_read(ThreadObs),
+    _queried("same_ns", "same_ns(KIND, Q)"),
+)
 RUN_OBSERVABLES = ("stdout", "processes")
 """What an expression reads of the whole run (World.stdout, World.process_names)."""
 

@@ -49,8 +49,8 @@ class FakeQueries:
         self.asked.append(("same_file", process, fd, other, other_fd))
         return self.same.get((process, fd, other, other_fd), False)
 
-    def same_ns(self, process: str, kind: str, other: str) -> Any:
-        self.asked.append(("same_ns", process, kind, other))
+    def same_ns(self, process: str, kind: str, other: str, thread: str | None = None) -> Any:
+        self.asked.append(("same_ns", process, kind, other, thread))
         return kind != "uts"
 
 

@@ -115,7 +115,7 @@ def _observables_read(exprs: list[Expr]) -> dict[str, set[str]]:
                 seen["process"].add(role[2])
             elif role[0] in ("mattr", "mcall"):
                 seen["mapping"].add(role[3])
-            elif role[0] == "tattr":
+            elif role[0] in ("tattr", "tcall"):
                 seen["thread"].add(role[2])
             elif role[0] in ("stdout", "processes"):
                 seen["run"].add(role[0])

@@ -401,15 +401,20 @@ class RealQueries:
         both = [(x, y) for x, y in zip(fa, fb) if x is not None and y is not None]
         return bool(both) and all(x == y for x, y in both)
 
-    def same_ns(self, process: str, kind: str, other: str) -> Any:
-        """Whether /proc/PID/ns/KIND of both is one inode: the same namespace."""
+    def same_ns(self, process: str, kind: str, other: str, thread: str | None = None) -> Any:
+        """Whether /proc/PID/ns/KIND of both (/proc/PID/task/TID/ns/KIND for a thread) is
+        one inode: the same namespace."""
         if self._stale():
             return UNAVAILABLE
         procs = self._run.driver.procs if self._run.driver else {}
         a, b = procs.get(process), procs.get(other)
         if a is None or b is None or a.dead or b.dead:
             return None
-        mine, theirs = procfs.namespace(a.pid, kind), procfs.namespace(b.pid, kind)
+        task = a.threads.get(thread) if thread else None
+        if thread and (task is None or task.gone):
+            return None
+        mine = procfs.namespace(a.pid, kind, task.tid if task else None)
+        theirs = procfs.namespace(b.pid, kind)
         if mine is None or theirs is None:
             return UNAVAILABLE
         return mine == theirs

@@ -59,10 +59,12 @@ def _status_file(path: str) -> dict[str, str] | None:
     return out
 
 
-def namespace(pid: int, kind: str) -> int | None:
-    """The inode of /proc/PID/ns/KIND: the namespace's identity; None if gone."""
+def namespace(pid: int, kind: str, tid: int | None = None) -> int | None:
+    """The inode of /proc/PID/ns/KIND (of thread TID: /proc/PID/task/TID/ns/KIND): the
+    namespace's identity; None if gone."""
+    where = f"/proc/{pid}/task/{tid}" if tid is not None else f"/proc/{pid}"
     try:
-        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+        return os.stat(f"{where}/ns/{kind}").st_ino
     except OSError:
         return None
 

@@ -104,7 +104,8 @@ PROCESS_QUERY_ATTRS = frozenset(o.name for o in PROCESS_OBSERVABLES
                                 if o.call is None and o.attr is None)
 """Process attributes the backend answers only when read (through World.queries)."""
 PROCESS_METHODS = {o.name: o.call for o in PROCESS_OBSERVABLES if o.call is not None}
-THREAD_ATTRS = tuple(o.name for o in THREAD_OBSERVABLES)
+THREAD_ATTRS = tuple(o.name for o in THREAD_OBSERVABLES if o.call is None)
+THREAD_METHODS = {o.name: o.call for o in THREAD_OBSERVABLES if o.call is not None}
 MAPPING_ATTRS = tuple(o.name for o in MAPPING_OBSERVABLES if o.call is None)
 MAPPING_QUERY_ATTRS = frozenset(o.name for o in MAPPING_OBSERVABLES
                                 if o.call is None and o.attr is None)
@@ -638,6 +639,14 @@ class _Checker:
                 self.process_name(node.args[1], f"Q in {p}.same_file(FD, Q, FD2)")
             setattr(node, _ROLE, ("pcall", p, method))
             return
+        if (isinstance(base, ast.Name) and self.names.get(base.id) == "thread"
+                and method in THREAD_METHODS):
+            t = base.id
+            setattr(base, _ROLE, ("thread", t))
+            self.arity(node, 2, f"{t}.same_ns(KIND, Q)")
+            self.process_name(node.args[1], f"Q in {t}.same_ns(KIND, Q)")
+            setattr(node, _ROLE, ("tcall", t, method))
+            return
         self.visit_Attribute(func)  # refuses with the attribute's own message, or:
         raise self.fail(f"{func.attr} is not a method: expected one of "
                         f"{', '.join(PROCESS_METHODS.values())} on a process or "
@@ -928,6 +937,9 @@ class _Evaluator:
             return self.bound(node, self.call_function(node, role[1]))
         if role[0] == "pcall":
             return self.call_process_method(node, role[1], role[2])
+        if role[0] == "tcall":
+            p, _ = self.thread(role[1])
+            return self.same_ns(node, p, role[1])
         return self.call_mapping_method(node, role[1], role[2], role[3])
 
     def fd_arg(self, node: ast.AST, what: str) -> int:
@@ -965,15 +977,7 @@ class _Evaluator:
             return self.query(node, f"{p}.{method}({q})",
                               lambda: self.world.queries.libc_same(p, q, part))
         if method == "same_ns":
-            kind = self.eval(node.args[0])
-            if kind not in NAMESPACE_KINDS:
-                raise self.fail(node.args[0], f"KIND in {p}.same_ns(KIND, Q) must be one of "
-                                              f"{', '.join(map(repr, NAMESPACE_KINDS))}, got "
-                                              f"{_type_name(kind)} {kind!r}")
-            q = node.args[1].id  # type: ignore[attr-defined]
-            self.process(q)
-            return self.query(node, f"{p}.same_ns({kind!r}, {q})",
-                              lambda: self.world.queries.same_ns(p, kind, q))
+            return self.same_ns(node, p)
         fd = self.fd_arg(node.args[0], "FD")
         q = node.args[1].id  # type: ignore[attr-defined]
         other = self.process(q)
@@ -984,6 +988,20 @@ class _Evaluator:
         if fd not in mine or fd2 not in theirs:
             return self.observe(key, False)
         return self.query(node, key, lambda: self.world.queries.same_file(p, fd, q, fd2))
+
+    def same_ns(self, node: ast.Call, p: str, t: str | None = None) -> Any:
+        """P.same_ns(KIND, Q), or T.same_ns(KIND, Q) for P's thread T."""
+        who = t or p
+        kind = self.eval(node.args[0])
+        if kind not in NAMESPACE_KINDS:
+            raise self.fail(node.args[0], f"KIND in {who}.same_ns(KIND, Q) must be one of "
+                                          f"{', '.join(map(repr, NAMESPACE_KINDS))}, got "
+                                          f"{_type_name(kind)} {kind!r}")
+        q = node.args[1].id  # type: ignore[attr-defined]
+        self.process(q)
+        key = f"{p}/{t}" if t else p
+        return self.query(node, f"{key}.same_ns({kind!r}, {q})",
+                          lambda: self.world.queries.same_ns(p, kind, q, t))
 
     def call_mapping_method(self, node: ast.Call, p: str, m: str, method: str) -> Any:
         mine = self.mapping(p, m)

@@ -250,10 +250,11 @@ def members(k: Kernel, init: Process) -> list[Process]:
             if p is not init and not p.ended and p.pid_ns == init.pid_ns]
 
 
-def same(proc: Process, kind: str, other: Process) -> bool | None:
-    """Whether the main threads of two live processes are in the same namespace of this
-    kind (what /proc/PID/ns shows); None if either has ended or lost its main thread."""
-    mine, theirs = proc.threads.get(MAIN), other.threads.get(MAIN)
+def same(proc: Process, kind: str, other: Process, thread: str | None = None) -> bool | None:
+    """Whether proc's main thread (or its thread ``thread``) and other's main thread are
+    in the same namespace of this kind (what /proc/PID/ns shows of a main thread); None
+    if either has ended or lost that thread."""
+    mine, theirs = proc.threads.get(thread or MAIN), other.threads.get(MAIN)
     if proc.ended or other.ended or mine is None or theirs is None:
         return None
     return mine.ns.of(kind) == theirs.ns.of(kind)

@@ -115,11 +115,12 @@ class SimQueries:
             return None
         return image.same(a.mm.user.libc, b.mm.user.libc, part)
 
-    def same_ns(self, process: str, kind: str, other: str) -> bool | None:
+    def same_ns(self, process: str, kind: str, other: str,
+                thread: str | None = None) -> bool | None:
         a, b = self.kernel.processes.get(process), self.kernel.processes.get(other)
         if a is None or b is None:
             return None
-        return namespaces.same(a, kind, b)
+        return namespaces.same(a, kind, b, thread)
 
 
 def _state(proc: Process, kernel: Kernel) -> str:
