@@ -147,8 +147,8 @@ ATTRIBUTES = (
     # each would change only its own row, for a run of every row (the flags are in
     # tests/scenarios/namespaces.toml). The PID namespace row leaves the parent where it
     # is: after `unshare pid` the children go elsewhere and no thread can be made.
-    # A thread's namespaces are its own (unshare moves one thread); same_ns reads a
-    # process's main thread's.
+    # A thread's namespaces are its own (unshare moves one thread): under pthread_create
+    # the new thread's are read (T.same_ns).
     Attribute("pid-ns", "the PID namespace", "pid_namespaces(7), clone(2)", "",
               "{p}.same_ns('pid', parent)", None, identity=True, per_thread=True),
     *(Attribute(f"{kind}-ns", f"the {title} namespace", "namespaces(7), clone(2), unshare(2)",
