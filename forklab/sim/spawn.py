@@ -32,7 +32,8 @@ def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
           actions: tuple[SpawnAction, ...], spawn_us: float) -> Process | None:
     """posix_spawn of ``program`` as ``name``: the child, or None if the call failed."""
     child = fork.clone(k, proc, thread, name, frozenset({"vm", "vfork"}))
-    assert child is not None
+    if child is None:  # (a PID namespace whose init is gone: ENOMEM)
+        return None
     child.spawn_us = spawn_us
     child.sighand.reset_caught()
     mask = set(thread.mask)

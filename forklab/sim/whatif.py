@@ -92,7 +92,9 @@ def _create(k: Kernel, proc: Process, thread: Thread, name: str, program: Progra
         _failed(k, proc, thread, name, "ENOENT", files)
         return
     child = fork.clone(k, proc, thread, name, BLANK, files=files, sighand=sighand)
-    assert child is not None
+    if child is None:  # (a PID namespace whose init is gone: ENOMEM)
+        files.close_all()
+        return
     child.main.mask = set(mask)
     child.spawn_us = k.spawn_cost("blank", cost.ForkStats.empty())
     execve.execve(k, child, child.main, program)
