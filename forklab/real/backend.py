@@ -1070,6 +1070,10 @@ class RealRun:
         other process is in and which go when it and its children have ended; no
         verb changes what a namespace holds (hostname, mounts), so nothing outside
         the run can change."""
+        unknown = set(op.kinds) - set(NAMESPACE_FLAGS)
+        if unknown or not op.kinds:  # (an op built by hand)
+            raise ScenarioError(f"refused: unshare of {sorted(unknown) or 'nothing'}: not "
+                                f"namespace kinds", op.where)
         flags = 0
         for kind in op.kinds:
             flags |= NAMESPACE_FLAGS[kind]

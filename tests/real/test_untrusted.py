@@ -48,6 +48,9 @@ def _run_edited(script: str, edit) -> None:
     ("parent: sleep 1ms", lambda op: {"seconds": 3600.0}, "limited to"),
     ("parent: shm_open box create -> s", lambda op: {"name": "../../tmp/x"},
      "not a shared-memory object name"),
+    ("parent: mq_open box -> q", lambda op: {"name": "../../tmp/x"}, "not a message queue name"),
+    ("parent: opendir sub -> d", lambda op: {"path": "../.."}, "leads out"),
+    ("parent: unshare uts", lambda op: {"kinds": frozenset({"time"})}, "not namespace kinds"),
 ])
 def test_hand_made_ops_are_refused(script, edit, message):
     with pytest.raises(ScenarioError, match=message):
