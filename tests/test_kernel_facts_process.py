@@ -856,3 +856,54 @@ def test_mutex_kinds():
         "fork.lock_blocks": 1,
         "vfork.unlock": 0,
     })
+
+
+# ---------------------------------------------------------------- identity, fs, environment
+
+def test_identity_fs_and_environment_across_creators():
+    """tests/kernel_facts/proc_identity.c: the parent sets umask 027, cwd "sub", its own
+    group and session, FL_X=1, RLIMIT_NOFILE soft 200, RLIMIT_CORE soft 0 and
+    PR_SET_PDEATHSIG SIGUSR2; each creator's new task reports, then changes umask and cwd."""
+    f = facts("proc_identity")
+    assert f["parent.group_leader"] == "1"
+    for case in ("fork", "vfork", "clone_fs", "clone", "thread", "spawn", "exec"):
+        expect(f, {f"{case}.same_pgid": 1, f"{case}.same_sid": 1, f"{case}.umask": "027",
+                   f"{case}.cwd": "sub", f"{case}.env": 1, f"{case}.nofile_soft": 200,
+                   f"{case}.core_soft": 0})
+    for case in ("fork", "vfork", "clone_fs", "clone", "spawn"):  # a new process
+        expect(f, {f"{case}.same_pid": 0, f"{case}.parent_is_creator": 1,
+                   f"{case}.pdeathsig": 0})  # the child's death signal is cleared
+    expect(f, {"thread.same_pid": 1, "exec.same_pid": 1,
+               "exec.pdeathsig": SIGUSR2,  # exec keeps it (no set-user-ID here)
+               "spawn_empty_env.env": "(unset)", "exec_empty_env.env": "(unset)",
+               # the exit signal: SIGCHLD for fork, the one clone names, none for a thread
+               "fork.exit_signal": SIGCHLD, "clone.exit_signal": SIGUSR1,
+               "thread.exit_signal": -1, "exec.exit_signal": SIGCHLD})
+    # umask and cwd live in the fs_struct: copied by fork, vfork, posix_spawn and a
+    # clone without CLONE_FS, shared by CLONE_FS and by a thread
+    for case in ("fork", "vfork", "clone"):
+        expect(f, {f"{case}.parent_umask": "027", f"{case}.parent_cwd": "sub"})
+    for case in ("clone_fs", "thread"):
+        expect(f, {f"{case}.parent_umask": "077"})
+        assert f[f"{case}.parent_cwd"] != "sub"
+
+
+def test_setpgid_setsid_and_pdeathsig():
+    """EPERM is errno 1: a group leader cannot make a session, a session leader cannot
+    change its group, nor can a parent move a child that made a session of its own."""
+    expect(facts("proc_identity"), {
+        "setpgid.child_own_group": 1, "setpgid.child_back": 1,
+        "setsid.group_leader": 1, "setsid.child_new": 1, "setsid.child_again": 1,
+        "setpgid.session_leader": 1, "setpgid.other_session": 1,
+        "pdeathsig.thread_exit_kills": 1,  # sent when the creating THREAD ends
+    })
+
+
+def test_identity_calls_of_an_unprivileged_user():
+    """uid 65534: chroot is EPERM, raising a hard limit EPERM (1), lowering it is allowed,
+    a soft limit above the hard one EINVAL (22)."""
+    f = facts("proc_identity")
+    if "unpriv.chroot" not in f:
+        pytest.skip("the unprivileged part runs as root only (it drops to uid 65534)")
+    expect(f, {"unpriv.chroot": 1, "unpriv.raise_hard": 1, "unpriv.lower_hard": 0,
+               "unpriv.soft_above_hard": 22})
