@@ -57,6 +57,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -1170,6 +1171,22 @@ static void op_thread(struct task *t, int fd, struct fl_reply *r)
     (void)t;
 }
 
+/* ------------------------------------------------- identity and working directory */
+/* chdir into a scratch directory: opened beneath the scratch directory (never
+ * outside it), then fchdir; errno as chdir(2) would set it. */
+static int op_chdir(const char *path, int absolute)
+{
+    int fd = absolute ? open("/dev/null", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                      : open_scratch(path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int rc = fchdir(fd);
+    int e = errno;
+    rt_close(fd);
+    errno = e;
+    return rc;
+}
+
 static int signal_in_range(int64_t sig)
 {
     return sig >= 1 && sig < 65;
@@ -1518,6 +1535,18 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         r.v[FL_V_RESULT] = nanosleep(&ts, NULL);
         break;
     }
+    case FL_OP_CHDIR:
+        r.v[FL_V_RESULT] = op_chdir(data, (int)c->a[0]);
+        break;
+    case FL_OP_UMASK:
+        r.v[FL_V_RESULT] = umask((mode_t)c->a[0]);
+        break;
+    case FL_OP_SETPGID:
+        r.v[FL_V_RESULT] = setpgid((pid_t)c->a[0], (pid_t)c->a[1]);
+        break;
+    case FL_OP_SETSID:
+        r.v[FL_V_RESULT] = setsid();
+        break;
     default:
         if (fd >= 0)
             rt_close(fd);

@@ -177,6 +177,11 @@ struct fl_state {
                              * entry, 0 none (the end, or errno) */
 #define FL_OP_MQ_OPEN 141   /* data: name ("/run-unique-NAME"): a new queue, its name
                              * removed at once */
+/* identity and working directory */
+#define FL_OP_CHDIR 110     /* a0 1 = absolute (/dev/null); data: path */
+#define FL_OP_UMASK 111     /* a0 mask */
+#define FL_OP_SETPGID 112   /* a0 pid (0: the caller) a1 pgid (0: the pid's own) */
+#define FL_OP_SETSID 113
 
 /* sigaction flags (a2 of FL_OP_SIGACTION) */
 #define FL_SA_NORESTART 1

@@ -99,6 +99,10 @@ class ProcessObs:
     sig_pending: frozenset[str] = frozenset()
     sig_received: Mapping[str, int] = field(default_factory=dict,
                                             metadata={"read_as": "sig_received(SIG)"})
+    pgrp: str | None = None  # the leader of its process group, if a process of the scenario
+    session: str | None = None  # the leader of its session, likewise
+    cwd: str | None = None  # its working directory, a scratch path ("." the scratch dir)
+    umask: str | None = None  # as /proc/PID/status shows it: "0022"
     spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
     mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
     thread_obs: Mapping[str, ThreadObs] = field(default_factory=dict, metadata=NOT_READ)

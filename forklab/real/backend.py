@@ -59,7 +59,7 @@ MADV = {"dontneed": 4, "free": 8, "dontfork": 10, "dofork": 11, "hugepage": 14,
         "nohugepage": 15, "wipeonfork": 18, "keeponfork": 19}
 NAMESPACE_FLAGS = {"pid": 0x20000000, "mnt": 0x20000, "uts": 0x4000000, "ipc": 0x8000000,
                    "net": 0x40000000, "user": 0x10000000}  # CLONE_NEWPID...
-CLONE_FLAGS = {"vm": 0x100, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
+CLONE_FLAGS = {"vm": 0x100, "fs": 0x200, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
                "vfork": 0x4000, "clear_sighand": 0x100000000,
                **{flag: NAMESPACE_FLAGS[kind] for flag, kind in CLONE_NAMESPACE_FLAGS.items()}}
 OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
@@ -723,6 +723,7 @@ class RealRun:
                               last_wait_status=proc.last_wait_status,
                               lock_result=proc.lock_result)
         status = procfs.status(proc.pid) or {}
+        st = procfs.stat(proc.pid)
         fds = procfs.fds(proc.pid, self.driver.fd_floor) or []
         cloexec = frozenset(fd for fd in fds
                             if (procfs.fd_flags(proc.pid, fd) or 0) & os.O_CLOEXEC)
@@ -760,7 +761,11 @@ class RealRun:
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(status.get("ShdPnd")),
-            sig_received=received, spawn_us=proc.spawn_us, mappings=mappings,
+            sig_received=received,
+            pgrp=self._name_of(st.pgrp) if st is not None else None,
+            session=self._name_of(st.session) if st is not None else None,
+            cwd=self._cwd(proc), umask=status.get("Umask"),
+            spawn_us=proc.spawn_us, mappings=mappings,
             thread_obs={name: self._thread_obs(proc, task, status)
                         for name, task in proc.threads.items() if not task.gone},
         )
@@ -785,6 +790,16 @@ class RealRun:
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(process_status.get("ShdPnd")))
+
+    def _cwd(self, proc: Proc) -> str | None:
+        """The working directory as a scratch path ("." the scratch directory itself);
+        None if it is not inside the scratch directory or cannot be read."""
+        try:
+            where = os.readlink(f"/proc/{proc.pid}/cwd")
+        except OSError:
+            return None
+        relative = os.path.relpath(where, os.path.realpath(self.scratch))
+        return None if relative == ".." or relative.startswith("../") else relative
 
     def _name_of(self, pid: int | None) -> str | None:
         assert self.driver is not None
@@ -1346,6 +1361,31 @@ class RealRun:
                 else:
                     self.names.failed[name] = errno_name(r.err) or "EBADF"
         return done
+
+    # -- verbs: identity and working directory ----------------------------------------------------
+    @HANDLERS.handles(ops.Chdir)
+    def _v_chdir(self, task: Task, op: ops.Chdir) -> None:
+        absolute = op.path == "/dev/null"
+        self._call(task, op, lib.FL_OP_CHDIR, (int(absolute),),
+                   b"" if absolute else op.path.encode())
+
+    @HANDLERS.handles(ops.Umask)
+    def _v_umask(self, task: Task, op: ops.Umask) -> None:
+        self._call(task, op, lib.FL_OP_UMASK, (op.mode,))
+
+    @HANDLERS.handles(ops.Setpgid)
+    def _v_setpgid(self, task: Task, op: ops.Setpgid) -> None:
+        """setpgid(pid, pgid) with the pids of the scenario's processes (0 for the caller
+        itself and for a group the target leads), so it names nothing outside the run."""
+        target, group = self._proc(op.target, op), self._proc(op.group, op)
+        caller = task.proc
+        pid = 0 if target is caller else target.pid
+        pgid = 0 if target is group else group.pid
+        self._call(task, op, lib.FL_OP_SETPGID, (pid, pgid))
+
+    @HANDLERS.handles(ops.Setsid)
+    def _v_setsid(self, task: Task, op: ops.Setsid) -> None:
+        self._call(task, op, lib.FL_OP_SETSID)
 
     @HANDLERS.handles(ops.Open)
     def _v_open(self, task: Task, op: ops.Open) -> None:

@@ -85,6 +85,7 @@ class Stat:
     state: str
     ppid: int
     pgrp: int
+    session: int
     minflt: int
     starttime: int
     exit_code: int  # the wait status, for a zombie (field 52)
@@ -97,8 +98,8 @@ def parse_stat(text: str) -> Stat | None:
     fields = text[close + 2:].split()
     # fields[0] is field 3 (state)
     try:
-        return Stat(fields[0], int(fields[1]), int(fields[2]), int(fields[7]), int(fields[19]),
-                    int(fields[49]) if len(fields) > 49 else 0)
+        return Stat(fields[0], int(fields[1]), int(fields[2]), int(fields[3]), int(fields[7]),
+                    int(fields[19]), int(fields[49]) if len(fields) > 49 else 0)
     except (IndexError, ValueError):
         return None
 

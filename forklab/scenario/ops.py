@@ -119,7 +119,7 @@ class Vfork(Op):
 @dataclass(frozen=True, kw_only=True)
 class Clone(Op):
     verb = "clone"
-    flags: frozenset[str]  # of vm, vfork, files, sighand, pidfd, clear_sighand, and the
+    flags: frozenset[str]  # of vm, vfork, files, sighand, fs, pidfd, clear_sighand, and the
     # namespace flags newpid, newns, newuts, newipc, newnet, newuser
 
 
@@ -198,6 +198,35 @@ class ThreadExit(Op):
     """``P/T: exit``: the thread ends (pthread_exit)."""
 
     verb = "thread_exit"
+
+
+# --- identity and working directory -----------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Chdir(Op):
+    verb = "chdir"
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Umask(Op):
+    verb = "umask"
+    mode: int  # the new mask, 0 to 0o777
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setpgid(Op):
+    """``setpgid(pid of target, pid of group)``: target joins the group whose id is the
+    group process's pid; target == group makes target the leader of a new group."""
+
+    verb = "setpgid"
+    target: str
+    group: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setsid(Op):
+    verb = "setsid"
 
 
 # --- files ------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ _ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping"
             "blank": "a blank process (pidfd_empty)"}
 
 WRITTEN_VERBS = tuple(sorted(v for v in VERBS if v != "thread_exit"))
-CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "pidfd", "clear_sighand",
+CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "fs", "pidfd", "clear_sighand",
                *ops.CLONE_NAMESPACE_FLAGS)
 SPAWN_ACTIONS = ("close=FD", "dup2=FD:NUM", "open=NUM:PATH", "closefrom=NUM", "chdir=PATH",
                  "setsid", "setpgroup", "sigmask=SIG+SIG", "sigdefault=SIG+SIG")
@@ -102,6 +102,7 @@ _MMAP_OPTIONS = {"anon": "backing", "private": "share", "shared": "share", "rw":
 _OPEN_OPTIONS = {"ro": "mode", "wo": "mode", "rw": "mode", "cloexec": "cloexec",
                  "append": "append", "create": "create"}
 MUTEX_KINDS = ("normal", "errorcheck")
+_OCTAL_MODE = re.compile(r"[0-7]{1,4}")
 _WAIT_OPTIONS = {"nohang": "nohang", "untraced": "untraced"}
 _WAITID_OPTIONS = {"nowait": "nowait", "nohang": "nohang"}
 _CHOICES = {
@@ -781,7 +782,7 @@ class _Line:
                 "prot": self.choice(args[1], _CHOICES["mprotect"], "a protection")}
 
     # -- verbs: processes ------------------------------------------------------------------
-    @RULES.handles(ops.Fork, ops.Vfork, ops.Thread, ops.Fflush, ops.PidfdEmpty)
+    @RULES.handles(ops.Fork, ops.Vfork, ops.Thread, ops.Fflush, ops.PidfdEmpty, ops.Setsid)
     def v_fork(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 0, 0, "no arguments")
         return {}
@@ -891,6 +892,29 @@ class _Line:
         target = self.parse_actor(self.word(args[0], "a process"), args[0].start, None)
         sig = _signal(self.src, self.word(args[1], "a signal"), args[1].start, "kill")
         return {"target": target.process, "thread": target.thread, "signal": sig}
+
+    # -- verbs: identity and working directory ----------------------------------------------
+    @RULES.handles(ops.Chdir)
+    def v_chdir(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a path")
+        return {"path": _path(self.src, self.word(args[0], "a path"), args[0].start)}
+
+    @RULES.handles(ops.Umask)
+    def v_umask(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a mode in octal, like 027")
+        text = self.word(args[0], "a mode")
+        if not _OCTAL_MODE.fullmatch(text) or int(text, 8) > 0o777:
+            self.fail(args[0].start, f"expected a mode of 1 to 4 octal digits, at most 0777 "
+                                     f"(like 022 or 077), got '{text}'")
+        return {"mode": int(text, 8)}
+
+    @RULES.handles(ops.Setpgid)
+    def v_setpgid(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "a process and the process whose group it joins (itself: a "
+                               "new group it leads)")
+        target, group = (self.use(self.word(tok, "a process"), tok.start, ("process",))
+                         for tok in args)
+        return {"target": target, "group": group}
 
     # -- verbs: files ----------------------------------------------------------------------
     @RULES.handles(ops.Open)

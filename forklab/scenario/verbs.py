@@ -42,6 +42,7 @@ class Verb:
 
 _MEMORY = "Memory"
 _PROCESSES = "Processes"
+_IDENTITY = "Identity and working directory"
 _FILES = "Files"
 _THREADS = "Threads, locks, memory allocation"
 _SIGNALS = "Signals and time"
@@ -72,6 +73,10 @@ _ALL = (
     Verb(ops.Kill, "P: kill C[/T] SIG", _PROCESSES),
     Verb(ops.Thread, "P: thread -> T", _PROCESSES, ("thread",)),
     Verb(ops.ThreadExit, "P/T: exit", _PROCESSES),
+    Verb(ops.Chdir, "P: chdir PATH", _IDENTITY),
+    Verb(ops.Umask, "P: umask MODE", _IDENTITY),
+    Verb(ops.Setpgid, "P: setpgid C Q", _IDENTITY),
+    Verb(ops.Setsid, "P: setsid", _IDENTITY),
     Verb(ops.Open, "P: open PATH [ro|wo|rw] [cloexec] [append] [create] -> FD", _FILES, ("fd",)),
     Verb(ops.Pipe, "P: pipe [cloexec] -> R, W", _FILES, ("fd", "fd")),
     Verb(ops.Dup, "P: dup FD [cloexec] -> NEW", _FILES, ("fd",)),

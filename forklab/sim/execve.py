@@ -48,6 +48,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     proc.sighand.reset_caught()
     namespaces.after_exec(thread)
     thread.tls, thread.descriptor_tid = next(k._tls), None
+    proc.execed = True  # its cwd, umask, group and session stay (the fs_struct is kept)
     if program.kind == "probe":
         proc.mm = AddressSpace(k.memory, UserMemory())
     else:

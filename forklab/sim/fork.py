@@ -2,7 +2,7 @@
 
 :func:`clone` makes every new task: it shares or copies the address space
 (``copy_mm``), the fd table (``copy_files``), the signal handlers
-(``copy_sighand``) as the flags say, and starts a new thread group with
+(``copy_sighand``), the cwd and umask (``copy_fs``) as the flags say, and starts a new thread group with
 nothing pending (``copy_signal``) unless the ``thread`` flag joins the
 caller's. ``fork`` is libc's prologue (the atfork prepare handlers, which may
 wait for a lock) + ``clone`` with nothing shared + the epilogue; ``vfork`` is
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from forklab.scenario import ops
 from forklab.sim import cost, namespaces
 from forklab.sim.files import FdTable, OpenFile, PidFd
+from forklab.sim.fs_struct import FsStruct
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.signals import SigHand
@@ -32,16 +33,17 @@ SHARING = frozenset({"vm", "files", "sighand"})
 
 
 def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozenset[str],
-          files: FdTable | None = None, sighand: SigHand | None = None) -> Process | None:
+          files: FdTable | None = None, sighand: SigHand | None = None,
+          fs: FsStruct | None = None) -> Process | None:
     """``copy_process``: share what the flags say, copy the rest.
 
-    Flags: ``vm``, ``files``, ``sighand``, ``vfork``, ``pidfd``,
+    Flags: ``vm``, ``files``, ``sighand``, ``fs``, ``vfork``, ``pidfd``,
     ``clear_sighand``, the namespace flags ``newpid``... (the scenario language's;
     :mod:`forklab.sim.namespaces`), ``thread`` (a new thread
     ``name`` of the caller's process, with a TLS block of its own, as
     pthread_create's CLONE_SETTLS gives it) and ``blank`` (an empty address
-    space: the what-if creators, which copy nothing of the caller and pass the
-    child's ``files`` and ``sighand``). Returns the process the new task is in,
+    space: the what-if creators, which copy nothing of the caller's memory and pass
+    the child's ``files``, ``sighand`` and ``fs``). Returns the process the new task is in,
     or None when the call fails.
     """
     if ("sighand" in flags and "vm" not in flags) or \
@@ -65,9 +67,9 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
         return parent
     child = Process(name, next(k._pids), copy_mm(k, parent, flags),
                     copy_files(k, parent, flags, files), copy_sighand(parent, flags, sighand),
-                    {MAIN: task}, parent=parent.name, parent_thread=thread.name,
-                    sibling=next(k._order), pgrp=parent.pgrp, session=parent.session,
-                    pid_ns=ns.of("pid"))
+                    {MAIN: task}, copy_fs(parent, flags, fs), parent=parent.name,
+                    parent_thread=thread.name, sibling=next(k._order), pgrp=parent.pgrp,
+                    session=parent.session, pid_ns=ns.of("pid"))
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
     k.processes[name] = child
     namespaces.joined(k, child)
@@ -118,6 +120,13 @@ def copy_sighand(parent: Process, flags: frozenset[str],
     if "clear_sighand" in flags:
         sighand.reset_caught()
     return sighand
+
+
+def copy_fs(parent: Process, flags: frozenset[str], given: FsStruct | None = None) -> FsStruct:
+    """The child's cwd and umask: the ones made for it, the parent's (``fs``), or a copy."""
+    if given is not None:
+        return given
+    return parent.fs if "fs" in flags else parent.fs.copy()
 
 
 def clone_failed(k: Kernel, proc: Process, thread: Thread, name: str, errno: str) -> None:

@@ -31,6 +31,7 @@ from forklab.sim import (
     exit_wait,
     fdops,
     fork,
+    identity,
     libc_calls,
     mman,
     namespaces,
@@ -41,6 +42,7 @@ from forklab.sim import (
 )
 from forklab.sim.budget import BoundExceeded, Budget, OverBudget
 from forklab.sim.files import DevNull, FdTable, OpenFile, Pipe, RegularFile, soft_fd_limit
+from forklab.sim.fs_struct import FsStruct, own_umask
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace, PhysicalMemory, SharedObject
 from forklab.sim.rules import KERNEL, Rules
@@ -61,7 +63,7 @@ from forklab.sim.waits import (
 __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
-         namespaces, dirstreams)
+         namespaces, dirstreams, identity)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 
@@ -85,6 +87,7 @@ class Kernel:
         self.fd_limit = fd_limit if fd_limit is not None else soft_fd_limit()
         self.memlock_limit = mman.own_memlock_limit() if memlock_limit == "own" \
             else memlock_limit
+        self.umask = own_umask()  # the first process's, as the real backend's inherits it
         self.coefficients = coefficients
         self.rules = rules
         self.budget = budget or Budget()
@@ -156,7 +159,7 @@ class Kernel:
         main = fork.new_thread(self, MAIN)
         main.ns = self.namespaces.first()
         self.processes[name] = Process(name, next(self._pids), mm, files, SigHand(),
-                                       {MAIN: main})
+                                       {MAIN: main}, FsStruct(".", self.umask), pgrp=name)
 
     # -- running ops -------------------------------------------------------------
 

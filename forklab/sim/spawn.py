@@ -120,4 +120,5 @@ def file_action(k: Kernel, owner: Process, target: Process, action: SpawnAction)
         kind = "file" if action.path == "/dev/null" else fdops.resolve(k, action.path)[0]
         if kind != "dir":
             return {"file": "ENOTDIR", "missing": "ENOENT"}.get(kind, kind)
+        target.fs.cwd = action.path
     return None

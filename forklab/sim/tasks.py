@@ -14,6 +14,7 @@ from typing import Any
 
 from forklab.scenario.model import Program
 from forklab.sim.files import FdTable
+from forklab.sim.fs_struct import FsStruct
 from forklab.sim.memory import AddressSpace
 from forklab.sim.namespaces import Membership
 from forklab.sim.signals import Pending, SigHand
@@ -84,6 +85,7 @@ class Process:
     files: FdTable
     sighand: SigHand
     threads: dict[str, Thread]
+    fs: FsStruct  # cwd and umask: shared by threads and CLONE_FS, copied otherwise
     parent: str | None = None
     parent_thread: str = MAIN  # the thread of the parent that made it, which its SIGCHLD seeks
     children: list[str] = field(default_factory=list)
@@ -108,9 +110,10 @@ class Process:
     sibling: int = 0  # its place in its parent thread's children list (lower: older)
     stopped: bool = False  # a stop signal stopped it (group stop) until a SIGCONT
     stop_report: str | None = None  # the stop signal, until a WUNTRACED wait reports it
-    pgrp: str = ""  # its process group: "" the first process's, else its leader's name
+    pgrp: str = ""  # its process group: its leader's name (the first process leads one)
     session: str = ""  # its session: "" forklab's, else its leader's name
     pid_ns: int = 0  # its PID namespace, for life (namespaces.INITIAL: forklab's)
+    execed: bool = False  # it has run execve since it was made (setpgid by its parent: EACCES)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a
@@ -120,6 +123,7 @@ class Process:
         new.mm = copy.deepcopy(self.mm, memo)
         new.files = copy.deepcopy(self.files, memo)
         new.sighand = copy.deepcopy(self.sighand, memo)
+        new.fs = copy.deepcopy(self.fs, memo)
         new.threads = {name: copy.deepcopy(t, memo) for name, t in self.threads.items()}
         new.children = list(self.children)
         new.shared_pending = self.shared_pending.copy()

@@ -3,7 +3,11 @@
 Spawn templates (prepare once, start many), a blank process configured
 through a pidfd before it runs, and Windows' CreateProcess with an explicit
 list of inherited fds. Each creates its process with :func:`forklab.sim.fork.clone`
-(``blank``: nothing of the caller is copied), then execs.
+(``blank``: nothing of the caller's memory is copied), then execs. Each design's
+process starts in its caller's working directory with its caller's umask (a
+copy: CreateProcess's default current directory is its caller's; a blank
+process's `chdir=` action changes its own), and in its caller's process group
+and session.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from forklab.scenario import ops
 from forklab.scenario.model import Program, SpawnAction
 from forklab.sim import cost, execve, fork, spawn
 from forklab.sim.files import FdTable, OpenFile, PidFd
+from forklab.sim.fs_struct import FsStruct
 from forklab.sim.signals import SigHand
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.tasks import MAIN, Process
@@ -41,7 +46,7 @@ def op_spawn_from(k: Kernel, proc: Process, thread: Thread, op: ops.SpawnFrom) -
 def op_pidfd_empty(k: Kernel, proc: Process, thread: Thread, op: ops.PidfdEmpty) -> None:
     """A blank process: no memory, no fds, default signals, not yet running."""
     blank = Process(op.binds[0], 0, None, FdTable(), SigHand(),
-                    {MAIN: fork.new_thread(k, MAIN)}, parent=proc.name)
+                    {MAIN: fork.new_thread(k, MAIN)}, proc.fs.copy(), parent=proc.name)
     k.blanks[op.binds[0]] = blank
     number = proc.files.lowest_free(k.fd_limit)
     if number is not None:
@@ -67,7 +72,7 @@ def op_configure(k: Kernel, proc: Process, thread: Thread, op: ops.Configure) ->
 def op_pidfd_exec(k: Kernel, proc: Process, thread: Thread, op: ops.PidfdExec) -> None:
     blank = k.blanks.pop(op.blank)
     _create(k, proc, thread, op.binds[0], op.program, blank.files, blank.sighand,
-            blank.main.mask)
+            blank.main.mask, blank.fs)
 
 
 @HANDLERS.handles(ops.CreateProcess)
@@ -81,17 +86,17 @@ def op_create_process(k: Kernel, proc: Process, thread: Thread, op: ops.CreatePr
             _failed(k, proc, thread, op.binds[0], "EBADF", files)
             return
         files.install(number, slot.file)
-    _create(k, proc, thread, op.binds[0], op.program, files, SigHand(), set())
+    _create(k, proc, thread, op.binds[0], op.program, files, SigHand(), set(), proc.fs.copy())
 
 
 def _create(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
-            files: FdTable, sighand: SigHand, mask: set[str]) -> None:
-    """A process made from nothing of the caller's but the fds and handlers given,
-    running ``program`` at once."""
+            files: FdTable, sighand: SigHand, mask: set[str], fs: FsStruct) -> None:
+    """A process made from nothing of the caller's but the fds, handlers, cwd and umask
+    given, running ``program`` at once."""
     if program.kind == "missing":
         _failed(k, proc, thread, name, "ENOENT", files)
         return
-    child = fork.clone(k, proc, thread, name, BLANK, files=files, sighand=sighand)
+    child = fork.clone(k, proc, thread, name, BLANK, files=files, sighand=sighand, fs=fs)
     if child is None:  # (a PID namespace whose init is gone: ENOMEM)
         files.close_all()
         return

@@ -1,0 +1,76 @@
+"""The calls on a process's place and identity: ``chdir``, ``umask``, ``setpgid``,
+``setsid``.
+
+The working directory and umask live in the fs_struct (:mod:`forklab.sim.fs_struct`);
+the process group and session in the process (Linux's ``signal_struct``: a thread's
+are its process's). A group or session is named by its leader, the process whose pid
+is its id. ``setpgid`` and ``setsid`` refuse as ``sys_setpgid`` and ``sys_setsid`` do
+(tests/kernel_facts/proc_identity.c).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from forklab.scenario import ops
+from forklab.sim import fdops
+from forklab.sim.syscall import HANDLERS, set_errno
+
+if TYPE_CHECKING:
+    from forklab.sim.kernel import Kernel
+    from forklab.sim.tasks import Process, Thread
+
+
+@HANDLERS.handles(ops.Chdir)
+def op_chdir(k: Kernel, proc: Process, thread: Thread, op: ops.Chdir) -> None:
+    # /dev/null is a device, not a directory
+    kind = "file" if op.path == "/dev/null" else fdops.resolve(k, op.path)[0]
+    if kind == "dir":
+        proc.fs.cwd = op.path
+    else:
+        set_errno(proc, thread, {"file": "ENOTDIR", "missing": "ENOENT"}.get(kind, kind))
+
+
+@HANDLERS.handles(ops.Umask)
+def op_umask(k: Kernel, proc: Process, thread: Thread, op: ops.Umask) -> None:
+    proc.fs.umask = op.mode
+
+
+def _group_exists(k: Kernel, leader: str, session: str) -> bool:
+    """Whether a process group of that id (its leader's name) has a member not yet
+    reaped in the session (a zombie stays in its group until it is reaped)."""
+    return any(p.state != "reaped" and p.pgrp == leader and p.session == session
+               for p in k.processes.values())
+
+
+@HANDLERS.handles(ops.Setpgid)
+def op_setpgid(k: Kernel, proc: Process, thread: Thread, op: ops.Setpgid) -> None:
+    target = k.processes.get(op.target)
+    errno = None
+    if target is None or target.state == "reaped":
+        errno = "ESRCH"
+    elif target is not proc:
+        if target.parent != proc.name:
+            errno = "ESRCH"  # only the caller or a child of it
+        elif target.session != proc.session:
+            errno = "EPERM"
+        elif target.execed:
+            errno = "EACCES"  # a child that has run execve
+    if errno is None and target is not None:
+        if target.session == target.name:
+            errno = "EPERM"  # a session leader stays in its group
+        elif op.group != op.target and not _group_exists(k, op.group, proc.session):
+            errno = "EPERM"
+        else:
+            target.pgrp = op.group
+            return
+    assert errno is not None
+    set_errno(proc, thread, errno)
+
+
+@HANDLERS.handles(ops.Setsid)
+def op_setsid(k: Kernel, proc: Process, thread: Thread, op: ops.Setsid) -> None:
+    if proc.session == proc.name or any(p.state != "reaped" and p.pgrp == proc.name
+                                        for p in k.processes.values()):
+        set_errno(proc, thread, "EPERM")  # a session or group leader already
+        return
+    proc.session = proc.pgrp = proc.name
