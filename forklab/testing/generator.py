@@ -562,6 +562,10 @@ GUARDS: dict[str, Guard] = {
     "unblock": lambda g, v, a: _single(a),
     "raise": lambda g, v, a: True,
     "sleep": lambda g, v, a: not sim_view.timed_programs(g.kernel),
+    "chdir": lambda g, v, a: True,
+    "umask": lambda g, v, a: True,
+    "setpgid": lambda g, v, a: True,
+    "setsid": lambda g, v, a: True,
     "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
 }
 
@@ -690,7 +694,7 @@ CLONE_SETS = ("none", "files", "pidfd", "files,pidfd", "clear_sighand", "sighand
               "vm,sighand", "vm,files", "vm,vfork", "vm,vfork,sighand", "vm,vfork,files",
               "vm,vfork,pidfd", "clear_sighand,sighand", "vm,pidfd,clear_sighand",
               "newuts,newipc", "newnet", "newpid", "newpid,files", "vm,vfork,newpid",
-              "newuser,newuts,newns")
+              "newuser,newuts,newns", "fs", "vm,vfork,fs")
 UNSHARE_SETS = ("uts", "ipc,net", "mnt", "user", "user,uts", "uts,ipc,net,mnt")
 """Never pid: the caller's later children would join the new init's namespace with a
 parent outside it, and that init's exit then waits for them to be reaped, which the
@@ -1040,6 +1044,34 @@ def r_sleep(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: sleep {pick(draw, DURATIONS)}")
 
 
+CHDIR_PATHS = ("sub", "a.txt", "missing", "/dev/null", "sub/x")  # a directory once a file
+# in it exists; the others: ENOTDIR, ENOENT
+UMASKS = ("022", "077", "0", "027")
+
+
+def r_chdir(g: Generator, draw: Draw, a: Actor) -> None:
+    dirs = sorted({path.rpartition("/")[0] for _, path in g.mappings.values()
+                   if path and "/" in path})
+    g.apply(f"{a.text}: chdir {pick(draw, list(CHDIR_PATHS) + dirs)}")
+
+
+def r_umask(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: umask {pick(draw, UMASKS)}")
+
+
+def r_setpgid(g: Generator, draw: Draw, a: Actor) -> None:
+    """The caller or one of its children (or, now and then, another process: ESRCH)
+    joins the group of the caller, of itself (a new one), or of another process."""
+    names = sorted(g.kernel.processes)
+    target = pick(draw, [a.proc.name, *a.proc.children] if not chance(draw, 6) else names)
+    group = pick(draw, [a.proc.name, target] if not chance(draw, 4) else names)
+    g.apply(f"{a.text}: setpgid {target} {group}")
+
+
+def r_setsid(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: setsid")
+
+
 def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
     choices = ["printf"]
     if any(m.prot == "rw" for m in a.proc.mappings.values()):
@@ -1081,6 +1113,7 @@ RULES: dict[str, Rule] = {
     "atfork": r_atfork, "malloc": r_malloc,
     "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
+    "chdir": r_chdir, "umask": r_umask, "setpgid": r_setpgid, "setsid": r_setsid,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}
