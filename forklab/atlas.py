@@ -61,6 +61,8 @@ METHODS = (
            "new", "new"),
     Method("clone-sighand", "clone(CLONE_VM|CLONE_SIGHAND): the handlers shared",
            "parent: clone vm,sighand -> new", "new", "new"),
+    Method("clone-fs", "clone(CLONE_FS): the working directory and umask shared",
+           "parent: clone fs -> new", "new", "new"),
     Method("spawn-template", "what if: a spawn template, prepared once, then started",
            "parent: spawn_template probe -> tpl\nparent: spawn_from tpl -> new", "new", "new",
            sim_only=True),
@@ -90,6 +92,10 @@ class Attribute:
     per_thread: bool = False
     identity: bool = False  # read says whether both sides hold the same object
 
+
+_NOT_A_LEADER = ("parent: fork -> leader\nparent: setpgid leader leader\n"
+                 "parent: setpgid parent leader")
+"""The parent joins a group its child leads: it leads no group, so it may `setsid`."""
 
 ATTRIBUTES = (
     Attribute("fds", "open file descriptors", "fork(2), execve(2)",
@@ -156,6 +162,17 @@ ATTRIBUTES = (
                 identity=True, per_thread=True)
       for kind, title in (("mnt", "mount"), ("uts", "UTS (hostname)"), ("ipc", "IPC"),
                           ("net", "network"), ("user", "user"))),
+    Attribute("ppid", "the parent process", "fork(2), execve(2), getppid(2)", "",
+              "{p}.parent == parent.parent", None, identity=True),
+    Attribute("pgid", "the process group", "fork(2), execve(2), setpgid(2)", _NOT_A_LEADER,
+              "{p}.pgrp", "{p}: setsid"),
+    Attribute("sid", "the session", "fork(2), execve(2), setsid(2)", _NOT_A_LEADER,
+              "{p}.session", "{p}: setsid"),
+    Attribute("cwd", "the working directory", "fork(2), clone(2), execve(2), chdir(2)",
+              "parent: mmap f 1p file=sub/f\nparent: mmap g 1p file=other/g\n"
+              "parent: chdir sub", "{p}.cwd", "{p}: chdir other"),
+    Attribute("umask", "the file mode creation mask", "fork(2), clone(2), umask(2)",
+              "parent: umask 027", "{p}.umask", "{p}: umask 077"),
 )
 
 

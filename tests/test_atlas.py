@@ -64,6 +64,34 @@ def model_rows() -> dict[str, dict[str, str | None]]:
       for method in ("fork", "vfork", "posix_spawn")),
     *((f"{kind}-ns", "exec", "kept", "execve(2): namespaces are not among the exceptions")
       for kind in ("pid", "mnt", "uts", "ipc", "net", "user")),
+    ("ppid", "fork", "reset", "fork(2): \"The child's parent process ID is the same as the "
+                              "parent's process ID.\""),
+    ("ppid", "pthread_create", "shared", "pthreads(7): threads share the parent process ID"),
+    ("pgid", "fork", "copied", "setpgid(2): \"A child created via fork(2) inherits its "
+                               "parent's process group ID.\""),
+    ("pgid", "exec", "kept", "setpgid(2): \"The PGID is preserved across an execve(2).\""),
+    ("pgid", "pthread_create", "shared", "pthreads(7): threads share the process group ID"),
+    ("sid", "fork", "copied", "credentials(7): \"A child created by fork(2) inherits its "
+                              "parent's session ID.\""),
+    ("sid", "exec", "kept", "credentials(7): \"The session ID is preserved across an "
+                            "execve(2).\""),
+    ("cwd", "fork", "copied", "chdir(2): \"A child process created via fork(2) inherits its "
+                              "parent's current working directory.\""),
+    ("cwd", "exec", "kept", "chdir(2): \"The current working directory is left unchanged by "
+                            "execve(2).\""),
+    ("cwd", "clone-fs", "shared", "clone(2): \"If CLONE_FS is set, the caller and the child "
+                                  "process share the same filesystem information.\""),
+    ("cwd", "clone-files", "copied", "clone(2): \"If CLONE_FS is not set, the child process "
+                                     "works on a copy of the filesystem information\""),
+    ("cwd", "pthread_create", "shared", "pthreads(7): threads share the current directory"),
+    ("umask", "fork", "copied", "umask(2): \"A child process created via fork(2) inherits its "
+                                "parent's umask.\""),
+    ("umask", "exec", "kept", "umask(2): \"The umask is left unchanged by execve(2).\""),
+    ("umask", "clone-fs", "shared", "clone(2): the shared filesystem information \"includes "
+                                    "the root of the filesystem, the current working "
+                                    "directory, and the umask\""),
+    ("umask", "pthread_create", "shared", "pthreads(7): threads share the file mode creation "
+                                          "mask (umask)"),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,
