@@ -886,6 +886,9 @@ def test_identity_fs_and_environment_across_creators():
     for case in ("clone_fs", "thread"):
         expect(f, {f"{case}.parent_umask": "077"})
         assert f[f"{case}.parent_cwd"] != "sub"
+    # environ is glibc's, in the process's memory: a vfork child's setenv is its parent's
+    expect(f, {"fork.parent_env": 1, "clone.parent_env": 1, "clone_fs.parent_env": 1,
+               "vfork.parent_env": 2, "thread.parent_env": 2})
 
 
 def test_setpgid_setsid_and_pdeathsig():

@@ -8,7 +8,7 @@
  * "sub", its own process group, FL_X=1 in its environment, RLIMIT_NOFILE soft
  * 200, RLIMIT_CORE soft 0, PR_SET_PDEATHSIG SIGUSR2), then each creator's new
  * task reports its values ("CASE.KEY=VALUE") and, where it can act, changes
- * umask and cwd; the parent then reports its own again ("CASE.parent_*").
+ * umask, cwd and FL_X; the parent then reports its own again ("CASE.parent_*").
  * "unpriv.*": the same calls by a user other than root (uid 65534).
  */
 #include "proc_common.h"
@@ -79,6 +79,7 @@ static void report(const char *c)
 /* What the new task does once it has reported: change what it can. */
 static void change(void)
 {
+    setenv("FL_X", "2", 1);
     umask(077);
     if (chdir("..") != 0)
         _exit(91);
@@ -93,6 +94,10 @@ static void parent_after(const char *c)
     kv(key, "%03o", (unsigned)old);
     snprintf(key, sizeof key, "%s.parent_cwd", c);
     kv(key, "%s", cwd);
+    const char *x = getenv("FL_X");
+    snprintf(key, sizeof key, "%s.parent_env", c);
+    kv(key, "%s", x ? x : "(unset)");
+    setenv("FL_X", "1", 1);
     if (strcmp(cwd, "sub") != 0 && chdir("sub") != 0)
         _exit(92);
 }
