@@ -1010,6 +1010,30 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
 #endif
 }
 
+/* The environment a new image gets: the scenario's (environ, as execv passes it),
+ * then forklab's own variables; the probe removes those when it starts. */
+static int scenario_envp(char **out, int cap, char *const *own)
+{
+    int n = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (n >= cap - 8)
+            return -1;
+        out[n++] = *e;
+    }
+    for (; own && *own; own++)
+        out[n++] = *own;
+    out[n] = NULL;
+    return n;
+}
+
+static void drop_forklab_variables(void)
+{
+    static const char *const own[] = {"FORKLAB_CHAN", "FORKLAB_CONNECT", "FORKLAB_TOKEN",
+                                      "FORKLAB_FIRST", "FORKLAB_PROBE", "FORKLAB_FD_FLOOR"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        unsetenv(own[i]);
+}
+
 static void op_spawn(struct task *t, struct fl_cmd *c, char *data, size_t len,
                      struct fl_reply *r)
 {
@@ -1030,18 +1054,25 @@ static void op_spawn(struct task *t, struct fl_cmd *c, char *data, size_t len,
     argv_z[na] = NULL;
 
     char env_connect[160], env_token[64], env_probe[4200], env_floor[48];
-    char *envp[5] = {NULL, NULL, NULL, NULL, NULL};
+    char *own[5] = {NULL, NULL, NULL, NULL, NULL};
     int kind = (int)c->a[4];
     if (kind == FL_PROG_PROBE) {
         snprintf(env_connect, sizeof env_connect, "FORKLAB_CONNECT=%s", address);
         snprintf(env_token, sizeof env_token, "FORKLAB_TOKEN=%lld", (long long)c->a[0]);
         snprintf(env_probe, sizeof env_probe, "FORKLAB_PROBE=%s", probe_path);
         snprintf(env_floor, sizeof env_floor, "FORKLAB_FD_FLOOR=%d", fd_floor);
-        envp[0] = env_connect;
-        envp[1] = env_token;
-        envp[2] = env_probe;
-        envp[3] = env_floor;
+        own[0] = env_connect;
+        own[1] = env_token;
+        own[2] = env_probe;
+        own[3] = env_floor;
         path = probe_path;
+    }
+    char *envp[FL_MAX_ENV + 8];
+    if (scenario_envp(envp, FL_MAX_ENV + 8, own) < 0) {
+        r->v[FL_V_RESULT] = -1;
+        r->v[FL_V_RESULT2] = E2BIG;
+        errno = E2BIG;
+        return;
     }
 
     posix_spawn_file_actions_t fa;
@@ -1126,7 +1157,7 @@ static void op_exec(struct task *t, struct fl_cmd *c, char *data, size_t len,
     char *path = s[0];
     char *argv[64];
     char env_chan[64], env_probe[4200], env_floor[48];
-    char *envp[4] = {NULL, NULL, NULL, NULL};
+    char *own[4] = {NULL, NULL, NULL, NULL};
     argv[0] = path;
     for (int i = 1; i < n; i++)
         argv[i] = s[i];
@@ -1135,13 +1166,20 @@ static void op_exec(struct task *t, struct fl_cmd *c, char *data, size_t len,
         snprintf(env_chan, sizeof env_chan, "FORKLAB_CHAN=%d", t->ch);
         snprintf(env_probe, sizeof env_probe, "FORKLAB_PROBE=%s", probe_path);
         snprintf(env_floor, sizeof env_floor, "FORKLAB_FD_FLOOR=%d", fd_floor);
-        envp[0] = env_chan;
-        envp[1] = env_probe;
-        envp[2] = env_floor;
+        own[0] = env_chan;
+        own[1] = env_probe;
+        own[2] = env_floor;
         path = probe_path;
         argv[0] = probe_path;
-        rt_fcntl(t->ch, F_SETFD, 0); /* the one forklab fd exec keeps */
     }
+    char *envp[FL_MAX_ENV + 8];
+    if (scenario_envp(envp, FL_MAX_ENV + 8, own) < 0) {
+        r->v[FL_V_RESULT] = -1;
+        errno = E2BIG;
+        return;
+    }
+    if (kind == FL_PROG_PROBE)
+        rt_fcntl(t->ch, F_SETFD, 0); /* the one forklab fd exec keeps */
     execve(path, argv, envp);
     int e = errno;
     if (kind == FL_PROG_PROBE)
@@ -1547,6 +1585,18 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_SETSID:
         r.v[FL_V_RESULT] = setsid();
         break;
+    case FL_OP_SETENV: {
+        char *nv[2] = {NULL, NULL};
+        if (split_strings(data, len, nv, 2) != 2) {
+            reply_fail(t->ch, "malformed setenv");
+            return;
+        }
+        r.v[FL_V_RESULT] = setenv(nv[0], nv[1], 1);
+        break;
+    }
+    case FL_OP_UNSETENV:
+        r.v[FL_V_RESULT] = unsetenv(data);
+        break;
     default:
         if (fd >= 0)
             rt_close(fd);
@@ -1717,6 +1767,8 @@ int main(int argc, char **argv)
     fl_state.mutex_size = sizeof(pthread_mutex_t);
     fl_state.stdout_wbase_addr = (uint64_t)(uintptr_t)&stdout->_IO_write_base;
     fl_state.stdout_wptr_addr = (uint64_t)(uintptr_t)&stdout->_IO_write_ptr;
+    fl_state.environ_addr = (uint64_t)(uintptr_t)&environ;
+    drop_forklab_variables(); /* the scenario's environment starts empty */
 
     struct task t = {ch, 1};
     errno = 0; /* a fresh image: errno starts at 0 */

@@ -109,6 +109,7 @@ struct fl_state {
     uint64_t mutex_size;
     uint64_t stdout_wbase_addr; /* &stdout->_IO_write_base and _IO_write_ptr: the bytes */
     uint64_t stdout_wptr_addr;  /* between them wait in stdout's buffer */
+    uint64_t environ_addr;   /* &environ: the driver reads the environment from there */
 };
 #define FL_STATE_MAGIC 0x666f726b6c616221ULL
 
@@ -177,11 +178,15 @@ struct fl_state {
                              * entry, 0 none (the end, or errno) */
 #define FL_OP_MQ_OPEN 141   /* data: name ("/run-unique-NAME"): a new queue, its name
                              * removed at once */
-/* identity and working directory */
+/* identity, working directory and environment */
 #define FL_OP_CHDIR 110     /* a0 1 = absolute (/dev/null); data: path */
 #define FL_OP_UMASK 111     /* a0 mask */
 #define FL_OP_SETPGID 112   /* a0 pid (0: the caller) a1 pgid (0: the pid's own) */
 #define FL_OP_SETSID 113
+#define FL_OP_SETENV 114    /* data: name, value (NUL separated) */
+#define FL_OP_UNSETENV 115  /* data: name */
+/* The most environment entries exec and spawn pass on (more: the call fails, E2BIG). */
+#define FL_MAX_ENV 1024
 
 /* sigaction flags (a2 of FL_OP_SIGACTION) */
 #define FL_SA_NORESTART 1

@@ -137,6 +137,11 @@ class Queries(Protocol):
         """Pages of the mapping in VMAs the kernel marks VM_LOCKED, 0 if none."""
         ...
 
+    def env(self, process: str, variable: str) -> str | None:
+        """The value of the variable in the process's environment (glibc's environ);
+        None if it is not set, or the process does not run forklab's probe."""
+        ...
+
     def libc_same(self, process: str, other: str, part: str) -> bool | None:
         """Whether the pages of libc's PART ("text" or "relro") present in both
         processes map the same frames; None unless both run forklab's probe."""
@@ -181,6 +186,7 @@ PROCESS_OBSERVABLES: tuple[Observable, ...] = (
     _queried("same_file", "same_file(FD, Q, FD2)"),
     _queried("offset", "offset(FD)"),
     _queried("pipe_fill", "pipe_fill(FD)"),
+    _queried("env", "env(NAME)"),
     _queried("libc_text_same", "libc_text_same(Q)"),
     _queried("libc_relro_same", "libc_relro_same(Q)"),
     _queried("same_ns", "same_ns(KIND, Q)"),

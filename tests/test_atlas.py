@@ -90,6 +90,10 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("umask", "clone-fs", "shared", "clone(2): the shared filesystem information \"includes "
                                     "the root of the filesystem, the current working "
                                     "directory, and the umask\""),
+    ("environ", "fork", "copied", "environ(7): \"When a child process is created via fork(2), "
+                                  "it inherits a copy of its parent's environment.\""),
+    ("environ", "vfork", "shared", "vfork(2): the child \"shares all memory with its parent\", "
+                                   "and glibc keeps environ in memory"),
     ("umask", "pthread_create", "shared", "pthreads(7): threads share the file mode creation "
                                           "mask (umask)"),
 ])

@@ -161,6 +161,7 @@ FORMS = [
     ("parent: clone vm, vfork, files, sighand, pidfd, clear_sighand -> c", "clone",
      {"flags": frozenset({"vm", "vfork", "files", "sighand", "pidfd", "clear_sighand"})}),
     ("parent: clone vm,vfork -> c", "clone", {"flags": frozenset({"vm", "vfork"})}),
+    ("parent: clone fs -> c", "clone", {"flags": frozenset({"fs"})}),
     ("parent: spawn probe -> c", "spawn", {"program": P, "actions": ()}),
     ("parent: spawn /bin/sleep 1 close=3 dup2=w:1 open=4:data.txt closefrom=5 chdir=sub "
      "setsid setpgroup sigmask=SIGINT+SIGTERM sigdefault=SIGUSR1+USR2 -> c", "spawn",
@@ -246,6 +247,14 @@ FORMS = [
     ('parent: printf "text"', "printf", {"data": "text"}),
     ("parent: fflush", "fflush", {}),
     *[(f"parent: setvbuf {m}", "setvbuf", {"mode": m}) for m in ("none", "line", "full")],
+    # identity, working directory and environment
+    ("parent: chdir sub/dir", "chdir", {"path": "sub/dir"}),
+    ("parent: umask 027", "umask", {"mask": 0o27}),
+    ("parent: umask 0", "umask", {"mask": 0}),
+    ("parent: setpgid child parent", "setpgid", {"target": "child", "group": "parent"}),
+    ("parent: setsid", "setsid", {}),
+    ('parent: setenv FL_X "a b"', "setenv", {"variable": "FL_X", "value": "a b"}),
+    ("parent: unsetenv HOME", "unsetenv", {"variable": "HOME"}),
     # threads and locks
     ("parent: lock m", "lock", {"name": "m"}),
     ("parent/t1: lock m", "lock", {"name": "m"}),

@@ -268,6 +268,17 @@ LINE_ERRORS = [
     ("repeat 2: repeat 2: parent: fork -> c", "repeat 2: parent", "cannot be nested"),
     ("repeat 2:", None, "expected a script line after 'repeat N:'"),
     ("repeat 300: parent: fork -> c", "c", "at most 256"),
+    # identity, working directory and environment
+    ("parent: chdir ../up", "../up", "'..'"),
+    ("parent: umask 0999", "0999", "1 to 4 octal digits"),
+    ("parent: umask 1000", "1000", "at most 0777"),
+    ("parent: setpgid child", None, "the process whose group it joins"),
+    ("parent: setpgid child heap", "heap", "'heap' is a mapping"),
+    ("parent: setsid now", "now", "unexpected 'now' (usage: P: setsid)"),
+    ('parent: setenv FORKLAB_CHAN "3"', "FORKLAB_CHAN", "forklab's own"),
+    ('parent: setenv 9LIVES "x"', "9LIVES", "not an environment variable name"),
+    ("parent: setenv FL_X value", "value", "double-quoted string"),
+    ("parent: unsetenv A=B", "A=B", "not an environment variable name"),
 ]
 
 

@@ -45,7 +45,7 @@ from forklab.scenario.model import FdRef, Program, Range, Scenario, ScenarioErro
 from forklab.scenario.ops import CLONE_NAMESPACE_FLAGS, Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
-from forklab.scenario.validate import MAX_FD, check_op
+from forklab.scenario.validate import MAX_ENV_VALUE, MAX_FD, check_op
 from forklab.scenario.verbs import Handlers
 from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS, format_size
 
@@ -381,6 +381,28 @@ class RealQueries:
             hi = lo + self._run.size_in(proc, name)
             total += sum(max(0, min(hi, end) - max(lo, start)) for start, end in spans)
         return total
+
+    def env(self, process: str, variable: str) -> Any:
+        """Read from the process's memory as glibc keeps it: ``environ`` (its address is in
+        the probe's fl_state), an array of "NAME=value" strings ending in NULL."""
+        proc = self._live(process)
+        if proc is None:
+            return None
+        where = procfs.read_mem(proc.pid, proc.state_addr
+                                + ffi.offsetof("struct fl_state", "environ_addr"), 8)
+        array = procfs.read_mem(proc.pid, int.from_bytes(where, "little"), 8) if where else None
+        if not array:
+            return None
+        start, prefix = int.from_bytes(array, "little"), variable.encode() + b"="
+        for index in range(lib.FL_MAX_ENV):
+            raw = procfs.read_mem(proc.pid, start + 8 * index, 8)
+            entry = int.from_bytes(raw, "little") if raw else 0
+            if not entry:
+                return None
+            text = procfs.read_string(proc.pid, entry, len(prefix) + MAX_ENV_VALUE)
+            if text is not None and text.startswith(prefix):
+                return text[len(prefix):].decode(errors="replace")
+        return None
 
     def libc_same(self, process: str, other: str, part: str) -> Any:
         if self._stale():
@@ -1371,7 +1393,7 @@ class RealRun:
 
     @HANDLERS.handles(ops.Umask)
     def _v_umask(self, task: Task, op: ops.Umask) -> None:
-        self._call(task, op, lib.FL_OP_UMASK, (op.mode,))
+        self._call(task, op, lib.FL_OP_UMASK, (op.mask,))
 
     @HANDLERS.handles(ops.Setpgid)
     def _v_setpgid(self, task: Task, op: ops.Setpgid) -> None:
@@ -1386,6 +1408,15 @@ class RealRun:
     @HANDLERS.handles(ops.Setsid)
     def _v_setsid(self, task: Task, op: ops.Setsid) -> None:
         self._call(task, op, lib.FL_OP_SETSID)
+
+    @HANDLERS.handles(ops.Setenv)
+    def _v_setenv(self, task: Task, op: ops.Setenv) -> None:
+        self._call(task, op, lib.FL_OP_SETENV, (),
+                   op.variable.encode() + b"\0" + op.value.encode() + b"\0")
+
+    @HANDLERS.handles(ops.Unsetenv)
+    def _v_unsetenv(self, task: Task, op: ops.Unsetenv) -> None:
+        self._call(task, op, lib.FL_OP_UNSETENV, (), op.variable.encode())
 
     @HANDLERS.handles(ops.Open)
     def _v_open(self, task: Task, op: ops.Open) -> None:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from forklab.real._native import lib
-from forklab.vocabulary import SIGNAL_NAMES
+from forklab.vocabulary import PAGE, SIGNAL_NAMES
 
 # x86_64 system call numbers seen in /proc/PID/syscall
 SYSCALLS = {name: lib.fl_syscall_number(name.encode())
@@ -421,6 +421,22 @@ def read_mem(pid: int, address: int, size: int) -> bytes | None:
     finally:
         os.close(fd)
     return data if len(data) == size else None
+
+
+def read_string(pid: int, address: int, limit: int) -> bytes | None:
+    """A NUL-terminated string in a process's memory (at most ``limit`` bytes), read a
+    page at a time so that no read crosses into a page that is not mapped."""
+    out = b""
+    while len(out) < limit:
+        piece = read_mem(pid, address, min(PAGE - address % PAGE, limit - len(out)))
+        if piece is None:
+            return None
+        head, nul, _ = piece.partition(b"\0")
+        out += head
+        if nul:
+            return out
+        address += len(piece)
+    return out
 
 
 def pagemap_entry(pid: int, address: int) -> int | None:

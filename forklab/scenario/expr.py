@@ -70,6 +70,7 @@ from forklab.observe import (
 )
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where, did_you_mean
 from forklab.scenario.ops import NAMESPACE_KINDS
+from forklab.scenario.validate import variable_problem
 from forklab.vocabulary import SIGNAL_NUMBERS, SIZE_UNITS, parse_size
 
 __all__ = ["INT_LIMIT", "MAX_LEN", "MAX_NODES", "MAX_TEXT", "check", "evaluate"]
@@ -628,6 +629,8 @@ class _Checker:
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
             elif method == "sig_received":
                 self.arity(node, 1, f"{p}.sig_received(SIG)")
+            elif method == "env":
+                self.arity(node, 1, f"{p}.env(NAME)")
             elif method in ("libc_text_same", "libc_relro_same"):
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
                 self.process_name(node.args[0], f"Q in {p}.{PROCESS_METHODS[method]}")
@@ -970,6 +973,17 @@ class _Evaluator:
                                               f"name like 'SIGUSR1', got {_type_name(sig)} "
                                               f"{sig!r}")
             return self.observe(f"{p}.sig_received({sig!r})", proc.sig_received.get(sig, 0))
+        if method == "env":
+            variable = self.eval(node.args[0])
+            if not isinstance(variable, str):
+                raise self.fail(node.args[0], f"NAME in {p}.env(NAME) must be a variable name "
+                                              f"as a string, like 'HOME', got "
+                                              f"{_type_name(variable)} {variable!r}")
+            problem = variable_problem(variable)
+            if problem is not None:
+                raise self.fail(node.args[0], f"NAME in {p}.env(NAME): {problem}")
+            return self.query(node, f"{p}.env({variable!r})",
+                              lambda: self.world.queries.env(p, variable))
         if method in ("libc_text_same", "libc_relro_same"):
             q = node.args[0].id  # type: ignore[attr-defined]
             self.process(q)

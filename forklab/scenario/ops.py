@@ -200,7 +200,7 @@ class ThreadExit(Op):
     verb = "thread_exit"
 
 
-# --- identity and working directory -----------------------------------------------------
+# --- identity, working directory and environment ---------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
 class Chdir(Op):
@@ -211,7 +211,7 @@ class Chdir(Op):
 @dataclass(frozen=True, kw_only=True)
 class Umask(Op):
     verb = "umask"
-    mode: int  # the new mask, 0 to 0o777
+    mask: int  # the new mask, 0 to 0o777
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,6 +227,21 @@ class Setpgid(Op):
 @dataclass(frozen=True, kw_only=True)
 class Setsid(Op):
     verb = "setsid"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setenv(Op):
+    """glibc ``setenv(variable, value, 1)``: the environment lives in the process's memory."""
+
+    verb = "setenv"
+    variable: str
+    value: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unsetenv(Op):
+    verb = "unsetenv"
+    variable: str
 
 
 # --- files ------------------------------------------------------------------------------

@@ -35,12 +35,14 @@ from forklab.scenario.model import (
 from forklab.scenario.placement import Placement
 from forklab.scenario.validate import (
     MAX_CAT_INPUTS,
+    MAX_ENV_VALUE,
     MAX_FD,
     MAX_SLEEP,
     SLEEP_ARGUMENT,
     cat_input_problem,
     path_problem,
     text_problem,
+    variable_problem,
 )
 from forklab.scenario.verbs import VERBS, Handlers
 from forklab.vocabulary import (
@@ -906,7 +908,7 @@ class _Line:
         if not _OCTAL_MODE.fullmatch(text) or int(text, 8) > 0o777:
             self.fail(args[0].start, f"expected a mode of 1 to 4 octal digits, at most 0777 "
                                      f"(like 022 or 077), got '{text}'")
-        return {"mode": int(text, 8)}
+        return {"mask": int(text, 8)}
 
     @RULES.handles(ops.Setpgid)
     def v_setpgid(self, args: list[Token]) -> dict[str, Any]:
@@ -915,6 +917,26 @@ class _Line:
         target, group = (self.use(self.word(tok, "a process"), tok.start, ("process",))
                          for tok in args)
         return {"target": target, "group": group}
+
+    @RULES.handles(ops.Setenv)
+    def v_setenv(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, 'a variable name and a "value"')
+        value = self.text_arg(args[1])
+        if len(value.encode()) > MAX_ENV_VALUE:
+            self.fail(args[1].start, f"an environment value is at most {MAX_ENV_VALUE} bytes")
+        return {"variable": self.variable(args[0]), "value": value}
+
+    @RULES.handles(ops.Unsetenv)
+    def v_unsetenv(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a variable name")
+        return {"variable": self.variable(args[0])}
+
+    def variable(self, tok: Token) -> str:
+        name = self.word(tok, "a variable name")
+        problem = variable_problem(name)
+        if problem is not None:
+            self.fail(tok.start, problem)
+        return name
 
     # -- verbs: files ----------------------------------------------------------------------
     @RULES.handles(ops.Open)

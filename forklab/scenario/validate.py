@@ -217,6 +217,28 @@ def _value_problem(name: str, value: Any) -> str | None:
         return f"sleep is limited to {MAX_SLEEP:g}s"
     if name == "data":
         return text_problem(value)
+    if name == "variable":
+        return variable_problem(value)
+    if name == "value" and len(value.encode()) > MAX_ENV_VALUE:
+        return f"an environment value is at most {MAX_ENV_VALUE} bytes"
+    if name == "mask" and not 0 <= value <= 0o777:
+        return f"umask {value:o} is not 0 to 777 (octal)"
+    return None
+
+
+MAX_ENV_VALUE = 4096
+"""The longest value `setenv` takes (bytes of UTF-8)."""
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def variable_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an environment variable of a scenario, or None. FORKLAB_
+    names are the real backend's own (the probe reads and removes them)."""
+    if not _VARIABLE.fullmatch(name):
+        return (f"'{name}' is not an environment variable name: 1 to 64 of A-Z a-z 0-9 _, "
+                "not starting with a digit")
+    if name.startswith("FORKLAB_"):
+        return f"'{name}': names starting with FORKLAB_ are forklab's own"
     return None
 
 

@@ -42,7 +42,7 @@ class Verb:
 
 _MEMORY = "Memory"
 _PROCESSES = "Processes"
-_IDENTITY = "Identity and working directory"
+_IDENTITY = "Identity, working directory and environment"
 _FILES = "Files"
 _THREADS = "Threads, locks, memory allocation"
 _SIGNALS = "Signals and time"
@@ -77,6 +77,8 @@ _ALL = (
     Verb(ops.Umask, "P: umask MODE", _IDENTITY),
     Verb(ops.Setpgid, "P: setpgid C Q", _IDENTITY),
     Verb(ops.Setsid, "P: setsid", _IDENTITY),
+    Verb(ops.Setenv, 'P: setenv NAME "VALUE"', _IDENTITY),
+    Verb(ops.Unsetenv, "P: unsetenv NAME", _IDENTITY),
     Verb(ops.Open, "P: open PATH [ro|wo|rw] [cloexec] [append] [create] -> FD", _FILES, ("fd",)),
     Verb(ops.Pipe, "P: pipe [cloexec] -> R, W", _FILES, ("fd", "fd")),
     Verb(ops.Dup, "P: dup FD [cloexec] -> NEW", _FILES, ("fd",)),

@@ -3,7 +3,10 @@
 As ``begin_new_exec``: the other threads go (``de_thread``), the memory is
 left (the last user of an mm releases it), a shared fd table or handler table
 is unshared, close-on-exec fds close (the model's ``Rules.close_on_exec``),
-caught signals reset to default, and a vfork parent's thread is let go.
+caught signals reset to default, and a vfork parent's thread is let go. The new
+image's environment is the old one's ``environ``: forklab's exec passes it, as
+``execv`` does (tests/kernel_facts/proc_identity.c: the kernel gives the new
+image exactly the envp it is passed).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     exit_wait.hand_over_children(k, proc, thread.name, MAIN, keep_place=True)
     thread.name, thread.waiting = MAIN, None
     proc.threads = {MAIN: thread}
+    environ = dict(proc.mm.user.environ) if proc.mm is not None else {}  # execve's envp
     exit_wait.leave_mm(k, proc)
     if _shared(k, proc, "files"):
         proc.files = k.rules.copy_files(proc.files)  # unshare_files
@@ -50,7 +54,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     thread.tls, thread.descriptor_tid = next(k._tls), None
     proc.execed = True  # its cwd, umask, group and session stay (the fs_struct is kept)
     if program.kind == "probe":
-        proc.mm = AddressSpace(k.memory, UserMemory())
+        proc.mm = AddressSpace(k.memory, UserMemory(environ=environ))
     else:
         proc.mm = None
         proc.program = program

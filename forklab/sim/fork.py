@@ -2,10 +2,11 @@
 
 :func:`clone` makes every new task: it shares or copies the address space
 (``copy_mm``), the fd table (``copy_files``), the signal handlers
-(``copy_sighand``), the cwd and umask (``copy_fs``) as the flags say, and starts a new thread group with
-nothing pending (``copy_signal``) unless the ``thread`` flag joins the
-caller's. ``fork`` is libc's prologue (the atfork prepare handlers, which may
-wait for a lock) + ``clone`` with nothing shared + the epilogue; ``vfork`` is
+(``copy_sighand``), the cwd and umask (``copy_fs``) as the flags say, and
+starts a new thread group with nothing pending (``copy_signal``) unless the
+``thread`` flag joins the caller's. ``fork`` is libc's prologue (the atfork
+prepare handlers, which may wait for a lock) + ``clone`` with nothing shared +
+the epilogue; ``vfork`` is
 ``clone(vm, vfork)``; ``thread`` (pthread_create) is ``clone(thread)``;
 posix_spawn (:mod:`forklab.sim.spawn`) and the what-if creators
 (:mod:`forklab.sim.whatif`) go through it too.

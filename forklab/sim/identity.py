@@ -1,11 +1,12 @@
-"""The calls on a process's place and identity: ``chdir``, ``umask``, ``setpgid``,
-``setsid``.
+"""The calls on a process's place, identity and environment: ``chdir``, ``umask``,
+``setpgid``, ``setsid``, ``setenv``, ``unsetenv``.
 
 The working directory and umask live in the fs_struct (:mod:`forklab.sim.fs_struct`);
 the process group and session in the process (Linux's ``signal_struct``: a thread's
 are its process's). A group or session is named by its leader, the process whose pid
 is its id. ``setpgid`` and ``setsid`` refuse as ``sys_setpgid`` and ``sys_setsid`` do
-(tests/kernel_facts/proc_identity.c).
+(tests/kernel_facts/proc_identity.c). The environment is glibc's, in the process's
+memory (:class:`~forklab.sim.libc.UserMemory`): vfork and ``clone vm`` share it.
 """
 from __future__ import annotations
 
@@ -32,7 +33,19 @@ def op_chdir(k: Kernel, proc: Process, thread: Thread, op: ops.Chdir) -> None:
 
 @HANDLERS.handles(ops.Umask)
 def op_umask(k: Kernel, proc: Process, thread: Thread, op: ops.Umask) -> None:
-    proc.fs.umask = op.mode
+    proc.fs.umask = op.mask
+
+
+@HANDLERS.handles(ops.Setenv)
+def op_setenv(k: Kernel, proc: Process, thread: Thread, op: ops.Setenv) -> None:
+    assert proc.mm is not None
+    proc.mm.user.environ[op.variable] = op.value
+
+
+@HANDLERS.handles(ops.Unsetenv)
+def op_unsetenv(k: Kernel, proc: Process, thread: Thread, op: ops.Unsetenv) -> None:
+    assert proc.mm is not None
+    proc.mm.user.environ.pop(op.variable, None)
 
 
 def _group_exists(k: Kernel, leader: str, session: str) -> bool:

@@ -263,6 +263,8 @@ class UserMemory:
     # recording handler, by signal: a variable in memory (fork copies it, exec drops it)
     dirs: dict[int, int] = field(default_factory=dict)  # directory streams: fd -> entries
     # left in the stream's buffer (forklab.sim.dirstreams)
+    environ: dict[str, str] = field(default_factory=dict)  # glibc's environ: exec passes
+    # it to the new image (forklab's exec and spawn pass environ, as execv does)
 
     def copy(self) -> UserMemory:
         """fork's copy of the memory: every value as it is (the image is shared: it is
@@ -270,7 +272,8 @@ class UserMemory:
         return UserMemory(copy.deepcopy(self.stdout), dict(self.errno),
                           {name: m.copy() for name, m in self.mutexes.items()},
                           list(self.atfork), dict(self.allocations), self.libc,
-                          self.threads_made, dict(self.received), dict(self.dirs))
+                          self.threads_made, dict(self.received), dict(self.dirs),
+                          dict(self.environ))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UserMemory:
         return self.copy()

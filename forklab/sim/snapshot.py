@@ -109,6 +109,12 @@ class SimQueries:
         m = self._mapping(process, mapping)
         return m.locked() if m is not None else 0
 
+    def env(self, process: str, variable: str) -> str | None:
+        proc = self.kernel.processes.get(process)
+        if proc is None or proc.ended or proc.mm is None:
+            return None
+        return proc.mm.user.environ.get(variable)
+
     def libc_same(self, process: str, other: str, part: str) -> bool | None:
         a, b = self.kernel.processes.get(process), self.kernel.processes.get(other)
         if a is None or b is None or a.mm is None or b.mm is None:

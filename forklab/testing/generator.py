@@ -566,6 +566,8 @@ GUARDS: dict[str, Guard] = {
     "umask": lambda g, v, a: True,
     "setpgid": lambda g, v, a: True,
     "setsid": lambda g, v, a: True,
+    "setenv": lambda g, v, a: True,
+    "unsetenv": lambda g, v, a: True,
     "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
 }
 
@@ -1072,6 +1074,18 @@ def r_setsid(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: setsid")
 
 
+ENV_NAMES = ("FL_A", "FL_B")
+ENV_VALUES = ("1", "two words", "")
+
+
+def r_setenv(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f'{a.text}: setenv {pick(draw, ENV_NAMES)} "{pick(draw, ENV_VALUES)}"')
+
+
+def r_unsetenv(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: unsetenv {pick(draw, ENV_NAMES)}")
+
+
 def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
     choices = ["printf"]
     if any(m.prot == "rw" for m in a.proc.mappings.values()):
@@ -1114,6 +1128,7 @@ RULES: dict[str, Rule] = {
     "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
     "chdir": r_chdir, "umask": r_umask, "setpgid": r_setpgid, "setsid": r_setsid,
+    "setenv": r_setenv, "unsetenv": r_unsetenv,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}
