@@ -514,8 +514,37 @@ static int op_readdir(int64_t fd)
     return readdir(dir_streams[fd]) != NULL;
 }
 
+/* Record the calling task's parent-death signal where the driver reads it, by the
+ * task's id as the driver numbers it (see own_ids): in its own slot, or the first
+ * free one (a full table starts again: a task records itself when it says hello and
+ * after each change, so only tasks long gone are lost). */
+static void note_pdeathsig(void)
+{
+    int sig = 0;
+    prctl(PR_GET_PDEATHSIG, &sig);
+    int64_t pid, tid64;
+    own_ids(&pid, &tid64); /* the driver's numbers, as the hello gives them */
+    int32_t tid = (int32_t)tid64;
+    long free_slot = -1;
+    for (size_t i = 0; i < sizeof fl_state.pdeath_tid / sizeof fl_state.pdeath_tid[0]; i++) {
+        if (fl_state.pdeath_tid[i] == tid) {
+            fl_state.pdeath_sig[i] = sig;
+            return;
+        }
+        if (free_slot < 0 && fl_state.pdeath_tid[i] == 0)
+            free_slot = (long)i;
+    }
+    if (free_slot < 0) {
+        memset(fl_state.pdeath_tid, 0, sizeof fl_state.pdeath_tid);
+        free_slot = 0;
+    }
+    fl_state.pdeath_tid[free_slot] = tid;
+    fl_state.pdeath_sig[free_slot] = sig;
+}
+
 static void send_hello(struct task *t, int origin, int64_t spawn_ns, int64_t token)
 {
+    note_pdeathsig();
     struct fl_reply r;
     memset(&r, 0, sizeof r);
     r.kind = FL_R_HELLO;
@@ -1596,6 +1625,11 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     }
     case FL_OP_UNSETENV:
         r.v[FL_V_RESULT] = unsetenv(data);
+        break;
+    case FL_OP_PDEATHSIG:
+        r.v[FL_V_RESULT] = prctl(PR_SET_PDEATHSIG, (unsigned long)c->a[0]);
+        if (r.v[FL_V_RESULT] == 0)
+            note_pdeathsig();
         break;
     default:
         if (fd >= 0)

@@ -110,6 +110,12 @@ struct fl_state {
     uint64_t stdout_wbase_addr; /* &stdout->_IO_write_base and _IO_write_ptr: the bytes */
     uint64_t stdout_wptr_addr;  /* between them wait in stdout's buffer */
     uint64_t environ_addr;   /* &environ: the driver reads the environment from there */
+    /* Each task's parent-death signal (prctl PR_GET_PDEATHSIG) by thread id, noted when
+     * the task says hello and after each FL_OP_PDEATHSIG: the kernel keeps it per task
+     * and shows it nowhere else. A fork child's copy holds its parent's entries too;
+     * it notes its own. */
+    int32_t pdeath_tid[1024];
+    int32_t pdeath_sig[1024];
 };
 #define FL_STATE_MAGIC 0x666f726b6c616221ULL
 
@@ -185,6 +191,7 @@ struct fl_state {
 #define FL_OP_SETSID 113
 #define FL_OP_SETENV 114    /* data: name, value (NUL separated) */
 #define FL_OP_UNSETENV 115  /* data: name */
+#define FL_OP_PDEATHSIG 116 /* a0 signal (0: none); prctl(PR_SET_PDEATHSIG) */
 /* The most environment entries exec and spawn pass on (more: the call fails, E2BIG). */
 #define FL_MAX_ENV 1024
 

@@ -173,6 +173,9 @@ ATTRIBUTES = (
               "parent: chdir sub", "{p}.cwd", "{p}: chdir other"),
     Attribute("umask", "the file mode creation mask", "fork(2), clone(2), umask(2)",
               "parent: umask 027", "{p}.umask", "{p}: umask 077"),
+    Attribute("pdeathsig", "the parent-death signal", "prctl(2), fork(2), execve(2)",
+              "parent: pdeathsig SIGUSR2", "{p}.pdeathsig", "{p}: pdeathsig SIGUSR1",
+              per_thread=True),
     Attribute("environ", "the environment variables", "execve(2), environ(7)",
               'parent: setenv FL_X "1"', '{p}.env("FL_X")', '{p}: setenv FL_X "2"'),
 )

@@ -103,6 +103,7 @@ class ProcessObs:
     session: str | None = None  # the leader of its session, likewise
     cwd: str | None = None  # its working directory, a scratch path ("." the scratch dir)
     umask: str | None = None  # as /proc/PID/status shows it: "0022"
+    pdeathsig: str | None = None  # the main thread's parent-death signal
     spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
     mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
     thread_obs: Mapping[str, ThreadObs] = field(default_factory=dict, metadata=NOT_READ)

@@ -94,6 +94,11 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                   "it inherits a copy of its parent's environment.\""),
     ("environ", "vfork", "shared", "vfork(2): the child \"shares all memory with its parent\", "
                                    "and glibc keeps environ in memory"),
+    ("pdeathsig", "fork", "reset", "prctl(2) PR_SET_PDEATHSIG: \"The parent-death signal "
+                                   "setting is cleared for the child of a fork(2).\""),
+    ("pdeathsig", "exec", "kept", "prctl(2): \"It is also (since Linux 2.4.36 / 2.6.23) "
+                                  "cleared when executing a set-user-ID or set-group-ID "
+                                  "binary\": forklab's probe is neither, so it stays"),
     ("umask", "pthread_create", "shared", "pthreads(7): threads share the file mode creation "
                                           "mask (umask)"),
 ])

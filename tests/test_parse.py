@@ -283,6 +283,8 @@ FORMS = [
     ("parent: raise SIGUSR1", "raise", {"signal": "SIGUSR1"}),
     # time
     ("parent: sleep 10ms", "sleep", {"seconds": 0.01}),
+    ("parent/t1: pdeathsig TERM", "pdeathsig", {"signal": "SIGTERM"}),
+    ("parent: pdeathsig none", "pdeathsig", {"signal": None}),
     # what-if APIs
     ("parent: spawn_template /bin/sleep 1 setsid -> tpl2", "spawn_template",
      {"program": Program("program", "/bin/sleep", ("1",)), "actions": (SpawnAction("setsid"),)}),

@@ -279,6 +279,7 @@ LINE_ERRORS = [
     ('parent: setenv 9LIVES "x"', "9LIVES", "not an environment variable name"),
     ("parent: setenv FL_X value", "value", "double-quoted string"),
     ("parent: unsetenv A=B", "A=B", "not an environment variable name"),
+    ("parent: pdeathsig sigterm", "sigterm", "write 'SIGTERM'"),
 ]
 
 

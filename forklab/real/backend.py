@@ -495,6 +495,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture (Linux 5.6)
 
 
+def _pdeathsig(fl_state: Any, tid: int) -> str | None:
+    """The parent-death signal the probe noted for task ``tid`` (the main thread's tid
+    is the pid), by name; None if none, or not noted in this address space."""
+    for slot in range(len(fl_state.pdeath_tid)):
+        if fl_state.pdeath_tid[slot] == tid:
+            return SIGNAL_NAMES.get(fl_state.pdeath_sig[slot])
+    return None
+
+
 def _pidfd_getfd(pidfd: int, fd: int) -> int:
     """A copy (close-on-exec) of another process's fd, or -errno."""
     copy = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
@@ -753,6 +762,7 @@ class RealRun:
         received: dict[str, int] = {}
         mutexes_locked: frozenset[str] = frozenset()
         stdout_buffered: int | None = None
+        pdeathsig: str | None = None
         vm_pte = 0
         mappings: dict[str, MappingObs] = {}
         if proc.image == "probe":
@@ -766,6 +776,7 @@ class RealRun:
                             if fl_state.received[n]}
                 mutexes_locked = self._mutexes_locked(proc, fl_state)
                 stdout_buffered = _stdout_buffered(proc, fl_state)
+                pdeathsig = _pdeathsig(fl_state, proc.pid)
             vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
             mappings = self._mappings(proc)
         children = tuple(p.name for p in self.driver.procs.values()
@@ -786,7 +797,7 @@ class RealRun:
             sig_received=received,
             pgrp=self._name_of(st.pgrp) if st is not None else None,
             session=self._name_of(st.session) if st is not None else None,
-            cwd=self._cwd(proc), umask=status.get("Umask"),
+            cwd=self._cwd(proc), umask=status.get("Umask"), pdeathsig=pdeathsig,
             spawn_us=proc.spawn_us, mappings=mappings,
             thread_obs={name: self._thread_obs(proc, task, status)
                         for name, task in proc.threads.items() if not task.gone},
@@ -1408,6 +1419,11 @@ class RealRun:
     @HANDLERS.handles(ops.Setsid)
     def _v_setsid(self, task: Task, op: ops.Setsid) -> None:
         self._call(task, op, lib.FL_OP_SETSID)
+
+    @HANDLERS.handles(ops.Pdeathsig)
+    def _v_pdeathsig(self, task: Task, op: ops.Pdeathsig) -> None:
+        self._call(task, op, lib.FL_OP_PDEATHSIG,
+                   (SIGNAL_NUMBERS[op.signal] if op.signal else 0,))
 
     @HANDLERS.handles(ops.Setenv)
     def _v_setenv(self, task: Task, op: ops.Setenv) -> None:

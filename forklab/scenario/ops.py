@@ -488,6 +488,15 @@ class Raise(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Pdeathsig(Op):
+    """``prctl(PR_SET_PDEATHSIG)``: the signal the calling thread gets when the thread
+    that made its process ends."""
+
+    verb = "pdeathsig"
+    signal: str | None  # None: none (0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Sleep(Op):
     verb = "sleep"
     seconds: float

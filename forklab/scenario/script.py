@@ -132,6 +132,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "wait": frozenset({"any", "nohang", "untraced"}),
     "waitid": frozenset({"any", "nowait", "nohang"}),
     "mutex": frozenset(MUTEX_KINDS),
+    "pdeathsig": frozenset({"none"}),
     "spawn": frozenset(SPAWN_ACTIONS), "spawn_template": frozenset(SPAWN_ACTIONS),
     "configure": frozenset(SPAWN_ACTIONS), "create_process": frozenset({"inherit=FD+FD"}),
 }
@@ -1199,6 +1200,13 @@ class _Line:
         self.arity(args, 1, 1, "a signal")
         return {"signal": _signal(self.src, self.word(args[0], "a signal"), args[0].start,
                                   self.verb)}
+
+    @RULES.handles(ops.Pdeathsig)
+    def v_pdeathsig(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a signal or none")
+        word = self.word(args[0], "a signal or none")
+        return {"signal": None if word == "none" else
+                _signal(self.src, word, args[0].start, self.verb)}
 
     @RULES.handles(ops.Sleep)
     def v_sleep(self, args: list[Token]) -> dict[str, Any]:

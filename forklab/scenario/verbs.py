@@ -115,6 +115,7 @@ _ALL = (
     Verb(ops.Unblock, "P: unblock SIG", _SIGNALS),
     Verb(ops.Raise, "P: raise SIG", _SIGNALS),
     Verb(ops.Sleep, "P: sleep DURATION", _SIGNALS),
+    Verb(ops.Pdeathsig, "P[/T]: pdeathsig SIG|none", _SIGNALS),
     Verb(ops.SpawnTemplate, "P: spawn_template PROG [ACTION...] -> TPL", _WHAT_IF, ("template",),
          sim_only=True),
     Verb(ops.SpawnFrom, "P: spawn_from TPL -> C", _WHAT_IF, ("process",), sim_only=True),

@@ -41,7 +41,21 @@ def op__exit(k: Kernel, proc: Process, thread: Thread, op: ops.SysExit) -> None:
 @HANDLERS.handles(ops.ThreadExit)
 def op_thread_exit(k: Kernel, proc: Process, thread: Thread, op: ops.ThreadExit) -> None:
     del proc.threads[thread.name]
+    parent_thread_gone(k, proc, thread.name)
     hand_over_children(k, proc, thread.name, MAIN)  # the first live thread: the main one
+
+
+def parent_thread_gone(k: Kernel, proc: Process, thread: str | None) -> None:
+    """``forget_original_parent``: the live children that ``thread`` of proc made (every
+    child, for None) are sent the parent-death signal each of their threads set, as the
+    kernel does when that thread ends, even while another thread of proc lives on
+    (tests/kernel_facts/proc_identity.c)."""
+    for name in list(proc.children):
+        child = k.processes[name]
+        if child.ended or (thread is not None and child.parent_thread != thread):
+            continue
+        for sig in {t.pdeathsig for t in child.threads.values() if t.pdeathsig}:
+            signal_calls.send(k, child, sig)
 
 
 def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = None) -> None:
@@ -62,6 +76,7 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     if ns_init:  # its PID namespace dies with it
         for member in namespaces.members(k, proc):
             die(k, member, signal="SIGKILL")
+    parent_thread_gone(k, proc, None)
     heir = namespaces.reaper(k, proc)
     if heir is not None:
         adopt(k, k.processes[heir], proc.children)

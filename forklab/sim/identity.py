@@ -1,5 +1,7 @@
 """The calls on a process's place, identity and environment: ``chdir``, ``umask``,
-``setpgid``, ``setsid``, ``setenv``, ``unsetenv``.
+``setpgid``, ``setsid``, ``setenv``, ``unsetenv``, and ``pdeathsig``
+(``PR_SET_PDEATHSIG``: a thread's, sent when the thread that made its process ends,
+by :func:`forklab.sim.exit_wait.parent_thread_gone`).
 
 The working directory and umask live in the fs_struct (:mod:`forklab.sim.fs_struct`);
 the process group and session in the process (Linux's ``signal_struct``: a thread's
@@ -34,6 +36,11 @@ def op_chdir(k: Kernel, proc: Process, thread: Thread, op: ops.Chdir) -> None:
 @HANDLERS.handles(ops.Umask)
 def op_umask(k: Kernel, proc: Process, thread: Thread, op: ops.Umask) -> None:
     proc.fs.umask = op.mask
+
+
+@HANDLERS.handles(ops.Pdeathsig)
+def op_pdeathsig(k: Kernel, proc: Process, thread: Thread, op: ops.Pdeathsig) -> None:
+    thread.pdeathsig = op.signal
 
 
 @HANDLERS.handles(ops.Setenv)

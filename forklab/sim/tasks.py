@@ -50,6 +50,7 @@ class Thread:
     descriptor_tid: int | None = None  # the thread id in the glibc descriptor it runs on,
     # if not its own: a vfork or raw clone child runs on (a copy of) its creator's
     ns: Membership = field(default_factory=Membership)  # its namespaces (frozen: no copy)
+    pdeathsig: str | None = None  # PR_SET_PDEATHSIG: every new task starts without one
 
     @property
     def libc_tid(self) -> int:

@@ -568,6 +568,7 @@ GUARDS: dict[str, Guard] = {
     "setsid": lambda g, v, a: True,
     "setenv": lambda g, v, a: True,
     "unsetenv": lambda g, v, a: True,
+    "pdeathsig": lambda g, v, a: True,
     "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
 }
 
@@ -1082,6 +1083,11 @@ def r_setenv(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f'{a.text}: setenv {pick(draw, ENV_NAMES)} "{pick(draw, ENV_VALUES)}"')
 
 
+def r_pdeathsig(g: Generator, draw: Draw, a: Actor) -> None:
+    sig = "none" if chance(draw, 4) else pick(draw, KILL_SIGNALS)
+    g.apply(f"{a.text}: pdeathsig {sig}")
+
+
 def r_unsetenv(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: unsetenv {pick(draw, ENV_NAMES)}")
 
@@ -1128,7 +1134,7 @@ RULES: dict[str, Rule] = {
     "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
     "chdir": r_chdir, "umask": r_umask, "setpgid": r_setpgid, "setsid": r_setsid,
-    "setenv": r_setenv, "unsetenv": r_unsetenv,
+    "setenv": r_setenv, "unsetenv": r_unsetenv, "pdeathsig": r_pdeathsig,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}
