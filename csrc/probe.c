@@ -1626,6 +1626,15 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_UNSETENV:
         r.v[FL_V_RESULT] = unsetenv(data);
         break;
+    case FL_OP_SETRLIMIT: {
+        struct rlimit lim;
+        getrlimit((int)c->a[0], &lim);
+        lim.rlim_cur = c->a[1] < 0 ? RLIM_INFINITY : (rlim_t)c->a[1];
+        if (!c->a[3])
+            lim.rlim_max = c->a[2] < 0 ? RLIM_INFINITY : (rlim_t)c->a[2];
+        r.v[FL_V_RESULT] = setrlimit((int)c->a[0], &lim);
+        break;
+    }
     case FL_OP_PDEATHSIG:
         r.v[FL_V_RESULT] = prctl(PR_SET_PDEATHSIG, (unsigned long)c->a[0]);
         if (r.v[FL_V_RESULT] == 0)

@@ -192,6 +192,8 @@ struct fl_state {
 #define FL_OP_SETENV 114    /* data: name, value (NUL separated) */
 #define FL_OP_UNSETENV 115  /* data: name */
 #define FL_OP_PDEATHSIG 116 /* a0 signal (0: none); prctl(PR_SET_PDEATHSIG) */
+#define FL_OP_SETRLIMIT 117 /* a0 RLIMIT_* a1 soft a2 hard (-1: RLIM_INFINITY) a3 1: keep the
+                             * hard limit (getrlimit's) */
 /* The most environment entries exec and spawn pass on (more: the call fails, E2BIG). */
 #define FL_MAX_ENV 1024
 

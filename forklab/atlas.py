@@ -176,6 +176,9 @@ ATTRIBUTES = (
     Attribute("pdeathsig", "the parent-death signal", "prctl(2), fork(2), execve(2)",
               "parent: pdeathsig SIGUSR2", "{p}.pdeathsig", "{p}: pdeathsig SIGUSR1",
               per_thread=True),
+    Attribute("rlimits", "resource limits (RLIMIT_NOFILE's soft limit)",
+              "fork(2), execve(2), getrlimit(2)", "parent: setrlimit nofile 2000",
+              '{p}.rlimit("nofile")', "{p}: setrlimit nofile 1500"),
     Attribute("environ", "the environment variables", "execve(2), environ(7)",
               'parent: setenv FL_X "1"', '{p}.env("FL_X")', '{p}: setenv FL_X "2"'),
 )

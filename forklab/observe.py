@@ -138,6 +138,11 @@ class Queries(Protocol):
         """Pages of the mapping in VMAs the kernel marks VM_LOCKED, 0 if none."""
         ...
 
+    def rlimit(self, process: str, resource: str) -> int | str | None:
+        """The soft limit of the resource (one of ops.RLIMITS): a number, or "unlimited";
+        None once the process has ended."""
+        ...
+
     def env(self, process: str, variable: str) -> str | None:
         """The value of the variable in the process's environment (glibc's environ);
         None if it is not set, or the process does not run forklab's probe."""
@@ -188,6 +193,7 @@ PROCESS_OBSERVABLES: tuple[Observable, ...] = (
     _queried("offset", "offset(FD)"),
     _queried("pipe_fill", "pipe_fill(FD)"),
     _queried("env", "env(NAME)"),
+    _queried("rlimit", "rlimit(RES)"),
     _queried("libc_text_same", "libc_text_same(Q)"),
     _queried("libc_relro_same", "libc_relro_same(Q)"),
     _queried("same_ns", "same_ns(KIND, Q)"),

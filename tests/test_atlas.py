@@ -99,6 +99,11 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("pdeathsig", "exec", "kept", "prctl(2): \"It is also (since Linux 2.4.36 / 2.6.23) "
                                   "cleared when executing a set-user-ID or set-group-ID "
                                   "binary\": forklab's probe is neither, so it stays"),
+    ("rlimits", "fork", "copied", "getrlimit(2): \"A child process created via fork(2) "
+                                  "inherits its parent's resource limits.\""),
+    ("rlimits", "exec", "kept", "getrlimit(2): \"Resource limits are preserved across "
+                                "execve(2).\""),
+    ("rlimits", "pthread_create", "shared", "pthreads(7): threads share resource limits"),
     ("umask", "pthread_create", "shared", "pthreads(7): threads share the file mode creation "
                                           "mask (umask)"),
 ])

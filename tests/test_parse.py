@@ -254,6 +254,10 @@ FORMS = [
     ("parent: setpgid child parent", "setpgid", {"target": "child", "group": "parent"}),
     ("parent: setsid", "setsid", {}),
     ('parent: setenv FL_X "a b"', "setenv", {"variable": "FL_X", "value": "a b"}),
+    ("parent: setrlimit nofile 2048", "setrlimit",
+     {"resource": "nofile", "soft": 2048, "hard": None, "keep_hard": True}),
+    ("parent: setrlimit memlock 64KiB unlimited", "setrlimit",
+     {"resource": "memlock", "soft": 65536, "hard": None, "keep_hard": False}),
     ("parent: unsetenv HOME", "unsetenv", {"variable": "HOME"}),
     # threads and locks
     ("parent: lock m", "lock", {"name": "m"}),

@@ -280,6 +280,10 @@ LINE_ERRORS = [
     ("parent: setenv FL_X value", "value", "double-quoted string"),
     ("parent: unsetenv A=B", "A=B", "not an environment variable name"),
     ("parent: pdeathsig sigterm", "sigterm", "write 'SIGTERM'"),
+    ("parent: setrlimit files 10", "files", "expected a resource"),
+    ("parent: setrlimit nofile 100", "100", "nofile limits below 1024 are refused"),
+    ("parent: setrlimit stack 1MiB", "1MiB", "stack limits below 8388608 are refused"),
+    ("parent: setrlimit as lots", "lots", "expected a size"),
 ]
 
 

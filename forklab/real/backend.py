@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -62,6 +63,9 @@ NAMESPACE_FLAGS = {"pid": 0x20000000, "mnt": 0x20000, "uts": 0x4000000, "ipc": 0
 CLONE_FLAGS = {"vm": 0x100, "fs": 0x200, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
                "vfork": 0x4000, "clear_sighand": 0x100000000,
                **{flag: NAMESPACE_FLAGS[kind] for flag, kind in CLONE_NAMESPACE_FLAGS.items()}}
+RLIMIT = {"nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC,
+          "core": resource.RLIMIT_CORE, "stack": resource.RLIMIT_STACK,
+          "as": resource.RLIMIT_AS, "memlock": resource.RLIMIT_MEMLOCK}
 OPEN_MODE = {"ro": os.O_RDONLY, "wo": os.O_WRONLY, "rw": os.O_RDWR}
 SETVBUF = {"full": 0, "line": 1, "none": 2}  # _IOFBF, _IOLBF, _IONBF
 MFD_CLOEXEC = 1
@@ -381,6 +385,13 @@ class RealQueries:
             hi = lo + self._run.size_in(proc, name)
             total += sum(max(0, min(hi, end) - max(lo, start)) for start, end in spans)
         return total
+
+    def rlimit(self, process: str, resource: str) -> Any:
+        run = self._run
+        proc = None if self._stale() or run.driver is None else run.driver.procs.get(process)
+        if proc is None or proc.dead:
+            return None
+        return procfs.soft_limit(proc.pid, resource)
 
     def env(self, process: str, variable: str) -> Any:
         """Read from the process's memory as glibc keeps it: ``environ`` (its address is in
@@ -1419,6 +1430,18 @@ class RealRun:
     @HANDLERS.handles(ops.Setsid)
     def _v_setsid(self, task: Task, op: ops.Setsid) -> None:
         self._call(task, op, lib.FL_OP_SETSID)
+
+    @HANDLERS.handles(ops.Setrlimit)
+    def _v_setrlimit(self, task: Task, op: ops.Setrlimit) -> None:
+        assert self.driver is not None
+        need = self.driver.fd_floor + lib.FL_FD_RESERVE
+        if op.resource == "nofile" and op.soft is not None and op.soft < need:
+            raise ScenarioError(f"refused by the real backend: this run keeps its own fds "
+                                f"from {self.driver.fd_floor} up, so its fd limit must stay "
+                                f"at {need} or more", op.where)
+        self._call(task, op, lib.FL_OP_SETRLIMIT,
+                   (RLIMIT[op.resource], -1 if op.soft is None else op.soft,
+                    -1 if op.hard is None else op.hard, int(op.keep_hard)))
 
     @HANDLERS.handles(ops.Pdeathsig)
     def _v_pdeathsig(self, task: Task, op: ops.Pdeathsig) -> None:

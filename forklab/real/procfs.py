@@ -423,6 +423,22 @@ def read_mem(pid: int, address: int, size: int) -> bytes | None:
     return data if len(data) == size else None
 
 
+LIMIT_NAMES = {"nofile": "Max open files", "nproc": "Max processes",
+               "core": "Max core file size", "stack": "Max stack size",
+               "as": "Max address space", "memlock": "Max locked memory"}
+
+
+def soft_limit(pid: int, resource: str) -> int | str | None:
+    """The soft limit of a resource in /proc/PID/limits: a number or "unlimited"; None
+    if the process is gone."""
+    text = _read(f"/proc/{pid}/limits")
+    for line in (text or "").splitlines():
+        if line.startswith(LIMIT_NAMES[resource] + " "):
+            soft = line[len(LIMIT_NAMES[resource]):].split()[0]
+            return soft if soft == "unlimited" else int(soft)
+    return None
+
+
 def read_string(pid: int, address: int, limit: int) -> bytes | None:
     """A NUL-terminated string in a process's memory (at most ``limit`` bytes), read a
     page at a time so that no read crosses into a page that is not mapped."""

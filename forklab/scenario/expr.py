@@ -69,7 +69,7 @@ from forklab.observe import (
     World,
 )
 from forklab.scenario.model import Expr, NameKind, ScenarioError, Where, did_you_mean
-from forklab.scenario.ops import NAMESPACE_KINDS
+from forklab.scenario.ops import NAMESPACE_KINDS, RLIMITS
 from forklab.scenario.validate import variable_problem
 from forklab.vocabulary import SIGNAL_NUMBERS, SIZE_UNITS, parse_size
 
@@ -631,6 +631,8 @@ class _Checker:
                 self.arity(node, 1, f"{p}.sig_received(SIG)")
             elif method == "env":
                 self.arity(node, 1, f"{p}.env(NAME)")
+            elif method == "rlimit":
+                self.arity(node, 1, f"{p}.rlimit(RES)")
             elif method in ("libc_text_same", "libc_relro_same"):
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
                 self.process_name(node.args[0], f"Q in {p}.{PROCESS_METHODS[method]}")
@@ -973,6 +975,14 @@ class _Evaluator:
                                               f"name like 'SIGUSR1', got {_type_name(sig)} "
                                               f"{sig!r}")
             return self.observe(f"{p}.sig_received({sig!r})", proc.sig_received.get(sig, 0))
+        if method == "rlimit":
+            resource = self.eval(node.args[0])
+            if resource not in RLIMITS:
+                raise self.fail(node.args[0], f"RES in {p}.rlimit(RES) must be one of "
+                                              f"{', '.join(repr(r) for r in RLIMITS)}, got "
+                                              f"{_type_name(resource)} {resource!r}")
+            return self.query(node, f"{p}.rlimit({resource!r})",
+                              lambda: self.world.queries.rlimit(p, resource))
         if method == "env":
             variable = self.eval(node.args[0])
             if not isinstance(variable, str):

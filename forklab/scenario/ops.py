@@ -229,6 +229,21 @@ class Setsid(Op):
     verb = "setsid"
 
 
+RLIMITS = ("nofile", "nproc", "core", "stack", "as", "memlock")
+"""The resources `setrlimit` and `P.rlimit(RES)` name (RLIMIT_NOFILE, ...)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setrlimit(Op):
+    """``setrlimit(resource, {soft, hard})``; None is RLIM_INFINITY (``unlimited``)."""
+
+    verb = "setrlimit"
+    resource: str  # one of RLIMITS
+    soft: int | None
+    hard: int | None
+    keep_hard: bool  # HARD not written: the current hard limit (read with getrlimit)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Setenv(Op):
     """glibc ``setenv(variable, value, 1)``: the environment lives in the process's memory."""

@@ -41,6 +41,7 @@ from forklab.scenario.validate import (
     SLEEP_ARGUMENT,
     cat_input_problem,
     path_problem,
+    rlimit_problem,
     text_problem,
     variable_problem,
 )
@@ -133,6 +134,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "waitid": frozenset({"any", "nowait", "nohang"}),
     "mutex": frozenset(MUTEX_KINDS),
     "pdeathsig": frozenset({"none"}),
+    "setrlimit": frozenset({*ops.RLIMITS, "unlimited"}),
     "spawn": frozenset(SPAWN_ACTIONS), "spawn_template": frozenset(SPAWN_ACTIONS),
     "configure": frozenset(SPAWN_ACTIONS), "create_process": frozenset({"inherit=FD+FD"}),
 }
@@ -918,6 +920,22 @@ class _Line:
         target, group = (self.use(self.word(tok, "a process"), tok.start, ("process",))
                          for tok in args)
         return {"target": target, "group": group}
+
+    @RULES.handles(ops.Setrlimit)
+    def v_setrlimit(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "a resource, a soft limit and an optional hard limit")
+        resource = self.choice(args[0], ops.RLIMITS, "a resource")
+        soft, hard = (self.limit(tok) for tok in (args[1], args[-1]))
+        problem = rlimit_problem(resource, soft, hard if len(args) == 3 else None)
+        if problem is not None:
+            self.fail(args[1].start, problem)
+        return {"resource": resource, "soft": soft, "hard": hard if len(args) == 3 else None,
+                "keep_hard": len(args) == 2}
+
+    def limit(self, tok: Token) -> int | None:
+        """A limit: a number or size (``1024``, ``8MiB``), or ``unlimited`` (None)."""
+        text = self.word(tok, "a limit")
+        return None if text == "unlimited" else _size(self.src, text, tok.start)
 
     @RULES.handles(ops.Setenv)
     def v_setenv(self, args: list[Token]) -> dict[str, Any]:

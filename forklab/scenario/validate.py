@@ -96,6 +96,10 @@ def check_op(op: Op) -> None:
         problem = _value_problem(field.name, getattr(op, field.name))
         if problem is not None:
             raise ScenarioError(f"refused: {problem}", op.where)
+    if isinstance(op, ops_.Setrlimit):
+        problem = rlimit_problem(op.resource, op.soft, op.hard)
+        if problem is not None:
+            raise ScenarioError(f"refused: {problem}", op.where)
 
 
 def check_paths(ops: Iterable[Op]) -> None:
@@ -219,12 +223,39 @@ def _value_problem(name: str, value: Any) -> str | None:
         return text_problem(value)
     if name == "variable":
         return variable_problem(value)
+    if name == "resource" and value not in ops_.RLIMITS:
+        return f"'{value}' is not a resource"
     if name == "value" and len(value.encode()) > MAX_ENV_VALUE:
         return f"an environment value is at most {MAX_ENV_VALUE} bytes"
     if name == "mask" and not 0 <= value <= 0o777:
         return f"umask {value:o} is not 0 to 777 (octal)"
     return None
 
+
+def rlimit_problem(resource: str, soft: int | None, hard: int | None) -> str | None:
+    """Why a `setrlimit` is refused before it runs: a limit that would break forklab's
+    own probe, or bind by sizes the model cannot know (its runtime's), or None."""
+    if resource not in ops_.RLIMITS:
+        return f"'{resource}' is not a resource: expected {', '.join(ops_.RLIMITS)}"
+    floor = RLIMIT_FLOORS.get(resource)
+    for value in (soft, hard):
+        if value is not None and not 0 <= value <= MAX_RLIMIT:
+            return f"a limit is 0 to {MAX_RLIMIT} or unlimited"
+        if floor is not None and value is not None and value < floor[0]:
+            return f"{resource} limits below {floor[0]} are refused: {floor[1]}"
+    return None
+
+
+MAX_RLIMIT = (1 << 62) - 1
+RLIMIT_FLOORS = {
+    "nofile": (1024, "forklab's own fds on the real backend sit above every scenario fd, "
+                     "from fd 900, and take 124 more"),
+    "stack": (8 << 20, "forklab's probe, and every vfork child on its parent's stack, "
+                       "needs room to run"),
+    "as": (128 << 40, "a lower one would refuse mappings by sizes the model cannot know "
+                      "(forklab's own runtime's)"),
+}
+"""The lowest limit of a resource a scenario may set, and why."""
 
 MAX_ENV_VALUE = 4096
 """The longest value `setenv` takes (bytes of UTF-8)."""

@@ -77,6 +77,8 @@ _ALL = (
     Verb(ops.Umask, "P: umask MODE", _IDENTITY),
     Verb(ops.Setpgid, "P: setpgid C Q", _IDENTITY),
     Verb(ops.Setsid, "P: setsid", _IDENTITY),
+    Verb(ops.Setrlimit, "P: setrlimit nofile|nproc|core|stack|as|memlock SOFT [HARD]",
+         _IDENTITY),
     Verb(ops.Setenv, 'P: setenv NAME "VALUE"', _IDENTITY),
     Verb(ops.Unsetenv, "P: unsetenv NAME", _IDENTITY),
     Verb(ops.Open, "P: open PATH [ro|wo|rw] [cloexec] [append] [create] -> FD", _FILES, ("fd",)),

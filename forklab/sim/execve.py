@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program
-from forklab.sim import exit_wait, namespaces
+from forklab.sim import exit_wait, namespaces, rlimits
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -56,6 +56,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     proc.execed = True  # its cwd, umask, group and session stay (the fs_struct is kept)
     if program.kind == "probe":
         proc.mm = AddressSpace(k.memory, UserMemory(environ=environ))
+        proc.rlimits["core"] = rlimits.PROBE_CORE  # the probe sets it when it starts
     else:
         proc.mm = None
         proc.program = program

@@ -30,6 +30,7 @@ from forklab.sim.files import (
     RegularFile,
 )
 from forklab.sim.memory import SharedObject
+from forklab.sim.rlimits import fd_limit
 from forklab.sim.syscall import HANDLERS, set_errno, set_result
 from forklab.sim.waits import OnPipeData, OnPipeRoom
 from forklab.vocabulary import PAGE
@@ -66,7 +67,7 @@ def open_directory(k: Kernel, proc: Process, thread: Thread, path: str,
                    name: str) -> int | None:
     """A directory opened read-only and close-on-exec on the lowest free fd, which
     the fd name binds; None after errno (EMFILE)."""
-    number = proc.files.lowest_free(k.fd_limit)
+    number = proc.files.lowest_free(fd_limit(proc))
     _install_lowest(k, proc, thread, OpenFile(Directory(path), True, False), True, name)
     return number
 
@@ -101,7 +102,7 @@ def open_file(k: Kernel, path: str, write: bool, create: bool, truncate: bool = 
 def _install_lowest(k: Kernel, proc: Process, thread: Thread, file: OpenFile,
                     cloexec: bool, name: str) -> None:
     """Give file the lowest free fd below the limit and bind name to it, or EMFILE."""
-    number = proc.files.lowest_free(k.fd_limit)
+    number = proc.files.lowest_free(fd_limit(proc))
     if number is None:
         _no_fd(k, proc, thread, name)
         return
@@ -151,7 +152,7 @@ def op_open(k: Kernel, proc: Process, thread: Thread, op: ops.Open) -> None:
 @HANDLERS.handles(ops.Memfd)
 def op_memfd(k: Kernel, proc: Process, thread: Thread, op: ops.Memfd) -> None:
     """memfd_create(2): a new, empty file in memory that only fds reach."""
-    if proc.files.lowest_free(k.fd_limit) is None:
+    if proc.files.lowest_free(fd_limit(proc)) is None:
         _no_fd(k, proc, thread, op.binds[0])  # no fd, no file
         return
     path = f"/memfd:{op.name} ({next(_memfds)})"  # as /proc/PID/fd shows it, made unique
@@ -164,7 +165,7 @@ def op_shm_open(k: Kernel, proc: Process, thread: Thread, op: ops.ShmOpen) -> No
     """glibc's shm_open(3): open("/dev/shm/NAME", O_RDWR | O_CLOEXEC [| O_CREAT])."""
     path = f"/dev/shm/{op.name}"
     cache = k.caches.get(path)
-    if proc.files.lowest_free(k.fd_limit) is None:
+    if proc.files.lowest_free(fd_limit(proc)) is None:
         _no_fd(k, proc, thread, op.binds[0])  # the fd is taken before the name is looked up
         return
     if cache is None and not op.create:
@@ -197,7 +198,7 @@ _unlinked = itertools.count(1)
 def op_mq_open(k: Kernel, proc: Process, thread: Thread, op: ops.MqOpen) -> None:
     """mq_open(3) of a new queue (its name removed at once: each call makes its own);
     the kernel makes its fd close-on-exec, always (tests/kernel_facts/proc_mqueue.c)."""
-    if proc.files.lowest_free(k.fd_limit) is None:
+    if proc.files.lowest_free(fd_limit(proc)) is None:
         _no_fd(k, proc, thread, op.binds[0])
         return
     _install_lowest(k, proc, thread, OpenFile(MQueue(), True, True), True, op.binds[0])
@@ -250,8 +251,8 @@ def op_pipe(k: Kernel, proc: Process, thread: Thread, op: ops.Pipe) -> None:
     pipe = Pipe()
     read_end = OpenFile(pipe, readable=True, writable=False, end="r")
     write_end = OpenFile(pipe, readable=False, writable=True, end="w")
-    first = proc.files.lowest_free(k.fd_limit)
-    if first is None or proc.files.lowest_free(k.fd_limit, first + 1) is None:
+    first = proc.files.lowest_free(fd_limit(proc))
+    if first is None or proc.files.lowest_free(fd_limit(proc), first + 1) is None:
         _no_fd(k, proc, thread, *op.binds)  # pipe2 takes both fds or neither
         return
     _install_lowest(k, proc, thread, read_end, op.cloexec, op.binds[0])

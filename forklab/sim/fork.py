@@ -21,6 +21,7 @@ from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
+from forklab.sim.rlimits import fd_limit
 from forklab.sim.signals import SigHand
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.tasks import MAIN, Process, Thread
@@ -55,7 +56,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     if isinstance(ns, str):
         clone_failed(k, parent, thread, name, ns)
         return None
-    if "pidfd" in flags and parent.files.lowest_free(k.fd_limit) is None:
+    if "pidfd" in flags and parent.files.lowest_free(fd_limit(parent)) is None:
         clone_failed(k, parent, thread, name, "EMFILE")  # the pidfd's fd comes first
         return None
     task = new_thread(k, MAIN if "thread" not in flags else name,
@@ -70,13 +71,14 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
                     copy_files(k, parent, flags, files), copy_sighand(parent, flags, sighand),
                     {MAIN: task}, copy_fs(parent, flags, fs), parent=parent.name,
                     parent_thread=thread.name, sibling=next(k._order), pgrp=parent.pgrp,
-                    session=parent.session, pid_ns=ns.of("pid"))
+                    session=parent.session, pid_ns=ns.of("pid"),
+                    rlimits=dict(parent.rlimits))
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
     k.processes[name] = child
     namespaces.joined(k, child)
     parent.children.append(name)
     if "pidfd" in flags:
-        number = parent.files.lowest_free(k.fd_limit)
+        number = parent.files.lowest_free(fd_limit(parent))
         assert number is not None
         # O_RDWR, as the kernel opens a pidfd: write(2) on it is EINVAL, not EBADF
         parent.files.install(number, OpenFile(PidFd(name), True, True), cloexec=True)

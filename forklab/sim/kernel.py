@@ -36,6 +36,7 @@ from forklab.sim import (
     mman,
     namespaces,
     programs,
+    rlimits,
     signal_calls,
     spawn,
     whatif,
@@ -63,7 +64,7 @@ from forklab.sim.waits import (
 __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
-         namespaces, dirstreams, identity)
+         namespaces, dirstreams, identity, rlimits)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 
@@ -73,9 +74,10 @@ class Kernel:
     ``coefficients`` are what the cost model predicts ``spawn_us`` with;
     ``rules`` the pieces an exercise may replace (:mod:`forklab.sim.rules`);
     ``budget`` bounds the work of each op and the time of the run; ``fd_limit``
-    is every process's RLIMIT_NOFILE (by default the one forklab runs with, which
-    the real backend's processes inherit), ``memlock_limit`` the pages each may
-    lock (None: no limit, as with CAP_IPC_LOCK; by default forklab's own).
+    is the first process's RLIMIT_NOFILE (by default the one forklab runs with, which
+    the real backend's processes inherit), ``memlock_limit`` the pages it may
+    lock (None: no limit, as with CAP_IPC_LOCK; by default forklab's own); a
+    process's own limits are its ``rlimits``.
     """
 
     def __init__(self, scenario: Scenario,
@@ -88,6 +90,7 @@ class Kernel:
         self.memlock_limit = mman.own_memlock_limit() if memlock_limit == "own" \
             else memlock_limit
         self.umask = own_umask()  # the first process's, as the real backend's inherits it
+        self.may_raise_limits, self.nr_open = rlimits.kernel_limits()
         self.coefficients = coefficients
         self.rules = rules
         self.budget = budget or Budget()
@@ -159,7 +162,9 @@ class Kernel:
         main = fork.new_thread(self, MAIN)
         main.ns = self.namespaces.first()
         self.processes[name] = Process(name, next(self._pids), mm, files, SigHand(),
-                                       {MAIN: main}, FsStruct(".", self.umask), pgrp=name)
+                                       {MAIN: main}, FsStruct(".", self.umask), pgrp=name,
+                                       rlimits=rlimits.own_limits(self.fd_limit,
+                                                                  self.memlock_limit))
 
     # -- running ops -------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from forklab.scenario.model import Range
 from forklab.sim import cost, fdops, signal_calls
 from forklab.sim.files import RegularFile
 from forklab.sim.memory import AddressSpace, Mapping, SegFault, SharedObject
+from forklab.sim.rlimits import has_capability, memlock_pages
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.vmas import Vma
 from forklab.vocabulary import PAGE
@@ -209,24 +210,13 @@ def op_mprotect(k: Kernel, proc: Process, thread: Thread, op: ops.Mprotect) -> N
 def own_memlock_limit() -> int | None:
     """Pages a process may lock: RLIMIT_MEMLOCK's soft limit of this process (every
     process of a real run inherits it), or None, no limit, with CAP_IPC_LOCK."""
-    if _has_capability(CAP_IPC_LOCK):
+    if has_capability(CAP_IPC_LOCK):
         return None
     soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     return None if soft == resource.RLIM_INFINITY else soft // PAGE
 
 
 CAP_IPC_LOCK = 14
-
-
-def _has_capability(cap: int) -> bool:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> cap & 1)
-    except OSError:
-        pass
-    return False
 
 
 @HANDLERS.handles(ops.Mremap)
@@ -251,7 +241,7 @@ def op_mlock(k: Kernel, proc: Process, thread: Thread, op: ops.Mlock) -> None:
     is faulted in (a fault in a PROT_NONE VMA fails the call with ENOMEM)."""
     assert proc.mm is not None
     m, lo, hi = _pages(proc, op.range)
-    limit = k.memlock_limit
+    limit = memlock_pages(k, proc)
     if limit == 0:
         set_errno(proc, thread, "EPERM")
         return

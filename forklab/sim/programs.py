@@ -17,6 +17,7 @@ from forklab.scenario import ops
 from forklab.scenario.contract import timed_enders
 from forklab.sim import exit_wait, fdops
 from forklab.sim.files import Directory, MQueue, OpenFile, Pipe, RegularFile
+from forklab.sim.rlimits import fd_limit
 from forklab.sim.syscall import HANDLERS
 from forklab.sim.waits import OnChild, OnPipeData, OnPipeRoom, OnTime, Wait
 
@@ -148,7 +149,7 @@ def _run_cat(k: Kernel, proc: Process) -> bool:
         state.started = True
         if name != "-":
             opened = fdops.open_file(k, name, write=False, create=False)
-            number = proc.files.lowest_free(k.fd_limit)
+            number = proc.files.lowest_free(fd_limit(proc))
             if isinstance(opened, str) or number is None:
                 _next_input(proc, ok=False)  # "cat: NAME: No such file or directory"
                 return True

@@ -109,6 +109,13 @@ class SimQueries:
         m = self._mapping(process, mapping)
         return m.locked() if m is not None else 0
 
+    def rlimit(self, process: str, resource: str) -> int | str | None:
+        proc = self.kernel.processes.get(process)
+        if proc is None or proc.ended:
+            return None
+        soft = proc.rlimits[resource][0]
+        return "unlimited" if soft is None else soft
+
     def env(self, process: str, variable: str) -> str | None:
         proc = self.kernel.processes.get(process)
         if proc is None or proc.ended or proc.mm is None:

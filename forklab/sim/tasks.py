@@ -115,6 +115,8 @@ class Process:
     session: str = ""  # its session: "" forklab's, else its leader's name
     pid_ns: int = 0  # its PID namespace, for life (namespaces.INITIAL: forklab's)
     execed: bool = False  # it has run execve since it was made (setpgid by its parent: EACCES)
+    rlimits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    # resource -> (soft, hard), None unlimited (:mod:`forklab.sim.rlimits`)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a
@@ -125,6 +127,7 @@ class Process:
         new.files = copy.deepcopy(self.files, memo)
         new.sighand = copy.deepcopy(self.sighand, memo)
         new.fs = copy.deepcopy(self.fs, memo)
+        new.rlimits = dict(self.rlimits)
         new.threads = {name: copy.deepcopy(t, memo) for name, t in self.threads.items()}
         new.children = list(self.children)
         new.shared_pending = self.shared_pending.copy()

@@ -18,6 +18,7 @@ from forklab.scenario.model import Program, SpawnAction
 from forklab.sim import cost, execve, fork, spawn
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
+from forklab.sim.rlimits import fd_limit
 from forklab.sim.signals import SigHand
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.tasks import MAIN, Process
@@ -46,9 +47,10 @@ def op_spawn_from(k: Kernel, proc: Process, thread: Thread, op: ops.SpawnFrom) -
 def op_pidfd_empty(k: Kernel, proc: Process, thread: Thread, op: ops.PidfdEmpty) -> None:
     """A blank process: no memory, no fds, default signals, not yet running."""
     blank = Process(op.binds[0], 0, None, FdTable(), SigHand(),
-                    {MAIN: fork.new_thread(k, MAIN)}, proc.fs.copy(), parent=proc.name)
+                    {MAIN: fork.new_thread(k, MAIN)}, proc.fs.copy(), parent=proc.name,
+                    rlimits=dict(proc.rlimits))
     k.blanks[op.binds[0]] = blank
-    number = proc.files.lowest_free(k.fd_limit)
+    number = proc.files.lowest_free(fd_limit(proc))
     if number is not None:
         proc.files.install(number, OpenFile(PidFd(op.binds[0]), True, True), cloexec=True)
         k.names.fd_names[op.binds[0]] = number

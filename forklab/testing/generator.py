@@ -569,6 +569,7 @@ GUARDS: dict[str, Guard] = {
     "setenv": lambda g, v, a: True,
     "unsetenv": lambda g, v, a: True,
     "pdeathsig": lambda g, v, a: True,
+    "setrlimit": lambda g, v, a: True,
     "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
 }
 
@@ -1088,6 +1089,15 @@ def r_pdeathsig(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: pdeathsig {sig}")
 
 
+RLIMIT_LINES = ("nofile 2048", "nofile 1024 4096", "memlock 64KiB", "memlock unlimited",
+                "core 0", "core 1MiB", "stack 16MiB", "stack 8MiB 8MiB", "as unlimited",
+                "nproc 4096")  # some fail: EINVAL above the hard limit, EPERM raising it
+
+
+def r_setrlimit(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: setrlimit {pick(draw, RLIMIT_LINES)}")
+
+
 def r_unsetenv(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: unsetenv {pick(draw, ENV_NAMES)}")
 
@@ -1135,6 +1145,7 @@ RULES: dict[str, Rule] = {
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
     "chdir": r_chdir, "umask": r_umask, "setpgid": r_setpgid, "setsid": r_setsid,
     "setenv": r_setenv, "unsetenv": r_unsetenv, "pdeathsig": r_pdeathsig,
+    "setrlimit": r_setrlimit,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}
