@@ -96,10 +96,13 @@ def check_op(op: Op) -> None:
         problem = _value_problem(field.name, getattr(op, field.name))
         if problem is not None:
             raise ScenarioError(f"refused: {problem}", op.where)
+    problem = None
     if isinstance(op, ops_.Setrlimit):
         problem = rlimit_problem(op.resource, op.soft, op.hard)
-        if problem is not None:
-            raise ScenarioError(f"refused: {problem}", op.where)
+    elif isinstance(op, ops_.Setenv) and len(op.value.encode()) > MAX_ENV_VALUE:
+        problem = f"an environment value is at most {MAX_ENV_VALUE} bytes"
+    if problem is not None:
+        raise ScenarioError(f"refused: {problem}", op.where)
 
 
 def check_paths(ops: Iterable[Op]) -> None:
@@ -225,8 +228,6 @@ def _value_problem(name: str, value: Any) -> str | None:
         return variable_problem(value)
     if name == "resource" and value not in ops_.RLIMITS:
         return f"'{value}' is not a resource"
-    if name == "value" and len(value.encode()) > MAX_ENV_VALUE:
-        return f"an environment value is at most {MAX_ENV_VALUE} bytes"
     if name == "mask" and not 0 <= value <= 0o777:
         return f"umask {value:o} is not 0 to 777 (octal)"
     return None

@@ -56,6 +56,12 @@ def _run_edited(script: str, edit) -> None:
     ("parent: mq_open box -> q", lambda op: {"name": "../../tmp/x"}, "not a message queue name"),
     ("parent: opendir sub -> d", lambda op: {"path": "../.."}, "leads out"),
     ("parent: unshare uts", lambda op: {"kinds": frozenset({"time"})}, "not namespace kinds"),
+    ("parent: chdir sub", lambda op: {"path": "../.."}, "'..'"),
+    ('parent: setenv FL_X "1"', lambda op: {"variable": "FORKLAB_CHAN"}, "forklab's own"),
+    ('parent: setenv FL_X "1"', lambda op: {"value": "x" * 5000}, "at most 4096 bytes"),
+    ("parent: setrlimit nofile 2000", lambda op: {"soft": 10}, "below 1024 are refused"),
+    ("parent: setrlimit nofile 2000", lambda op: {"resource": "cpu"}, "not a resource"),
+    ("parent: umask 022", lambda op: {"mask": 0o7777}, "not 0 to 777"),
 ])
 def test_hand_made_ops_are_refused(script, edit, message):
     with pytest.raises(ScenarioError, match=message):
@@ -170,3 +176,14 @@ def test_threads_past_forklab_s_fds_end_with_a_clear_error(tmp_path):
     assert "no fd was free for a new task's channel" in done.stdout + done.stderr
     assert "has ended" not in done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["threads.toml"]
+
+
+def test_an_fd_limit_below_forklabs_own_fds_is_refused():
+    """A scenario that may open 1000 fds has forklab's own from fd 1003 up: a limit of
+    1100 would leave the probe no fd for a new task's channel."""
+    scenario = parse_text(scenario_text("repeat 1000: parent: open /dev/null -> f\n"
+                                        "parent: setrlimit nofile 1100"))
+    with RealBackend(timeout=30).start(scenario) as run:
+        with pytest.raises(ScenarioError, match="its fd limit must stay at 1127 or more"):
+            for op in scenario.steps[0].ops:
+                run.apply(op)
