@@ -68,6 +68,7 @@ class ThreadObs:
     errno: str | None = None
     sig_blocked: frozenset[str] = frozenset()
     sig_pending: frozenset[str] = frozenset()  # its own and the process's
+    pdeathsig: str | None = None  # its parent-death signal (PR_SET_PDEATHSIG)
 
 
 @dataclass(frozen=True)

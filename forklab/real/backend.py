@@ -506,13 +506,12 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture (Linux 5.6)
 
 
-def _pdeathsig(fl_state: Any, tid: int) -> str | None:
-    """The parent-death signal the probe noted for task ``tid`` (the main thread's tid
-    is the pid), by name; None if none, or not noted in this address space."""
-    for slot in range(len(fl_state.pdeath_tid)):
-        if fl_state.pdeath_tid[slot] == tid:
-            return SIGNAL_NAMES.get(fl_state.pdeath_sig[slot])
-    return None
+def _pdeathsigs(fl_state: Any) -> dict[int, str]:
+    """The parent-death signals the probe noted, by thread id (the main thread's is the
+    pid), for the tasks that have one (a fork child's copy of the table also holds its
+    parent's tasks: only its own tids are looked up)."""
+    tids, sigs = list(fl_state.pdeath_tid), list(fl_state.pdeath_sig)
+    return {tid: SIGNAL_NAMES[sig] for tid, sig in zip(tids, sigs) if tid and sig in SIGNAL_NAMES}
 
 
 def _pidfd_getfd(pidfd: int, fd: int) -> int:
@@ -773,7 +772,7 @@ class RealRun:
         received: dict[str, int] = {}
         mutexes_locked: frozenset[str] = frozenset()
         stdout_buffered: int | None = None
-        pdeathsig: str | None = None
+        pdeath: dict[int, str] = {}  # tid -> its parent-death signal
         vm_pte = 0
         mappings: dict[str, MappingObs] = {}
         if proc.image == "probe":
@@ -787,7 +786,7 @@ class RealRun:
                             if fl_state.received[n]}
                 mutexes_locked = self._mutexes_locked(proc, fl_state)
                 stdout_buffered = _stdout_buffered(proc, fl_state)
-                pdeathsig = _pdeathsig(fl_state, proc.pid)
+                pdeath = _pdeathsigs(fl_state)
             vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
             mappings = self._mappings(proc)
         children = tuple(p.name for p in self.driver.procs.values()
@@ -808,9 +807,9 @@ class RealRun:
             sig_received=received,
             pgrp=self._name_of(st.pgrp) if st is not None else None,
             session=self._name_of(st.session) if st is not None else None,
-            cwd=self._cwd(proc), umask=status.get("Umask"), pdeathsig=pdeathsig,
+            cwd=self._cwd(proc), umask=status.get("Umask"), pdeathsig=pdeath.get(proc.pid),
             spawn_us=proc.spawn_us, mappings=mappings,
-            thread_obs={name: self._thread_obs(proc, task, status)
+            thread_obs={name: self._thread_obs(proc, task, status, pdeath)
                         for name, task in proc.threads.items() if not task.gone},
         )
 
@@ -826,14 +825,16 @@ class RealRun:
                          if int.from_bytes(raw[i * size:i * size + 4], "little") != 0)
 
     @staticmethod
-    def _thread_obs(proc: Proc, task: Task, process_status: dict[str, str]) -> ThreadObs:
+    def _thread_obs(proc: Proc, task: Task, process_status: dict[str, str],
+                    pdeath: dict[int, str]) -> ThreadObs:
         status = procfs.task_status(proc.pid, task.tid) or {}
         raw = procfs.read_mem(proc.pid, task.errno_addr, 4) if task.errno_addr else None
         return ThreadObs(
             errno=errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None,
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
             sig_pending=procfs.signal_set(status.get("SigPnd"))
-            | procfs.signal_set(process_status.get("ShdPnd")))
+            | procfs.signal_set(process_status.get("ShdPnd")),
+            pdeathsig=pdeath.get(task.tid))
 
     def _cwd(self, proc: Proc) -> str | None:
         """The working directory as a scratch path ("." the scratch directory itself);

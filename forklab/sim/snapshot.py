@@ -192,7 +192,8 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         mappings=mappings,
         thread_obs={name: ThreadObs(
             errno=proc.mm.user.errno.get(t.tls) if proc.mm is not None else None,
-            sig_blocked=frozenset(t.mask), sig_pending=frozenset(t.pending | proc.shared_pending))
+            sig_blocked=frozenset(t.mask), sig_pending=frozenset(t.pending | proc.shared_pending),
+            pdeathsig=t.pdeathsig if proc.mm is not None else None)
             for name, t in proc.threads.items() if t is not main},
     )
 
