@@ -162,6 +162,8 @@ ATTRIBUTES = (
                 identity=True, per_thread=True)
       for kind, title in (("mnt", "mount"), ("uts", "UTS (hostname)"), ("ipc", "IPC"),
                           ("net", "network"), ("user", "user"))),
+    Attribute("pid", "the process ID (the thread group ID)", "fork(2), execve(2), gettid(2)",
+              "", "{p}.leader == parent.leader", None, per_thread=True, identity=True),
     Attribute("ppid", "the parent process", "fork(2), execve(2), getppid(2)", "",
               "{p}.parent == parent.parent", None, identity=True),
     Attribute("pgid", "the process group", "fork(2), execve(2), setpgid(2)", _NOT_A_LEADER,

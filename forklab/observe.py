@@ -69,6 +69,7 @@ class ThreadObs:
     sig_blocked: frozenset[str] = frozenset()
     sig_pending: frozenset[str] = frozenset()  # its own and the process's
     pdeathsig: str | None = None  # its parent-death signal (PR_SET_PDEATHSIG)
+    leader: str | None = None  # the process whose pid is its thread group id (tgid)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class ProcessObs:
     sig_pending: frozenset[str] = frozenset()
     sig_received: Mapping[str, int] = field(default_factory=dict,
                                             metadata={"read_as": "sig_received(SIG)"})
+    leader: str | None = None  # the process whose pid is its tgid: itself, while it lives
     pgrp: str | None = None  # the leader of its process group, if a process of the scenario
     session: str | None = None  # the leader of its session, likewise
     cwd: str | None = None  # its working directory, a scratch path ("." the scratch dir)

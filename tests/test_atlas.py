@@ -64,6 +64,13 @@ def model_rows() -> dict[str, dict[str, str | None]]:
       for method in ("fork", "vfork", "posix_spawn")),
     *((f"{kind}-ns", "exec", "kept", "execve(2): namespaces are not among the exceptions")
       for kind in ("pid", "mnt", "uts", "ipc", "net", "user")),
+    ("pid", "fork", "reset", "fork(2): \"The child has its own unique process ID\""),
+    ("pid", "exec", "kept", "execve(2): \"All process attributes are preserved during an "
+                            "execve(), except the following\", and the process ID is not "
+                            "among them"),
+    ("pid", "pthread_create", "shared", "gettid(2): \"In a single-threaded process, the "
+                                        "thread ID is equal to the process ID\"; the "
+                                        "threads of a process share its thread group ID"),
     ("ppid", "fork", "reset", "fork(2): \"The child's parent process ID is the same as the "
                               "parent's process ID.\""),
     ("ppid", "pthread_create", "shared", "pthreads(7): threads share the parent process ID"),
@@ -72,9 +79,9 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("pgid", "exec", "kept", "setpgid(2): \"The PGID is preserved across an execve(2).\""),
     ("pgid", "pthread_create", "shared", "pthreads(7): threads share the process group ID"),
     ("sid", "fork", "copied", "credentials(7): \"A child created by fork(2) inherits its "
-                              "parent's session ID.\""),
-    ("sid", "exec", "kept", "credentials(7): \"The session ID is preserved across an "
-                            "execve(2).\""),
+                              "parent's session ID and process group ID.\""),
+    ("sid", "exec", "kept", "credentials(7): \"A process's session ID and process group ID "
+                            "are preserved across an execve(2).\""),
     ("cwd", "fork", "copied", "chdir(2): \"A child process created via fork(2) inherits its "
                               "parent's current working directory.\""),
     ("cwd", "exec", "kept", "chdir(2): \"The current working directory is left unchanged by "

@@ -805,11 +805,12 @@ class RealRun:
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(status.get("ShdPnd")),
             sig_received=received,
+            leader=self._name_of(int(status["Tgid"])) if "Tgid" in status else None,
             pgrp=self._name_of(st.pgrp) if st is not None else None,
             session=self._name_of(st.session) if st is not None else None,
             cwd=self._cwd(proc), umask=status.get("Umask"), pdeathsig=pdeath.get(proc.pid),
             spawn_us=proc.spawn_us, mappings=mappings,
-            thread_obs={name: self._thread_obs(proc, task, status, pdeath)
+            thread_obs={name: self._thread_obs(proc, task, status, pdeath, self._name_of)
                         for name, task in proc.threads.items() if not task.gone},
         )
 
@@ -826,7 +827,8 @@ class RealRun:
 
     @staticmethod
     def _thread_obs(proc: Proc, task: Task, process_status: dict[str, str],
-                    pdeath: dict[int, str]) -> ThreadObs:
+                    pdeath: dict[int, str],
+                    name_of: Callable[[int | None], str | None]) -> ThreadObs:
         status = procfs.task_status(proc.pid, task.tid) or {}
         raw = procfs.read_mem(proc.pid, task.errno_addr, 4) if task.errno_addr else None
         return ThreadObs(
@@ -834,7 +836,8 @@ class RealRun:
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(process_status.get("ShdPnd")),
-            pdeathsig=pdeath.get(task.tid))
+            pdeathsig=pdeath.get(task.tid),
+            leader=name_of(int(status["Tgid"])) if "Tgid" in status else None)
 
     def _cwd(self, proc: Proc) -> str | None:
         """The working directory as a scratch path ("." the scratch directory itself);

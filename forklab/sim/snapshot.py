@@ -186,14 +186,14 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         sig_blocked=frozenset(main.mask),
         sig_pending=frozenset(main.pending | proc.shared_pending),
         sig_received=dict(proc.mm.user.received) if proc.mm is not None else {},
-        pgrp=proc.pgrp, session=proc.session or None, cwd=proc.fs.cwd,
+        leader=proc.name, pgrp=proc.pgrp, session=proc.session or None, cwd=proc.fs.cwd,
         umask=f"{proc.fs.umask:04o}",
         pdeathsig=main.pdeathsig if proc.mm is not None else None, spawn_us=proc.spawn_us,
         mappings=mappings,
         thread_obs={name: ThreadObs(
             errno=proc.mm.user.errno.get(t.tls) if proc.mm is not None else None,
             sig_blocked=frozenset(t.mask), sig_pending=frozenset(t.pending | proc.shared_pending),
-            pdeathsig=t.pdeathsig if proc.mm is not None else None)
+            pdeathsig=t.pdeathsig if proc.mm is not None else None, leader=proc.name)
             for name, t in proc.threads.items() if t is not main},
     )
 
