@@ -284,6 +284,7 @@ LINE_ERRORS = [
     ("parent: setrlimit nofile 100", "100", "nofile limits below 1024 are refused"),
     ("parent: setrlimit stack 1MiB", "1MiB", "stack limits below 8388608 are refused"),
     ("parent: setrlimit as lots", "lots", "expected a size"),
+    ("parent: setrlimit core 1MiB", "1MiB", "a core limit other than 0 is refused"),
 ]
 
 

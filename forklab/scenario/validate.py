@@ -244,6 +244,9 @@ def rlimit_problem(resource: str, soft: int | None, hard: int | None) -> str | N
             return f"a limit is 0 to {MAX_RLIMIT} or unlimited"
         if floor is not None and value is not None and value < floor[0]:
             return f"{resource} limits below {floor[0]} are refused: {floor[1]}"
+    if resource == "core" and (soft != 0 or hard not in (0, None)):
+        return ("a core limit other than 0 is refused: a process that dies of a fault would "
+                "leave a core file, which the system may keep outside the run (core_pattern)")
     return None
 
 

@@ -1090,7 +1090,7 @@ def r_pdeathsig(g: Generator, draw: Draw, a: Actor) -> None:
 
 
 RLIMIT_LINES = ("nofile 2048", "nofile 1024 4096", "memlock 64KiB", "memlock unlimited",
-                "core 0", "core 1MiB", "stack 16MiB", "stack 8MiB 8MiB", "as unlimited",
+                "core 0", "core 0 0", "stack 16MiB", "stack 8MiB 8MiB", "as unlimited",
                 "nproc 4096")  # some fail: EINVAL above the hard limit, EPERM raising it
 
 

@@ -61,6 +61,7 @@ def _run_edited(script: str, edit) -> None:
     ('parent: setenv FL_X "1"', lambda op: {"value": "x" * 5000}, "at most 4096 bytes"),
     ("parent: setrlimit nofile 2000", lambda op: {"soft": 10}, "below 1024 are refused"),
     ("parent: setrlimit nofile 2000", lambda op: {"resource": "cpu"}, "not a resource"),
+    ("parent: setrlimit core 0", lambda op: {"soft": 1 << 20}, "core limit other than 0"),
     ("parent: umask 022", lambda op: {"mask": 0o7777}, "not 0 to 777"),
 ])
 def test_hand_made_ops_are_refused(script, edit, message):
