@@ -810,7 +810,7 @@ class RealRun:
             session=self._name_of(st.session) if st is not None else None,
             cwd=self._cwd(proc), umask=status.get("Umask"), pdeathsig=pdeath.get(proc.pid),
             spawn_us=proc.spawn_us, mappings=mappings,
-            thread_obs={name: self._thread_obs(proc, task, status, pdeath, self._name_of)
+            thread_obs={name: self._thread_obs(proc, task, status, pdeath)
                         for name, task in proc.threads.items() if not task.gone},
         )
 
@@ -825,10 +825,8 @@ class RealRun:
         return frozenset(name for name, i in self.locks.items()
                          if int.from_bytes(raw[i * size:i * size + 4], "little") != 0)
 
-    @staticmethod
-    def _thread_obs(proc: Proc, task: Task, process_status: dict[str, str],
-                    pdeath: dict[int, str],
-                    name_of: Callable[[int | None], str | None]) -> ThreadObs:
+    def _thread_obs(self, proc: Proc, task: Task, process_status: dict[str, str],
+                    pdeath: dict[int, str]) -> ThreadObs:
         status = procfs.task_status(proc.pid, task.tid) or {}
         raw = procfs.read_mem(proc.pid, task.errno_addr, 4) if task.errno_addr else None
         return ThreadObs(
@@ -837,7 +835,7 @@ class RealRun:
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(process_status.get("ShdPnd")),
             pdeathsig=pdeath.get(task.tid),
-            leader=name_of(int(status["Tgid"])) if "Tgid" in status else None)
+            leader=self._name_of(int(status["Tgid"])) if "Tgid" in status else None)
 
     def _cwd(self, proc: Proc) -> str | None:
         """The working directory as a scratch path ("." the scratch directory itself);
