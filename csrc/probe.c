@@ -1620,11 +1620,13 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
             reply_fail(t->ch, "malformed setenv");
             return;
         }
-        r.v[FL_V_RESULT] = setenv(nv[0], nv[1], 1);
+        /* glibc's environ and its strings are malloc'd: a thread's first allocation
+         * maps an arena of its own, which is the runtime's, as for FL_OP_MALLOC */
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = setenv(nv[0], nv[1], 1));
         break;
     }
     case FL_OP_UNSETENV:
-        r.v[FL_V_RESULT] = unsetenv(data);
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = unsetenv(data));
         break;
     case FL_OP_SETRLIMIT: {
         struct rlimit lim;
