@@ -17,6 +17,7 @@ question is checked exactly.
 """
 from __future__ import annotations
 
+import os
 import platform
 
 import pytest
@@ -910,3 +911,88 @@ def test_identity_calls_of_an_unprivileged_user():
         pytest.skip("the unprivileged part runs as root only (it drops to uid 65534)")
     expect(f, {"unpriv.chroot": 1, "unpriv.raise_hard": 1, "unpriv.lower_hard": 0,
                "unpriv.soft_above_hard": 22})
+
+
+def _sched_values(nice: int, policy: int, cpus: str, comm: str, dumpable: int, slack: int,
+                  nnp: int, reset: int = 0) -> str:
+    return (f"nice:{nice} policy:{policy} reset:{reset} cpus:{cpus} comm:{comm} "
+            f"dumpable:{dumpable} slack:{slack} nnp:{nnp}")
+
+
+def test_sched_prctl_inheritance():
+    """Nice, policy, affinity, comm, dumpable, timer slack and no_new_privs through fork,
+    vfork, pthread_create, posix_spawn and execve (the atlas rows nice ... no-new-privs).
+
+    sched(7): "Child processes inherit the scheduling policy and parameters across a
+    fork(2). The scheduling policy and parameters are preserved across execve(2)."
+    sched_setaffinity(2): "A child created via fork(2) inherits its parent's CPU affinity
+    mask. The affinity mask is preserved across an execve(2)." prctl(2) PR_SET_TIMERSLACK:
+    "When a new thread is created, the two timer slack values are made the same as the
+    "current" value of the creating thread"; PR_SET_NO_NEW_PRIVS: "inherited by children
+    created by fork(2) and clone(2), and preserved across execve(2)". Dumpable belongs to
+    the address space: a vfork child or a thread that sets it sets the parent's; execve
+    makes it 1 again. comm is per task; execve sets it to the file's base name ("exe" for
+    /proc/self/exe)."""
+    facts_ = facts("proc_sched_prctl")
+    last = max(os.sched_getaffinity(0))
+    batch = 3  # SCHED_BATCH
+    parent = _sched_values(5, batch, str(last), "parentname", 0, 123000, 1)
+    expect(facts_, {
+        "dumpable2": 22,  # EINVAL: only 0 and 1 may be set
+        "parent": parent,
+        "fork.child": parent,
+        # the child's changes are its own; PR_SET_TIMERSLACK 0 goes back to the child's
+        # default, which fork made the parent's current value
+        "fork.child_slack0": _sched_values(3, 0, "0", "changed", 1, 123000, 1),
+        "fork.parent_after": parent,
+        "vfork.child": parent,
+        "vfork.parent_after": _sched_values(5, batch, str(last), "parentname", 1, 123000, 1),
+        "thread.new": parent,
+        "thread.parent_after": _sched_values(5, batch, str(last), "parentname", 1, 123000,
+                                             1),
+        "spawn.child": _sched_values(5, batch, str(last), "exe", 1, 123000, 1),
+        "exec.image": _sched_values(5, batch, str(last), "exe", 1, 123000, 1),
+    })
+
+
+def test_sched_reset_on_fork():
+    """sched(7): "If the calling process has a negative nice value, the nice value is reset
+    to zero in child processes" and "the reset-on-fork flag is disabled in child processes";
+    a SCHED_BATCH policy is not reset (only real-time ones are). A thread too."""
+    last = max(os.sched_getaffinity(0))
+    child = _sched_values(0, 3, str(last), "parentname", 1, 123000, 1)
+    expect(facts("proc_sched_prctl"), {
+        "reset.parent": _sched_values(-3, 3, str(last), "parentname", 1, 123000, 1, reset=1),
+        "reset.child": child,
+        "reset.thread": child,
+    })
+
+
+def test_sched_prctl_unprivileged():
+    """What a user other than root may do: setpriority(2) "EACCES: The caller attempted
+    to set a lower nice value ... but did not have the required privilege"
+    (RLIMIT_NICE 0 allows no lowering); sched(7): unprivileged threads cannot disable
+    reset-on-fork, nor leave SCHED_IDLE (EPERM); no_new_privs cannot be unset (EINVAL).
+    An effective uid change makes the process non-dumpable (fs.suid_dumpable 0)."""
+    got = facts("proc_sched_prctl")
+    if got.get("unpriv.rlimit_nice") != "0":
+        pytest.skip("RLIMIT_NICE is not 0 here")
+    with open("/proc/sys/fs/suid_dumpable") as f:
+        suid_dumpable = f.read().strip()
+    assert got["unpriv.start"].split()[5] == f"dumpable:{suid_dumpable}"
+    expect(got, {
+        "unpriv.raise_nice": 0,
+        "unpriv.same_nice": 13,  # from 6 to 5 is lower: EACCES
+        "unpriv.lower_nice": 13,
+        "unpriv.batch": 0,
+        "unpriv.batch_to_other": 0,
+        "unpriv.set_reset": 0,
+        "unpriv.clear_reset": 1,  # EPERM
+        "unpriv.idle": 0,
+        "unpriv.idle_to_other": 1,
+        "unpriv.idle_to_batch": 1,
+        "unpriv.dumpable1": 0,
+        "unpriv.slack": 0,
+        "unpriv.nnp": 0,
+        "unpriv.unset_nnp": 22,
+    })
