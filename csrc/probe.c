@@ -210,6 +210,9 @@ static __attribute__((noreturn)) void task_loop(struct task *t);
 /* ------------------------------------------------------------------ channel */
 static long rt_send(int ch, const struct fl_reply *r, const void *data, size_t len)
 {
+    /* Whatever the op was, the driver reads dumpable from fl_state after the reply. */
+    __atomic_store_n(&fl_state.dumpable, (int32_t)SYS1(SYS_prctl, PR_GET_DUMPABLE),
+                     __ATOMIC_RELAXED);
     struct iovec iov[2] = {{(void *)r, sizeof *r}, {(void *)data, len}};
     struct msghdr mh;
     memset(&mh, 0, sizeof mh);
@@ -1254,6 +1257,42 @@ static int op_chdir(const char *path, int absolute)
     return rc;
 }
 
+/* ------------------------------------------------------------------ scheduling, prctl */
+static long op_sched_prctl(const struct fl_cmd *c, const char *data, size_t len)
+{
+    switch (c->op) {
+    case FL_OP_NICE:
+        return setpriority(PRIO_PROCESS, 0, (int)c->a[0]);
+    case FL_OP_SCHED: {
+        struct sched_param sp = {0};
+        return sched_setscheduler(0, (int)c->a[0], &sp);
+    }
+    case FL_OP_AFFINITY: {
+        uint64_t mask[8];
+        for (int i = 0; i < 8; i++)
+            mask[i] = (uint64_t)c->a[i];
+        return sched_setaffinity(0, sizeof mask, (cpu_set_t *)(void *)mask);
+    }
+    case FL_OP_PRCTL:
+        switch (c->a[0]) {
+        case FL_PR_NAME: {
+            char name[16] = {0}; /* TASK_COMM_LEN: the kernel keeps 15 bytes */
+            memcpy(name, data, len < sizeof name - 1 ? len : sizeof name - 1);
+            return prctl(PR_SET_NAME, name, 0, 0, 0);
+        }
+        case FL_PR_DUMPABLE:
+            return prctl(PR_SET_DUMPABLE, (unsigned long)c->a[1], 0, 0, 0);
+        case FL_PR_TIMERSLACK:
+            return prctl(PR_SET_TIMERSLACK, (unsigned long)c->a[1], 0, 0, 0);
+        case FL_PR_NO_NEW_PRIVS:
+            return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        }
+        break;
+    }
+    errno = EINVAL;
+    return -1;
+}
+
 static int signal_in_range(int64_t sig)
 {
     return sig >= 1 && sig < 65;
@@ -1641,6 +1680,12 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         r.v[FL_V_RESULT] = prctl(PR_SET_PDEATHSIG, (unsigned long)c->a[0]);
         if (r.v[FL_V_RESULT] == 0)
             note_pdeathsig();
+        break;
+    case FL_OP_NICE:
+    case FL_OP_SCHED:
+    case FL_OP_AFFINITY:
+    case FL_OP_PRCTL:
+        r.v[FL_V_RESULT] = op_sched_prctl(c, data, len);
         break;
     default:
         if (fd >= 0)

@@ -116,6 +116,8 @@ struct fl_state {
      * it notes its own. */
     int32_t pdeath_tid[1024];
     int32_t pdeath_sig[1024];
+    int32_t dumpable;        /* PR_GET_DUMPABLE, as of the probe's last reply: a flag of the
+                              * mm, changed only by the probe's own calls (prctl, exec) */
 };
 #define FL_STATE_MAGIC 0x666f726b6c616221ULL
 
@@ -196,6 +198,18 @@ struct fl_state {
                              * hard limit (getrlimit's) */
 /* The most environment entries exec and spawn pass on (more: the call fails, E2BIG). */
 #define FL_MAX_ENV 1024
+
+/* scheduling and prctl: the calling thread's (dumpable: its address space's) */
+#define FL_OP_NICE 120      /* a0 nice value: setpriority(PRIO_PROCESS, 0, a0) */
+#define FL_OP_SCHED 121     /* a0 policy (SCHED_OTHER, _BATCH, _IDLE, | SCHED_RESET_ON_FORK) */
+#define FL_OP_AFFINITY 122  /* a0..a7 the CPU mask, 64 CPUs a word */
+#define FL_OP_PRCTL 123     /* a0 option (FL_PR_*) a1 value; data: the name (FL_PR_NAME) */
+
+/* prctl options of FL_OP_PRCTL: the only ones a scenario may set */
+#define FL_PR_NAME 1         /* PR_SET_NAME */
+#define FL_PR_DUMPABLE 2     /* PR_SET_DUMPABLE */
+#define FL_PR_TIMERSLACK 3   /* PR_SET_TIMERSLACK */
+#define FL_PR_NO_NEW_PRIVS 4 /* PR_SET_NO_NEW_PRIVS */
 
 /* sigaction flags (a2 of FL_OP_SIGACTION) */
 #define FL_SA_NORESTART 1

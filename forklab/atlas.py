@@ -183,6 +183,21 @@ ATTRIBUTES = (
               '{p}.rlimit("nofile")', "{p}: setrlimit nofile 1500"),
     Attribute("environ", "the environment variables", "execve(2), environ(7)",
               'parent: setenv FL_X "1"', '{p}.env("FL_X")', '{p}: setenv FL_X "2"'),
+    Attribute("nice", "the nice value", "fork(2), setpriority(2), sched(7)",
+              "parent: nice 5", "{p}.nice", "{p}: nice 7", per_thread=True),
+    Attribute("sched-policy", "the scheduling policy", "fork(2), sched(7)",
+              "parent: sched batch", "{p}.sched", "{p}: sched other", per_thread=True),
+    Attribute("cpu-affinity", "the CPU affinity mask", "sched_setaffinity(2)",
+              "parent: affinity 0,1", "{p}.cpus", "{p}: affinity 0", per_thread=True),
+    Attribute("comm", "the thread's name (comm)", "prctl(2) PR_SET_NAME, execve(2)",
+              "parent: comm parentname", "{p}.comm", "{p}: comm other", per_thread=True),
+    Attribute("dumpable", "the dumpable flag", "prctl(2) PR_SET_DUMPABLE, execve(2)",
+              "parent: dumpable 0", "{p}.dumpable", "{p}: dumpable 1"),
+    Attribute("timer-slack", "the timer slack", "prctl(2) PR_SET_TIMERSLACK",
+              "parent: timerslack 123000", "{p}.timer_slack", "{p}: timerslack 7000",
+              per_thread=True),
+    Attribute("no-new-privs", "no_new_privs", "prctl(2) PR_SET_NO_NEW_PRIVS, execve(2)",
+              "parent: no_new_privs", "{p}.no_new_privs", None, per_thread=True),
 )
 
 

@@ -108,6 +108,13 @@ class ProcessObs:
     umask: str | None = None  # as /proc/PID/status shows it: "0022"
     pdeathsig: str | None = None  # the main thread's parent-death signal
     spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
+    nice: int | None = None  # of the main thread, as every scheduling and prctl value
+    sched: str | None = None
+    cpus: tuple[int, ...] = ()
+    comm: str | None = None
+    dumpable: int | None = None  # the address space's; None unless it runs the probe
+    timer_slack: int | None = None
+    no_new_privs: bool | None = None
     mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
     thread_obs: Mapping[str, ThreadObs] = field(default_factory=dict, metadata=NOT_READ)
 

@@ -77,6 +77,10 @@ SIGACTION_FLAGS = {"norestart": lib.FL_SA_NORESTART, "resethand": lib.FL_SA_RESE
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 CLD_EXITED = 1  # waitid's si_code of a child that exited (else killed or dumped)
 MUTEX_KINDS = {"normal": 0, "errorcheck": 2}  # PTHREAD_MUTEX_NORMAL, _ERRORCHECK
+SCHED_POLICIES = {"other": 0, "batch": 3, "idle": 5}  # SCHED_OTHER, SCHED_BATCH, SCHED_IDLE
+POLICY_NAMES = {number: name for name, number in SCHED_POLICIES.items()}
+SCHED_RESET_ON_FORK = 0x40000000
+CAP_SYS_NICE = 23
 MISSING_PROGRAM = ".forklab-missing/program"
 MAX_PROCESSES = 2 * MAX_PROCESS_OPS + 1  # what one run may hold, whatever its ops say
 
@@ -141,6 +145,11 @@ FRAMES_HIDDEN = ("they compare page-frame numbers, which /proc/PID/pagemap shows
                  "where no third process of the run could hold it")
 
 
+def _has_capability(cap: int) -> bool:
+    status = procfs.status(os.getpid()) or {}
+    return bool(int(status.get("CapEff", "0"), 16) >> cap & 1)
+
+
 def hidden_observables() -> dict[str, str]:
     """The observables the kernel may not show this user, each with why."""
     hidden = {}
@@ -150,6 +159,9 @@ def hidden_observables() -> dict[str, str]:
         if not _have_pagemap_scan():
             hidden["zero"] = ("this kernel has no PAGEMAP_SCAN (Linux 6.7), and /proc/kpageflags, "
                               "the other way to name the zero page, is root's only")
+    if not _has_capability(CAP_SYS_NICE):
+        hidden["timer_slack"] = ("/proc/PID/timerslack_ns of another process needs "
+                                 "CAP_SYS_NICE")
     if not _map_files_readable():
         hidden["byte"] = ("a byte of shared memory that no process of the run has present is "
                           "read through /proc/PID/map_files, which needs root "
@@ -544,6 +556,7 @@ class RealRun:
         self._checked_memory = False
         self.frames_visible = _frames_visible()
         self._have_scan = _have_pagemap_scan()
+        self.hides_timer_slack = not _has_capability(CAP_SYS_NICE)
         try:
             self._kpf = os.open("/proc/kpageflags", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -657,6 +670,9 @@ class RealRun:
         def bad(message: str) -> ScenarioError:
             return ScenarioError(f"refused by the real backend: {message}", op.where)
 
+        if isinstance(op, ops.Dumpable) and op.value == 0 and os.geteuid() != 0:
+            raise bad("as a user other than root, forklab cannot read the memory or fds of a "
+                      "process that is not dumpable (the kernel lets only root trace it)")
         if isinstance(op, (ops.Write, ops.Read, ops.Munmap, ops.Madvise, ops.Mprotect,
                            ops.Mlock, ops.Munlock)):
             mapping: str | None = op.range.mapping
@@ -773,6 +789,7 @@ class RealRun:
         mutexes_locked: frozenset[str] = frozenset()
         stdout_buffered: int | None = None
         pdeath: dict[int, str] = {}  # tid -> its parent-death signal
+        dumpable: int | None = None
         vm_pte = 0
         mappings: dict[str, MappingObs] = {}
         if proc.image == "probe":
@@ -787,10 +804,12 @@ class RealRun:
                 mutexes_locked = self._mutexes_locked(proc, fl_state)
                 stdout_buffered = _stdout_buffered(proc, fl_state)
                 pdeath = _pdeathsigs(fl_state)
+                dumpable = fl_state.dumpable
             vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
             mappings = self._mappings(proc)
         children = tuple(p.name for p in self.driver.procs.values()
                          if not p.reaped and ppids.get(p.pid) == proc.pid)
+        sched = procfs.sched(proc.pid)
         return ProcessObs(
             name=proc.name, state=self._state(proc), errno=errno, parent=proc.parent,
             children=children, threads=int(status.get("Threads", "1")), faults=proc.faults,
@@ -812,6 +831,13 @@ class RealRun:
             spawn_us=proc.spawn_us, mappings=mappings,
             thread_obs={name: self._thread_obs(proc, task, status, pdeath)
                         for name, task in proc.threads.items() if not task.gone},
+            nice=sched.nice if sched else None,
+            sched=POLICY_NAMES.get(sched.policy, str(sched.policy)) if sched else None,
+            cpus=procfs.cpu_list(status.get("Cpus_allowed_list")),
+            comm=sched.comm if sched else None, dumpable=dumpable,
+            timer_slack=UNAVAILABLE if self.hides_timer_slack
+            else procfs.timer_slack(proc.pid),
+            no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
         )
 
     def _mutexes_locked(self, proc: Proc, fl_state: Any) -> frozenset[str]:
@@ -1673,6 +1699,40 @@ class RealRun:
     @HANDLERS.handles(ops.Raise)
     def _v_raise(self, task: Task, op: ops.Raise) -> None:
         self._call(task, op, lib.FL_OP_RAISE, (SIGNAL_NUMBERS[op.signal],))
+
+    # -- verbs: scheduling and prctl ---------------------------------------------------------------
+    @HANDLERS.handles(ops.Nice)
+    def _v_nice(self, task: Task, op: ops.Nice) -> None:
+        self._call(task, op, lib.FL_OP_NICE, (op.value,))
+
+    @HANDLERS.handles(ops.Sched)
+    def _v_sched(self, task: Task, op: ops.Sched) -> None:
+        flag = SCHED_RESET_ON_FORK if op.reset_on_fork else 0
+        self._call(task, op, lib.FL_OP_SCHED, (SCHED_POLICIES[op.policy] | flag,))
+
+    @HANDLERS.handles(ops.Affinity)
+    def _v_affinity(self, task: Task, op: ops.Affinity) -> None:
+        words = [0] * 8  # 64 CPUs a word, as int64
+        for cpu in op.cpus:
+            words[cpu // 64] |= 1 << cpu % 64
+        self._call(task, op, lib.FL_OP_AFFINITY,
+                   tuple(w - (1 << 64) if w >> 63 else w for w in words))
+
+    @HANDLERS.handles(ops.Comm)
+    def _v_comm(self, task: Task, op: ops.Comm) -> None:
+        self._call(task, op, lib.FL_OP_PRCTL, (lib.FL_PR_NAME,), op.name.encode())
+
+    @HANDLERS.handles(ops.Dumpable)
+    def _v_dumpable(self, task: Task, op: ops.Dumpable) -> None:
+        self._call(task, op, lib.FL_OP_PRCTL, (lib.FL_PR_DUMPABLE, op.value))
+
+    @HANDLERS.handles(ops.Timerslack)
+    def _v_timerslack(self, task: Task, op: ops.Timerslack) -> None:
+        self._call(task, op, lib.FL_OP_PRCTL, (lib.FL_PR_TIMERSLACK, op.ns))
+
+    @HANDLERS.handles(ops.NoNewPrivs)
+    def _v_no_new_privs(self, task: Task, op: ops.NoNewPrivs) -> None:
+        self._call(task, op, lib.FL_OP_PRCTL, (lib.FL_PR_NO_NEW_PRIVS,))
 
     @HANDLERS.handles(ops.Sleep)
     def _v_sleep(self, task: Task, op: ops.Sleep) -> None:

@@ -104,6 +104,46 @@ def parse_stat(text: str) -> Stat | None:
         return None
 
 
+@dataclass(frozen=True)
+class Sched:
+    """A task's scheduling fields of /proc/PID/stat."""
+
+    comm: str  # field 2, between the parentheses
+    nice: int  # field 19
+    policy: int  # field 41 (SCHED_RESET_ON_FORK is not shown)
+
+
+def sched(pid: int) -> Sched | None:
+    text = _read(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    open_, close = text.find("("), text.rfind(")")
+    fields = text[close + 2:].split()
+    try:
+        return Sched(text[open_ + 1:close], int(fields[16]), int(fields[38]))
+    except (IndexError, ValueError):
+        return None
+
+
+def cpu_list(text: str | None) -> tuple[int, ...]:
+    """``Cpus_allowed_list``: "0-2,5" -> (0, 1, 2, 5)."""
+    cpus: list[int] = []
+    for part in (text or "").split(","):
+        lo, _, hi = part.partition("-")
+        if lo.strip():
+            cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return tuple(cpus)
+
+
+def timer_slack(pid: int) -> int | None:
+    """/proc/PID/timerslack_ns (another process's needs CAP_SYS_NICE), or None."""
+    text = _read(f"/proc/{pid}/timerslack_ns")
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
+
+
 def stat(pid: int) -> Stat | None:
     text = _read(f"/proc/{pid}/stat")
     return None if text is None else parse_stat(text)

@@ -517,6 +517,64 @@ class Sleep(Op):
     seconds: float
 
 
+# --- scheduling and prctl ---------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Nice(Op):
+    """``setpriority(PRIO_PROCESS, 0, value)``: the calling thread's nice value."""
+
+    verb = "nice"
+    value: int  # -20 to 19
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sched(Op):
+    """``sched_setscheduler(0, ...)`` with one of the policies any user may take."""
+
+    verb = "sched"
+    policy: str  # "other", "batch" or "idle"
+    reset_on_fork: bool  # SCHED_RESET_ON_FORK
+
+
+@dataclass(frozen=True, kw_only=True)
+class Affinity(Op):
+    """``sched_setaffinity(0, ...)``: the CPUs the calling thread may run on."""
+
+    verb = "affinity"
+    cpus: frozenset[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comm(Op):
+    """``prctl(PR_SET_NAME)``: the calling thread's name (``comm``)."""
+
+    verb = "comm"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dumpable(Op):
+    """``prctl(PR_SET_DUMPABLE)``: whether the address space's owner may dump or trace it."""
+
+    verb = "dumpable"
+    value: int  # 0 or 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timerslack(Op):
+    """``prctl(PR_SET_TIMERSLACK)``: the calling thread's timer slack (0: its default)."""
+
+    verb = "timerslack"
+    ns: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoNewPrivs(Op):
+    """``prctl(PR_SET_NO_NEW_PRIVS, 1)``: for good, for this thread and what it makes."""
+
+    verb = "no_new_privs"
+
+
 # --- designs Linux does not ship (simulator only) ---------------------------------------
 
 @dataclass(frozen=True, kw_only=True)

@@ -108,11 +108,18 @@ MUTEX_KINDS = ("normal", "errorcheck")
 _OCTAL_MODE = re.compile(r"[0-7]{1,4}")
 _WAIT_OPTIONS = {"nohang": "nohang", "untraced": "untraced"}
 _WAITID_OPTIONS = {"nowait": "nowait", "nohang": "nohang"}
+SCHED_POLICIES = ("other", "batch", "idle")
+"""The scheduling policies any user may take (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE)."""
+MAX_CPU = 511  # the highest CPU number an affinity list may name
+MAX_TIMER_SLACK = 10 ** 9  # ns: a second
+COMM = re.compile(r"[A-Za-z0-9._-]{1,32}")  # a thread name as `comm` takes it
 _CHOICES = {
     "madvise": ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "free", "hugepage",
                 "nohugepage"),
     "mprotect": ("ro", "rw", "none"),
     "setvbuf": ("none", "line", "full"),
+    "sched": SCHED_POLICIES,
+    "dumpable": ("0", "1"),
     "signal": ("ignore", "default", "catch"),
     "sigaction": ("catch", "ignore", "default", "exit"),
     "cloexec": ("on", "off"),
@@ -135,6 +142,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "mutex": frozenset(MUTEX_KINDS),
     "pdeathsig": frozenset({"none"}),
     "setrlimit": frozenset({*ops.RLIMITS, "unlimited"}),
+    "sched": frozenset({*SCHED_POLICIES, "resetonfork"}),
     "spawn": frozenset(SPAWN_ACTIONS), "spawn_template": frozenset(SPAWN_ACTIONS),
     "configure": frozenset(SPAWN_ACTIONS), "create_process": frozenset({"inherit=FD+FD"}),
 }
@@ -1230,6 +1238,76 @@ class _Line:
     def v_sleep(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a duration like 10ms")
         return {"seconds": _duration(self.src, self.word(args[0], "a duration"), args[0].start)}
+
+    # -- verbs: scheduling and prctl -------------------------------------------------------
+    @RULES.handles(ops.Nice)
+    def v_nice(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a nice value (-20 to 19)")
+        text = self.word(args[0], "a nice value")
+        sign = -1 if text.startswith("-") else 1
+        value = sign * _integer(self.src, text[1:] if sign < 0 else text,
+                                args[0].start + (sign < 0), "a nice value")
+        if not -20 <= value <= 19:
+            self.fail(args[0].start, f"a nice value is -20 to 19, got {text}")
+        return {"value": value}
+
+    @RULES.handles(ops.Sched)
+    def v_sched(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 2, "a policy (other, batch or idle)")
+        policy = self.choice(args[0], SCHED_POLICIES, "a scheduling policy")
+        if args[1:]:
+            self.choice(args[1], ("resetonfork",), "an option")
+        return {"policy": policy, "reset_on_fork": bool(args[1:])}
+
+    @RULES.handles(ops.Affinity)
+    def v_affinity(self, args: list[Token]) -> dict[str, Any]:
+        if not args:
+            self.fail(self.tail, f"affinity: expected a comma list of CPU numbers "
+                                 f"(usage: {VERBS['affinity'].usage})")
+        cpus: set[int] = set()
+        for n, tok in enumerate(args):
+            if n % 2 == 1:
+                if tok.kind != "comma":
+                    self.fail(tok.start, f"expected ',' between CPU numbers, got '{tok.text}'")
+                continue
+            cpu = _integer(self.src, self.word(tok, "a CPU number"), tok.start, "a CPU number")
+            if cpu > MAX_CPU:
+                self.fail(tok.start, f"CPU numbers are 0-{MAX_CPU}, got {tok.text}")
+            if cpu in cpus:
+                self.fail(tok.start, f"CPU {cpu} is given twice")
+            cpus.add(cpu)
+        if args[-1].kind == "comma":
+            self.fail(args[-1].end, "expected a CPU number after ','")
+        return {"cpus": frozenset(cpus)}
+
+    @RULES.handles(ops.Comm)
+    def v_comm(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a name")
+        name = self.word(args[0], "a name")
+        if not COMM.fullmatch(name):
+            self.fail(args[0].start, "expected a name of 1-32 letters, digits, '.', '_' or "
+                                     f"'-', got '{name}'")
+        return {"name": name}
+
+    @RULES.handles(ops.Dumpable)
+    def v_dumpable(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "0 or 1")
+        return {"value": int(self.choice(args[0], _CHOICES["dumpable"], "a dumpable value"))}
+
+    @RULES.handles(ops.Timerslack)
+    def v_timerslack(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "nanoseconds (0: the thread's default)")
+        ns = _integer(self.src, self.word(args[0], "nanoseconds"), args[0].start,
+                      "nanoseconds")
+        if ns > MAX_TIMER_SLACK:
+            self.fail(args[0].start, f"timer slack is at most {MAX_TIMER_SLACK} ns (1 s) "
+                                     f"here, got {args[0].text}")
+        return {"ns": ns}
+
+    @RULES.handles(ops.NoNewPrivs)
+    def v_no_new_privs(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 0, 0, "nothing")
+        return {}
 
     # -- verbs: what-if APIs ---------------------------------------------------------------
     @RULES.handles(ops.SpawnFrom)

@@ -46,6 +46,7 @@ _IDENTITY = "Identity, working directory and environment"
 _FILES = "Files"
 _THREADS = "Threads, locks, memory allocation"
 _SIGNALS = "Signals and time"
+_SCHED = "Scheduling and prctl"
 _WHAT_IF = "Designs Linux does not ship (simulator only)"
 
 _ALL = (
@@ -118,6 +119,13 @@ _ALL = (
     Verb(ops.Raise, "P: raise SIG", _SIGNALS),
     Verb(ops.Sleep, "P: sleep DURATION", _SIGNALS),
     Verb(ops.Pdeathsig, "P[/T]: pdeathsig SIG|none", _SIGNALS),
+    Verb(ops.Nice, "P[/T]: nice N", _SCHED),
+    Verb(ops.Sched, "P[/T]: sched other|batch|idle [resetonfork]", _SCHED),
+    Verb(ops.Affinity, "P[/T]: affinity CPU[,CPU...]", _SCHED),
+    Verb(ops.Comm, "P[/T]: comm NAME", _SCHED),
+    Verb(ops.Dumpable, "P: dumpable 0|1", _SCHED),
+    Verb(ops.Timerslack, "P[/T]: timerslack NS", _SCHED),
+    Verb(ops.NoNewPrivs, "P[/T]: no_new_privs", _SCHED),
     Verb(ops.SpawnTemplate, "P: spawn_template PROG [ACTION...] -> TPL", _WHAT_IF, ("template",),
          sim_only=True),
     Verb(ops.SpawnFrom, "P: spawn_from TPL -> C", _WHAT_IF, ("process",), sim_only=True),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import cost, namespaces
+from forklab.sim import cost, namespaces, sched_prctl
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.libc import UserMemory
@@ -62,6 +62,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     task = new_thread(k, MAIN if "thread" not in flags else name,
                       tls=None if "thread" in flags else thread.tls)
     task.mask, task.ns = set(thread.mask), ns
+    task.attrs = sched_prctl.inherited(k, thread.attrs, flags)
     if "thread" not in flags:  # on its creator's descriptor, or a copy of it
         task.descriptor_tid = thread.libc_tid
     if "thread" in flags:
@@ -90,7 +91,8 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
 
 def new_thread(k: Kernel, name: str, tls: int | None = None) -> Thread:
     """A task with a new thread id; a new TLS block unless it runs on ``tls``."""
-    return Thread(name, next(k._tids), next(k._tls) if tls is None else tls)
+    return Thread(name, next(k._tids), next(k._tls) if tls is None else tls,
+                  attrs=k.machine.first)
 
 
 def copy_mm(k: Kernel, parent: Process, flags: frozenset[str]) -> AddressSpace:

@@ -37,6 +37,7 @@ from forklab.sim import (
     namespaces,
     programs,
     rlimits,
+    sched_prctl,
     signal_calls,
     spawn,
     whatif,
@@ -64,7 +65,8 @@ from forklab.sim.waits import (
 __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
-         namespaces, dirstreams, identity, rlimits)
+         namespaces, dirstreams, identity, rlimits,
+         sched_prctl)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 
@@ -77,15 +79,18 @@ class Kernel:
     is the first process's RLIMIT_NOFILE (by default the one forklab runs with, which
     the real backend's processes inherit), ``memlock_limit`` the pages it may
     lock (None: no limit, as with CAP_IPC_LOCK; by default forklab's own); a
-    process's own limits are its ``rlimits``.
+    process's own limits are its ``rlimits``; ``machine`` what forklab's process and
+    user give the first task (by default read now).
     """
 
     def __init__(self, scenario: Scenario,
                  coefficients: dict[str, cost.Coefficients] = cost.DEFAULTS,
                  rules: Rules = KERNEL, budget: Budget | None = None,
                  fd_limit: int | None = None,
-                 memlock_limit: int | Literal["own"] | None = "own") -> None:
+                 memlock_limit: int | Literal["own"] | None = "own",
+                 machine: sched_prctl.Machine | None = None) -> None:
         self.scenario = scenario
+        self.machine = machine or sched_prctl.Machine.read()
         self.fd_limit = fd_limit if fd_limit is not None else soft_fd_limit()
         self.memlock_limit = mman.own_memlock_limit() if memlock_limit == "own" \
             else memlock_limit

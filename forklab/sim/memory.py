@@ -364,6 +364,7 @@ class AddressSpace:
         self.mappings: dict[str, Mapping] = {}
         self.puds: set[int] = set()
         self.user = user  # libc's state lives in this address space's memory
+        self.dumpable = 1  # PR_SET_DUMPABLE: a flag of the mm, as Linux keeps it
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AddressSpace:
         new = object.__new__(AddressSpace)
@@ -372,6 +373,7 @@ class AddressSpace:
         new.mappings = {name: copy.deepcopy(m, memo) for name, m in self.mappings.items()}
         new.puds = set(self.puds)
         new.user = copy.deepcopy(self.user, memo)
+        new.dumpable = self.dumpable
         return new
 
     # -- mappings ---------------------------------------------------------
@@ -763,6 +765,7 @@ class AddressSpace:
         page-table entries (and tables) only if it has an anon_vma, not for
         VM_WIPEONFORK; no VM_DONTCOPY VMA (see :meth:`Vmas.forked`)."""
         child = AddressSpace(self.memory, user)
+        child.dumpable = self.dumpable  # MMF_DUMPABLE is among the flags dup_mm copies
         for name, m in self.mappings.items():
             vmas = m.vmas.forked()
             if not vmas.list:

@@ -195,6 +195,9 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
             sig_blocked=frozenset(t.mask), sig_pending=frozenset(t.pending | proc.shared_pending),
             pdeathsig=t.pdeathsig if proc.mm is not None else None, leader=proc.name)
             for name, t in proc.threads.items() if t is not main},
+        nice=main.attrs.nice, sched=main.attrs.policy, cpus=tuple(sorted(main.attrs.cpus)),
+        comm=main.attrs.comm, dumpable=proc.mm.dumpable if proc.mm is not None else None,
+        timer_slack=main.attrs.timer_slack, no_new_privs=main.attrs.no_new_privs,
     )
 
 

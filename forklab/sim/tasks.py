@@ -17,6 +17,7 @@ from forklab.sim.files import FdTable
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.memory import AddressSpace
 from forklab.sim.namespaces import Membership
+from forklab.sim.sched_prctl import TaskAttrs
 from forklab.sim.signals import Pending, SigHand
 from forklab.sim.waits import Waiting
 
@@ -51,6 +52,7 @@ class Thread:
     # if not its own: a vfork or raw clone child runs on (a copy of) its creator's
     ns: Membership = field(default_factory=Membership)  # its namespaces (frozen: no copy)
     pdeathsig: str | None = None  # PR_SET_PDEATHSIG: every new task starts without one
+    attrs: TaskAttrs = field(default_factory=TaskAttrs)  # nice, policy, comm... (its own)
 
     @property
     def libc_tid(self) -> int:

@@ -32,6 +32,7 @@ Every draw goes through ``draw`` (a hypothesis ``data.draw`` or a composite's
 from __future__ import annotations
 
 import functools
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
@@ -69,6 +70,9 @@ MALLOC_SIZES = ("16", "4KiB", "200KiB", "1MiB")  # 200 KiB and up: glibc maps th
 SHORT_SLEEPS = ("0.01", "0.02")  # seconds: waited for at once
 LONG_SLEEP = "10"  # killed at once
 DURATIONS = ("500us", "1ms", "2ms")
+NICE_VALUES = ("-2", "0", "3", "5")  # small: a probe at nice 19 crawls on a busy machine
+COMMS = ("worker", "a.b-c_d", "longer-than-fifteen")  # the last is cut to 15 bytes
+TIMER_SLACKS = ("0", "1000", "123000")
 MAX_FDS = 16
 MAX_THREADS = 3
 MAX_MAPPINGS = 4
@@ -570,6 +574,13 @@ GUARDS: dict[str, Guard] = {
     "unsetenv": lambda g, v, a: True,
     "pdeathsig": lambda g, v, a: True,
     "setrlimit": lambda g, v, a: True,
+    "nice": lambda g, v, a: True,
+    "sched": lambda g, v, a: True,
+    "affinity": lambda g, v, a: True,
+    "comm": lambda g, v, a: True,
+    "dumpable": lambda g, v, a: True,
+    "timerslack": lambda g, v, a: True,
+    "no_new_privs": lambda g, v, a: True,
     "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
 }
 
@@ -1102,6 +1113,42 @@ def r_unsetenv(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: unsetenv {pick(draw, ENV_NAMES)}")
 
 
+def r_nice(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: nice {pick(draw, NICE_VALUES)}")
+
+
+def r_sched(g: Generator, draw: Draw, a: Actor) -> None:
+    """SCHED_IDLE is left out: a probe that only runs when a CPU is idle may not run in
+    time on a busy machine."""
+    reset = " resetonfork" if chance(draw, 4) else ""
+    g.apply(f"{a.text}: sched {pick(draw, ('other', 'batch'))}{reset}")
+
+
+def r_affinity(g: Generator, draw: Draw, a: Actor) -> None:
+    """The run's one CPU, or one it does not have (EINVAL): every process of a run stays on
+    one CPU, which keeps copy-on-write's choices the same on every run (csrc/probe.c)."""
+    first = min(g.kernel.machine.first.cpus)
+    g.apply(f"{a.text}: affinity {pick(draw, (str(first), '511'))}")
+
+
+def r_comm(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: comm {pick(draw, COMMS)}")
+
+
+def r_dumpable(g: Generator, draw: Draw, a: Actor) -> None:
+    """0 only as root: a user other than root cannot read a process that is not dumpable,
+    and the real backend refuses it (docs/scenario-language.md)."""
+    g.apply(f"{a.text}: dumpable {pick(draw, ('0', '1') if os.geteuid() == 0 else ('1',))}")
+
+
+def r_timerslack(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: timerslack {pick(draw, TIMER_SLACKS)}")
+
+
+def r_no_new_privs(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: no_new_privs")
+
+
 def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
     choices = ["printf"]
     if any(m.prot == "rw" for m in a.proc.mappings.values()):
@@ -1146,6 +1193,8 @@ RULES: dict[str, Rule] = {
     "chdir": r_chdir, "umask": r_umask, "setpgid": r_setpgid, "setsid": r_setsid,
     "setenv": r_setenv, "unsetenv": r_unsetenv, "pdeathsig": r_pdeathsig,
     "setrlimit": r_setrlimit,
+    "nice": r_nice, "sched": r_sched, "affinity": r_affinity, "comm": r_comm,
+    "dumpable": r_dumpable, "timerslack": r_timerslack, "no_new_privs": r_no_new_privs,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}
