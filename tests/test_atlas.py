@@ -113,6 +113,28 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("rlimits", "pthread_create", "shared", "pthreads(7): threads share resource limits"),
     ("umask", "pthread_create", "shared", "pthreads(7): threads share the file mode creation "
                                           "mask (umask)"),
+    ("nice", "fork", "copied", "setpriority(2): a child created by fork(2) inherits its "
+                               "parent's nice value"),
+    ("nice", "exec", "kept", "setpriority(2): the nice value is preserved across execve(2)"),
+    ("sched-policy", "fork", "copied", "sched(7): child processes inherit the scheduling "
+                                       "policy and parameters across a fork(2)"),
+    ("sched-policy", "exec", "kept", "sched(7): the scheduling policy and parameters are "
+                                     "preserved across execve(2)"),
+    ("cpu-affinity", "fork", "copied", "sched_setaffinity(2): a child created via fork(2) "
+                                       "inherits its parent's CPU affinity mask"),
+    ("cpu-affinity", "exec", "kept", "sched_setaffinity(2): the affinity mask is preserved "
+                                     "across an execve(2)"),
+    ("comm", "exec", "reset", "execve(2): the process name, as set by prctl(2) PR_SET_NAME, "
+                              "is reset to the name of the new executable file"),
+    ("dumpable", "exec", "reset", "execve(2): the process's dumpable attribute is set to "
+                                  "the value 1"),
+    ("timer-slack", "fork", "copied", "prctl(2): the timer slack value is inherited by a "
+                                      "child created via fork(2)"),
+    ("timer-slack", "exec", "kept", "prctl(2): [the timer slack value] is preserved across "
+                                    "execve(2)"),
+    ("no-new-privs", "fork", "copied", "prctl(2): inherited by children created by fork(2) "
+                                       "and clone(2)"),
+    ("no-new-privs", "exec", "kept", "prctl(2): and preserved across execve(2)"),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,
