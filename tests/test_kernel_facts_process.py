@@ -996,3 +996,90 @@ def test_sched_prctl_unprivileged():
         "unpriv.nnp": 0,
         "unpriv.unset_nnp": 22,
     })
+
+
+def _creds(got: dict[str, str], key: str) -> dict[str, str]:
+    """One report line of proc_creds as {field: value}."""
+    return dict(part.split(":", 1) for part in got[key].split())
+
+
+def _without(mask: str, *bits: int) -> str:
+    value = int(mask, 16)
+    for bit in bits:
+        value &= ~(1 << bit)
+    return f"{value:016x}"
+
+
+CAP_CHOWN, CAP_MKNOD = 0, 27
+
+
+def test_creds_inheritance():
+    """credentials(7): "A child process created by fork(2) inherits copies of its parent's
+    user and groups IDs"; execve(2): "The effective user ID of the process is copied to the
+    saved set-user-ID ... The process's real UID and real GID, as well as its supplementary
+    group IDs, are unchanged". capabilities(7): exec by a process whose real or effective
+    uid is 0 gives it the bounding set (the dropped CAP_CHOWN comes back). Credentials are
+    per thread: a thread's capset is its own, but glibc's setresuid changes every thread's
+    ids (the main thread's uids are 0 after the thread's call)."""
+    if os.geteuid() != 0:
+        pytest.skip("changing ids needs root")
+    got = facts("proc_creds")
+    start = _creds(got, "initial")
+    dropped = _without(start["eff"], CAP_CHOWN)
+    parent = {"uid": "65534,0,65534,0", "gid": "65534,0,65534,0", "groups": "65534,",
+              "eff": dropped, "prm": _without(start["prm"], CAP_CHOWN), "dumpable": "1"}
+    for key in ("parent", "fork.child", "fork.parent_after", "vfork.child",
+                "vfork.parent_after", "thread.new"):
+        assert {k: _creds(got, key)[k] for k in parent} == parent, key
+    regained = start["bnd"]  # root's exec: permitted = the bounding set, effective too
+    for key in ("spawn.child", "exec.image"):
+        image = _creds(got, key)
+        assert (image["uid"], image["gid"], image["groups"]) == \
+            ("65534,0,0,0", "65534,0,0,0", "65534,"), key
+        assert image["eff"] == image["prm"] == regained, key
+        assert image["dumpable"] != "1", key  # real and effective ids differ
+    after = _creds(got, "thread.parent_after")
+    assert after["uid"] == "0,0,0,0" and after["gid"] == "65534,0,65534,0"
+    assert after["eff"] == dropped  # the thread's CAP_MKNOD drop was its own
+
+
+def test_creds_exec_capabilities():
+    """A capability dropped from the bounding set stays dropped through exec; with
+    no_new_privs, an exec that would give capabilities back keeps the permitted set and
+    makes the effective ids the real ones (prctl(2) PR_SET_NO_NEW_PRIVS: "execve(2) promises
+    not to grant privileges to do anything that could not have been done without the
+    execve(2) call"; the kernel's cap_bprm_creds_from_file). A root exec that gains
+    capabilities leaves the image not dumpable, although the program is no set-user-ID one:
+    commit_creds resets it after exec set it to 1 (execve(2) names only set-id programs
+    and programs with capabilities)."""
+    if os.geteuid() != 0:
+        pytest.skip("changing ids needs root")
+    got = facts("proc_creds")
+    start = _creds(got, "initial")
+    bounding = _creds(got, "bounding.exec")
+    assert bounding["bnd"] == bounding["eff"] == _without(start["bnd"], CAP_MKNOD)
+    nnp = _creds(got, "nnp.exec")
+    assert nnp["uid"] == "65534,65534,65534,65534" and nnp["gid"] == "65534,65534,65534,65534"
+    assert nnp["prm"] == _without(start["prm"], CAP_CHOWN)
+    nnp_root = _creds(got, "nnp_root.exec")
+    assert nnp_root["uid"] == "0,0,0,0" and nnp_root["dumpable"] == "1"
+    assert nnp_root["eff"] == _without(start["eff"], CAP_CHOWN)
+    gain = _creds(got, "root_gain.exec")
+    assert gain["eff"] == start["bnd"] and gain["dumpable"] == "0"
+
+
+def test_creds_unprivileged():
+    """setresuid(2): "An unprivileged process may change its real UID, effective UID, and
+    saved set-user-ID, each to one of: the current real UID, the current effective UID, or
+    the current saved set-user-ID" (else EPERM); setgroups(2) and PR_CAPBSET_DROP need
+    privilege (EPERM); capset(2) may always drop."""
+    if os.geteuid() != 0:
+        pytest.skip("the program gives up root: it must start as root")
+    expect(facts("proc_creds"), {
+        "unpriv.setresuid_root": 1,
+        "unpriv.setresuid_own": 0,
+        "unpriv.setresgid_root": 1,
+        "unpriv.setgroups": 1,
+        "unpriv.capdrop": 0,
+        "unpriv.bounding": 1,
+    })
