@@ -41,6 +41,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <mqueue.h>
 #include <pthread.h>
@@ -1293,6 +1295,44 @@ static long op_sched_prctl(const struct fl_cmd *c, const char *data, size_t len)
     return -1;
 }
 
+/* ------------------------------------------------------------------ credentials */
+static long op_creds(const struct fl_cmd *c)
+{
+    switch (c->op) {
+    case FL_OP_SETRESUID:
+        return setresuid((uid_t)c->a[0], (uid_t)c->a[1], (uid_t)c->a[2]);
+    case FL_OP_SETRESGID:
+        return setresgid((gid_t)c->a[0], (gid_t)c->a[1], (gid_t)c->a[2]);
+    case FL_OP_SETGROUPS: {
+        gid_t groups[7];
+        size_t n = c->a[0] < 0 ? 0 : c->a[0] > 7 ? 7 : (size_t)c->a[0];
+        for (size_t i = 0; i < n; i++)
+            groups[i] = (gid_t)c->a[1 + i];
+        return setgroups(n, groups);
+    }
+    case FL_OP_CAPDROP: {
+        int cap = (int)c->a[0];
+        if (cap < 0 || cap >= 64) {
+            errno = EINVAL;
+            return -1;
+        }
+        if (c->a[1] && prctl(PR_CAPBSET_DROP, (unsigned long)cap, 0, 0, 0) != 0)
+            return -1;
+        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct d[2];
+        if (syscall(SYS_capget, &h, d) != 0)
+            return -1;
+        uint32_t keep = ~(1u << (cap % 32));
+        d[cap / 32].effective &= keep;
+        d[cap / 32].permitted &= keep;
+        d[cap / 32].inheritable &= keep;
+        return syscall(SYS_capset, &h, d);
+    }
+    }
+    errno = EINVAL;
+    return -1;
+}
+
 static int signal_in_range(int64_t sig)
 {
     return sig >= 1 && sig < 65;
@@ -1686,6 +1726,12 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_AFFINITY:
     case FL_OP_PRCTL:
         r.v[FL_V_RESULT] = op_sched_prctl(c, data, len);
+        break;
+    case FL_OP_SETRESUID:
+    case FL_OP_SETRESGID:
+    case FL_OP_SETGROUPS:
+    case FL_OP_CAPDROP:
+        r.v[FL_V_RESULT] = op_creds(c);
         break;
     default:
         if (fd >= 0)

@@ -205,6 +205,12 @@ struct fl_state {
 #define FL_OP_AFFINITY 122  /* a0..a7 the CPU mask, 64 CPUs a word */
 #define FL_OP_PRCTL 123     /* a0 option (FL_PR_*) a1 value; data: the name (FL_PR_NAME) */
 
+/* credentials: glibc's set*id calls (every thread), capset (the calling thread) */
+#define FL_OP_SETRESUID 124 /* a0 real a1 effective a2 saved */
+#define FL_OP_SETRESGID 125 /* a0 real a1 effective a2 saved */
+#define FL_OP_SETGROUPS 126 /* a0 count (at most 7) a1.. the groups */
+#define FL_OP_CAPDROP 127   /* a0 capability a1 1: from the bounding set too */
+
 /* prctl options of FL_OP_PRCTL: the only ones a scenario may set */
 #define FL_PR_NAME 1         /* PR_SET_NAME */
 #define FL_PR_DUMPABLE 2     /* PR_SET_DUMPABLE */

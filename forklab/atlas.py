@@ -198,6 +198,17 @@ ATTRIBUTES = (
               per_thread=True),
     Attribute("no-new-privs", "no_new_privs", "prctl(2) PR_SET_NO_NEW_PRIVS, execve(2)",
               "parent: no_new_privs", "{p}.no_new_privs", None, per_thread=True),
+    Attribute("uids", "real, effective and saved user ids",
+              "fork(2), execve(2), credentials(7)", "parent: setresuid 65534 0 65534",
+              "{p}.uids", "{p}: setresuid 0 0 0"),
+    Attribute("gids", "real, effective and saved group ids",
+              "fork(2), execve(2), credentials(7)", "parent: setresgid 65534 0 65534",
+              "{p}.gids", "{p}: setresgid 0 0 0"),
+    Attribute("groups", "supplementary groups", "execve(2), credentials(7)",
+              "parent: setgroups 65534", "{p}.groups", "{p}: setgroups 0"),
+    Attribute("capabilities", "effective capabilities", "capabilities(7), execve(2)",
+              "parent: capdrop CAP_CHOWN", "{p}.caps", "{p}: capdrop CAP_MKNOD",
+              per_thread=True),
 )
 
 

@@ -115,6 +115,10 @@ class ProcessObs:
     dumpable: int | None = None  # the address space's; None unless it runs the probe
     timer_slack: int | None = None
     no_new_privs: bool | None = None
+    uids: tuple[int, ...] = ()  # of the main thread: real, effective, saved
+    gids: tuple[int, ...] = ()
+    groups: tuple[int, ...] = ()
+    caps: frozenset[str] = frozenset()  # the main thread's effective capabilities
     mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
     thread_obs: Mapping[str, ThreadObs] = field(default_factory=dict, metadata=NOT_READ)
 

@@ -112,3 +112,23 @@ UNCATCHABLE = frozenset({"SIGKILL", "SIGSTOP"})
 """The kernel's SIG_KERNEL_ONLY_MASK: no handler, no ignoring, no blocking."""
 FAULTS = frozenset({"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"})
 """Signals a faulting instruction raises: a handler that returns faults again."""
+
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+"""Linux's capabilities by number (linux/capability.h), as /proc/PID/status counts bits."""
+CAPABILITY_NUMBERS = {name: n for n, name in enumerate(CAPABILITIES)}
+
+
+def capability_names(mask: int) -> frozenset[str]:
+    """The names of a capability mask's bits (an unknown bit is named by its number)."""
+    return frozenset(CAPABILITIES[n] if n < len(CAPABILITIES) else f"CAP_{n}"
+                     for n in range(mask.bit_length()) if mask >> n & 1)

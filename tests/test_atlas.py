@@ -135,6 +135,20 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("no-new-privs", "fork", "copied", "prctl(2): inherited by children created by fork(2) "
                                        "and clone(2)"),
     ("no-new-privs", "exec", "kept", "prctl(2): and preserved across execve(2)"),
+    ("uids", "fork", "copied", "credentials(7): a child process created by fork(2) inherits "
+                               "copies of its parent's user and groups IDs"),
+    ("gids", "fork", "copied", "credentials(7): inherits copies of its parent's user and "
+                               "groups IDs"),
+    ("groups", "exec", "kept", "execve(2): supplementary group IDs are unchanged by a call "
+                               "to execve()"),
+    ("uids", "exec", "reset", "execve(2): the effective user ID of the process is copied "
+                              "to the saved set-user-ID (the setup's saved uid differs)"),
+    ("uids", "pthread_create", "shared", "credentials(7): NPTL ... ensure[s] that any change "
+                                         "to user or group credentials ... is carried "
+                                         "through to all of the POSIX threads"),
+    ("capabilities", "exec", "reset", "capabilities(7): if the real or effective user ID of "
+                                      "the process is 0 (root), then the file inheritable "
+                                      "and permitted sets are ignored (all ones)"),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,

@@ -48,7 +48,14 @@ from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
 from forklab.scenario.validate import MAX_ENV_VALUE, MAX_FD, check_op
 from forklab.scenario.verbs import Handlers
-from forklab.vocabulary import PAGE, SIGNAL_NAMES, SIGNAL_NUMBERS, format_size
+from forklab.vocabulary import (
+    CAPABILITY_NUMBERS,
+    PAGE,
+    SIGNAL_NAMES,
+    SIGNAL_NUMBERS,
+    capability_names,
+    format_size,
+)
 
 DEFAULT_TIMEOUT = 60.0  # seconds a run may spend in apply/observe
 MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
@@ -167,6 +174,11 @@ def hidden_observables() -> dict[str, str]:
                           "read through /proc/PID/map_files, which needs root "
                           "(CAP_CHECKPOINT_RESTORE)")
     return hidden
+
+
+def _ids(text: str | None) -> tuple[int, ...]:
+    """Real, effective and saved ids of a Uid: or Gid: line of /proc/PID/status."""
+    return tuple(int(v) for v in (text or "").split()[:3])
 
 
 def _decode_status(status: int | None) -> tuple[int | None, str | None]:
@@ -670,6 +682,16 @@ class RealRun:
         def bad(message: str) -> ScenarioError:
             return ScenarioError(f"refused by the real backend: {message}", op.where)
 
+        if isinstance(op, ops.Spawn) and op.program.kind == "probe" and self.driver is not None:
+            spawner = self.driver.procs.get(op.actor.process)
+            status = procfs.status(spawner.pid) if spawner is not None else None
+            uids = _ids((status or {}).get("Uid"))
+            if status is not None and (uids[1:2] != (os.geteuid(),) or (
+                    status.get("NoNewPrivs") == "1" and uids[:1] != uids[1:2])):
+                raise bad("a probe spawned by a process whose effective uid is not forklab's "
+                          "(or may not stay so: with no_new_privs and another real uid, "
+                          "the exec may make that its effective uid) could not connect back "
+                          "to forklab")
         if isinstance(op, ops.Dumpable) and op.value == 0 and os.geteuid() != 0:
             raise bad("as a user other than root, forklab cannot read the memory or fds of a "
                       "process that is not dumpable (the kernel lets only root trace it)")
@@ -838,6 +860,9 @@ class RealRun:
             timer_slack=UNAVAILABLE if self.hides_timer_slack
             else procfs.timer_slack(proc.pid),
             no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
+            uids=_ids(status.get("Uid")), gids=_ids(status.get("Gid")),
+            groups=tuple(sorted(int(g) for g in status.get("Groups", "").split())),
+            caps=capability_names(int(status.get("CapEff", "0"), 16)),
         )
 
     def _mutexes_locked(self, proc: Proc, fl_state: Any) -> frozenset[str]:
@@ -1733,6 +1758,24 @@ class RealRun:
     @HANDLERS.handles(ops.NoNewPrivs)
     def _v_no_new_privs(self, task: Task, op: ops.NoNewPrivs) -> None:
         self._call(task, op, lib.FL_OP_PRCTL, (lib.FL_PR_NO_NEW_PRIVS,))
+
+    # -- verbs: credentials --------------------------------------------------------------------
+    @HANDLERS.handles(ops.Setresuid)
+    def _v_setresuid(self, task: Task, op: ops.Setresuid) -> None:
+        self._call(task, op, lib.FL_OP_SETRESUID, op.ids)
+
+    @HANDLERS.handles(ops.Setresgid)
+    def _v_setresgid(self, task: Task, op: ops.Setresgid) -> None:
+        self._call(task, op, lib.FL_OP_SETRESGID, op.ids)
+
+    @HANDLERS.handles(ops.Setgroups)
+    def _v_setgroups(self, task: Task, op: ops.Setgroups) -> None:
+        self._call(task, op, lib.FL_OP_SETGROUPS, (len(op.groups), *op.groups))
+
+    @HANDLERS.handles(ops.Capdrop)
+    def _v_capdrop(self, task: Task, op: ops.Capdrop) -> None:
+        self._call(task, op, lib.FL_OP_CAPDROP,
+                   (CAPABILITY_NUMBERS[op.capability], int(op.bounding)))
 
     @HANDLERS.handles(ops.Sleep)
     def _v_sleep(self, task: Task, op: ops.Sleep) -> None:

@@ -575,6 +575,42 @@ class NoNewPrivs(Op):
     verb = "no_new_privs"
 
 
+# --- credentials ------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Setresuid(Op):
+    """glibc ``setresuid``: the real, effective and saved user ids of every thread."""
+
+    verb = "setresuid"
+    ids: tuple[int, int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setresgid(Op):
+    """glibc ``setresgid``: the real, effective and saved group ids of every thread."""
+
+    verb = "setresgid"
+    ids: tuple[int, int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setgroups(Op):
+    """glibc ``setgroups``: the supplementary groups of every thread."""
+
+    verb = "setgroups"
+    groups: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capdrop(Op):
+    """``capset``: drop a capability from the calling thread's effective, permitted and
+    inheritable sets; with ``bounding``, first from its bounding set (PR_CAPBSET_DROP)."""
+
+    verb = "capdrop"
+    capability: str  # "CAP_xxx", one of script.DROPPABLE_CAPS
+    bounding: bool
+
+
 # --- designs Linux does not ship (simulator only) ---------------------------------------
 
 @dataclass(frozen=True, kw_only=True)

@@ -113,6 +113,14 @@ SCHED_POLICIES = ("other", "batch", "idle")
 MAX_CPU = 511  # the highest CPU number an affinity list may name
 MAX_TIMER_SLACK = 10 ** 9  # ns: a second
 COMM = re.compile(r"[A-Za-z0-9._-]{1,32}")  # a thread name as `comm` takes it
+SCENARIO_IDS = (0, 65534)
+"""The user and group ids a scenario may name: root's and nobody's (docs/scenario-language.md,
+"Credentials")."""
+DROPPABLE_CAPS = ("CAP_CHOWN", "CAP_FSETID", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
+                  "CAP_SYS_TIME", "CAP_SYS_BOOT", "CAP_AUDIT_WRITE", "CAP_WAKE_ALARM",
+                  "CAP_LEASE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SYS_NICE")
+"""The capabilities `capdrop` may drop: those no other verb's outcome depends on, and those
+the model follows per thread (setting ids, dropping capabilities, lowering nice)."""
 _CHOICES = {
     "madvise": ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "free", "hugepage",
                 "nohugepage"),
@@ -143,6 +151,8 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "pdeathsig": frozenset({"none"}),
     "setrlimit": frozenset({*ops.RLIMITS, "unlimited"}),
     "sched": frozenset({*SCHED_POLICIES, "resetonfork"}),
+    "setgroups": frozenset({"none"}),
+    "capdrop": frozenset({"bounding"}),
     "spawn": frozenset(SPAWN_ACTIONS), "spawn_template": frozenset(SPAWN_ACTIONS),
     "configure": frozenset(SPAWN_ACTIONS), "create_process": frozenset({"inherit=FD+FD"}),
 }
@@ -1308,6 +1318,59 @@ class _Line:
     def v_no_new_privs(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 0, 0, "nothing")
         return {}
+
+    # -- verbs: credentials ----------------------------------------------------------------
+    @RULES.handles(ops.Setresuid, ops.Setresgid)
+    def v_setresid(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 3, 3, "the real, effective and saved ids")
+        ids = tuple(self.scenario_id(tok) for tok in args)
+        if ids[1] != 0:
+            self.fail(args[1].start, f"{self.verb}: the effective id stays 0 (root's): a "
+                                     "process whose effective id left root's would lose its "
+                                     "way to forklab and to its scratch directory")
+        return {"ids": ids}
+
+    def scenario_id(self, tok: Token) -> int:
+        value = _integer(self.src, self.word(tok, "an id"), tok.start, "an id")
+        if value not in SCENARIO_IDS:
+            self.fail(tok.start, f"a scenario's ids are 0 (root) and 65534 (nobody), "
+                                 f"got {tok.text}")
+        return value
+
+    @RULES.handles(ops.Setgroups)
+    def v_setgroups(self, args: list[Token]) -> dict[str, Any]:
+        if not args:
+            self.fail(self.tail, f"setgroups: expected a comma list of group ids, or none "
+                                 f"(usage: {VERBS['setgroups'].usage})")
+        if len(args) == 1 and args[0].kind == "word" and args[0].text == "none":
+            return {"groups": ()}
+        groups: list[int] = []
+        for n, tok in enumerate(args):
+            if n % 2 == 1:
+                if tok.kind != "comma":
+                    self.fail(tok.start, f"expected ',' between group ids, got '{tok.text}'")
+                continue
+            group = self.scenario_id(tok)
+            if group in groups:
+                self.fail(tok.start, f"group {group} is given twice")
+            groups.append(group)
+        if args[-1].kind == "comma":
+            self.fail(args[-1].end, "expected a group id after ','")
+        return {"groups": tuple(groups)}
+
+    @RULES.handles(ops.Capdrop)
+    def v_capdrop(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 2, "a capability")
+        text = self.word(args[0], "a capability")
+        name = text if text.startswith("CAP_") else "CAP_" + text
+        if name not in DROPPABLE_CAPS:
+            self.fail(args[0].start, f"capdrop takes one of {_quote_list(DROPPABLE_CAPS)} "
+                                     f"(the others change what verbs the model does not "
+                                     f"follow per thread), got '{text}'"
+                                     f"{did_you_mean(name, DROPPABLE_CAPS)}")
+        if args[1:]:
+            self.choice(args[1], ("bounding",), "an option")
+        return {"capability": name, "bounding": bool(args[1:])}
 
     # -- verbs: what-if APIs ---------------------------------------------------------------
     @RULES.handles(ops.SpawnFrom)

@@ -47,6 +47,7 @@ _FILES = "Files"
 _THREADS = "Threads, locks, memory allocation"
 _SIGNALS = "Signals and time"
 _SCHED = "Scheduling and prctl"
+_CREDS = "Credentials"
 _WHAT_IF = "Designs Linux does not ship (simulator only)"
 
 _ALL = (
@@ -126,6 +127,10 @@ _ALL = (
     Verb(ops.Dumpable, "P: dumpable 0|1", _SCHED),
     Verb(ops.Timerslack, "P[/T]: timerslack NS", _SCHED),
     Verb(ops.NoNewPrivs, "P[/T]: no_new_privs", _SCHED),
+    Verb(ops.Setresuid, "P: setresuid R E S", _CREDS),
+    Verb(ops.Setresgid, "P: setresgid R E S", _CREDS),
+    Verb(ops.Setgroups, "P: setgroups G[,G...]|none", _CREDS),
+    Verb(ops.Capdrop, "P[/T]: capdrop CAP [bounding]", _CREDS),
     Verb(ops.SpawnTemplate, "P: spawn_template PROG [ACTION...] -> TPL", _WHAT_IF, ("template",),
          sim_only=True),
     Verb(ops.SpawnFrom, "P: spawn_from TPL -> C", _WHAT_IF, ("process",), sim_only=True),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program
-from forklab.sim import exit_wait, namespaces, rlimits, sched_prctl
+from forklab.sim import creds, exit_wait, namespaces, rlimits, sched_prctl
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -55,9 +55,11 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     thread.tls, thread.descriptor_tid = next(k._tls), None
     proc.execed = True  # its cwd, umask, group and session stay (the fs_struct is kept)
     sched_prctl.on_exec(thread, program)
+    dumpable = creds.on_exec(k, thread)
     if program.kind == "probe":
         proc.mm = AddressSpace(k.memory, UserMemory(environ=environ))
         proc.rlimits["core"] = rlimits.PROBE_CORE  # the probe sets it when it starts
+        proc.mm.dumpable = dumpable
     else:
         proc.mm = None
         proc.program = program

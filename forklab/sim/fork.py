@@ -63,6 +63,8 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
                       tls=None if "thread" in flags else thread.tls)
     task.mask, task.ns = set(thread.mask), ns
     task.attrs = sched_prctl.inherited(k, thread.attrs, flags)
+    task.creds = thread.creds  # copy_creds; the what-if creators too: a fresh process
+    # that could leave its maker's identity behind would be a way out of it
     if "thread" not in flags:  # on its creator's descriptor, or a copy of it
         task.descriptor_tid = thread.libc_tid
     if "thread" in flags:
@@ -92,7 +94,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
 def new_thread(k: Kernel, name: str, tls: int | None = None) -> Thread:
     """A task with a new thread id; a new TLS block unless it runs on ``tls``."""
     return Thread(name, next(k._tids), next(k._tls) if tls is None else tls,
-                  attrs=k.machine.first)
+                  attrs=k.machine.first, creds=k.machine.creds)
 
 
 def copy_mm(k: Kernel, parent: Process, flags: frozenset[str]) -> AddressSpace:

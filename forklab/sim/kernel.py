@@ -26,6 +26,7 @@ from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.sim import (
     cost,
+    creds,
     dirstreams,
     execve,
     exit_wait,
@@ -66,7 +67,7 @@ __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
          namespaces, dirstreams, identity, rlimits,
-         sched_prctl)
+         sched_prctl, creds)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 
@@ -166,6 +167,7 @@ class Kernel:
         mm = AddressSpace(self.memory, UserMemory())
         main = fork.new_thread(self, MAIN)
         main.ns = self.namespaces.first()
+        mm.dumpable = self.machine.first_dumpable
         self.processes[name] = Process(name, next(self._pids), mm, files, SigHand(),
                                        {MAIN: main}, FsStruct(".", self.umask), pgrp=name,
                                        rlimits=rlimits.own_limits(self.fd_limit,

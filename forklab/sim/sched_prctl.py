@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program
+from forklab.sim import creds
 from forklab.sim.syscall import HANDLERS, set_errno
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 PROBE_COMM = "forklab-probe"
 """The name exec gives a task running forklab's probe: its file's base name."""
 TASK_COMM_LEN = 16  # comm holds 15 bytes and a NUL
-CAP_SYS_NICE = 23
 POLICIES = {0: "other", 3: "batch", 5: "idle"}  # SCHED_OTHER, SCHED_BATCH, SCHED_IDLE
 
 
@@ -58,31 +58,37 @@ class TaskAttrs:
 
 @dataclass(frozen=True)
 class Machine:
-    """What forklab's process and user give a run: the first task's values, the CPUs
-    it may use, and whether it may lower a nice value (CAP_SYS_NICE, RLIMIT_NICE)."""
+    """What forklab's process and user give a run: the first task's values and
+    credentials (those forklab's exec of the probe gives), its dumpable flag, the CPUs
+    it may use, RLIMIT_NICE's soft limit and fs.suid_dumpable."""
 
     first: TaskAttrs
+    creds: creds.Creds
+    first_dumpable: int
     allowed_cpus: frozenset[int]
-    cap_sys_nice: bool
     rlimit_nice: int
+    suid_dumpable: int
 
     @classmethod
     def read(cls) -> Machine:
         allowed = frozenset(os.sched_getaffinity(0))
         policy = os.sched_getscheduler(0)
         slack = _own_timer_slack()
+        own, no_new_privs = creds.Creds.own()
         first = TaskAttrs(nice=os.getpriority(os.PRIO_PROCESS, 0),
                           policy=POLICIES.get(policy, str(policy)),
                           cpus=frozenset({min(allowed)}), timer_slack=slack,
-                          default_slack=slack)
+                          default_slack=slack, no_new_privs=no_new_privs)
         soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
-        return cls(first, allowed, _has_capability(CAP_SYS_NICE),
-                   40 if soft == resource.RLIM_INFINITY else soft)
+        suid = creds.suid_dumpable()
+        probe = creds.exec_creds(own, no_new_privs)
+        return cls(first, probe, creds.exec_dumpable(own, probe, suid), allowed,
+                   40 if soft == resource.RLIM_INFINITY else soft, suid)
 
-    def can_nice(self, nice: int) -> bool:
-        """``can_nice``: whether a task of this user may have this nice value however
-        it has it now (20 - nice within RLIMIT_NICE, or CAP_SYS_NICE)."""
-        return self.cap_sys_nice or 20 - nice <= self.rlimit_nice
+    def can_nice(self, thread: Thread, nice: int) -> bool:
+        """``can_nice``: whether the thread may have this nice value however it has it
+        now (20 - nice within RLIMIT_NICE, or CAP_SYS_NICE)."""
+        return thread.creds.capable("CAP_SYS_NICE") or 20 - nice <= self.rlimit_nice
 
 
 def _own_timer_slack() -> int:
@@ -91,17 +97,6 @@ def _own_timer_slack() -> int:
             return int(f.read())
     except (OSError, ValueError):
         return 50_000  # the kernel's default
-
-
-def _has_capability(cap: int) -> bool:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> cap & 1)
-    except OSError:
-        pass
-    return False
 
 
 def inherited(k: Kernel, creator: TaskAttrs, flags: frozenset[str]) -> TaskAttrs:
@@ -122,7 +117,7 @@ def on_exec(thread: Thread, program: Program) -> None:
 @HANDLERS.handles(ops.Nice)
 def op_nice(k: Kernel, proc: Process, thread: Thread, op: ops.Nice) -> None:
     """``set_one_prio``: a lower value than the thread has needs can_nice (EACCES)."""
-    if op.value < thread.attrs.nice and not k.machine.can_nice(op.value):
+    if op.value < thread.attrs.nice and not k.machine.can_nice(thread, op.value):
         set_errno(proc, thread, "EACCES")
         return
     thread.attrs = replace(thread.attrs, nice=op.value)
@@ -133,8 +128,9 @@ def op_sched(k: Kernel, proc: Process, thread: Thread, op: ops.Sched) -> None:
     """``__sched_setscheduler`` for a user without CAP_SYS_NICE: SCHED_IDLE is left only
     if the nice value could be had, reset-on-fork never cleared (EPERM); nice is kept."""
     now = thread.attrs
-    if not k.machine.cap_sys_nice and (
-            (now.policy == "idle" and op.policy != "idle" and not k.machine.can_nice(now.nice))
+    if not thread.creds.capable("CAP_SYS_NICE") and (
+            (now.policy == "idle" and op.policy != "idle"
+             and not k.machine.can_nice(thread, now.nice))
             or (now.reset_on_fork and not op.reset_on_fork)):
         set_errno(proc, thread, "EPERM")
         return

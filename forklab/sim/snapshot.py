@@ -198,6 +198,8 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         nice=main.attrs.nice, sched=main.attrs.policy, cpus=tuple(sorted(main.attrs.cpus)),
         comm=main.attrs.comm, dumpable=proc.mm.dumpable if proc.mm is not None else None,
         timer_slack=main.attrs.timer_slack, no_new_privs=main.attrs.no_new_privs,
+        uids=main.creds.uids, gids=main.creds.gids, groups=main.creds.groups,
+        caps=main.creds.effective,
     )
 
 

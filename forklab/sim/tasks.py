@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forklab.scenario.model import Program
+from forklab.sim.creds import Creds
 from forklab.sim.files import FdTable
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.memory import AddressSpace
@@ -53,6 +54,7 @@ class Thread:
     ns: Membership = field(default_factory=Membership)  # its namespaces (frozen: no copy)
     pdeathsig: str | None = None  # PR_SET_PDEATHSIG: every new task starts without one
     attrs: TaskAttrs = field(default_factory=TaskAttrs)  # nice, policy, comm... (its own)
+    creds: Creds = field(default_factory=Creds)  # ids and capabilities (its own)
 
     @property
     def libc_tid(self) -> int:

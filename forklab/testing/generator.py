@@ -73,6 +73,10 @@ DURATIONS = ("500us", "1ms", "2ms")
 NICE_VALUES = ("-2", "0", "3", "5")  # small: a probe at nice 19 crawls on a busy machine
 COMMS = ("worker", "a.b-c_d", "longer-than-fifteen")  # the last is cut to 15 bytes
 TIMER_SLACKS = ("0", "1000", "123000")
+UID_TRIPLES = ("0 0 0", "0 0 65534")  # the real uid stays 0: see r_setresuid
+GID_TRIPLES = ("0 0 0", "65534 0 65534", "0 0 65534")
+GROUP_LISTS = ("65534", "none", "0,65534")
+DROPPED_CAPS = ("CAP_CHOWN", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SYS_NICE", "CAP_SETPCAP")
 MAX_FDS = 16
 MAX_THREADS = 3
 MAX_MAPPINGS = 4
@@ -581,6 +585,10 @@ GUARDS: dict[str, Guard] = {
     "dumpable": lambda g, v, a: True,
     "timerslack": lambda g, v, a: True,
     "no_new_privs": lambda g, v, a: True,
+    "setresuid": lambda g, v, a: True,
+    "setresgid": lambda g, v, a: True,
+    "setgroups": lambda g, v, a: True,
+    "capdrop": lambda g, v, a: True,
     "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
 }
 
@@ -1149,6 +1157,25 @@ def r_no_new_privs(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: no_new_privs")
 
 
+def r_setresuid(g: Generator, draw: Draw, a: Actor) -> None:
+    """Only the saved uid changes: a real uid of 65534 with no_new_privs lets an exec make
+    it the effective uid, and the real backend cannot follow a probe spawned then."""
+    g.apply(f"{a.text}: setresuid {pick(draw, UID_TRIPLES)}")
+
+
+def r_setresgid(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: setresgid {pick(draw, GID_TRIPLES)}")
+
+
+def r_setgroups(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: setgroups {pick(draw, GROUP_LISTS)}")
+
+
+def r_capdrop(g: Generator, draw: Draw, a: Actor) -> None:
+    bounding = " bounding" if chance(draw, 3) else ""
+    g.apply(f"{a.text}: capdrop {pick(draw, DROPPED_CAPS)}{bounding}")
+
+
 def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
     choices = ["printf"]
     if any(m.prot == "rw" for m in a.proc.mappings.values()):
@@ -1195,6 +1222,8 @@ RULES: dict[str, Rule] = {
     "setrlimit": r_setrlimit,
     "nice": r_nice, "sched": r_sched, "affinity": r_affinity, "comm": r_comm,
     "dumpable": r_dumpable, "timerslack": r_timerslack, "no_new_privs": r_no_new_privs,
+    "setresuid": r_setresuid, "setresgid": r_setresgid, "setgroups": r_setgroups,
+    "capdrop": r_capdrop,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}
