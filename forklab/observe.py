@@ -113,7 +113,8 @@ class ProcessObs:
     cpus: tuple[int, ...] = ()
     comm: str | None = None
     dumpable: int | None = None  # the address space's; None unless it runs the probe
-    timer_slack: int | None = None
+    timer_slack: int | None = field(default=None, metadata=NOT_COMPARED)  # a user other
+    # than root may not read it: compared where an expression reads it, not at every step
     no_new_privs: bool | None = None
     uids: tuple[int, ...] = ()  # of the main thread: real, effective, saved
     gids: tuple[int, ...] = ()
