@@ -194,8 +194,9 @@ ATTRIBUTES = (
     Attribute("dumpable", "the dumpable flag", "prctl(2) PR_SET_DUMPABLE, execve(2)",
               "parent: dumpable 0", "{p}.dumpable", "{p}: dumpable 1"),
     Attribute("timer-slack", "the timer slack", "prctl(2) PR_SET_TIMERSLACK",
-              "parent: timerslack 123000", "{p}.timer_slack", "{p}: timerslack 7000",
-              per_thread=True),
+              "parent: timerslack 123000", "{p}.timer_slack", "{p}: timerslack 7000"),
+    # (a thread's own slack has no /proc file: the pthread_create cell reads the main
+    # thread's, unchanged by the new thread's change, which is its own)
     Attribute("no-new-privs", "no_new_privs", "prctl(2) PR_SET_NO_NEW_PRIVS, execve(2)",
               "parent: no_new_privs", "{p}.no_new_privs", None, per_thread=True),
     Attribute("uids", "real, effective and saved user ids",

@@ -70,6 +70,12 @@ class ThreadObs:
     sig_pending: frozenset[str] = frozenset()  # its own and the process's
     pdeathsig: str | None = None  # its parent-death signal (PR_SET_PDEATHSIG)
     leader: str | None = None  # the process whose pid is its thread group id (tgid)
+    nice: int | None = None  # its scheduling and prctl values, as the process's
+    sched: str | None = None
+    cpus: tuple[int, ...] = ()
+    comm: str | None = None
+    no_new_privs: bool | None = None
+    caps: frozenset[str] = frozenset()  # its effective capabilities
 
 
 @dataclass(frozen=True)

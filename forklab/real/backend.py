@@ -880,13 +880,20 @@ class RealRun:
                     pdeath: dict[int, str]) -> ThreadObs:
         status = procfs.task_status(proc.pid, task.tid) or {}
         raw = procfs.read_mem(proc.pid, task.errno_addr, 4) if task.errno_addr else None
+        sched = procfs.sched(proc.pid, task.tid)
         return ThreadObs(
             errno=errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None,
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
             sig_pending=procfs.signal_set(status.get("SigPnd"))
             | procfs.signal_set(process_status.get("ShdPnd")),
             pdeathsig=pdeath.get(task.tid),
-            leader=self._name_of(int(status["Tgid"])) if "Tgid" in status else None)
+            leader=self._name_of(int(status["Tgid"])) if "Tgid" in status else None,
+            nice=sched.nice if sched else None,
+            sched=POLICY_NAMES.get(sched.policy, str(sched.policy)) if sched else None,
+            cpus=procfs.cpu_list(status.get("Cpus_allowed_list")),
+            comm=sched.comm if sched else None,
+            no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
+            caps=capability_names(int(status.get("CapEff", "0"), 16)))
 
     def _cwd(self, proc: Proc) -> str | None:
         """The working directory as a scratch path ("." the scratch directory itself);

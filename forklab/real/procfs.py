@@ -113,8 +113,9 @@ class Sched:
     policy: int  # field 41 (SCHED_RESET_ON_FORK is not shown)
 
 
-def sched(pid: int) -> Sched | None:
-    text = _read(f"/proc/{pid}/stat")
+def sched(pid: int, tid: int | None = None) -> Sched | None:
+    """The process's main thread's (or thread tid's) /proc/.../stat fields."""
+    text = _read(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
     if text is None:
         return None
     open_, close = text.find("("), text.rfind(")")
