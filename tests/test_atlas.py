@@ -146,6 +146,13 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("uids", "pthread_create", "shared", "credentials(7): NPTL ... ensure[s] that any change "
                                          "to user or group credentials ... is carried "
                                          "through to all of the POSIX threads"),
+    ("capabilities", "pthread_create", "copied", "pthread_create(3): the new thread "
+                                                 "inherits copies of the calling thread's "
+                                                 "capability sets"),
+    ("cpu-affinity", "pthread_create", "copied", "pthread_create(3): and CPU affinity mask"),
+    ("timer-slack", "pthread_create", "copied", "prctl(2): when a new thread is created, the "
+                                                "two timer slack values are made the same as "
+                                                "the current value of the creating thread"),
     ("capabilities", "exec", "reset", "capabilities(7): if the real or effective user ID of "
                                       "the process is 0 (root), then the file inheritable "
                                       "and permitted sets are ignored (all ones)"),
