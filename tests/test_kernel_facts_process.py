@@ -998,6 +998,15 @@ def test_sched_prctl_unprivileged():
     })
 
 
+def test_sched_rlimit_nice():
+    """getrlimit(2) RLIMIT_NICE: "The actual ceiling for the nice value is calculated as
+    20 - rlim_cur": with 25, a user other than root may go down to -5, not -6."""
+    got = facts("proc_sched_prctl")
+    if got.get("rlimit25.set") != "0":
+        pytest.skip("raising RLIMIT_NICE needs CAP_SYS_RESOURCE, which root lacks here")
+    expect(got, {"rlimit25.to_minus5": 0, "rlimit25.to_minus6": 13})
+
+
 def _creds(got: dict[str, str], key: str) -> dict[str, str]:
     """One report line of proc_creds as {field: value}."""
     return dict(part.split(":", 1) for part in got[key].split())
