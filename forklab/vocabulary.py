@@ -113,6 +113,17 @@ UNCATCHABLE = frozenset({"SIGKILL", "SIGSTOP"})
 FAULTS = frozenset({"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"})
 """Signals a faulting instruction raises: a handler that returns faults again."""
 
+def parse_cpu_list(text: str | None) -> tuple[int, ...]:
+    """The kernel's CPU list notation (``Cpus_allowed_list``, cpuset files): "0-2,5" ->
+    (0, 1, 2, 5)."""
+    cpus: list[int] = []
+    for part in (text or "").strip().split(","):
+        lo, _, hi = part.partition("-")
+        if lo.strip():
+            cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return tuple(cpus)
+
+
 CAPABILITIES = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
     "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",

@@ -299,7 +299,7 @@ FORMS = [
     ("parent: dumpable 0", "dumpable", {"value": 0}),
     ("parent: timerslack 0", "timerslack", {"ns": 0}),
     ("parent: no_new_privs", "no_new_privs", {}),
-    ("parent: setresuid 65534 0 0", "setresuid", {"ids": (65534, 0, 0)}),
+    ("parent: setresuid 0 0 65534", "setresuid", {"ids": (0, 0, 65534)}),
     ("parent: setresgid 0 0 65534", "setresgid", {"ids": (0, 0, 65534)}),
     ("parent: setgroups 65534,0", "setgroups", {"groups": (65534, 0)}),
     ("parent: setgroups none", "setgroups", {"groups": ()}),

@@ -13,7 +13,7 @@ from scenario_text import scenario_text
 
 from forklab.observe import ProcessObs
 from forklab.scenario.parse import parse_text
-from forklab.sim.creds import Creds
+from forklab.sim.creds import Creds, exec_creds, exec_dumpable
 from forklab.sim.kernel import Kernel
 from forklab.sim.sched_prctl import Machine, TaskAttrs
 from forklab.sim.snapshot import snapshot
@@ -98,7 +98,7 @@ def test_comm_is_cut_to_fifteen_bytes_and_exec_renames() -> None:
 def test_another_user_may_only_take_ids_it_has() -> None:
     """unpriv.setresuid_root, unpriv.setresgid_root, unpriv.setgroups: EPERM; a process
     may drop what it has (unpriv.capdrop), not touch its bounding set (unpriv.bounding)."""
-    for line in ("setresuid 0 0 0", "setresgid 65534 0 65534", "setgroups 65534",
+    for line in ("setresuid 0 0 0", "setresgid 0 0 65534", "setgroups 65534",
                  "capdrop CAP_CHOWN bounding"):
         p = run(f"parent: {line}", machine(NOBODY))["parent"]
         assert p.errno == "EPERM", line
@@ -110,34 +110,41 @@ def test_setresuid_reaches_every_thread_capdrop_only_the_caller() -> None:
     """thread.parent_after: the thread's setresuid changed the main thread's ids, its
     capset did not change the main thread's capabilities."""
     kernel = kernel_after("parent: thread -> t\nparent/t: capdrop CAP_MKNOD\n"
-                          "parent/t: setresuid 65534 0 65534", machine(ROOT))
+                          "parent/t: setresuid 0 0 65534", machine(ROOT))
     main, thread = kernel.processes["parent"].main, kernel.processes["parent"].threads["t"]
-    assert main.creds.uids == thread.creds.uids == (65534, 0, 65534)
+    assert main.creds.uids == thread.creds.uids == (0, 0, 65534)
     assert "CAP_MKNOD" in main.creds.effective and "CAP_MKNOD" not in thread.creds.effective
 
 
 def test_exec_by_root_gives_the_bounding_set_and_copies_effective_to_saved() -> None:
-    """spawn.child, exec.image, bounding.exec, root_gain.exec."""
-    seen = run("parent: setresuid 65534 0 65534\nparent: capdrop CAP_CHOWN\n"
+    """bounding.exec, root_gain.exec; saved = effective after exec."""
+    seen = run("parent: setresuid 0 0 65534\nparent: capdrop CAP_CHOWN\n"
                "parent: capdrop CAP_MKNOD bounding\nparent: fork -> child\n"
                "child: exec probe", machine(ROOT))
     child = seen["child"]
-    assert child.uids == (65534, 0, 0)
+    assert child.uids == (0, 0, 0)
     assert child.caps == ALL - {"CAP_MKNOD"}
-    assert child.dumpable == 0  # real and effective uids differ
-    gained = run("parent: capdrop CAP_CHOWN\nparent: exec probe", machine(ROOT))["parent"]
-    assert "CAP_CHOWN" in gained.caps and gained.dumpable == 0  # a gain: not dumpable
+    assert child.dumpable == 0  # CAP_CHOWN gained: not dumpable
     plain = run("parent: exec probe", machine(ROOT))["parent"]
     assert plain.dumpable == 1
 
 
-def test_no_new_privs_exec_keeps_the_permitted_set_and_takes_the_real_ids() -> None:
-    """nnp.exec and nnp_root.exec."""
-    seen = run("parent: setresgid 65534 0 65534\nparent: setresuid 65534 0 65534\n"
-               "parent: capdrop CAP_CHOWN\nparent: no_new_privs\nparent: exec probe",
-               machine(ROOT))["parent"]
-    assert seen.uids == (65534,) * 3 and seen.gids == (65534,) * 3
-    assert seen.caps == ALL - {"CAP_CHOWN"}
+def test_exec_rules_with_ids_a_scenario_cannot_take() -> None:
+    """spawn.child and nnp.exec: the model's exec rule holds beyond what the language lets
+    a scenario reach (a real uid of 65534)."""
+    dropped = ALL - {"CAP_CHOWN"}
+    parent = Creds((65534, 0, 65534), (65534, 0, 65534), (65534,), dropped, dropped,
+                   bounding=ALL)
+    image = exec_creds(parent, no_new_privs=False)
+    assert (image.uids, image.gids, image.effective) == ((65534, 0, 0), (65534, 0, 0), ALL)
+    assert exec_dumpable(parent, image, 0) == 0  # real and effective differ
+    jailed = exec_creds(parent, no_new_privs=True)
+    assert (jailed.uids, jailed.gids) == ((65534,) * 3, (65534,) * 3)
+    assert jailed.permitted == jailed.effective == dropped
+
+
+def test_no_new_privs_exec_keeps_a_dropped_capability_dropped() -> None:
+    """nnp_root.exec."""
     root = run("parent: capdrop CAP_CHOWN\nparent: no_new_privs\nparent: exec probe",
                machine(ROOT))["parent"]
     assert root.uids == (0, 0, 0) and "CAP_CHOWN" not in root.caps and root.dumpable == 1
@@ -146,8 +153,8 @@ def test_no_new_privs_exec_keeps_the_permitted_set_and_takes_the_real_ids() -> N
 def test_what_if_creators_start_fresh_but_keep_no_new_privs_and_credentials() -> None:
     """The designs' default (docs/scenario-language.md, "Designs Linux does not ship")."""
     seen = run("parent: nice 5\nparent: comm maker\nparent: no_new_privs\n"
-               "parent: setresuid 65534 0 65534\n"
+               "parent: setgroups 65534\n"
                "parent: create_process probe inherit=0+1+2 -> made", machine(ROOT))
     made = seen["made"]
     assert (made.nice, made.comm, made.no_new_privs) == (0, "forklab-probe", True)
-    assert made.uids == (65534, 0, 0)  # the maker's, then exec's saved = effective
+    assert made.groups == (65534,)  # the maker's

@@ -55,6 +55,7 @@ from forklab.vocabulary import (
     SIGNAL_NUMBERS,
     capability_names,
     format_size,
+    parse_cpu_list,
 )
 
 DEFAULT_TIMEOUT = 60.0  # seconds a run may spend in apply/observe
@@ -682,16 +683,6 @@ class RealRun:
         def bad(message: str) -> ScenarioError:
             return ScenarioError(f"refused by the real backend: {message}", op.where)
 
-        if isinstance(op, ops.Spawn) and op.program.kind == "probe" and self.driver is not None:
-            spawner = self.driver.procs.get(op.actor.process)
-            status = procfs.status(spawner.pid) if spawner is not None else None
-            uids = _ids((status or {}).get("Uid"))
-            if status is not None and (uids[1:2] != (os.geteuid(),) or (
-                    status.get("NoNewPrivs") == "1" and uids[:1] != uids[1:2])):
-                raise bad("a probe spawned by a process whose effective uid is not forklab's "
-                          "(or may not stay so: with no_new_privs and another real uid, "
-                          "the exec may make that its effective uid) could not connect back "
-                          "to forklab")
         if isinstance(op, ops.Dumpable) and op.value == 0 and os.geteuid() != 0:
             raise bad("as a user other than root, forklab cannot read the memory or fds of a "
                       "process that is not dumpable (the kernel lets only root trace it)")
@@ -855,7 +846,7 @@ class RealRun:
                         for name, task in proc.threads.items() if not task.gone},
             nice=sched.nice if sched else None,
             sched=POLICY_NAMES.get(sched.policy, str(sched.policy)) if sched else None,
-            cpus=procfs.cpu_list(status.get("Cpus_allowed_list")),
+            cpus=parse_cpu_list(status.get("Cpus_allowed_list")),
             comm=sched.comm if sched else None, dumpable=dumpable,
             timer_slack=UNAVAILABLE if self.hides_timer_slack
             else procfs.timer_slack(proc.pid),
@@ -890,7 +881,7 @@ class RealRun:
             leader=self._name_of(int(status["Tgid"])) if "Tgid" in status else None,
             nice=sched.nice if sched else None,
             sched=POLICY_NAMES.get(sched.policy, str(sched.policy)) if sched else None,
-            cpus=procfs.cpu_list(status.get("Cpus_allowed_list")),
+            cpus=parse_cpu_list(status.get("Cpus_allowed_list")),
             comm=sched.comm if sched else None,
             no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
             caps=capability_names(int(status.get("CapEff", "0"), 16)))

@@ -492,15 +492,11 @@ class Driver:
         if pidfd < 0 and pidfd != -errno_mod.ESRCH:
             raise DriverError(_fd_shortage(OSError(-pidfd, os.strerror(-pidfd))))
         st = procfs.stat(pid)
-        owners = {os.geteuid()}  # and its creator's, if the scenario gave it other ids
-        if creator is not None and not creator.dead:
-            owners.add(_effective_uid((procfs.status(creator.pid) or {}).get("Uid")))
-        if pidfd >= 0 and not _is_child(pid, parents, owners):
+        if pidfd >= 0 and not _is_child(pid, parents):
             os.close(pidfd)
             if os.path.exists(f"/proc/{pid}"):
                 raise DriverError(f"pid {pid}, reported for '{name}', is not a child of its "
-                                  f"creator (pid {parents[0]}) run by forklab's user or its "
-                                  "creator's: refused")
+                                  f"creator (pid {parents[0]}) run by forklab's user: refused")
             pidfd = -1  # gone meanwhile, reaped at once (its parent ignores SIGCHLD)
         proc = Proc(name, pid, pidfd, st.starttime if st else -1, parent)
         pidns = procfs.namespace(pid, "pid")
@@ -1116,17 +1112,10 @@ def _peer(sock: socket.socket) -> tuple[int, int]:
     return pid, uid
 
 
-def _effective_uid(uid_line: str | None) -> int:
-    """The effective uid of a Uid: line of /proc/PID/status (-1 if there is none)."""
-    fields = (uid_line or "").split()
-    return int(fields[1]) if len(fields) > 1 else -1
-
-
-def _is_child(pid: int, parents: tuple[int, ...],
-              owners: set[int] | None = None) -> bool:
-    """Whether the kernel shows pid as a child of one of parents, running as one of
-    owners (effective uid; by default forklab's user). A process that is gone is no
-    child; /proc that cannot be read (no fd left) is an error, never a verdict."""
+def _is_child(pid: int, parents: tuple[int, ...]) -> bool:
+    """Whether the kernel shows pid as a child of one of parents, running as
+    forklab's user. A process that is gone is no child; /proc that cannot be
+    read (no fd left) is an error, never a verdict."""
     def read(name: str) -> str | None:
         try:
             with open(f"/proc/{pid}/{name}", "rb") as f:
@@ -1140,9 +1129,9 @@ def _is_child(pid: int, parents: tuple[int, ...],
     st = None if stat_text is None else procfs.parse_stat(stat_text)
     if st is None or status_text is None or st.ppid not in parents:
         return False
-    uid_line = next((line.partition(":")[2] for line in status_text.splitlines()
-                     if line.startswith("Uid:")), None)
-    return _effective_uid(uid_line) in (owners or {os.geteuid()})
+    uids = next((line.split()[1:] for line in status_text.splitlines()
+                 if line.startswith("Uid:")), [])
+    return len(uids) > 1 and uids[1] == str(os.geteuid())
 
 
 ERRNO_NAMES = {errno_mod.EDEADLK: "EDEADLK", errno_mod.EOPNOTSUPP: "EOPNOTSUPP"}

@@ -126,16 +126,6 @@ def sched(pid: int, tid: int | None = None) -> Sched | None:
         return None
 
 
-def cpu_list(text: str | None) -> tuple[int, ...]:
-    """``Cpus_allowed_list``: "0-2,5" -> (0, 1, 2, 5)."""
-    cpus: list[int] = []
-    for part in (text or "").split(","):
-        lo, _, hi = part.partition("-")
-        if lo.strip():
-            cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return tuple(cpus)
-
-
 def timer_slack(pid: int) -> int | None:
     """/proc/PID/timerslack_ns (another process's needs CAP_SYS_NICE), or None."""
     text = _read(f"/proc/{pid}/timerslack_ns")

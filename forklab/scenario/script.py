@@ -1324,10 +1324,16 @@ class _Line:
     def v_setresid(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 3, 3, "the real, effective and saved ids")
         ids = tuple(self.scenario_id(tok) for tok in args)
-        if ids[1] != 0:
-            self.fail(args[1].start, f"{self.verb}: the effective id stays 0 (root's): a "
-                                     "process whose effective id left root's would lose its "
-                                     "way to forklab and to its scratch directory")
+        for n, what in ((1, "effective"), (0, "real")):
+            if ids[n] != 0:
+                self.fail(args[n].start, f"{self.verb}: the real and effective ids stay 0 "
+                                         f"(root's), got {what} id {ids[n]}: one whose "
+                                         "effective id left root's would lose its way to "
+                                         "forklab and its scratch directory, and a real id "
+                                         "other than the effective one makes exec run glibc "
+                                         "in secure mode (AT_SECURE), which the model does "
+                                         "not follow (docs/scenario-language.md, "
+                                         "\"Credentials\")")
         return {"ids": ids}
 
     def scenario_id(self, tok: Token) -> int:

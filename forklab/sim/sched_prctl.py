@@ -24,6 +24,7 @@ from forklab.scenario import ops
 from forklab.scenario.model import Program
 from forklab.sim import creds
 from forklab.sim.syscall import HANDLERS, set_errno
+from forklab.vocabulary import parse_cpu_list
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -60,7 +61,8 @@ class TaskAttrs:
 class Machine:
     """What forklab's process and user give a run: the first task's values and
     credentials (those forklab's exec of the probe gives), its dumpable flag, the CPUs
-    it may use, RLIMIT_NICE's soft limit and fs.suid_dumpable."""
+    its cpuset lets a task take (whatever forklab's own mask), RLIMIT_NICE's soft
+    limit and fs.suid_dumpable."""
 
     first: TaskAttrs
     creds: creds.Creds
@@ -71,24 +73,50 @@ class Machine:
 
     @classmethod
     def read(cls) -> Machine:
-        allowed = frozenset(os.sched_getaffinity(0))
+        own_cpus = os.sched_getaffinity(0)
         policy = os.sched_getscheduler(0)
         slack = _own_timer_slack()
         own, no_new_privs = creds.Creds.own()
         first = TaskAttrs(nice=os.getpriority(os.PRIO_PROCESS, 0),
                           policy=POLICIES.get(policy, str(policy)),
-                          cpus=frozenset({min(allowed)}), timer_slack=slack,
+                          cpus=frozenset({min(own_cpus)}), timer_slack=slack,
                           default_slack=slack, no_new_privs=no_new_privs)
         soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
         suid = creds.suid_dumpable()
         probe = creds.exec_creds(own, no_new_privs)
-        return cls(first, probe, creds.exec_dumpable(own, probe, suid), allowed,
+        return cls(first, probe, creds.exec_dumpable(own, probe, suid),
+                   _cpuset_cpus() or frozenset(own_cpus),
                    40 if soft == resource.RLIM_INFINITY else soft, suid)
 
     def can_nice(self, thread: Thread, nice: int) -> bool:
         """``can_nice``: whether the thread may have this nice value however it has it
         now (20 - nice within RLIMIT_NICE, or CAP_SYS_NICE)."""
         return thread.creds.capable("CAP_SYS_NICE") or 20 - nice <= self.rlimit_nice
+
+
+def _cpuset_cpus() -> frozenset[int]:
+    """The CPUs sched_setaffinity may give a task of this process: its cpuset's (cgroup v2
+    or v1), else every online CPU; empty if none of these can be read."""
+    places = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "":
+                    places.append(f"/sys/fs/cgroup{path}/cpuset.cpus.effective")
+                elif "cpuset" in controllers.split(","):
+                    places.append(f"/sys/fs/cgroup/cpuset{path}/cpuset.effective_cpus")
+    except (OSError, ValueError):
+        pass
+    for place in (*places, "/sys/devices/system/cpu/online"):
+        try:
+            with open(place) as f:
+                cpus = frozenset(parse_cpu_list(f.read()))
+        except (OSError, ValueError):
+            continue
+        if cpus:
+            return cpus
+    return frozenset()
 
 
 def _own_timer_slack() -> int:
