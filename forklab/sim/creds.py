@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
+from forklab.sim.namespaces import INITIAL
 from forklab.sim.syscall import HANDLERS, set_errno
-from forklab.vocabulary import capability_names
+from forklab.vocabulary import CAPABILITIES, capability_names
 
 if TYPE_CHECKING:
     from forklab.sim.kernel import Kernel
@@ -75,14 +76,25 @@ def suid_dumpable() -> int:
         return 0
 
 
-def exec_creds(old: Creds, no_new_privs: bool) -> Creds:
+FULL_SET = frozenset(CAPABILITIES)
+
+
+def in_new_user_namespace(old: Creds) -> Creds:
+    """A task that makes a user namespace has every capability there (set_cred_user_ns);
+    its ids, unmapped there, stay what the first namespace sees."""
+    return replace(old, effective=FULL_SET, permitted=FULL_SET, inheritable=frozenset(),
+                   bounding=FULL_SET)
+
+
+def exec_creds(old: Creds, no_new_privs: bool, mapped: bool = True) -> Creds:
     """The credentials of the image an exec of a program without set-id bits or file
-    capabilities starts with."""
+    capabilities starts with; ``mapped`` False: in a user namespace the run made, where
+    no uid is mapped, so uid 0 there is nobody and the exec is not root's."""
     real, effective, _ = old.uids
     rgid, egid, _ = old.gids
-    root = real == 0 or effective == 0
+    root = mapped and (real == 0 or effective == 0)
     permitted = old.bounding | old.inheritable if root else frozenset()
-    raise_effective = effective == 0
+    raise_effective = root and effective == 0
     if no_new_privs and not permitted <= old.permitted:  # LSM_UNSAFE_NO_NEW_PRIVS
         effective, egid = real, rgid
         permitted &= old.permitted
@@ -101,10 +113,15 @@ def exec_dumpable(old: Creds, new: Creds, suid: int) -> int:
     return 1
 
 
+def _mapped(thread: Thread) -> bool:
+    """Whether the thread's ids are mapped in its user namespace: only in the first."""
+    return thread.ns.of("user") == INITIAL
+
+
 def on_exec(k: Kernel, thread: Thread) -> int:
     """exec's new credentials for the thread; returns the new image's dumpable flag."""
     old = thread.creds
-    thread.creds = exec_creds(old, thread.attrs.no_new_privs)
+    thread.creds = exec_creds(old, thread.attrs.no_new_privs, _mapped(thread))
     return exec_dumpable(old, thread.creds, k.machine.suid_dumpable)
 
 
@@ -129,10 +146,20 @@ def _with_uids(creds: Creds, uids: tuple[int, int, int]) -> Creds:
     return replace(creds, uids=uids, effective=effective, permitted=permitted)
 
 
+def _unmapped(proc: Process, thread: Thread, errno: str) -> bool:
+    """In a user namespace the run made no id is mapped: set*id is EINVAL (make_kuid
+    fails), setgroups EPERM (no gid_map written)."""
+    if _mapped(thread):
+        return False
+    set_errno(proc, thread, errno)
+    return True
+
+
 @HANDLERS.handles(ops.Setresuid)
 def op_setresuid(k: Kernel, proc: Process, thread: Thread, op: ops.Setresuid) -> None:
     old = thread.creds
-    if not _setxid(k, proc, thread, "CAP_SETUID", set(op.ids) <= set(old.uids)):
+    if _unmapped(proc, thread, "EINVAL") or \
+            not _setxid(k, proc, thread, "CAP_SETUID", set(op.ids) <= set(old.uids)):
         return
     for task in proc.threads.values():  # glibc: every thread makes the call
         task.creds = _with_uids(task.creds, op.ids)
@@ -143,7 +170,8 @@ def op_setresuid(k: Kernel, proc: Process, thread: Thread, op: ops.Setresuid) ->
 @HANDLERS.handles(ops.Setresgid)
 def op_setresgid(k: Kernel, proc: Process, thread: Thread, op: ops.Setresgid) -> None:
     old = thread.creds
-    if not _setxid(k, proc, thread, "CAP_SETGID", set(op.ids) <= set(old.gids)):
+    if _unmapped(proc, thread, "EINVAL") or \
+            not _setxid(k, proc, thread, "CAP_SETGID", set(op.ids) <= set(old.gids)):
         return
     for task in proc.threads.values():
         task.creds = replace(task.creds, gids=op.ids)
@@ -153,7 +181,7 @@ def op_setresgid(k: Kernel, proc: Process, thread: Thread, op: ops.Setresgid) ->
 
 @HANDLERS.handles(ops.Setgroups)
 def op_setgroups(k: Kernel, proc: Process, thread: Thread, op: ops.Setgroups) -> None:
-    if not _setxid(k, proc, thread, "CAP_SETGID", False):
+    if _unmapped(proc, thread, "EPERM") or not _setxid(k, proc, thread, "CAP_SETGID", False):
         return
     for task in proc.threads.values():
         task.creds = replace(task.creds, groups=tuple(sorted(op.groups)))

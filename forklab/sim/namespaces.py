@@ -165,6 +165,9 @@ def op_unshare(k: Kernel, proc: Process, thread: Thread, op: ops.Unshare) -> Non
     if "pid" in kinds:  # the caller stays in its own; only its children go there
         entered = entered.moved({"pid": thread.ns.of("pid")})
     thread.ns = entered
+    if "user" in kinds:
+        from forklab.sim.creds import in_new_user_namespace  # creds reads INITIAL here
+        thread.creds = in_new_user_namespace(thread.creds)
 
 
 def for_child(k: Kernel, thread: Thread, flags: frozenset[str]) -> Membership | str:
