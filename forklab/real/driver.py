@@ -157,6 +157,7 @@ class Proc:
     image: str = "probe"  # or the program it exec'd
     errno_addr: int = 0
     state_addr: int = 0
+    attrs_addr: int = 0  # the main thread's struct fl_task_attrs (0: none)
     dead: bool = False
     reaped: bool = False
     wait_status: int | None = None
@@ -556,6 +557,7 @@ class Driver:
             raise DriverError("the probe speaks another protocol version; reinstall forklab")
         proc.errno_addr = hello.v[lib.FL_H_ERRNO_ADDR]
         proc.state_addr = hello.v[lib.FL_H_STATE_ADDR]
+        proc.attrs_addr = hello.v[lib.FL_H_ATTRS_ADDR]
         proc.image = "probe"
 
     def send_init(self, task: Task) -> None:

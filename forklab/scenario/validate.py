@@ -19,6 +19,10 @@ from forklab.scenario.ops import Op
 
 MAX_FD = 511  # fd numbers a script may write; forklab keeps the ones above
 MAX_SLEEP = 10.0  # seconds, for `sleep` and `/bin/sleep`
+MIN_TIMER = 100  # seconds: an armed timer never fires within a run on the kernel
+MAX_TIMER = 1_000_000
+MIN_ALTSTACK = 64 * 1024  # bytes: above every kernel's MINSIGSTKSZ (AVX-512 included)
+MAX_ALTSTACK = 8 * 1024 * 1024
 MAX_PATH = 255
 MAX_TEXT = 65536  # bytes (UTF-8) of a `writefd` or `printf` text: what one op carries
 
@@ -274,7 +278,34 @@ def variable_problem(name: str) -> str | None:
                 "not starting with a digit")
     if name.startswith("FORKLAB_"):
         return f"'{name}': names starting with FORKLAB_ are forklab's own"
+    if name == "timer_seconds":
+        return timer_problem(value)
+    if name == "stack_size":
+        return altstack_problem(value)
     return None
+
+
+SHARED_FILE_LOCK = ("refused: a lock on /dev/null or on a pidfd is on a file every process "
+                    "of the machine shares; lock a file of the scratch directory, a pipe or "
+                    "a memfd")
+"""Why a file lock on such an fd is refused, by both backends: it is not the run's own."""
+
+
+def timer_problem(seconds: int) -> str | None:
+    """Why a timer cannot be armed for ``seconds``, or None: 0 disarms; an armed one
+    lasts longer than a run may (the real backend's time limit), so it never fires."""
+    if seconds == 0 or MIN_TIMER <= seconds <= MAX_TIMER:
+        return None
+    return (f"a timer is 0 (disarmed) or {MIN_TIMER}-{MAX_TIMER} seconds, so that it never "
+            f"fires within a run; got {seconds}")
+
+
+def altstack_problem(size: int) -> str | None:
+    """Why an alternate signal stack cannot be ``size`` bytes, or None (0: none)."""
+    if size == 0 or (MIN_ALTSTACK <= size <= MAX_ALTSTACK and size % 4096 == 0):
+        return None
+    return (f"an alternate signal stack is a page multiple of {MIN_ALTSTACK // 1024}KiB to "
+            f"{MAX_ALTSTACK >> 20}MiB (or off); got {size} bytes")
 
 
 def text_problem(text: str) -> str | None:
