@@ -156,6 +156,38 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("capabilities", "exec", "reset", "capabilities(7): if the real or effective user ID of "
                                       "the process is 0 (root), then the file inheritable "
                                       "and permitted sets are ignored (all ones)"),
+    ("alarm", "fork", "reset", "fork(2): \"The child does not inherit timers from its parent "
+                               "(setitimer(2), alarm(2), timer_create(2))\""),
+    ("alarm", "exec", "kept", "alarm(2): \"Alarms created by alarm() are preserved across "
+                              "execve(2)\""),
+    ("itimers", "fork", "reset", "setitimer(2): \"A child created via fork(2) does not inherit "
+                                 "its parent's interval timers\""),
+    ("itimers", "exec", "kept", "setitimer(2): \"Interval timers are preserved across an "
+                                "execve(2)\""),
+    ("posix-timers", "fork", "reset", "timer_create(2): \"A child created by fork(2) does not "
+                                      "inherit its parent's timers\""),
+    ("posix-timers", "exec", "reset", "timer_create(2): \"timers are disarmed and deleted "
+                                      "during execve(2)\""),
+    ("posix-timers", "pthread_create", "shared", "timer_create(2): \"shared by all threads\""),
+    ("record-locks", "fork", "reset", "fork(2): \"The child does not inherit process-associated "
+                                      "record locks from its parent (fcntl(2))\""),
+    ("record-locks", "exec", "kept", "fcntl(2): record locks \"are preserved across an "
+                                     "execve(2)\""),
+    ("ofd-locks", "fork", "shared", "fcntl(2): OFD locks are \"associated with an open file "
+                                    "description\", which fork shares"),
+    ("flock-locks", "fork", "shared", "flock(2): \"duplicate file descriptors (created by, for "
+                                      "example, fork(2)) refer to the same lock\""),
+    ("mlock", "fork", "reset", "fork(2): \"The child does not inherit its parent's memory locks "
+                               "(mlock(2), mlockall(2))\""),
+    ("altstack", "fork", "copied", "sigaltstack(2): \"A child created via fork(2) inherits a "
+                                   "copy of its parent's alternate signal stack settings\""),
+    ("altstack", "clone-vm", "reset", "sigaltstack(2): \"unless the clone flags include CLONE_VM "
+                                      "and do not include CLONE_VFORK\""),
+    ("altstack", "exec", "reset", "execve(2): \"The alternate signal stack is not preserved\""),
+    ("atexit-handlers", "fork", "copied", "atexit(3): \"a child process created via fork(2) "
+                                          "inherits copies of its parent's registrations\""),
+    ("atexit-handlers", "exec", "reset", "atexit(3): \"Upon a successful call to one of the "
+                                         "exec(3) functions, all registrations are removed\""),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,
