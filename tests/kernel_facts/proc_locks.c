@@ -126,6 +126,19 @@ int main(int argc, char **argv)
     }
     reap(pid, 5000);
 
+    /* set again through another description of the file: in the same mode the lock
+     * stays on the first description, in the other mode it moves to the new one */
+    fresh(path);
+    int second = open(path, O_RDWR);
+    setlk(3, F_SETLK, F_WRLCK);
+    setlk(second, F_SETLK, F_WRLCK);
+    show("posix.same_mode.first", 3);
+    show("posix.same_mode.second", second);
+    setlk(second, F_SETLK, F_RDLCK);
+    show("posix.other_mode.first", 3);
+    show("posix.other_mode.second", second);
+    close(second);
+
     /* OFD locks: the open file description owns them */
     fresh(path);
     kv("ofd.set", "%d", setlk(3, F_OFD_SETLK, F_WRLCK));
