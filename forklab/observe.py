@@ -76,6 +76,7 @@ class ThreadObs:
     comm: str | None = None
     no_new_privs: bool | None = None
     caps: frozenset[str] = frozenset()  # its effective capabilities
+    altstack: int | None = None  # its alternate signal stack, bytes (0: none)
 
 
 @dataclass(frozen=True)

@@ -890,6 +890,8 @@ class RealRun:
         status = procfs.task_status(proc.pid, task.tid) or {}
         raw = procfs.read_mem(proc.pid, task.errno_addr, 4) if task.errno_addr else None
         sched = procfs.sched(proc.pid, task.tid)
+        attrs = procfs.read_mem(proc.pid, task.attrs_addr,
+                                ffi.sizeof("struct fl_task_attrs")) if task.attrs_addr else None
         return ThreadObs(
             errno=errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None,
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
@@ -902,7 +904,9 @@ class RealRun:
             cpus=parse_cpu_list(status.get("Cpus_allowed_list")),
             comm=sched.comm if sched else None,
             no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
-            caps=capability_names(int(status.get("CapEff", "0"), 16)))
+            caps=capability_names(int(status.get("CapEff", "0"), 16)),
+            altstack=int(ffi.cast("struct fl_task_attrs *", ffi.from_buffer(attrs)).altstack)
+            if attrs else None)
 
     def _cwd(self, proc: Proc) -> str | None:
         """The working directory as a scratch path ("." the scratch directory itself);

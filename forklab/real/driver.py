@@ -141,6 +141,7 @@ class Task:
     tid: int
     flight: Flight | None = None
     errno_addr: int = 0  # its own errno (threads; the main thread's is Proc.errno_addr)
+    attrs_addr: int = 0  # its struct fl_task_attrs (threads; the main's is Proc.attrs_addr)
     gone: bool = False
     suspended: bool = False  # waits in vfork until the child execs or exits
 
@@ -542,7 +543,8 @@ class Driver:
             raise DriverError(f"thread {tid}, reported for '{proc.name}/{name}', is not a "
                               f"thread of pid {proc.pid}: refused")
         task = Task(proc, name, sock, hello.v[lib.FL_H_CHANNEL], tid,
-                    errno_addr=hello.v[lib.FL_H_ERRNO_ADDR])
+                    errno_addr=hello.v[lib.FL_H_ERRNO_ADDR],
+                    attrs_addr=hello.v[lib.FL_H_ATTRS_ADDR])
         proc.threads[name] = task
         return task
 

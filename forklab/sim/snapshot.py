@@ -201,7 +201,8 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
             sig_blocked=frozenset(t.mask), sig_pending=frozenset(t.pending | proc.shared_pending),
             pdeathsig=t.pdeathsig if proc.mm is not None else None, leader=proc.name,
             nice=t.attrs.nice, sched=t.attrs.policy, cpus=tuple(sorted(t.attrs.cpus)),
-            comm=t.attrs.comm, no_new_privs=t.attrs.no_new_privs, caps=t.creds.effective)
+            comm=t.attrs.comm, no_new_privs=t.attrs.no_new_privs, caps=t.creds.effective,
+            altstack=t.altstack if proc.mm is not None else None)
             for name, t in proc.threads.items() if t is not main},
         nice=main.attrs.nice, sched=main.attrs.policy, cpus=tuple(sorted(main.attrs.cpus)),
         comm=main.attrs.comm, dumpable=proc.mm.dumpable if proc.mm is not None else None,
