@@ -47,7 +47,13 @@ from forklab.scenario.model import FdRef, Program, Range, Scenario, ScenarioErro
 from forklab.scenario.ops import CLONE_NAMESPACE_FLAGS, Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
-from forklab.scenario.validate import MAX_ENV_VALUE, MAX_FD, SHARED_FILE_LOCK, check_op
+from forklab.scenario.validate import (
+    MAX_ATEXIT,
+    MAX_ENV_VALUE,
+    MAX_FD,
+    SHARED_FILE_LOCK,
+    check_op,
+)
 from forklab.scenario.verbs import Handlers
 from forklab.vocabulary import (
     CAPABILITY_NUMBERS,
@@ -90,6 +96,7 @@ SCHED_POLICIES = {"other": 0, "batch": 3, "idle": 5}  # SCHED_OTHER, SCHED_BATCH
 POLICY_NAMES = {number: name for name, number in SCHED_POLICIES.items()}
 SCHED_RESET_ON_FORK = 0x40000000
 CAP_SYS_NICE = 23
+assert lib.FL_MAX_ATEXIT == MAX_ATEXIT, "csrc/protocol.h and validate.py disagree"
 ITIMERS = {"real": 0, "virtual": 1, "prof": 2}  # ITIMER_REAL, _VIRTUAL, _PROF
 LOCK_TYPES = {"read": fcntl.F_RDLCK, "write": fcntl.F_WRLCK, "unlock": fcntl.F_UNLCK}
 FLOCK_OPERATIONS = {"sh": fcntl.LOCK_SH, "ex": fcntl.LOCK_EX, "un": fcntl.LOCK_UN}
@@ -1857,10 +1864,10 @@ class RealRun:
 
     @HANDLERS.handles(ops.Atexit)
     def _v_atexit(self, task: Task, op: ops.Atexit) -> None:
-        self.atexits += 1
-        if self.atexits > lib.FL_MAX_ATEXIT:
-            raise ScenarioError(f"a real run registers at most {lib.FL_MAX_ATEXIT} atexit "
-                                "handlers", op.where)
+        self.atexits += 1  # (the parser refuses more; ops may be built by hand)
+        if self.atexits > MAX_ATEXIT:
+            raise ScenarioError(f"a real run registers at most {MAX_ATEXIT} atexit handlers",
+                                op.where)
         self._call(task, op, lib.FL_OP_ATEXIT, (), op.data.encode())
 
 

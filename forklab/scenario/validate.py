@@ -23,6 +23,9 @@ MIN_TIMER = 100  # seconds: an armed timer never fires within a run on the kerne
 MAX_TIMER = 1_000_000
 MIN_ALTSTACK = 64 * 1024  # bytes: above every kernel's MINSIGSTKSZ (AVX-512 included)
 MAX_ALTSTACK = 8 * 1024 * 1024
+MAX_POSIX_TIMERS = 64  # timer_create lines per scenario: each holds a queued signal of
+# the user's RLIMIT_SIGPENDING, which every process of that user shares
+MAX_ATEXIT = 256  # atexit lines per scenario (the probe's table, FL_MAX_ATEXIT)
 MAX_PATH = 255
 MAX_TEXT = 65536  # bytes (UTF-8) of a `writefd` or `printf` text: what one op carries
 
@@ -207,6 +210,21 @@ def check_frees(ops: Iterable[Op]) -> None:
                                     f"{why}; freeing it would abort the process", op.where)
             own.names.remove(op.name)
             own.freed[op.name] = op.where.line
+
+
+def check_counts(ops: Iterable[Op]) -> None:
+    """Refuse a scenario with more timer_create lines than MAX_POSIX_TIMERS (a POSIX
+    timer takes a signal of the limit all the user's processes share) or more atexit
+    lines than MAX_ATEXIT (the probe's table), repeats counted."""
+    limits = {ops_.TimerCreate: MAX_POSIX_TIMERS, ops_.Atexit: MAX_ATEXIT}
+    seen = dict.fromkeys(limits, 0)
+    for op in ops:
+        kind = type(op)
+        if kind in limits:
+            seen[kind] += 1
+            if seen[kind] > limits[kind]:
+                raise ScenarioError(f"refused: a scenario has at most {limits[kind]} "
+                                    f"{op.verb} lines (after expanding repeat)", op.where)
 
 
 def _value_problem(name: str, value: Any) -> str | None:
