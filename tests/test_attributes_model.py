@@ -3,7 +3,7 @@ break (rounding, refusals, limits), each with the kernel's own word beside it.""
 from __future__ import annotations
 
 import pytest
-from scenario_text import scenario_text
+from scenario_text import StepText, scenario_text
 
 from forklab.observe import alarm_seconds
 from forklab.runner import run_scenario
@@ -45,3 +45,17 @@ def test_a_record_lock_follows_its_owner_the_fd_table() -> None:
     result = run_scenario(SimBackend(),
                           parse_text(text + 'expect = ["parent.locks(f) == set()"]\n'))
     assert result.ok and result.steps[0].expectations
+
+
+def test_the_model_fires_a_timer_its_time_passes() -> None:
+    """alarm(2): "alarm() arranges for a SIGALRM signal to be delivered to the calling
+    process in seconds seconds"; signal(7): SIGALRM's default action is Term. A kernel
+    run ends at its time limit first, so only the model can show it."""
+    text = scenario_text(StepText(
+        "parent: fork -> c\nc: alarm 100\nparent: fork -> d\nd: signal SIGALRM catch\n"
+        "d: timer_create 100\nparent: fork -> e\ne: alarm 100\ne: alarm 0\n"
+        "repeat 11: parent: sleep 10s",
+        ("c.term_signal == 'SIGALRM'", "d.sig_received('SIGALRM') == 1", "d.timers == 1",
+         "e.state == 'running'")))
+    result = run_scenario(SimBackend(), parse_text(text))
+    assert result.ok and len(result.steps[0].expectations) == 4

@@ -215,7 +215,7 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
 def _probe_attributes(proc: Process, kernel: Kernel) -> dict[str, Any]:
     """Timers, the alternate stack and exit handlers; those the kernel shows only to the
     probe (its own calls read them) are None for a program's image."""
-    out: dict[str, Any] = {"timers": proc.timers.posix}
+    out: dict[str, Any] = {"timers": len(proc.timers.posix)}
     if proc.mm is not None:
         timers = proc.timers
         out.update(alarm=timers.seconds("real", kernel.now),
