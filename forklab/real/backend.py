@@ -1825,7 +1825,6 @@ class RealRun:
         self._call(task, op, lib.FL_OP_SLEEP, (int(op.seconds * 1e9),),
                    blockable=False)
 
-
     # -- verbs: timers, file locks, the alternate stack, exit handlers ---------------------------
     @HANDLERS.handles(ops.Alarm)
     def _v_alarm(self, task: Task, op: ops.Alarm) -> None:

@@ -123,7 +123,8 @@ class Process:
     execed: bool = False  # it has run execve since it was made (setpgid by its parent: EACCES)
     rlimits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     # resource -> (soft, hard), None unlimited (:mod:`forklab.sim.rlimits`)
-    timers: Timers = field(default_factory=Timers)  # the thread group's (signal_struct)
+    timers: Timers = field(default_factory=Timers)  # the thread group's (signal_struct);
+    # immutable, so a copy of the process shares it until a call replaces it
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a
@@ -138,7 +139,6 @@ class Process:
         new.threads = {name: copy.deepcopy(t, memo) for name, t in self.threads.items()}
         new.children = list(self.children)
         new.shared_pending = self.shared_pending.copy()
-        new.timers = self.timers.copy()
         new.vfork_thread = copy.deepcopy(self.vfork_thread, memo)
         new.cat = copy.copy(self.cat)
         return new

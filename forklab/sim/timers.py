@@ -35,9 +35,6 @@ class Timers:
     prof: float = 0.0
     posix: tuple[float | None, ...] = ()
 
-    def copy(self) -> Timers:
-        return self  # immutable: a change makes a new record
-
     def next_expiry(self) -> float | None:
         armed = [t for t in (self.real_until, *self.posix) if t is not None]
         return min(armed, default=None)
