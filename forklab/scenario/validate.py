@@ -252,6 +252,10 @@ def _value_problem(name: str, value: Any) -> str | None:
         return f"'{value}' is not a resource"
     if name == "mask" and not 0 <= value <= 0o777:
         return f"umask {value:o} is not 0 to 777 (octal)"
+    if name == "timer_seconds":
+        return timer_problem(value)
+    if name == "stack_size":
+        return altstack_problem(value)
     return None
 
 
@@ -296,10 +300,6 @@ def variable_problem(name: str) -> str | None:
                 "not starting with a digit")
     if name.startswith("FORKLAB_"):
         return f"'{name}': names starting with FORKLAB_ are forklab's own"
-    if name == "timer_seconds":
-        return timer_problem(value)
-    if name == "stack_size":
-        return altstack_problem(value)
     return None
 
 
