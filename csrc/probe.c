@@ -55,12 +55,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -189,6 +191,65 @@ static volatile unsigned char read_sink;
  * The region's address range alone does not say what is the scenario's: only
  * a slot `mmap` marked is, whatever else the kernel may place in the range. */
 static uint64_t scenario_slots[REGION_SLOTS / 64];
+
+/* ------------------------------------------------------------------ task attributes
+ * Timers and the alternate stack, as the task's own calls read them (see struct
+ * fl_task_attrs). Raw system calls: the runtime never changes errno. */
+static struct fl_task_attrs task_attrs[FL_MAX_TASK_ATTRS];
+static int task_attrs_used;
+
+static struct fl_task_attrs *attrs_of(int64_t tid)
+{
+    int used = __atomic_load_n(&task_attrs_used, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < used && i < FL_MAX_TASK_ATTRS; i++)
+        if (task_attrs[i].tid == tid)
+            return &task_attrs[i];
+    int i = __atomic_fetch_add(&task_attrs_used, 1, __ATOMIC_SEQ_CST);
+    if (i >= FL_MAX_TASK_ATTRS)
+        return NULL;
+    task_attrs[i].tid = tid;
+    return &task_attrs[i];
+}
+
+static int64_t timeval_ns(const struct timeval *tv)
+{
+    return (int64_t)tv->tv_sec * 1000000000LL + (int64_t)tv->tv_usec * 1000;
+}
+
+/* The process's interval timers, into its main thread's record. */
+static void refresh_timers(void)
+{
+    struct fl_task_attrs *a = attrs_of(rt_getpid());
+    struct itimerval it;
+    if (!a)
+        return;
+    SYS2(SYS_getitimer, ITIMER_REAL, &it);
+    int64_t real = timeval_ns(&it.it_value);
+    a->real_until_ns = real ? now_ns() + real : 0;
+    SYS2(SYS_getitimer, ITIMER_VIRTUAL, &it);
+    a->virtual_ns = timeval_ns(&it.it_value);
+    SYS2(SYS_getitimer, ITIMER_PROF, &it);
+    a->prof_ns = timeval_ns(&it.it_value);
+}
+
+/* This task's alternate stack, into its record. */
+static struct fl_task_attrs *refresh_altstack(void)
+{
+    struct fl_task_attrs *a = attrs_of(rt_gettid());
+    stack_t ss;
+    if (a && SYS2(SYS_sigaltstack, NULL, &ss) == 0)
+        a->altstack = (ss.ss_flags & SS_DISABLE) ? 0 : (int64_t)ss.ss_size;
+    return a;
+}
+
+/* atexit handlers: each prints the text of the last one registered and not yet run. */
+static char *atexit_text[FL_MAX_ATEXIT];
+
+static void run_atexit_handler(void)
+{
+    if (fl_state.atexit_count > 0)
+        fputs(atexit_text[--fl_state.atexit_count], stdout);
+}
 
 struct task {
     int ch;      /* this task's channel */
@@ -563,6 +624,9 @@ static void send_hello(struct task *t, int origin, int64_t spawn_ns, int64_t tok
     r.v[FL_H_ORIGIN] = origin;
     r.v[FL_H_VERSION] = FL_PROTOCOL_VERSION;
     r.v[FL_H_RUNTIME_PTE] = fl_state.runtime_pte_kb;
+    if (t->is_main)
+        refresh_timers();
+    r.v[FL_H_ATTRS_ADDR] = (int64_t)(intptr_t)refresh_altstack();
     rt_send(t->ch, &r, NULL, 0);
 }
 
@@ -1642,6 +1706,7 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         atfork_lock[k] = (int)c->a[0];
         RUNTIME_CHANGE(r.v[FL_V_RESULT] = pthread_atfork(atfork_fns[k][0], atfork_fns[k][1],
                                                           atfork_fns[k][2]));
+        fl_state.atfork_count = (uint32_t)atfork_count;
         break;
     }
     case FL_OP_MALLOC:
@@ -1733,6 +1798,72 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_CAPDROP:
         r.v[FL_V_RESULT] = op_creds(c);
         break;
+    /* timers, file locks, the alternate stack, exit handlers */
+    case FL_OP_ALARM:
+        r.v[FL_V_RESULT] = alarm((unsigned)c->a[0]);
+        refresh_timers();
+        break;
+    case FL_OP_SETITIMER: {
+        struct itimerval it = {{0, 0}, {(time_t)c->a[1], 0}};
+        r.v[FL_V_RESULT] = setitimer((int)c->a[0], &it, NULL);
+        refresh_timers();
+        break;
+    }
+    case FL_OP_TIMER_CREATE: {
+        struct sigevent ev;
+        timer_t id;
+        memset(&ev, 0, sizeof ev);
+        ev.sigev_notify = SIGEV_SIGNAL;
+        ev.sigev_signo = SIGALRM;
+        r.v[FL_V_RESULT] = timer_create(CLOCK_MONOTONIC, &ev, &id);
+        if (r.v[FL_V_RESULT] == 0 && c->a[0] > 0) {
+            struct itimerspec spec = {{0, 0}, {(time_t)c->a[0], 0}};
+            r.v[FL_V_RESULT] = timer_settime(id, 0, &spec, NULL);
+        }
+        break;
+    }
+    case FL_OP_SIGALTSTACK: {
+        stack_t ss = {.ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0};
+        if (c->a[0] > 0) { /* a stack of its own, never freed: a handler may be on it */
+            void *p = MAP_FAILED;
+            RUNTIME_CHANGE(p = mmap(NULL, (size_t)c->a[0], PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+            if (p == MAP_FAILED) {
+                r.v[FL_V_RESULT] = -1;
+                break;
+            }
+            ss = (stack_t){.ss_sp = p, .ss_flags = 0, .ss_size = (size_t)c->a[0]};
+        }
+        r.v[FL_V_RESULT] = sigaltstack(&ss, NULL);
+        refresh_altstack();
+        break;
+    }
+    case FL_OP_FCNTL_LOCK: {
+        struct flock fl = {.l_type = (short)c->a[2], .l_whence = SEEK_SET, .l_start = 0,
+                           .l_len = 0, .l_pid = 0};
+        r.v[FL_V_RESULT] = fcntl((int)c->a[0], (int)c->a[1], &fl);
+        break;
+    }
+    case FL_OP_FLOCK:
+        r.v[FL_V_RESULT] = flock((int)c->a[0], (int)c->a[1] | LOCK_NB);
+        break;
+    case FL_OP_ATEXIT: {
+        if (fl_state.atexit_count >= FL_MAX_ATEXIT) {
+            reply_fail(t->ch, "too many atexit handlers");
+            return;
+        }
+        char *text = NULL;
+        RUNTIME_CHANGE(text = strndup(data, len));
+        if (!text) {
+            r.v[FL_V_RESULT] = -1;
+            break;
+        }
+        atexit_text[fl_state.atexit_count] = text;
+        RUNTIME_CHANGE(r.v[FL_V_RESULT] = atexit(run_atexit_handler));
+        if (r.v[FL_V_RESULT] == 0)
+            fl_state.atexit_count++;
+        break;
+    }
     default:
         if (fd >= 0)
             rt_close(fd);

@@ -84,6 +84,7 @@ struct fl_reply {
 #define FL_H_ORIGIN 7      /* FL_O_* */
 #define FL_H_VERSION 8
 #define FL_H_RUNTIME_PTE 9
+#define FL_H_ATTRS_ADDR 10  /* struct fl_task_attrs of this task in the probe's memory */
 
 /* origins of a hello */
 #define FL_O_IMAGE 0   /* a fresh probe image: the first, spawned, or exec'd */
@@ -118,7 +119,24 @@ struct fl_state {
     int32_t pdeath_sig[1024];
     int32_t dumpable;        /* PR_GET_DUMPABLE, as of the probe's last reply: a flag of the
                               * mm, changed only by the probe's own calls (prctl, exec) */
+    uint32_t atexit_count;   /* atexit handlers registered and not yet run */
+    uint32_t atfork_count;   /* pthread_atfork registrations */
 };
+
+/* What only a task's own calls can read (getitimer, sigaltstack): the probe keeps a
+ * record per task in its memory, found by thread id, which the task refreshes when
+ * it starts and after each call that changes it; the hello gives its address. A
+ * vfork child's record is its own, beside its parent's in the memory they share.
+ * The process's interval timers are in its main thread's record (tid == pid). */
+struct fl_task_attrs {
+    int64_t tid;
+    int64_t real_until_ns;  /* CLOCK_MONOTONIC when ITIMER_REAL expires; 0: disarmed */
+    int64_t virtual_ns;     /* ITIMER_VIRTUAL left when last read; 0: disarmed */
+    int64_t prof_ns;        /* ITIMER_PROF left when last read; 0: disarmed */
+    int64_t altstack;       /* the task's alternate signal stack, bytes; 0: none */
+};
+#define FL_MAX_TASK_ATTRS 1024
+#define FL_MAX_ATEXIT 256
 #define FL_STATE_MAGIC 0x666f726b6c616221ULL
 
 /* ops */
@@ -216,6 +234,13 @@ struct fl_state {
 #define FL_PR_DUMPABLE 2     /* PR_SET_DUMPABLE */
 #define FL_PR_TIMERSLACK 3   /* PR_SET_TIMERSLACK */
 #define FL_PR_NO_NEW_PRIVS 4 /* PR_SET_NO_NEW_PRIVS */
+#define FL_OP_ALARM 130     /* a0 seconds */
+#define FL_OP_SETITIMER 131 /* a0 which (ITIMER_*) a1 seconds */
+#define FL_OP_TIMER_CREATE 132 /* a0 seconds (0: not armed); CLOCK_MONOTONIC, SIGALRM */
+#define FL_OP_SIGALTSTACK 133  /* a0 size (0: SS_DISABLE) */
+#define FL_OP_FCNTL_LOCK 134   /* a0 fd a1 cmd (F_SETLK, F_OFD_SETLK) a2 type (F_RDLCK...) */
+#define FL_OP_FLOCK 135     /* a0 fd a1 operation (LOCK_SH, LOCK_EX, LOCK_UN; LOCK_NB added) */
+#define FL_OP_ATEXIT 136    /* data: what the handler prints */
 
 /* sigaction flags (a2 of FL_OP_SIGACTION) */
 #define FL_SA_NORESTART 1

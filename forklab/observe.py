@@ -3,7 +3,7 @@
 A :class:`World` is one consistent snapshot of every process of a scenario.
 Plain values cover the default observation set (docs/scenario-language.md); the observables
 that take arguments (``shared_with``, ``byte``, ``same_file``, ``offset``,
-``pipe_fill``, ``libc_text_same``, ``libc_relro_same``, ``same_ns``) and those too
+``pipe_fill``, ``locks``, ``libc_text_same``, ``libc_relro_same``, ``same_ns``) and those too
 costly to read at every step on the kernel (``commit``, ``committed``,
 ``locked``, which walk /proc/PID/smaps) are answered by the backend through a :class:`Queries`
 object, valid until the next op, and compared only when an expression reads
@@ -76,6 +76,7 @@ class ThreadObs:
     comm: str | None = None
     no_new_privs: bool | None = None
     caps: frozenset[str] = frozenset()  # its effective capabilities
+    altstack: int | None = None  # its alternate signal stack, bytes (0: none)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,15 @@ class ProcessObs:
     gids: tuple[int, ...] = ()
     groups: tuple[int, ...] = ()
     caps: frozenset[str] = frozenset()  # the main thread's effective capabilities
+    # timers, the alternate stack and exit handlers; None: not the probe's image (a
+    # program's own), or the process has ended
+    alarm: int | None = None  # ITIMER_REAL's whole seconds left, rounded as alarm(2)
+    itimer_virtual: int | None = None
+    itimer_prof: int | None = None
+    timers: int = 0  # POSIX timers (timer_create)
+    altstack: int | None = None  # the main thread's alternate signal stack, bytes (0: none)
+    atexit: int | None = None  # handlers atexit registered
+    atfork: int | None = None  # handlers pthread_atfork registered
     mappings: Mapping[str, MappingObs] = field(default_factory=dict, metadata=NOT_READ)
     thread_obs: Mapping[str, ThreadObs] = field(default_factory=dict, metadata=NOT_READ)
 
@@ -167,6 +177,9 @@ class Queries(Protocol):
     def env(self, process: str, variable: str) -> str | None:
         """The value of the variable in the process's environment (glibc's environ);
         None if it is not set, or the process does not run forklab's probe."""
+    def locks(self, process: str, fd: int) -> frozenset[str]:
+        """The file locks the process holds through fd's open file description:
+        "posix read|write", "ofd read|write", "flock sh|ex"."""
         ...
 
     def libc_same(self, process: str, other: str, part: str) -> bool | None:
@@ -215,6 +228,7 @@ PROCESS_OBSERVABLES: tuple[Observable, ...] = (
     _queried("pipe_fill", "pipe_fill(FD)"),
     _queried("env", "env(NAME)"),
     _queried("rlimit", "rlimit(RES)"),
+    _queried("locks", "locks(FD)"),
     _queried("libc_text_same", "libc_text_same(Q)"),
     _queried("libc_relro_same", "libc_relro_same(Q)"),
     _queried("same_ns", "same_ns(KIND, Q)"),
@@ -236,6 +250,14 @@ RUN_OBSERVABLES = ("stdout", "processes")
 STDOUT_KEPT = 1 << 20
 """How much of the scenario's stdout a run keeps (characters): `stdout` is its start.
 A /bin/cat of a large file would otherwise copy all of it into forklab."""
+
+
+def alarm_seconds(left: float) -> int:
+    """Seconds a timer has left as alarm(2) returns them: to the nearest second, and
+    1 for less than a second (kernel/time/itimer.c, alarm_setitimer)."""
+    whole = int(max(left, 0.0))
+    fraction = left - whole
+    return whole + 1 if (whole == 0 and fraction > 0) or fraction >= 0.5 else whole
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,55 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("capabilities", "exec", "reset", "capabilities(7): if the real or effective user ID of "
                                       "the process is 0 (root), then the file inheritable "
                                       "and permitted sets are ignored (all ones)"),
+    ("alarm", "fork", "reset", "fork(2): \"The child does not inherit timers from its parent "
+                               "(setitimer(2), alarm(2), timer_create(2)).\""),
+    ("alarm", "exec", "kept", "alarm(2): \"Alarms created by alarm() are preserved across "
+                              "execve(2) and are not inherited by children created via "
+                              "fork(2).\""),
+    ("itimers", "fork", "reset", "setitimer(2): \"A child created via fork(2) does not inherit "
+                                 "its parent's interval timers.\""),
+    ("itimers", "exec", "kept", "setitimer(2): \"Interval timers are preserved across an "
+                                "execve(2).\""),
+    ("posix-timers", "fork", "reset", "timer_create(2): \"Timers are not inherited by the child "
+                                      "of a fork(2)\""),
+    ("posix-timers", "exec", "reset", "timer_create(2): \"... and are disarmed and deleted "
+                                      "during an execve(2).\""),
+    ("posix-timers", "pthread_create", "shared", "timer_create(2): \"creates a new "
+                                                 "per-process interval timer\""),
+    ("record-locks", "fork", "reset", "fork(2): \"The child does not inherit process-associated "
+                                      "record locks from its parent (fcntl(2)).\""),
+    ("record-locks", "exec", "kept", "fcntl(2): \"Record locks are not inherited by a child "
+                                     "created via fork(2), but are preserved across an "
+                                     "execve(2).\""),
+    ("ofd-locks", "fork", "shared", "fcntl(2): \"open file description locks are inherited "
+                                    "across fork(2) (and clone(2) with CLONE_FILES)\""),
+    ("flock-locks", "fork", "shared", "flock(2): \"duplicate file descriptors (created by, for "
+                                      "example, fork(2) or dup(2)) refer to the same lock, and "
+                                      "this lock may be modified or released using any of "
+                                      "these file descriptors.\""),
+    ("flock-locks", "exec", "kept", "flock(2): \"Locks created by flock() are preserved across "
+                                    "an execve(2).\""),
+    ("mlock", "fork", "reset", "fork(2): \"The child does not inherit its parent's memory locks "
+                               "(mlock(2), mlockall(2)).\""),
+    ("mlock", "exec", "reset", "execve(2): \"Memory locks are not preserved (mlock(2), "
+                               "mlockall(2)).\""),
+    ("altstack", "fork", "copied", "sigaltstack(2): \"A child process created via fork(2) "
+                                   "inherits a copy of its parent's alternate signal stack "
+                                   "settings.\""),
+    ("altstack", "clone-vm", "reset", "sigaltstack(2): \"unless the clone flags include CLONE_VM "
+                                      "and do not include CLONE_VFORK, in which case any "
+                                      "alternate signal stack that was established in the "
+                                      "parent is disabled in the child process.\""),
+    ("altstack", "exec", "reset", "execve(2): \"Any alternate signal stack is not preserved "
+                                  "(sigaltstack(2)).\""),
+    ("altstack", "pthread_create", "reset", "pthread_create(3): \"The new thread does not "
+                                            "inherit the creating thread's alternate signal "
+                                            "stack (sigaltstack(2)).\""),
+    ("atexit-handlers", "fork", "copied", "atexit(3): \"When a child process is created via "
+                                          "fork(2), it inherits copies of its parent's "
+                                          "registrations.\""),
+    ("atexit-handlers", "exec", "reset", "execve(2): \"Exit handlers are not preserved "
+                                         "(atexit(3), on_exit(3)).\""),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,

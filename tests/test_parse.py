@@ -306,6 +306,18 @@ FORMS = [
     ("parent: capdrop MKNOD", "capdrop", {"capability": "CAP_MKNOD", "bounding": False}),
     ("parent: capdrop CAP_SETPCAP bounding", "capdrop",
      {"capability": "CAP_SETPCAP", "bounding": True}),
+    # timers, file locks, the alternate stack, exit handlers
+    ("parent: alarm 100", "alarm", {"timer_seconds": 100}),
+    ("parent/t1: alarm 0", "alarm", {"timer_seconds": 0}),
+    *[(f"parent: setitimer {w} 1000", "setitimer", {"which": w, "timer_seconds": 1000})
+      for w in ("real", "virtual", "prof")],
+    ("parent: timer_create 0", "timer_create", {"timer_seconds": 0}),
+    ("parent: sigaltstack 64KiB", "sigaltstack", {"stack_size": 65536}),
+    ("parent: sigaltstack off", "sigaltstack", {"stack_size": 0}),
+    ("parent: fcntl_lock w write", "fcntl_lock", {"fd": "w", "mode": "write", "ofd": False}),
+    ("parent: fcntl_lock 3 unlock ofd", "fcntl_lock", {"fd": 3, "mode": "unlock", "ofd": True}),
+    *[(f"parent: flock r {m}", "flock", {"fd": "r", "mode": m}) for m in ("sh", "ex", "un")],
+    ('parent: atexit "bye\\n"', "atexit", {"data": "bye\n"}),
     # what-if APIs
     ("parent: spawn_template /bin/sleep 1 setsid -> tpl2", "spawn_template",
      {"program": Program("program", "/bin/sleep", ("1",)), "actions": (SpawnAction("setsid"),)}),

@@ -29,6 +29,7 @@ class _StudentsView(FdTable):
 
     def __init__(self, table: FdTable) -> None:
         self.fds = table.fds
+        self.record_locks = table.record_locks  # (a close releases the table's)
 
     def copy(self) -> FdTable:
         raise AssertionError("copy_at_fork must not call table.copy(): that is the "

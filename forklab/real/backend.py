@@ -20,6 +20,7 @@ import stat
 import sys
 import termios
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from errno import EBADF
@@ -28,7 +29,7 @@ from typing import Any, Self
 
 from forklab.backend import Capabilities
 from forklab.layout import REGION_END
-from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, ThreadObs, World
+from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, ThreadObs, World, alarm_seconds
 from forklab.real import procfs, scratch, sharing
 from forklab.real._native import ffi, lib
 from forklab.real.driver import (
@@ -46,7 +47,13 @@ from forklab.scenario.model import FdRef, Program, Range, Scenario, ScenarioErro
 from forklab.scenario.ops import CLONE_NAMESPACE_FLAGS, Op
 from forklab.scenario.placement import Placement
 from forklab.scenario.script import MAX_PROCESS_OPS, OBJECT_NAME
-from forklab.scenario.validate import MAX_ENV_VALUE, MAX_FD, check_op
+from forklab.scenario.validate import (
+    MAX_ATEXIT,
+    MAX_ENV_VALUE,
+    MAX_FD,
+    SHARED_FILE_LOCK,
+    check_op,
+)
 from forklab.scenario.verbs import Handlers
 from forklab.vocabulary import (
     CAPABILITY_NUMBERS,
@@ -89,6 +96,10 @@ SCHED_POLICIES = {"other": 0, "batch": 3, "idle": 5}  # SCHED_OTHER, SCHED_BATCH
 POLICY_NAMES = {number: name for name, number in SCHED_POLICIES.items()}
 SCHED_RESET_ON_FORK = 0x40000000
 CAP_SYS_NICE = 23
+assert lib.FL_MAX_ATEXIT == MAX_ATEXIT, "csrc/protocol.h and validate.py disagree"
+ITIMERS = {"real": 0, "virtual": 1, "prof": 2}  # ITIMER_REAL, _VIRTUAL, _PROF
+LOCK_TYPES = {"read": fcntl.F_RDLCK, "write": fcntl.F_WRLCK, "unlock": fcntl.F_UNLCK}
+FLOCK_OPERATIONS = {"sh": fcntl.LOCK_SH, "ex": fcntl.LOCK_EX, "un": fcntl.LOCK_UN}
 MISSING_PROGRAM = ".forklab-missing/program"
 MAX_PROCESSES = 2 * MAX_PROCESS_OPS + 1  # what one run may hold, whatever its ops say
 
@@ -499,6 +510,16 @@ class RealQueries:
         pos = procfs.fd_position(proc.pid, fd)
         return UNAVAILABLE if pos is None else pos
 
+    def locks(self, process: str, fd: int) -> Any:
+        """fdinfo's ``lock:`` lines, read without touching the process."""
+        if self._stale():
+            return UNAVAILABLE
+        proc = self._run.driver.procs.get(process) if self._run.driver else None
+        if proc is None or proc.dead:
+            return frozenset()
+        held = procfs.fd_locks(proc.pid, fd)
+        return UNAVAILABLE if held is None else held
+
     def pipe_fill(self, process: str, fd: int) -> Any:
         """FIONREAD on the pipe, through a copy of the process's fd (pidfd_getfd):
         the process is not asked (it may be blocked on that very pipe) and nothing
@@ -557,6 +578,7 @@ class RealRun:
         self.names = Names()
         self.allocations: dict[str, int] = {}
         self.locks: dict[str, int] = {}
+        self.atexits = 0  # atexit handlers the run registered, in every process
         self.reaped_by_waits: dict[int, int] = {}  # pid -> wait status (see _waited)
         self.mapinfo = {op.name: op for op in scenario.ops if isinstance(op, ops.Mmap)}
         placement = Placement.of(scenario.ops)
@@ -798,6 +820,7 @@ class RealRun:
         cloexec = frozenset(fd for fd in fds
                             if (procfs.fd_flags(proc.pid, fd) or 0) & os.O_CLOEXEC)
         errno: str | None = None
+        attributes: dict[str, Any] = {}
         received: dict[str, int] = {}
         mutexes_locked: frozenset[str] = frozenset()
         stdout_buffered: int | None = None
@@ -820,6 +843,7 @@ class RealRun:
                 dumpable = fl_state.dumpable
             vm_pte = int(status.get("VmPTE", "0 kB").split()[0]) - runtime
             mappings = self._mappings(proc)
+            attributes = self._probe_attributes(proc, fl_state)
         children = tuple(p.name for p in self.driver.procs.values()
                          if not p.reaped and ppids.get(p.pid) == proc.pid)
         sched = procfs.sched(proc.pid)
@@ -854,6 +878,7 @@ class RealRun:
             uids=_ids(status.get("Uid")), gids=_ids(status.get("Gid")),
             groups=tuple(sorted(int(g) for g in status.get("Groups", "").split())),
             caps=capability_names(int(status.get("CapEff", "0"), 16)),
+            timers=procfs.posix_timers(proc.pid) or 0, **attributes,
         )
 
     def _mutexes_locked(self, proc: Proc, fl_state: Any) -> frozenset[str]:
@@ -872,6 +897,8 @@ class RealRun:
         status = procfs.task_status(proc.pid, task.tid) or {}
         raw = procfs.read_mem(proc.pid, task.errno_addr, 4) if task.errno_addr else None
         sched = procfs.sched(proc.pid, task.tid)
+        attrs = procfs.read_mem(proc.pid, task.attrs_addr,
+                                ffi.sizeof("struct fl_task_attrs")) if task.attrs_addr else None
         return ThreadObs(
             errno=errno_name(int.from_bytes(raw, "little", signed=True)) if raw else None,
             sig_blocked=procfs.signal_set(status.get("SigBlk")),
@@ -884,7 +911,9 @@ class RealRun:
             cpus=parse_cpu_list(status.get("Cpus_allowed_list")),
             comm=sched.comm if sched else None,
             no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
-            caps=capability_names(int(status.get("CapEff", "0"), 16)))
+            caps=capability_names(int(status.get("CapEff", "0"), 16)),
+            altstack=int(ffi.cast("struct fl_task_attrs *", ffi.from_buffer(attrs)).altstack)
+            if attrs else None)
 
     def _cwd(self, proc: Proc) -> str | None:
         """The working directory as a scratch path ("." the scratch directory itself);
@@ -895,6 +924,22 @@ class RealRun:
             return None
         relative = os.path.relpath(where, os.path.realpath(self.scratch))
         return None if relative == ".." or relative.startswith("../") else relative
+
+    def _probe_attributes(self, proc: Proc, fl_state: Any) -> dict[str, Any]:
+        """Timers and the alternate stack as the probe's own calls last read them
+        (struct fl_task_attrs: ITIMER_REAL as the instant it expires), and its exit
+        handlers; none of them where the record cannot be read."""
+        raw = procfs.read_mem(proc.pid, proc.attrs_addr, ffi.sizeof("struct fl_task_attrs")) \
+            if proc.attrs_addr else None
+        if raw is None or fl_state is None:
+            return {}
+        attrs = ffi.cast("struct fl_task_attrs *", ffi.from_buffer(raw))
+        real = (attrs.real_until_ns - time.monotonic_ns()) / 1e9 if attrs.real_until_ns else 0.0
+        return {"alarm": alarm_seconds(real),
+                "itimer_virtual": alarm_seconds(attrs.virtual_ns / 1e9),
+                "itimer_prof": alarm_seconds(attrs.prof_ns / 1e9),
+                "altstack": int(attrs.altstack), "atexit": int(fl_state.atexit_count),
+                "atfork": int(fl_state.atfork_count)}
 
     def _name_of(self, pid: int | None) -> str | None:
         assert self.driver is not None
@@ -1779,6 +1824,50 @@ class RealRun:
     def _v_sleep(self, task: Task, op: ops.Sleep) -> None:
         self._call(task, op, lib.FL_OP_SLEEP, (int(op.seconds * 1e9),),
                    blockable=False)
+
+    # -- verbs: timers, file locks, the alternate stack, exit handlers ---------------------------
+    @HANDLERS.handles(ops.Alarm)
+    def _v_alarm(self, task: Task, op: ops.Alarm) -> None:
+        self._call(task, op, lib.FL_OP_ALARM, (op.timer_seconds,))
+
+    @HANDLERS.handles(ops.Setitimer)
+    def _v_setitimer(self, task: Task, op: ops.Setitimer) -> None:
+        self._call(task, op, lib.FL_OP_SETITIMER, (ITIMERS[op.which], op.timer_seconds))
+
+    @HANDLERS.handles(ops.TimerCreate)
+    def _v_timer_create(self, task: Task, op: ops.TimerCreate) -> None:
+        self._call(task, op, lib.FL_OP_TIMER_CREATE, (op.timer_seconds,))
+
+    @HANDLERS.handles(ops.Sigaltstack)
+    def _v_sigaltstack(self, task: Task, op: ops.Sigaltstack) -> None:
+        self._call(task, op, lib.FL_OP_SIGALTSTACK, (op.stack_size,))
+
+    def _lockable(self, task: Task, op: ops.FcntlLock | ops.Flock) -> int:
+        """The fd a lock is taken through, unless it is on what the machine shares."""
+        number = self.fd_number(op.fd)
+        target = procfs.fd_target(task.proc.pid, number) if number >= 0 else None
+        if target in ("/dev/null", "anon_inode:[pidfd]"):
+            raise ScenarioError(SHARED_FILE_LOCK, op.where)
+        return number
+
+    @HANDLERS.handles(ops.FcntlLock)
+    def _v_fcntl_lock(self, task: Task, op: ops.FcntlLock) -> None:
+        command = fcntl.F_OFD_SETLK if op.ofd else fcntl.F_SETLK
+        self._call(task, op, lib.FL_OP_FCNTL_LOCK,
+                   (self._lockable(task, op), command, LOCK_TYPES[op.mode]))
+
+    @HANDLERS.handles(ops.Flock)
+    def _v_flock(self, task: Task, op: ops.Flock) -> None:
+        self._call(task, op, lib.FL_OP_FLOCK,
+                   (self._lockable(task, op), FLOCK_OPERATIONS[op.mode]))
+
+    @HANDLERS.handles(ops.Atexit)
+    def _v_atexit(self, task: Task, op: ops.Atexit) -> None:
+        self.atexits += 1  # (the parser refuses more; ops may be built by hand)
+        if self.atexits > MAX_ATEXIT:
+            raise ScenarioError(f"a real run registers at most {MAX_ATEXIT} atexit handlers",
+                                op.where)
+        self._call(task, op, lib.FL_OP_ATEXIT, (), op.data.encode())
 
 
 def _stdout_buffered(proc: Proc, fl_state: Any) -> int | None:

@@ -141,6 +141,7 @@ class Task:
     tid: int
     flight: Flight | None = None
     errno_addr: int = 0  # its own errno (threads; the main thread's is Proc.errno_addr)
+    attrs_addr: int = 0  # its struct fl_task_attrs (threads; the main's is Proc.attrs_addr)
     gone: bool = False
     suspended: bool = False  # waits in vfork until the child execs or exits
 
@@ -157,6 +158,7 @@ class Proc:
     image: str = "probe"  # or the program it exec'd
     errno_addr: int = 0
     state_addr: int = 0
+    attrs_addr: int = 0  # the main thread's struct fl_task_attrs (0: none)
     dead: bool = False
     reaped: bool = False
     wait_status: int | None = None
@@ -541,7 +543,8 @@ class Driver:
             raise DriverError(f"thread {tid}, reported for '{proc.name}/{name}', is not a "
                               f"thread of pid {proc.pid}: refused")
         task = Task(proc, name, sock, hello.v[lib.FL_H_CHANNEL], tid,
-                    errno_addr=hello.v[lib.FL_H_ERRNO_ADDR])
+                    errno_addr=hello.v[lib.FL_H_ERRNO_ADDR],
+                    attrs_addr=hello.v[lib.FL_H_ATTRS_ADDR])
         proc.threads[name] = task
         return task
 
@@ -556,6 +559,7 @@ class Driver:
             raise DriverError("the probe speaks another protocol version; reinstall forklab")
         proc.errno_addr = hello.v[lib.FL_H_ERRNO_ADDR]
         proc.state_addr = hello.v[lib.FL_H_STATE_ADDR]
+        proc.attrs_addr = hello.v[lib.FL_H_ATTRS_ADDR]
         proc.image = "probe"
 
     def send_init(self, task: Task) -> None:

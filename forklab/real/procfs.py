@@ -222,6 +222,34 @@ def fd_position(pid: int, fd: int) -> int | None:
     return None
 
 
+_LOCK_WORDS = {("POSIX", "READ"): "posix read", ("POSIX", "WRITE"): "posix write",
+               ("OFDLCK", "READ"): "ofd read", ("OFDLCK", "WRITE"): "ofd write",
+               ("FLOCK", "READ"): "flock sh", ("FLOCK", "WRITE"): "flock ex"}
+
+
+def fd_locks(pid: int, fd: int) -> frozenset[str] | None:
+    """The locks fdinfo's ``lock:`` lines show: those set through this fd's open file
+    description whose owner is the process's fd table (a record lock) or the
+    description itself (OFD, flock), as "posix write", "ofd read", "flock ex"."""
+    text = _read(f"/proc/{pid}/fdinfo/{fd}")
+    if text is None:
+        return None
+    out = set()
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["lock:"] and len(words) >= 5:
+            out.add(_LOCK_WORDS.get((words[2], words[4]), f"{words[2]} {words[4]}".lower()))
+    return frozenset(out)
+
+
+def posix_timers(pid: int) -> int | None:
+    """The process's POSIX timers: the entries of /proc/PID/timers."""
+    text = _read(f"/proc/{pid}/timers")
+    if text is None:
+        return None
+    return sum(1 for line in text.splitlines() if line.startswith("ID:"))
+
+
 def maps(pid: int) -> list[tuple[int, int, str]] | None:
     """(start, end, perms) of every mapping."""
     text = _read(f"/proc/{pid}/maps")

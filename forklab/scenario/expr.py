@@ -29,8 +29,8 @@ Decisions of this implementation (stated in the user docs too):
 * A name bound by the scenario hides ``stdout``/``processes`` of the same
   name; function names are only functions when called.
 * Per process, ``cloexec(FD)``, ``offset(FD)`` and ``pipe_fill(FD)`` of an
-  fd the process does not have open are ``None``; ``same_file`` with an fd
-  not open on either side is ``False``; ``shared_with(Q)`` is 0 when either
+  fd the process does not have open are ``None``, ``locks(FD)`` the empty set;
+  ``same_file`` with an fd not open on either side is ``False``; ``shared_with(Q)`` is 0 when either
   side lacks the mapping; ``byte(...)`` of a mapping P lacks is ``None``;
   ``committed`` and ``locked`` of a mapping P lacks are 0 (none of these ask
   the backend).
@@ -625,7 +625,7 @@ class _Checker:
                 and method in PROCESS_METHODS):
             p = base.id
             setattr(base, _ROLE, ("process", p))
-            if method in ("cloexec", "offset", "pipe_fill"):
+            if method in ("cloexec", "offset", "pipe_fill", "locks"):
                 self.arity(node, 1, f"{p}.{PROCESS_METHODS[method]}")
             elif method == "sig_received":
                 self.arity(node, 1, f"{p}.sig_received(SIG)")
@@ -961,11 +961,11 @@ class _Evaluator:
             fds = self.observe(f"{p}.fds", proc.fds)
             value = (fd in proc.cloexec_fds) if fd in fds else None
             return self.observe(f"{p}.cloexec({fd})", value)
-        if method in ("offset", "pipe_fill"):
+        if method in ("offset", "pipe_fill", "locks"):
             fd = self.fd_arg(node.args[0], "FD")
             key = f"{p}.{method}({fd})"
             if fd not in self.observe(f"{p}.fds", proc.fds):
-                return self.observe(key, None)
+                return self.observe(key, frozenset() if method == "locks" else None)
             query = getattr(self.world.queries, method)
             return self.query(node, key, lambda: query(p, fd))
         if method == "sig_received":

@@ -609,6 +609,60 @@ class Capdrop(Op):
     verb = "capdrop"
     capability: str  # "CAP_xxx", one of script.DROPPABLE_CAPS
     bounding: bool
+# --- timers, file locks, the alternate stack, exit handlers -------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Alarm(Op):
+    verb = "alarm"
+    timer_seconds: int  # 0 disarms
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setitimer(Op):
+    verb = "setitimer"
+    which: str  # "real", "virtual" or "prof"
+    timer_seconds: int  # 0 disarms
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimerCreate(Op):
+    """``timer_create`` (CLOCK_MONOTONIC, SIGALRM), then ``timer_settime`` if armed."""
+
+    verb = "timer_create"
+    timer_seconds: int  # 0: created, not armed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sigaltstack(Op):
+    verb = "sigaltstack"
+    stack_size: int  # bytes; 0: SS_DISABLE
+
+
+@dataclass(frozen=True, kw_only=True)
+class FcntlLock(Op):
+    """``fcntl(F_SETLK)`` (or ``F_OFD_SETLK``) over the whole file, never waiting."""
+
+    verb = "fcntl_lock"
+    fd: FdRef
+    mode: str  # "read", "write" or "unlock"
+    ofd: bool  # an open file description lock
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flock(Op):
+    """``flock(LOCK_NB | ...)``: never waits."""
+
+    verb = "flock"
+    fd: FdRef
+    mode: str  # "sh", "ex" or "un"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Atexit(Op):
+    """``atexit``: a handler that prints ``data`` (stdio) when the process calls exit()."""
+
+    verb = "atexit"
+    data: str
 
 
 # --- designs Linux does not ship (simulator only) ---------------------------------------

@@ -38,7 +38,7 @@ from forklab.scenario.toml_positions import (
     line_starts,
     locate,
 )
-from forklab.scenario.validate import check_frees, check_paths
+from forklab.scenario.validate import check_counts, check_frees, check_paths
 from forklab.scenario.verbs import verb_of
 
 __all__ = ["MAX_FILE_BYTES", "parse_file", "parse_line", "parse_text"]
@@ -344,6 +344,7 @@ class _Document:
         every_op = [op for step in steps for op in step.ops]
         check_paths(every_op)
         check_frees(every_op)
+        check_counts(every_op)
         return Scenario(id=ident, title=title, summary=summary, path=self.file,
                         steps=tuple(steps), tags=tuple(tags), builds_on=tuple(builds_on),
                         real=real, first=first,

@@ -39,10 +39,12 @@ from forklab.scenario.validate import (
     MAX_FD,
     MAX_SLEEP,
     SLEEP_ARGUMENT,
+    altstack_problem,
     cat_input_problem,
     path_problem,
     rlimit_problem,
     text_problem,
+    timer_problem,
     variable_problem,
 )
 from forklab.scenario.verbs import VERBS, Handlers
@@ -132,6 +134,9 @@ _CHOICES = {
     "sigaction": ("catch", "ignore", "default", "exit"),
     "cloexec": ("on", "off"),
     "lseek": ("set", "cur", "end"),
+    "setitimer": ("real", "virtual", "prof"),
+    "fcntl_lock": ("read", "write", "unlock"),
+    "flock": ("sh", "ex", "un"),
 }
 
 OPTION_WORDS: dict[str, frozenset[str]] = {
@@ -153,6 +158,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "sched": frozenset({*SCHED_POLICIES, "resetonfork"}),
     "setgroups": frozenset({"none"}),
     "capdrop": frozenset({"bounding"}),
+    "fcntl_lock": frozenset({*_CHOICES["fcntl_lock"], "ofd"}), "sigaltstack": frozenset({"off"}),
     "spawn": frozenset(SPAWN_ACTIONS), "spawn_template": frozenset(SPAWN_ACTIONS),
     "configure": frozenset(SPAWN_ACTIONS), "create_process": frozenset({"inherit=FD+FD"}),
 }
@@ -1377,6 +1383,54 @@ class _Line:
         if args[1:]:
             self.choice(args[1], ("bounding",), "an option")
         return {"capability": name, "bounding": bool(args[1:])}
+    # -- verbs: timers, file locks, the alternate stack, exit handlers -------------------
+    @RULES.handles(ops.Alarm, ops.TimerCreate)
+    def v_alarm(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a number of seconds")
+        return {"timer_seconds": self.timer_seconds(args[0])}
+
+    @RULES.handles(ops.Setitimer)
+    def v_setitimer(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "real, virtual or prof, and a number of seconds")
+        return {"which": self.choice(args[0], _CHOICES["setitimer"], "a timer"),
+                "timer_seconds": self.timer_seconds(args[1])}
+
+    def timer_seconds(self, tok: Token) -> int:
+        seconds = _integer(self.src, self.word(tok, "a number of seconds"), tok.start,
+                           "a number of seconds")
+        problem = timer_problem(seconds)
+        if problem is not None:
+            self.fail(tok.start, problem)
+        return seconds
+
+    @RULES.handles(ops.Sigaltstack)
+    def v_sigaltstack(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a size or off")
+        text = self.word(args[0], "a size or off")
+        size = 0 if text == "off" else _size(self.src, text, args[0].start)
+        problem = altstack_problem(size)
+        if problem is not None or (size == 0 and text != "off"):
+            self.fail(args[0].start, problem or "write off for no alternate stack")
+        return {"stack_size": size}
+
+    @RULES.handles(ops.FcntlLock)
+    def v_fcntl_lock(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "an fd and read, write or unlock")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        mode = self.choice(args[1], _CHOICES["fcntl_lock"], "a lock mode")
+        ofd = bool(self.flags(args[2:], {"ofd": "ofd"}, "ofd"))
+        return {"fd": fd, "mode": mode, "ofd": ofd}
+
+    @RULES.handles(ops.Flock)
+    def v_flock(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 2, "an fd and sh, ex or un")
+        fd = self.fd(self.word(args[0], "an fd"), args[0].start)
+        return {"fd": fd, "mode": self.choice(args[1], _CHOICES["flock"], "a flock mode")}
+
+    @RULES.handles(ops.Atexit)
+    def v_atexit(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, 'a "string"')
+        return {"data": self.data_arg(args[0])}
 
     # -- verbs: what-if APIs ---------------------------------------------------------------
     @RULES.handles(ops.SpawnFrom)

@@ -19,6 +19,13 @@ from forklab.scenario.ops import Op
 
 MAX_FD = 511  # fd numbers a script may write; forklab keeps the ones above
 MAX_SLEEP = 10.0  # seconds, for `sleep` and `/bin/sleep`
+MIN_TIMER = 100  # seconds: an armed timer never fires within a run on the kernel
+MAX_TIMER = 1_000_000
+MIN_ALTSTACK = 64 * 1024  # bytes: above every kernel's MINSIGSTKSZ (AVX-512 included)
+MAX_ALTSTACK = 8 * 1024 * 1024
+MAX_POSIX_TIMERS = 64  # timer_create lines per scenario: each holds a queued signal of
+# the user's RLIMIT_SIGPENDING, which every process of that user shares
+MAX_ATEXIT = 256  # atexit lines per scenario (the probe's table, FL_MAX_ATEXIT)
 MAX_PATH = 255
 MAX_TEXT = 65536  # bytes (UTF-8) of a `writefd` or `printf` text: what one op carries
 
@@ -205,6 +212,21 @@ def check_frees(ops: Iterable[Op]) -> None:
             own.freed[op.name] = op.where.line
 
 
+def check_counts(ops: Iterable[Op]) -> None:
+    """Refuse a scenario with more timer_create lines than MAX_POSIX_TIMERS (a POSIX
+    timer takes a signal of the limit all the user's processes share) or more atexit
+    lines than MAX_ATEXIT (the probe's table), repeats counted."""
+    limits = {ops_.TimerCreate: MAX_POSIX_TIMERS, ops_.Atexit: MAX_ATEXIT}
+    seen = dict.fromkeys(limits, 0)
+    for op in ops:
+        kind = type(op)
+        if kind in limits:
+            seen[kind] += 1
+            if seen[kind] > limits[kind]:
+                raise ScenarioError(f"refused: a scenario has at most {limits[kind]} "
+                                    f"{op.verb} lines (after expanding repeat)", op.where)
+
+
 def _value_problem(name: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -230,6 +252,10 @@ def _value_problem(name: str, value: Any) -> str | None:
         return f"'{value}' is not a resource"
     if name == "mask" and not 0 <= value <= 0o777:
         return f"umask {value:o} is not 0 to 777 (octal)"
+    if name == "timer_seconds":
+        return timer_problem(value)
+    if name == "stack_size":
+        return altstack_problem(value)
     return None
 
 
@@ -275,6 +301,29 @@ def variable_problem(name: str) -> str | None:
     if name.startswith("FORKLAB_"):
         return f"'{name}': names starting with FORKLAB_ are forklab's own"
     return None
+
+
+SHARED_FILE_LOCK = ("refused: a lock on /dev/null or on a pidfd is on a file every process "
+                    "of the machine shares; lock a file of the scratch directory, a pipe or "
+                    "a memfd")
+"""Why a file lock on such an fd is refused, by both backends: it is not the run's own."""
+
+
+def timer_problem(seconds: int) -> str | None:
+    """Why a timer cannot be armed for ``seconds``, or None: 0 disarms; an armed one
+    lasts longer than a run may (the real backend's time limit), so it never fires."""
+    if seconds == 0 or MIN_TIMER <= seconds <= MAX_TIMER:
+        return None
+    return (f"a timer is 0 (disarmed) or {MIN_TIMER}-{MAX_TIMER} seconds, so that it never "
+            f"fires within a run; got {seconds}")
+
+
+def altstack_problem(size: int) -> str | None:
+    """Why an alternate signal stack cannot be ``size`` bytes, or None (0: none)."""
+    if size == 0 or (MIN_ALTSTACK <= size <= MAX_ALTSTACK and size % 4096 == 0):
+        return None
+    return (f"an alternate signal stack is a page multiple of {MIN_ALTSTACK // 1024}KiB to "
+            f"{MAX_ALTSTACK >> 20}MiB (or off); got {size} bytes")
 
 
 def text_problem(text: str) -> str | None:

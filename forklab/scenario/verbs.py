@@ -48,6 +48,7 @@ _THREADS = "Threads, locks, memory allocation"
 _SIGNALS = "Signals and time"
 _SCHED = "Scheduling and prctl"
 _CREDS = "Credentials"
+_ATTRIBUTES = "Timers, file locks, the alternate stack, exit handlers"
 _WHAT_IF = "Designs Linux does not ship (simulator only)"
 
 _ALL = (
@@ -131,6 +132,13 @@ _ALL = (
     Verb(ops.Setresgid, "P: setresgid R E S", _CREDS),
     Verb(ops.Setgroups, "P: setgroups G[,G...]|none", _CREDS),
     Verb(ops.Capdrop, "P[/T]: capdrop CAP [bounding]", _CREDS),
+    Verb(ops.Alarm, "P: alarm SECONDS", _ATTRIBUTES),
+    Verb(ops.Setitimer, "P: setitimer real|virtual|prof SECONDS", _ATTRIBUTES),
+    Verb(ops.TimerCreate, "P: timer_create SECONDS", _ATTRIBUTES),
+    Verb(ops.Sigaltstack, "P: sigaltstack SIZE|off", _ATTRIBUTES),
+    Verb(ops.FcntlLock, "P: fcntl_lock FD read|write|unlock [ofd]", _ATTRIBUTES),
+    Verb(ops.Flock, "P: flock FD sh|ex|un", _ATTRIBUTES),
+    Verb(ops.Atexit, 'P: atexit "text"', _ATTRIBUTES),
     Verb(ops.SpawnTemplate, "P: spawn_template PROG [ACTION...] -> TPL", _WHAT_IF, ("template",),
          sim_only=True),
     Verb(ops.SpawnFrom, "P: spawn_from TPL -> C", _WHAT_IF, ("process",), sim_only=True),

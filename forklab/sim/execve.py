@@ -3,7 +3,8 @@
 As ``begin_new_exec``: the other threads go (``de_thread``), the memory is
 left (the last user of an mm releases it), a shared fd table or handler table
 is unshared, close-on-exec fds close (the model's ``Rules.close_on_exec``),
-caught signals reset to default, and a vfork parent's thread is let go. The new
+caught signals reset to default, the alternate signal stack and POSIX
+timers go (the interval timers stay), and a vfork parent's thread is let go. The new
 image's environment is the old one's ``environ``: forklab's exec passes it, as
 ``execv`` does (tests/kernel_facts/proc_identity.c: the kernel gives the new
 image exactly the envp it is passed).
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program
-from forklab.sim import creds, exit_wait, namespaces, rlimits, sched_prctl
+from forklab.sim import creds, exit_wait, namespaces, rlimits, sched_prctl, timers
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -52,6 +53,8 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
         proc.sighand = proc.sighand.copy()
     proc.sighand.reset_caught()
     namespaces.after_exec(thread)
+    thread.altstack = 0
+    timers.on_exec(proc)
     thread.tls, thread.descriptor_tid = next(k._tls), None
     proc.execed = True  # its cwd, umask, group and session stay (the fs_struct is kept)
     sched_prctl.on_exec(thread, program)

@@ -223,6 +223,15 @@ class MQueue:
 
 FileObject = Pipe | RegularFile | DevNull | Directory | PidFd | MQueue
 
+
+def lock_key(obj: FileObject) -> Any:
+    """What a file lock is on, the inode: the object itself, but every open of one
+    directory (a new Directory each) is one. (A lock on /dev/null or a pidfd is
+    refused: sim/filelocks.py.)"""
+    if isinstance(obj, Directory):
+        return ("directory", obj.path)
+    return obj
+
 _ids = itertools.count(1)
 
 
@@ -238,6 +247,8 @@ class OpenFile:
     offset: int = 0
     refs: int = 0
     id: int = field(default_factory=lambda: next(_ids))
+    ofd_lock: str | None = None  # "read" or "write": its F_OFD_SETLK lock, which it owns
+    flock: str | None = None  # "sh" or "ex": its flock(2) lock, which it owns
 
     def grab(self) -> OpenFile:
         self.refs += 1
@@ -250,6 +261,8 @@ class OpenFile:
 
     def drop(self) -> None:
         self.refs -= 1
+        if self.refs == 0:  # the last reference: its own locks go (locks_remove_file)
+            self.ofd_lock = self.flock = None
         if self.refs == 0 and isinstance(self.obj, Pipe):
             if self.end == "r":
                 self.obj.readers -= 1
@@ -273,12 +286,17 @@ class FdTable:
 
     def __init__(self) -> None:
         self.fds: dict[int, Fd] = {}
+        # the record locks (fcntl F_SETLK) this table owns, as Linux's owner of a
+        # record lock is the files_struct: lock_key(file) -> (mode, the open file
+        # description it was set through)
+        self.record_locks: dict[Any, tuple[str, OpenFile]] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FdTable:
         """The table as it stands, for a copy of the kernel (no reference is taken:
         the copied open files keep their counts); not ``copy``, which is fork's."""
         other = FdTable()
         other.fds = {n: Fd(copy.deepcopy(s.file, memo), s.cloexec) for n, s in self.fds.items()}
+        other.record_locks = copy.deepcopy(self.record_locks, memo)
         return other
 
     def lowest_free(self, limit: int, start: int = 0) -> int | None:
@@ -294,13 +312,17 @@ class FdTable:
         self.fds[number] = Fd(file.grab(), cloexec)
 
     def close(self, number: int) -> bool:
+        """Close an fd: the table's record locks on its file go with it, whichever fd
+        set them (locks_remove_posix)."""
         slot = self.fds.pop(number, None)
         if slot is None:
             return False
+        self.record_locks.pop(lock_key(slot.file.obj), None)
         slot.file.drop()
         return True
 
     def copy(self) -> FdTable:
+        """fork's copy: the same open files, none of the record locks."""
         other = FdTable()
         for number, slot in self.fds.items():
             other.fds[number] = Fd(slot.file.grab(), slot.cloexec)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import cost, creds, namespaces, sched_prctl
+from forklab.sim import altstack, cost, creds, namespaces, sched_prctl
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.libc import UserMemory
@@ -67,6 +67,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     # that could leave its maker's identity behind would be a way out of it
     if task.ns.of("user") != thread.ns.of("user"):  # CLONE_NEWUSER
         task.creds = creds.in_new_user_namespace(task.creds)
+    task.altstack = altstack.inherited(thread, flags)
     if "thread" not in flags:  # on its creator's descriptor, or a copy of it
         task.descriptor_tid = thread.libc_tid
     if "thread" in flags:

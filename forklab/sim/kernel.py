@@ -25,12 +25,15 @@ from forklab.scenario.model import Program, Scenario, SpawnAction
 from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.sim import (
+    altstack,
     cost,
     creds,
     dirstreams,
     execve,
+    exit_handlers,
     exit_wait,
     fdops,
+    filelocks,
     fork,
     identity,
     libc_calls,
@@ -41,6 +44,7 @@ from forklab.sim import (
     sched_prctl,
     signal_calls,
     spawn,
+    timers,
     whatif,
 )
 from forklab.sim.budget import BoundExceeded, Budget, OverBudget
@@ -67,7 +71,7 @@ __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
          namespaces, dirstreams, identity, rlimits,
-         sched_prctl, creds)
+         sched_prctl, creds, timers, altstack, filelocks, exit_handlers)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 

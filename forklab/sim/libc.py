@@ -265,6 +265,7 @@ class UserMemory:
     # left in the stream's buffer (forklab.sim.dirstreams)
     environ: dict[str, str] = field(default_factory=dict)  # glibc's environ: exec passes
     # it to the new image (forklab's exec and spawn pass environ, as execv does)
+    atexit: list[str] = field(default_factory=list)  # what each atexit handler prints
 
     def copy(self) -> UserMemory:
         """fork's copy of the memory: every value as it is (the image is shared: it is
@@ -273,7 +274,7 @@ class UserMemory:
                           {name: m.copy() for name, m in self.mutexes.items()},
                           list(self.atfork), dict(self.allocations), self.libc,
                           self.threads_made, dict(self.received), dict(self.dirs),
-                          dict(self.environ))
+                          dict(self.environ), list(self.atexit))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UserMemory:
         return self.copy()

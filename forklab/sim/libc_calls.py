@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import ScenarioError
-from forklab.sim import exit_wait, fdops
+from forklab.sim import exit_handlers, exit_wait, fdops
 from forklab.sim.files import MQueue, PidFd, Pipe
 from forklab.sim.libc import BUFSIZ, STDOUT_BUFFER, Mutex, Stdio, Write
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -77,9 +77,11 @@ def _writes_fail(proc: Process) -> bool:
 
 
 def exit_flush(k: Kernel, proc: Process, thread: Thread, op: ops.Exit) -> None:
-    """exit()'s ``_IO_cleanup``: flush stdout, and end the process once that is out."""
+    """exit(): the atexit handlers, then ``_IO_cleanup``: flush stdout, and end the
+    process once that is out."""
     assert proc.mm is not None
-    writes = proc.mm.user.stdout.flush(failing=_writes_fail(proc))
+    failing = _writes_fail(proc)
+    writes = exit_handlers.run(proc, failing) + proc.mm.user.stdout.flush(failing=failing)
     write_stdout(k, proc, thread, op, writes, exit_code=op.code)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.contract import timed_enders
-from forklab.sim import exit_wait, fdops
+from forklab.sim import exit_wait, fdops, signal_calls, timers
 from forklab.sim.files import Directory, MQueue, OpenFile, Pipe, RegularFile
 from forklab.sim.rlimits import fd_limit
 from forklab.sim.syscall import HANDLERS
@@ -28,15 +28,24 @@ if TYPE_CHECKING:
 
 @HANDLERS.handles(ops.Sleep)
 def op_sleep(k: Kernel, proc: Process, thread: Thread, op: ops.Sleep) -> None:
-    """nanosleep: time passes, one timed program's end at a time, so that a caught
-    signal (the SIGCHLD of a child that ends) cuts the sleep short with EINTR."""
+    """nanosleep: time passes, one timed program's end or timer's expiry at a time, so
+    that a caught signal (the SIGCHLD of a child that ends, a SIGALRM) cuts the sleep
+    short with EINTR."""
     end = k.now + op.seconds
     k.block(proc, thread, op, OnTime(end))
     while thread.waiting is not None and thread.waiting.op is op and not proc.ended:
         ends = [p.program_until for p in k.processes.values()
                 if not p.ended and p.program_until is not None and p.program_until > k.now]
-        k.now = min([end, *ends])
+        expiry = timers.next_expiry(k)
+        k.now = min([end, *ends, *([expiry] if expiry is not None else [])])
+        _fire_timers(k)
         k.settle()
+
+
+def _fire_timers(k: Kernel) -> None:
+    """Each timer that expired sends its process SIGALRM."""
+    for target in timers.fire(k):
+        signal_calls.send(k, target, "SIGALRM")
 
 
 class ModelPrograms:
@@ -82,6 +91,7 @@ def let_timed_programs_end(k: Kernel, proc: Process, thread: Thread, op: ops.Op)
         if not sleepers:
             return
         k.now = max(k.now, min(p.program_until or 0.0 for p in sleepers))
+        _fire_timers(k)
         k.settle()
 
 

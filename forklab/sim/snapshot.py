@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from forklab.observe import MappingObs, ProcessObs, ThreadObs, World
-from forklab.sim import image, namespaces
+from forklab.sim import filelocks, image, namespaces
 from forklab.sim.files import Fd, Pipe
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import Mapping, PhysicalMemory, huge_page_counts
@@ -45,6 +46,10 @@ class SimQueries:
                 elif isinstance(v, Linear) and isinstance(w, Linear) and v.base == w.base:
                     shared += d - c
         return shared
+
+    def locks(self, process: str, fd: int) -> frozenset[str]:
+        proc = self.kernel.processes.get(process)
+        return filelocks.held_through(proc, fd) if proc is not None else frozenset()
 
     def byte(self, process: str, mapping: str, offset: int) -> int | None:
         m = self._mapping(process, mapping)
@@ -190,12 +195,14 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         umask=f"{proc.fs.umask:04o}",
         pdeathsig=main.pdeathsig if proc.mm is not None else None, spawn_us=proc.spawn_us,
         mappings=mappings,
+        **_probe_attributes(proc, kernel),
         thread_obs={name: ThreadObs(
             errno=proc.mm.user.errno.get(t.tls) if proc.mm is not None else None,
             sig_blocked=frozenset(t.mask), sig_pending=frozenset(t.pending | proc.shared_pending),
             pdeathsig=t.pdeathsig if proc.mm is not None else None, leader=proc.name,
             nice=t.attrs.nice, sched=t.attrs.policy, cpus=tuple(sorted(t.attrs.cpus)),
-            comm=t.attrs.comm, no_new_privs=t.attrs.no_new_privs, caps=t.creds.effective)
+            comm=t.attrs.comm, no_new_privs=t.attrs.no_new_privs, caps=t.creds.effective,
+            altstack=t.altstack if proc.mm is not None else None)
             for name, t in proc.threads.items() if t is not main},
         nice=main.attrs.nice, sched=main.attrs.policy, cpus=tuple(sorted(main.attrs.cpus)),
         comm=main.attrs.comm, dumpable=proc.mm.dumpable if proc.mm is not None else None,
@@ -203,6 +210,20 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         uids=main.creds.uids, gids=main.creds.gids, groups=main.creds.groups,
         caps=main.creds.effective,
     )
+
+
+def _probe_attributes(proc: Process, kernel: Kernel) -> dict[str, Any]:
+    """Timers, the alternate stack and exit handlers; those the kernel shows only to the
+    probe (its own calls read them) are None for a program's image."""
+    out: dict[str, Any] = {"timers": len(proc.timers.posix)}
+    if proc.mm is not None:
+        timers = proc.timers
+        out.update(alarm=timers.seconds("real", kernel.now),
+                   itimer_virtual=timers.seconds("virtual", kernel.now),
+                   itimer_prof=timers.seconds("prof", kernel.now),
+                   altstack=proc.main.altstack, atexit=len(proc.mm.user.atexit),
+                   atfork=len(proc.mm.user.atfork))
+    return out
 
 
 ABSENT, ZERO_PAGE, SHARED, EXCLUSIVE = "absent", "zero", "shared", "exclusive"

@@ -20,6 +20,7 @@ from forklab.sim.memory import AddressSpace
 from forklab.sim.namespaces import Membership
 from forklab.sim.sched_prctl import TaskAttrs
 from forklab.sim.signals import Pending, SigHand
+from forklab.sim.timers import Timers
 from forklab.sim.waits import Waiting
 
 MAIN = ""  # the main thread's key in Process.threads
@@ -55,6 +56,7 @@ class Thread:
     pdeathsig: str | None = None  # PR_SET_PDEATHSIG: every new task starts without one
     attrs: TaskAttrs = field(default_factory=TaskAttrs)  # nice, policy, comm... (its own)
     creds: Creds = field(default_factory=Creds)  # ids and capabilities (its own)
+    altstack: int = 0  # the alternate signal stack's size (sigaltstack), 0: none
 
     @property
     def libc_tid(self) -> int:
@@ -121,6 +123,8 @@ class Process:
     execed: bool = False  # it has run execve since it was made (setpgid by its parent: EACCES)
     rlimits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     # resource -> (soft, hard), None unlimited (:mod:`forklab.sim.rlimits`)
+    timers: Timers = field(default_factory=Timers)  # the thread group's (signal_struct);
+    # immutable, so a copy of the process shares it until a call replaces it
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Process:
         """What the process points at is copied once per kernel copy (memo), so a

@@ -77,6 +77,9 @@ ID_TRIPLES = ("0 0 0", "0 0 65534")  # only the saved id may be nobody's
 GROUP_LISTS = ("65534", "none", "0,65534")
 DROPPED_CAPS = ("CAP_CHOWN", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SYS_NICE", "CAP_SETPCAP")
 MAX_FDS = 16
+TIMER_SECONDS = ("0", "100", "1000")
+ALTSTACKS = ("64KiB", "128KiB", "off")
+LOCKABLE = ("file", "dir", "pipe_r", "pipe_w", "collector")  # not /dev/null, not a pidfd
 MAX_THREADS = 3
 MAX_MAPPINGS = 4
 MAX_ALLOCS = 4
@@ -87,7 +90,9 @@ WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4,
            "exit": 1, "_exit": 1, "raise": 1, "exec": 2, "setvbuf": 1, "close_range": 1,
            "malloc": 2, "free": 4, "thread": 3, "thread_exit": 4, "atfork": 1, "repeat": 1,
            "sleep": 1, "memfd": 1, "shm_open": 1, "shm_unlink": 1, "lseek": 1, "pread": 1,
-           "pwrite": 1, "ftruncate": 1, "unshare": 1, "mq_open": 1, "opendir": 2, "readdir": 8}
+           "pwrite": 1, "ftruncate": 1, "unshare": 1, "mq_open": 1, "opendir": 2, "readdir": 8,
+           "alarm": 1, "setitimer": 1, "timer_create": 1, "sigaltstack": 1, "fcntl_lock": 2,
+           "flock": 1, "atexit": 1}
 """How often each verb is chosen among those possible (default 2)."""
 
 REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
@@ -507,6 +512,11 @@ def _killable(g: Generator, views: Views, a: Actor) -> list[str]:
             if not any(t.suspended for t in v.threads.values()) or len(v.threads) == 1]
 
 
+def _lockable_fds(a: Actor) -> list[int]:
+    """The fds a lock may be taken through: the run's own files (SHARED_FILE_LOCK)."""
+    return sorted(n for n, fd in a.proc.fds.items() if fd.kind in LOCKABLE)
+
+
 def _single(a: Actor) -> bool:
     return a.main and len(a.proc.threads) == 1
 
@@ -589,6 +599,14 @@ GUARDS: dict[str, Guard] = {
     "setgroups": lambda g, v, a: True,
     "capdrop": lambda g, v, a: True,
     "repeat": lambda g, v, a: g.stdout_ok(v, a.proc),
+    "alarm": lambda g, v, a: True,
+    "setitimer": lambda g, v, a: True,
+    "timer_create": lambda g, v, a: g.coverage["timer_create"] < 3,
+    "sigaltstack": lambda g, v, a: True,
+    "fcntl_lock": lambda g, v, a: bool(_lockable_fds(a)),
+    "flock": lambda g, v, a: bool(_lockable_fds(a)),
+    # a handler prints at exit: short texts, and not where fd 1 is a pipe that may fill
+    "atexit": lambda g, v, a: g.coverage["atexit"] < 3 and g.stdout_ok(v, a.proc),
 }
 
 
@@ -1171,6 +1189,35 @@ def r_setgroups(g: Generator, draw: Draw, a: Actor) -> None:
 def r_capdrop(g: Generator, draw: Draw, a: Actor) -> None:
     bounding = " bounding" if chance(draw, 3) else ""
     g.apply(f"{a.text}: capdrop {pick(draw, DROPPED_CAPS)}{bounding}")
+def r_alarm(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: alarm {pick(draw, TIMER_SECONDS)}")
+
+
+def r_setitimer(g: Generator, draw: Draw, a: Actor) -> None:
+    which = pick(draw, ("real", "virtual", "prof"))
+    g.apply(f"{a.text}: setitimer {which} {pick(draw, TIMER_SECONDS)}")
+
+
+def r_timer_create(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: timer_create {pick(draw, TIMER_SECONDS)}")
+
+
+def r_sigaltstack(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: sigaltstack {pick(draw, ALTSTACKS)}")
+
+
+def r_fcntl_lock(g: Generator, draw: Draw, a: Actor) -> None:
+    fd = pick(draw, _lockable_fds(a))
+    mode = pick(draw, ("read", "write", "unlock"))
+    g.apply(f"{a.text}: fcntl_lock {fd} {mode}{pick(draw, ('', ' ofd'))}")
+
+
+def r_flock(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f"{a.text}: flock {pick(draw, _lockable_fds(a))} {pick(draw, ('sh', 'ex', 'un'))}")
+
+
+def r_atexit(g: Generator, draw: Draw, a: Actor) -> None:
+    g.apply(f'{a.text}: atexit "{pick(draw, TEXTS)}"')
 
 
 def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
@@ -1221,6 +1268,9 @@ RULES: dict[str, Rule] = {
     "dumpable": r_dumpable, "timerslack": r_timerslack, "no_new_privs": r_no_new_privs,
     "setresuid": r_setresuid, "setresgid": r_setresgid, "setgroups": r_setgroups,
     "capdrop": r_capdrop,
+    "alarm": r_alarm, "setitimer": r_setitimer, "timer_create": r_timer_create,
+    "sigaltstack": r_sigaltstack, "fcntl_lock": r_fcntl_lock, "flock": r_flock,
+    "atexit": r_atexit,
 }
 assert set(RULES) == set(GUARDS) == REAL_VERBS, sorted(REAL_VERBS ^ set(RULES))
 assert SIM_ONLY_LINES == {v for v, verb in VERBS.items() if verb.sim_only}

@@ -63,10 +63,19 @@ def _run_edited(script: str, edit) -> None:
     ("parent: setrlimit nofile 2000", lambda op: {"resource": "cpu"}, "not a resource"),
     ("parent: setrlimit core 0", lambda op: {"soft": 1 << 20}, "core limit other than 0"),
     ("parent: umask 022", lambda op: {"mask": 0o7777}, "not 0 to 777"),
+    ("parent: alarm 100", lambda op: {"timer_seconds": 5}, "never fires within a run"),
+    ("parent: sigaltstack 64KiB", lambda op: {"stack_size": 100}, "alternate signal stack"),
 ])
 def test_hand_made_ops_are_refused(script, edit, message):
     with pytest.raises(ScenarioError, match=message):
         _run_edited(script, edit)
+
+
+@pytest.mark.parametrize("script", ["parent: fcntl_lock 0 read", "parent: flock 0 sh",
+                                    "parent: clone pidfd -> c\nparent: flock 3 ex"])
+def test_a_lock_on_what_the_machine_shares_is_refused(script):
+    with pytest.raises(ScenarioError, match="every process of the machine shares"):
+        observations(script)
 
 
 def test_scenario_fds_cannot_close_forklab_channels():

@@ -1,0 +1,35 @@
+"""atexit(3): handlers that exit() runs, last registered first, before stdio's flush.
+
+glibc keeps the list in the address space: fork copies it, vfork and a thread share
+it, execve drops it with the memory, and ``_exit`` runs nothing. Each handler the
+language registers prints its text through stdio (printf), so what it prints is in
+the run's stdout once the flush that follows writes it out.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from forklab.scenario import ops
+from forklab.sim.libc import Write
+from forklab.sim.syscall import HANDLERS
+
+if TYPE_CHECKING:
+    from forklab.sim.kernel import Kernel
+    from forklab.sim.tasks import Process, Thread
+
+
+@HANDLERS.handles(ops.Atexit)
+def op_atexit(k: Kernel, proc: Process, thread: Thread, op: ops.Atexit) -> None:
+    assert proc.mm is not None
+    proc.mm.user.atexit.append(op.data)
+
+
+def run(proc: Process, failing: bool) -> list[Write]:
+    """exit()'s handlers, each taken off the list before it runs (a vfork child's
+    exit() runs, and so empties, its parent's list): the writes their printf made."""
+    assert proc.mm is not None
+    user = proc.mm.user
+    writes: list[Write] = []
+    while user.atexit:
+        writes += user.stdout.put(user.atexit.pop(), failing=failing)
+    return writes
