@@ -102,8 +102,8 @@ SPAWN_ACTIONS = ("close=FD", "dup2=FD:NUM", "open=NUM:PATH", "closefrom=NUM", "c
                  "setsid", "setpgroup", "sigmask=SIG+SIG", "sigdefault=SIG+SIG")
 _ACTION_KEYS = frozenset({"close", "dup2", "open", "closefrom", "chdir", "sigmask", "sigdefault"})
 _ACTION_WORDS = frozenset({"setsid", "setpgroup"})
-_MMAP_OPTIONS = {"anon": "backing", "private": "share", "shared": "share", "rw": "prot",
-                 "ro": "prot", "rx": "prot", "thp": "thp", "noreserve": "noreserve"}
+_MMAP_OPTIONS = {"anon": "backing", "sysv": "backing", "private": "share", "shared": "share",
+                 "rw": "prot", "ro": "prot", "rx": "prot", "thp": "thp", "noreserve": "noreserve"}
 _OPEN_OPTIONS = {"ro": "mode", "wo": "mode", "rw": "mode", "cloexec": "cloexec",
                  "append": "append", "create": "create"}
 MUTEX_KINDS = ("normal", "errorcheck")
@@ -723,6 +723,11 @@ class _Line:
                 self.fail(tok.start + 5, "mmap file= needs a file in the scratch directory, "
                                          "not /dev/null")
             backing = "file"
+        elif backing == "sysv" and options.get("share") == "private":
+            tok = next(t for t in args[2:] if t.text == "private")
+            self.fail(tok.start, "mmap sysv is always shared: shmat(2) maps a System V "
+                                 "segment MAP_SHARED (drop 'private')")
+        share = "shared" if backing == "sysv" else options.get("share", "private")
         placement = self.names.placement
         if placement is not None and not placement.fits(size):
             self.fail(size_tok.start, "this mapping does not fit: the scenario's mappings "
@@ -732,7 +737,7 @@ class _Line:
         if placement is not None:
             placement.add(full, size)
         return {"name": full, "size": size, "backing": backing, "path": path, "fd": fd,
-                "share": options.get("share", "private"), "prot": options.get("prot", "rw"),
+                "share": share, "prot": options.get("prot", "rw"),
                 "thp": "thp" in options, "noreserve": "noreserve" in options}
 
     @RULES.handles(ops.Mremap)
