@@ -104,6 +104,8 @@ LINE_ERRORS = [
     ("parent: mmap x 4p huge", "huge", "unknown mmap option 'huge'"),
     ("parent: mmap x 4p file=/etc/passwd", "/etc", "absolute path '/etc/passwd'"),
     ("parent: mmap x 4p file=/dev/null", "/dev", "not /dev/null"),
+    ("parent: mmap x 4p sysv private", "private", "mmap sysv is always shared"),
+    ("parent: mmap x 4p sysv fd=0", "fd=", "conflicts with 'sysv'"),
     # ranges
     ("parent: write heap[0:100]", "100", "range bound 100 is not a page multiple"),
     ("parent: write heap[5000:2p]", "5000", "not a page multiple"),
