@@ -387,6 +387,13 @@ def test_thread_of_another_process() -> None:
     assert at(err) == (9, 3) and "belongs to 'parent'" in err.message
 
 
+def test_too_many_sysv_segments() -> None:
+    script = "\n".join(f"parent: mmap m{i} 1p sysv" for i in range(65))
+    err = error(doc(script))
+    assert at(err) == (7 + 64, len("parent: mmap m64 1p ") + 1)
+    assert "too many System V segments: a scenario may make at most 64" in err.message
+
+
 def test_too_many_forks_across_lines() -> None:
     script = "\n".join(["repeat 200: parent: fork -> a", "repeat 56: parent: fork -> b",
                         "parent: clone none -> last"])
