@@ -48,6 +48,14 @@ def test_munmap_and_mprotect_of_an_attach():
     })
 
 
+def test_mremap_grows_the_mapping_not_the_object():
+    expect(facts("proc_sysvshm"), {
+        # the segment (and shared anonymous memory's object) keeps its size: a page of
+        # the grown mapping past it has nothing behind it
+        "mremap.past": "Bus error", "mremap.anon_shared.past": "Bus error",
+    })
+
+
 def test_a_user_other_than_root_may_make_one():
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run as another user")

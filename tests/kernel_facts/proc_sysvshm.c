@@ -18,6 +18,9 @@
  *   exec.attached     1 if the image execve starts still has it (in /proc/self/maps)
  *   spawn.attached    the same for a posix_spawn child
  *   dontfork.child    1 if a fork child after MADV_DONTFORK still has it
+ *   mremap.past       the signal a store past the segment gets once mremap grew the
+ *                     attach in place (mremap.anon_shared.past: the same for
+ *                     MAP_SHARED|MAP_ANONYMOUS), or "none"
  *   munmap.part       0 or errno of munmap of its first page; part.nattch after it
  *   munmap.all.gone   1 if, the rest unmapped too, the segment is gone (shmctl: EINVAL)
  *   mprotect.*        0 or errno of mprotect on a read-write (rw.*) or SHM_RDONLY (ro.*)
@@ -184,6 +187,30 @@ int main(int argc, char **argv)
     kv("mprotect.rw.rw", "%s", mprotect(p, LEN, PROT_READ | PROT_WRITE) == 0 ? "0" : ename(errno));
     kv("mprotect.rw.rx", "%s", mprotect(p, LEN, PROT_READ | PROT_EXEC) == 0 ? "0" : ename(errno));
     mprotect(p, LEN, PROT_READ | PROT_WRITE);
+
+    /* grown in place with mremap: what a touch past the segment's end gets */
+    pid = fork();
+    if (pid == 0) {
+        if (mremap(p, LEN, 2 * LEN, 0) != p)
+            _exit(3);
+        ((volatile char *)p)[LEN] = 1;
+        _exit(0);
+    }
+    st = reap(pid, 2000);
+    kv("mremap.past", "%s", WIFSIGNALED(st) ? strsignal(WTERMSIG(st))
+                            : WEXITSTATUS(st) ? "failed" : "none");
+    pid = fork();
+    if (pid == 0) {  /* the same for shared anonymous memory */
+        char *a = mmap((char *)ADDR + (1UL << 30), LEN, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (a == MAP_FAILED || mremap(a, LEN, 2 * LEN, 0) != a)
+            _exit(3);
+        ((volatile char *)a)[LEN] = 1;
+        _exit(0);
+    }
+    st = reap(pid, 2000);
+    kv("mremap.anon_shared.past", "%s", WIFSIGNALED(st) ? strsignal(WTERMSIG(st))
+                                        : WEXITSTATUS(st) ? "failed" : "none");
 
     kv("munmap.part", "%s", munmap(p, PAGE) == 0 ? "0" : ename(errno));
     kv("munmap.part.nattch", "%ld", nattch(id));
