@@ -59,6 +59,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1402,6 +1403,28 @@ static int signal_in_range(int64_t sig)
     return sig >= 1 && sig < 65;
 }
 
+/* FL_OP_SHMAT: a System V segment as a mapping. The segment is removed as soon as it
+ * is attached, so the kernel destroys it with its last attachment: nothing of it can
+ * outlive the run, even if forklab is killed (only a kill between shmget and shmctl,
+ * two syscalls apart, could leave it). Returns the address or -1 (errno set). */
+static int64_t attach_sysv_segment(const struct fl_cmd *c)
+{
+    int id = shmget(IPC_PRIVATE, (size_t)c->a[1], 0600 | (int)c->a[4]);
+    if (id < 0)
+        return -1;
+    /* before the mapping exists, so that no warm_up ever touches it */
+    mark_scenario((unsigned long)c->a[0], (unsigned long)c->a[1]);
+    void *p = shmat(id, (void *)(uintptr_t)c->a[0], (int)c->a[2]);
+    int e = errno;
+    shmctl(id, IPC_RMID, NULL);
+    if (p == (void *)-1) {
+        errno = e;
+        return -1;
+    }
+    SYS3(SYS_madvise, p, c->a[1], c->a[3]);
+    return (int64_t)(intptr_t)p;
+}
+
 static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int fd)
 {
     struct fl_reply r;
@@ -1639,6 +1662,9 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         break;
     case FL_OP_SHM_UNLINK:
         r.v[FL_V_RESULT] = shm_unlink(data);
+        break;
+    case FL_OP_SHMAT:
+        r.v[FL_V_RESULT] = attach_sysv_segment(c);
         break;
     case FL_OP_MMAP_FD: {
         int e;

@@ -204,6 +204,10 @@ struct fl_task_attrs {
                              * entry, 0 none (the end, or errno) */
 #define FL_OP_MQ_OPEN 141   /* data: name ("/run-unique-NAME"): a new queue, its name
                              * removed at once */
+/* System V shared memory */
+#define FL_OP_SHMAT 150     /* a0 addr a1 len a2 shmat flags (SHM_RDONLY, SHM_EXEC) a3 madvise
+                             * a4 shmget flags (SHM_NORESERVE): a new IPC_PRIVATE segment,
+                             * attached at a0 and removed (IPC_RMID) at once */
 /* identity, working directory and environment */
 #define FL_OP_CHDIR 110     /* a0 1 = absolute (/dev/null); data: path */
 #define FL_OP_UMASK 111     /* a0 mask */

@@ -40,6 +40,13 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("mappings", "vfork", "shared", "vfork(2): the child borrows the parent's memory"),
     ("shared-mappings", "fork", "shared", "mmap(2): MAP_SHARED"),
     ("dontfork-mappings", "fork", "reset", "madvise(2): MADV_DONTFORK"),
+    ("sysv-shm", "fork", "shared", "shmop(2): \"After a fork(2), the child inherits the "
+                                   "attached shared memory segments.\""),
+    ("sysv-shm", "exec", "reset", "execve(2): \"Attached System V shared memory segments are "
+                                  "detached (shmat(2)).\""),
+    ("sysv-shm", "posix_spawn", "reset", "shmop(2): \"After an execve(2), all attached "
+                                         "shared memory segments are detached from the "
+                                         "process.\""),
     ("threads", "fork", "reset", "fork(2): the child has a single thread"),
     ("signal-mask", "pthread_create", "copied", "pthread_create(3): the new thread inherits "
                                                 "a copy of the creating thread's signal mask"),

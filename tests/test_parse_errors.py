@@ -104,6 +104,8 @@ LINE_ERRORS = [
     ("parent: mmap x 4p huge", "huge", "unknown mmap option 'huge'"),
     ("parent: mmap x 4p file=/etc/passwd", "/etc", "absolute path '/etc/passwd'"),
     ("parent: mmap x 4p file=/dev/null", "/dev", "not /dev/null"),
+    ("parent: mmap x 4p sysv private", "private", "mmap sysv is always shared"),
+    ("parent: mmap x 4p sysv fd=0", "fd=", "conflicts with 'sysv'"),
     # ranges
     ("parent: write heap[0:100]", "100", "range bound 100 is not a page multiple"),
     ("parent: write heap[5000:2p]", "5000", "not a page multiple"),
@@ -383,6 +385,13 @@ def test_rebinding_names_the_first_line() -> None:
 def test_thread_of_another_process() -> None:
     err = error(doc("parent: thread -> t\nparent: fork -> c\nc/t: lock m"))
     assert at(err) == (9, 3) and "belongs to 'parent'" in err.message
+
+
+def test_too_many_sysv_segments() -> None:
+    script = "\n".join(f"parent: mmap m{i} 1p sysv" for i in range(65))
+    err = error(doc(script))
+    assert at(err) == (7 + 64, len("parent: mmap m64 1p ") + 1)
+    assert "too many System V segments: a scenario may make at most 64" in err.message
 
 
 def test_too_many_forks_across_lines() -> None:

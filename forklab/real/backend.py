@@ -70,6 +70,8 @@ MEMORY_MARGIN = 256 << 20  # what a run leaves free, at least
 
 PROT = {"ro": 0x1, "rw": 0x3, "rx": 0x5, "none": 0x0}
 MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE = 0x01, 0x02, 0x20, 0x4000
+SHMAT_FLAGS = {"rw": 0, "ro": 0o10000, "rx": 0o10000 | 0o100000}  # SHM_RDONLY, SHM_EXEC
+SHM_NORESERVE = 0o10000
 MREMAP_MAYMOVE = 0x1
 MADV = {"dontneed": 4, "free": 8, "dontfork": 10, "dofork": 11, "hugepage": 14,
         "nohugepage": 15, "wipeonfork": 18, "keeponfork": 19}
@@ -1055,6 +1057,12 @@ class RealRun:
         flags = (MAP_SHARED if op.share == "shared" else MAP_PRIVATE)
         flags |= MAP_NORESERVE if op.noreserve else 0
         open_flags, data = -1, b""
+        if op.backing == "sysv":
+            self._call(task, op, lib.FL_OP_SHMAT,
+                       (self.addresses[name], op.size, SHMAT_FLAGS[op.prot],
+                        MADV["hugepage"] if op.thp else MADV["nohugepage"],
+                        SHM_NORESERVE if op.noreserve else 0))
+            return
         if op.backing == "fd":
             self._call(task, op, lib.FL_OP_MMAP_FD,
                        (self.addresses[name], op.size, PROT[op.prot], flags,

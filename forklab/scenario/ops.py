@@ -42,7 +42,7 @@ class Mmap(Op):
     verb = "mmap"
     name: str
     size: int  # bytes, a positive multiple of PAGE
-    backing: str  # "anon", "file" or "fd"
+    backing: str  # "anon", "file", "fd" or "sysv" (a System V segment, always shared)
     path: str | None  # the scratch file, for backing "file"
     fd: FdRef | None = None  # the open file it maps, for backing "fd"
     share: str  # "private" or "shared"

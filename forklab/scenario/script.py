@@ -61,6 +61,8 @@ from forklab.vocabulary import (
 MAX_PROCESS_OPS = 256  # process-creating ops per scenario, after repeat expansion
 MAX_OPS = 10_000  # ops per scenario, after repeat expansion
 MAX_REPEAT = 1000
+MAX_SYSV_SEGMENTS = 64  # `mmap ... sysv` per scenario: the machine has kernel.shmmni (4096)
+# segment ids for all its users, and a run must not take them
 READ_SIZE = 65536  # bytes one `readfd` asks read(2) for: the most a `pread` may ask
 MAX_FILE_OFFSET = 1 << 40  # an offset or size written in lseek, pread, pwrite, ftruncate
 
@@ -102,8 +104,8 @@ SPAWN_ACTIONS = ("close=FD", "dup2=FD:NUM", "open=NUM:PATH", "closefrom=NUM", "c
                  "setsid", "setpgroup", "sigmask=SIG+SIG", "sigdefault=SIG+SIG")
 _ACTION_KEYS = frozenset({"close", "dup2", "open", "closefrom", "chdir", "sigmask", "sigdefault"})
 _ACTION_WORDS = frozenset({"setsid", "setpgroup"})
-_MMAP_OPTIONS = {"anon": "backing", "private": "share", "shared": "share", "rw": "prot",
-                 "ro": "prot", "rx": "prot", "thp": "thp", "noreserve": "noreserve"}
+_MMAP_OPTIONS = {"anon": "backing", "sysv": "backing", "private": "share", "shared": "share",
+                 "rw": "prot", "ro": "prot", "rx": "prot", "thp": "thp", "noreserve": "noreserve"}
 _OPEN_OPTIONS = {"ro": "mode", "wo": "mode", "rw": "mode", "cloexec": "cloexec",
                  "append": "append", "create": "create"}
 MUTEX_KINDS = ("normal", "errorcheck")
@@ -203,6 +205,7 @@ class Bindings:
     placement: Placement | None = None  # the mappings placed so far; None if unknown
     process_ops: int = 0
     ops: int = 0
+    sysv_segments: int = 0
 
     @classmethod
     def start(cls, first: str) -> Bindings:
@@ -723,6 +726,17 @@ class _Line:
                 self.fail(tok.start + 5, "mmap file= needs a file in the scratch directory, "
                                          "not /dev/null")
             backing = "file"
+        elif backing == "sysv":
+            if options.get("share") == "private":
+                tok = next(t for t in args[2:] if t.text == "private")
+                self.fail(tok.start, "mmap sysv is always shared: shmat(2) maps a System V "
+                                     "segment MAP_SHARED (drop 'private')")
+            self.names.sysv_segments += 1
+            if self.names.sysv_segments > MAX_SYSV_SEGMENTS:
+                tok = next(t for t in args[2:] if t.text == "sysv")
+                self.fail(tok.start, f"too many System V segments: a scenario may make at "
+                                     f"most {MAX_SYSV_SEGMENTS}")
+        share = "shared" if backing == "sysv" else options.get("share", "private")
         placement = self.names.placement
         if placement is not None and not placement.fits(size):
             self.fail(size_tok.start, "this mapping does not fit: the scenario's mappings "
@@ -732,7 +746,7 @@ class _Line:
         if placement is not None:
             placement.add(full, size)
         return {"name": full, "size": size, "backing": backing, "path": path, "fd": fd,
-                "share": options.get("share", "private"), "prot": options.get("prot", "rw"),
+                "share": share, "prot": options.get("prot", "rw"),
                 "thp": "thp" in options, "noreserve": "noreserve" in options}
 
     @RULES.handles(ops.Mremap)

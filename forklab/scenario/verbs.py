@@ -52,7 +52,7 @@ _ATTRIBUTES = "Timers, file locks, the alternate stack, exit handlers"
 _WHAT_IF = "Designs Linux does not ship (simulator only)"
 
 _ALL = (
-    Verb(ops.Mmap, "P: mmap NAME SIZE [anon|file=PATH|fd=FD] [private|shared] [rw|ro|rx] "
+    Verb(ops.Mmap, "P: mmap NAME SIZE [anon|file=PATH|fd=FD|sysv] [private|shared] [rw|ro|rx] "
                    "[thp] [noreserve]", _MEMORY),
     Verb(ops.Munmap, "P: munmap RANGE", _MEMORY),
     Verb(ops.Write, "P: write RANGE [= BYTE]", _MEMORY),

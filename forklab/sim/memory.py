@@ -228,7 +228,7 @@ class Mapping:
 
     def __init__(self, name: str, address: int, pages: int, *, share: str = "private",
                  prot: str = "rw", obj: SharedObject | None = None, file_backed: bool = False,
-                 thp: bool = False, noreserve: bool = False) -> None:
+                 thp: bool = False, noreserve: bool = False, maywrite: bool = True) -> None:
         self.name = name
         self.address = address
         self.pages = pages
@@ -236,6 +236,7 @@ class Mapping:
         self.obj = obj  # file page cache or shmem; None for private anon
         self.file_backed = file_backed
         self.noreserve = noreserve  # MAP_NORESERVE: never charged to the commit limit
+        self.maywrite = maywrite  # VM_MAYWRITE: mprotect may make it writable
         self.vmas = Vmas(Vma(0, pages, prot, thp=thp))
         self.ptes = RunMap(pages)
         self.pte_tables = RunMap(-(-pages // PAGES_PER_PTE_TABLE), False)  # per 2 MiB region:
@@ -493,12 +494,13 @@ class AddressSpace:
 
     @staticmethod
     def _past_eof(m: Mapping, lo: int, hi: int) -> int | None:
-        """The first page in [lo, hi) that would fault in past the end of m's file
-        (the kernel answers such a fault with SIGBUS and counts no fault), or None."""
-        file = m.obj.file if m.obj is not None else None
-        if file is None:
+        """The first page in [lo, hi) that would fault in past the end of m's file, or of
+        its shared memory object (made as long as the mapping; mremap grows the mapping,
+        not the object): the kernel answers such a fault with SIGBUS and counts no
+        fault. None if there is no such page."""
+        if m.obj is None:
             return None
-        eof = file.pages
+        eof = m.obj.file.pages if m.obj.file is not None else m.obj.pages.size
         for a, _, v in m.ptes.runs(max(lo, eof), hi) if hi > eof else ():
             if v is None:
                 return a

@@ -38,11 +38,14 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
         obj = fdops.mappable(k, proc, thread, op)
         if obj is None:
             return
-    elif op.share == "shared":
+    elif op.share == "shared":  # shared anonymous memory, or a System V segment (sysv)
         obj = SharedObject(k.memory, pages, populated=False)
+    # shmat(2) opens a segment attached SHM_RDONLY (ro, rx) read-only: no VM_MAYWRITE
+    maywrite = op.backing != "sysv" or op.prot == "rw"
     mapping = Mapping(
         op.name, k.addresses[op.name], pages, share=op.share, prot=op.prot,
-        obj=obj, file_backed=op.backing != "anon", thp=op.thp, noreserve=op.noreserve)
+        obj=obj, file_backed=op.backing in ("file", "fd"), thp=op.thp,
+        noreserve=op.noreserve, maywrite=maywrite)
     mapping.charge_at_mmap()
     proc.mm.mmap(mapping)
 
@@ -195,13 +198,17 @@ _ADVICE: dict[str, Callable[[Vma], Vma]] = {
 @HANDLERS.handles(ops.Mprotect)
 def op_mprotect(k: Kernel, proc: Process, thread: Thread, op: ops.Mprotect) -> None:
     """The range's VMAs, up to the first page no VMA maps, get the protection; such a
-    page (even the first) makes the call fail with ENOMEM."""
+    page (even the first) makes the call fail with ENOMEM. Write asked of a mapping
+    without VM_MAYWRITE fails at its first VMA with EACCES, changing nothing."""
     assert proc.mm is not None
     m, lo, hi = _pages(proc, op.range)
     if m is None:
         set_errno(proc, thread, "ENOMEM")
         return
     hole = m.vmas.first_hole(lo, hi)
+    if op.prot == "rw" and not m.maywrite:
+        set_errno(proc, thread, "ENOMEM" if hole == lo else "EACCES")
+        return
     proc.mm.mprotect(m.name, lo, hi if hole is None else hole, op.prot)
     if hole is not None:
         set_errno(proc, thread, "ENOMEM")

@@ -639,7 +639,8 @@ def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
         name = g.fresh("m")
         pages = pick(draw, MAPPING_PAGES)
         share = pick(draw, ("private", "shared"))
-        backing = pick(draw, ("anon", "file", "fd") if a.proc.fds else ("anon", "file"))
+        backing = pick(draw, ("anon", "file", "fd", "sysv") if a.proc.fds
+                       else ("anon", "file", "sysv"))
         extra = pick(draw, ("", "", " ro", " rx"))
         if chance(draw, 8):
             extra += " noreserve"
@@ -650,6 +651,8 @@ def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
     back = f"file={path}" if path else "anon"
     if backing == "fd":  # whatever the fd is: a memfd, an shm object, a file, or ENODEV
         back = f"fd={g.fd_ref(pick(draw, sorted(a.proc.fds)))}"
+    elif backing == "sysv":  # a System V segment is always shared
+        back, share = "sysv", "shared"
     g.apply(f"{a.text}: mmap {name} {pages}p {back} {share}{extra}")
 
 

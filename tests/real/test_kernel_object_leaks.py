@@ -1,7 +1,8 @@
 """What a run makes in the kernel outside its processes goes with them, even when
 forklab is killed: no process of the machine is left in a namespace the run made
 (forklab's guard kills every process of the run, and a namespace lives only as long
-as something is in it), and no message queue keeps a name."""
+as something is in it), no message queue keeps a name, and no System V shared memory
+segment outlives its last attachment."""
 from __future__ import annotations
 
 import ctypes
@@ -110,3 +111,80 @@ def test_a_message_queue_has_no_name_once_made(tmp_path: Path) -> None:
         name = scratch.shm_name(run.scratch, "box").encode()
         assert libc.mq_open(name, os.O_RDONLY) == -1
         assert ctypes.get_errno() == errno.ENOENT
+
+
+SHM_DEST = 0o1000  # shm_perm.mode: removed (IPC_RMID), destroyed with its last detach
+
+SYSV_SCRIPT = """
+parent: mmap seg 2p sysv
+parent: fork -> child
+child: mmap own 1p sysv
+parent: sleep 10s
+"""
+
+SYSV_RUN = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    from scenario_text import scenario_text
+    from forklab.real.backend import RealBackend
+    from forklab.scenario.parse import parse_text
+    scenario = parse_text(scenario_text({script!r}))
+    run = RealBackend(scratch_parent={scratch!r}).start(scenario)
+    ops = scenario.steps[0].ops
+    for op in ops[:-1]:
+        run.apply(op)
+    pids = [proc.pid for proc in run.driver.procs.values()]
+    print(json.dumps(pids), flush=True)
+    run.apply(ops[-1])
+""")
+
+
+def _segments() -> dict[int, dict[str, int]]:
+    """Every System V shared memory segment of the machine, by id."""
+    lines = Path("/proc/sysvipc/shm").read_text().splitlines()
+    head = lines[0].split()
+    rows = (dict(zip(head, (int(v) for v in line.split()))) for line in lines[1:])
+    return {row["shmid"]: row for row in rows}
+
+
+def _made_by(pids: list[int]) -> dict[int, dict[str, int]]:
+    return {i: row for i, row in _segments().items() if row["cpid"] in pids}
+
+
+def _gone(ids: set[int]) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and ids & set(_segments()):
+        time.sleep(0.05)
+    return not ids & set(_segments())
+
+
+@pytest.mark.forklab_real
+def test_a_sysv_segment_goes_with_its_run(tmp_path: Path) -> None:
+    """Each segment is removed as soon as it is attached: private, marked for
+    destruction, alive only while attached; the run's end detaches it."""
+    scenario = parse_text(scenario_text(SYSV_SCRIPT))
+    with RealBackend(scratch_parent=str(tmp_path)).start(scenario) as run:
+        for op in scenario.steps[0].ops[:-1]:
+            run.apply(op)
+        made = _made_by([proc.pid for proc in run.driver.procs.values()])
+        assert len(made) == 2
+        assert all(row["key"] == 0 and row["perms"] & SHM_DEST for row in made.values())
+        assert sorted(row["nattch"] for row in made.values()) == [1, 2]  # seg: both
+    assert _gone(set(made))
+
+
+@pytest.mark.forklab_real
+def test_a_forklab_killed_midway_leaves_no_sysv_segment(tmp_path: Path) -> None:
+    guard(guard_path())
+    code = SYSV_RUN.format(tests=str(TESTS), script=SYSV_SCRIPT, scratch=str(tmp_path))
+    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert line, proc.stderr.read() if proc.stderr else ""
+    made = set(_made_by(json.loads(line)))
+    assert len(made) == 2
+    time.sleep(0.2)  # in `sleep 10s`
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=20)
+    assert _gone(made)
