@@ -3,7 +3,9 @@
 glibc keeps the list in the address space: fork copies it, vfork and a thread share
 it, execve drops it with the memory, and ``_exit`` runs nothing. Each handler the
 language registers prints its text through stdio (printf), so what it prints is in
-the run's stdout once the flush that follows writes it out.
+the run's stdout once the flush that follows writes it out. Once an exit() has run
+the handlers of a memory (a vfork child's exit() runs its parent's), glibc refuses
+any more there (``__exit_funcs_done``): the parent's later atexit fails.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
 @HANDLERS.handles(ops.Atexit)
 def op_atexit(k: Kernel, proc: Process, thread: Thread, op: ops.Atexit) -> None:
     assert proc.mm is not None
-    proc.mm.user.atexit.append(op.data)
+    if not proc.mm.user.exit_funcs_done:  # else glibc's __new_exitfn refuses: atexit is -1
+        proc.mm.user.atexit.append(op.data)
 
 
 def run(proc: Process, failing: bool) -> list[Write]:
@@ -32,4 +35,5 @@ def run(proc: Process, failing: bool) -> list[Write]:
     writes: list[Write] = []
     while user.atexit:
         writes += user.stdout.put(user.atexit.pop(), failing=failing)
+    user.exit_funcs_done = True
     return writes

@@ -219,7 +219,7 @@ _memfds = itertools.count(1)
 def mappable(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> SharedObject | None:
     """The page cache an `mmap ... fd=FD` maps, or None after errno: EBADF (no such
     fd), EACCES (not open for reading; or a shared writable mapping of an fd not
-    open for writing), EPERM (`rx` of a pipe or a pidfd: their internal file systems
+    open for writing), EPERM (`rx` of a pipe, a pidfd or a message queue: their file systems
     are noexec, and do_mmap checks that before it asks whether the file can be mapped at
     all), ENODEV (nothing that can be mapped: a pipe, /dev/null, a directory, a pidfd),
     in the kernel's order (do_mmap)."""
@@ -231,7 +231,7 @@ def mappable(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> SharedOb
     if (op.share == "shared" and op.prot == "rw" and not file.writable) or not file.readable:
         set_errno(proc, thread, "EACCES")
         return None
-    if op.prot == "rx" and isinstance(file.obj, (Pipe, PidFd)):
+    if op.prot == "rx" and isinstance(file.obj, (Pipe, PidFd, MQueue)):
         set_errno(proc, thread, "EPERM")
         return None
     if not isinstance(file.obj, RegularFile):

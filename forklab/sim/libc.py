@@ -266,6 +266,8 @@ class UserMemory:
     environ: dict[str, str] = field(default_factory=dict)  # glibc's environ: exec passes
     # it to the new image (forklab's exec and spawn pass environ, as execv does)
     atexit: list[str] = field(default_factory=list)  # what each atexit handler prints
+    exit_funcs_done: bool = False  # glibc's __exit_funcs_done: an exit() ran the handlers
+    # in this memory (a vfork child's, in its parent's), and atexit() now fails
 
     def copy(self) -> UserMemory:
         """fork's copy of the memory: every value as it is (the image is shared: it is
@@ -274,7 +276,7 @@ class UserMemory:
                           {name: m.copy() for name, m in self.mutexes.items()},
                           list(self.atfork), dict(self.allocations), self.libc,
                           self.threads_made, dict(self.received), dict(self.dirs),
-                          dict(self.environ), list(self.atexit))
+                          dict(self.environ), list(self.atexit), self.exit_funcs_done)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UserMemory:
         return self.copy()
