@@ -228,7 +228,8 @@ class Mapping:
 
     def __init__(self, name: str, address: int, pages: int, *, share: str = "private",
                  prot: str = "rw", obj: SharedObject | None = None, file_backed: bool = False,
-                 thp: bool = False, noreserve: bool = False, maywrite: bool = True) -> None:
+                 thp: bool = False, noreserve: bool = False, maywrite: bool = True,
+                 fault_around: bool = True) -> None:
         self.name = name
         self.address = address
         self.pages = pages
@@ -237,6 +238,8 @@ class Mapping:
         self.file_backed = file_backed
         self.noreserve = noreserve  # MAP_NORESERVE: never charged to the commit limit
         self.maywrite = maywrite  # VM_MAYWRITE: mprotect may make it writable
+        self.fault_around = fault_around  # a read fault maps the window's cached pages
+        # too (vm_ops->map_pages); a System V segment's shm_vm_ops has none
         self.vmas = Vmas(Vma(0, pages, prot, thp=thp))
         self.ptes = RunMap(pages)
         self.pte_tables = RunMap(-(-pages // PAGES_PER_PTE_TABLE), False)  # per 2 MiB region:
@@ -632,6 +635,13 @@ class AddressSpace:
         """
         assert m.obj is not None
         missing = [(a, b) for a, b, v in m.ptes.runs(lo, hi) if v is None]
+        writable = m.share == "shared" and not m.file_backed and vma.prot == "rw"
+        bits = Pte(writable, anon=False)
+        if not m.fault_around:  # every missing page is a fault of its own, mapping itself
+            for a, b in missing:
+                for c, d, base in m.obj.frames(a, b):
+                    self._map_frames(m, c, d, base, bits)
+            return sum(b - a for a, b in missing)
         faults, last_window = 0, -1
         for a, b in missing:
             first_window, end_window = a // FAULT_AROUND_PAGES, (b - 1) // FAULT_AROUND_PAGES + 1
@@ -644,8 +654,6 @@ class AddressSpace:
                     faults -= 1 if c == a and new_first else 0
         for a, b in missing:
             m.obj.frames(a, b)  # reading a hole allocates the page
-        writable = m.share == "shared" and not m.file_backed and vma.prot == "rw"
-        bits = Pte(writable, anon=False)
         for w_lo, w_hi in _window_spans(missing, vma.start, vma.end):
             for a, b, v in list(m.obj.pages.runs(w_lo, w_hi)):
                 if v is None:

@@ -45,7 +45,7 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
     mapping = Mapping(
         op.name, k.addresses[op.name], pages, share=op.share, prot=op.prot,
         obj=obj, file_backed=op.backing in ("file", "fd"), thp=op.thp,
-        noreserve=op.noreserve, maywrite=maywrite)
+        noreserve=op.noreserve, maywrite=maywrite, fault_around=op.backing != "sysv")
     mapping.charge_at_mmap()
     proc.mm.mmap(mapping)
 
