@@ -21,7 +21,6 @@ import os
 import platform
 
 import pytest
-
 from kernel_facts.harness import expect, facts
 
 ZERO = "0000000000000000"
@@ -919,6 +918,8 @@ def _sched_values(nice: int, policy: int, cpus: str, comm: str, dumpable: int, s
             f"dumpable:{dumpable} slack:{slack} nnp:{nnp}")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the program lowers its nice value "
+                    "and gives up root: it must start as root")
 def test_sched_prctl_inheritance():
     """Nice, policy, affinity, comm, dumpable, timer slack and no_new_privs through fork,
     vfork, pthread_create, posix_spawn and execve (the atlas rows nice ... no-new-privs).
@@ -955,6 +956,8 @@ def test_sched_prctl_inheritance():
     })
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the program lowers its nice value "
+                    "and gives up root: it must start as root")
 def test_sched_reset_on_fork():
     """sched(7): "If the calling process has a negative nice value, the nice value is reset
     to zero in child processes" and "the reset-on-fork flag is disabled in child processes";
@@ -968,6 +971,8 @@ def test_sched_reset_on_fork():
     })
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the program lowers its nice value "
+                    "and gives up root: it must start as root")
 def test_sched_prctl_unprivileged():
     """What a user other than root may do: setpriority(2) "EACCES: The caller attempted
     to set a lower nice value ... but did not have the required privilege"

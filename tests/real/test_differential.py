@@ -8,6 +8,7 @@ this machine (a quick calibration) and predicts spawn_us with what it found.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,11 @@ from forklab.verify import Verdict, observable_name, render_text, timing_only, v
 
 HERE = Path(__file__).resolve().parent.parent
 FILES = sorted((HERE / "scenarios").glob("*.toml")) + catalog()
+ROOT_ONLY = {
+    "dumpable": "a process that is not dumpable can be read only by root (docs/commands.md)",
+    "namespaces": "its steps make UTS, mount, IPC and network namespaces: CAP_SYS_ADMIN",
+}
+"""Scenarios whose steps only root can run, with why; another user's run skips them."""
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +48,8 @@ def test_model_and_kernel_agree(path: Path, measured: list[Calibration]) -> None
     machine may have changed since it was measured (a long test session leaves it
     slower or faster than at its start): it is measured again, once, and the
     scenario compared with what the new measurement predicts."""
+    if path.stem in ROOT_ONLY and os.geteuid() != 0:
+        pytest.skip(f"needs root: {ROOT_ONLY[path.stem]}")
     real = RealBackend()
     verdict = _verified(path, measured[-1], real)
     if not verdict.ok and timing_only(verdict):
