@@ -8,30 +8,12 @@
 #include "proc_common.h"
 
 #include <linux/sched.h>   /* struct clone_args, CLONE_* */
+#include "clone3_vm.h"
 #include <sys/ioctl.h>
 
 static long clone3_raw(struct clone_args *a)
 {
     return syscall(SYS_clone3, a, sizeof *a);
-}
-
-/* clone3 for flag sets that include CLONE_VM: if the kernel ever accepted
- * one, the child would run on our stack, so it must leave at once.  The
- * child executes nothing but the exit system call. */
-static long clone3_vm_probe(struct clone_args *a)
-{
-    long ret;
-    __asm__ volatile("syscall\n\t"
-                     "test %%rax, %%rax\n\t"
-                     "jnz 1f\n\t"
-                     "mov $60, %%eax\n\t"
-                     "xor %%edi, %%edi\n\t"
-                     "syscall\n\t"
-                     "1:"
-                     : "=a"(ret)
-                     : "0"((long)SYS_clone3), "D"(a), "S"(sizeof *a)
-                     : "rcx", "r11", "memory");
-    return ret;
 }
 
 static void flag_probe(const char *key, unsigned long long flags, int vm)

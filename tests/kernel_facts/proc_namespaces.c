@@ -19,6 +19,7 @@
 #include "proc_common.h"
 
 #include <linux/sched.h>
+#include "clone3_vm.h"
 #include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
@@ -312,16 +313,7 @@ static void mixes_case(int unused)
         if (a.flags & CLONE_VM) {
             a.stack = (unsigned long long)(unsigned long)stack;
             a.stack_size = sizeof stack;
-            __asm__ volatile("syscall\n\t"
-                             "test %%rax, %%rax\n\t"
-                             "jnz 1f\n\t"
-                             "mov $60, %%eax\n\t"
-                             "xor %%edi, %%edi\n\t"
-                             "syscall\n\t"
-                             "1:"
-                             : "=a"(ret)
-                             : "0"((long)SYS_clone3), "D"(&a), "S"(sizeof a)
-                             : "rcx", "r11", "memory");
+            ret = clone3_vm_probe(&a);
         } else {
             ret = syscall(SYS_clone3, &a, sizeof a);
             if (ret == 0)
