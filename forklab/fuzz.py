@@ -1,15 +1,16 @@
 """forklab fuzz: random scenarios on the model and on the kernel, disagreements shrunk.
 
-The scenarios come from :func:`forklab.testing.strategies.generated` (valid and
+The scenarios come from :func:`forklab.testing.strategies.generate` (valid and
 deterministic on the kernel by construction, with expectations whose values
-the model computed): the generator drives the model in step as it writes
-them, so that run *is* the model's run of the scenario, and only the kernel
+the model computed), its choices drawn from a seeded random stream and kept
+(:class:`~forklab.testing.choices.Recorded`): the generator drives the model in
+step as it writes them, so that run *is* the model's run of the scenario, and only the kernel
 runs it again. Each is then compared as ``verify_scenario`` compares. A scenario on
 which the two backends differ is a *finding*; its **signature** is what
 differs first: the observable's kind and both values (``errno: model
 "EINVAL", kernel None``), or a language error that only one side raised. Each
-new signature is shrunk by hypothesis (a failing ``@given`` run, no example
-database) to a minimal scenario with the same signature, and written as a
+new signature is shrunk by its choices (:mod:`forklab.testing.shrink`), then
+line by line, to a small scenario with the same signature, and written as a
 scenario file; a signature seen before is only counted. A valid scenario never
 makes either backend raise: a traceback is a finding too, an error of that
 backend reading ``traceback: ...`` (one of the model while the generator
@@ -26,6 +27,7 @@ import functools
 import multiprocessing
 import os
 import queue as queue_mod
+import random
 import re
 import time
 from collections import Counter
@@ -34,39 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forklab.testing.home import private_hypothesis_home
-
 DEFAULT_OUT = "forklab-fuzz-out"
 SHRINK_CALLS = 300  # kernel runs one shrink may spend, at most
-SHRINK_TRIES = 1500  # scenarios hypothesis may draw for it (memoised or not)
 SHRINK_SECONDS = 20.0  # and wall time
 TRIM_CALLS = 200  # kernel runs the line-by-line pass after it may spend
+MAX_TRIES_PER_SCENARIO = 20  # choice streams per scenario before the fuzz gives up
 STREAMS = 8
 """Seeded streams a run's scenarios are split into, however many jobs run them."""
 STRATEGY = dict(max_processes=4, max_steps=3, max_ops=8, blocking=True, sim_only=True)
 """What ``forklab fuzz`` generates (see forklab.testing.scenarios)."""
 
 Signature = tuple[str, ...]
-
-
-class FoundDisagreement(Exception):
-    """Raised inside the hypothesis run for a scenario with the signature being shrunk."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__("disagreement")
-        self.text = text
-
-
-class ShrinkBudgetSpent(BaseException):
-    """Ends hypothesis's shrinking when its budget is spent (a BaseException, so
-    hypothesis stops at once instead of taking it for a failure of the test);
-    the smallest failing scenario so far is what the shrink found."""
-
-
-def _found(text: str) -> None:
-    """The one place FoundDisagreement is raised (hypothesis tells failures apart by
-    where they are raised, and every one of ours is the same failure)."""
-    raise FoundDisagreement(text)
 
 
 @dataclass
@@ -287,18 +267,42 @@ class _Worker:
         return sig
 
     def run(self) -> None:
-        with private_hypothesis_home():
-            self._run()
+        from forklab.testing.choices import MoveRefused, Recorded
+        from forklab.testing.strategies import generate
 
-    def _run(self) -> None:
-        round_ = 0
-        while self.ran < self.n:
-            before = self.ran
-            self._round(round_)
-            round_ += 1
-            if self.ran == before:  # hypothesis made nothing new: the space is exhausted
-                break
+        made_at = 0  # choice streams tried: a stream whose move the model refuses is skipped
+        while self.ran < self.n and made_at < MAX_TRIES_PER_SCENARIO * self.n:
+            choices = Recorded(rng=random.Random(self.seed * 1_000_003 + made_at))
+            made_at += 1
+            try:
+                made = generate(choices, **self.strategy)
+            except MoveRefused:
+                continue
+            except Exception as err:  # the model's traceback while the generator drove it
+                self._model_traceback(err)
+                continue
+            self.ran += 1
+            self._count(made)
+            sig = self.verify_generated(made)
+            if sig is None:
+                self.agree += 1
+                self.unavailable += made.text in self.partly_unavailable
+            elif any(same_bug(sig, k) for k in self.known):
+                self.emit("seen", sig)
+            else:
+                self.known.append(sig)
+                self._shrink(choices.made, made.text, sig)
+            self._progress()
         self._progress(force=True)
+
+    def _model_traceback(self, err: Exception) -> None:
+        import traceback
+
+        sig = ("error on the model", f"{TRACEBACK}{type(err).__name__}: {err}")
+        if not any(same_bug(sig, k) for k in self.known):
+            self.known.append(sig)
+            self.emit("finding", Finding(sig, "", "".join(traceback.format_exception(err)),
+                                         self.ran))
 
     def _progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -314,80 +318,45 @@ class _Worker:
             for expect in step.expect:
                 self.coverage["." + _kind(expect.partition(" == ")[0])] += 1
 
-    def _round(self, round_: int) -> None:
-        from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+    def _shrink(self, choices: list[int], text: str, sig: Signature) -> None:
+        """The smallest scenario the generator makes again from fewer or smaller
+        choices that still shows ``sig``, trimmed line by line; emitted as a finding."""
+        from forklab.testing.choices import Recorded
+        from forklab.testing.shrink import shrink
+        from forklab.testing.strategies import generate
 
-        from forklab.testing.strategies import generated
+        start, found_after = time.monotonic(), self.ran
+        best = [text]
+        kernel_runs = [0]
 
-        target: dict[str, Any] = {"sig": None, "calls": 0, "tries": 0, "start": 0.0,
-                                  "failing": set()}
-        remaining = self.n - self.ran
+        def spent() -> bool:
+            return kernel_runs[0] >= SHRINK_CALLS or \
+                time.monotonic() - start > SHRINK_SECONDS
 
-        def body(made: Any) -> None:
-            text = made.text
-            if target["sig"] is None:  # generating
-                self.ran += 1
-                self._count(made)
-                sig = self.verify_generated(made)
-                if sig is None:
-                    self.agree += 1
-                    self.unavailable += text in self.partly_unavailable
-                elif any(same_bug(sig, k) for k in self.known):
-                    self.emit("seen", sig)
-                else:
-                    target.update(sig=sig, start=time.monotonic(), first=text, best=text,
-                                  found_after=self.ran)
-                    target["failing"].add(text)
-                    _found(text)
-                self._progress()
-                return
-            # shrinking: interesting only if it shows the same difference first
-            if text in target["failing"]:
-                _found(text)
-            target["tries"] += 1
-            if target["calls"] >= SHRINK_CALLS or target["tries"] > SHRINK_TRIES or \
-                    time.monotonic() - target["start"] > SHRINK_SECONDS:
-                raise ShrinkBudgetSpent
-            target["calls"] += text not in self.memo
-            if same_bug(self.verify(text), target["sig"]):
-                target["failing"].add(text)
-                if len(text) < len(target["best"]):
-                    target["best"] = text
-                _found(text)
+        def still_shows(candidate: list[int]) -> list[int] | None:
+            replay = Recorded(prefix=candidate)
+            try:
+                cand = generate(replay, **self.strategy).text
+            except Exception:  # refused, or a model traceback: another finding, not this one
+                return None
+            kernel_runs[0] += cand not in self.memo
+            if not same_bug(self.verify(cand), sig):
+                return None
+            if len(cand) < len(best[0]):
+                best[0] = cand
+            return replay.made
 
-        test = seed(self.seed * 1_000_003 + round_)(settings(
-            max_examples=remaining, database=None, deadline=None,
-            phases=[Phase.generate, Phase.shrink], derandomize=False,
-            suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-            verbosity=Verbosity.quiet, print_blob=False,
-        )(given(generated(**self.strategy))(body)))
-        try:
-            test()
-        except (FoundDisagreement, ShrinkBudgetSpent) as end:
-            if target["sig"] is None:
-                raise
-            sig = target["sig"]
-            self.known.append(sig)
-            found = end.text if isinstance(end, FoundDisagreement) else target["best"]
-            text = self._trim(found, sig)
-            detail = self.details.get(text) or self.details.get(target["first"], "")
-            self.emit("finding", Finding(sig, text, detail, target["found_after"]))
-            self.emit("shrink", time.monotonic() - target["start"])
-        except Exception as err:  # the model's traceback while the generator drove it
-            import traceback
-
-            sig = ("error on the model", f"{TRACEBACK}{type(err).__name__}: {err}")
-            if not any(same_bug(sig, k) for k in self.known):
-                self.known.append(sig)
-                self.emit("finding", Finding(sig, "", "".join(traceback.format_exception(err)),
-                                             self.ran))
+        shrink(choices, still_shows, spent)
+        found = self._trim(best[0], sig)
+        detail = self.details.get(found) or self.details.get(text, "")
+        self.emit("finding", Finding(sig, found, detail, found_after))
+        self.emit("shrink", time.monotonic() - start)
 
     def _trim(self, text: str, target: Signature) -> str:
-        """After hypothesis: drop whole lines, expectations and steps while the same bug
+        """After the choices: drop whole lines, expectations and steps while the same bug
         still shows and the model still runs the scenario with its expectations held.
 
-        Hypothesis shrinks the choices that made the script; a line whose choices it
-        could not remove without changing the lines after it goes here.
+        A line whose choices could not go without changing the lines after it goes here.
         """
         import tomllib
 
@@ -579,7 +548,7 @@ def _write(report: FuzzReport, out: Path, say: Callable[[str], None], real: Any 
         header = [
             f"# forklab fuzz --seed {report.seed}: {describe(finding.signature)}",
             f"# first seen after {finding.found_after} scenarios of a stream; "
-            f"{finding.seen} scenario(s) showed it; shrunk by hypothesis, then line by line.",
+            f"{finding.seen} scenario(s) showed it; shrunk by its choices, then line by line.",
             f"# {'reproduced' if finding.reproduced else 'NOT reproduced'} on a fresh run. "
             f"Check it with: forklab verify {path}",
         ]

@@ -26,8 +26,9 @@ left out:
   process shares one mask and which thread takes a process-wide signal never
   matters; a vfork child's next line, at once, ends it or execs.
 
-Every draw goes through ``draw`` (a hypothesis ``data.draw`` or a composite's
-``draw``), so a script shrinks like any hypothesis example.
+Every choice goes through ``draw``, a :class:`~forklab.testing.choices.Choices`
+(hypothesis's draws in a course's tests, a recorded random stream in ``forklab
+fuzz``), so a script shrinks by shrinking its choices.
 """
 from __future__ import annotations
 
@@ -38,15 +39,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from hypothesis import reject
-from hypothesis import strategies as st
-
 from forklab.scenario import ops
 from forklab.scenario.model import NameKind, Program, Scenario, ScenarioError, Where
 from forklab.scenario.parse import parse_line, parse_text
 from forklab.scenario.verbs import VERBS
 from forklab.sim.backend import SimRun
 from forklab.testing import sim_view
+from forklab.testing.choices import Choices, MoveRefused
 from forklab.testing.sim_view import GONE, SLOTS, ProcView
 
 GENERATED = "<generated>"
@@ -107,17 +106,14 @@ def generated_verbs() -> frozenset[str]:
     return frozenset(REAL_VERBS - {"repeat"} | SIM_ONLY_LINES)
 
 
-Draw = Callable[[st.SearchStrategy[Any]], Any]
-
-
-def pick(draw: Draw, items: Iterable[Any]) -> Any:
-    """One of ``items``, drawn as an index (hypothesis caches the integer strategy)."""
+def pick(draw: Choices, items: Iterable[Any]) -> Any:
+    """One of ``items``, drawn as an index."""
     seq = items if isinstance(items, (list, tuple)) else list(items)
-    return seq[draw(st.integers(0, len(seq) - 1))] if len(seq) > 1 else seq[0]
+    return seq[draw.integer(0, len(seq) - 1)] if len(seq) > 1 else seq[0]
 
 
-def chance(draw: Draw, one_in: int) -> bool:
-    return draw(st.integers(0, one_in - 1)) == 0
+def chance(draw: Choices, one_in: int) -> bool:
+    return draw.integer(0, one_in - 1) == 0
 
 
 @dataclass(frozen=True)
@@ -208,7 +204,7 @@ class Generator:
                 # feeding itself, BoundExceeded), or a repeat that blocks partway
                 # (a pipe with less room than the policy counted). Not a valid
                 # scenario: the draw is discarded, never a traceback of forklab fuzz
-                reject()
+                raise MoveRefused(line) from None
         if line.startswith("repeat "):
             self.coverage["repeat"] += 1
 
@@ -330,7 +326,7 @@ class Generator:
                     out[verb] = None
         return list(out)
 
-    def next_lines(self, draw: Draw) -> list[str]:
+    def next_lines(self, draw: Choices) -> list[str]:
         """Choose a deterministic next move, apply it, and return its line(s)."""
         actors = self.actors()
         offered = self.offered(actors)
@@ -343,7 +339,7 @@ class Generator:
         RULES[verb](self, draw, actor)
         return self.lines[before:]
 
-    def sim_only_lines(self, draw: Draw) -> list[str]:
+    def sim_only_lines(self, draw: Choices) -> list[str]:
         """A closing block of the designs Linux does not ship (for a ``real = false`` step)."""
         free = [a for a in self.actors() if a.main]
         if not free or not self.can_create():
@@ -360,7 +356,7 @@ class Generator:
         elif kind == "blank":
             blank, child = self.fresh("b"), self.fresh("s")
             self.apply(f"{p}: pidfd_empty -> {blank}")
-            for _ in range(draw(st.integers(0, 2))):
+            for _ in range(draw.integer(0, 2)):
                 action = pick(draw, ("dup2=1:1", "dup2=0:0", "sigmask=SIGUSR2",
                                      "open=3:a.txt", "close=5"))
                 self.apply(f"{p}: configure {blank} {action}")
@@ -368,7 +364,7 @@ class Generator:
             self.apply(f"{p}: pidfd_exec {blank} {program} -> {child}")
         else:
             child = self.fresh("s")
-            fds = sorted(actor.proc.fds)[:draw(st.integers(0, 3))] or [0]
+            fds = sorted(actor.proc.fds)[:draw.integer(0, 3)] or [0]
             self.apply(f"{p}: create_process {pick(draw, ('probe', '/bin/true', 'missing'))} "
                        f"inherit={'+'.join(str(n) for n in fds)} -> {child}")
         return self.lines[before:]
@@ -380,7 +376,7 @@ class Generator:
                 return name
         return str(number)
 
-    def end_real_program(self, draw: Draw, waiter: Actor | None, killer: Actor | None,
+    def end_real_program(self, draw: Choices, waiter: Actor | None, killer: Actor | None,
                          child: str, program: str) -> None:
         """A real program that ends on its own is waited for at once; a long sleep is
         killed at once (and killed for sure if the signal did not end it)."""
@@ -395,7 +391,7 @@ class Generator:
         if waiter is not None:
             self.apply(f"{waiter.text}: wait {child}")
 
-    def program(self, draw: Draw, *, waited: bool, killed: bool,
+    def program(self, draw: Choices, *, waited: bool, killed: bool,
                 short_sleep: bool = True) -> str:
         """What exec or spawn runs: a real program only if someone can wait for it (or
         kill it, for a long sleep) at once. short_sleep: a short /bin/sleep too (it
@@ -403,7 +399,7 @@ class Generator:
         world is observed is the scheduler's choice)."""
         programs = ["probe", "probe", "missing", "/bin/cat"]
         if waited:
-            inputs = [pick(draw, CAT_INPUTS) for _ in range(draw(st.integers(1, 3)))]
+            inputs = [pick(draw, CAT_INPUTS) for _ in range(draw.integer(1, 3))]
             programs += ["/bin/true", "/bin/false", " ".join(["/bin/cat", *inputs])]
         if waited and short_sleep:
             programs.append(f"/bin/sleep {pick(draw, SHORT_SLEEPS)}")
@@ -612,17 +608,17 @@ GUARDS: dict[str, Guard] = {
 
 # --- rules: the lines of each verb ------------------------------------------------------------
 
-def _range(draw: Draw, name: str, pages: int) -> str:
+def _range(draw: Choices, name: str, pages: int) -> str:
     kind = pick(draw, ("all", "page", "span"))
     if kind == "all" or pages == 1:
         return name
     if kind == "page":
-        return f"{name}[{draw(st.integers(0, pages - 1))}p]"
-    lo = draw(st.integers(0, pages - 1))
-    return f"{name}[{lo}p:{draw(st.integers(lo + 1, pages))}p]"
+        return f"{name}[{draw.integer(0, pages - 1)}p]"
+    lo = draw.integer(0, pages - 1)
+    return f"{name}[{lo}p:{draw.integer(lo + 1, pages)}p]"
 
 
-def _mapping(g: Generator, draw: Draw, a: Actor) -> str:
+def _mapping(g: Generator, draw: Choices, a: Actor) -> str:
     """Mostly one the process has; now and then one it lacks (a real SIGSEGV)."""
     own = sorted(a.proc.mappings)
     if own and (len(own) == len(g.mappings) or not chance(draw, 8)):
@@ -630,7 +626,7 @@ def _mapping(g: Generator, draw: Draw, a: Actor) -> str:
     return pick(draw, sorted(g.mappings))
 
 
-def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
+def r_mmap(g: Generator, draw: Choices, a: Actor) -> None:
     if g.mapping_pool:
         name, pages, share, backing = pick(draw, [s for s in g.mapping_pool
                                                   if s[0] not in g.mappings])
@@ -656,57 +652,57 @@ def r_mmap(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: mmap {name} {pages}p {back} {share}{extra}")
 
 
-def _some_range(g: Generator, draw: Draw, a: Actor) -> str:
+def _some_range(g: Generator, draw: Choices, a: Actor) -> str:
     name = _mapping(g, draw, a)
     return _range(draw, name, g.mappings[name][0])
 
 
-def r_munmap(g: Generator, draw: Draw, a: Actor) -> None:
+def r_munmap(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: munmap {_some_range(g, draw, a)}")
 
 
-def r_write(g: Generator, draw: Draw, a: Actor) -> None:
+def r_write(g: Generator, draw: Choices, a: Actor) -> None:
     name = _mapping(g, draw, a)
     value = pick(draw, (None, 0, 7, 255))
     suffix = "" if value is None else f" = {value}"
     g.apply(f"{a.text}: write {_range(draw, name, g.mappings[name][0])}{suffix}")
 
 
-def r_read(g: Generator, draw: Draw, a: Actor) -> None:
+def r_read(g: Generator, draw: Choices, a: Actor) -> None:
     name = _mapping(g, draw, a)
     g.apply(f"{a.text}: read {_range(draw, name, g.mappings[name][0])}")
 
 
-def r_madvise(g: Generator, draw: Draw, a: Actor) -> None:
+def r_madvise(g: Generator, draw: Choices, a: Actor) -> None:
     advice = pick(draw, ("dontneed", "free", "dontfork", "dofork", "wipeonfork", "keeponfork",
                          "hugepage", "nohugepage"))
     g.apply(f"{a.text}: madvise {_some_range(g, draw, a)} {advice}")
 
 
-def r_mprotect(g: Generator, draw: Draw, a: Actor) -> None:
+def r_mprotect(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: mprotect {_some_range(g, draw, a)} {pick(draw, ('ro', 'rw', 'none'))}")
 
 
-def r_mremap(g: Generator, draw: Draw, a: Actor) -> None:
+def r_mremap(g: Generator, draw: Choices, a: Actor) -> None:
     name = _mapping(g, draw, a)
     pages = g.mappings[name][0]
     size = pick(draw, (max(1, pages // 2), pages, 2 * pages))
     g.apply(f"{a.text}: mremap {name} {size}p{pick(draw, ('', ' maymove'))}")
 
 
-def r_mlock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_mlock(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: mlock {_some_range(g, draw, a)}")
 
 
-def r_munlock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_munlock(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: munlock {_some_range(g, draw, a)}")
 
 
-def r_fork(g: Generator, draw: Draw, a: Actor) -> None:
+def r_fork(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: fork -> {g.fresh('c')}")
 
 
-def _end_vfork_child(g: Generator, draw: Draw, parent: Actor, child: str) -> None:
+def _end_vfork_child(g: Generator, draw: Choices, parent: Actor, child: str) -> None:
     """A vfork child's next line, at once: it ends or execs (its parent is suspended)."""
     if child not in g.kernel.processes or sim_view.process(g.kernel, child).ended:
         return
@@ -717,7 +713,7 @@ def _end_vfork_child(g: Generator, draw: Draw, parent: Actor, child: str) -> Non
     if how == "exit" and not g.stdout_ok(g.views(), sim_view.process(g.kernel, child)):
         how = "_exit"
     if how in ("_exit", "exit"):
-        g.apply(f"{child}: {how} {draw(st.integers(0, 3))}")
+        g.apply(f"{child}: {how} {draw.integer(0, 3)}")
     elif how == "exec probe":
         g.apply(f"{child}: exec probe")
     else:
@@ -727,7 +723,7 @@ def _end_vfork_child(g: Generator, draw: Draw, parent: Actor, child: str) -> Non
         g.end_real_program(draw, again, again, child, program)
 
 
-def r_vfork(g: Generator, draw: Draw, a: Actor) -> None:
+def r_vfork(g: Generator, draw: Choices, a: Actor) -> None:
     child = g.fresh("v")
     g.apply(f"{a.text}: vfork -> {child}")
     _end_vfork_child(g, draw, a, child)
@@ -744,7 +740,7 @@ parent outside it, and that init's exit then waits for them to be reaped, which 
 model does not follow."""
 
 
-def r_clone(g: Generator, draw: Draw, a: Actor) -> None:
+def r_clone(g: Generator, draw: Choices, a: Actor) -> None:
     child = g.fresh("k")
     flags = pick(draw, CLONE_SETS)
     g.apply(f"{a.text}: clone {flags.replace(',', ', ')} -> {child}")
@@ -752,25 +748,25 @@ def r_clone(g: Generator, draw: Draw, a: Actor) -> None:
         _end_vfork_child(g, draw, a, child)
 
 
-def r_mq_open(g: Generator, draw: Draw, a: Actor) -> None:
+def r_mq_open(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: mq_open {pick(draw, SHM_NAMES)} -> {g.fresh('mq')}")
 
 
-def r_opendir(g: Generator, draw: Draw, a: Actor) -> None:
+def r_opendir(g: Generator, draw: Choices, a: Actor) -> None:
     path = pick(draw, ("", "", "", " sub", " a.txt", " missing"))  # a file: ENOTDIR; none: ENOENT
     g.apply(f"{a.text}: opendir{path} -> {g.fresh('dir')}")
 
 
-def r_readdir(g: Generator, draw: Draw, a: Actor) -> None:
+def r_readdir(g: Generator, draw: Choices, a: Actor) -> None:
     number = pick(draw, sim_view.dir_streams(g.kernel, a.proc.name))
     g.apply(f"{a.text}: readdir {g.fd_ref(number)}")
 
 
-def r_unshare(g: Generator, draw: Draw, a: Actor) -> None:
+def r_unshare(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: unshare {pick(draw, UNSHARE_SETS)}")
 
 
-def _spawn_actions(g: Generator, draw: Draw, a: Actor, cat: bool) -> list[str]:
+def _spawn_actions(g: Generator, draw: Choices, a: Actor, cat: bool) -> list[str]:
     """Up to three posix_spawn actions; some fail (a dup2 of an fd not open, an open of a
     missing file for reading, a chdir to a file, setsid with setpgroup)."""
     out: list[str] = []
@@ -781,29 +777,29 @@ def _spawn_actions(g: Generator, draw: Draw, a: Actor, cat: bool) -> list[str]:
         out.append(f"dup2={g.fd_ref(pick(draw, pipes_r))}:0")
     if cat and pipes_w and not chance(draw, 3):
         out.append(f"dup2={g.fd_ref(pick(draw, pipes_w))}:1")
-    for _ in range(draw(st.integers(0, 1 if cat else 3))):
+    for _ in range(draw.integer(0, 1 if cat else 3)):
         kind = pick(draw, ("close", "dup2", "open", "closefrom", "chdir", "setsid",
                            "setpgroup", "sigmask", "sigdefault"))
         if kind == "close":
             out.append(f"close={g.fd_ref(pick(draw, [n for n in fds if n >= 3] + [9]))}")
         elif kind == "dup2":
             source = pick(draw, fds + [12])
-            out.append(f"dup2={g.fd_ref(source)}:{draw(st.integers(3, 8))}")
+            out.append(f"dup2={g.fd_ref(source)}:{draw.integer(3, 8)}")
         elif kind == "open":
             out.append(f"open={pick(draw, (0, 3, 4, 8))}:{pick(draw, PATHS[:4])}")
         elif kind == "closefrom":
-            out.append(f"closefrom={draw(st.integers(3, 8))}")
+            out.append(f"closefrom={draw.integer(3, 8)}")
         elif kind == "chdir":
             out.append(f"chdir={pick(draw, ('d', 'sub', 'a.txt', '/dev/null'))}")
         elif kind in ("setsid", "setpgroup"):
             out.append(kind)
         else:
-            sigs = sorted({pick(draw, SPAWN_SIGNALS) for _ in range(draw(st.integers(1, 2)))})
+            sigs = sorted({pick(draw, SPAWN_SIGNALS) for _ in range(draw.integer(1, 2))})
             out.append(f"{kind}={'+'.join(sigs)}")
     return out
 
 
-def r_spawn(g: Generator, draw: Draw, a: Actor) -> None:
+def r_spawn(g: Generator, draw: Choices, a: Actor) -> None:
     child = g.fresh("s")
     program = g.program(draw, waited=True, killed=True)
     actions = _spawn_actions(g, draw, a, cat=program == "/bin/cat")
@@ -825,7 +821,7 @@ def _waiter(g: Generator, name: str) -> Actor | None:
     return Actor(view, "") if view.scriptable and main is not None and main.free else None
 
 
-def r_exec(g: Generator, draw: Draw, a: Actor) -> None:
+def r_exec(g: Generator, draw: Choices, a: Actor) -> None:
     parent = _waiter(g, a.proc.name)
     others = [x for x in g.actors() if x.proc.name != a.proc.name]
     killer = parent or (others[0] if others else None)
@@ -838,15 +834,15 @@ def r_exec(g: Generator, draw: Draw, a: Actor) -> None:
         g.end_real_program(draw, parent, killer, a.proc.name, program)
 
 
-def r_exit(g: Generator, draw: Draw, a: Actor) -> None:
-    g.apply(f"{a.text}: exit {draw(st.integers(0, 3))}")
+def r_exit(g: Generator, draw: Choices, a: Actor) -> None:
+    g.apply(f"{a.text}: exit {draw.integer(0, 3)}")
 
 
-def r__exit(g: Generator, draw: Draw, a: Actor) -> None:
-    g.apply(f"{a.text}: _exit {draw(st.integers(0, 3))}")
+def r__exit(g: Generator, draw: Choices, a: Actor) -> None:
+    g.apply(f"{a.text}: _exit {draw.integer(0, 3)}")
 
 
-def _wait_target(g: Generator, draw: Draw, a: Actor, nohang: bool) -> str | None:
+def _wait_target(g: Generator, draw: Choices, a: Actor, nohang: bool) -> str | None:
     """A child to wait for (or any), whose outcome is no race; now and then one that
     is not a child (ECHILD)."""
     views = g.views()
@@ -860,7 +856,7 @@ def _wait_target(g: Generator, draw: Draw, a: Actor, nohang: bool) -> str | None
     return pick(draw, choices) if choices else None
 
 
-def r_wait(g: Generator, draw: Draw, a: Actor) -> None:
+def r_wait(g: Generator, draw: Choices, a: Actor) -> None:
     nohang = chance(draw, 3)
     target = _wait_target(g, draw, a, nohang)
     if target is not None:
@@ -868,7 +864,7 @@ def r_wait(g: Generator, draw: Draw, a: Actor) -> None:
         g.apply(f"{a.text}: wait {target}{options}")
 
 
-def r_waitid(g: Generator, draw: Draw, a: Actor) -> None:
+def r_waitid(g: Generator, draw: Choices, a: Actor) -> None:
     nohang = chance(draw, 3)
     target = _wait_target(g, draw, a, nohang)
     if target is not None:
@@ -876,7 +872,7 @@ def r_waitid(g: Generator, draw: Draw, a: Actor) -> None:
         g.apply(f"{a.text}: waitid {target}{options}")
 
 
-def r_kill(g: Generator, draw: Draw, a: Actor) -> None:
+def r_kill(g: Generator, draw: Choices, a: Actor) -> None:
     views = g.views()
     target = pick(draw, sorted(_killable(g, views, a)))
     threads = sorted(t for t in views[target].threads if t)
@@ -889,57 +885,57 @@ def r_kill(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: kill {target} {pick(draw, signals)}")
 
 
-def r_thread(g: Generator, draw: Draw, a: Actor) -> None:
+def r_thread(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: thread -> {g.fresh('t')}")
 
 
-def r_thread_exit(g: Generator, draw: Draw, a: Actor) -> None:
+def r_thread_exit(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: exit")
 
 
-def r_open(g: Generator, draw: Draw, a: Actor) -> None:
+def r_open(g: Generator, draw: Choices, a: Actor) -> None:
     files = sorted(path for _, path in g.mappings.values() if path)
     path = pick(draw, list(PATHS) + files)
     mode = pick(draw, ("", " ro", " wo", " rw"))
-    flags = "".join(f" {f}" for f in ("cloexec", "append", "create") if draw(st.booleans()))
+    flags = "".join(f" {f}" for f in ("cloexec", "append", "create") if draw.boolean())
     g.apply(f"{a.text}: open {path}{mode}{flags} -> {g.fresh('o')}")
 
 
-def r_pipe(g: Generator, draw: Draw, a: Actor) -> None:
-    flag = " cloexec" if draw(st.booleans()) else ""
+def r_pipe(g: Generator, draw: Choices, a: Actor) -> None:
+    flag = " cloexec" if draw.boolean() else ""
     g.apply(f"{a.text}: pipe{flag} -> {g.fresh('r')}, {g.fresh('w')}")
 
 
-def r_dup(g: Generator, draw: Draw, a: Actor) -> None:
+def r_dup(g: Generator, draw: Choices, a: Actor) -> None:
     source = pick(draw, sorted(a.proc.fds))
-    flag = " cloexec" if draw(st.booleans()) else ""
+    flag = " cloexec" if draw.boolean() else ""
     g.apply(f"{a.text}: dup {g.fd_ref(source)}{flag} -> {g.fresh('d')}")
 
 
-def r_dup2(g: Generator, draw: Draw, a: Actor) -> None:
+def r_dup2(g: Generator, draw: Choices, a: Actor) -> None:
     source = pick(draw, sorted(a.proc.fds))
     targets = sorted({0, 1, 2, 3, 4, 5, 9} | set(a.proc.fds))
     g.apply(f"{a.text}: dup2 {g.fd_ref(source)} {pick(draw, targets)}")
 
 
-def r_close(g: Generator, draw: Draw, a: Actor) -> None:
+def r_close(g: Generator, draw: Choices, a: Actor) -> None:
     numbers = sorted(n for n in a.proc.fds if n >= 3) + [0, 1, 2, 11]  # 11: mostly EBADF
     g.apply(f"{a.text}: close {g.fd_ref(pick(draw, numbers))}")
 
 
-def r_cloexec(g: Generator, draw: Draw, a: Actor) -> None:
+def r_cloexec(g: Generator, draw: Choices, a: Actor) -> None:
     number = pick(draw, sorted(a.proc.fds))
-    g.apply(f"{a.text}: cloexec {g.fd_ref(number)} {'on' if draw(st.booleans()) else 'off'}")
+    g.apply(f"{a.text}: cloexec {g.fd_ref(number)} {'on' if draw.boolean() else 'off'}")
 
 
-def r_close_range(g: Generator, draw: Draw, a: Actor) -> None:
-    lo = draw(st.integers(0, 8)) if chance(draw, 6) else draw(st.integers(3, 8))
+def r_close_range(g: Generator, draw: Choices, a: Actor) -> None:
+    lo = draw.integer(0, 8) if chance(draw, 6) else draw.integer(3, 8)
     hi = pick(draw, ("max", str(lo), str(lo + 1), str(lo + 4), str(max(0, lo - 1))))
-    flag = " cloexec" if draw(st.booleans()) else ""
+    flag = " cloexec" if draw.boolean() else ""
     g.apply(f"{a.text}: close_range {lo} {hi}{flag}")
 
 
-def r_writefd(g: Generator, draw: Draw, a: Actor) -> None:
+def r_writefd(g: Generator, draw: Choices, a: Actor) -> None:
     views = g.views()
     number = pick(draw, sorted(_writable_fds(g, views, a)))
     fd = a.proc.fds[number]
@@ -954,22 +950,22 @@ def r_writefd(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f'{a.text}: writefd {g.fd_ref(number)} "{text}"')
 
 
-def r_readfd(g: Generator, draw: Draw, a: Actor) -> None:
+def r_readfd(g: Generator, draw: Choices, a: Actor) -> None:
     number = pick(draw, sorted(_readable_fds(g, g.views(), a)))
     g.apply(f"{a.text}: readfd {g.fd_ref(number)}")
 
 
-def r_memfd(g: Generator, draw: Draw, a: Actor) -> None:
-    flag = " cloexec" if draw(st.booleans()) else ""
+def r_memfd(g: Generator, draw: Choices, a: Actor) -> None:
+    flag = " cloexec" if draw.boolean() else ""
     g.apply(f"{a.text}: memfd {pick(draw, SHM_NAMES)}{flag} -> {g.fresh('mf')}")
 
 
-def r_shm_open(g: Generator, draw: Draw, a: Actor) -> None:
-    flag = " create" if draw(st.booleans()) else ""  # without: ENOENT until someone made it
+def r_shm_open(g: Generator, draw: Choices, a: Actor) -> None:
+    flag = " create" if draw.boolean() else ""  # without: ENOENT until someone made it
     g.apply(f"{a.text}: shm_open {pick(draw, SHM_NAMES)}{flag} -> {g.fresh('sh')}")
 
 
-def r_shm_unlink(g: Generator, draw: Draw, a: Actor) -> None:
+def r_shm_unlink(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: shm_unlink {pick(draw, SHM_NAMES)}")  # ENOENT if nobody made it
 
 
@@ -977,25 +973,25 @@ SHM_NAMES = ("box", "tank")
 OFFSETS = ("0", "1", "5", "4KiB", "3p")  # inside, at and past the end of the script's files
 
 
-def r_lseek(g: Generator, draw: Draw, a: Actor) -> None:
+def r_lseek(g: Generator, draw: Choices, a: Actor) -> None:
     number = pick(draw, sorted(a.proc.fds))
     offset = pick(draw, (*OFFSETS, "-1", "-3"))  # a negative one from set is EINVAL
     whence = pick(draw, ("", " set", " cur", " end"))
     g.apply(f"{a.text}: lseek {g.fd_ref(number)} {offset}{whence}")
 
 
-def r_pread(g: Generator, draw: Draw, a: Actor) -> None:
+def r_pread(g: Generator, draw: Choices, a: Actor) -> None:
     number = pick(draw, sorted(a.proc.fds))
     count = pick(draw, ("", " 0", " 2", " 64KiB"))
     g.apply(f"{a.text}: pread {g.fd_ref(number)} {pick(draw, OFFSETS)}{count}")
 
 
-def r_pwrite(g: Generator, draw: Draw, a: Actor) -> None:
+def r_pwrite(g: Generator, draw: Choices, a: Actor) -> None:
     number = pick(draw, sorted(a.proc.fds))
     g.apply(f'{a.text}: pwrite {g.fd_ref(number)} {pick(draw, OFFSETS)} "{pick(draw, TEXTS)}"')
 
 
-def r_ftruncate(g: Generator, draw: Draw, a: Actor) -> None:
+def r_ftruncate(g: Generator, draw: Choices, a: Actor) -> None:
     number = pick(draw, sorted(a.proc.fds))
     g.apply(f"{a.text}: ftruncate {g.fd_ref(number)} {pick(draw, OFFSETS)}")
 
@@ -1006,84 +1002,84 @@ def _stdout_pipe(g: Generator, views: Views, a: Actor, size: int) -> None:
         g.note_pipe_write(views, fd.pipe, size)
 
 
-def r_printf(g: Generator, draw: Draw, a: Actor) -> None:
+def r_printf(g: Generator, draw: Choices, a: Actor) -> None:
     views = g.views()
     text = pick(draw, TEXTS)
     _stdout_pipe(g, views, a, len(text))
     g.apply(f'{a.text}: printf "{text}"')
 
 
-def r_fflush(g: Generator, draw: Draw, a: Actor) -> None:
+def r_fflush(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: fflush")
 
 
-def r_setvbuf(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setvbuf(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: setvbuf {pick(draw, ('none', 'line', 'full'))}")
 
 
-def r_lock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_lock(g: Generator, draw: Choices, a: Actor) -> None:
     views = g.views()
     locks = [lock for lock in g.locks if g.allowed_wait(g.mutex_wait(views, a, lock))]
     g.apply(f"{a.text}: lock {pick(draw, locks)}")
 
 
-def r_trylock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_trylock(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: trylock {pick(draw, g.locks)}")
 
 
-def r_mutex(g: Generator, draw: Draw, a: Actor) -> None:
+def r_mutex(g: Generator, draw: Choices, a: Actor) -> None:
     name = g.fresh("mu")  # ("m1"... may be a mapping pool's names)
     g.apply(f"{a.text}: mutex {name} {pick(draw, ('errorcheck', 'normal'))}")
     g.locks.append(name)
 
 
-def r_unlock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_unlock(g: Generator, draw: Choices, a: Actor) -> None:
     held = sorted(lock for lock, owner in a.proc.mutexes.items() if owner is not None)
     g.apply(f"{a.text}: unlock {pick(draw, held)}")
 
 
-def r_atfork(g: Generator, draw: Draw, a: Actor) -> None:
+def r_atfork(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: atfork {pick(draw, g.locks)}")
 
 
-def r_malloc(g: Generator, draw: Draw, a: Actor) -> None:
+def r_malloc(g: Generator, draw: Choices, a: Actor) -> None:
     g.allocs += 1
     g.apply(f"{a.text}: malloc {pick(draw, MALLOC_SIZES)} -> {g.fresh('a')}")
 
 
-def r_free(g: Generator, draw: Draw, a: Actor) -> None:
+def r_free(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: free {pick(draw, sorted(a.proc.allocations))}")
 
 
-def r_signal(g: Generator, draw: Draw, a: Actor) -> None:
+def r_signal(g: Generator, draw: Choices, a: Actor) -> None:
     sig = pick(draw, SIGNALS + MORE_SIGNALS + ("SIGKILL", "SIGTSTP"))
     g.apply(f"{a.text}: signal {sig} {pick(draw, ('ignore', 'default', 'catch'))}")
 
 
-def r_sigaction(g: Generator, draw: Draw, a: Actor) -> None:
+def r_sigaction(g: Generator, draw: Choices, a: Actor) -> None:
     sig = pick(draw, SIGNALS + MORE_SIGNALS + FAULT_SIGNALS)
     actions = ("ignore", "default", "exit") if sig in FAULT_SIGNALS else \
         ("ignore", "default", "catch")
     action = pick(draw, actions)
-    words = [f"exit {draw(st.integers(0, 3))}"] if action == "exit" else [action]
+    words = [f"exit {draw.integer(0, 3)}"] if action == "exit" else [action]
     flags = SIGACTION_FLAGS + (("nocldwait", "nocldstop") if sig == "SIGCHLD" else ())
-    words += sorted({pick(draw, flags) for _ in range(draw(st.integers(0, 2)))})
+    words += sorted({pick(draw, flags) for _ in range(draw.integer(0, 2))})
     g.apply(f"{a.text}: sigaction {sig} {' '.join(words)}")
 
 
-def r_block(g: Generator, draw: Draw, a: Actor) -> None:
+def r_block(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: block {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD', 'SIGTSTP'))}")
 
 
-def r_unblock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_unblock(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: unblock {pick(draw, SIGNALS + ('SIGPIPE', 'SIGCHLD', 'SIGTSTP'))}")
 
 
-def r_raise(g: Generator, draw: Draw, a: Actor) -> None:
+def r_raise(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: raise {pick(draw, KILL_SIGNALS + MORE_SIGNALS)}")
 
 
-def r_sleep(g: Generator, draw: Draw, a: Actor) -> None:
+def r_sleep(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: sleep {pick(draw, DURATIONS)}")
 
 
@@ -1092,17 +1088,17 @@ CHDIR_PATHS = ("sub", "a.txt", "missing", "/dev/null", "sub/x")  # a directory o
 UMASKS = ("022", "077", "0", "027")
 
 
-def r_chdir(g: Generator, draw: Draw, a: Actor) -> None:
+def r_chdir(g: Generator, draw: Choices, a: Actor) -> None:
     dirs = sorted({path.rpartition("/")[0] for _, path in g.mappings.values()
                    if path and "/" in path})
     g.apply(f"{a.text}: chdir {pick(draw, list(CHDIR_PATHS) + dirs)}")
 
 
-def r_umask(g: Generator, draw: Draw, a: Actor) -> None:
+def r_umask(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: umask {pick(draw, UMASKS)}")
 
 
-def r_setpgid(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setpgid(g: Generator, draw: Choices, a: Actor) -> None:
     """The caller or one of its children (or, now and then, another process: ESRCH)
     joins the group of the caller, of itself (a new one), or of another process."""
     names = sorted(g.kernel.processes)
@@ -1111,7 +1107,7 @@ def r_setpgid(g: Generator, draw: Draw, a: Actor) -> None:
     g.apply(f"{a.text}: setpgid {target} {group}")
 
 
-def r_setsid(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setsid(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: setsid")
 
 
@@ -1119,11 +1115,11 @@ ENV_NAMES = ("FL_A", "FL_B")
 ENV_VALUES = ("1", "two words", "")
 
 
-def r_setenv(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setenv(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f'{a.text}: setenv {pick(draw, ENV_NAMES)} "{pick(draw, ENV_VALUES)}"')
 
 
-def r_pdeathsig(g: Generator, draw: Draw, a: Actor) -> None:
+def r_pdeathsig(g: Generator, draw: Choices, a: Actor) -> None:
     sig = "none" if chance(draw, 4) else pick(draw, KILL_SIGNALS)
     g.apply(f"{a.text}: pdeathsig {sig}")
 
@@ -1133,97 +1129,97 @@ RLIMIT_LINES = ("nofile 2048", "nofile 1024 4096", "memlock 64KiB", "memlock unl
                 "nproc 4096")  # some fail: EINVAL above the hard limit, EPERM raising it
 
 
-def r_setrlimit(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setrlimit(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: setrlimit {pick(draw, RLIMIT_LINES)}")
 
 
-def r_unsetenv(g: Generator, draw: Draw, a: Actor) -> None:
+def r_unsetenv(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: unsetenv {pick(draw, ENV_NAMES)}")
 
 
-def r_nice(g: Generator, draw: Draw, a: Actor) -> None:
+def r_nice(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: nice {pick(draw, NICE_VALUES)}")
 
 
-def r_sched(g: Generator, draw: Draw, a: Actor) -> None:
+def r_sched(g: Generator, draw: Choices, a: Actor) -> None:
     """SCHED_IDLE is left out: a probe that only runs when a CPU is idle may not run in
     time on a busy machine."""
     reset = " resetonfork" if chance(draw, 4) else ""
     g.apply(f"{a.text}: sched {pick(draw, ('other', 'batch'))}{reset}")
 
 
-def r_affinity(g: Generator, draw: Draw, a: Actor) -> None:
+def r_affinity(g: Generator, draw: Choices, a: Actor) -> None:
     """A CPU no machine here has (EINVAL): a mask that took would move the process off the
     run's one CPU (each fuzzing job pins its runs to a CPU of its own), and copy-on-write's
     choices would no longer be the same on every run (csrc/probe.c)."""
     g.apply(f"{a.text}: affinity 511")
 
 
-def r_comm(g: Generator, draw: Draw, a: Actor) -> None:
+def r_comm(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: comm {pick(draw, COMMS)}")
 
 
-def r_dumpable(g: Generator, draw: Draw, a: Actor) -> None:
+def r_dumpable(g: Generator, draw: Choices, a: Actor) -> None:
     """0 only as root: a user other than root cannot read a process that is not dumpable,
     and the real backend refuses it (docs/scenario-language.md)."""
     g.apply(f"{a.text}: dumpable {pick(draw, ('0', '1') if os.geteuid() == 0 else ('1',))}")
 
 
-def r_timerslack(g: Generator, draw: Draw, a: Actor) -> None:
+def r_timerslack(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: timerslack {pick(draw, TIMER_SLACKS)}")
 
 
-def r_no_new_privs(g: Generator, draw: Draw, a: Actor) -> None:
+def r_no_new_privs(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: no_new_privs")
 
 
-def r_setresuid(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setresuid(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: setresuid {pick(draw, ID_TRIPLES)}")
 
 
-def r_setresgid(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setresgid(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: setresgid {pick(draw, ID_TRIPLES)}")
 
 
-def r_setgroups(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setgroups(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: setgroups {pick(draw, GROUP_LISTS)}")
 
 
-def r_capdrop(g: Generator, draw: Draw, a: Actor) -> None:
+def r_capdrop(g: Generator, draw: Choices, a: Actor) -> None:
     bounding = " bounding" if chance(draw, 3) else ""
     g.apply(f"{a.text}: capdrop {pick(draw, DROPPED_CAPS)}{bounding}")
-def r_alarm(g: Generator, draw: Draw, a: Actor) -> None:
+def r_alarm(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: alarm {pick(draw, TIMER_SECONDS)}")
 
 
-def r_setitimer(g: Generator, draw: Draw, a: Actor) -> None:
+def r_setitimer(g: Generator, draw: Choices, a: Actor) -> None:
     which = pick(draw, ("real", "virtual", "prof"))
     g.apply(f"{a.text}: setitimer {which} {pick(draw, TIMER_SECONDS)}")
 
 
-def r_timer_create(g: Generator, draw: Draw, a: Actor) -> None:
+def r_timer_create(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: timer_create {pick(draw, TIMER_SECONDS)}")
 
 
-def r_sigaltstack(g: Generator, draw: Draw, a: Actor) -> None:
+def r_sigaltstack(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: sigaltstack {pick(draw, ALTSTACKS)}")
 
 
-def r_fcntl_lock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_fcntl_lock(g: Generator, draw: Choices, a: Actor) -> None:
     fd = pick(draw, _lockable_fds(a))
     mode = pick(draw, ("read", "write", "unlock"))
     g.apply(f"{a.text}: fcntl_lock {fd} {mode}{pick(draw, ('', ' ofd'))}")
 
 
-def r_flock(g: Generator, draw: Draw, a: Actor) -> None:
+def r_flock(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: flock {pick(draw, _lockable_fds(a))} {pick(draw, ('sh', 'ex', 'un'))}")
 
 
-def r_atexit(g: Generator, draw: Draw, a: Actor) -> None:
+def r_atexit(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f'{a.text}: atexit "{pick(draw, TEXTS)}"')
 
 
-def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
+def r_repeat(g: Generator, draw: Choices, a: Actor) -> None:
     choices = ["printf"]
     if any(m.prot == "rw" for m in a.proc.mappings.values()):
         choices.append("write")
@@ -1231,20 +1227,20 @@ def r_repeat(g: Generator, draw: Draw, a: Actor) -> None:
     if g.fork_outcome(views, a) == "take" and len(g.kernel.processes) + 2 <= g.max_processes:
         choices.append("fork")
     what = pick(draw, choices)
-    n = draw(st.integers(2, 3))
+    n = draw.integer(2, 3)
     if what == "printf":
         text = pick(draw, TEXTS)
         _stdout_pipe(g, views, a, n * len(text))
         g.apply(f'repeat {n}: {a.text}: printf "{text}"')
     elif what == "write":
         name = pick(draw, sorted(m for m, v in a.proc.mappings.items() if v.prot == "rw"))
-        g.apply(f"repeat {n}: {a.text}: write {name} = {draw(st.integers(0, 255))}")
+        g.apply(f"repeat {n}: {a.text}: write {name} = {draw.integer(0, 255)}")
     else:
-        n = draw(st.integers(2, g.max_processes - len(g.kernel.processes)))
+        n = draw.integer(2, g.max_processes - len(g.kernel.processes))
         g.apply(f"repeat {n}: {a.text}: fork -> {g.fresh('f')}")
 
 
-Rule = Callable[[Generator, Draw, Actor], None]
+Rule = Callable[[Generator, Choices, Actor], None]
 RULES: dict[str, Rule] = {
     "mmap": r_mmap, "munmap": r_munmap, "write": r_write, "read": r_read,
     "madvise": r_madvise, "mprotect": r_mprotect, "mlock": r_mlock, "munlock": r_munlock,

@@ -20,10 +20,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from forklab.observe import World
@@ -31,6 +32,7 @@ from forklab.scenario.expr import check, evaluate
 from forklab.scenario.model import NameKind, Scenario, ScenarioError, Step, Where
 from forklab.scenario.ops import Op
 from forklab.scenario.parse import parse_text
+from forklab.testing.choices import Choices, HypothesisChoices, MoveRefused
 from forklab.testing.generator import GENERATED, REAL_VERBS, SIGNALS, Generator, pick
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "scenario_texts",
     "scenarios",
 ]
+
+T = TypeVar("T")
 
 ALL_VERBS = REAL_VERBS
 """Every verb the generator writes for both backends (``repeat`` included)."""
@@ -104,7 +108,7 @@ def literal(value: Any) -> str | None:
     return None
 
 
-def _expression(draw: Any, gen: Generator, observables: frozenset[str]) -> str | None:
+def _expression(draw: Choices, gen: Generator, observables: frozenset[str]) -> str | None:
     """One expression over what is bound now, reading one of ``observables``."""
     procs = sorted(n for n, k in gen.names.items() if k == "process")
     fds = sorted(n for n, k in gen.names.items() if k == "fd")
@@ -132,7 +136,7 @@ def _expression(draw: Any, gen: Generator, observables: frozenset[str]) -> str |
     if kind == "shared_with":
         return f"{p}.{m}.shared_with({pick(draw, procs)})"
     if kind == "byte":
-        return f"{p}.{m}.byte({draw(st.integers(0, gen.mappings[m][0] - 1))}p)"
+        return f"{p}.{m}.byte({draw.integer(0, gen.mappings[m][0] - 1)}p)"
     return f"{p}.{m}.{kind}"
 
 
@@ -192,7 +196,7 @@ def _expectations(candidates: list[str], world: World,
     return out
 
 
-def generate(draw: Any, *, verbs: Iterable[str] | None = None, max_processes: int = 4,
+def generate(draw: Choices, *, verbs: Iterable[str] | None = None, max_processes: int = 4,
              max_steps: int = 3, max_ops: int = 8, observables: Iterable[str] | None = None,
              max_expect: int = 2, blocking: bool = False, first: str = "parent",
              sim_only: bool = False) -> Generated:
@@ -202,22 +206,22 @@ def generate(draw: Any, *, verbs: Iterable[str] | None = None, max_processes: in
     gen = Generator(first=first, verbs=_verbs(verbs), max_processes=max_processes,
                     blocking=blocking)
     result = Generated([], first, gen.coverage)
-    for _ in range(draw(st.integers(1, max(1, max_steps)))):
+    for _ in range(draw.integer(1, max(1, max_steps))):
         lines: list[str] = []
-        for _ in range(draw(st.integers(1, max(1, max_ops)))):
+        for _ in range(draw.integer(1, max(1, max_ops))):
             more = gen.next_lines(draw)
             if not more:
                 break
             lines.extend(more)
         wanted = [e for e in (_expression(draw, gen, chosen_obs)
-                              for _ in range(draw(st.integers(0, max_expect))
+                              for _ in range(draw.integer(0, max_expect)
                                              if chosen_obs else 0)) if e is not None]
         world = gen.run.observe()
         result.steps.append(GeneratedStep(lines, _expectations(wanted, world, gen.names),
                                           world))
         if not gen.actors():
             break
-    if sim_only and draw(st.integers(0, 3)) == 0:
+    if sim_only and draw.integer(0, 3) == 0:
         lines = gen.sim_only_lines(draw)
         if lines:
             result.steps.append(GeneratedStep(lines, [], gen.run.observe(), real=False))
@@ -230,8 +234,8 @@ def generate(draw: Any, *, verbs: Iterable[str] | None = None, max_processes: in
 
 @st.composite
 def generated(draw: Any, **options: Any) -> Generated:
-    """Generated scenarios with the model's run of them (``forklab fuzz``'s use)."""
-    return generate(draw, **options)
+    """Generated scenarios with the model's run of them."""
+    return _hypothesis(draw, lambda choices: generate(choices, **options))
 
 
 @st.composite
@@ -240,9 +244,10 @@ def scenario_texts(draw: Any, *, verbs: Iterable[str] | None = None, max_process
                    observables: Iterable[str] | None = None, max_expect: int = 2,
                    blocking: bool = False, first: str = "parent") -> str:
     """The TOML text of a valid, deterministic scenario (see :func:`scenarios`)."""
-    return generate(draw, verbs=verbs, max_processes=max_processes, max_steps=max_steps,
-                    max_ops=max_ops, observables=observables, max_expect=max_expect,
-                    blocking=blocking, first=first).text
+    return _hypothesis(draw, lambda choices: generate(
+        choices, verbs=verbs, max_processes=max_processes, max_steps=max_steps,
+        max_ops=max_ops, observables=observables, max_expect=max_expect,
+        blocking=blocking, first=first).text)
 
 
 def scenarios(*, verbs: Iterable[str] | None = None, max_processes: int = 4,
@@ -294,9 +299,12 @@ def ops(*, verbs: Iterable[str] | None = None, max_processes: int = 4, min_ops: 
 
     @st.composite
     def build(draw: Any) -> tuple[Op, ...]:
+        return _hypothesis(draw, make)
+
+    def make(draw: Choices) -> tuple[Op, ...]:
         gen = Generator(first=first, verbs=chosen, max_processes=max_processes,
                         blocking=blocking)
-        target = draw(st.integers(min_ops, max(min_ops, max_ops)))
+        target = draw.integer(min_ops, max(min_ops, max_ops))
         while len(gen.lines) < target:
             if not gen.next_lines(draw):
                 break
@@ -313,9 +321,17 @@ def next_lines(gen: Generator) -> st.SearchStrategy[list[str]]:
     """
     @st.composite
     def one(draw: Any) -> list[str]:
-        return gen.next_lines(draw)
+        return _hypothesis(draw, gen.next_lines)
 
     return one()
+
+
+def _hypothesis(draw: Any, make: Callable[[Choices], T]) -> T:
+    """``make`` with hypothesis's draws; a move the model refuses rejects the example."""
+    try:
+        return make(HypothesisChoices(draw))
+    except MoveRefused:
+        reject()
 
 
 def _scenario_strategy(cls: type) -> st.SearchStrategy[Scenario]:
