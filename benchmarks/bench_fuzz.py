@@ -1,11 +1,11 @@
 """The throughput of `forklab fuzz`, and where its time goes.
 
 1. Where the time goes: one worker runs --profile-n scenarios in this process
-   with timers around each part: generating (hypothesis's draws and the
-   generator, which runs the model in step and snapshots it after each step),
-   parsing the text, the kernel's run, the model's run (only for scenarios
-   that disagree, and while shrinking), and the rest (hypothesis's engine,
-   comparison, shrinking).
+   with timers around each part: generating (the generator, which runs the
+   model in step and snapshots it after each step), parsing the text, the
+   kernel's run, the model's run (only for scenarios that disagree, and while
+   shrinking), comparing, and the rest (reading the model's observations,
+   shrinking).
 2. The whole command: `forklab fuzz --n N --jobs J` in a subprocess, timed;
    prints scenarios/s; goal: 10,000 scenarios in 60 s on a 2-core machine.
    It also prints the CPU time of the whole process tree (the workers, the
@@ -66,6 +66,7 @@ def profile(n: int, seed: int) -> None:
     verify.run_guarded = guarded
     strategies.generate = timed("generate: draw the script, the model in step",
                                 strategies.generate)
+    verify.compare = timed("verify: compare the two runs", verify.compare)
     fuzz_parse = timed("verify: parse the scenario", parse.parse_text)
     parse.parse_text = fuzz_parse
     found: list[Any] = []
@@ -83,7 +84,7 @@ def profile(n: int, seed: int) -> None:
               f"{note}")
         accounted += seconds
     rest = total - accounted
-    print(f"  {'the rest: hypothesis engine, compare, shrinking':48s} {rest:6.1f} s  "
+    print(f"  {'the rest: observations, shrinking':48s} {rest:6.1f} s  "
           f"{rest / worker.ran * 1000:6.2f} ms/scenario")
 
 

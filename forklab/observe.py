@@ -316,8 +316,13 @@ _COMPARED_OF_MAPPING = tuple((o.name, o.attr) for o in MAPPING_OBSERVABLES
                              if o.compared and o.attr is not None)
 
 
+_PLAIN = frozenset({int, str, bool, type(None)})
+
+
 def _comparable(value: Any) -> Any:
     """A value as verify compares and JSON shows it: sets sorted, tuples as lists."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, frozenset):
         return sorted(value)
     if isinstance(value, tuple):

@@ -71,8 +71,13 @@ def run_guarded(backend: Backend, scenario: Scenario, on_step: StepHook | None =
         return ScenarioResult(scenario, backend.name, done, error=err)
 
 
+_SCALARS = frozenset({int, str, float, type(None)})
+
+
 def _same(model: Any, kernel: Any) -> bool:
     """Equality that keeps True apart from 1 and a set equal to its sorted list."""
+    if type(model) is type(kernel) and type(model) in _SCALARS:  # most values: plain ==
+        return bool(model == kernel)
     if isinstance(model, bool) or isinstance(kernel, bool):
         return type(model) is type(kernel) and model == kernel
     if isinstance(model, (set, frozenset)) or isinstance(kernel, (set, frozenset)):

@@ -6,6 +6,7 @@ or a signal name means the same thing wherever a learner writes or reads it.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -139,6 +140,7 @@ CAPABILITIES = (
 CAPABILITY_NUMBERS = {name: n for n, name in enumerate(CAPABILITIES)}
 
 
+@functools.lru_cache(maxsize=64)  # a run reads the same few masks in every process
 def capability_names(mask: int) -> frozenset[str]:
     """The names of a capability mask's bits (an unknown bit is named by its number)."""
     return frozenset(CAPABILITIES[n] if n < len(CAPABILITIES) else f"CAP_{n}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import os
 import resource
 import shutil
@@ -129,6 +130,7 @@ HANDLERS = Handlers("the real backend")
 """The real backend's handler for each verb it runs: ``handler(run, task, op)``."""
 
 
+@functools.cache  # what this user may see stays so while forklab runs
 def _frames_visible() -> bool:
     """Whether pagemap shows this user frame numbers (it needs CAP_SYS_ADMIN)."""
     buf = bytearray(PAGE * 2)
@@ -138,6 +140,7 @@ def _frames_visible() -> bool:
     return bool(entry and entry >> 63 & 1 and entry & ((1 << 55) - 1))
 
 
+@functools.cache  # what this user may see stays so while forklab runs
 def _have_pagemap_scan() -> bool:
     """Whether this kernel has the PAGEMAP_SCAN ioctl (Linux 6.7)."""
     try:
@@ -166,6 +169,7 @@ FRAMES_HIDDEN = ("they compare page-frame numbers, which /proc/PID/pagemap shows
                  "where no third process of the run could hold it")
 
 
+@functools.cache  # what this user may see stays so while forklab runs
 def _has_capability(cap: int) -> bool:
     status = procfs.status(os.getpid()) or {}
     return bool(int(status.get("CapEff", "0"), 16) >> cap & 1)

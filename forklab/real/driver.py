@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import fcntl
+import functools
 import os
 import resource
 import secrets
@@ -230,15 +231,19 @@ class Flight:
 
 def guard_path() -> str:
     """Where the installed guard program is (beside the extension)."""
-    return os.path.realpath(os.path.join(os.path.dirname(__file__), GUARD_NAME))
+    return _resolved(os.path.join(os.path.dirname(__file__), GUARD_NAME))
 
 
 def probe_path() -> str:
     """Where the installed probe program is (FORKLAB_PROBE overrides)."""
-    env = os.environ.get("FORKLAB_PROBE")
-    if env:
-        return os.path.realpath(env)
-    return os.path.realpath(os.path.join(os.path.dirname(__file__), PROBE_NAME))
+    return _resolved(os.environ.get("FORKLAB_PROBE") or
+                     os.path.join(os.path.dirname(__file__), PROBE_NAME))
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(path: str) -> str:
+    """A program's real path, looked up once: every run starts one."""
+    return os.path.realpath(path)
 
 
 class Output(threading.Thread):
