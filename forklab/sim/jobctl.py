@@ -4,8 +4,8 @@ A stop signal whose action is the default (``SIGSTOP`` always; ``SIGTSTP``,
 ``SIGTTIN``, ``SIGTTOU`` unless caught or ignored) stops every thread of the
 process once it is delivered: a stopped process runs no op and takes no signal
 but ``SIGKILL`` (the others stay pending, fatal ones included), its blocked
-calls wait on, and its parent gets ``SIGCHLD`` and, from a ``WUNTRACED`` wait,
-the stop, once. ``SIGCONT`` continues it when it is sent (blocked or not), and
+calls wait on, and its parent gets ``SIGCHLD`` (unless its SIGCHLD action has
+``SA_NOCLDSTOP``) and, from a ``WUNTRACED`` wait, the stop, once. ``SIGCONT`` continues it when it is sent (blocked or not), and
 discards any pending stop signal, as a stop signal discards a pending
 ``SIGCONT``. A ``SIGTSTP``, ``SIGTTIN`` or ``SIGTTOU`` reaching a process of an
 orphaned process group is discarded (tests/kernel_facts/proc_stop.c).
@@ -82,7 +82,12 @@ def _discard(proc: Process, signals: set[str] | frozenset[str]) -> None:
 
 
 def _tell_parent(k: Kernel, proc: Process) -> None:
-    """``do_notify_parent_cldstop``: SIGCHLD to the parent (CLD_STOPPED, CLD_CONTINUED)."""
+    """``do_notify_parent_cldstop``: SIGCHLD to the parent (CLD_STOPPED, CLD_CONTINUED),
+    unless the parent ignores SIGCHLD or asked for no such news (``SA_NOCLDSTOP``: the
+    parent's own disposition decides, whatever the child's)."""
     parent = k.processes.get(proc.parent) if proc.parent else None
-    if parent is not None and not parent.ended and parent.sighand.get("SIGCHLD") != "ignore":
+    if parent is None or parent.ended:
+        return
+    chld = parent.sighand.disposition("SIGCHLD")
+    if chld.action != "ignore" and "nocldstop" not in chld.flags:
         signal_calls.send(k, parent, "SIGCHLD", prefer=parent.threads.get(proc.parent_thread))
