@@ -5,10 +5,11 @@ A stop signal whose action is the default (``SIGSTOP`` always; ``SIGTSTP``,
 process once it is delivered: a stopped process runs no op and takes no signal
 but ``SIGKILL`` (the others stay pending, fatal ones included), its blocked
 calls wait on, and its parent gets ``SIGCHLD`` (unless its SIGCHLD action has
-``SA_NOCLDSTOP``) and, from a ``WUNTRACED`` wait, the stop, once. ``SIGCONT`` continues it when it is sent (blocked or not), and
-discards any pending stop signal, as a stop signal discards a pending
-``SIGCONT``. A ``SIGTSTP``, ``SIGTTIN`` or ``SIGTTOU`` reaching a process of an
-orphaned process group is discarded (tests/kernel_facts/proc_stop.c).
+``SA_NOCLDSTOP``) and, from a ``WUNTRACED`` wait, the stop, once. ``SIGCONT``
+continues it when it is sent (blocked or not), and discards any pending stop
+signal, as a stop signal discards a pending ``SIGCONT``. A ``SIGTSTP``,
+``SIGTTIN`` or ``SIGTTOU`` reaching a process of an orphaned process group is
+discarded (tests/kernel_facts/proc_stop.c).
 """
 from __future__ import annotations
 
