@@ -540,6 +540,33 @@ static void own_ids(int64_t *pid, int64_t *tid)
 /* A POSIX message queue of its own: made (one message of 16 bytes, so that a run's
  * queues stay far below RLIMIT_MSGQUEUE) and unlinked at once, so no name outlives
  * the call; the queue goes with its last fd. Returns the fd, or -1 with errno. */
+/* ------------------------------------------------------------------ cgroups */
+/* Move the calling thread's process into the group `name` below the run's group
+ * (`dir`), making it first if need be, with this process's own credentials; no
+ * `dir`: fail as forklab failed to make the run's group (errno `err`). */
+static long op_cgroup(int dir, const char *name, int err)
+{
+    if (dir < 0) {
+        errno = err;
+        return -1;
+    }
+    char procs[96];
+    if (snprintf(procs, sizeof procs, "%s/cgroup.procs", name) >= (int)sizeof procs) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
+        return -1;
+    int fd = openat(dir, procs, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    long ret = write(fd, "0", 1) < 0 ? -1 : 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return ret;
+}
+
 static int op_mq_open(const char *name)
 {
     struct mq_attr attr = {.mq_maxmsg = 1, .mq_msgsize = 16};
@@ -1653,6 +1680,9 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         break;
     case FL_OP_MQ_OPEN:
         r.v[FL_V_RESULT] = op_mq_open(data);
+        break;
+    case FL_OP_CGROUP:
+        r.v[FL_V_RESULT] = op_cgroup(fd, data, (int)c->a[0]);
         break;
     case FL_OP_MEMFD:
         r.v[FL_V_RESULT] = memfd_create(data, (unsigned)c->a[0]);

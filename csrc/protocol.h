@@ -204,6 +204,10 @@ struct fl_task_attrs {
                              * entry, 0 none (the end, or errno) */
 #define FL_OP_MQ_OPEN 141   /* data: name ("/run-unique-NAME"): a new queue, its name
                              * removed at once */
+/* control groups */
+#define FL_OP_CGROUP 180    /* fd: the run's cgroup v2 group (none: fail with errno a0);
+                             * data: a name: the caller's process moves into that group
+                             * below it, made on first use */
 /* System V shared memory */
 #define FL_OP_SHMAT 150     /* a0 addr a1 len a2 shmat flags (SHM_RDONLY, SHM_EXEC) a3 madvise
                              * a4 shmget flags (SHM_NORESERVE): a new IPC_PRIVATE segment,

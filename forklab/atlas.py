@@ -178,6 +178,8 @@ ATTRIBUTES = (
               "parent: chdir sub", "{p}.cwd", "{p}: chdir other"),
     Attribute("umask", "the file mode creation mask", "fork(2), clone(2), umask(2)",
               "parent: umask 027", "{p}.umask", "{p}: umask 077"),
+    Attribute("cgroup", "the control group (cgroup v2)", "cgroups(7), clone(2), execve(2)",
+              "parent: cgroup a", "{p}.cgroup", "{p}: cgroup b"),
     Attribute("pdeathsig", "the parent-death signal", "prctl(2), fork(2), execve(2)",
               "parent: pdeathsig SIGUSR2", "{p}.pdeathsig", "{p}: pdeathsig SIGUSR1",
               per_thread=True),

@@ -113,6 +113,7 @@ class ProcessObs:
     session: str | None = None  # the leader of its session, likewise
     cwd: str | None = None  # its working directory, a scratch path ("." the scratch dir)
     umask: str | None = None  # as /proc/PID/status shows it: "0022"
+    cgroup: str | None = None  # its control group: "" forklab's, else the run's group's name
     pdeathsig: str | None = None  # the main thread's parent-death signal
     spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
     nice: int | None = None  # of the main thread, as every scheduling and prctl value

@@ -101,6 +101,13 @@ def model_rows() -> dict[str, dict[str, str | None]]:
     ("umask", "fork", "copied", "umask(2): \"A child process created via fork(2) inherits its "
                                 "parent's umask.\""),
     ("umask", "exec", "kept", "umask(2): \"The umask is left unchanged by execve(2).\""),
+    ("cgroup", "fork", "copied", "cgroups(7): \"A child process created via fork(2) inherits "
+                                 "its parent's cgroup memberships.\""),
+    ("cgroup", "exec", "kept", "cgroups(7): \"A process's cgroup memberships are preserved "
+                               "across execve(2).\""),
+    ("cgroup", "pthread_create", "shared", "cgroups(7), cgroups v2: \"No thread-granularity "
+                                           "control: all of the threads of a process must be "
+                                           "in the same cgroup.\""),
     ("umask", "clone-fs", "shared", "clone(2): the shared filesystem information \"includes "
                                     "the root of the filesystem, the current working "
                                     "directory, and the umask\""),

@@ -21,7 +21,7 @@ import os
 import platform
 
 import pytest
-from kernel_facts.harness import expect, facts
+from kernel_facts.harness import expect, facts, run_fact
 
 ZERO = "0000000000000000"
 SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE, SIGTERM, SIGCHLD = 1, 10, 12, 13, 15, 17
@@ -1097,3 +1097,33 @@ def test_creds_unprivileged():
         "unpriv.capdrop": 0,
         "unpriv.bounding": 1,
     })
+
+
+def test_control_groups():
+    """cgroups(7): "A child process created via fork(2) inherits its parent's cgroup
+    memberships. A process's cgroup memberships are preserved across execve(2)";
+    "writing the value 0 to a cgroup.procs file causes the writing process to be moved
+    to the corresponding cgroup"; clone(2) CLONE_INTO_CGROUP: "spawn the child process
+    into a different version 2 cgroup than its parent". Seen here besides: a thread's
+    write moves its whole process, and a group whose only process has exited but is not
+    reaped may be removed (a zombie holds no group)."""
+    got = facts("proc_cgroup")
+    if got.get("mkdir") != "0":
+        pytest.skip(f"no cgroup v2 group this user may make groups in (mkdir {got})")
+    expect(got, {
+        "fork_child": "b", "parent_after_child_moved": "a", "vfork_child": "a",
+        "spawn_child": "a", "exec_kept": "a", "clone3_child": "a", "clone_into": "b",
+        "thread_move": 0, "after_thread_moved": "b", "rmdir_with_zombie": 0,
+    })
+
+
+def test_control_groups_need_write_access():
+    """mkdir(2): "EACCES: The parent directory does not allow write permission to the
+    process": a user other than root may not make a group below root's."""
+    if os.geteuid() != 0:
+        pytest.skip("the program runs as nobody from root: it must start as root")
+    got = run_fact("proc_cgroup", runner=("setpriv", "--reuid=65534", "--regid=65534",
+                                          "--clear-groups"))
+    if got.get("mkdir") == "-2":
+        pytest.skip("no cgroup v2 hierarchy is mounted")
+    assert got == {"mkdir": "-13"}  # -EACCES

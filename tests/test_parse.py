@@ -251,6 +251,7 @@ FORMS = [
     ("parent: chdir sub/dir", "chdir", {"path": "sub/dir"}),
     ("parent: umask 027", "umask", {"mask": 0o27}),
     ("parent: umask 0", "umask", {"mask": 0}),
+    ("parent: cgroup batch-1", "cgroup", {"name": "batch-1"}),
     ("parent: setpgid child parent", "setpgid", {"target": "child", "group": "parent"}),
     ("parent: setsid", "setsid", {}),
     ('parent: setenv FL_X "a b"', "setenv", {"variable": "FL_X", "value": "a b"}),

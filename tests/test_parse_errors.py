@@ -306,6 +306,8 @@ LINE_ERRORS = [
     ("parent: chdir ../up", "../up", "'..'"),
     ("parent: umask 0999", "0999", "1 to 4 octal digits"),
     ("parent: umask 1000", "1000", "at most 0777"),
+    ("parent: cgroup ../up", "../up", "not a path"),
+    ("parent: cgroup", None, "a control group's name"),
     ("parent: setpgid child", None, "the process whose group it joins"),
     ("parent: setpgid child heap", "heap", "'heap' is a mapping"),
     ("parent: setsid now", "now", "unexpected 'now' (usage: P: setsid)"),

@@ -10,6 +10,7 @@ and reads the World. The mechanics (channels, settling, cleanup) are in
 from __future__ import annotations
 
 import ctypes
+import errno as errno_mod
 import fcntl
 import functools
 import os
@@ -28,6 +29,7 @@ from errno import EBADF
 from types import TracebackType
 from typing import Any, Self
 
+from forklab import hostcgroup
 from forklab.backend import Capabilities
 from forklab.layout import REGION_END
 from forklab.observe import UNAVAILABLE, MappingObs, ProcessObs, ThreadObs, World, alarm_seconds
@@ -604,12 +606,16 @@ class RealRun:
             self._kpf = -1
         self.scratch = scratch.make_dir("run", scratch_parent)
         self.driver: Driver | None = None
-        self._finalizer = weakref.finalize(self, _cleanup, None, self.scratch, self._kpf)
+        self._own_cgroup: str | None = None  # forklab's, as /proc/PID/cgroup names it
+        self.cgroups: list[str] = []  # the run's control groups, made on first use; the
+        # first is the run's own, below forklab's, and the others' parent
+        self._finalizer = weakref.finalize(self, _cleanup, None, self.scratch, self._kpf,
+                                           self.cgroups)
         try:
             self.driver = Driver(self.scratch, timeout, cancel, fd_floor(scenario))
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _cleanup, self.driver, self.scratch,
-                                               self._kpf)
+                                               self._kpf, self.cgroups)
             self.driver.clock_on()
             try:
                 self.driver.start_first(scenario.first)
@@ -870,7 +876,8 @@ class RealRun:
             leader=self._name_of(int(status["Tgid"])) if "Tgid" in status else None,
             pgrp=self._name_of(st.pgrp) if st is not None else None,
             session=self._name_of(st.session) if st is not None else None,
-            cwd=self._cwd(proc), umask=status.get("Umask"), pdeathsig=pdeath.get(proc.pid),
+            cwd=self._cwd(proc), umask=status.get("Umask"), cgroup=self._cgroup(proc.pid),
+            pdeathsig=pdeath.get(proc.pid),
             spawn_us=proc.spawn_us, mappings=mappings,
             thread_obs={name: self._thread_obs(proc, task, status, pdeath)
                         for name, task in proc.threads.items() if not task.gone},
@@ -1521,6 +1528,53 @@ class RealRun:
         self._call(task, op, lib.FL_OP_CHDIR, (int(absolute),),
                    b"" if absolute else op.path.encode())
 
+    @HANDLERS.handles(ops.Cgroup)
+    def _v_cgroup(self, task: Task, op: ops.Cgroup) -> None:
+        """The probe makes the group (once) and writes to its cgroup.procs, with its own
+        credentials, below the run's group, which forklab makes on first use and the
+        guard removes should forklab die (docs/scenario-language.md, "Identity")."""
+        refused = self._cgroup_base()
+        if refused is not None:
+            self._call(task, op, lib.FL_OP_CGROUP, (getattr(errno_mod, refused),),
+                       op.name.encode())
+            return
+        group = os.path.join(self.cgroups[0], op.name)
+        if group not in self.cgroups:
+            self.cgroups.append(group)
+        base = os.open(self.cgroups[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._call(task, op, lib.FL_OP_CGROUP, (0,), op.name.encode(), base)
+        finally:
+            os.close(base)
+
+    def _cgroup_base(self) -> str | None:
+        """Make the run's own control group if need be; the errno that refused it."""
+        if self.cgroups:
+            return None
+        own, refused = hostcgroup.own_group()
+        if refused is not None or own is None:
+            return refused or "ENOENT"
+        base = os.path.join(own, f"forklab-{os.path.basename(self.scratch)}")
+        try:
+            os.mkdir(base, 0o755)
+        except OSError as err:
+            return errno_name(err.errno or 0) or "EACCES"
+        self.cgroups.append(base)
+        assert self.driver is not None and self.driver.guard is not None
+        self.driver.guard.hold_dir(self.driver.guard_key, base)
+        return None
+
+    def _cgroup(self, pid: int) -> str | None:
+        """A process's control group: "" forklab's, else the name of one of the run's."""
+        path = hostcgroup.group_of(pid)
+        if self._own_cgroup is None:
+            self._own_cgroup = hostcgroup.group_of("self") or "/"
+        if path is None or path == self._own_cgroup:
+            return None if path is None else ""
+        runs = self._own_cgroup.rstrip("/") + "/" + os.path.basename(self.cgroups[0]) + "/" \
+            if self.cgroups else None
+        return path[len(runs):] if runs and path.startswith(runs) else path
+
     @HANDLERS.handles(ops.Umask)
     def _v_umask(self, task: Task, op: ops.Umask) -> None:
         self._call(task, op, lib.FL_OP_UMASK, (op.mask,))
@@ -1891,13 +1945,18 @@ def _stdout_buffered(proc: Proc, fl_state: Any) -> int | None:
     return int.from_bytes(ptr, "little") - int.from_bytes(base, "little")
 
 
-def _cleanup(driver: Driver | None, directory: str, kpf: int) -> None:
+def _cleanup(driver: Driver | None, directory: str, kpf: int, cgroups: list[str]) -> None:
     """Everything a run leaves behind, gone (also run by the finalizer at exit): its
-    processes, its scratch directory and its shared-memory objects."""
+    processes, its scratch directory, its control groups and its shared-memory objects."""
     try:
         if driver is not None:
             driver.close()
     finally:
+        for group in reversed(cgroups):  # the run's own group last; an ended process
+            try:  # (a zombie too) holds none
+                os.rmdir(group)
+            except OSError:
+                pass
         if kpf >= 0:
             try:
                 os.close(kpf)

@@ -209,6 +209,15 @@ class Chdir(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Cgroup(Op):
+    """Writing to cgroup.procs: the caller's whole process moves into the run's control
+    group ``name`` (made on first use, below the group forklab runs in)."""
+
+    verb = "cgroup"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Umask(Op):
     verb = "umask"
     mask: int  # the new mask, 0 to 0o777

@@ -951,6 +951,11 @@ class _Line:
                                      f"(like 022 or 077), got '{text}'")
         return {"mask": int(text, 8)}
 
+    @RULES.handles(ops.Cgroup)
+    def v_cgroup(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a control group's name")
+        return {"name": self.object_name(args[0])}
+
     @RULES.handles(ops.Setpgid)
     def v_setpgid(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 2, 2, "a process and the process whose group it joins (itself: a "

@@ -78,6 +78,7 @@ _ALL = (
     Verb(ops.ThreadExit, "P/T: exit", _PROCESSES),
     Verb(ops.Chdir, "P: chdir PATH", _IDENTITY),
     Verb(ops.Umask, "P: umask MODE", _IDENTITY),
+    Verb(ops.Cgroup, "P[/T]: cgroup NAME", _IDENTITY),
     Verb(ops.Setpgid, "P: setpgid C Q", _IDENTITY),
     Verb(ops.Setsid, "P: setsid", _IDENTITY),
     Verb(ops.Setrlimit, "P: setrlimit nofile|nproc|core|stack|as|memlock SOFT [HARD]",

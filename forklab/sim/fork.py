@@ -77,7 +77,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
                     copy_files(k, parent, flags, files), copy_sighand(parent, flags, sighand),
                     {MAIN: task}, copy_fs(parent, flags, fs), parent=parent.name,
                     parent_thread=thread.name, sibling=next(k._order), pgrp=parent.pgrp,
-                    session=parent.session, pid_ns=ns.of("pid"),
+                    session=parent.session, pid_ns=ns.of("pid"), cgroup=parent.cgroup,
                     rlimits=dict(parent.rlimits))
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
     k.processes[name] = child

@@ -26,6 +26,7 @@ from forklab.scenario.ops import Op
 from forklab.scenario.placement import Placement
 from forklab.sim import (
     altstack,
+    cgroups,
     cost,
     creds,
     dirstreams,
@@ -71,7 +72,7 @@ __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
          namespaces, dirstreams, identity, rlimits,
-         sched_prctl, creds, timers, altstack, filelocks, exit_handlers)
+         sched_prctl, creds, timers, altstack, filelocks, exit_handlers, cgroups)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 

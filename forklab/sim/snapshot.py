@@ -192,7 +192,7 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         sig_pending=frozenset(main.pending | proc.shared_pending),
         sig_received=dict(proc.mm.user.received) if proc.mm is not None else {},
         leader=proc.name, pgrp=proc.pgrp, session=proc.session or None, cwd=proc.fs.cwd,
-        umask=f"{proc.fs.umask:04o}",
+        umask=f"{proc.fs.umask:04o}", cgroup=proc.cgroup,
         pdeathsig=main.pdeathsig if proc.mm is not None else None, spawn_us=proc.spawn_us,
         mappings=mappings,
         **_probe_attributes(proc, kernel),

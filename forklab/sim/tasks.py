@@ -120,6 +120,7 @@ class Process:
     pgrp: str = ""  # its process group: its leader's name (the first process leads one)
     session: str = ""  # its session: "" forklab's, else its leader's name
     pid_ns: int = 0  # its PID namespace, for life (namespaces.INITIAL: forklab's)
+    cgroup: str = ""  # its control group: "" forklab's, else a group the run made (cgroups)
     execed: bool = False  # it has run execve since it was made (setpgid by its parent: EACCES)
     rlimits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     # resource -> (soft, hard), None unlimited (:mod:`forklab.sim.rlimits`)

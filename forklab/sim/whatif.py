@@ -48,7 +48,7 @@ def op_pidfd_empty(k: Kernel, proc: Process, thread: Thread, op: ops.PidfdEmpty)
     """A blank process: no memory, no fds, default signals, not yet running."""
     blank = Process(op.binds[0], 0, None, FdTable(), SigHand(),
                     {MAIN: fork.new_thread(k, MAIN)}, proc.fs.copy(), parent=proc.name,
-                    rlimits=dict(proc.rlimits))
+                    rlimits=dict(proc.rlimits), cgroup=proc.cgroup)
     k.blanks[op.binds[0]] = blank
     number = proc.files.lowest_free(fd_limit(proc))
     if number is not None:

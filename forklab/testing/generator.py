@@ -577,6 +577,7 @@ GUARDS: dict[str, Guard] = {
     "sleep": lambda g, v, a: not sim_view.timed_programs(g.kernel),
     "chdir": lambda g, v, a: True,
     "umask": lambda g, v, a: True,
+    "cgroup": lambda g, v, a: True,
     "setpgid": lambda g, v, a: True,
     "setsid": lambda g, v, a: True,
     "setenv": lambda g, v, a: True,
@@ -1086,12 +1087,17 @@ def r_sleep(g: Generator, draw: Choices, a: Actor) -> None:
 CHDIR_PATHS = ("sub", "a.txt", "missing", "/dev/null", "sub/x")  # a directory once a file
 # in it exists; the others: ENOTDIR, ENOENT
 UMASKS = ("022", "077", "0", "027")
+CGROUPS = ("a", "b")  # the run's control groups a generated scenario moves processes into
 
 
 def r_chdir(g: Generator, draw: Choices, a: Actor) -> None:
     dirs = sorted({path.rpartition("/")[0] for _, path in g.mappings.values()
                    if path and "/" in path})
     g.apply(f"{a.text}: chdir {pick(draw, list(CHDIR_PATHS) + dirs)}")
+
+
+def r_cgroup(g: Generator, draw: Choices, a: Actor) -> None:
+    g.apply(f"{a.text}: cgroup {pick(draw, CGROUPS)}")
 
 
 def r_umask(g: Generator, draw: Choices, a: Actor) -> None:
@@ -1260,7 +1266,8 @@ RULES: dict[str, Rule] = {
     "atfork": r_atfork, "malloc": r_malloc,
     "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
-    "chdir": r_chdir, "umask": r_umask, "setpgid": r_setpgid, "setsid": r_setsid,
+    "chdir": r_chdir, "umask": r_umask, "cgroup": r_cgroup, "setpgid": r_setpgid,
+    "setsid": r_setsid,
     "setenv": r_setenv, "unsetenv": r_unsetenv, "pdeathsig": r_pdeathsig,
     "setrlimit": r_setrlimit,
     "nice": r_nice, "sched": r_sched, "affinity": r_affinity, "comm": r_comm,

@@ -27,6 +27,7 @@ FILES = sorted((HERE / "scenarios").glob("*.toml")) + catalog()
 ROOT_ONLY = {
     "dumpable": "a process that is not dumpable can be read only by root (docs/commands.md)",
     "namespaces": "its steps make UTS, mount, IPC and network namespaces: CAP_SYS_ADMIN",
+    "cgroups": "its control groups are made below forklab's own, which only root may write",
 }
 """Scenarios whose steps only root can run, with why; another user's run skips them."""
 

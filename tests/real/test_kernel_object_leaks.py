@@ -2,7 +2,7 @@
 forklab is killed: no process of the machine is left in a namespace the run made
 (forklab's guard kills every process of the run, and a namespace lives only as long
 as something is in it), no message queue keeps a name, and no System V shared memory
-segment outlives its last attachment."""
+segment outlives its last attachment, and no control group outlives its run."""
 from __future__ import annotations
 
 import ctypes
@@ -20,6 +20,7 @@ import pytest
 from scenario_text import scenario_text
 
 import forklab
+from forklab import hostcgroup
 from forklab.real import scratch
 from forklab.real.backend import RealBackend
 from forklab.real.driver import guard_path
@@ -188,3 +189,64 @@ def test_a_forklab_killed_midway_leaves_no_sysv_segment(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=20)
     assert _gone(made)
+
+
+CGROUP_SCRIPT = """
+parent: cgroup a
+parent: fork -> child
+child: cgroup b
+parent: sleep 10s
+"""
+
+CGROUP_RUN = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    from scenario_text import scenario_text
+    from forklab.real.backend import RealBackend
+    from forklab.scenario.parse import parse_text
+    scenario = parse_text(scenario_text({script!r}))
+    run = RealBackend(scratch_parent={scratch!r}).start(scenario)
+    ops = scenario.steps[0].ops
+    for op in ops[:-1]:
+        run.apply(op)
+    print(json.dumps(run.cgroups), flush=True)
+    run.apply(ops[-1])
+""")
+
+
+def _may_make_cgroups() -> None:
+    if hostcgroup.own_group()[1] is not None:
+        pytest.skip("this user may make no control group below its own (root only)")
+
+
+@pytest.mark.forklab_real
+def test_a_runs_control_groups_go_with_it(tmp_path: Path) -> None:
+    _may_make_cgroups()
+    scenario = parse_text(scenario_text(CGROUP_SCRIPT))
+    with RealBackend(scratch_parent=str(tmp_path)).start(scenario) as run:
+        for op in scenario.steps[0].ops[:-1]:
+            run.apply(op)
+        made = list(run.cgroups)
+        assert len(made) == 3 and all(os.path.isdir(group) for group in made)
+    assert not any(os.path.exists(group) for group in made)
+
+
+@pytest.mark.forklab_real
+def test_a_forklab_killed_midway_leaves_no_control_group(tmp_path: Path) -> None:
+    _may_make_cgroups()
+    guard(guard_path())
+    code = CGROUP_RUN.format(tests=str(TESTS), script=CGROUP_SCRIPT, scratch=str(tmp_path))
+    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert line, proc.stderr.read() if proc.stderr else ""
+    made = json.loads(line)
+    assert len(made) == 3 and all(os.path.isdir(group) for group in made)
+    time.sleep(0.2)  # in `sleep 10s`
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=20)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(os.path.exists(group) for group in made):
+        time.sleep(0.05)
+    assert not any(os.path.exists(group) for group in made)
