@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from forklab import hostcgroup
 from forklab.scenario import ops
-from forklab.sim import creds
+from forklab.sim.namespaces import INITIAL
 from forklab.sim.syscall import HANDLERS, set_errno
 
 if TYPE_CHECKING:
@@ -38,4 +38,6 @@ def op_cgroup(k: Kernel, proc: Process, thread: Thread, op: ops.Cgroup) -> None:
 
 
 def _may_write(thread: Thread) -> bool:
-    return thread.creds.uids[1] == 0 or creds.capable(thread, "CAP_DAC_OVERRIDE")
+    creds = thread.creds
+    return creds.uids[1] == 0 or (creds.capable("CAP_DAC_OVERRIDE")
+                                  and thread.ns.of("user") == INITIAL)

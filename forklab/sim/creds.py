@@ -125,12 +125,6 @@ def on_exec(k: Kernel, thread: Thread) -> int:
     return exec_dumpable(old, thread.creds, k.machine.suid_dumpable)
 
 
-def capable(thread: Thread, capability: str) -> bool:
-    """The kernel's ``capable()``: the capability in effect and counted in the first user
-    namespace; a namespace the run made gives its maker every capability there alone."""
-    return thread.creds.capable(capability) and thread.ns.of("user") == INITIAL
-
-
 def _setxid(k: Kernel, proc: Process, thread: Thread, capability: str,
             allowed: bool) -> bool:
     """Whether the call may go on (else EPERM): privileged, or only ids it has."""
