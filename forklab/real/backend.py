@@ -960,10 +960,13 @@ class RealRun:
         return child.name if child is not None else None
 
     def _state(self, proc: Proc) -> str:
-        if proc.suspended:
-            return "suspended"
+        # stopped first: a main thread released from vfork that met a stop signal on
+        # its way out stops before the probe can say vfork returned (its waits in vfork
+        # are killable, never stopped)
         if _stopped(proc):
             return "stopped"
+        if proc.suspended:
+            return "suspended"
         main = proc.main
         if main is not None and main.flight is not None and main.flight.blocked:
             return "blocked"
