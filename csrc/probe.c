@@ -555,8 +555,12 @@ static long op_cgroup(int dir, const char *name, int err)
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
-        return -1;
+    int before = errno; /* a group made before is no failure of the call: keep errno */
+    if (mkdirat(dir, name, 0755) < 0) {
+        if (errno != EEXIST)
+            return -1;
+        errno = before;
+    }
     int fd = openat(dir, procs, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
