@@ -255,6 +255,7 @@ static void run_atexit_handler(void)
 struct task {
     int ch;      /* this task's channel */
     int is_main; /* a process's only or main thread (not a `thread`) */
+    int second_fd; /* a second fd the command carried (clone's cgroup), or -1 */
     sigjmp_buf top; /* the start of its loop, where a child with its own copy of
                      * the memory begins again (see restart_as_child) */
 };
@@ -299,9 +300,9 @@ static int rt_lift(int fd)
     return high;
 }
 
-/* One command; *fd gets the fd it carried (lifted), or -1. Returns the
- * message length, 0 on EOF, -errno on failure. */
-static long rt_recv(int ch, void *buf, size_t cap, int *fd)
+/* One command; *fd and *second get the fds it carried (lifted), or -1. Returns
+ * the message length, 0 on EOF, -errno on failure. */
+static long rt_recv(int ch, void *buf, size_t cap, int *fd, int *second)
 {
     union {
         char space[CMSG_SPACE(sizeof(int) * 4)];
@@ -310,7 +311,7 @@ static long rt_recv(int ch, void *buf, size_t cap, int *fd)
     struct iovec iov = {buf, cap};
     struct msghdr mh;
     long n;
-    *fd = -1;
+    *fd = *second = -1;
     for (;;) {
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = &iov;
@@ -332,9 +333,20 @@ static long rt_recv(int ch, void *buf, size_t cap, int *fd)
         for (int i = 0; i < count && i < 4; i++) {
             if (*fd == -1)
                 *fd = rt_lift(fds[i]);
+            else if (*second == -1)
+                *second = rt_lift(fds[i]);
             else
                 rt_close(fds[i]);
         }
+    }
+    if (*second < -1 || (*second >= 0 && *fd < -1)) { /* see below */
+        if (*second >= 0)
+            rt_close(*second);
+        if (*fd >= 0)
+            rt_close(*fd);
+        long err = *second < -1 ? *second : *fd;
+        *fd = *second = -1;
+        return err;
     }
     if (mh.msg_flags & MSG_CTRUNC) /* no fd slot was free to receive it in */
         return -EMFILE;
@@ -679,7 +691,7 @@ static void child_begin(struct task *t, int origin, int64_t spawn_ns, int64_t to
 static __attribute__((noreturn)) void child_start(int ch, int origin, int64_t spawn_ns,
                                                   int64_t token, int shares_files)
 {
-    struct task t = {.ch = ch, .is_main = 1};
+    struct task t = {.ch = ch, .is_main = 1, .second_fd = -1};
     child_begin(&t, origin, spawn_ns, token, shares_files);
     task_loop(&t);
 }
@@ -970,19 +982,27 @@ struct clone_ctx {
     int64_t t0;
     int64_t token;
     struct task *copied; /* the caller's task, when the child has a copy of its memory */
+    int cgroup_fd;       /* CLONE_INTO_CGROUP's group, or -1: the caller closes its own */
 };
 
 static int clone_child(void *arg)
 {
     struct clone_ctx c = *(struct clone_ctx *)arg;
     int64_t spawn_ns = c.is_vfork ? now_ns() - c.t0 : 0;
+    if (c.cgroup_fd >= 0 && !c.shares_files)
+        rt_close(c.cgroup_fd);
     if (c.copied)
         restart_as_child(c.copied, c.ch, FL_O_CLONE, spawn_ns, c.token, c.shares_files);
     child_start(c.ch, FL_O_CLONE, spawn_ns, c.token, c.shares_files);
 }
 
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL /* Linux 5.7 */
+#endif
+
 struct fl_clone_args {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    uint64_t set_tid, set_tid_size, cgroup; /* CLONE_ARGS_SIZE_VER2: CLONE_INTO_CGROUP */
 };
 
 #if defined(__x86_64__)
@@ -1023,7 +1043,7 @@ __asm__(".text\n"
 /* ------------------------------------------------------------------ threads */
 static void *thread_main(void *arg)
 {
-    struct task t = {(int)(intptr_t)arg, 0};
+    struct task t = {(int)(intptr_t)arg, 0, -1};
     add_tid_word();
     send_hello(&t, FL_O_THREAD, 0, 0);
     task_loop(&t);
@@ -1093,7 +1113,7 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
     struct clone_ctx local = {fd, (flags & CLONE_FILES) != 0, (flags & CLONE_VFORK) != 0, 0,
-                              c->a[0], (flags & CLONE_VM) ? NULL : t};
+                              c->a[0], (flags & CLONE_VM) ? NULL : t, -1};
     struct clone_ctx *ctx = &local;
     if (flags & CLONE_VM) {
         /* A stack of its own, and the context on it: the parent's frame may be
@@ -1114,7 +1134,11 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
         args.stack_size = FL_STACK_SIZE - 256;
     }
     ctx->t0 = now_ns();
-    long ret = fl_clone3(&args, 64, clone_child, ctx);
+    if (flags & CLONE_INTO_CGROUP) {
+        args.cgroup = (uint64_t)t->second_fd;
+        ctx->cgroup_fd = t->second_fd;
+    }
+    long ret = fl_clone3(&args, sizeof args, clone_child, ctx);
     int64_t t1 = now_ns();
     if (ret > 0 && !(flags & CLONE_VM))
         rewrite_tid_words();
@@ -1952,7 +1976,7 @@ static __attribute__((noreturn)) void task_loop(struct task *t)
     }
     for (;;) {
         int fd;
-        long n = rt_recv(t->ch, &m, sizeof m - 1, &fd);
+        long n = rt_recv(t->ch, &m, sizeof m - 1, &fd, &t->second_fd);
         if (n == -EMFILE || n == -ENFILE) {
             struct rlimit lim;
             SYS4(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &lim);
@@ -1972,11 +1996,18 @@ static __attribute__((noreturn)) void task_loop(struct task *t)
         if (n < (long)sizeof m.h || m.h.len != (uint32_t)(n - (long)sizeof m.h)) {
             if (fd >= 0)
                 rt_close(fd);
+            if (t->second_fd >= 0)
+                rt_close(t->second_fd);
+            t->second_fd = -1;
             reply_fail(t->ch, "malformed command");
             continue;
         }
         m.data[m.h.len] = 0;
         run_op(t, &m.h, m.data, m.h.len, fd);
+        if (t->second_fd >= 0) {
+            rt_close(t->second_fd);
+            t->second_fd = -1;
+        }
     }
 }
 
@@ -2097,7 +2128,7 @@ int main(int argc, char **argv)
     fl_state.environ_addr = (uint64_t)(uintptr_t)&environ;
     drop_forklab_variables(); /* the scenario's environment starts empty */
 
-    struct task t = {ch, 1};
+    struct task t = {ch, 1, -1};
     errno = 0; /* a fresh image: errno starts at 0 */
     send_hello(&t, FL_O_IMAGE, 0, token ? atoll(token) : 0);
     task_loop(&t);

@@ -1,6 +1,8 @@
 """The scenario parser accepts every form docs/scenario-language.md writes, and builds the right Ops."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from forklab.scenario.model import (
@@ -161,6 +163,8 @@ FORMS = [
     ("parent: clone vm, vfork, files, sighand, pidfd, clear_sighand -> c", "clone",
      {"flags": frozenset({"vm", "vfork", "files", "sighand", "pidfd", "clear_sighand"})}),
     ("parent: clone vm,vfork -> c", "clone", {"flags": frozenset({"vm", "vfork"})}),
+    ("parent: clone vm into=batch -> c", "clone", {"flags": frozenset({"vm"}),
+                                                   "cgroup": "batch"}),
     ("parent: clone fs -> c", "clone", {"flags": frozenset({"fs"})}),
     ("parent: spawn probe -> c", "spawn", {"program": P, "actions": ()}),
     ("parent: spawn /bin/sleep 1 close=3 dup2=w:1 open=4:data.txt closefrom=5 chdir=sub "
@@ -336,9 +340,15 @@ FORMS = [
 
 @pytest.mark.parametrize("line,verb,args", FORMS, ids=[f[0] for f in FORMS])
 def test_every_form_of_section_3(line: str, verb: str, args: dict) -> None:
+    """Each argument the form names parsed as shown; an option it leaves out (a field
+    with a default) keeps its default."""
     op = last_op(line)
     assert op.verb == verb
-    assert arguments(op) == args
+    got = arguments(op)
+    defaults = {f.name: f.default for f in dataclasses.fields(op)}
+    assert {name: got[name] for name in args} == args
+    assert {name: value for name, value in got.items() if name not in args} == \
+        {name: defaults[name] for name in got if name not in args}
     assert op.text == line
 
 

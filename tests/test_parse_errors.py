@@ -273,6 +273,7 @@ LINE_ERRORS = [
     ("parent: clone -> c", " ->", "clone: expected FLAGS"),
     ("parent: clone vm,thread -> c", "thread", "unknown clone flag 'thread'"),
     ("parent: clone vm,vm -> c", "vm ->", "given twice"),
+    ("parent: clone vm into=../x -> c", "../x", "expected into=NAME"),
     ("parent: clone none, vm -> c", "none", "cannot be combined"),
     ("parent: clone vm vfork -> c", "vfork", "expected ','"),
     ("parent: clone vm, -> c", " -> c", "expected a clone flag after ','"),

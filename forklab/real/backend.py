@@ -80,6 +80,7 @@ MADV = {"dontneed": 4, "free": 8, "dontfork": 10, "dofork": 11, "hugepage": 14,
         "nohugepage": 15, "wipeonfork": 18, "keeponfork": 19}
 NAMESPACE_FLAGS = {"pid": 0x20000000, "mnt": 0x20000, "uts": 0x4000000, "ipc": 0x8000000,
                    "net": 0x40000000, "user": 0x10000000}  # CLONE_NEWPID...
+CLONE_INTO_CGROUP = 0x200000000  # clone3 only (Linux 5.7)
 CLONE_FLAGS = {"vm": 0x100, "fs": 0x200, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
                "vfork": 0x4000, "clear_sighand": 0x100000000,
                **{flag: NAMESPACE_FLAGS[kind] for flag, kind in CLONE_NAMESPACE_FLAGS.items()}}
@@ -1173,13 +1174,14 @@ class RealRun:
         self._call(task, op, lib.FL_OP_MUNLOCK, self._span(task, op.range))
 
     # -- verbs: processes -------------------------------------------------------------------------
-    def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...]) -> socket.socket:
+    def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...],
+                           second_fd: int | None = None) -> socket.socket:
         """Send a command that makes a new task, with the new task's end of a fresh
         channel; returns forklab's end."""
         assert self.driver is not None
         ours, theirs = self.driver.channel_pair()
         try:
-            self.driver.send(task, code, args, b"", theirs.fileno())
+            self.driver.send(task, code, args, b"", theirs.fileno(), second_fd)
         except BaseException:
             ours.close()
             raise
@@ -1188,12 +1190,12 @@ class RealRun:
         return ours
 
     def _creating(self, task: Task, op: Op, code: int, args: tuple[int, ...], kind: str,
-                  vfork: bool, shares_memory: bool) -> None:
+                  vfork: bool, shares_memory: bool, second_fd: int | None = None) -> None:
         """fork, vfork and clone: the child gets a channel of its own."""
         assert self.driver is not None
         name = op.binds[0]
         parent = task.proc
-        ours = self._send_with_channel(task, code, args)
+        ours = self._send_with_channel(task, code, args, second_fd)
 
         def done(f: Flight) -> None:
             assert self.driver is not None
@@ -1238,8 +1240,30 @@ class RealRun:
         flags = 0
         for flag in op.flags:
             flags |= CLONE_FLAGS[flag]
-        self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags), "clone",
-                       "vfork" in op.flags, "vm" in op.flags)
+        if op.cgroup is None:
+            self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags), "clone",
+                           "vfork" in op.flags, "vm" in op.flags)
+            return
+        refused = self._cgroup_base()
+        if refused is not None:  # the kernel never sees it: fail as forklab's mkdir did
+            self.names.failed[op.binds[0]] = refused
+            self._call(task, op, lib.FL_OP_CGROUP, (getattr(errno_mod, refused),),
+                       op.cgroup.encode())
+            return
+        group = os.path.join(self.cgroups[0], op.cgroup)
+        try:
+            os.mkdir(group, 0o755)
+        except FileExistsError:
+            pass
+        if group not in self.cgroups:
+            self.cgroups.append(group)
+        fd = os.open(group, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._creating(task, op, lib.FL_OP_CLONE,
+                           (self.driver.token(), flags | CLONE_INTO_CGROUP), "clone",
+                           "vfork" in op.flags, "vm" in op.flags, fd)
+        finally:
+            os.close(fd)
 
     @HANDLERS.handles(ops.Unshare)
     def _v_unshare(self, task: Task, op: ops.Unshare) -> None:

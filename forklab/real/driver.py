@@ -413,7 +413,7 @@ class Driver:
         return secrets.randbits(62) + 1
 
     def send(self, task: Task, op: int, args: tuple[int, ...] = (), data: bytes = b"",
-             fd: int | None = None) -> None:
+             fd: int | None = None, second_fd: int | None = None) -> None:
         if task.sock is None:
             raise DriverError(f"'{task.proc.name}' has no channel")
         if len(data) > lib.FL_MAX_DATA:
@@ -422,10 +422,11 @@ class Driver:
                                           "a": [int(x) for x in args]})
         msg = bytes(ffi.buffer(cmd)) + data
         try:
-            if fd is None:
-                task.sock.send(msg)
+            fds = [f for f in (fd, second_fd) if f is not None]
+            if fds:
+                socket.send_fds(task.sock, [msg], fds)
             else:
-                socket.send_fds(task.sock, [msg], [fd])
+                task.sock.send(msg)
         except (BrokenPipeError, ConnectionResetError, OSError) as err:
             raise DriverError(f"the channel to '{task.proc.name}' is closed ({err})") from err
 

@@ -121,6 +121,7 @@ class Clone(Op):
     verb = "clone"
     flags: frozenset[str]  # of vm, vfork, files, sighand, fs, pidfd, clear_sighand, and the
     # namespace flags newpid, newns, newuts, newipc, newnet, newuser
+    cgroup: str | None = None  # into=NAME: CLONE_INTO_CGROUP, the run's control group NAME
 
 
 @dataclass(frozen=True, kw_only=True)

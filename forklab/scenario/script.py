@@ -150,7 +150,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "mremap": frozenset({"maymove"}),
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
     "close_range": frozenset({"cloexec", "max"}),
-    "clone": frozenset({*CLONE_FLAGS, "none"}),
+    "clone": frozenset({*CLONE_FLAGS, "none", "into=NAME"}),
     "unshare": frozenset(ops.NAMESPACE_KINDS),
     "wait": frozenset({"any", "nohang", "untraced"}),
     "waitid": frozenset({"any", "nowait", "nohang"}),
@@ -839,6 +839,9 @@ class _Line:
 
     @RULES.handles(ops.Clone)
     def v_clone(self, args: list[Token]) -> dict[str, Any]:
+        cgroup = None
+        if args and args[-1].kind == "word" and args[-1].text.startswith("into="):
+            cgroup = self.into(args.pop())
         if not args:
             self.fail(self.tail, f"clone: expected FLAGS, a comma list of "
                                  f"{_quote_list(CLONE_FLAGS)}, or none "
@@ -861,7 +864,16 @@ class _Line:
             self.fail(args[-1].end, "expected a clone flag after ','")
         if "none" in flags and len(flags) > 1:
             self.fail(flags["none"].start, "clone flags 'none' cannot be combined with others")
-        return {"flags": frozenset(f for f in flags if f != "none")}
+        return {"flags": frozenset(f for f in flags if f != "none"), "cgroup": cgroup}
+
+    def into(self, tok: Token) -> str:
+        """``into=NAME``: the run's control group clone's child starts in."""
+        name = tok.text[len("into="):]
+        if not OBJECT_NAME.fullmatch(name):
+            self.fail(tok.start + len("into="), "expected into=NAME, NAME 1-32 lower-case "
+                                                "letters, digits, '_' or '-', got "
+                                                f"'{tok.text}'")
+        return name
 
     @RULES.handles(ops.Unshare)
     def v_unshare(self, args: list[Token]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ _ALL = (
     Verb(ops.Munlock, "P: munlock RANGE", _MEMORY),
     Verb(ops.Fork, "P: fork -> C", _PROCESSES, ("process",)),
     Verb(ops.Vfork, "P[/T]: vfork -> C", _PROCESSES, ("process",)),
-    Verb(ops.Clone, "P: clone FLAGS -> C", _PROCESSES, ("process",)),
+    Verb(ops.Clone, "P: clone FLAGS [into=NAME] -> C", _PROCESSES, ("process",)),
     Verb(ops.Unshare, "P: unshare KIND[,KIND]", _PROCESSES),
     Verb(ops.Spawn, "P: spawn PROG [ARG...] [ACTION...] -> C", _PROCESSES, ("process",)),
     Verb(ops.Exec, "P: exec PROG [ARG...]", _PROCESSES),

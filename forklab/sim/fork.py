@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import altstack, cost, creds, namespaces, sched_prctl
+from forklab.sim import altstack, cgroups, cost, creds, namespaces, sched_prctl
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.libc import UserMemory
@@ -198,9 +198,15 @@ def op_vfork(k: Kernel, proc: Process, thread: Thread, op: ops.Vfork) -> None:
 def op_clone(k: Kernel, proc: Process, thread: Thread, op: ops.Clone) -> None:
     flags = op.flags
     stats = fork_stats(proc)
+    refused = cgroups.refusal(thread) if op.cgroup is not None else None
+    if refused is not None:
+        clone_failed(k, proc, thread, op.binds[0], refused)
+        return
     child = clone(k, proc, thread, op.binds[0], flags)
     if child is not None:
         child.spawn_us = k.spawn_cost("vfork" if "vm" in flags else "fork", stats)
+        if op.cgroup is not None:
+            child.cgroup = op.cgroup
 
 
 @HANDLERS.handles(ops.Thread)

@@ -150,6 +150,8 @@ def op_options(op: ops.Op) -> list[str]:
             out.extend(f"{op.verb}:{flag}" for flag in sorted(value) or ["none"])
         elif key == "actions":
             out.extend(f"{op.verb}:{action.kind}=" for action in value)
+        elif key == "cgroup" and value is not None:
+            out.append(f"{op.verb}:into=")
     return out
 
 
@@ -744,7 +746,8 @@ model does not follow."""
 def r_clone(g: Generator, draw: Choices, a: Actor) -> None:
     child = g.fresh("k")
     flags = pick(draw, CLONE_SETS)
-    g.apply(f"{a.text}: clone {flags.replace(',', ', ')} -> {child}")
+    into = f" into={pick(draw, CGROUPS)}" if chance(draw, 6) else ""
+    g.apply(f"{a.text}: clone {flags.replace(',', ', ')}{into} -> {child}")
     if "vfork" in flags:
         _end_vfork_child(g, draw, a, child)
 
@@ -1126,7 +1129,12 @@ def r_setenv(g: Generator, draw: Choices, a: Actor) -> None:
 
 
 def r_pdeathsig(g: Generator, draw: Choices, a: Actor) -> None:
-    sig = "none" if chance(draw, 4) else pick(draw, KILL_SIGNALS)
+    """A process's threads name one death signal at most: two, sent to the process at
+    once when its parent dies, race for which thread takes which and which kills."""
+    proc = g.kernel.processes[a.proc.name]
+    own = proc.threads[a.thread] if a.thread else proc.main
+    others = {t.pdeathsig for t in proc.threads.values() if t.pdeathsig and t is not own}
+    sig = "none" if chance(draw, 4) else pick(draw, sorted(others) or KILL_SIGNALS)
     g.apply(f"{a.text}: pdeathsig {sig}")
 
 
