@@ -246,47 +246,37 @@ def _resolved(path: str) -> str:
     return os.path.realpath(path)
 
 
-class Output(threading.Thread):
-    """Drains a pipe the scenario writes into, so that no writer ever blocks; keeps
-    only its start (enough bytes for STDOUT_KEPT characters), as the model does."""
+class Output:
+    """A pipe the scenario writes into (its stdout or stderr), drained whenever the
+    driver looks (each pump, and before it decides all is quiet), so that a writer a
+    full pipe put to sleep is woken before the run is read; keeps only its start
+    (enough bytes for STDOUT_KEPT characters), as the model does. Nothing in a run
+    writes while the driver is not looking: processes run only in the ops it applies
+    and settles (a draining thread per pipe cost each run two threads)."""
 
-    def __init__(self, fd: int, name: str) -> None:
-        super().__init__(name=f"forklab-{name}", daemon=True)
+    def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
         self.fd = fd
         self.data = bytearray()
-        self.lock = threading.Lock()
         self.eof = False
-        self.stopping = False
 
     def drain(self) -> None:
-        with self.lock:
-            while not self.eof:
-                try:
-                    chunk = os.read(self.fd, 1 << 16)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    self.eof = True
-                    return
-                if not chunk:
-                    self.eof = True
-                    return
-                self.data += chunk[:max(0, KEPT_BYTES - len(self.data))]
-
-    def run(self) -> None:
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        while not self.stopping and not self.eof:
+        while not self.eof:
             try:
-                if poller.poll(50):
-                    self.drain()
-            except (OSError, ValueError):
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
                 return
+            except OSError:
+                self.eof = True
+                return
+            if not chunk:
+                self.eof = True
+                return
+            self.data += chunk[:max(0, KEPT_BYTES - len(self.data))]
 
     def unread(self) -> bool:
         """Whether bytes wait in the pipe: a writer blocked on a full pipe is asleep,
-        but the drain is about to wake it."""
+        but the next drain wakes it."""
         try:
             return fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0") != b"\0\0\0\0"
         except OSError:
@@ -294,12 +284,9 @@ class Output(threading.Thread):
 
     def text(self) -> str:
         self.drain()
-        with self.lock:
-            return self.data.decode("utf-8", "replace")[:STDOUT_KEPT]
+        return self.data.decode("utf-8", "replace")[:STDOUT_KEPT]
 
-    def stop(self) -> None:
-        self.stopping = True
-        self.join(timeout=1.0)
+    def close(self) -> None:
         self.drain()
         try:
             os.close(self.fd)
@@ -468,10 +455,8 @@ class Driver:
             theirs.close()
             os.close(out_w)
             os.close(err_w)
-        self.stdout = Output(out_r, "stdout")
-        self.stderr = Output(err_r, "stderr")
-        self.stdout.start()
-        self.stderr.start()
+        self.stdout = Output(out_r)
+        self.stderr = Output(err_r)
         pid = pid_out[0]
         proc = self._register(name, pid, None)
         proc.reaper_is_driver = True
@@ -592,6 +577,9 @@ class Driver:
             fds[sock.fileno()] = ("unclaimed", sock)
         if self.listener is not None and self.tokens:
             fds[self.listener.fileno()] = ("listener", None)
+        for out in (self.stdout, self.stderr):
+            if out is not None and not out.eof:
+                fds[out.fd] = ("output", out)
         return fds
 
     def pump(self, timeout: float) -> bool:
@@ -623,6 +611,8 @@ class Driver:
                     self._read_unclaimed(obj)
             elif kind == "listener":
                 self._accept()
+            elif kind == "output":
+                obj.drain()
         return got
 
     def _recv(self, sock: socket.socket) -> Reply | None:
@@ -939,7 +929,10 @@ class Driver:
         is sampled again.
         """
         timed: list[Proc] = []
-        if any(out is not None and out.unread() for out in (self.stdout, self.stderr)):
+        outputs = [out for out in (self.stdout, self.stderr) if out is not None]
+        for out in outputs:
+            out.drain()
+        if any(out.unread() for out in outputs):
             return False, timed
         for sweep in ("first", "after a stop"):
             timed, stopped = [], False
@@ -1070,7 +1063,7 @@ class Driver:
                 self.guard = None
             for out in (self.stdout, self.stderr):
                 if out is not None:
-                    out.stop()
+                    out.close()
             if self._subreaper:
                 self._subreaper = False
                 _subreaper_release()
