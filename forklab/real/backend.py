@@ -1612,8 +1612,13 @@ class RealRun:
         itself and for a group the target leads), so it names nothing outside the run."""
         target, group = self._proc(op.target, op), self._proc(op.group, op)
         caller = task.proc
-        pid = 0 if target is caller else target.pid
-        pgid = 0 if target is group else group.pid
+
+        def number(proc: Proc) -> int:  # as the caller numbers it (in a PID namespace
+            seen = caller.pid_of(proc)  # the run made, its own); one of no process if
+            return NO_SUCH_CHILD if seen is None else seen  # it has none there
+
+        pid = 0 if target is caller else number(target)
+        pgid = 0 if target is group else number(group)
         self._call(task, op, lib.FL_OP_SETPGID, (pid, pgid))
 
     @HANDLERS.handles(ops.Setsid)

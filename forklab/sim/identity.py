@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import fdops
+from forklab.sim import fdops, namespaces
 from forklab.sim.syscall import HANDLERS, set_errno
 
 if TYPE_CHECKING:
@@ -62,6 +62,13 @@ def _group_exists(k: Kernel, leader: str, session: str) -> bool:
                for p in k.processes.values())
 
 
+def _names(k: Kernel, caller: Process, leader: str) -> bool:
+    """Whether the caller can name the group's id, its leader's pid: a process of a PID
+    namespace above the caller's has no number in it (setpgid finds no such group)."""
+    process = k.processes.get(leader)
+    return process is not None and namespaces.sees(k, caller, process)
+
+
 @HANDLERS.handles(ops.Setpgid)
 def op_setpgid(k: Kernel, proc: Process, thread: Thread, op: ops.Setpgid) -> None:
     target = k.processes.get(op.target)
@@ -78,8 +85,9 @@ def op_setpgid(k: Kernel, proc: Process, thread: Thread, op: ops.Setpgid) -> Non
     if errno is None and target is not None:
         if target.session == target.name:
             errno = "EPERM"  # a session leader stays in its group
-        elif op.group != op.target and not _group_exists(k, op.group, proc.session):
-            errno = "EPERM"
+        elif op.group != op.target and (not _group_exists(k, op.group, proc.session)
+                                        or not _names(k, proc, op.group)):
+            errno = "EPERM"  # no such group in the session, or none the caller can name
         else:
             target.pgrp = op.group
             return

@@ -28,6 +28,7 @@ ROOT_ONLY = {
     "dumpable": "a process that is not dumpable can be read only by root (docs/commands.md)",
     "namespaces": "its steps make UTS, mount, IPC and network namespaces: CAP_SYS_ADMIN",
     "cgroups": "its control groups are made below forklab's own, which only root may write",
+    "setpgid-pid-namespace": "a PID namespace needs CAP_SYS_ADMIN",
 }
 """Scenarios whose steps only root can run, with why; another user's run skips them."""
 
