@@ -32,3 +32,17 @@ def test_what_the_fd_calls_do_to_a_queue():
         "pread.length": 60, "pread.past_end": 0,
         "write": "EINVAL", "pwrite": "EINVAL", "ftruncate": 0, "mmap": "ENODEV",
     })
+
+
+def test_no_queue_in_an_ipc_namespace_of_an_unmapped_user_namespace():
+    expect(facts("proc_mq_userns"), {
+        # the IPC namespace's mqueue file system belongs to its owning user namespace;
+        # the VFS makes no inode whose owner is unmapped there (may_create: EOVERFLOW)
+        "user_then_ipc": "EOVERFLOW", "user_and_ipc": "EOVERFLOW",
+        # credentials(7): an unmapped uid cannot be set either
+        "user_then_ipc.setresuid": "EINVAL",
+        # the initial IPC namespace's file system maps every id
+        "user_only": 0,
+        # a uid_map written for the caller's ids makes the same call work
+        "mapped": 0,
+    })

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import FdRef
-from forklab.sim import libc_calls, mman, programs, signal_calls
+from forklab.sim import libc_calls, mman, namespaces, programs, signal_calls
 from forklab.sim.files import (
     MAX_FILE_PAGES,
     READ_SIZE,
@@ -197,9 +197,15 @@ _unlinked = itertools.count(1)
 @HANDLERS.handles(ops.MqOpen)
 def op_mq_open(k: Kernel, proc: Process, thread: Thread, op: ops.MqOpen) -> None:
     """mq_open(3) of a new queue (its name removed at once: each call makes its own);
-    the kernel makes its fd close-on-exec, always (tests/kernel_facts/proc_mqueue.c)."""
+    the kernel makes its fd close-on-exec, always (tests/kernel_facts/proc_mqueue.c).
+    It takes the fd first, then creates the inode: EOVERFLOW in a user namespace where
+    the caller's ids have no mapping (tests/kernel_facts/proc_mq_userns.c)."""
     if proc.files.lowest_free(fd_limit(proc)) is None:
         _no_fd(k, proc, thread, op.binds[0])
+        return
+    if not namespaces.ids_mapped_for_ipc(k, thread):
+        set_errno(proc, thread, "EOVERFLOW")
+        k.names.failed[op.binds[0]] = "EOVERFLOW"
         return
     _install_lowest(k, proc, thread, OpenFile(MQueue(), True, True), True, op.binds[0])
 

@@ -19,7 +19,12 @@ Every rule here was settled on the kernel first (tests/kernel_facts/proc_namespa
 - the first process in a new PID namespace is its init (pid 1): an orphan in
   the namespace goes to it, a signal it has no handler for is dropped (even
   SIGKILL, unless sent from outside the namespace), and when it dies every
-  other process in the namespace is killed and no new one can enter (ENOMEM).
+  other process in the namespace is killed and no new one can enter (ENOMEM);
+- a namespace belongs to the user namespace its creator's credentials are in
+  (a new one made by the same call first); an IPC namespace's message queues
+  live in a file system of that user namespace, where nobody's ids are mapped
+  if the run made it (no uid_map is ever written): ``mq_open`` there is
+  EOVERFLOW (tests/kernel_facts/proc_mq_userns.c).
 
 The run's processes start in the namespaces forklab runs in (the "initial"
 ones, id 0); whether they may make more is read from the machine when a run
@@ -101,10 +106,12 @@ class Namespaces:
     users_allowed: bool
     next_id: int = INITIAL + 1
     pid: dict[int, PidNamespace] = field(default_factory=dict)
+    ipc_owner: dict[int, int] = field(default_factory=dict)  # IPC ns -> its user ns
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Namespaces:
         new = copy.copy(self)
         new.pid = {n: replace(p) for n, p in self.pid.items()}
+        new.ipc_owner = dict(self.ipc_owner)
         return new
 
     def first(self) -> Membership:
@@ -144,6 +151,8 @@ def _enter(k: Kernel, ns: Membership, kinds: frozenset[str]) -> Membership:
     """ns with new namespaces of these kinds (pid: as a new process's own)."""
     new = k.namespaces.new_ids(kinds, ns.of("pid"))
     moved = ns.moved(new)
+    if "ipc" in new:  # copy_creds (or unshare's new cred) comes before the nsproxy
+        k.namespaces.ipc_owner[new["ipc"]] = moved.of("user")
     if "pid" in new:
         moved = replace(moved, pid_children=new["pid"])
     if "user" in new:
@@ -200,6 +209,12 @@ def after_exec(thread: Thread) -> None:
     unmapped (not root there), so CAP_SYS_ADMIN is gone."""
     if thread.ns.of("user") != INITIAL:
         thread.ns = replace(thread.ns, admin=False)
+
+
+def ids_mapped_for_ipc(k: Kernel, thread: Thread) -> bool:
+    """Whether thread's ids are mapped in the user namespace that owns its IPC
+    namespace (there its message queues' inodes are made): only in the initial one."""
+    return k.namespaces.ipc_owner.get(thread.ns.of("ipc"), INITIAL) == INITIAL
 
 
 def init_of(k: Kernel, proc: Process) -> str | None:
