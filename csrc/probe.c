@@ -1617,6 +1617,11 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         break;
     }
     case FL_OP_KILL:
+        if (fd < 0) { /* no pidfd: the kernel reaped it before the driver could pin it */
+            errno = ESRCH;
+            r.v[FL_V_RESULT] = -1;
+            break;
+        }
         r.v[FL_V_RESULT] = syscall(SYS_pidfd_send_signal, fd, (int)c->a[0], NULL, 0);
         break;
     case FL_OP_THREAD:

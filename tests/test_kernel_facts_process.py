@@ -705,6 +705,18 @@ def test_exit_orphans():
     })
 
 
+def test_kill_of_a_child_the_kernel_reaped_at_once():
+    expect(facts("proc_autoreap"), {
+        # sigaction(2): with SIGCHLD ignored "children that terminate do not become
+        # zombies"; once released, its pid names nothing: kill(2) "ESRCH The target
+        # process or process group does not exist", and a pidfd taken before too
+        "released.kill": "ESRCH", "released.pidfd_signal": "ESRCH",
+        "released.pidfd_open": "ESRCH",
+        # no status is kept: waitpid has no such child
+        "released.waitpid": "ECHILD",
+    })
+
+
 def test_unlock_before_any_thread_wakes_nobody():
     """glibc's single-threaded shortcut: until pthread_create has run, unlock is a plain
     store, so a CLONE_VM sibling asleep on the mutex sleeps on until a caught signal;

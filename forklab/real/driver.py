@@ -73,6 +73,8 @@ P_ALL, P_PID = 0, 1  # waitid's idtypes: any child, one pid
 ANY_CHILD = (1 << 32) - 1  # wait4's pid -1, as a pid_t's 32 bits
 STOPPED = (-1, ())
 """What a task whose process is stopped "waits in": it stays put until SIGCONT."""
+RELEASE_WAIT_S = 2.0  # a dead process's release takes microseconds; a loaded machine, more
+RELEASE_POLL_S = 0.0002
 
 
 class KernelPrograms:
@@ -507,6 +509,25 @@ class Driver:
         self.by_pid[pid] = proc
         return proc
 
+    def _own_number(self, creator: Proc, number: int) -> int | None:
+        """The pid forklab (/proc) numbers the child creator numbers `number`: in a PID
+        namespace the run made, the creator's numbers are that namespace's own (its
+        init is 1), so the child is found among creator's children by its NSpid at
+        the creator's level. None if no such child is left to find."""
+        level = len(creator.pid_namespaces) - 1
+        if level <= 0:
+            return number
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            st = procfs.stat(int(entry))
+            if st is None or st.ppid != creator.pid:
+                continue
+            numbers = procfs.ns_pids(int(entry))
+            if numbers is not None and len(numbers) > level and numbers[level] == number:
+                return int(entry)
+        return None
+
     def _hold(self, pidfd: int) -> None:
         """Tell the guard: if forklab dies, this process goes too."""
         assert self.guard is not None
@@ -540,9 +561,18 @@ class Driver:
         return task
 
     def new_program(self, name: str, pid: int, parent: str | None, image: str) -> Proc:
-        proc = self._register(name, pid, parent)
+        """Adopt a program `parent` spawned; pid is what posix_spawn returned to it."""
+        creator = self.procs[parent] if parent is not None else None
+        own = pid if creator is None else self._own_number(creator, pid)
+        if own is None:  # gone already: reaped at once (its creator ignores SIGCHLD)
+            proc = Proc(name, 0, -1, -1, parent, dead=True, reaped=True)
+            assert creator is not None
+            proc.pid_namespaces = creator.pid_namespaces
+            self.procs[name] = proc
+        else:
+            proc = self._register(name, own, parent)
         proc.image = image
-        proc.main = Task(proc, None, None, -1, pid)  # no channel: it is observed only
+        proc.main = Task(proc, None, None, -1, proc.pid)  # no channel: it is observed only
         return proc
 
     def _adopt_hello(self, proc: Proc, hello: Reply) -> None:
@@ -795,7 +825,19 @@ class Driver:
                     return
             proc.wait_status = st.exit_code
             return
-        proc.reaped = True  # gone, or being released (X)
+        self._await_release(proc)
+        proc.reaped = True
+
+    @staticmethod
+    def _await_release(proc: Proc) -> None:
+        """A process the kernel reaps at once (its parent ignores SIGCHLD) is released a
+        moment after its pidfd says it ended (exit_notify marks it dead, release_task
+        frees its pid after): until then a kill of it still succeeds. Wait for the
+        release, so that whatever comes next finds it gone (ESRCH), as the model says."""
+        deadline = time.monotonic() + RELEASE_WAIT_S
+        while proc.pidfd >= 0 and lib.fl_pidfd_send_signal(proc.pidfd, 0) == 0 \
+                and time.monotonic() < deadline:
+            time.sleep(RELEASE_POLL_S)
 
     def _finish(self, flight: Flight, cancelled: bool = False) -> None:
         if flight.done:
