@@ -717,6 +717,20 @@ def test_kill_of_a_child_the_kernel_reaped_at_once():
     })
 
 
+def test_exit_asleep_in_an_atexit_handler():
+    expect(facts("proc_atexit_blocked"), {
+        # glibc's __run_exit_handlers takes a handler off the list (--idx) before it
+        # calls it: asleep in the first one's write, one has started, two are left
+        "fork.blocked_in_write": 1, "fork.handlers_started": 1,
+        "fork.collected_bytes": 65536 + 5000 + 2, "fork.exit": 0,
+        # __exit_funcs_done is set only once the list is empty: a vfork child killed
+        # inside a handler leaves its parent a list that still takes registrations,
+        # and the parent's exit() runs only what the child had not reached
+        "vfork.child_blocked_in_write": 1, "vfork.handlers_started": 1,
+        "vfork.child_signal": 9, "vfork.atexit_after": 0, "vfork.parent_ran": 3,
+    })
+
+
 def test_unlock_before_any_thread_wakes_nobody():
     """glibc's single-threaded shortcut: until pthread_create has run, unlock is a plain
     store, so a CLONE_VM sibling asleep on the mutex sleeps on until a caught signal;

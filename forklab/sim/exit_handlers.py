@@ -9,10 +9,11 @@ any more there (``__exit_funcs_done``): the parent's later atexit fails.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim.libc import Write
+from forklab.sim.libc import ExitProgress, Write
 from forklab.sim.syscall import HANDLERS
 
 if TYPE_CHECKING:
@@ -29,11 +30,20 @@ def op_atexit(k: Kernel, proc: Process, thread: Thread, op: ops.Atexit) -> None:
 
 def run(proc: Process, failing: bool) -> list[Write]:
     """exit()'s handlers, each taken off the list before it runs (a vfork child's
-    exit() runs, and so empties, its parent's list): the writes their printf made."""
+    exit() runs, and so empties, its parent's list): the writes their printf made,
+    each with the list as it stands while that write is under way, so that a write
+    that waits on a full pipe leaves the handlers not yet run on the list
+    (glibc's ``__run_exit_handlers``; tests/scenarios/atexit-blocked-exit.toml)."""
     assert proc.mm is not None
     user = proc.mm.user
     writes: list[Write] = []
     while user.atexit:
-        writes += user.stdout.put(user.atexit.pop(), failing=failing)
+        text = user.atexit.pop()
+        during = ExitProgress(tuple(user.atexit), done=False)
+        writes += [replace(w, exit=during) for w in user.stdout.put(text, failing=failing)]
     user.exit_funcs_done = True
     return writes
+
+
+AFTER_HANDLERS = ExitProgress((), done=True)
+"""exit() once its handlers have all run: what its flush writes are made in."""

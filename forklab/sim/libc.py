@@ -19,13 +19,25 @@ BUFSIZ = 8192  # glibc's size when fstat of the fd fails (fd 1 closed)
 
 
 @dataclass(frozen=True)
+class ExitProgress:
+    """How far exit() is through its handlers while one of its writes is under way:
+    the handlers still on the list (glibc takes each off before it runs it) and
+    whether all have run (``__exit_funcs_done``, set only once the list is empty)."""
+
+    left: tuple[str, ...]
+    done: bool
+
+
+@dataclass(frozen=True)
 class Write:
     """One write(2) of stdout's bytes, and the FILE as it stood just before it: what a
     process killed inside that write (SIGPIPE) leaves in memory, which a vfork
-    parent goes on with (tests/scenarios/exit-flush-broken-pipe.toml)."""
+    parent goes on with (tests/scenarios/exit-flush-broken-pipe.toml); in exit(),
+    also how far it is through the atexit handlers (``exit``: None elsewhere)."""
 
     text: str
     before: Stdio
+    exit: ExitProgress | None = None
 
 
 class Stdio:

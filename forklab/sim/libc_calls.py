@@ -81,7 +81,9 @@ def exit_flush(k: Kernel, proc: Process, thread: Thread, op: ops.Exit) -> None:
     process once that is out."""
     assert proc.mm is not None
     failing = _writes_fail(proc)
-    writes = exit_handlers.run(proc, failing) + proc.mm.user.stdout.flush(failing=failing)
+    writes = exit_handlers.run(proc, failing) + [
+        replace(w, exit=exit_handlers.AFTER_HANDLERS)
+        for w in proc.mm.user.stdout.flush(failing=failing)]
     write_stdout(k, proc, thread, op, writes, exit_code=op.code)
 
 
@@ -112,6 +114,9 @@ def stdio_writes(k: Kernel, proc: Process, thread: Thread, writes: tuple[Write, 
     for i, written in enumerate(writes):
         if user is not None:
             user.stdout = written.before
+            if written.exit is not None:
+                user.atexit = list(written.exit.left)
+                user.exit_funcs_done = written.exit.done
         slot = proc.files.fds.get(1)
         if slot is None:
             set_errno(proc, thread, "EBADF")
