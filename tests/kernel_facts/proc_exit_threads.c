@@ -114,7 +114,13 @@ static long case_run(int threads, int do_fork, int wake, int no_tid_word)
             if (write(wake_w[i], &c, 1) != 1 || read(woke_r, &c, 1) != 1)
                 _exit(3);
         all_waiting_in_read(threads);
+        /* The first getrusage only makes ru's page writable: after a fork, the
+         * stack page it lies on may still be copy-on-write (whether P wrote to
+         * it since depends on where ASLR put the stack), and the kernel copies
+         * ru out after it counted: that fault would be counted as one of P's
+         * death. */
         struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
         getrusage(RUSAGE_SELF, &ru);
         noted[0] = ru.ru_minflt;
         *(volatile char *)8 = 1;
