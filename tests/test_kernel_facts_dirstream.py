@@ -25,3 +25,15 @@ def test_fork_copies_the_buffer_and_shares_the_offset():
         # a closed fd: readdir with nothing buffered fails
         "closed": "EBADF",
     })
+
+
+def test_a_read_of_a_directory_at_its_end_is_einval():
+    expect(facts("proc_dir_read"), {
+        # read(2): "EISDIR fd refers to a directory"
+        "start": "EISDIR", "last_fitting": "EISDIR",
+        # ...but vfs_read checks the range first (rw_verify_area): "EINVAL ... the file
+        # position is ... such that pos + count overflows"; ext4's end is LLONG_MAX
+        "offset_after": (1 << 63) - 1,
+        "after_readdir": "EINVAL", "dup_to_0": "EINVAL", "one_past": "EINVAL",
+        "one_byte_at_end": "EINVAL",
+    })

@@ -394,7 +394,12 @@ def op_readfd(k: Kernel, proc: Process, thread: Thread, op: ops.Readfd) -> None:
         _fail(proc, thread, "EBADF")
         return
     obj = file.obj
-    if isinstance(obj, Pipe):
+    if file.offset + READ_SIZE > LARGEST_OFFSET:
+        # vfs_read checks the range (rw_verify_area) before the file system's read:
+        # a directory read to its end (ext4's end is the largest offset) is EINVAL,
+        # not EISDIR (tests/kernel_facts/proc_dir_read.c)
+        _fail(proc, thread, "EINVAL")
+    elif isinstance(obj, Pipe):
         k.block(proc, thread, op, OnPipeData(obj))
     elif isinstance(obj, (RegularFile, MQueue)):
         data = obj.read(file.offset, READ_SIZE)
@@ -437,7 +442,8 @@ def _positioned(k: Kernel, proc: Process, thread: Thread, ref: FdRef,
     return slot.file
 
 
-DIRECTORY_END = (1 << 63) - 1
+LARGEST_OFFSET = (1 << 63) - 1  # loff_t's
+DIRECTORY_END = LARGEST_OFFSET
 """Where ``lseek`` puts a directory's end, and the largest offset it takes: ext4's
 (a hashed directory's end of file), the file system forklab's scratch sits on here."""
 
