@@ -93,7 +93,8 @@ class KernelPrograms:
         if nr in (procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]):
             pid = args[1] if nr == procfs.SYSCALLS["waitid"] else args[0]
             pid = pid - (1 << 64) if pid >= 1 << 63 else pid
-            return [p for p in programs if pid <= 0 or p.pid == pid]
+            # the pid as the waiter numbers it (in a PID namespace the run made, its own)
+            return [p for p in programs if pid <= 0 or waiter.pid_of(p) == pid]
         if nr == procfs.SYSCALLS["read"] and args:
             mine = procfs.fd_target(waiter.pid, args[0])
             if mine is None:
