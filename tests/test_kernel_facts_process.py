@@ -1108,6 +1108,17 @@ def test_creds_exec_capabilities():
     assert gain["eff"] == start["bnd"] and gain["dumpable"] == "0"
 
 
+def test_a_new_user_namespace_gives_no_capability_in_the_initial_one():
+    expect(facts("proc_userns_caps"), {
+        # user_namespaces(7): the first process in a new user namespace "has a full
+        # set of capabilities in the new user namespace"...
+        "capeff_full": 1, "capbset_drop": 0,
+        # ..."but has no capabilities in the parent namespace": capable() checks the
+        # initial one (can_nice, do_prlimit, __sched_setscheduler)
+        "nice_lower": "EACCES", "rlimit_raise": "EPERM", "sched_leave_idle": "EPERM",
+    })
+
+
 def test_creds_unprivileged():
     """setresuid(2): "An unprivileged process may change its real UID, effective UID, and
     saved set-user-ID, each to one of: the current real UID, the current effective UID, or

@@ -79,6 +79,13 @@ def suid_dumpable() -> int:
 FULL_SET = frozenset(CAPABILITIES)
 
 
+def capable(thread: Thread, capability: str) -> bool:
+    """The kernel's ``capable()``, for what only the initial user namespace grants
+    (CAP_SYS_NICE, CAP_SYS_RESOURCE): a task in a user namespace the run made holds
+    its capabilities there and below only (cap_capable), never in the initial one."""
+    return thread.ns.of("user") == INITIAL and thread.creds.capable(capability)
+
+
 def in_new_user_namespace(old: Creds) -> Creds:
     """A task that makes a user namespace has every capability there (set_cred_user_ns);
     its ids, unmapped there, stay what the first namespace sees."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.ops import RLIMITS
+from forklab.sim.namespaces import INITIAL
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.vocabulary import PAGE
 
@@ -68,12 +69,14 @@ def _above(a: Limit, b: Limit) -> bool:
 @HANDLERS.handles(ops.Setrlimit)
 def op_setrlimit(k: Kernel, proc: Process, thread: Thread, op: ops.Setrlimit) -> None:
     """``do_prlimit``: EINVAL if the soft limit is above the hard one; EPERM if the hard
-    limit goes up without CAP_SYS_RESOURCE, or RLIMIT_NOFILE's above fs.nr_open."""
+    limit goes up without CAP_SYS_RESOURCE (in the initial user namespace: a task in
+    one the run made never has it), or RLIMIT_NOFILE's above fs.nr_open."""
     soft, old_hard = op.soft, proc.rlimits[op.resource][1]
     hard = old_hard if op.keep_hard else op.hard
+    may_raise = k.may_raise_limits and thread.ns.of("user") == INITIAL
     if _above(soft, hard):
         set_errno(proc, thread, "EINVAL")
-    elif (_above(hard, old_hard) and not k.may_raise_limits) or \
+    elif (_above(hard, old_hard) and not may_raise) or \
             (op.resource == "nofile" and _above(hard, k.nr_open)):
         set_errno(proc, thread, "EPERM")
     else:

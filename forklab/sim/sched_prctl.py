@@ -91,7 +91,7 @@ class Machine:
     def can_nice(self, thread: Thread, nice: int) -> bool:
         """``can_nice``: whether the thread may have this nice value however it has it
         now (20 - nice within RLIMIT_NICE, or CAP_SYS_NICE)."""
-        return thread.creds.capable("CAP_SYS_NICE") or 20 - nice <= self.rlimit_nice
+        return creds.capable(thread, "CAP_SYS_NICE") or 20 - nice <= self.rlimit_nice
 
 
 def _cpuset_cpus() -> frozenset[int]:
@@ -156,7 +156,7 @@ def op_sched(k: Kernel, proc: Process, thread: Thread, op: ops.Sched) -> None:
     """``__sched_setscheduler`` for a user without CAP_SYS_NICE: SCHED_IDLE is left only
     if the nice value could be had, reset-on-fork never cleared (EPERM); nice is kept."""
     now = thread.attrs
-    if not thread.creds.capable("CAP_SYS_NICE") and (
+    if not creds.capable(thread, "CAP_SYS_NICE") and (
             (now.policy == "idle" and op.policy != "idle"
              and not k.machine.can_nice(thread, now.nice))
             or (now.reset_on_fork and not op.reset_on_fork)):
