@@ -13,6 +13,8 @@ Every rule here was settled on the kernel first (tests/kernel_facts/proc_namespa
 - making any namespace but a user one needs CAP_SYS_ADMIN in the caller's user
   namespace (else EPERM); a new user namespace gives the process that is in it
   every capability there, until it execs (its uid is unmapped there: not root);
+- a user namespace cannot be made from one the run made (EPERM: the creator's
+  ids must be mapped in its own, and no uid_map is ever written there);
 - ``unshare user`` in a process with other threads is EINVAL, and so is a new
   thread once the process has ``unshare pid``-ed (its children's namespace is
   no longer its own), or a second ``unshare pid`` / ``clone newpid`` then;
@@ -142,6 +144,8 @@ def _refusal(k: Kernel, ns: Membership, kinds: frozenset[str]) -> str | None:
         return "EINVAL"  # its children's PID namespace is already not its own
     if "user" in kinds and not k.namespaces.users_allowed:
         return "ENOSPC"
+    if "user" in kinds and ns.of("user") != INITIAL:
+        return "EPERM"  # create_user_ns: the creator's ids unmapped where it is
     if kinds - {"user"} and not (ns.admin or "user" in kinds):
         return "EPERM"
     return None

@@ -17,6 +17,9 @@
  *                      allowed), then raised back
  *   sched_leave_idle   SCHED_IDLE, then back to SCHED_OTHER
  *   capbset_drop       prctl(PR_CAPBSET_DROP, CAP_SYS_TIME)
+ *   nested_user        unshare(CLONE_NEWUSER) again: create_user_ns refuses a creator
+ *                      whose ids are unmapped in its own user namespace
+ *   nested_user_mapped the same in a child that first wrote its uid_map and gid_map
  */
 #include "proc_common.h"
 
@@ -61,6 +64,31 @@ int main(void)
         sched_setscheduler(0, SCHED_IDLE, &none);
         kv("sched_leave_idle", "%s", result(sched_setscheduler(0, SCHED_OTHER, &none)));
         kv("capbset_drop", "%s", result(prctl(PR_CAPBSET_DROP, CAP_SYS_TIME, 0, 0, 0)));
+        kv("nested_user", "%s", result(unshare(CLONE_NEWUSER)));
+        _exit(0);
+    }
+    reap(pid, 5000);
+    pid = fork();
+    if (pid == 0) {
+        char line[64];
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
+        if (unshare(CLONE_NEWUSER) < 0)
+            _exit(0);
+        int fd = open("/proc/self/setgroups", O_WRONLY);
+        if (fd >= 0) {
+            (void)!write(fd, "deny", 4);
+            close(fd);
+        }
+        snprintf(line, sizeof line, "%d %d 1", (int)uid, (int)uid);
+        fd = open("/proc/self/uid_map", O_WRONLY);
+        (void)!write(fd, line, strlen(line));
+        close(fd);
+        snprintf(line, sizeof line, "%d %d 1", (int)gid, (int)gid);
+        fd = open("/proc/self/gid_map", O_WRONLY);
+        (void)!write(fd, line, strlen(line));
+        close(fd);
+        kv("nested_user_mapped", "%s", result(unshare(CLONE_NEWUSER)));
         _exit(0);
     }
     reap(pid, 5000);
