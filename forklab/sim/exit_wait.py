@@ -73,6 +73,7 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     proc.state = "zombie"
     release_vfork_parent(k, proc)
     ns_init = namespaces.is_init(k, proc)
+    ended_before = {name for name in proc.children if k.processes[name].ended}
     if ns_init:  # its PID namespace dies with it
         for member in namespaces.members(k, proc):
             die(k, member, signal="SIGKILL")
@@ -83,7 +84,9 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     for child_name in proc.children if heir is None else ():
         child = k.processes[child_name]  # orphans: init (or forklab, the subreaper) reaps
         child.parent = None
-        if ns_init:  # reaped by the dying init itself: nobody outside learns the status
+        if ns_init and child_name not in ended_before:
+            # killed with its namespace and reaped by the dying init at once: its
+            # status is never seen outside (a zombie from before keeps what it showed)
             child.state, child.exit_code, child.term_signal = "reaped", None, None
         elif child.state == "zombie":
             child.state = "reaped"
