@@ -72,16 +72,21 @@ def op_raise(k: Kernel, proc: Process, thread: Thread, op: ops.Raise) -> None:
 @HANDLERS.handles(ops.Kill)
 def op_kill(k: Kernel, proc: Process, thread: Thread, op: ops.Kill) -> None:
     """pidfd_send_signal to the process, or tgkill to one of its threads: a thread
-    that has ended (or whose process has) is ESRCH."""
+    that has ended (or whose process has) is ESRCH. pidfd_send_signal checks that the
+    sender's PID namespace sees the pid before it looks for the process: a process
+    outside is EINVAL even once reaped."""
     target = k.processes.get(op.target)
-    if target is None or target.state == "reaped":
+    if target is None:
         set_errno(proc, thread, "ESRCH")
         return
     visible = namespaces.sees(k, proc, target)  # its pid means nothing to a process outside
-    if op.thread is None:  # its PID namespace and the ones above
-        if not visible:
-            set_errno(proc, thread, "EINVAL")
-            return
+    if op.thread is None and not visible:  # its PID namespace and the ones above
+        set_errno(proc, thread, "EINVAL")
+        return
+    if target.state == "reaped":
+        set_errno(proc, thread, "ESRCH")
+        return
+    if op.thread is None:
         send(k, target, op.signal, sender=proc)
         return
     to = target.threads.get(op.thread)

@@ -10,11 +10,18 @@
  *   released.pidfd_signal   pidfd_send_signal of a pidfd taken while it lived
  *   released.pidfd_open     pidfd_open(pid) after the release
  *   released.waitpid        waitpid(pid): the kernel kept no status
+ *   outside.live            pidfd_send_signal, from a process in a new PID namespace
+ *                           (below a new user namespace), of a pidfd of a live process
+ *                           outside it: the sender cannot see that pid
+ *   outside.reaped          the same for a process outside that was reaped: the
+ *                           namespace check comes first
  *   window.tries            children tried
  *   window.seen             how many still took signal 0 right after their pidfd
  *                           said they ended (timing: not asserted)
  */
 #include "proc_common.h"
+
+#include <sched.h>
 
 static int pidfd_open(pid_t pid)
 {
@@ -70,6 +77,34 @@ int main(void)
     kv("released.pidfd_open", "%s", again >= 0 ? "0" : ename(errno));
     kv("released.waitpid", "%s", waitpid(pid, NULL, WNOHANG) >= 0 ? "0" : ename(errno));
     close(pidfd);
+
+    signal(SIGCHLD, SIG_DFL);
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    int gone_fd = pidfd_open(gone);
+    waitpid(gone, NULL, 0);
+    int live_fd = pidfd_open(getpid());
+    pid_t outer = fork();
+    if (outer == 0) {
+        child_guard();
+        if (unshare(CLONE_NEWUSER | CLONE_NEWPID) < 0) {
+            kv("outside.unshare", "%s", ename(errno));
+            _exit(0);
+        }
+        pid_t inner = fork();
+        if (inner == 0) {
+            kv("outside.live", "%s", pidfd_signal(live_fd, 0) == 0 ? "0" : ename(errno));
+            kv("outside.reaped", "%s", pidfd_signal(gone_fd, SIGUSR2) == 0 ? "0" : ename(errno));
+            _exit(0);
+        }
+        reap(inner, 5000);
+        _exit(0);
+    }
+    reap(outer, 5000);
+    close(gone_fd);
+    close(live_fd);
+    signal(SIGCHLD, SIG_IGN);
 
     int tries = 100, seen = 0;
     for (int i = 0; i < tries; i++) {
