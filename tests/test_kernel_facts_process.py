@@ -1125,6 +1125,18 @@ def test_a_new_user_namespace_gives_no_capability_in_the_initial_one():
     })
 
 
+def test_setxid_broadcast_misses_a_raw_clone_childs_main_thread():
+    if os.geteuid() != 0:
+        pytest.skip("the ids change only for root")
+    expect(facts("proc_setxid_clone"), {
+        # glibc signals the thread ids its descriptors hold; a raw clone child's main
+        # thread runs on a copy of its creator's descriptor: never reached
+        "clone.thread_saved_uid": 65534, "clone.main_saved_uid": 0,
+        # fork gives the child's main thread a descriptor with its own id
+        "fork.thread_saved_uid": 65534, "fork.main_saved_uid": 65534,
+    })
+
+
 def test_creds_unprivileged():
     """setresuid(2): "An unprivileged process may change its real UID, effective UID, and
     saved set-user-ID, each to one of: the current real UID, the current effective UID, or

@@ -162,13 +162,23 @@ def _unmapped(proc: Process, thread: Thread, errno: str) -> bool:
     return True
 
 
+def _broadcast(proc: Process, thread: Thread) -> list[Thread]:
+    """The threads glibc's setxid broadcast reaches: the caller, and each thread whose
+    own descriptor names it (glibc signals the thread ids its descriptors hold, with
+    tgkill on the caller's pid). A raw clone child's main thread runs on (a copy of)
+    its creator's descriptor, whose id is no thread of this process: it keeps its
+    ids (tests/scenarios/setxid-after-clone.toml)."""
+    return [task for task in proc.threads.values()
+            if task is thread or task.descriptor_tid is None]
+
+
 @HANDLERS.handles(ops.Setresuid)
 def op_setresuid(k: Kernel, proc: Process, thread: Thread, op: ops.Setresuid) -> None:
     old = thread.creds
     if _unmapped(proc, thread, "EINVAL") or \
             not _setxid(k, proc, thread, "CAP_SETUID", set(op.ids) <= set(old.uids)):
         return
-    for task in proc.threads.values():  # glibc: every thread makes the call
+    for task in _broadcast(proc, thread):  # glibc: every thread makes the call
         task.creds = _with_uids(task.creds, op.ids)
     if op.ids[1] != old.uids[1] and proc.mm is not None:
         proc.mm.dumpable = k.machine.suid_dumpable
@@ -180,7 +190,7 @@ def op_setresgid(k: Kernel, proc: Process, thread: Thread, op: ops.Setresgid) ->
     if _unmapped(proc, thread, "EINVAL") or \
             not _setxid(k, proc, thread, "CAP_SETGID", set(op.ids) <= set(old.gids)):
         return
-    for task in proc.threads.values():
+    for task in _broadcast(proc, thread):
         task.creds = replace(task.creds, gids=op.ids)
     if op.ids[1] != old.gids[1] and proc.mm is not None:
         proc.mm.dumpable = k.machine.suid_dumpable
@@ -190,7 +200,7 @@ def op_setresgid(k: Kernel, proc: Process, thread: Thread, op: ops.Setresgid) ->
 def op_setgroups(k: Kernel, proc: Process, thread: Thread, op: ops.Setgroups) -> None:
     if _unmapped(proc, thread, "EPERM") or not _setxid(k, proc, thread, "CAP_SETGID", False):
         return
-    for task in proc.threads.values():
+    for task in _broadcast(proc, thread):
         task.creds = replace(task.creds, groups=tuple(sorted(op.groups)))
 
 
