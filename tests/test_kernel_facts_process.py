@@ -1137,6 +1137,18 @@ def test_setxid_broadcast_misses_a_raw_clone_childs_main_thread():
     })
 
 
+def test_exec_sharing_the_fs_struct_gains_no_capability():
+    if os.geteuid() != 0:
+        pytest.skip("only root's exec gives capabilities back")
+    expect(facts("proc_creds_exec_share"), {
+        # capabilities(7): root's exec makes the bounding set its permitted set; the gain
+        # makes commit_creds reset dumpable and clear the parent-death signal
+        "fork.chown_back": 1, "fork.dumpable": 0, "fork.pdeathsig": 0,
+        # with the fs_struct shared (LSM_UNSAFE_SHARE) it gets no more than it had
+        "share.chown_back": 0, "share.dumpable": 1, "share.pdeathsig": SIGUSR1,
+    })
+
+
 def test_creds_unprivileged():
     """setresuid(2): "An unprivileged process may change its real UID, effective UID, and
     saved set-user-ID, each to one of: the current real UID, the current effective UID, or

@@ -93,10 +93,14 @@ def in_new_user_namespace(old: Creds) -> Creds:
                    bounding=FULL_SET)
 
 
-def exec_creds(old: Creds, no_new_privs: bool, mapped: bool = True) -> Creds:
+def exec_creds(old: Creds, no_new_privs: bool, mapped: bool = True,
+               shared_fs: bool = False) -> Creds:
     """The credentials of the image an exec of a program without set-id bits or file
     capabilities starts with; ``mapped`` False: in a user namespace the run made, where
-    no uid is mapped, so uid 0 there is nobody and the exec is not root's."""
+    no uid is mapped, so uid 0 there is nobody and the exec is not root's.
+    ``shared_fs``: another process shares the caller's fs_struct (CLONE_FS), an unsafe
+    exec (LSM_UNSAFE_SHARE) that gains no capability
+    (tests/kernel_facts/proc_creds_exec_share.c)."""
     real, effective, _ = old.uids
     rgid, egid, _ = old.gids
     root = mapped and (real == 0 or effective == 0)
@@ -104,6 +108,8 @@ def exec_creds(old: Creds, no_new_privs: bool, mapped: bool = True) -> Creds:
     raise_effective = root and effective == 0
     if no_new_privs and not permitted <= old.permitted:  # LSM_UNSAFE_NO_NEW_PRIVS
         effective, egid = real, rgid
+        permitted &= old.permitted
+    elif shared_fs:  # cap_bprm_creds_from_file: "no more than they had"
         permitted &= old.permitted
     return replace(old, uids=(real, effective, effective), gids=(rgid, egid, egid),
                    permitted=permitted,
@@ -125,10 +131,17 @@ def _mapped(thread: Thread) -> bool:
     return thread.ns.of("user") == INITIAL
 
 
-def on_exec(k: Kernel, thread: Thread) -> int:
-    """exec's new credentials for the thread; returns the new image's dumpable flag."""
+def on_exec(k: Kernel, proc: Process, thread: Thread) -> int:
+    """exec's new credentials for the thread; returns the new image's dumpable flag.
+    commit_creds also clears the parent-death signal when the effective ids change or
+    capabilities are gained (tests/kernel_facts/proc_creds_exec_share.c)."""
     old = thread.creds
-    thread.creds = exec_creds(old, thread.attrs.no_new_privs, _mapped(thread))
+    shared_fs = any(p.fs is proc.fs for p in k.processes.values()
+                    if p is not proc and not p.ended)
+    thread.creds = exec_creds(old, thread.attrs.no_new_privs, _mapped(thread), shared_fs)
+    if old.uids[1] != thread.creds.uids[1] or old.gids[1] != thread.creds.gids[1] or \
+            not thread.creds.permitted <= old.permitted:
+        thread.pdeathsig = None
     return exec_dumpable(old, thread.creds, k.machine.suid_dumpable)
 
 

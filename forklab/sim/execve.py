@@ -58,7 +58,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     thread.tls, thread.descriptor_tid = next(k._tls), None
     proc.execed = True  # its cwd, umask, group and session stay (the fs_struct is kept)
     sched_prctl.on_exec(thread, program)
-    dumpable = creds.on_exec(k, thread)
+    dumpable = creds.on_exec(k, proc, thread)
     if program.kind == "probe":
         proc.mm = AddressSpace(k.memory, UserMemory(environ=environ))
         proc.rlimits["core"] = rlimits.PROBE_CORE  # the probe sets it when it starts
