@@ -1,0 +1,243 @@
+/* Memory edges: which split VMAs merge again, the fault-around window of a VMA
+ * that a split left starting inside an aligned window, the overcommit heuristic,
+ * and write permission of a shared mapping of a read-only fd.
+ *
+ * Keys:
+ *   merge.<kind>.<case>   VMAs over the mapping after the calls of <case>, for
+ *                         kind anon (MAP_SHARED|MAP_ANONYMOUS) and sysv (a System V
+ *                         segment: its vm_ops has a close hook):
+ *                         mlock_all: mlock of page 0, then of all 3 pages;
+ *                         mlock_part: mlock of page 0, then of page 1 (of 3);
+ *                         mprotect_back: mprotect of page 1 of 3 to read-only, back;
+ *                         mprotect_shift: pages 2-3 of 4 read-only, then page 1:
+ *                         mprotect_both: pages 0 and 2 of 3 read-only, then page 1
+ *   around.<case>.present pages present after one read (each page of the 64-page file
+ *                         is in the page cache); .first, .last: the present ones
+ *                         split34_read43: pages 0-33 unmapped, page 43 read
+ *                         split34_read34: the same, page 34 read
+ *                         split500_read500: 520 pages, 0-499 unmapped, 500 read
+ *   commit.mode           /proc/sys/vm/overcommit_memory
+ *   commit.total_pages    MemTotal + SwapTotal in pages (what mode 0 compares with)
+ *   commit.<case>         0 or the errno of the call (mode 0's answers are the facts)
+ *   fdro.<case>           0 or the errno, for a file opened O_RDONLY
+ */
+#define MEM_COMMON_NO_MAIN
+#include "mem_common.c"
+
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+static int vmas(const char *p, size_t len)
+{
+    char line[512];
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        die("maps");
+    int n = 0;
+    uintptr_t lo = (uintptr_t)p, hi = lo + len;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a < hi && b > lo)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static int rc(int r)
+{
+    return r == 0 ? 0 : errno;
+}
+
+/* A shared mapping of npages at slot: shared anonymous or a System V segment. */
+static char *map_shared(int slot, int sysv, long npages)
+{
+    size_t len = (size_t)npages * PAGE;
+    if (!sysv)
+        return map_at(slot_addr(slot), len, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0, 0);
+    int id = shmget(IPC_PRIVATE, len, 0600);
+    if (id < 0)
+        die("shmget");
+    char *p = shmat(id, (void *)slot_addr(slot), 0);
+    if (p == (void *)-1)
+        die("shmat");
+    shmctl(id, IPC_RMID, NULL);
+    return p;
+}
+
+static void merges(const char *kind, int sysv)
+{
+    char key[128];
+    char *p = map_shared(1, sysv, 3);
+    mlock(p, PAGE);
+    mlock(p, 3 * PAGE);
+    snprintf(key, sizeof key, "merge.%s.mlock_all", kind);
+    put(key, vmas(p, 3 * PAGE));
+    munmap(p, 3 * PAGE);
+
+    p = map_shared(1, sysv, 3);
+    mlock(p, PAGE);
+    mlock(p + PAGE, PAGE);
+    snprintf(key, sizeof key, "merge.%s.mlock_part", kind);
+    put(key, vmas(p, 3 * PAGE));
+    munmap(p, 3 * PAGE);
+
+    p = map_shared(1, sysv, 3);
+    mprotect(p + PAGE, PAGE, PROT_READ);
+    mprotect(p + PAGE, PAGE, PROT_READ | PROT_WRITE);
+    snprintf(key, sizeof key, "merge.%s.mprotect_back", kind);
+    put(key, vmas(p, 3 * PAGE));
+    munmap(p, 3 * PAGE);
+
+    p = map_shared(1, sysv, 4);
+    mprotect(p + 2 * PAGE, 2 * PAGE, PROT_READ);
+    mprotect(p + PAGE, PAGE, PROT_READ);
+    snprintf(key, sizeof key, "merge.%s.mprotect_shift", kind);
+    put(key, vmas(p, 4 * PAGE));
+    munmap(p, 4 * PAGE);
+
+    p = map_shared(1, sysv, 3);
+    mprotect(p, PAGE, PROT_READ);
+    mprotect(p + 2 * PAGE, PAGE, PROT_READ);
+    mprotect(p + PAGE, PAGE, PROT_READ);
+    snprintf(key, sizeof key, "merge.%s.mprotect_both", kind);
+    put(key, vmas(p, 3 * PAGE));
+    munmap(p, 3 * PAGE);
+}
+
+static void around(const char *name, int fd, long npages, long unmapped, long page)
+{
+    char key[128];
+    char *p = map_at(slot_addr(2), (size_t)npages * PAGE, PROT_READ, MAP_PRIVATE, fd, 0,
+                     MADV_NOHUGEPAGE);
+    if (munmap(p, (size_t)unmapped * PAGE) != 0)
+        die("munmap");
+    (void)*(volatile char *)(p + page * PAGE);
+    uint64_t e[520];
+    read_pagemap(0, p, (size_t)npages, e);
+    long present = 0, first = -1, last = -1;
+    for (long i = 0; i < npages; i++)
+        if (e[i] & PM_PRESENT) {
+            present++;
+            last = i;
+            if (first < 0)
+                first = i;
+        }
+    snprintf(key, sizeof key, "around.%s.present", name);
+    put(key, present);
+    snprintf(key, sizeof key, "around.%s.first", name);
+    put(key, first);
+    snprintf(key, sizeof key, "around.%s.last", name);
+    put(key, last);
+    munmap(p, (size_t)npages * PAGE);
+}
+
+static long meminfo_kb(const char *field)
+{
+    char buf[8192], *at;
+    read_small_file("/proc/meminfo", buf, sizeof buf);
+    at = strstr(buf, field);
+    if (!at)
+        die(field);
+    return strtol(at + strlen(field), NULL, 10);
+}
+
+/* 0 or the errno of an mmap of npages at slot 3 (unmapped again at once). */
+static int try_map(long npages, int prot, int flags)
+{
+    void *p = mmap((void *)slot_addr(3), (size_t)npages * PAGE, prot,
+                   flags | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    munmap(p, (size_t)npages * PAGE);
+    return 0;
+}
+
+static void commit(void)
+{
+    char buf[64];
+    read_small_file("/proc/sys/vm/overcommit_memory", buf, sizeof buf);
+    put("commit.mode", strtol(buf, NULL, 10));
+    long total = (meminfo_kb("MemTotal:") + meminfo_kb("SwapTotal:")) / 4;
+    put("commit.total_pages", total);
+    int rw = PROT_READ | PROT_WRITE, priv = MAP_PRIVATE | MAP_ANONYMOUS;
+    int shared = MAP_SHARED | MAP_ANONYMOUS;
+    put("commit.private_rw_total", try_map(total, rw, priv));
+    put("commit.private_rw_over", try_map(total + 1, rw, priv));
+    put("commit.private_rw_over_noreserve", try_map(total + 1, rw, priv | MAP_NORESERVE));
+    put("commit.private_ro_over", try_map(total + 1, PROT_READ, priv));
+    put("commit.shared_over", try_map(total + 1, rw, shared));
+    put("commit.shared_ro_over", try_map(total + 1, PROT_READ, shared));
+    put("commit.shared_over_noreserve", try_map(total + 1, rw, shared | MAP_NORESERVE));
+    size_t over = (size_t)(total + 1) * PAGE;
+    int id = shmget(IPC_PRIVATE, over, 0600);
+    put("commit.sysv_over", id < 0 ? errno : 0);
+    if (id >= 0)
+        shmctl(id, IPC_RMID, NULL);
+    id = shmget(IPC_PRIVATE, over, 0600 | SHM_NORESERVE);
+    put("commit.sysv_over_noreserve", id < 0 ? errno : 0);
+    if (id >= 0)
+        shmctl(id, IPC_RMID, NULL);
+    /* read-only, then made writable: mprotect charges it then, and asks then */
+    char *p = map_at(slot_addr(3), over, PROT_READ, priv, -1, 0, 0);
+    put("commit.mprotect_rw_over", rc(mprotect(p, over, rw)));
+    put("commit.mprotect_rw_total", rc(mprotect(p, (size_t)total * PAGE, rw)));
+    munmap(p, over);
+    /* each call is judged alone: two mappings of all of it each */
+    void *a = mmap((void *)slot_addr(100), (size_t)total * PAGE, rw,
+                   priv | MAP_FIXED_NOREPLACE, -1, 0);
+    put("commit.second_total", a == MAP_FAILED ? errno : try_map(total, rw, priv));
+    if (a != MAP_FAILED)
+        munmap(a, (size_t)total * PAGE);
+}
+
+static void fd_read_only(void)
+{
+    int w = open("mem_edges.ro", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (w < 0 || ftruncate(w, 4 * PAGE) != 0)
+        die("ro file");
+    int fd = open("mem_edges.ro", O_RDONLY);
+    if (fd < 0)
+        die("open ro");
+    size_t len = 4 * PAGE;
+    int rw = PROT_READ | PROT_WRITE;
+    void *p = mmap((void *)slot_addr(5), len, rw, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    put("fdro.shared_rw", p == MAP_FAILED ? errno : 0);
+    p = mmap((void *)slot_addr(5), len, rw, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
+    put("fdro.private_rw", p == MAP_FAILED ? errno : 0);
+    if (p != MAP_FAILED)
+        munmap(p, len);
+    p = map_at(slot_addr(5), len, PROT_READ, MAP_PRIVATE, fd, 0, 0);
+    put("fdro.private_mprotect_rw", rc(mprotect(p, len, rw)));
+    munmap(p, len);
+    p = map_at(slot_addr(5), len, PROT_READ, MAP_SHARED, fd, 0, 0);
+    put("fdro.shared_mprotect_rw", rc(mprotect(p, len, rw)));
+    put("fdro.shared_mprotect_part_rw", rc(mprotect((char *)p + PAGE, PAGE, rw)));
+    munmap(p, len);
+    close(fd);
+    close(w);
+}
+
+int main(void)
+{
+    merges("anon", 0);
+    merges("sysv", 1);
+
+    int fd = open("mem_edges.dat", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        die("open");
+    char buf[PAGE];
+    memset(buf, 'A', PAGE);
+    for (int k = 0; k < 520; k++)
+        if (write(fd, buf, PAGE) != (ssize_t)PAGE)
+            die("write");
+    around("split34_read43", fd, 64, 34, 43);
+    around("split34_read34", fd, 64, 34, 34);
+    around("split500_read500", fd, 520, 500, 500);
+    close(fd);
+
+    commit();
+    fd_read_only();
+    return 0;
+}
