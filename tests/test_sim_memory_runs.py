@@ -125,8 +125,9 @@ def _one_page_at_a_time(spaces: list[AddressSpace], op: tuple) -> int | str:
 
 def _fault_around_reference(m: Mapping, lo: int, hi: int) -> int:
     """Read faults on a file or shmem mapping, page by page over sets: a missing page
-    faults, comes into the cache, and maps every cached page of its 16-page window
-    that its VMA holds."""
+    faults, comes into the cache, and maps every cached page of the 16 pages from its
+    aligned window's start, or from its VMA's start if that is later, that its VMA and
+    its page table hold (``do_fault_around``)."""
     assert m.obj is not None
     mapped = {p for p in range(PAGES) if m.ptes.get(p) is not None}
     cached = {p for p in range(PAGES) if m.obj.pages.get(p) is not None}
@@ -136,11 +137,12 @@ def _fault_around_reference(m: Mapping, lo: int, hi: int) -> int:
             continue
         faults += 1
         cached.add(page)
-        window = page - page % FAULT_AROUND_PAGES
-        vma = m.vmas.at(page)  # fault-around stays inside the VMA
+        vma = m.vmas.at(page)  # fault-around stays inside the VMA and its page table
         assert vma is not None
-        mapped.update(p for p in range(max(window, vma.start),
-                                       min(window + FAULT_AROUND_PAGES, vma.end))
+        start = max(page - page % FAULT_AROUND_PAGES, vma.start)
+        table_end = page - page % PAGES_PER_PTE_TABLE + PAGES_PER_PTE_TABLE
+        mapped.update(p for p in range(start, min(start + FAULT_AROUND_PAGES, table_end,
+                                                  vma.end))
                       if p in cached)
     return faults
 
@@ -149,6 +151,8 @@ def _fault_around_reference(m: Mapping, lo: int, hi: int) -> int:
 @given(st.sampled_from(KINDS), st.lists(ops, max_size=8))
 @example("thp", [("write", 0, (0, PAGES), 1), ("fork", 0), ("write", 1, (0, 1), 2),
                  ("write", 0, (0, PAGES), 3)])  # a huge page that one 4 KiB copy left shared
+@example("file-private", [("mprotect", 0, "ro", (0, 34)), ("read", 0, (43, 50), 1)])
+# a VMA from page 34: one fault maps pages 34-49, 48 and 49 included
 def test_run_computations_equal_page_by_page(kind: str, script: list[tuple]) -> None:
     memory = PhysicalMemory()
     spaces = [AddressSpace(memory, None)]

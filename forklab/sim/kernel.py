@@ -53,6 +53,7 @@ from forklab.sim.files import DevNull, FdTable, OpenFile, Pipe, RegularFile, sof
 from forklab.sim.fs_struct import FsStruct, own_umask
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace, PhysicalMemory, SharedObject
+from forklab.sim.overcommit import Overcommit
 from forklab.sim.rules import KERNEL, Rules
 from forklab.sim.signals import SigHand
 from forklab.sim.syscall import HANDLERS
@@ -102,6 +103,7 @@ class Kernel:
             else memlock_limit
         self.umask = own_umask()  # the first process's, as the real backend's inherits it
         self.may_raise_limits, self.nr_open = rlimits.kernel_limits()
+        self.overcommit = Overcommit.read()
         self.coefficients = coefficients
         self.rules = rules
         self.budget = budget or Budget()

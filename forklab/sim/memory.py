@@ -229,7 +229,7 @@ class Mapping:
     def __init__(self, name: str, address: int, pages: int, *, share: str = "private",
                  prot: str = "rw", obj: SharedObject | None = None, file_backed: bool = False,
                  thp: bool = False, noreserve: bool = False, maywrite: bool = True,
-                 fault_around: bool = True) -> None:
+                 sysv: bool = False) -> None:
         self.name = name
         self.address = address
         self.pages = pages
@@ -238,9 +238,10 @@ class Mapping:
         self.file_backed = file_backed
         self.noreserve = noreserve  # MAP_NORESERVE: never charged to the commit limit
         self.maywrite = maywrite  # VM_MAYWRITE: mprotect may make it writable
-        self.fault_around = fault_around  # a read fault maps the window's cached pages
-        # too (vm_ops->map_pages); a System V segment's shm_vm_ops has none
-        self.vmas = Vmas(Vma(0, pages, prot, thp=thp))
+        # a System V segment's shm_vm_ops has no map_pages: a read fault maps its page
+        # alone (no fault-around); and it has close: a merge may not remove a VMA of it
+        self.fault_around = not sysv
+        self.vmas = Vmas(Vma(0, pages, prot, thp=thp), removable=not sysv)
         self.ptes = RunMap(pages)
         self.pte_tables = RunMap(-(-pages // PAGES_PER_PTE_TABLE), False)  # per 2 MiB region:
         # True while a PTE page exists
@@ -623,26 +624,40 @@ class AddressSpace:
 
     def _read_faults_shared_object(self, m: Mapping, lo: int, hi: int, vma: Vma) -> int:
         """Read faults on pages [lo, hi) of a file or shmem mapping, all in one VMA,
-        with the kernel's fault-around.
+        with the kernel's fault-around (``do_fault_around``).
 
-        The first read of a missing page in an aligned 16-page window (cut at the
-        VMA's ends: fault-around never leaves the VMA) maps it
-        and every other page of the window already in the page cache (read-only
-        for a file, writable for shmem); a shmem page never written is not in
-        the cache, so reading it is a fault of its own that allocates it.
-        Computed per run: a window's fault is counted where its first missing
-        page is, and a hole's page where it is, unless that is the same page.
+        A read of a missing page maps it and every other page of its window already
+        in the page cache (read-only for a file, writable for shmem); a shmem page
+        never written is not in the cache, so reading it is a fault of its own that
+        allocates it. The window is the aligned 16 pages around the page, cut at the
+        VMA's end and at the end of the page table, but it starts no lower than the
+        VMA and runs 16 pages from where it starts: in a VMA that begins inside an
+        aligned window (a split left it there), a fault in that first, partial
+        window maps 16 pages from the VMA's start
+        (tests/kernel_facts/mem_edges.c). Computed per run: a window's fault is
+        counted where its first missing page is, and a hole's page where it is,
+        unless that is the same page.
         """
         assert m.obj is not None
-        missing = [(a, b) for a, b, v in m.ptes.runs(lo, hi) if v is None]
         writable = m.share == "shared" and not m.file_backed and vma.prot == "rw"
         bits = Pte(writable, anon=False)
         if not m.fault_around:  # every missing page is a fault of its own, mapping itself
+            missing = [(a, b) for a, b, v in m.ptes.runs(lo, hi) if v is None]
             for a, b in missing:
                 for c, d, base in m.obj.frames(a, b):
                     self._map_frames(m, c, d, base, bits)
             return sum(b - a for a, b in missing)
-        faults, last_window = 0, -1
+        faults = 0
+        head_end = -(-vma.start // FAULT_AROUND_PAGES) * FAULT_AROUND_PAGES
+        if lo < head_end:  # the VMA starts inside an aligned window, and lo is in it
+            window = (vma.start, min(vma.start + FAULT_AROUND_PAGES,
+                                     _region_ceil(vma.start), vma.end))
+            faults += self._window_read_faults(m, lo, min(hi, head_end), window, bits)
+            lo = head_end
+        if lo >= hi:
+            return faults
+        missing = [(a, b) for a, b, v in m.ptes.runs(lo, hi) if v is None]
+        last_window = -1
         for a, b in missing:
             first_window, end_window = a // FAULT_AROUND_PAGES, (b - 1) // FAULT_AROUND_PAGES + 1
             new_first = first_window > last_window  # a is the first missing page of its window
@@ -655,13 +670,35 @@ class AddressSpace:
         for a, b in missing:
             m.obj.frames(a, b)  # reading a hole allocates the page
         for w_lo, w_hi in _window_spans(missing, vma.start, vma.end):
-            for a, b, v in list(m.obj.pages.runs(w_lo, w_hi)):
-                if v is None:
-                    continue
-                for c, d, pte in list(m.ptes.runs(a, b)):
-                    if pte is None:
-                        self._map_frames(m, c, d, v.at(c), bits)
+            self._map_cached(m, w_lo, w_hi, bits)
         return faults
+
+    def _window_read_faults(self, m: Mapping, lo: int, hi: int, window: tuple[int, int],
+                            bits: Pte) -> int:
+        """Read faults on pages [lo, hi) whose faults all map the same window: the first
+        missing page faults and maps the window's cached pages; every other missing
+        page not in the cache then faults on its own."""
+        assert m.obj is not None
+        missing = [(a, b) for a, b, v in m.ptes.runs(lo, hi) if v is None]
+        if not missing:
+            return 0
+        holes = sum(d - c for a, b in missing
+                    for c, d, v in m.obj.pages.runs(a, b) if v is None)
+        first_is_hole = m.obj.pages.get(missing[0][0]) is None
+        for a, b in missing:
+            m.obj.frames(a, b)  # reading a hole allocates the page
+        self._map_cached(m, *window, bits)
+        return 1 + holes - int(first_is_hole)
+
+    def _map_cached(self, m: Mapping, lo: int, hi: int, bits: Pte) -> None:
+        """Map the pages of [lo, hi) in m's page cache that no entry maps yet."""
+        assert m.obj is not None
+        for a, b, v in list(m.obj.pages.runs(lo, hi)):
+            if v is None:
+                continue
+            for c, d, pte in list(m.ptes.runs(a, b)):
+                if pte is None:
+                    self._map_frames(m, c, d, v.at(c), bits)
 
     # -- advice and protection ---------------------------------------------
 
@@ -721,13 +758,15 @@ class AddressSpace:
         m = self.mappings[name]
         self.change_vmas(m, lo, hi, lambda v: replace(v, locked=False))
 
-    def mremap(self, name: str, pages: int) -> tuple[str | None, int]:
+    def mremap(self, name: str, pages: int,
+               may_charge: Callable[[int], bool] = lambda pages: True) -> tuple[str | None, int]:
         """Resize a mapping in place to ``pages`` (``mremap`` of its whole current size;
         forklab's layout always leaves room after it to grow into, up to
         ``slot_room``). Its first page must be mapped (else EFAULT); shrinking unmaps
         the tail, whatever VMAs it holds; growing needs the current size to lie in one
         VMA (else EFAULT), which grows (its flags, its charge) over the new pages,
-        faulted in if it is locked. Returns (errno or None, faults)."""
+        faulted in if it is locked; ``may_charge`` refusing the new pages of a charged
+        VMA is ENOMEM (``vrm_charge``). Returns (errno or None, faults)."""
         m = self.mappings.get(name)
         first = m.vmas.at(0) if m is not None else None
         if m is None or first is None:
@@ -740,6 +779,8 @@ class AddressSpace:
             return None, 0
         if first.end < m.pages:
             return "EFAULT", 0
+        if first.accounted and not may_charge(pages - m.pages):
+            return "ENOMEM", 0
         old = m.pages
         m.resize(pages)
         m.vmas.list[0] = replace(first, end=pages)

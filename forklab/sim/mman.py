@@ -28,26 +28,54 @@ if TYPE_CHECKING:
 
 @HANDLERS.handles(ops.Mmap)
 def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
+    """A new mapping; ENOMEM (nothing mapped) if the commit charge it asks for is more
+    than the machine's overcommit policy lets one call have (:mod:`.overcommit`)."""
     assert proc.mm is not None
     pages = op.size // PAGE
     obj = None
-    if op.backing == "file":
-        assert op.path is not None
-        obj = file_cache(k, op.path, op.size)
-    elif op.backing == "fd":
+    if op.backing == "fd":
         obj = fdops.mappable(k, proc, thread, op)
         if obj is None:
             return
-    elif op.share == "shared":  # shared anonymous memory, or a System V segment (sysv)
+    if not k.overcommit.allows(_charge_at_mmap(op)):
+        set_errno(proc, thread, "ENOMEM")
+        return
+    if op.backing == "file":
+        assert op.path is not None
+        obj = file_cache(k, op.path, op.size)
+    elif op.share == "shared" and op.backing != "fd":  # shared anonymous memory, or sysv
         obj = SharedObject(k.memory, pages, populated=False)
-    # shmat(2) opens a segment attached SHM_RDONLY (ro, rx) read-only: no VM_MAYWRITE
-    maywrite = op.backing != "sysv" or op.prot == "rw"
     mapping = Mapping(
         op.name, k.addresses[op.name], pages, share=op.share, prot=op.prot,
         obj=obj, file_backed=op.backing in ("file", "fd"), thp=op.thp,
-        noreserve=op.noreserve, maywrite=maywrite, fault_around=op.backing != "sysv")
+        noreserve=op.noreserve, maywrite=_may_write(k, proc, op),
+        sysv=op.backing == "sysv")
     mapping.charge_at_mmap()
     proc.mm.mmap(mapping)
+
+
+def _charge_at_mmap(op: ops.Mmap) -> int:
+    """The pages an mmap charges, and so asks the overcommit policy for: a private
+    writable mapping's (``accountable_mapping``), shared memory's object, whatever
+    its protection (``shmem_acct_size``); none with ``noreserve``."""
+    if op.noreserve:
+        return 0
+    if op.share == "private":
+        return op.size // PAGE if op.prot == "rw" else 0
+    return op.size // PAGE if op.backing in ("anon", "sysv") else 0
+
+
+def _may_write(k: Kernel, proc: Process, op: ops.Mmap) -> bool:
+    """VM_MAYWRITE: whether mprotect may make the mapping writable. A shared mapping
+    of an fd not open for writing may never be (``do_mmap`` clears it); shmat(2)
+    attaches a segment SHM_RDONLY (ro, rx) without it; a private mapping may always
+    be, as its writes go to copies."""
+    if op.backing == "sysv":
+        return op.prot == "rw"
+    if op.backing == "fd" and op.share == "shared":
+        assert proc.mm is not None and op.fd is not None
+        return proc.files.fds[k.names.fd_number(op.fd)].file.writable
+    return True
 
 
 def file_cache(k: Kernel, path: str, size: int) -> SharedObject:
@@ -199,7 +227,9 @@ _ADVICE: dict[str, Callable[[Vma], Vma]] = {
 def op_mprotect(k: Kernel, proc: Process, thread: Thread, op: ops.Mprotect) -> None:
     """The range's VMAs, up to the first page no VMA maps, get the protection; such a
     page (even the first) makes the call fail with ENOMEM. Write asked of a mapping
-    without VM_MAYWRITE fails at its first VMA with EACCES, changing nothing."""
+    without VM_MAYWRITE fails at its first VMA with EACCES, changing nothing. A piece
+    of a VMA that becoming writable charges asks the overcommit policy first
+    (``mprotect_fixup``): refused, the call stops there with ENOMEM."""
     assert proc.mm is not None
     m, lo, hi = _pages(proc, op.range)
     if m is None:
@@ -209,7 +239,14 @@ def op_mprotect(k: Kernel, proc: Process, thread: Thread, op: ops.Mprotect) -> N
     if op.prot == "rw" and not m.maywrite:
         set_errno(proc, thread, "ENOMEM" if hole == lo else "EACCES")
         return
-    proc.mm.mprotect(m.name, lo, hi if hole is None else hole, op.prot)
+    stop = hi if hole is None else hole
+    refused = next((a for a, b, vma in m.vmas.runs(lo, stop) if vma is not None
+                    and m.protected(vma, op.prot).accounted and not vma.accounted
+                    and not k.overcommit.allows(b - a)), None)
+    if refused is not None:
+        stop = hole = refused
+    if stop > lo:
+        proc.mm.mprotect(m.name, lo, stop, op.prot)
     if hole is not None:
         set_errno(proc, thread, "ENOMEM")
 
@@ -228,11 +265,12 @@ CAP_IPC_LOCK = 14
 
 @HANDLERS.handles(ops.Mremap)
 def op_mremap(k: Kernel, proc: Process, thread: Thread, op: ops.Mremap) -> None:
-    """Grow or shrink in place (:meth:`AddressSpace.mremap`). ``maymove`` changes
+    """Grow or shrink in place (:meth:`AddressSpace.mremap`; growing a charged VMA asks
+    the overcommit policy for the new pages). ``maymove`` changes
     nothing here: the parser keeps the size within the room forklab's layout leaves,
     where the kernel grows a mapping in place and never moves it."""
     assert proc.mm is not None
-    error, faults = proc.mm.mremap(op.name, op.size // PAGE)
+    error, faults = proc.mm.mremap(op.name, op.size // PAGE, k.overcommit.allows)
     proc.faults += faults
     proc.minflt += faults
     k.cache_touched += faults * PAGE

@@ -9,7 +9,13 @@ same one, or one of them has none and the other's is its own (not inherited
 through fork). So ``mprotect`` back to the old protection merges the pieces
 again, in the process that split them, but not in a child that inherited
 them: fork gives each of the child's VMAs an anon_vma of its own
-(tests/kernel_facts/mem_ranges.c). Pages are counted from the mapping's start.
+(tests/kernel_facts/mem_ranges.c). A VMA whose ``vm_ops`` has a ``close`` hook
+(a System V segment's ``shm_close``) may not be merged away
+(``can_merge_remove_vma``): a call that changes such a VMA whole leaves it as
+it is, however like its neighbours it becomes; a call on part of it still
+merges that part into the neighbour it touches, which only moves the boundary
+between the two (tests/kernel_facts/mem_edges.c). Pages are counted from the
+mapping's start.
 """
 from __future__ import annotations
 
@@ -58,12 +64,13 @@ def _mergeable(left: Vma, right: Vma) -> bool:
 class Vmas:
     """A mapping's VMAs, sorted, with holes where parts were unmapped."""
 
-    def __init__(self, first: Vma) -> None:
+    def __init__(self, first: Vma, removable: bool = True) -> None:
         self.list: list[Vma] = [first]
+        self.removable = removable  # no close hook: a merge may remove a whole VMA
 
     def copy(self) -> Vmas:
         new = object.__new__(Vmas)
-        new.list = list(self.list)
+        new.list, new.removable = list(self.list), self.removable
         return new
 
     def __len__(self) -> int:
@@ -113,10 +120,12 @@ class Vmas:
                 break
             page, end = max(page, v.start), min(hi, v.end)
             if how(v) != v:
+                whole = (page, end) == (v.start, v.end)
                 cuts += self._split(page) + self._split(end)
                 i = next(i for i, w in enumerate(self.list) if w.start == page)
                 self.list[i] = how(self.list[i])
-                self._merge_around(i)
+                if self.removable or not whole:
+                    self._merge_around(i)
             page = end
         return cuts
 
@@ -155,7 +164,7 @@ class Vmas:
         VM_DONTCOPY ones; VM_LOCKED cleared; a new anon_vma for each that had one,
         none for a VM_WIPEONFORK one."""
         child = object.__new__(Vmas)
-        child.list = []
+        child.list, child.removable = [], self.removable
         for v in self.list:
             if v.dontfork:
                 continue
