@@ -64,3 +64,11 @@ def test_a_read_only_fd_gives_a_shared_mapping_no_write_permission() -> None:
         "fdro.shared_rw": EACCES, "fdro.private_rw": 0, "fdro.private_mprotect_rw": 0,
         "fdro.shared_mprotect_rw": EACCES, "fdro.shared_mprotect_part_rw": EACCES,
     })
+
+
+def test_a_page_cache_miss_is_a_major_fault_but_on_tmpfs() -> None:
+    got = facts("mem_edges")
+    if got.get("sparse.tmpfs") == "1":
+        expect(got, {"sparse.write_minflt": 1, "sparse.write_majflt": 0})
+    else:
+        expect(got, {"sparse.write_minflt": 0, "sparse.write_majflt": 1})

@@ -20,12 +20,20 @@
  *   commit.total_pages    MemTotal + SwapTotal in pages (what mode 0 compares with)
  *   commit.<case>         0 or the errno of the call (mode 0's answers are the facts)
  *   fdro.<case>           0 or the errno, for a file opened O_RDONLY
+ *   sparse.write_minflt, sparse.write_majflt
+ *                         the faults of a store into page 0 of a private mapping of a
+ *                         4-page file made by ftruncate (none of its pages cached);
+ *                         sparse.tmpfs 1 if the file is on tmpfs (shmem: no page is
+ *                         ever read from a disk)
  */
 #define MEM_COMMON_NO_MAIN
 #include "mem_common.c"
 
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/vfs.h>
+
+#define TMPFS_MAGIC 0x01021994
 
 static int vmas(const char *p, size_t len)
 {
@@ -219,6 +227,27 @@ static void fd_read_only(void)
     close(w);
 }
 
+static void sparse(void)
+{
+    int fd = open("mem_edges.sparse", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ftruncate(fd, 4 * PAGE) != 0)
+        die("sparse file");
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0)
+        die("fstatfs");
+    put("sparse.tmpfs", fs.f_type == TMPFS_MAGIC);
+    char *p = map_at(slot_addr(6), 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0,
+                     MADV_NOHUGEPAGE);
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    *(volatile char *)p = 1;
+    getrusage(RUSAGE_SELF, &after);
+    put("sparse.write_minflt", after.ru_minflt - before.ru_minflt);
+    put("sparse.write_majflt", after.ru_majflt - before.ru_majflt);
+    munmap(p, 4 * PAGE);
+    close(fd);
+}
+
 int main(void)
 {
     merges("anon", 0);
@@ -239,5 +268,6 @@ int main(void)
 
     commit();
     fd_read_only();
+    sparse();
     return 0;
 }
