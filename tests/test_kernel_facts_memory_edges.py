@@ -11,7 +11,7 @@ import errno
 
 import pytest
 
-from kernel_facts.harness import expect, facts
+from kernel_facts.harness import expect, facts, needs_root
 
 ENOMEM, EACCES = errno.ENOMEM, errno.EACCES
 
@@ -72,3 +72,17 @@ def test_a_page_cache_miss_is_a_major_fault_but_on_tmpfs() -> None:
         expect(got, {"sparse.write_minflt": 1, "sparse.write_majflt": 0})
     else:
         expect(got, {"sparse.write_minflt": 0, "sparse.write_majflt": 1})
+
+
+def test_attaching_a_segment_for_execution_needs_cap_ipc_owner_over_its_ipc_namespace() -> None:
+    # the segment is 0600: nobody may execute it but by CAP_IPC_OWNER in the user
+    # namespace that owns the IPC namespace (ipcperms)
+    needs_root()
+    got = facts("mem_edges")
+    expect(got, {"shmexec.root.rw": 0, "shmexec.root.ro": 0, "shmexec.root.rx": 0,
+                 "shmexec.nobody.rw": 0, "shmexec.nobody.ro": 0, "shmexec.nobody.rx": EACCES})
+    if got.get("shmexec.userns.rw") == "-1":
+        pytest.skip("this machine lets nobody make a user namespace")
+    expect(got, {"shmexec.userns.rw": 0, "shmexec.userns.ro": 0, "shmexec.userns.rx": EACCES,
+                 "shmexec.userns_ipc.rw": 0, "shmexec.userns_ipc.ro": 0,
+                 "shmexec.userns_ipc.rx": 0})

@@ -40,6 +40,12 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
     if not k.overcommit.allows(_charge_at_mmap(op)):
         set_errno(proc, thread, "ENOMEM")
         return
+    if op.backing == "sysv" and op.prot == "rx" and not (
+            thread.creds.capable("CAP_IPC_OWNER") and k.namespaces.owns_ipc(thread.ns)):
+        # shmat SHM_EXEC asks to execute a 0600 segment: only CAP_IPC_OWNER over
+        # the IPC namespace (in the user namespace that owns it) overrides that
+        set_errno(proc, thread, "EACCES")
+        return
     if op.backing == "file":
         assert op.path is not None
         obj = file_cache(k, op.path, op.size)

@@ -25,6 +25,10 @@
  *                         4-page file made by ftruncate (none of its pages cached);
  *                         sparse.tmpfs 1 if the file is on tmpfs (shmem: no page is
  *                         ever read from a disk)
+ *   shmexec.<who>.<flags> 0 or the errno of shmat of a new 0600 segment with <flags>
+ *                         (rw, ro: SHM_RDONLY, rx: SHM_RDONLY|SHM_EXEC), in a child that
+ *                         is root, made a user namespace (userns), a user and an IPC
+ *                         namespace (userns_ipc), or is nobody (setuid 65534, as root)
  */
 #define MEM_COMMON_NO_MAIN
 #include "mem_common.c"
@@ -248,6 +252,57 @@ static void sparse(void)
     close(fd);
 }
 
+static int attach(int flags)
+{
+    int id = shmget(IPC_PRIVATE, 4 * PAGE, 0600);
+    if (id < 0)
+        return errno;
+    void *p = shmat(id, (void *)slot_addr(7), flags);
+    int e = p == (void *)-1 ? errno : 0;
+    shmctl(id, IPC_RMID, NULL);
+    if (!e)
+        shmdt(p);
+    return e;
+}
+
+/* The three attaches in a child that first does what `who` says; -1: it could not. */
+static void shm_exec(const char *who)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        die("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int r[3] = {-1, -1, -1}, ok = 1;
+        if (!strcmp(who, "userns"))
+            ok = unshare(CLONE_NEWUSER) == 0;
+        else if (!strcmp(who, "userns_ipc"))
+            ok = unshare(CLONE_NEWUSER | CLONE_NEWIPC) == 0;
+        else if (!strcmp(who, "nobody"))
+            ok = geteuid() == 0 && setuid(65534) == 0;
+        if (ok) {
+            r[0] = attach(0);
+            r[1] = attach(SHM_RDONLY);
+            r[2] = attach(SHM_RDONLY | SHM_EXEC);
+        }
+        if (write(fds[1], r, sizeof r) != sizeof r)
+            _exit(1);
+        _exit(0);
+    }
+    int r[3];
+    if (pid < 0 || read(fds[0], r, sizeof r) != sizeof r)
+        die("shm_exec child");
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    close(fds[1]);
+    const char *names[3] = {"rw", "ro", "rx"};
+    char key[128];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "shmexec.%s.%s", who, names[i]);
+        put(key, r[i]);
+    }
+}
+
 int main(void)
 {
     merges("anon", 0);
@@ -269,5 +324,9 @@ int main(void)
     commit();
     fd_read_only();
     sparse();
+    shm_exec("root");
+    shm_exec("userns");
+    shm_exec("userns_ipc");
+    shm_exec("nobody");
     return 0;
 }
