@@ -56,6 +56,9 @@ def test_overcommit_heuristic_judges_each_call_against_ram_and_swap() -> None:
         "commit.sysv_over": ENOMEM, "commit.sysv_over_noreserve": 0,
         "commit.mprotect_rw_over": ENOMEM, "commit.mprotect_rw_total": 0,
         "commit.second_total": 0,
+        # mremap asks for the new pages; fork asks again for each charged VMA whole
+        "commit.mremap_grow_over": ENOMEM, "commit.mremap_grow_total_less_one": 0,
+        "commit.mremap_grow_to_over": 0, "commit.fork_over": ENOMEM,
     })
 
 

@@ -73,3 +73,20 @@ def test_a_zero_limit_is_eperm_and_no_limit_locks_anything() -> None:
     assert _run("parent: mmap heap 16p\nparent: mlock heap", limit=0)[0]["errno"] == "EPERM"
     assert _run("parent: mmap heap 16p\nparent: mlock heap", limit=None)[0] == {
         "errno": None, "locked": 16, "present": 16}
+
+
+def test_a_vma_with_a_close_hook_is_never_merged_away_whole() -> None:
+    # the merge.sysv.* facts of tests/kernel_facts/mem_edges.c
+    def ro(v: Vma) -> Vma:
+        return Vma(v.start, v.end, "ro")
+
+    whole = Vmas(Vma(0, 3, "rw"), removable=False)
+    whole.change(0, 1, ro)
+    whole.change(2, 3, ro)
+    whole.change(1, 2, ro)
+    assert _starts(whole) == [(0, 1, "ro"), (1, 2, "ro"), (2, 3, "ro")]
+    part = Vmas(Vma(0, 4, "rw"), removable=False)
+    part.change(2, 4, ro)
+    part.change(1, 2, ro)  # a part of [0, 2): the boundary moves
+    assert _starts(part) == [(0, 1, "rw"), (1, 4, "ro")]
+    assert not whole.copy().removable and not whole.forked().removable

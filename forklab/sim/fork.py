@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import altstack, cgroups, cost, creds, namespaces, sched_prctl
+from forklab.sim import altstack, cgroups, cost, creds, mman, namespaces, sched_prctl
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.libc import UserMemory
@@ -55,6 +55,9 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     ns = namespaces.for_child(k, thread, flags)
     if isinstance(ns, str):
         clone_failed(k, parent, thread, name, ns)
+        return None
+    if not flags & {"vm", "blank", "thread"} and mman.dup_mmap_refused(k, parent):
+        clone_failed(k, parent, thread, name, "ENOMEM")
         return None
     if "pidfd" in flags and parent.files.lowest_free(fd_limit(parent)) is None:
         clone_failed(k, parent, thread, name, "EMFILE")  # the pidfd's fd comes first

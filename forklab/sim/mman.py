@@ -257,6 +257,15 @@ def op_mprotect(k: Kernel, proc: Process, thread: Thread, op: ops.Mprotect) -> N
         set_errno(proc, thread, "ENOMEM")
 
 
+def dup_mmap_refused(k: Kernel, proc: Process) -> bool:
+    """Whether a fork of proc fails with ENOMEM: ``dup_mmap`` asks the overcommit
+    policy again for each charged VMA the child gets, whole (one that mremap grew
+    past what one call may charge is refused; tests/kernel_facts/mem_edges.c)."""
+    assert proc.mm is not None
+    return any(v.accounted and not v.dontfork and not k.overcommit.allows(v.pages)
+               for m in proc.mm.mappings.values() for v in m.vmas.list)
+
+
 def own_memlock_limit() -> int | None:
     """Pages a process may lock: RLIMIT_MEMLOCK's soft limit of this process (every
     process of a real run inherits it), or None, no limit, with CAP_IPC_LOCK."""

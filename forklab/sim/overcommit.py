@@ -4,7 +4,8 @@ A call that charges memory asks first: mmap of private writable memory (not
 ``noreserve``) for the mapping, of shared memory (``anon shared``, ``sysv``:
 ``shmem_acct_size``, whatever the protection; not ``noreserve``) for its
 object, mprotect that makes a private VMA writable for that VMA, mremap that
-grows a charged VMA for the new pages. Under ``vm.overcommit_memory`` 0 (the
+grows a charged VMA for the new pages, fork for each charged VMA the child
+gets, whole. Under ``vm.overcommit_memory`` 0 (the
 heuristic, the default) a call fails with ENOMEM when it alone asks for more
 pages than the machine has RAM and swap, whatever is charged already; under 1
 every call succeeds (tests/kernel_facts/mem_edges.c). Mode 2 (strict) compares

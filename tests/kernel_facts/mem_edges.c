@@ -202,6 +202,22 @@ static void commit(void)
     put("commit.second_total", a == MAP_FAILED ? errno : try_map(total, rw, priv));
     if (a != MAP_FAILED)
         munmap(a, (size_t)total * PAGE);
+    /* mremap in place: the new pages of a charged mapping ask; a fork asks again for
+     * each charged VMA whole */
+    p = map_at(slot_addr(3), PAGE, rw, priv, -1, 0, 0);
+    void *q = mremap(p, PAGE, over + PAGE, 0);
+    put("commit.mremap_grow_over", q == MAP_FAILED ? errno : 0);
+    q = mremap(p, PAGE, (size_t)total * PAGE, 0);
+    put("commit.mremap_grow_total_less_one", q == MAP_FAILED ? errno : 0);
+    q = mremap(p, (size_t)total * PAGE, over, 0);
+    put("commit.mremap_grow_to_over", q == MAP_FAILED ? errno : 0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    put("commit.fork_over", pid < 0 ? errno : 0);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    munmap(p, over);
 }
 
 static void fd_read_only(void)
