@@ -10,7 +10,7 @@ from scenario_text import scenario_text
 
 from forklab.scenario.parse import parse_text
 from forklab.sim.kernel import Kernel
-from forklab.sim.overcommit import ALWAYS, HEURISTIC, Overcommit
+from forklab.sim.overcommit import ALWAYS, HEURISTIC, NEVER, Overcommit
 from forklab.sim.snapshot import snapshot
 
 
@@ -70,3 +70,12 @@ def test_mode_1_never_refuses() -> None:
     assert _errnos(Overcommit(ALWAYS, total_pages=8), "parent: mmap a 1T",
                    "parent: mmap b 1T shared\nparent: mmap c 1T ro\nparent: mprotect c rw") == [
         None, None]
+
+
+def test_mode_2_charges_noreserve_mappings_as_any_other() -> None:
+    for mode, committed in ((NEVER, 4), (HEURISTIC, 0)):
+        sc = parse_text(scenario_text("parent: mmap a 4p noreserve"))
+        kernel = Kernel(sc)
+        kernel.overcommit = Overcommit(mode, total_pages=1 << 30)
+        kernel.apply(sc.steps[0].ops[0])
+        assert kernel.processes["parent"].mm.mappings["a"].accounted_pages() == committed

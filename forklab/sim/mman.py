@@ -37,7 +37,8 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
         obj = fdops.mappable(k, proc, thread, op)
         if obj is None:
             return
-    if not k.overcommit.allows(_charge_at_mmap(op)):
+    noreserve = op.noreserve and k.overcommit.honours_noreserve()
+    if not k.overcommit.allows(_charge_at_mmap(op, noreserve)):
         set_errno(proc, thread, "ENOMEM")
         return
     if op.backing == "sysv" and op.prot == "rx" and not (
@@ -54,17 +55,17 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
     mapping = Mapping(
         op.name, k.addresses[op.name], pages, share=op.share, prot=op.prot,
         obj=obj, file_backed=op.backing in ("file", "fd"), thp=op.thp,
-        noreserve=op.noreserve, maywrite=_may_write(k, proc, op),
+        noreserve=noreserve, maywrite=_may_write(k, proc, op),
         sysv=op.backing == "sysv")
     mapping.charge_at_mmap()
     proc.mm.mmap(mapping)
 
 
-def _charge_at_mmap(op: ops.Mmap) -> int:
+def _charge_at_mmap(op: ops.Mmap, noreserve: bool) -> int:
     """The pages an mmap charges, and so asks the overcommit policy for: a private
     writable mapping's (``accountable_mapping``), shared memory's object, whatever
-    its protection (``shmem_acct_size``); none with ``noreserve``."""
-    if op.noreserve:
+    its protection (``shmem_acct_size``); none with ``noreserve`` (as honoured)."""
+    if noreserve:
         return 0
     if op.share == "private":
         return op.size // PAGE if op.prot == "rw" else 0

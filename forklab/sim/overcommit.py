@@ -10,7 +10,9 @@ heuristic, the default) a call fails with ENOMEM when it alone asks for more
 pages than the machine has RAM and swap, whatever is charged already; under 1
 every call succeeds (tests/kernel_facts/mem_edges.c). Mode 2 (strict) compares
 with what the whole machine has charged, which no scenario can know: the model
-answers as under 1 there.
+answers as under 1 there; but it follows mode 2 in charging ``noreserve``
+mappings as any other (``do_mmap``, ``newseg`` ignore MAP_NORESERVE and
+SHM_NORESERVE under mode 2).
 """
 from __future__ import annotations
 
@@ -40,6 +42,10 @@ class Overcommit:
         except (OSError, ValueError, KeyError):
             return cls(ALWAYS, 0)
         return cls(mode, kib * 1024 // PAGE)
+
+    def honours_noreserve(self) -> bool:
+        """Whether MAP_NORESERVE and SHM_NORESERVE keep a mapping uncharged."""
+        return self.mode != NEVER
 
     def allows(self, pages: int) -> bool:
         """Whether one call may charge ``pages``."""
