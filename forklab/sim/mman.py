@@ -16,6 +16,7 @@ from forklab.scenario.model import Range
 from forklab.sim import cost, fdops, signal_calls
 from forklab.sim.files import RegularFile
 from forklab.sim.memory import AddressSpace, Mapping, SegFault, SharedObject
+from forklab.sim.namespaces import INITIAL
 from forklab.sim.rlimits import has_capability, memlock_pages
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.vmas import Vma
@@ -41,10 +42,9 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
     if not k.overcommit.allows(_charge_at_mmap(op, noreserve)):
         set_errno(proc, thread, "ENOMEM")
         return
-    if op.backing == "sysv" and op.prot == "rx" and not (
-            thread.creds.capable("CAP_IPC_OWNER") and k.namespaces.owns_ipc(thread.ns)):
+    if op.backing == "sysv" and op.prot == "rx" and not _owns_ipc(k, thread, "CAP_IPC_OWNER"):
         # shmat SHM_EXEC asks to execute a 0600 segment: only CAP_IPC_OWNER over
-        # the IPC namespace (in the user namespace that owns it) overrides that
+        # the IPC namespace overrides that
         set_errno(proc, thread, "EACCES")
         return
     if op.backing == "file":
@@ -70,6 +70,13 @@ def _charge_at_mmap(op: ops.Mmap, noreserve: bool) -> int:
     if op.share == "private":
         return op.size // PAGE if op.prot == "rw" else 0
     return op.size // PAGE if op.backing in ("anon", "sysv") else 0
+
+
+def _owns_ipc(k: Kernel, thread: Thread, capability: str) -> bool:
+    """``ns_capable`` over thread's IPC namespace (``ipcperms``): the capability, held
+    in the user namespace that owns that IPC namespace (the one it was made in)."""
+    owner = k.namespaces.ipc_owner.get(thread.ns.of("ipc"), INITIAL)
+    return thread.creds.capable(capability) and owner == thread.ns.of("user")
 
 
 def _may_write(k: Kernel, proc: Process, op: ops.Mmap) -> bool:

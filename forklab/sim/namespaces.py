@@ -116,11 +116,6 @@ class Namespaces:
         new.ipc_owner = dict(self.ipc_owner)
         return new
 
-    def owns_ipc(self, ns: Membership) -> bool:
-        """Whether ns's user namespace owns its IPC namespace (a capability there is one
-        over System V objects: ``ipcperms``)."""
-        return self.ipc_owner.get(ns.of("ipc"), INITIAL) == ns.of("user")
-
     def first(self) -> Membership:
         return Membership(admin=self.admin)
 
