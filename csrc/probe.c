@@ -1537,9 +1537,19 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_MADVISE:
         r.v[FL_V_RESULT] = madvise((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2]);
         break;
-    case FL_OP_MPROTECT:
+    case FL_OP_MPROTECT: { /* a locked private VMA made writable is populated: faults */
+        struct rusage before, after;
+        int e;
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &after); /* a dry run, as for mlock */
+        mprotect((void *)(uintptr_t)c->a[0], 0, (int)c->a[2]);
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &before);
         r.v[FL_V_RESULT] = mprotect((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2]);
+        e = errno;
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &after);
+        r.v[FL_V_FAULTS] = after.ru_minflt - before.ru_minflt;
+        errno = e;
         break;
+    }
     case FL_OP_MLOCK: { /* the faults that populating the range took */
         struct rusage before, after;
         int e;

@@ -1145,7 +1145,8 @@ class RealRun:
 
     @HANDLERS.handles(ops.Mprotect)
     def _v_mprotect(self, task: Task, op: ops.Mprotect) -> None:
-        self._call(task, op, lib.FL_OP_MPROTECT, (*self._span(task, op.range), PROT[op.prot]))
+        self._call(task, op, lib.FL_OP_MPROTECT, (*self._span(task, op.range), PROT[op.prot]),
+                   on_done=self._counting_faults(task.proc))  # it may populate: faults
 
     @HANDLERS.handles(ops.Mremap)
     def _v_mremap(self, task: Task, op: ops.Mremap) -> None:

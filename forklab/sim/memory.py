@@ -709,7 +709,7 @@ class AddressSpace:
         self._zap(m, lo, hi)
         m.pte_tables.set(-(-lo // PAGES_PER_PTE_TABLE), hi // PAGES_PER_PTE_TABLE, False)
 
-    def mprotect(self, name: str, lo: int, hi: int, prot: str) -> None:
+    def mprotect(self, name: str, lo: int, hi: int, prot: str) -> int:
         """Give pages [lo, hi), all mapped, the protection: their VMAs split, change
         (and their commit charge, :meth:`Mapping.protected`) and merge as the kernel's do.
 
@@ -719,8 +719,13 @@ class AddressSpace:
         in a shared file mapping, a dirty page (a clean one must fault, so that
         the file system hears of the write: writenotify); in shared memory, every
         page (shmem asks for no notification, so the new protection applies as is).
-        Every other page takes a fault on its next write."""
+        Every other page takes a fault on its next write, but in a private locked VMA
+        that was not writable: ``mprotect_fixup`` populates that at once with write
+        faults (breaking copy-on-write now, as mlock of a writable VMA does), up to
+        the end of the file (tests/kernel_facts/mem_edges.c). Returns those faults."""
         m = self.mappings[name]
+        populate = [(a, b) for a, b, v in m.vmas.runs(lo, hi) if prot == "rw"
+                    and v is not None and v.locked and v.prot != "rw" and m.share == "private"]
         self.change_vmas(m, lo, hi, lambda v: m.protected(v, prot))
         for a, b, v in m.frame_runs(lo, hi):
             if prot != "rw":
@@ -731,6 +736,11 @@ class AddressSpace:
                 writable = v.tag.dirty or not m.file_backed
             if writable != v.tag.writable:
                 m.ptes.set(a, b, Linear(v.base, replace(v.tag, writable=writable)))
+        faults = 0
+        for a, b in populate:
+            eof = self._past_eof(m, a, b)
+            faults += self.write_faults(m, a, b if eof is None else eof)
+        return faults
 
     def mlock(self, name: str, lo: int, hi: int) -> tuple[int, bool]:
         """Lock pages [lo, hi), all mapped (VM_LOCKED), and fault them in as

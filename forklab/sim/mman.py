@@ -260,7 +260,10 @@ def op_mprotect(k: Kernel, proc: Process, thread: Thread, op: ops.Mprotect) -> N
     if refused is not None:
         stop = hole = refused
     if stop > lo:
-        proc.mm.mprotect(m.name, lo, stop, op.prot)
+        faults = proc.mm.mprotect(m.name, lo, stop, op.prot)
+        proc.faults += faults
+        proc.minflt += faults
+        k.cache_touched += faults * PAGE  # each fault fills its page
     if hole is not None:
         set_errno(proc, thread, "ENOMEM")
 

@@ -29,6 +29,11 @@
  *                         (rw, ro: SHM_RDONLY, rx: SHM_RDONLY|SHM_EXEC), in a child that
  *                         is root, made a user namespace (userns), a user and an IPC
  *                         namespace (userns_ipc), or is nobody (setuid 65534, as root)
+ *   lockedro.<kind>.<key> 4 private read-only pages (kind anon, or file: of the 520-page
+ *                         file), mlock-ed (read faults), then mprotect-ed read-write:
+ *                         mprotect_faults (the faults the mprotect call took),
+ *                         anon_after (pages pagemap then shows as anonymous, not file);
+ *                         unlocked.<kind>.mprotect_faults: the same without mlock
  */
 #define MEM_COMMON_NO_MAIN
 #include "mem_common.c"
@@ -319,6 +324,33 @@ static void shm_exec(const char *who)
     }
 }
 
+static void locked_read_only(const char *kind, int fd, int lock)
+{
+    char key[128];
+    size_t len = 4 * PAGE;
+    int flags = fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_PRIVATE;
+    char *p = map_at(slot_addr(8), len, PROT_READ, flags, fd, 0, MADV_NOHUGEPAGE);
+    if (lock && mlock(p, len) != 0)
+        die("mlock");
+    if (!lock)
+        read_pages(p, len);
+    long before = minflt();
+    if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0)
+        die("mprotect");
+    long faults = minflt() - before;
+    uint64_t e[4];
+    read_pagemap(0, p, 4, e);
+    long anon = 0;
+    for (int i = 0; i < 4; i++)
+        anon += (e[i] & PM_PRESENT) && !(e[i] & PM_FILE);
+    snprintf(key, sizeof key, "%s.%s.mprotect_faults", lock ? "lockedro" : "unlocked", kind);
+    put(key, faults);
+    snprintf(key, sizeof key, "%s.%s.anon_after", lock ? "lockedro" : "unlocked", kind);
+    put(key, anon);
+    munlock(p, len);
+    munmap(p, len);
+}
+
 int main(void)
 {
     merges("anon", 0);
@@ -335,6 +367,10 @@ int main(void)
     around("split34_read43", fd, 64, 34, 43);
     around("split34_read34", fd, 64, 34, 34);
     around("split500_read500", fd, 520, 500, 500);
+    locked_read_only("anon", -1, 1);
+    locked_read_only("file", fd, 1);
+    locked_read_only("anon", -1, 0);
+    locked_read_only("file", fd, 0);
     close(fd);
 
     commit();
