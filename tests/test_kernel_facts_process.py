@@ -920,6 +920,34 @@ def test_identity_fs_and_environment_across_creators():
                "vfork.parent_env": 2, "thread.parent_env": 2})
 
 
+def test_exit_signal_across_creators_and_waits():
+    """tests/kernel_facts/proc_exit_signal.c: p, made by clone(SIGUSR1), has SIGUSR1 as
+    its exit signal (/proc/PID/stat field 38). fork, vfork and posix_spawn give their
+    child SIGCHLD, a thread has none (-1), clone the signal it names (0 too), and
+    execve resets it to SIGCHLD (de_thread's "we have changed execution domain"),
+    from the leader or from another thread."""
+    f = facts("proc_exit_signal")
+    expect(f, {"p.exit_signal": SIGUSR1, "p.ended_normally": 1,
+               "fork.exit_signal": SIGCHLD, "vfork.exit_signal": SIGCHLD,
+               "spawn.exit_signal": SIGCHLD, "thread.exit_signal": -1,
+               "clone_usr2.exit_signal": SIGUSR2, "clone_none.exit_signal": 0,
+               "exec_child.exit_signal": SIGCHLD, "exec_thread.exit_signal": SIGCHLD,
+               "exec_leader_of_p.exit_signal": SIGCHLD})
+    # A child whose exit signal is not SIGCHLD: waitpid (by pid or -1) and waitid
+    # without __WCLONE/__WALL are ECHILD (10) while it is a zombie; __WCLONE and
+    # __WALL reap it; its parent got SIGUSR1, not SIGCHLD, and a parent that does not
+    # handle SIGUSR1 dies of it. __WCLONE does not see a fork child.
+    expect(f, {"wait.pid": 10, "wait.any": 10, "wait.waitid": 10, "wait.zombie": 1,
+               "wait.wclone": 0, "wait.wall": 0, "wait.got_usr1": 1, "wait.got_chld": 0,
+               "wait.wclone_of_fork": 10, "wait.wall_of_fork": 0,
+               "kill.parent_signal": SIGUSR1})
+    # Reparenting makes it SIGCHLD (reparent_leader: "We don't want people slaying
+    # init"); a parent that has exec'd since is sent SIGCHLD (do_notify_parent)
+    expect(f, {"orphan.exit_signal": SIGCHLD, "orphan.reaped_plainly": 1,
+               "exec_parent.reaped": 1, "exec_parent.got_usr1": 0,
+               "exec_parent.got_chld": 1})
+
+
 def test_setpgid_setsid_and_pdeathsig():
     """EPERM is errno 1: a group leader cannot make a session, a session leader cannot
     change its group, nor can a parent move a child that made a session of its own."""
