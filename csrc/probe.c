@@ -1111,7 +1111,7 @@ static __attribute__((noinline)) void op_clone(struct task *t, struct fl_cmd *c,
     memset(&args, 0, sizeof args);
     args.flags = flags;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-    args.exit_signal = SIGCHLD;
+    args.exit_signal = (uint64_t)c->a[2];
     struct clone_ctx local = {fd, (flags & CLONE_FILES) != 0, (flags & CLONE_VFORK) != 0, 0,
                               c->a[0], (flags & CLONE_VM) ? NULL : t, -1};
     struct clone_ctx *ctx = &local;

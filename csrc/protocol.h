@@ -153,7 +153,7 @@ struct fl_task_attrs {
 #define FL_OP_MREMAP 18     /* a0 addr a1 old len a2 new len a3 flags; reply: faults */
 #define FL_OP_FORK 20       /* fd: child channel; a0 token */
 #define FL_OP_VFORK 21      /* fd: child channel; a0 token */
-#define FL_OP_CLONE 22      /* fd: child channel; a0 token a1 clone flags */
+#define FL_OP_CLONE 22      /* fd: child channel; a0 token a1 clone flags a2 exit signal */
 #define FL_OP_SPAWN 23      /* a0 token a1 attr flags a2 sigmask a3 sigdefault a4 kind; data: strings */
 #define FL_OP_EXEC 24       /* a0 kind a1 argc; data: path, args, NUL separated */
 #define FL_OP_EXIT 25       /* a0 code */

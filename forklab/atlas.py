@@ -81,7 +81,8 @@ class Attribute:
     not have; ``read``: an expression of process {p}; ``change``: a line by {p} that
     changes it (None: no change can be made, so an inherited value counts as copied);
     ``per_thread``: the attribute belongs to a thread, so a new thread's own value is
-    read (``T.NAME``), not its process's."""
+    read (``T.NAME``), not its process's; ``first``: the scenario's first process, when
+    ``parent`` must be made by the setup (a value only a creator can give)."""
 
     id: str
     title: str
@@ -91,6 +92,7 @@ class Attribute:
     change: str | None
     per_thread: bool = False
     identity: bool = False  # read says whether both sides hold the same object
+    first: str | None = None
 
 
 _NOT_A_LEADER = ("parent: fork -> leader\nparent: setpgid leader leader\n"
@@ -183,6 +185,12 @@ ATTRIBUTES = (
     Attribute("pdeathsig", "the parent-death signal", "prctl(2), fork(2), execve(2)",
               "parent: pdeathsig SIGUSR2", "{p}.pdeathsig", "{p}: pdeathsig SIGUSR1",
               per_thread=True),
+    # No call changes a process's own exit signal: only a creator gives one, so the setup
+    # makes the parent by a clone whose exit signal is not SIGCHLD
+    Attribute("exit-signal", "the exit signal (what the parent is sent at the end)",
+              "fork(2), clone(2), execve(2)",
+              "origin: clone none exitsig=SIGUSR1 -> parent", "{p}.exit_signal", None,
+              per_thread=True, first="origin"),
     Attribute("rlimits", "resource limits (RLIMIT_NOFILE's soft limit)",
               "fork(2), execve(2), getrlimit(2)", "parent: setrlimit nofile 2000",
               '{p}.rlimit("nofile")', "{p}: setrlimit nofile 1500"),
@@ -279,6 +287,8 @@ def scenario_text(attribute: Attribute, method: Method) -> str:
     parts = [f'id = "atlas-{attribute.id}-{method.id.replace("_", "-")}"',
              f"title = {json.dumps(f'{attribute.title}: {method.title}')}",
              'summary = "A cell of the inheritance atlas (docs/atlas.md)."']
+    if attribute.first is not None:
+        parts.append(f"first = {json.dumps(attribute.first)}")
     if method.sim_only:
         parts.append("real = false")
     for do, asks in steps:

@@ -77,6 +77,7 @@ class ThreadObs:
     no_new_privs: bool | None = None
     caps: frozenset[str] = frozenset()  # its effective capabilities
     altstack: int | None = None  # its alternate signal stack, bytes (0: none)
+    exit_signal: str | None = None  # none: a thread's end is told to nobody (the kernel's -1)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class ProcessObs:
     umask: str | None = None  # as /proc/PID/status shows it: "0022"
     cgroup: str | None = None  # its control group: "" forklab's, else the run's group's name
     pdeathsig: str | None = None  # the main thread's parent-death signal
+    exit_signal: str | None = None  # what its parent is sent as it ends; None: none, or ended
     spawn_us: float | None = field(default=None, metadata=NOT_COMPARED)
     nice: int | None = None  # of the main thread, as every scheduling and prctl value
     sched: str | None = None

@@ -219,6 +219,15 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                           "registrations.\""),
     ("atexit-handlers", "exec", "reset", "execve(2): \"Exit handlers are not preserved "
                                          "(atexit(3), on_exit(3)).\""),
+    # the parent's own exit signal is SIGUSR1 (a clone child's)
+    ("exit-signal", "fork", "reset", "fork(2): \"The termination signal of the child is "
+                                     "always SIGCHLD (see clone(2)).\""),
+    ("exit-signal", "exec", "reset", "execve(2): \"The termination signal is reset to "
+                                     "SIGCHLD (see clone(2)).\""),
+    ("exit-signal", "pthread_create", "reset", "clone(2) CLONE_THREAD: \"When a CLONE_THREAD "
+                                               "thread terminates, the thread that created "
+                                               "it is not sent a SIGCHLD (or other "
+                                               "termination) signal\""),
 ])
 def test_a_cell_says_what_the_man_page_says(model_rows: dict[str, dict[str, str | None]],
                                             attribute: str, method: str, outcome: str,

@@ -95,6 +95,7 @@ SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2, "exit": 3}
 SIGACTION_FLAGS = {"norestart": lib.FL_SA_NORESTART, "resethand": lib.FL_SA_RESETHAND,
                    "nodefer": lib.FL_SA_NODEFER, "nocldwait": lib.FL_SA_NOCLDWAIT,
                    "nocldstop": lib.FL_SA_NOCLDSTOP}
+WALL = 0x40000000  # __WALL: a wait that sees every child, whatever its exit signal
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 CLD_EXITED = 1  # waitid's si_code of a child that exited (else killed or dumped)
 MUTEX_KINDS = {"normal": 0, "errorcheck": 2}  # PTHREAD_MUTEX_NORMAL, _ERRORCHECK
@@ -886,6 +887,7 @@ class RealRun:
             sched=POLICY_NAMES.get(sched.policy, str(sched.policy)) if sched else None,
             cpus=parse_cpu_list(status.get("Cpus_allowed_list")),
             comm=sched.comm if sched else None, dumpable=dumpable,
+            exit_signal=SIGNAL_NAMES.get(sched.exit_signal) if sched else None,
             timer_slack=UNAVAILABLE if self.hides_timer_slack
             else procfs.timer_slack(proc.pid),
             no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
@@ -924,6 +926,7 @@ class RealRun:
             sched=POLICY_NAMES.get(sched.policy, str(sched.policy)) if sched else None,
             cpus=parse_cpu_list(status.get("Cpus_allowed_list")),
             comm=sched.comm if sched else None,
+            exit_signal=SIGNAL_NAMES.get(sched.exit_signal) if sched else None,
             no_new_privs=status["NoNewPrivs"] == "1" if "NoNewPrivs" in status else None,
             caps=capability_names(int(status.get("CapEff", "0"), 16)),
             altstack=int(ffi.cast("struct fl_task_attrs *", ffi.from_buffer(attrs)).altstack)
@@ -1241,9 +1244,10 @@ class RealRun:
         flags = 0
         for flag in op.flags:
             flags |= CLONE_FLAGS[flag]
+        exit_signal = SIGNAL_NUMBERS[op.exit_signal] if op.exit_signal else 0
         if op.cgroup is None:
-            self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags), "clone",
-                           "vfork" in op.flags, "vm" in op.flags)
+            self._creating(task, op, lib.FL_OP_CLONE, (self.driver.token(), flags, exit_signal),
+                           "clone", "vfork" in op.flags, "vm" in op.flags)
             return
         refused = self._cgroup_base()
         if refused is not None:  # the kernel never sees it: fail as forklab's mkdir did
@@ -1261,7 +1265,7 @@ class RealRun:
         fd = os.open(group, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             self._creating(task, op, lib.FL_OP_CLONE,
-                           (self.driver.token(), flags | CLONE_INTO_CGROUP), "clone",
+                           (self.driver.token(), flags | CLONE_INTO_CGROUP, exit_signal), "clone",
                            "vfork" in op.flags, "vm" in op.flags, fd)
         finally:
             os.close(fd)
@@ -1397,7 +1401,8 @@ class RealRun:
 
     @HANDLERS.handles(ops.Wait)
     def _v_wait(self, task: Task, op: ops.Wait) -> None:
-        options = (os.WNOHANG if op.nohang else 0) | (os.WUNTRACED if op.untraced else 0)
+        options = (os.WNOHANG if op.nohang else 0) | (os.WUNTRACED if op.untraced else 0) \
+            | (WALL if op.all_children else 0)
 
         def done(f: Flight) -> None:
             if f.reply is None:

@@ -106,11 +106,12 @@ def parse_stat(text: str) -> Stat | None:
 
 @dataclass(frozen=True)
 class Sched:
-    """A task's scheduling fields of /proc/PID/stat."""
+    """A task's scheduling fields of /proc/PID/stat, and its exit signal."""
 
     comm: str  # field 2, between the parentheses
     nice: int  # field 19
     policy: int  # field 41 (SCHED_RESET_ON_FORK is not shown)
+    exit_signal: int  # field 38: what the parent is sent as it ends (-1: a thread, none)
 
 
 def sched(pid: int, tid: int | None = None) -> Sched | None:
@@ -121,7 +122,7 @@ def sched(pid: int, tid: int | None = None) -> Sched | None:
     open_, close = text.find("("), text.rfind(")")
     fields = text[close + 2:].split()
     try:
-        return Sched(text[open_ + 1:close], int(fields[16]), int(fields[38]))
+        return Sched(text[open_ + 1:close], int(fields[16]), int(fields[38]), int(fields[35]))
     except (IndexError, ValueError):
         return None
 

@@ -122,6 +122,7 @@ class Clone(Op):
     flags: frozenset[str]  # of vm, vfork, files, sighand, fs, pidfd, clear_sighand, and the
     # namespace flags newpid, newns, newuts, newipc, newnet, newuser
     cgroup: str | None = None  # into=NAME: CLONE_INTO_CGROUP, the run's control group NAME
+    exit_signal: str | None = "SIGCHLD"  # what the parent is sent when C ends; None: nothing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +168,7 @@ class Wait(Op):
     child: str | None  # None: any child
     nohang: bool  # WNOHANG
     untraced: bool  # WUNTRACED
+    all_children: bool = False  # __WALL: also a child whose exit signal is not SIGCHLD
 
 
 @dataclass(frozen=True, kw_only=True)

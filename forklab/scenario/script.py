@@ -110,7 +110,7 @@ _OPEN_OPTIONS = {"ro": "mode", "wo": "mode", "rw": "mode", "cloexec": "cloexec",
                  "append": "append", "create": "create"}
 MUTEX_KINDS = ("normal", "errorcheck")
 _OCTAL_MODE = re.compile(r"[0-7]{1,4}")
-_WAIT_OPTIONS = {"nohang": "nohang", "untraced": "untraced"}
+_WAIT_OPTIONS = {"nohang": "nohang", "untraced": "untraced", "all": "all"}
 _WAITID_OPTIONS = {"nowait": "nowait", "nohang": "nohang"}
 SCHED_POLICIES = ("other", "batch", "idle")
 """The scheduling policies any user may take (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE)."""
@@ -150,9 +150,9 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "mremap": frozenset({"maymove"}),
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
     "close_range": frozenset({"cloexec", "max"}),
-    "clone": frozenset({*CLONE_FLAGS, "none", "into=NAME"}),
+    "clone": frozenset({*CLONE_FLAGS, "none", "into=NAME", "exitsig=SIG"}),
     "unshare": frozenset(ops.NAMESPACE_KINDS),
-    "wait": frozenset({"any", "nohang", "untraced"}),
+    "wait": frozenset({"any", "nohang", "untraced", "all"}),
     "waitid": frozenset({"any", "nowait", "nohang"}),
     "mutex": frozenset(MUTEX_KINDS),
     "pdeathsig": frozenset({"none"}),
@@ -839,9 +839,7 @@ class _Line:
 
     @RULES.handles(ops.Clone)
     def v_clone(self, args: list[Token]) -> dict[str, Any]:
-        cgroup = None
-        if args and args[-1].kind == "word" and args[-1].text.startswith("into="):
-            cgroup = self.into(args.pop())
+        options = self.clone_options(args)
         if not args:
             self.fail(self.tail, f"clone: expected FLAGS, a comma list of "
                                  f"{_quote_list(CLONE_FLAGS)}, or none "
@@ -864,7 +862,7 @@ class _Line:
             self.fail(args[-1].end, "expected a clone flag after ','")
         if "none" in flags and len(flags) > 1:
             self.fail(flags["none"].start, "clone flags 'none' cannot be combined with others")
-        return {"flags": frozenset(f for f in flags if f != "none"), "cgroup": cgroup}
+        return {"flags": frozenset(f for f in flags if f != "none"), **options}
 
     def into(self, tok: Token) -> str:
         """``into=NAME``: the run's control group clone's child starts in."""
@@ -873,6 +871,37 @@ class _Line:
             self.fail(tok.start + len("into="), "expected into=NAME, NAME 1-32 lower-case "
                                                 "letters, digits, '_' or '-', got "
                                                 f"'{tok.text}'")
+        return name
+
+    def clone_options(self, args: list[Token]) -> dict[str, Any]:
+        """clone's options after FLAGS, taken off args: ``into=NAME``, ``exitsig=SIG``."""
+        options: dict[str, Any] = {"cgroup": None, "exit_signal": "SIGCHLD"}
+        seen: set[str] = set()
+        while args and args[-1].kind == "word" and args[-1].text.startswith(("into=", "exitsig=")):
+            option = args.pop()
+            key = option.text.partition("=")[0]
+            if key in seen:
+                self.fail(option.start, f"clone option {key}= given twice")
+            seen.add(key)
+            if key == "into":
+                options["cgroup"] = self.into(option)
+            else:
+                options["exit_signal"] = self.exit_signal(option)
+            if not args:
+                self.fail(option.start, f"clone: expected FLAGS before {option.text} "
+                                        f"(usage: {VERBS['clone'].usage})")
+        return options
+
+    def exit_signal(self, tok: Token) -> str | None:
+        """``exitsig=SIG|none``: the signal clone's child sends its parent as it ends."""
+        at = tok.start + len("exitsig=")
+        text = tok.text[len("exitsig="):]
+        if text == "none":
+            return None
+        name = _signal(self.src, text, at, "clone")
+        if name in JOB_CONTROL:
+            self.fail(at, f"exitsig={name} is refused: a parent stopped or continued by its "
+                          "child's end is not modelled")
         return name
 
     @RULES.handles(ops.Unshare)
@@ -927,7 +956,7 @@ class _Line:
         self.arity(args, 1, 3, "a child process or any")
         options = self.flags(args[1:], _WAIT_OPTIONS, "a wait option")
         return {"child": self.child_or_any(args[0]), "nohang": "nohang" in options,
-                "untraced": "untraced" in options}
+                "untraced": "untraced" in options, "all_children": "all" in options}
 
     @RULES.handles(ops.Waitid)
     def v_waitid(self, args: list[Token]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program
-from forklab.sim import creds, exit_wait, namespaces, rlimits, sched_prctl, timers
+from forklab.sim import creds, exit_signals, exit_wait, namespaces, rlimits, sched_prctl, timers
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -57,6 +57,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     timers.on_exec(proc)
     thread.tls, thread.descriptor_tid = next(k._tls), None
     proc.execed = True  # its cwd, umask, group and session stay (the fs_struct is kept)
+    exit_signals.on_exec(proc)
     sched_prctl.on_exec(thread, program)
     dumpable = creds.on_exec(k, proc, thread)
     if program.kind == "probe":

@@ -2,15 +2,17 @@
 
 Ending drops the threads, closes the fd table and leaves the memory (each
 only if no other live process shares it), lets a vfork parent's thread go,
-hands orphans to init (which reaps them), and tells the parent with
-``SIGCHLD`` — or, if the parent ignores ``SIGCHLD``, is reaped at once.
+hands orphans to init (which reaps them), and tells the parent with its
+exit signal (``SIGCHLD`` but for a ``clone exitsig=`` child:
+:mod:`forklab.sim.exit_signals`) — or, if that is ``SIGCHLD`` and the parent
+ignores it, is reaped at once.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import libc_calls, namespaces, signal_calls
+from forklab.sim import exit_signals, libc_calls, namespaces, signal_calls
 from forklab.sim.files import FdTable
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.tasks import MAIN
@@ -84,6 +86,7 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     for child_name in proc.children if heir is None else ():
         child = k.processes[child_name]  # orphans: init (or forklab, the subreaper) reaps
         child.parent = None
+        exit_signals.orphaned(child)
         if ns_init and child_name not in ended_before:
             # killed with its namespace and reaped by the dying init at once: its
             # status is never seen outside (a zombie from before keeps what it showed)
@@ -95,14 +98,15 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     if parent is None or parent.ended:
         proc.state = "reaped"
         return
-    if parent.sighand.reaps_children():
+    sig = exit_signals.sent(proc, parent)
+    if sig == exit_signals.CHILD and parent.sighand.reaps_children():
         proc.state = "reaped"  # SIGCHLD ignored, or SA_NOCLDWAIT: the kernel reaps at once
         proc.exit_code, proc.term_signal = None, None  # and discards the status
         parent.children.remove(proc.name)  # still its parent's child, as one reaped by wait
         if parent.sighand.get("SIGCHLD") == "ignore":
             return  # a handler (SA_NOCLDWAIT) is still sent SIGCHLD
-    # to the thread that made it, if it can take it (the kernel's tsk->parent)
-    signal_calls.send(k, parent, "SIGCHLD", prefer=parent.threads.get(proc.parent_thread))
+    if sig is not None:  # to the thread that made it, if it can take it (tsk->parent)
+        signal_calls.send(k, parent, sig, prefer=parent.threads.get(proc.parent_thread))
 
 
 def adopt(k: Kernel, heir: Process, orphans: list[str]) -> None:
@@ -112,6 +116,7 @@ def adopt(k: Kernel, heir: Process, orphans: list[str]) -> None:
     for name in orphans:
         child = k.processes[name]
         child.parent, child.parent_thread, child.sibling = heir.name, MAIN, next(k._order)
+        exit_signals.orphaned(child)
         heir.children.append(name)
         if child.state == "zombie":
             if heir.sighand.reaps_children():
@@ -147,7 +152,8 @@ def op_wait(k: Kernel, proc: Process, thread: Thread, op: ops.Wait) -> None:
     """waitpid(C or -1): reaps a child that has ended (or, ``untraced``, reports one
     that stopped); only a child not yet reaped can be waited for, any other is ECHILD
     (one already reaped, by an earlier wait or by the kernel, included)."""
-    _wait(k, proc, thread, op, OnChild(op.child, untraced=op.untraced), op.nohang)
+    _wait(k, proc, thread, op,
+          OnChild(op.child, untraced=op.untraced, all_children=op.all_children), op.nohang)
 
 
 @HANDLERS.handles(ops.Waitid)
@@ -167,7 +173,8 @@ def _wait(k: Kernel, proc: Process, thread: Thread, op: ops.Wait | ops.Waitid,
 def reap(k: Kernel, proc: Process, thread: Thread, wait: OnChild) -> OnChild | None:
     """``do_wait``: the first child, in the kernel's order, with a status to report
     (an end; a stop not yet reported, for WUNTRACED) reports it; None once done."""
-    children = _waitable(k, proc, thread, wait.child)
+    children = [child for child in _waitable(k, proc, thread, wait.child)
+                if exit_signals.waitable(child, wait.all_children)]
     if not children:
         set_errno(proc, thread, "ECHILD")
         proc.last_waited = proc.last_wait_status = None

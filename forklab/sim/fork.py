@@ -16,7 +16,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import altstack, cgroups, cost, creds, mman, namespaces, sched_prctl
+from forklab.sim import (
+    altstack,
+    cgroups,
+    cost,
+    creds,
+    exit_signals,
+    mman,
+    namespaces,
+    sched_prctl,
+)
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.libc import UserMemory
@@ -36,7 +45,8 @@ SHARING = frozenset({"vm", "files", "sighand"})
 
 def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozenset[str],
           files: FdTable | None = None, sighand: SigHand | None = None,
-          fs: FsStruct | None = None) -> Process | None:
+          fs: FsStruct | None = None, exit_signal: str | None = exit_signals.CHILD
+          ) -> Process | None:
     """``copy_process``: share what the flags say, copy the rest.
 
     Flags: ``vm``, ``files``, ``sighand``, ``fs``, ``vfork``, ``pidfd``,
@@ -45,8 +55,9 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     ``name`` of the caller's process, with a TLS block of its own, as
     pthread_create's CLONE_SETTLS gives it) and ``blank`` (an empty address
     space: the what-if creators, which copy nothing of the caller's memory and pass
-    the child's ``files``, ``sighand`` and ``fs``). Returns the process the new task is in,
-    or None when the call fails.
+    the child's ``files``, ``sighand`` and ``fs``). ``exit_signal``: what the new process's
+    parent is sent when it ends (:mod:`forklab.sim.exit_signals`). Returns the process the
+    new task is in, or None when the call fails.
     """
     if ("sighand" in flags and "vm" not in flags) or \
             ("clear_sighand" in flags and "sighand" in flags):
@@ -83,6 +94,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
                     session=parent.session, pid_ns=ns.of("pid"), cgroup=parent.cgroup,
                     rlimits=dict(parent.rlimits))
     # copy_signal: a new thread group, with nothing pending (Process.shared_pending)
+    exit_signals.made(child, parent, exit_signal)
     k.processes[name] = child
     namespaces.joined(k, child)
     parent.children.append(name)
@@ -205,7 +217,7 @@ def op_clone(k: Kernel, proc: Process, thread: Thread, op: ops.Clone) -> None:
     if refused is not None:
         clone_failed(k, proc, thread, op.binds[0], refused)
         return
-    child = clone(k, proc, thread, op.binds[0], flags)
+    child = clone(k, proc, thread, op.binds[0], flags, exit_signal=op.exit_signal)
     if child is not None:
         child.spawn_us = k.spawn_cost("vfork" if "vm" in flags else "fork", stats)
         if op.cgroup is not None:

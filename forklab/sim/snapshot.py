@@ -194,7 +194,7 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         leader=proc.name, pgrp=proc.pgrp, session=proc.session or None, cwd=proc.fs.cwd,
         umask=f"{proc.fs.umask:04o}", cgroup=proc.cgroup,
         pdeathsig=main.pdeathsig if proc.mm is not None else None, spawn_us=proc.spawn_us,
-        mappings=mappings,
+        exit_signal=None if proc.ended else proc.exit_signal, mappings=mappings,
         **_probe_attributes(proc, kernel),
         thread_obs={name: ThreadObs(
             errno=proc.mm.user.errno.get(t.tls) if proc.mm is not None else None,

@@ -122,6 +122,9 @@ class Process:
     pid_ns: int = 0  # its PID namespace, for life (namespaces.INITIAL: forklab's)
     cgroup: str = ""  # its control group: "" forklab's, else a group the run made (cgroups)
     execed: bool = False  # it has run execve since it was made (setpgid by its parent: EACCES)
+    exit_signal: str | None = "SIGCHLD"  # what its parent is sent when it ends; None: nothing
+    self_exec_id: int = 0  # how many execs it has run (the kernel's self_exec_id)
+    parent_exec_id: int = 0  # its parent's self_exec_id when it was made
     rlimits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     # resource -> (soft, hard), None unlimited (:mod:`forklab.sim.rlimits`)
     timers: Timers = field(default_factory=Timers)  # the thread group's (signal_struct);

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from forklab.sim import exit_signals
 from forklab.sim.files import Pipe
 from forklab.sim.kernel import Kernel
 from forklab.sim.tasks import MAIN, Process, Thread
@@ -59,9 +60,11 @@ def graph(kernel: Kernel) -> nx.DiGraph:
                     _add_pipe(g, kernel, proc, node, pipe)
                 case OnPipeRoom(pipe=pipe):  # a full pipe: only a reader can make room
                     _add_pipe(g, kernel, proc, node, pipe, readers=True)
-                case OnChild(child=name):  # one child, or any
+                case OnChild(child=name, all_children=all_children):  # one child, or any
                     for child_name in proc.children if name is None else [name]:
                         child = kernel.processes[child_name]
+                        if not exit_signals.waitable(child, all_children):
+                            continue
                         g.add_edge(node, ("process", child.name))
                         for t in child.threads.values():
                             g.add_edge(("process", child.name), _thread_node(child, t))

@@ -50,6 +50,7 @@ class OnChild:
     child: str | None  # None: any child
     untraced: bool = False  # WUNTRACED: a stop is reported too
     keep: bool = False  # WNOWAIT: the child reported stays a zombie
+    all_children: bool = False  # __WALL: whatever the child's exit signal
 
     @property
     def what(self) -> str:

@@ -743,11 +743,17 @@ parent outside it, and that init's exit then waits for them to be reaped, which 
 model does not follow."""
 
 
+EXIT_SIGNALS = ("", "", " exitsig=SIGUSR1", " exitsig=SIGUSR2", " exitsig=none")
+"""A clone child's exit signal: mostly SIGCHLD; SIGUSR1 and SIGUSR2 end a parent that
+does not handle them; none tells nobody."""
+
+
 def r_clone(g: Generator, draw: Choices, a: Actor) -> None:
     child = g.fresh("k")
     flags = pick(draw, CLONE_SETS)
     into = f" into={pick(draw, CGROUPS)}" if chance(draw, 6) else ""
-    g.apply(f"{a.text}: clone {flags.replace(',', ', ')}{into} -> {child}")
+    exit_signal = pick(draw, EXIT_SIGNALS)
+    g.apply(f"{a.text}: clone {flags.replace(',', ', ')}{into}{exit_signal} -> {child}")
     if "vfork" in flags:
         _end_vfork_child(g, draw, a, child)
 
@@ -864,7 +870,7 @@ def r_wait(g: Generator, draw: Choices, a: Actor) -> None:
     nohang = chance(draw, 3)
     target = _wait_target(g, draw, a, nohang)
     if target is not None:
-        options = " nohang" * nohang + " untraced" * chance(draw, 3)
+        options = " nohang" * nohang + " untraced" * chance(draw, 3) + " all" * chance(draw, 3)
         g.apply(f"{a.text}: wait {target}{options}")
 
 
