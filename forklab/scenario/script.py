@@ -953,7 +953,7 @@ class _Line:
 
     @RULES.handles(ops.Wait)
     def v_wait(self, args: list[Token]) -> dict[str, Any]:
-        self.arity(args, 1, 3, "a child process or any")
+        self.arity(args, 1, 4, "a child process or any")
         options = self.flags(args[1:], _WAIT_OPTIONS, "a wait option")
         return {"child": self.child_or_any(args[0]), "nohang": "nohang" in options,
                 "untraced": "untraced" in options, "all_children": "all" in options}
