@@ -948,6 +948,35 @@ def test_exit_signal_across_creators_and_waits():
                "exec_parent.got_chld": 1})
 
 
+def test_root_directory_across_creators():
+    """tests/kernel_facts/proc_root.c: p chroots into "sub"; its root is read from
+    /proc/PID/root. The root lives in the fs_struct, as the cwd: fork and vfork copy it
+    (the child's chroot stays its own), clone(CLONE_FS) and a thread share it."""
+    f = facts("proc_root")
+    expect(f, {"origin.root": "/", "fork.p": "sub", "fork.child": "sub",
+               "fork.child_after": "sub/inner", "fork.p_after": "sub",
+               "vfork.child": "sub", "clone_fs.child": "sub", "clone_fs.p_after": "sub/inner",
+               "thread.p_after": "sub/inner"})
+
+
+def test_what_a_chrooted_process_reaches():
+    """After chroot("sub") every absolute path is looked up below sub: no program, no
+    /proc, no /dev/null (a file sub/dev/null is what /dev/null then opens), no path of
+    the old root; a directory fd opened before, and the cwd, stay outside. chroot
+    looks the path up first (ENOENT, ENOTDIR), then needs CAP_SYS_CHROOT (EPERM),
+    which a user namespace of one's own gives."""
+    f = facts("proc_root")
+    expect(f, {"reach.exec_self": "ENOENT", "reach.exec_bin_true": "ENOENT",
+               "reach.spawn_bin_true": "ENOENT", "reach.proc_visible": 0,
+               "reach.open_dev_null": "ENOENT", "reach.dev_null_is_regular": 1,
+               "reach.openat_old_dirfd": 0, "reach.getcwd_outside": 1,
+               "reach.open_old_absolute": "ENOENT", "reach.chroot_file": "ENOTDIR",
+               "reach.chroot_again": 0, "reach.chroot_missing": "ENOENT"})
+    if os.geteuid() == 0:
+        expect(f, {"unpriv.chroot": "EPERM", "unpriv.chroot_missing": "ENOENT",
+                   "unpriv.chroot_in_userns": 0})
+
+
 def test_setpgid_setsid_and_pdeathsig():
     """EPERM is errno 1: a group leader cannot make a session, a session leader cannot
     change its group, nor can a parent move a child that made a session of its own."""
