@@ -248,15 +248,15 @@ static int p_thread_exec(void *arg)
     return 0;
 }
 
-/* Ends once its parent runs the image "after_exec". */
+/* Ends once its parent runs the image "after_exec" and catches SIGCHLD there. */
 static int end_after_parent_exec(void *arg)
 {
     (void)arg;
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)getppid());
+    char dir[32], caught[64];
+    snprintf(dir, sizeof dir, "/proc/%d", (int)getppid());
     for (long end = now_ms() + 5000; now_ms() < end; sleep_ms(2)) {
-        int n = slurp(path, buf, sizeof buf);
-        if (n > 0 && memmem(buf, (size_t)n, "after_exec", 10))
+        proc_status(dir, "SigCgt", caught, sizeof caught);
+        if (strtoull(caught, NULL, 16) & (1ULL << (SIGCHLD - 1)))
             break;
     }
     return 0;
