@@ -174,6 +174,9 @@ static inline int64_t now_ns(void)
  * CLONE_VM share it, exec discards it. Per-task state lives on the stack. */
 static struct fl_state fl_state = {FL_STATE_MAGIC, 0};
 static int scratch_fd = -1;
+/* /proc, opened as the image starts: the probe's own reads of /proc/self go
+ * through it, so that they work below a root (chroot) that has no /proc. */
+static int proc_fd = -1;
 /* forklab's own fds live at or above this number, above every fd the
  * scenario's ops can give it (the driver computes it for the run and passes
  * it on in FORKLAB_FD_FLOOR; each image hands it on to what it spawns or
@@ -373,7 +376,7 @@ static void reply_fail(int ch, const char *why)
 static long vm_pte_kb(void)
 {
     char buf[4096];
-    int fd = rt_open("/proc/self/status", O_RDONLY);
+    int fd = (int)SYS4(SYS_openat, proc_fd, "self/status", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     long n = 0, got;
@@ -456,7 +459,7 @@ static void warm_line(const char *line)
 static void warm_up(void)
 {
     char buf[4096 + 512];
-    int fd = rt_open("/proc/self/maps", O_RDONLY);
+    int fd = (int)SYS4(SYS_openat, proc_fd, "self/maps", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return;
     size_t have = 0;
@@ -506,25 +509,26 @@ static __attribute__((noinline)) void prefault_stack(void)
     area[sizeof area - 1] = 0;
 }
 
-/* Close every forklab fd this task does not need (its channel and the
- * scratch directory stay). */
+/* Close every forklab fd this task does not need (its channel, the scratch
+ * directory and /proc stay). */
 static void close_forklab_fds(int keep)
 {
-    int a = keep, b = scratch_fd;
-    if (b >= 0 && b < a) {
-        int t = a;
-        a = b;
-        b = t;
+    int kept[3] = {keep, scratch_fd, proc_fd};
+    for (int i = 1; i < 3; i++) /* in order */
+        for (int j = i; j > 0 && kept[j] < kept[j - 1]; j--) {
+            int t = kept[j];
+            kept[j] = kept[j - 1];
+            kept[j - 1] = t;
+        }
+    int from = fd_floor;
+    for (int i = 0; i < 3; i++) {
+        if (kept[i] < from)
+            continue;
+        if (kept[i] > from)
+            rt_close_range((unsigned)from, (unsigned)kept[i] - 1);
+        from = kept[i] + 1;
     }
-    if (b < 0) {
-        rt_close_range((unsigned)fd_floor, (unsigned)a - 1);
-        rt_close_range((unsigned)a + 1, ~0U);
-        return;
-    }
-    rt_close_range((unsigned)fd_floor, (unsigned)a - 1);
-    if (b > a)
-        rt_close_range((unsigned)a + 1, (unsigned)b - 1);
-    rt_close_range((unsigned)b + 1, ~0U);
+    rt_close_range((unsigned)from, ~0U);
 }
 
 /* The task's pid and tid as the driver numbers them: in a PID namespace the run
@@ -534,7 +538,7 @@ static void close_forklab_fds(int keep)
 static void own_ids(int64_t *pid, int64_t *tid)
 {
     char link[64];
-    long n = SYS4(SYS_readlinkat, AT_FDCWD, "/proc/thread-self", link, sizeof link - 1);
+    long n = SYS4(SYS_readlinkat, proc_fd, "thread-self", link, sizeof link - 1);
     char *task = NULL;
     if (n > 0) {
         link[n] = 0;
@@ -1379,6 +1383,30 @@ static int op_chdir(const char *path, int absolute)
     return rc;
 }
 
+/* chroot into a scratch directory (or /dev/null, ENOTDIR unless the root holds a
+ * directory of that name): opened beneath the scratch directory, made the cwd for
+ * chroot("."), and the cwd put back; errno as chroot(2) would set it (the lookup's
+ * ENOENT or ENOTDIR first, then EPERM). */
+static int op_chroot(const char *path, int absolute)
+{
+    int fd = absolute ? open("/dev/null", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                      : open_scratch(path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int old = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int rc = old < 0 ? -1 : fchdir(fd);
+    if (rc == 0)
+        rc = chroot(".");
+    int e = errno;
+    if (old >= 0 && fchdir(old) != 0 && rc == 0)
+        e = errno; /* never: the old cwd is held open */
+    if (old >= 0)
+        rt_close(old);
+    rt_close(fd);
+    errno = e;
+    return rc;
+}
+
 /* ------------------------------------------------------------------ scheduling, prctl */
 static long op_sched_prctl(const struct fl_cmd *c, const char *data, size_t len)
 {
@@ -1848,6 +1876,9 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_CHDIR:
         r.v[FL_V_RESULT] = op_chdir(data, (int)c->a[0]);
         break;
+    case FL_OP_CHROOT:
+        r.v[FL_V_RESULT] = op_chroot(data, (int)c->a[0]);
+        break;
     case FL_OP_UMASK:
         r.v[FL_V_RESULT] = umask((mode_t)c->a[0]);
         break;
@@ -2131,6 +2162,7 @@ int main(int argc, char **argv)
     struct rlimit no_core = {0, 0};
     SYS4(SYS_prlimit64, 0, RLIMIT_CORE, &no_core, NULL);
 
+    proc_fd = rt_lift(rt_open("/proc", O_PATH | O_DIRECTORY));
     prefault_stack();
     add_tid_word();
     load_unwinder();

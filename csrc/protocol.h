@@ -23,7 +23,7 @@
  * 0..511. */
 #define FL_FD_MIN 900
 /* The fds above the floor a run needs for forklab's own (a channel per task,
- * the scratch directory, one in passing): the fd limit must leave them. */
+ * the scratch directory, /proc, one in passing): the fd limit must leave them. */
 #define FL_FD_RESERVE 124
 /* The fd the driver gives the first probe its channel on. */
 #define FL_FIRST_CHANNEL_FD 900
@@ -214,6 +214,7 @@ struct fl_task_attrs {
                              * attached at a0 and removed (IPC_RMID) at once */
 /* identity, working directory and environment */
 #define FL_OP_CHDIR 110     /* a0 1 = absolute (/dev/null); data: path */
+#define FL_OP_CHROOT 151    /* a0 1 = absolute (/dev/null); data: path */
 #define FL_OP_UMASK 111     /* a0 mask */
 #define FL_OP_SETPGID 112   /* a0 pid (0: the caller) a1 pgid (0: the pid's own) */
 #define FL_OP_SETSID 113

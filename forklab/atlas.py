@@ -178,6 +178,11 @@ ATTRIBUTES = (
     Attribute("cwd", "the working directory", "fork(2), clone(2), execve(2), chdir(2)",
               "parent: mmap f 1p file=sub/f\nparent: mmap g 1p file=other/g\n"
               "parent: chdir sub", "{p}.cwd", "{p}: chdir other"),
+    # Below the new root no program exists: exec fails (ENOENT, the same process keeps its
+    # root), and so do posix_spawn and the what-if creators, whose cells have no outcome
+    Attribute("root", "the root directory (chroot)", "fork(2), clone(2), chroot(2)",
+              "parent: mmap f 1p file=sub/f\nparent: mmap g 1p file=other/g\n"
+              "parent: chroot sub", "{p}.root", "{p}: chroot other"),
     Attribute("umask", "the file mode creation mask", "fork(2), clone(2), umask(2)",
               "parent: umask 027", "{p}.umask", "{p}: umask 077"),
     Attribute("cgroup", "the control group (cgroup v2)", "cgroups(7), clone(2), execve(2)",

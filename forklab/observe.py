@@ -113,6 +113,7 @@ class ProcessObs:
     pgrp: str | None = None  # the leader of its process group, if a process of the scenario
     session: str | None = None  # the leader of its session, likewise
     cwd: str | None = None  # its working directory, a scratch path ("." the scratch dir)
+    root: str | None = None  # its root directory: "/" the machine's, or a scratch path
     umask: str | None = None  # as /proc/PID/status shows it: "0022"
     cgroup: str | None = None  # its control group: "" forklab's, else the run's group's name
     pdeathsig: str | None = None  # the main thread's parent-death signal

@@ -219,6 +219,15 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                           "registrations.\""),
     ("atexit-handlers", "exec", "reset", "execve(2): \"Exit handlers are not preserved "
                                          "(atexit(3), on_exit(3)).\""),
+    ("root", "fork", "copied", "chroot(2): \"A child process created via fork(2) inherits its "
+                               "parent's root directory.\""),
+    ("root", "exec", "kept", "chroot(2): \"The root directory is left unchanged by "
+                             "execve(2).\""),
+    ("root", "clone-fs", "shared", "clone(2): CLONE_FS \"This includes the root of the "
+                                   "filesystem [...] Any call to chroot(2) [...] also affects "
+                                   "the other process.\""),
+    ("root", "clone-files", "copied", "clone(2): \"If CLONE_FS is not set, the child process "
+                                      "works on a copy of the filesystem information\""),
     # the parent's own exit signal is SIGUSR1 (a clone child's)
     ("exit-signal", "fork", "reset", "fork(2): \"The termination signal of the child is "
                                      "always SIGCHLD (see clone(2)).\""),

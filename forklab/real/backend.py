@@ -878,7 +878,8 @@ class RealRun:
             leader=self._name_of(int(status["Tgid"])) if "Tgid" in status else None,
             pgrp=self._name_of(st.pgrp) if st is not None else None,
             session=self._name_of(st.session) if st is not None else None,
-            cwd=self._cwd(proc), umask=status.get("Umask"), cgroup=self._cgroup(proc.pid),
+            cwd=self._cwd(proc), root=self._root(proc), umask=status.get("Umask"),
+            cgroup=self._cgroup(proc.pid),
             pdeathsig=pdeath.get(proc.pid),
             spawn_us=proc.spawn_us, mappings=mappings,
             thread_obs={name: self._thread_obs(proc, task, status, pdeath)
@@ -935,8 +936,21 @@ class RealRun:
     def _cwd(self, proc: Proc) -> str | None:
         """The working directory as a scratch path ("." the scratch directory itself);
         None if it is not inside the scratch directory or cannot be read."""
+        return self._scratch_link(proc, "cwd")
+
+    def _root(self, proc: Proc) -> str | None:
+        """The root directory: "/" the machine's, else as a scratch path (chroot)."""
         try:
-            where = os.readlink(f"/proc/{proc.pid}/cwd")
+            if os.readlink(f"/proc/{proc.pid}/root") == "/":
+                return "/"
+        except OSError:
+            return None
+        return self._scratch_link(proc, "root")
+
+    def _scratch_link(self, proc: Proc, link: str) -> str | None:
+        """Where /proc/PID/LINK leads, as a scratch path; None if outside it or unread."""
+        try:
+            where = os.readlink(f"/proc/{proc.pid}/{link}")
         except OSError:
             return None
         relative = os.path.relpath(where, os.path.realpath(self.scratch))
@@ -1607,6 +1621,15 @@ class RealRun:
         runs = self._own_cgroup.rstrip("/") + "/" + os.path.basename(self.cgroups[0]) + "/" \
             if self.cgroups else None
         return path[len(runs):] if runs and path.startswith(runs) else path
+
+    @HANDLERS.handles(ops.Chroot)
+    def _v_chroot(self, task: Task, op: ops.Chroot) -> None:
+        """chroot(2) into a scratch directory: the process's absolute paths are then
+        looked up below it (no program is there: exec is ENOENT); the probe's own
+        reads of /proc go through a directory fd opened before."""
+        absolute = op.path == "/dev/null"
+        self._call(task, op, lib.FL_OP_CHROOT, (int(absolute),),
+                   b"" if absolute else op.path.encode())
 
     @HANDLERS.handles(ops.Umask)
     def _v_umask(self, task: Task, op: ops.Umask) -> None:

@@ -221,6 +221,12 @@ class Cgroup(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Chroot(Op):
+    verb = "chroot"
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Umask(Op):
     verb = "umask"
     mask: int  # the new mask, 0 to 0o777

@@ -122,9 +122,10 @@ SCENARIO_IDS = (0, 65534)
 "Credentials")."""
 DROPPABLE_CAPS = ("CAP_CHOWN", "CAP_FSETID", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
                   "CAP_SYS_TIME", "CAP_SYS_BOOT", "CAP_AUDIT_WRITE", "CAP_WAKE_ALARM",
-                  "CAP_LEASE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SYS_NICE")
+                  "CAP_LEASE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SYS_NICE",
+                  "CAP_SYS_CHROOT")
 """The capabilities `capdrop` may drop: those no other verb's outcome depends on, and those
-the model follows per thread (setting ids, dropping capabilities, lowering nice)."""
+the model follows per thread (setting ids, dropping capabilities, lowering nice, chroot)."""
 _CHOICES = {
     "madvise": ("dontfork", "dofork", "wipeonfork", "keeponfork", "dontneed", "free", "hugepage",
                 "nohugepage"),
@@ -980,6 +981,11 @@ class _Line:
     # -- verbs: identity and working directory ----------------------------------------------
     @RULES.handles(ops.Chdir)
     def v_chdir(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 1, 1, "a path")
+        return {"path": _path(self.src, self.word(args[0], "a path"), args[0].start)}
+
+    @RULES.handles(ops.Chroot)
+    def v_chroot(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 1, "a path")
         return {"path": _path(self.src, self.word(args[0], "a path"), args[0].start)}
 

@@ -78,6 +78,7 @@ _ALL = (
     Verb(ops.Thread, "P: thread -> T", _PROCESSES, ("thread",)),
     Verb(ops.ThreadExit, "P/T: exit", _PROCESSES),
     Verb(ops.Chdir, "P: chdir PATH", _IDENTITY),
+    Verb(ops.Chroot, "P: chroot PATH", _IDENTITY),
     Verb(ops.Umask, "P: umask MODE", _IDENTITY),
     Verb(ops.Cgroup, "P[/T]: cgroup NAME", _IDENTITY),
     Verb(ops.Setpgid, "P: setpgid C Q", _IDENTITY),

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program
-from forklab.sim import creds, exit_signals, exit_wait, namespaces, rlimits, sched_prctl, timers
+from forklab.sim import (
+    creds,
+    exit_signals,
+    exit_wait,
+    namespaces,
+    rlimits,
+    roots,
+    sched_prctl,
+    timers,
+)
 from forklab.sim.libc import UserMemory
 from forklab.sim.memory import AddressSpace
 from forklab.sim.syscall import HANDLERS, set_errno
@@ -33,8 +42,9 @@ def op_exec(k: Kernel, proc: Process, thread: Thread, op: ops.Exec) -> None:
 
 def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     """A fresh image, or ENOENT for a missing program. True if it ran."""
-    if program.kind == "missing":
-        set_errno(proc, thread, "ENOENT")
+    error = roots.exec_error(k, proc.fs.root, program)
+    if error is not None:
+        set_errno(proc, thread, error)
         return False
     for other in list(proc.threads.values()):  # de_thread: only the caller survives,
         if other is not thread:  # and gets the children of the threads that end

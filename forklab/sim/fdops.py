@@ -140,7 +140,7 @@ def _slot(k: Kernel, proc: Process, thread: Thread, ref: FdRef) -> Fd | None:
 @HANDLERS.handles(ops.Open)
 def op_open(k: Kernel, proc: Process, thread: Thread, op: ops.Open) -> None:
     mode = op.mode
-    file = open_file(k, op.path, write=mode in ("wo", "rw"), create=op.create,
+    file = open_file(k, proc.fs.looked_up(op.path), write=mode in ("wo", "rw"), create=op.create,
                      read=mode in ("ro", "rw"), append=op.append)
     if isinstance(file, str):
         set_errno(proc, thread, file)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.sim import fdops, namespaces
+from forklab.sim.fs_struct import DEV_NULL
 from forklab.sim.syscall import HANDLERS, set_errno
 
 if TYPE_CHECKING:
@@ -25,10 +26,11 @@ if TYPE_CHECKING:
 
 @HANDLERS.handles(ops.Chdir)
 def op_chdir(k: Kernel, proc: Process, thread: Thread, op: ops.Chdir) -> None:
+    path = proc.fs.looked_up(op.path)
     # /dev/null is a device, not a directory
-    kind = "file" if op.path == "/dev/null" else fdops.resolve(k, op.path)[0]
+    kind = "file" if path == DEV_NULL else fdops.resolve(k, path)[0]
     if kind == "dir":
-        proc.fs.cwd = op.path
+        proc.fs.cwd = path
     else:
         set_errno(proc, thread, {"file": "ENOTDIR", "missing": "ENOENT"}.get(kind, kind))
 

@@ -42,6 +42,7 @@ from forklab.sim import (
     namespaces,
     programs,
     rlimits,
+    roots,
     sched_prctl,
     signal_calls,
     spawn,
@@ -73,7 +74,7 @@ __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
          namespaces, dirstreams, identity, rlimits,
-         sched_prctl, creds, timers, altstack, filelocks, exit_handlers, cgroups)
+         sched_prctl, creds, timers, altstack, filelocks, exit_handlers, cgroups, roots)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 

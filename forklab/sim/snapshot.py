@@ -192,6 +192,7 @@ def _process_obs(proc: Process, kernel: Kernel) -> ProcessObs:
         sig_pending=frozenset(main.pending | proc.shared_pending),
         sig_received=dict(proc.mm.user.received) if proc.mm is not None else {},
         leader=proc.name, pgrp=proc.pgrp, session=proc.session or None, cwd=proc.fs.cwd,
+        root=None if proc.ended else proc.fs.root or "/",
         umask=f"{proc.fs.umask:04o}", cgroup=proc.cgroup,
         pdeathsig=main.pdeathsig if proc.mm is not None else None, spawn_us=proc.spawn_us,
         exit_signal=None if proc.ended else proc.exit_signal, mappings=mappings,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program, SpawnAction
-from forklab.sim import execve, exit_wait, fdops, fork, signal_calls
+from forklab.sim import execve, exit_wait, fdops, fork, roots, signal_calls
+from forklab.sim.fs_struct import DEV_NULL
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.vocabulary import UNCATCHABLE
 
@@ -62,8 +63,8 @@ def spawn(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
         if error:
             break
     child.main.mask = mask
-    if error is None and program.kind == "missing":
-        error = "ENOENT"
+    if error is None:
+        error = roots.exec_error(k, child.fs.root, program)
     if error is not None:
         set_errno(proc, thread, error)
         child.files.close_all()
@@ -105,7 +106,11 @@ def file_action(k: Kernel, owner: Process, target: Process, action: SpawnAction)
     elif action.kind == "open":
         assert action.num is not None and action.path is not None
         write = action.num != 0
-        file = fdops.open_file(k, action.path, write=write, create=write, truncate=write,
+        unreachable = roots.spawn_path_error(k, target, action.path)
+        if unreachable:
+            return unreachable
+        file = fdops.open_file(k, target.fs.looked_up(action.path), write=write,
+                               create=write, truncate=write,
                                read=not write)  # O_RDONLY, or O_WRONLY|O_CREAT|O_TRUNC
         if isinstance(file, str):
             return file
@@ -116,9 +121,13 @@ def file_action(k: Kernel, owner: Process, target: Process, action: SpawnAction)
             files.close(number)
     elif action.kind == "chdir":
         assert action.path is not None
+        unreachable = roots.spawn_path_error(k, target, action.path)
+        if unreachable:
+            return unreachable
+        path = target.fs.looked_up(action.path)
         # /dev/null is a device, not a directory (the kernel says ENOTDIR)
-        kind = "file" if action.path == "/dev/null" else fdops.resolve(k, action.path)[0]
+        kind = "file" if path == DEV_NULL else fdops.resolve(k, path)[0]
         if kind != "dir":
             return {"file": "ENOTDIR", "missing": "ENOENT"}.get(kind, kind)
-        target.fs.cwd = action.path
+        target.fs.cwd = path
     return None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Program, SpawnAction
-from forklab.sim import cost, execve, fork, spawn
+from forklab.sim import cost, execve, fork, roots, spawn
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
 from forklab.sim.rlimits import fd_limit
@@ -93,10 +93,11 @@ def op_create_process(k: Kernel, proc: Process, thread: Thread, op: ops.CreatePr
 
 def _create(k: Kernel, proc: Process, thread: Thread, name: str, program: Program,
             files: FdTable, sighand: SigHand, mask: set[str], fs: FsStruct) -> None:
-    """A process made from nothing of the caller's but the fds, handlers, cwd and umask
+    """A process made from nothing of the caller's but the fds, handlers and fs_struct
     given, running ``program`` at once."""
-    if program.kind == "missing":
-        _failed(k, proc, thread, name, "ENOENT", files)
+    error = roots.exec_error(k, fs.root, program)
+    if error is not None:
+        _failed(k, proc, thread, name, error, files)
         return
     child = fork.clone(k, proc, thread, name, BLANK, files=files, sighand=sighand, fs=fs)
     if child is None:  # (a PID namespace whose init is gone: ENOMEM)

@@ -578,6 +578,7 @@ GUARDS: dict[str, Guard] = {
     "raise": lambda g, v, a: True,
     "sleep": lambda g, v, a: not sim_view.timed_programs(g.kernel),
     "chdir": lambda g, v, a: True,
+    "chroot": lambda g, v, a: True,
     "umask": lambda g, v, a: True,
     "cgroup": lambda g, v, a: True,
     "setpgid": lambda g, v, a: True,
@@ -1109,6 +1110,14 @@ def r_cgroup(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: cgroup {pick(draw, CGROUPS)}")
 
 
+def r_chroot(g: Generator, draw: Choices, a: Actor) -> None:
+    """Rarely a real root (every later exec and spawn of the process fails: ENOENT),
+    mostly a refusal (ENOTDIR, ENOENT)."""
+    dirs = sorted({path.rpartition("/")[0] for _, path in g.mappings.values()
+                   if path and "/" in path})
+    g.apply(f"{a.text}: chroot {pick(draw, list(CHDIR_PATHS) + dirs)}")
+
+
 def r_umask(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: umask {pick(draw, UMASKS)}")
 
@@ -1280,7 +1289,8 @@ RULES: dict[str, Rule] = {
     "atfork": r_atfork, "malloc": r_malloc,
     "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,
-    "chdir": r_chdir, "umask": r_umask, "cgroup": r_cgroup, "setpgid": r_setpgid,
+    "chdir": r_chdir, "chroot": r_chroot, "umask": r_umask, "cgroup": r_cgroup,
+    "setpgid": r_setpgid,
     "setsid": r_setsid,
     "setenv": r_setenv, "unsetenv": r_unsetenv, "pdeathsig": r_pdeathsig,
     "setrlimit": r_setrlimit,
