@@ -588,3 +588,36 @@ def test_cost_program_runs():
     ]
     for key in keys:
         assert float(f[key]) > 0, key
+
+
+def test_mlockall_current_future_and_creators():
+    """tests/kernel_facts/proc_mlockall.c: MCL_CURRENT locks (VmFlags "lo") and
+    populates the mappings there are; MCL_FUTURE those made later, populated at once;
+    munlockall unlocks both and leaves the pages resident. A fork child's copies are
+    not locked, nor what it maps later; a vfork child and a thread share the memory,
+    and what they map is locked; a new image (execve) maps unlocked. No flag: EINVAL."""
+    f = facts("proc_mlockall")
+    expect(f, {"current.rc": 0, "current.before_locked": 1, "current.before_rss_kb": 8,
+               "current.after_locked": 0, "current.after_rss_kb": 0,
+               "future.rc": 0, "future.before_locked": 0, "future.before_rss_kb": 0,
+               "future.after_locked": 1, "future.after_rss_kb": 8,
+               "both.before_locked": 1, "both.after_locked": 1,
+               "fork.inherited_locked": 0, "fork.inherited_rss_kb": 8,
+               "fork.after_locked": 0, "fork.after_rss_kb": 0,
+               "vfork.after_locked": 1, "vfork.after_rss_kb": 8,
+               "thread.after_locked": 1, "thread.after_rss_kb": 8,
+               "exec.after_locked": 0, "exec.after_rss_kb": 0,
+               "unlocked.before_locked": 0, "unlocked.before_rss_kb": 8,
+               "unlocked.after_locked": 0, "unlocked.after_rss_kb": 0,
+               "none.rc": "EINVAL"})
+
+
+def test_mlockall_under_rlimit_memlock():
+    """uid 65534: a limit of 0 is EPERM; MCL_CURRENT is ENOMEM when the whole address
+    space (total_vm) is above the limit; MCL_FUTURE alone succeeds, and then a mapping
+    that would take the locked pages past the limit fails with EAGAIN."""
+    f = facts("proc_mlockall")
+    if "unpriv.current" not in f:
+        pytest.skip("the unprivileged part runs as root only (it drops to uid 65534)")
+    expect(f, {"unpriv.zero_limit": "EPERM", "unpriv.current": "ENOMEM", "unpriv.future": 0,
+               "unpriv.map_to_limit": 0, "unpriv.map_past_limit": "EAGAIN"})
