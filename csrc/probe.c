@@ -455,8 +455,8 @@ static void warm_line(const char *line)
     }
 }
 
-/* Give every readable runtime mapping its page-table pages (see top). */
-static void warm_up(void)
+/* Run fn on each line of /proc/self/maps. */
+static void for_each_map_line(void (*fn)(const char *line))
 {
     char buf[4096 + 512];
     int fd = (int)SYS4(SYS_openat, proc_fd, "self/maps", O_RDONLY | O_CLOEXEC, 0);
@@ -472,7 +472,7 @@ static void warm_up(void)
         char *line = buf, *nl;
         while ((nl = strchr(line, '\n')) != NULL) {
             *nl = 0;
-            warm_line(line);
+            fn(line);
             line = nl + 1;
         }
         have = (size_t)(buf + have - line);
@@ -481,9 +481,34 @@ static void warm_up(void)
             have = 0; /* an absurdly long line: drop it */
     }
     rt_close(fd);
+}
+
+/* Give every readable runtime mapping its page-table pages (see top). */
+static void warm_up(void)
+{
+    for_each_map_line(warm_line);
     /* The vDSO's data pages ([vvar], skipped above) as the runtime's clock
      * reads them, so that its first now_ns() after the baseline maps nothing. */
     (void)now_ns();
+}
+
+/* Fault in every page of a readable runtime mapping as mlock's populate would
+ * (writes in a private writable one, reads elsewhere), so that an mlockall
+ * measured afterwards takes only the scenario's faults. */
+static void populate_line(const char *line)
+{
+    const char *s = line;
+    unsigned long start = parse_hex(&s);
+    if (*s != '-')
+        return;
+    s++;
+    unsigned long end = parse_hex(&s);
+    if (*s != ' ' || s[1] != 'r' || is_scenario(start))
+        return;
+    if (strstr(line, "[vvar") || strstr(line, "[vsyscall]"))
+        return;
+    int advice = s[2] == 'w' && s[4] == 'p' ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+    SYS3(SYS_madvise, start, end - start, advice); /* an I/O mapping refuses: nothing */
 }
 
 /* Run an op that may change the runtime's own layout; charge the change in
@@ -1490,15 +1515,39 @@ static int signal_in_range(int64_t sig)
  * is attached, so the kernel destroys it with its last attachment: nothing of it can
  * outlive the run, even if forklab is killed (only a kill between shmget and shmctl,
  * two syscalls apart, could leave it). Returns the address or -1 (errno set). */
-static int64_t attach_sysv_segment(const struct fl_cmd *c)
+/* mmap at a0 (a1 bytes, a2 prot, a3 flags) of fd, as a raw system call measured
+ * alone: under mlockall(MCL_FUTURE) the kernel faults the new mapping in, and those
+ * faults are the op's (FL_V_FAULTS); none otherwise. */
+static void *mmap_counted(const struct fl_cmd *c, int fd, struct fl_reply *r)
+{
+    struct rusage before, after;
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &after); /* a dry run: the frame's pages */
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &before);
+    long p = SYS6(SYS_mmap, c->a[0], c->a[1], c->a[2], c->a[3] | MAP_FIXED_NOREPLACE, fd, 0);
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &after);
+    r->v[FL_V_FAULTS] = after.ru_minflt - before.ru_minflt;
+    if (p < 0 && p > -4096) {
+        errno = (int)-p;
+        return MAP_FAILED;
+    }
+    return (void *)p;
+}
+
+static int64_t attach_sysv_segment(const struct fl_cmd *c, struct fl_reply *r)
 {
     int id = shmget(IPC_PRIVATE, (size_t)c->a[1], 0600 | (int)c->a[4]);
     if (id < 0)
         return -1;
     /* before the mapping exists, so that no warm_up ever touches it */
     mark_scenario((unsigned long)c->a[0], (unsigned long)c->a[1]);
-    void *p = shmat(id, (void *)(uintptr_t)c->a[0], (int)c->a[2]);
-    int e = errno;
+    struct rusage before, after; /* faults as for mmap_counted */
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &after);
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &before);
+    long got = SYS3(SYS_shmat, id, c->a[0], c->a[2]);
+    SYS2(SYS_getrusage, RUSAGE_THREAD, &after);
+    r->v[FL_V_FAULTS] = after.ru_minflt - before.ru_minflt;
+    void *p = got < 0 && got > -4096 ? (void *)-1 : (void *)got;
+    int e = got < 0 && got > -4096 ? (int)-got : errno;
     shmctl(id, IPC_RMID, NULL);
     if (p == (void *)-1) {
         errno = e;
@@ -1542,8 +1591,7 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         }
         /* before the mapping exists, so that no warm_up ever touches it */
         mark_scenario((unsigned long)c->a[0], (unsigned long)c->a[1]);
-        void *p = mmap((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2],
-                       (int)c->a[3] | MAP_FIXED_NOREPLACE, mfd, 0);
+        void *p = mmap_counted(c, mfd, &r);
         e = errno;
         if (p != MAP_FAILED)
             SYS3(SYS_madvise, p, c->a[1], c->a[4]);
@@ -1593,6 +1641,25 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         errno = e;
         break;
     }
+    case FL_OP_MLOCKALL: { /* the faults that populating the scenario's mappings took */
+        struct rusage before, after;
+        int e;
+        if (c->a[0] & MCL_CURRENT) /* the runtime's own faults first, unmeasured */
+            RUNTIME_CHANGE(for_each_map_line(populate_line));
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &after); /* a dry run, as for mlock */
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &before);
+        r.v[FL_V_RESULT] = SYS1(SYS_mlockall, c->a[0]);
+        SYS2(SYS_getrusage, RUSAGE_THREAD, &after);
+        e = r.v[FL_V_RESULT] < 0 ? (int)-r.v[FL_V_RESULT] : errno;
+        if (r.v[FL_V_RESULT] < 0)
+            r.v[FL_V_RESULT] = -1;
+        r.v[FL_V_FAULTS] = after.ru_minflt - before.ru_minflt;
+        errno = e;
+        break;
+    }
+    case FL_OP_MUNLOCKALL:
+        r.v[FL_V_RESULT] = munlockall();
+        break;
     case FL_OP_MREMAP: { /* growing a locked mapping faults the new pages in */
         struct rusage before, after;
         void *p;
@@ -1765,13 +1832,12 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
         r.v[FL_V_RESULT] = shm_unlink(data);
         break;
     case FL_OP_SHMAT:
-        r.v[FL_V_RESULT] = attach_sysv_segment(c);
+        r.v[FL_V_RESULT] = attach_sysv_segment(c, &r);
         break;
     case FL_OP_MMAP_FD: {
         int e;
         mark_scenario((unsigned long)c->a[0], (unsigned long)c->a[1]);
-        void *p = mmap((void *)(uintptr_t)c->a[0], (size_t)c->a[1], (int)c->a[2],
-                       (int)c->a[3] | MAP_FIXED_NOREPLACE, (int)c->a[5], 0);
+        void *p = mmap_counted(c, (int)c->a[5], &r);
         e = errno;
         if (p != MAP_FAILED)
             SYS3(SYS_madvise, p, c->a[1], c->a[4]);

@@ -215,6 +215,9 @@ struct fl_task_attrs {
 /* identity, working directory and environment */
 #define FL_OP_CHDIR 110     /* a0 1 = absolute (/dev/null); data: path */
 #define FL_OP_CHROOT 151    /* a0 1 = absolute (/dev/null); data: path */
+#define FL_OP_MLOCKALL 152  /* a0 MCL_* flags; v FAULTS: the scenario's (the runtime is
+                             * populated first, unmeasured) */
+#define FL_OP_MUNLOCKALL 153
 #define FL_OP_UMASK 111     /* a0 mask */
 #define FL_OP_SETPGID 112   /* a0 pid (0: the caller) a1 pgid (0: the pid's own) */
 #define FL_OP_SETSID 113

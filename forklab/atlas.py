@@ -248,6 +248,11 @@ ATTRIBUTES = (
     Attribute("mlock", "memory locks (mlock)", "mlock(2), fork(2)",
               "parent: mmap m 1p\nparent: write m = 1\nparent: mlock m", "{p}.m.locked",
               "{p}: munlock m"),
+    # MCL_FUTURE has no file to read: tests/scenarios/mlockall.toml maps after it
+    Attribute("mlockall", "memory locks of the whole address space (mlockall)",
+              "mlockall(2), fork(2), execve(2)",
+              "parent: mmap m 1p\nparent: write m = 1\nparent: mlockall current,future",
+              "{p}.m.locked", "{p}: munlockall"),
     Attribute("altstack", "the alternate signal stack", "sigaltstack(2), execve(2)",
               "parent: sigaltstack 64KiB", "{p}.altstack", "{p}: sigaltstack 128KiB",
               per_thread=True),

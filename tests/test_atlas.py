@@ -228,6 +228,10 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                    "the other process.\""),
     ("root", "clone-files", "copied", "clone(2): \"If CLONE_FS is not set, the child process "
                                       "works on a copy of the filesystem information\""),
+    ("mlockall", "fork", "reset", "fork(2): \"The child does not inherit its parent's memory "
+                                  "locks (mlock(2), mlockall(2)).\""),
+    ("mlockall", "exec", "reset", "execve(2): \"Memory locks are not preserved (mlock(2), "
+                                  "mlockall(2)).\""),
     # the parent's own exit signal is SIGUSR1 (a clone child's)
     ("exit-signal", "fork", "reset", "fork(2): \"The termination signal of the child is "
                                      "always SIGCHLD (see clone(2)).\""),

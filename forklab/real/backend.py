@@ -54,6 +54,7 @@ from forklab.scenario.validate import (
     MAX_ATEXIT,
     MAX_ENV_VALUE,
     MAX_FD,
+    MLOCKALL_COUNTED,
     SHARED_FILE_LOCK,
     check_op,
 )
@@ -95,6 +96,7 @@ SIGNAL_ACTION = {"default": 0, "ignore": 1, "catch": 2, "exit": 3}
 SIGACTION_FLAGS = {"norestart": lib.FL_SA_NORESTART, "resethand": lib.FL_SA_RESETHAND,
                    "nodefer": lib.FL_SA_NODEFER, "nocldwait": lib.FL_SA_NOCLDWAIT,
                    "nocldstop": lib.FL_SA_NOCLDSTOP}
+MCL_CURRENT, MCL_FUTURE = 1, 2
 WALL = 0x40000000  # __WALL: a wait that sees every child, whatever its exit signal
 NO_SUCH_CHILD = 2**31 - 1  # a pid no process has: waitpid on it is ECHILD
 CLD_EXITED = 1  # waitid's si_code of a child that exited (else killed or dumped)
@@ -103,6 +105,7 @@ SCHED_POLICIES = {"other": 0, "batch": 3, "idle": 5}  # SCHED_OTHER, SCHED_BATCH
 POLICY_NAMES = {number: name for name, number in SCHED_POLICIES.items()}
 SCHED_RESET_ON_FORK = 0x40000000
 CAP_SYS_NICE = 23
+CAP_IPC_LOCK = 14
 assert lib.FL_MAX_ATEXIT == MAX_ATEXIT, "csrc/protocol.h and validate.py disagree"
 ITIMERS = {"real": 0, "virtual": 1, "prof": 2}  # ITIMER_REAL, _VIRTUAL, _PROF
 LOCK_TYPES = {"read": fcntl.F_RDLCK, "write": fcntl.F_WRLCK, "unlock": fcntl.F_UNLCK}
@@ -1093,13 +1096,14 @@ class RealRun:
             self._call(task, op, lib.FL_OP_SHMAT,
                        (self.addresses[name], op.size, SHMAT_FLAGS[op.prot],
                         MADV["hugepage"] if op.thp else MADV["nohugepage"],
-                        SHM_NORESERVE if op.noreserve else 0))
+                        SHM_NORESERVE if op.noreserve else 0),
+                       on_done=self._counting_faults(task.proc))
             return
         if op.backing == "fd":
             self._call(task, op, lib.FL_OP_MMAP_FD,
                        (self.addresses[name], op.size, PROT[op.prot], flags,
                         MADV["hugepage"] if op.thp else MADV["nohugepage"],
-                        self.fd_number(op.fd)))
+                        self.fd_number(op.fd)), on_done=self._counting_faults(task.proc))
             return
         if op.backing == "file":
             assert op.path is not None
@@ -1111,7 +1115,7 @@ class RealRun:
         advice = MADV["hugepage"] if op.thp else MADV["nohugepage"]
         self._call(task, op, lib.FL_OP_MMAP,
                    (self.addresses[name], op.size, PROT[op.prot], flags, advice, open_flags),
-                   data)
+                   data, on_done=self._counting_faults(task.proc))
 
     def _span(self, task: Task, rng: Range) -> tuple[int, int]:
         """The address and length of a range, in the task's process (as the model's
@@ -1190,6 +1194,31 @@ class RealRun:
     @HANDLERS.handles(ops.Munlock)
     def _v_munlock(self, task: Task, op: ops.Munlock) -> None:
         self._call(task, op, lib.FL_OP_MUNLOCK, self._span(task, op.range))
+
+    @HANDLERS.handles(ops.Mlockall)
+    def _v_mlockall(self, task: Task, op: ops.Mlockall) -> None:
+        """Refused where RLIMIT_MEMLOCK counts, as by the model (forklab/sim/mlockall.py);
+        the probe faults its own runtime in first, so the faults it reports are the
+        scenario's."""
+        unlimited = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0] == resource.RLIM_INFINITY
+        if not (_has_capability(CAP_IPC_LOCK) or unlimited) or not self._in_own_user_ns(task):
+            raise ScenarioError(MLOCKALL_COUNTED, op.where)
+        flags = (MCL_CURRENT if "current" in op.flags else 0) | \
+            (MCL_FUTURE if "future" in op.flags else 0)
+        self._call(task, op, lib.FL_OP_MLOCKALL, (flags,),
+                   on_done=self._counting_faults(task.proc))
+
+    def _in_own_user_ns(self, task: Task) -> bool:
+        """Whether the task is in forklab's own user namespace."""
+        try:
+            return os.readlink(f"/proc/{task.proc.pid}/task/{task.tid}/ns/user") == \
+                os.readlink("/proc/self/ns/user")
+        except OSError:
+            return False
+
+    @HANDLERS.handles(ops.Munlockall)
+    def _v_munlockall(self, task: Task, op: ops.Munlockall) -> None:
+        self._call(task, op, lib.FL_OP_MUNLOCKALL)
 
     # -- verbs: processes -------------------------------------------------------------------------
     def _send_with_channel(self, task: Task, code: int, args: tuple[int, ...],

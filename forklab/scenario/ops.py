@@ -99,6 +99,20 @@ class Mlock(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Mlockall(Op):
+    verb = "mlockall"
+    flags: frozenset[str]  # of MLOCKALL_FLAGS: MCL_CURRENT, MCL_FUTURE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Munlockall(Op):
+    verb = "munlockall"
+
+
+MLOCKALL_FLAGS = ("current", "future")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Munlock(Op):
     verb = "munlock"
     range: Range

@@ -149,6 +149,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     **{verb: frozenset(words) for verb, words in _CHOICES.items()},
     "sigaction": frozenset({*_CHOICES["sigaction"], *ops.SIGACTION_FLAGS}),
     "mremap": frozenset({"maymove"}),
+    "mlockall": frozenset(ops.MLOCKALL_FLAGS),
     "pipe": frozenset({"cloexec"}), "dup": frozenset({"cloexec"}),
     "close_range": frozenset({"cloexec", "max"}),
     "clone": frozenset({*CLONE_FLAGS, "none", "into=NAME", "exitsig=SIG"}),
@@ -777,6 +778,29 @@ class _Line:
         self.arity(args, 1, 1, "a range")
         return {"range": self.range(args[0])}
 
+    @RULES.handles(ops.Mlockall)
+    def v_mlockall(self, args: list[Token]) -> dict[str, Any]:
+        choices = ops.MLOCKALL_FLAGS
+        if not args:
+            self.fail(self.tail, f"mlockall: expected current, future or current,future "
+                                 f"(usage: {VERBS['mlockall'].usage})")
+        given: dict[str, Token] = {}
+        for n, tok in enumerate(args):
+            if n % 2 == 1:
+                if tok.kind != "comma":
+                    self.fail(tok.start, f"expected ',' between mlockall flags, got '{tok.text}'")
+                continue
+            flag = self.word(tok, "an mlockall flag")
+            if flag not in choices:
+                self.fail(tok.start, f"unknown mlockall flag '{flag}'"
+                                     f"{did_you_mean(flag, choices)}; expected current or future")
+            if flag in given:
+                self.fail(tok.start, f"mlockall flag '{flag}' given twice")
+            given[flag] = tok
+        if args[-1].kind == "comma":
+            self.fail(args[-1].end, "expected an mlockall flag after ','")
+        return {"flags": frozenset(given)}
+
     @RULES.handles(ops.Write)
     def v_write(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 1, 3, "a range")
@@ -826,7 +850,8 @@ class _Line:
                 "prot": self.choice(args[1], _CHOICES["mprotect"], "a protection")}
 
     # -- verbs: processes ------------------------------------------------------------------
-    @RULES.handles(ops.Fork, ops.Vfork, ops.Thread, ops.Fflush, ops.PidfdEmpty, ops.Setsid)
+    @RULES.handles(ops.Fork, ops.Vfork, ops.Thread, ops.Fflush, ops.PidfdEmpty, ops.Setsid,
+                   ops.Munlockall)
     def v_fork(self, args: list[Token]) -> dict[str, Any]:
         self.arity(args, 0, 0, "no arguments")
         return {}

@@ -303,6 +303,11 @@ def variable_problem(name: str) -> str | None:
     return None
 
 
+MLOCKALL_COUNTED = ("refused: mlockall where RLIMIT_MEMLOCK counts (forklab running without "
+                    "CAP_IPC_LOCK under a finite limit, or in a user namespace the run made): "
+                    "the kernel counts forklab's own runtime against the limit, which the model "
+                    "does not know")
+
 SHARED_FILE_LOCK = ("refused: a lock on /dev/null or on a pidfd is on a file every process "
                     "of the machine shares; lock a file of the scratch directory, a pipe or "
                     "a memfd")

@@ -63,6 +63,8 @@ _ALL = (
     Verb(ops.Mremap, "P: mremap NAME SIZE [maymove]", _MEMORY),
     Verb(ops.Mlock, "P: mlock RANGE", _MEMORY),
     Verb(ops.Munlock, "P: munlock RANGE", _MEMORY),
+    Verb(ops.Mlockall, "P: mlockall current|future|current,future", _MEMORY),
+    Verb(ops.Munlockall, "P: munlockall", _MEMORY),
     Verb(ops.Fork, "P: fork -> C", _PROCESSES, ("process",)),
     Verb(ops.Vfork, "P[/T]: vfork -> C", _PROCESSES, ("process",)),
     Verb(ops.Clone, "P: clone FLAGS [into=NAME] [exitsig=SIG|none] -> C", _PROCESSES,

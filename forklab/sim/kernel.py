@@ -38,6 +38,7 @@ from forklab.sim import (
     fork,
     identity,
     libc_calls,
+    mlockall,
     mman,
     namespaces,
     programs,
@@ -74,7 +75,8 @@ __all__ = ["HANDLERS", "Kernel"]
 
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
          namespaces, dirstreams, identity, rlimits,
-         sched_prctl, creds, timers, altstack, filelocks, exit_handlers, cgroups, roots)
+         sched_prctl, creds, timers, altstack, filelocks, exit_handlers, cgroups, roots,
+         mlockall)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 

@@ -370,6 +370,7 @@ class AddressSpace:
         self.puds: set[int] = set()
         self.user = user  # libc's state lives in this address space's memory
         self.dumpable = 1  # PR_SET_DUMPABLE: a flag of the mm, as Linux keeps it
+        self.lock_future = False  # mlockall(MCL_FUTURE): VM_LOCKED in the mm's def_flags
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AddressSpace:
         new = object.__new__(AddressSpace)
@@ -379,6 +380,7 @@ class AddressSpace:
         new.puds = set(self.puds)
         new.user = copy.deepcopy(self.user, memo)
         new.dumpable = self.dumpable
+        new.lock_future = self.lock_future
         return new
 
     # -- mappings ---------------------------------------------------------

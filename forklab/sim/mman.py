@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
 from forklab.scenario.model import Range
-from forklab.sim import cost, fdops, signal_calls
+from forklab.sim import cost, fdops, mlockall, signal_calls
 from forklab.sim.files import RegularFile
 from forklab.sim.memory import AddressSpace, Mapping, SegFault, SharedObject
 from forklab.sim.namespaces import INITIAL
@@ -59,6 +59,7 @@ def op_mmap(k: Kernel, proc: Process, thread: Thread, op: ops.Mmap) -> None:
         sysv=op.backing == "sysv")
     mapping.charge_at_mmap()
     proc.mm.mmap(mapping)
+    mlockall.mapped(k, proc, mapping)
 
 
 def _charge_at_mmap(op: ops.Mmap, noreserve: bool) -> int:

@@ -44,6 +44,8 @@ from forklab.scenario.model import NameKind, Program, Scenario, ScenarioError, W
 from forklab.scenario.parse import parse_line, parse_text
 from forklab.scenario.verbs import VERBS
 from forklab.sim.backend import SimRun
+from forklab.sim.namespaces import INITIAL
+from forklab.sim.tasks import MAIN
 from forklab.testing import sim_view
 from forklab.testing.choices import Choices, MoveRefused
 from forklab.testing.sim_view import GONE, SLOTS, ProcView
@@ -528,6 +530,8 @@ GUARDS: dict[str, Guard] = {
     "mprotect": _any_mapping,
     "mlock": _any_mapping,
     "munlock": _any_mapping,
+    "mlockall": lambda g, v, a: _may_mlockall(g, a),
+    "munlockall": lambda g, v, a: True,
     "mremap": _any_mapping,
     "fork": lambda g, v, a: g.can_create() and g.allowed_wait(g.fork_outcome(v, a)),
     "vfork": lambda g, v, a: g.can_create(),
@@ -700,6 +704,23 @@ def r_mlock(g: Generator, draw: Choices, a: Actor) -> None:
 
 def r_munlock(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: munlock {_some_range(g, draw, a)}")
+
+
+MLOCKALL_FLAGS = ("current", "future", "current,future")
+
+
+def r_mlockall(g: Generator, draw: Choices, a: Actor) -> None:
+    g.apply(f"{a.text}: mlockall {pick(draw, MLOCKALL_FLAGS)}")
+
+
+def r_munlockall(g: Generator, draw: Choices, a: Actor) -> None:
+    g.apply(f"{a.text}: munlockall")
+
+
+def _may_mlockall(g: Generator, a: Actor) -> bool:
+    """Where no RLIMIT_MEMLOCK counts (the model refuses mlockall elsewhere)."""
+    thread = g.kernel.processes[a.proc.name].threads[a.thread or MAIN]
+    return g.kernel.memlock_limit is None and thread.ns.of("user") == INITIAL
 
 
 def r_fork(g: Generator, draw: Choices, a: Actor) -> None:
@@ -1273,6 +1294,7 @@ Rule = Callable[[Generator, Choices, Actor], None]
 RULES: dict[str, Rule] = {
     "mmap": r_mmap, "munmap": r_munmap, "write": r_write, "read": r_read,
     "madvise": r_madvise, "mprotect": r_mprotect, "mlock": r_mlock, "munlock": r_munlock,
+    "mlockall": r_mlockall, "munlockall": r_munlockall,
     "mremap": r_mremap,
     "fork": r_fork, "vfork": r_vfork, "clone": r_clone, "unshare": r_unshare, "spawn": r_spawn,
     "exec": r_exec,
