@@ -29,6 +29,8 @@ ROOT_ONLY = {
     "namespaces": "its steps make UTS, mount, IPC and network namespaces: CAP_SYS_ADMIN",
     "cgroups": "its control groups are made below forklab's own, which only root may write",
     "setpgid-pid-namespace": "a PID namespace needs CAP_SYS_ADMIN",
+    "chroot": "its chroots need CAP_SYS_CHROOT",
+    "mlockall": "mlockall is modelled only where RLIMIT_MEMLOCK does not count: CAP_IPC_LOCK",
 }
 """Scenarios whose steps only root can run, with why; another user's run skips them."""
 
