@@ -82,7 +82,8 @@ class Attribute:
     changes it (None: no change can be made, so an inherited value counts as copied);
     ``per_thread``: the attribute belongs to a thread, so a new thread's own value is
     read (``T.NAME``), not its process's; ``first``: the scenario's first process, when
-    ``parent`` must be made by the setup (a value only a creator can give)."""
+    ``parent`` must be made by the setup (a value only a creator can give);
+    ``unrunnable``: why the scenario of a method cannot end as a cell needs."""
 
     id: str
     title: str
@@ -93,6 +94,7 @@ class Attribute:
     per_thread: bool = False
     identity: bool = False  # read says whether both sides hold the same object
     first: str | None = None
+    unrunnable: tuple[tuple[str, str], ...] = ()  # (method id, why)
 
 
 _NOT_A_LEADER = ("parent: fork -> leader\nparent: setpgid leader leader\n"
@@ -182,7 +184,11 @@ ATTRIBUTES = (
     # root), and so do posix_spawn and the what-if creators, whose cells have no outcome
     Attribute("root", "the root directory (chroot)", "fork(2), clone(2), chroot(2)",
               "parent: mmap f 1p file=sub/f\nparent: mmap g 1p file=other/g\n"
-              "parent: chroot sub", "{p}.root", "{p}: chroot other"),
+              "parent: chroot sub", "{p}.root", "{p}: chroot other",
+              unrunnable=tuple((m, "no program is below the new root: the spawn fails with "
+                                   "ENOENT, and no new process is there to read")
+                               for m in ("posix_spawn", "spawn-template", "pidfd-builder",
+                                         "create-process"))),
     Attribute("umask", "the file mode creation mask", "fork(2), clone(2), umask(2)",
               "parent: umask 027", "{p}.umask", "{p}: umask 077"),
     Attribute("cgroup", "the control group (cgroup v2)", "cgroups(7), clone(2), execve(2)",
@@ -333,7 +339,8 @@ def cell(attribute: Attribute, method: Method, sim: Backend, real: Backend | Non
     scenario: Scenario = parse_text(text, f"<atlas {attribute.id} {method.id}>")
     model = outcome(attribute, method, run_guarded(sim, scenario))
     if model is None:
-        return Cell(None, "unavailable", "the model could not run the scenario", text)
+        why = dict(attribute.unrunnable).get(method.id, "the model could not run the scenario")
+        return Cell(None, "unavailable", why, text)
     if method.sim_only:
         return Cell(model, "unavailable", "a design Linux does not ship: simulator only", text)
     if real is None:
