@@ -110,8 +110,13 @@ static void run(const char *c, int flags, int then_unlock)
         }
         say("vfork", "after", vfork_map);
         void *tmap = NULL;
+        /* a small stack: a default one (8 MiB, locked at once) would pass the
+         * RLIMIT_MEMLOCK of a user other than root */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
         pthread_t th;
-        pthread_create(&th, NULL, thread_maps, &tmap);
+        pthread_create(&th, &attr, thread_maps, &tmap);
         pthread_join(th, NULL);
         say("thread", "after", tmap);
         char *argv[] = {exe, "after_exec", NULL};

@@ -30,6 +30,7 @@ ROOT_ONLY = {
     "cgroups": "its control groups are made below forklab's own, which only root may write",
     "setpgid-pid-namespace": "a PID namespace needs CAP_SYS_ADMIN",
     "chroot": "its chroots need CAP_SYS_CHROOT",
+    "setxid-after-clone": "its threads set root's ids, which only root may keep",
     "mlockall": "mlockall is modelled only where RLIMIT_MEMLOCK does not count: CAP_IPC_LOCK",
 }
 """Scenarios whose steps only root can run, with why; another user's run skips them."""
