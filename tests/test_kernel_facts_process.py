@@ -1260,3 +1260,38 @@ def test_control_groups_need_write_access():
     if got.get("mkdir") == "-2":
         pytest.skip("no cgroup v2 hierarchy is mounted")
     assert got == {"mkdir": "-13"}  # -EACCES
+
+
+def test_semaphore_adjustments_across_creators():
+    """tests/kernel_facts/proc_semadj.c: a semop with SEM_UNDO records the opposite in
+    the caller's undo list, applied when the list's last task ends. fork, vfork, a
+    clone without CLONE_SYSVSEM and posix_spawn start a list of their own (the child's
+    +1 is undone as it ends: 2 - 1), a thread and CLONE_SYSVSEM share the caller's (its
+    +1 stays until the process ends), execve keeps it (undone when the new image
+    ends)."""
+    f = facts("proc_semadj")
+    expect(f, {"start.value": 0, "own.value": 0,
+               "fork.child_ended": 1, "vfork.rc": 0, "vfork.child_ended": 1,
+               "clone.child_ended": 1, "clone_sysvsem.child_ended": 2,
+               "thread.ended": 2, "spawn.child_ended": 1,
+               "exec.value": 0, "fork.value": 0, "thread.value": 0,
+               "clone_sysvsem.value": 0, "clone_sysvsem_newipc": "EINVAL"})
+
+
+def test_semaphore_bounds_and_namespaces():
+    """A value is at most 32767 (ERANGE past it), an adjustment within -32768..32767;
+    an undo that would take the value below 0 leaves 0; IPC_NOWAIT makes what would
+    sleep EAGAIN. unshare(CLONE_NEWIPC) applies the caller's own list at once and
+    leaves the set out of reach (EINVAL); a thread's unshare leaves the list it shares
+    with its process alone."""
+    f = facts("proc_semadj")
+    expect(f, {"clamp.value": 0, "range.past_max": "ERANGE", "range.undo_max": 0,
+               "range.undo_min": 0, "range.undo_past": "ERANGE",
+               "range.would_block": "EAGAIN", "range.zero_nonzero": "EAGAIN",
+               "range.end_value": 0})
+    if f.get("unshare.rc") != "0":
+        pytest.skip("this user may not make an IPC namespace (CAP_SYS_ADMIN)")
+    expect(f, {"unshare.op_after": "EINVAL", "unshare.value_while_alive": 0,
+               "unshare.value": 0, "thread_unshare.rc": 0,
+               "thread_unshare.op_after": "EINVAL", "thread_unshare.after_join": 2,
+               "thread_unshare.value": 0})
