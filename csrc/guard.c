@@ -7,11 +7,14 @@
  * whose number is argv[1]:
  *   GUARD_HOLD_PROCESS key + a pidfd (SCM_RIGHTS)  hold this process for run `key`
  *   GUARD_HOLD_DIR     key + a path                remove this tree when `key` is lost
+ *   GUARD_HOLD_SEM     key + a System V semaphore set's id (`number`) and its
+ *                      sem_ctime (`path`, in decimal): remove it when `key` is lost
  *   GUARD_RELEASE      key                         the run ended cleanly: forget it
  * When the socket reaches end-of-file (every copy of forklab's end is closed:
  * forklab is gone), the guard SIGKILLs every process it holds through its
  * pidfd (never by a pid, which may have been reused), waits briefly for them to
- * die, removes the held directories and exits. Orphans are reaped by whoever
+ * die, removes the held directories and semaphore sets (a set only if its
+ * sem_ctime is still the one it was made with: its id names no other set) and exits. Orphans are reaped by whoever
  * adopts them. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sem.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -34,12 +38,13 @@
 #define GUARD_HOLD_PROCESS 1
 #define GUARD_HOLD_DIR 2
 #define GUARD_RELEASE 3
+#define GUARD_HOLD_SEM 4
 #define GUARD_PATH_MAX 4096
 #define DEATH_WAIT_MS 2000
 
 struct message {
     uint32_t kind;
-    uint32_t pad;
+    uint32_t number; /* GUARD_HOLD_SEM: the set's id */
     uint64_t key;
     char path[GUARD_PATH_MAX];
 };
@@ -48,12 +53,14 @@ struct held {
     uint64_t key;
     int pidfd;  /* -1 for a directory */
     char *path; /* NULL for a process */
+    int semid;  /* -1 but for a semaphore set */
+    int64_t made; /* the set's sem_ctime */
 };
 
 static struct held *held;
 static size_t nheld, capacity;
 
-static void hold(uint64_t key, int pidfd, const char *path)
+static void hold(uint64_t key, int pidfd, const char *path, int semid, int64_t made)
 {
     if (nheld == capacity) {
         size_t more = capacity ? capacity * 2 : 64;
@@ -71,6 +78,8 @@ static void hold(uint64_t key, int pidfd, const char *path)
     held[nheld].key = key;
     held[nheld].pidfd = pidfd;
     held[nheld].path = path ? strdup(path) : NULL;
+    held[nheld].semid = semid;
+    held[nheld].made = made;
     nheld++;
 }
 
@@ -120,9 +129,14 @@ static void end_everything(void)
         if (left > 0)
             poll(&p, 1, (int)left); /* a pidfd is readable once its process has exited */
     }
-    for (size_t i = 0; i < nheld; i++)
-        if (held[i].path)
+    for (size_t i = 0; i < nheld; i++) {
+        struct semid_ds ds;
+        if (held[i].semid >= 0 && semctl(held[i].semid, 0, IPC_STAT, &ds) == 0 &&
+            (int64_t)ds.sem_ctime == held[i].made)
+            semctl(held[i].semid, 0, IPC_RMID);
+        else if (held[i].path)
             nftw(held[i].path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    }
 }
 
 int main(int argc, char **argv)
@@ -159,9 +173,11 @@ int main(int argc, char **argv)
             memcpy(&fd, CMSG_DATA(c), sizeof fd);
         m.path[GUARD_PATH_MAX - 1] = '\0';
         if (m.kind == GUARD_HOLD_PROCESS && fd >= 0)
-            hold(m.key, fd, NULL);
+            hold(m.key, fd, NULL, -1, 0);
         else if (m.kind == GUARD_HOLD_DIR && m.path[0] == '/')
-            hold(m.key, -1, m.path);
+            hold(m.key, -1, m.path, -1, 0);
+        else if (m.kind == GUARD_HOLD_SEM && m.number <= INT32_MAX)
+            hold(m.key, -1, NULL, (int)m.number, strtoll(m.path, NULL, 10));
         else if (m.kind == GUARD_RELEASE)
             release(m.key);
         if (fd >= 0 && m.kind != GUARD_HOLD_PROCESS)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -409,4 +410,25 @@ int64_t fl_shared(int pagemap_a, int pagemap_b, uint64_t start, uint64_t npages)
     if (same >= 0 && visible == 2)
         return -ENODATA; /* present pages, but this user sees no frame numbers */
     return same;
+}
+
+int fl_sem_value(int id)
+{
+    int v = semctl(id, 0, GETVAL);
+    return v < 0 ? -errno : v;
+}
+
+int64_t fl_sem_made(int id)
+{
+    struct semid_ds ds;
+    if (semctl(id, 0, IPC_STAT, &ds) != 0)
+        return -errno;
+    return (int64_t)ds.sem_ctime;
+}
+
+int fl_sem_remove(int id, int64_t made)
+{
+    if (fl_sem_made(id) != made)
+        return -ESTALE; /* gone already, or the id names another set now */
+    return semctl(id, 0, IPC_RMID) == 0 ? 0 : -errno;
 }

@@ -42,6 +42,14 @@ int fl_scan(int pagemap_fd, int kpf_fd, uint64_t start, uint64_t npages, struct 
 int64_t fl_shared(int pagemap_a, int pagemap_b, uint64_t start, uint64_t npages);
 
 
+/* A System V semaphore set the run made: the value of its semaphore 0 (semctl
+ * GETVAL), or -errno; when it was made (sem_ctime, which only semctl's setting
+ * calls change: forklab never makes them), or -errno; remove it (IPC_RMID) if it
+ * is still the one made then: 0 or -errno. */
+int fl_sem_value(int id);
+int64_t fl_sem_made(int id);
+int fl_sem_remove(int id, int64_t made);
+
 /* Whether PAGEMAP_SCAN works on this pagemap fd: 1, 0 or -errno. */
 int fl_have_pagemap_scan(int pagemap_fd);
 

@@ -59,6 +59,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1822,6 +1823,14 @@ static void run_op(struct task *t, struct fl_cmd *c, char *data, size_t len, int
     case FL_OP_CGROUP:
         r.v[FL_V_RESULT] = op_cgroup(fd, data, (int)c->a[0]);
         break;
+    case FL_OP_SEMGET:
+        r.v[FL_V_RESULT] = semget(IPC_PRIVATE, 1, 0600);
+        break;
+    case FL_OP_SEMOP: {
+        struct sembuf op = {0, (short)c->a[1], (short)((c->a[2] ? SEM_UNDO : 0) | IPC_NOWAIT)};
+        r.v[FL_V_RESULT] = semop((int)c->a[0], &op, 1);
+        break;
+    }
     case FL_OP_MEMFD:
         r.v[FL_V_RESULT] = memfd_create(data, (unsigned)c->a[0]);
         break;

@@ -208,6 +208,9 @@ struct fl_task_attrs {
 #define FL_OP_CGROUP 180    /* fd: the run's cgroup v2 group (none: fail with errno a0);
                              * data: a name: the caller's process moves into that group
                              * below it, made on first use */
+/* System V semaphores */
+#define FL_OP_SEMGET 181    /* semget(IPC_PRIVATE, 1, 0600): v0 the set's id */
+#define FL_OP_SEMOP 182     /* a0 the set's id a1 the change a2 1: SEM_UNDO; IPC_NOWAIT */
 /* System V shared memory */
 #define FL_OP_SHMAT 150     /* a0 addr a1 len a2 shmat flags (SHM_RDONLY, SHM_EXEC) a3 madvise
                              * a4 shmget flags (SHM_NORESERVE): a new IPC_PRIVATE segment,

@@ -191,6 +191,12 @@ class Queries(Protocol):
         processes map the same frames; None unless both run forklab's probe."""
         ...
 
+    def semval(self, process: str, semaphore: str) -> int | None:
+        """The value of the run's semaphore set ``semaphore`` (semctl GETVAL); None if
+        the process has ended, its main thread is not in the IPC namespace the set lives
+        in, or the set was never made."""
+        ...
+
     def same_ns(self, process: str, kind: str, other: str,
                 thread: str | None = None) -> bool | None:
         """Whether both are in the same namespace of KIND (/proc/PID/ns/KIND): process's
@@ -236,6 +242,7 @@ PROCESS_OBSERVABLES: tuple[Observable, ...] = (
     _queried("libc_text_same", "libc_text_same(Q)"),
     _queried("libc_relro_same", "libc_relro_same(Q)"),
     _queried("same_ns", "same_ns(KIND, Q)"),
+    _queried("semval", "semval(S)"),
 )
 MAPPING_OBSERVABLES: tuple[Observable, ...] = (
     *_fields_read(MappingObs),

@@ -45,7 +45,7 @@ from forklab.real.driver import (
     errno_name,
 )
 from forklab.scenario import ops
-from forklab.scenario.contract import Names, Standing, check_actor
+from forklab.scenario.contract import Names, Standing, check_actor, semaphore_elsewhere
 from forklab.scenario.model import FdRef, Program, Range, Scenario, ScenarioError, Where
 from forklab.scenario.ops import CLONE_NAMESPACE_FLAGS, Op
 from forklab.scenario.placement import Placement
@@ -83,7 +83,7 @@ NAMESPACE_FLAGS = {"pid": 0x20000000, "mnt": 0x20000, "uts": 0x4000000, "ipc": 0
                    "net": 0x40000000, "user": 0x10000000}  # CLONE_NEWPID...
 CLONE_INTO_CGROUP = 0x200000000  # clone3 only (Linux 5.7)
 CLONE_FLAGS = {"vm": 0x100, "fs": 0x200, "files": 0x400, "sighand": 0x800, "pidfd": 0x1000,
-               "vfork": 0x4000, "clear_sighand": 0x100000000,
+               "vfork": 0x4000, "sysvsem": 0x40000, "clear_sighand": 0x100000000,
                **{flag: NAMESPACE_FLAGS[kind] for flag, kind in CLONE_NAMESPACE_FLAGS.items()}}
 RLIMIT = {"nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC,
           "core": resource.RLIMIT_CORE, "stack": resource.RLIMIT_STACK,
@@ -483,6 +483,24 @@ class RealQueries:
         both = [(x, y) for x, y in zip(fa, fb) if x is not None and y is not None]
         return bool(both) and all(x == y for x, y in both)
 
+    def semval(self, process: str, semaphore: str) -> Any:
+        """Read by forklab itself (the sets live in its IPC namespace), for a live process
+        whose main thread is in that namespace too."""
+        if self._stale():
+            return UNAVAILABLE
+        assert self._run.driver is not None
+        proc = self._run.driver.procs.get(process)
+        semid = self._run.semaphores.get(semaphore)
+        if proc is None or proc.dead or semid is None:
+            return None
+        mine = procfs.namespace(proc.pid, "ipc")
+        if mine is None:
+            return UNAVAILABLE
+        if mine != procfs.namespace(os.getpid(), "ipc"):
+            return None
+        value = lib.fl_sem_value(semid)
+        return UNAVAILABLE if value < 0 else value
+
     def same_ns(self, process: str, kind: str, other: str, thread: str | None = None) -> Any:
         """Whether /proc/PID/ns/KIND of both (/proc/PID/task/TID/ns/KIND for a thread) is
         one inode: the same namespace."""
@@ -591,6 +609,7 @@ class RealRun:
         self.names = Names()
         self.allocations: dict[str, int] = {}
         self.locks: dict[str, int] = {}
+        self.semaphores: dict[str, int] = {}  # a set's name -> its id
         self.atexits = 0  # atexit handlers the run registered, in every process
         self.reaped_by_waits: dict[int, int] = {}  # pid -> wait status (see _waited)
         self.mapinfo = {op.name: op for op in scenario.ops if isinstance(op, ops.Mmap)}
@@ -1596,6 +1615,42 @@ class RealRun:
                 else:
                     self.names.failed[name] = errno_name(r.err) or "EBADF"
         return done
+
+    # -- verbs: System V semaphores --------------------------------------------------------------
+    def _in_forklab_ipc_namespace(self, task: Task, op: Op) -> None:
+        """The run's sets live in forklab's IPC namespace (docs/scenario-language.md,
+        "Threads, locks, memory allocation"): a task in another is refused."""
+        mine = procfs.namespace(task.proc.pid, "ipc", task.tid)
+        if mine is None:
+            raise ScenarioError(f"{op.verb}: cannot tell which IPC namespace "
+                                f"'{op.actor}' is in (its /proc entry is not readable)",
+                                op.where)
+        if mine != procfs.namespace(os.getpid(), "ipc"):
+            raise semaphore_elsewhere(op)
+
+    @HANDLERS.handles(ops.Semget)
+    def _v_semget(self, task: Task, op: ops.Semget) -> None:
+        self._in_forklab_ipc_namespace(task, op)
+        assert self.driver is not None
+        driver = self.driver
+
+        def done(f: Flight) -> None:
+            r = f.reply
+            if r is None:
+                return
+            if r.v[lib.FL_V_RESULT] >= 0:
+                driver.hold_semaphore_set(r.v[lib.FL_V_RESULT])
+                self.semaphores[op.binds[0]] = r.v[lib.FL_V_RESULT]
+            else:
+                self.names.failed[op.binds[0]] = errno_name(r.err) or "ENOSPC"
+        self._call(task, op, lib.FL_OP_SEMGET, on_done=done)
+
+    @HANDLERS.handles(ops.Semop)
+    def _v_semop(self, task: Task, op: ops.Semop) -> None:
+        """A set whose semget failed is id -1, as a C program would pass it: EINVAL."""
+        self._in_forklab_ipc_namespace(task, op)
+        self._call(task, op, lib.FL_OP_SEMOP,
+                   (self.semaphores.get(op.name, -1), op.delta, int(op.undo)))
 
     # -- verbs: identity and working directory ----------------------------------------------------
     @HANDLERS.handles(ops.Chdir)

@@ -355,6 +355,7 @@ class Driver:
         self.on_image: Callable[[Proc], None] | None = None
         self.listener: socket.socket | None = None
         self.control_dir: str | None = None
+        self.semaphore_sets: dict[int, int] = {}  # the run's System V sets: id -> sem_ctime
         self.guard: Guard | None = None
         _subreaper_acquire()
         self._subreaper = True
@@ -1098,6 +1099,9 @@ class Driver:
             if self.control_dir is not None:
                 shutil.rmtree(self.control_dir, ignore_errors=True)
                 self.control_dir = None
+            for semid, made in self.semaphore_sets.items():
+                lib.fl_sem_remove(semid, made)
+            self.semaphore_sets.clear()
             if self.guard is not None:
                 try:
                     self.guard.release(self.guard_key)
@@ -1111,6 +1115,20 @@ class Driver:
                 self._subreaper = False
                 _subreaper_release()
 
+
+    def hold_semaphore_set(self, semid: int) -> None:
+        """A set a probe made: removed when the run closes, or by the guard should forklab
+        die first."""
+        made = lib.fl_sem_made(semid)
+        if made < 0:
+            raise DriverError(f"cannot read the semaphore set the run made: "
+                              f"{os.strerror(-made)}")
+        self.semaphore_sets[semid] = made
+        assert self.guard is not None
+        try:
+            self.guard.hold_semaphore_set(self.guard_key, semid, made)
+        except GuardError as err:
+            raise DriverError(str(err)) from err
 
     def _await_an_end(self) -> None:
         """Sleep until a killed process of the run ends (its pidfd is readable); a

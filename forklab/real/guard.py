@@ -4,10 +4,10 @@ A run's processes and directories are ended by :meth:`Driver.close`, but a
 forklab killed by SIGKILL (or by a SIGTERM or SIGHUP it did not catch) never
 runs it. So each forklab process starts one small program, ``forklab-guard``
 (``csrc/guard.c``), in a session of its own, and tells it, as the run goes,
-every process (as a pidfd) and directory the run owns. The guard notices
+every process (as a pidfd), directory and System V semaphore set the run owns. The guard notices
 forklab's death by the kernel's doing (its socket reaches end-of-file when
 forklab's last fd to it closes), then SIGKILLs what it holds and removes the
-directories. A run that ends normally releases its entries.
+directories and sets. A run that ends normally releases its entries.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import subprocess
 import threading
 
 GUARD_NAME = "forklab-guard"
-HOLD_PROCESS, HOLD_DIR, RELEASE = 1, 2, 3
+HOLD_PROCESS, HOLD_DIR, RELEASE, HOLD_SEM = 1, 2, 3, 4
 PATH_MAX = 4096
 MESSAGE = struct.Struct(f"<IIQ{PATH_MAX}s")
 
@@ -48,11 +48,12 @@ class Guard:
         self.lock = threading.Lock()
         self.keys = itertools.count(1)
 
-    def _send(self, kind: int, key: int, path: str = "", fd: int | None = None) -> None:
+    def _send(self, kind: int, key: int, path: str = "", fd: int | None = None,
+              number: int = 0) -> None:
         encoded = os.fsencode(path)
         if len(encoded) >= PATH_MAX:
             raise GuardError(f"path too long for the guard: {path}")
-        msg = MESSAGE.pack(kind, 0, key, encoded)
+        msg = MESSAGE.pack(kind, number, key, encoded)
         try:
             with self.lock:
                 if fd is None:
@@ -70,6 +71,10 @@ class Guard:
 
     def hold_dir(self, key: int, path: str) -> None:
         self._send(HOLD_DIR, key, os.path.abspath(path))
+
+    def hold_semaphore_set(self, key: int, semid: int, made: int) -> None:
+        """A System V semaphore set (its id and sem_ctime), removed if ``key`` is lost."""
+        self._send(HOLD_SEM, key, str(made), number=semid)
 
     def release(self, key: int) -> None:
         self._send(RELEASE, key)

@@ -90,6 +90,15 @@ class Names:
             f"'{name}' does not exist yet (its creating op has not completed)", where)
 
 
+def semaphore_elsewhere(op: Op) -> ScenarioError:
+    """The refusal of a ``semget`` or ``semop`` by a task in an IPC namespace the run
+    made: the run's sets live in forklab's own, where it reads and removes them, and an
+    id names another set there, or none, as the machine decides."""
+    return ScenarioError(f"{op.verb}: '{op.actor}' is in an IPC namespace the run made; "
+                         "the run's semaphore sets live in forklab's own, out of its reach",
+                         op.where)
+
+
 # -- a wait that only a timed program can end is not blocked ---------------------------
 
 P = TypeVar("P")

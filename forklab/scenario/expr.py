@@ -482,6 +482,10 @@ class _Checker:
         elif kind == "mapping":
             raise self.fail(f"{name} is a mapping: expected it after a process, e.g. "
                             f"parent.{name}.present", self.at(node))
+        elif kind == "semaphore":
+            if getattr(node, _ROLE, None) != ("semaphore", name):
+                raise self.fail(f"{name} is a semaphore set: expected it in "
+                                f"P.semval({name})", self.at(node))
         elif kind == "thread":
             raise self.fail(f"{name} is a thread: expected one of its observables, e.g. "
                             f"{name}.sig_blocked ({', '.join(THREAD_ATTRS)})", self.at(node))
@@ -495,6 +499,14 @@ class _Checker:
                             f"{FUNCTIONS[name][2]}", self.at(node))
         else:
             raise self.fail(f"unknown name {name!r}: {_NAME_HINT}", self.at(node))
+
+    def semaphore_name(self, node: ast.AST, what: str) -> str:
+        """A node that must be written as a name semget bound (S)."""
+        if not isinstance(node, ast.Name) or self.names.get(node.id) != "semaphore":
+            raise self.fail(f"{what} must be the name of a semaphore set (semget -> S)",
+                            self.at(node))
+        setattr(node, _ROLE, ("semaphore", node.id))
+        return node.id
 
     def process_name(self, node: ast.AST, what: str) -> str:
         """A node that must be written as a bound process name (P, Q)."""
@@ -639,6 +651,9 @@ class _Checker:
             elif method == "same_ns":
                 self.arity(node, 2, f"{p}.same_ns(KIND, Q)")
                 self.process_name(node.args[1], f"Q in {p}.same_ns(KIND, Q)")
+            elif method == "semval":
+                self.arity(node, 1, f"{p}.semval(S)")
+                self.semaphore_name(node.args[0], f"S in {p}.semval(S)")
             else:
                 self.arity(node, 3, f"{p}.same_file(FD, Q, FD2)")
                 self.process_name(node.args[1], f"Q in {p}.same_file(FD, Q, FD2)")
@@ -1002,6 +1017,10 @@ class _Evaluator:
                               lambda: self.world.queries.libc_same(p, q, part))
         if method == "same_ns":
             return self.same_ns(node, p)
+        if method == "semval":
+            semaphore = node.args[0].id  # type: ignore[attr-defined]
+            return self.query(node, f"{p}.semval({semaphore})",
+                              lambda: self.world.queries.semval(p, semaphore))
         fd = self.fd_arg(node.args[0], "FD")
         q = node.args[1].id  # type: ignore[attr-defined]
         other = self.process(q)

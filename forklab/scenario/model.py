@@ -122,7 +122,8 @@ class SpawnAction:
     signals: frozenset[str] = frozenset()
 
 
-NameKind = Literal["process", "thread", "mapping", "fd", "lock", "allocation", "template", "blank"]
+NameKind = Literal["process", "thread", "mapping", "fd", "lock", "allocation", "template", "blank",
+                   "semaphore"]
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,8 @@ class Vfork(Op):
 @dataclass(frozen=True, kw_only=True)
 class Clone(Op):
     verb = "clone"
-    flags: frozenset[str]  # of vm, vfork, files, sighand, fs, pidfd, clear_sighand, and the
-    # namespace flags newpid, newns, newuts, newipc, newnet, newuser
+    flags: frozenset[str]  # of vm, vfork, files, sighand, fs, sysvsem, pidfd, clear_sighand,
+    # and the namespace flags newpid, newns, newuts, newipc, newnet, newuser
     cgroup: str | None = None  # into=NAME: CLONE_INTO_CGROUP, the run's control group NAME
     exit_signal: str | None = "SIGCHLD"  # what the parent is sent when C ends; None: nothing
 
@@ -461,6 +461,29 @@ class Unlock(Op):
 class Trylock(Op):
     verb = "trylock"
     name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Semget(Op):
+    """``semget(IPC_PRIVATE, 1, 0600)``: a System V semaphore set of one semaphore, whose
+    value starts at 0, bound to the name after ``->``."""
+
+    verb = "semget"
+
+
+SEM_MAX_DELTA = 1000
+"""The largest change one ``semop`` may ask for, either way."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Semop(Op):
+    """``semop`` of one operation, IPC_NOWAIT: add ``delta`` (0: wait for zero), with
+    SEM_UNDO if ``undo``."""
+
+    verb = "semop"
+    name: str  # a set semget bound
+    delta: int  # -SEM_MAX_DELTA to SEM_MAX_DELTA
+    undo: bool
 
 
 @dataclass(frozen=True, kw_only=True)

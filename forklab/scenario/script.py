@@ -61,6 +61,8 @@ from forklab.vocabulary import (
 MAX_PROCESS_OPS = 256  # process-creating ops per scenario, after repeat expansion
 MAX_OPS = 10_000  # ops per scenario, after repeat expansion
 MAX_REPEAT = 1000
+_SEM_DELTA = re.compile(r"0|[+-][1-9][0-9]{0,3}")
+MAX_SEMAPHORE_SETS = 16  # `semget` per scenario: the machine's kernel.sem SEMMNI is shared
 MAX_SYSV_SEGMENTS = 64  # `mmap ... sysv` per scenario: the machine has kernel.shmmni (4096)
 # segment ids for all its users, and a run must not take them
 READ_SIZE = 65536  # bytes one `readfd` asks read(2) for: the most a `pread` may ask
@@ -95,10 +97,10 @@ PROCESS_OBSERVABLES = frozenset(
 
 _ARTICLE = {"process": "a process", "thread": "a thread", "mapping": "a mapping", "fd": "an fd",
             "lock": "a lock", "allocation": "an allocation", "template": "a spawn template",
-            "blank": "a blank process (pidfd_empty)"}
+            "blank": "a blank process (pidfd_empty)", "semaphore": "a semaphore set (semget)"}
 
 WRITTEN_VERBS = tuple(sorted(v for v in VERBS if v != "thread_exit"))
-CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "fs", "pidfd", "clear_sighand",
+CLONE_FLAGS = ("vm", "vfork", "files", "sighand", "fs", "sysvsem", "pidfd", "clear_sighand",
                *ops.CLONE_NAMESPACE_FLAGS)
 SPAWN_ACTIONS = ("close=FD", "dup2=FD:NUM", "open=NUM:PATH", "closefrom=NUM", "chdir=PATH",
                  "setsid", "setpgroup", "sigmask=SIG+SIG", "sigdefault=SIG+SIG")
@@ -157,6 +159,7 @@ OPTION_WORDS: dict[str, frozenset[str]] = {
     "wait": frozenset({"any", "nohang", "untraced", "all"}),
     "waitid": frozenset({"any", "nowait", "nohang"}),
     "mutex": frozenset(MUTEX_KINDS),
+    "semop": frozenset({"undo"}),
     "pdeathsig": frozenset({"none"}),
     "setrlimit": frozenset({*ops.RLIMITS, "unlimited"}),
     "sched": frozenset({*SCHED_POLICIES, "resetonfork"}),
@@ -208,6 +211,7 @@ class Bindings:
     process_ops: int = 0
     ops: int = 0
     sysv_segments: int = 0
+    semaphore_sets: int = 0
 
     @classmethod
     def start(cls, first: str) -> Bindings:
@@ -1255,6 +1259,27 @@ class _Line:
                                  "undefined)")
         kind = self.choice(args[1], MUTEX_KINDS, "a mutex kind")
         return {"name": self.bind_lock(name, tok), "kind": kind}
+
+    @RULES.handles(ops.Semget)
+    def v_semget(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 0, 0, "nothing but '-> S'")
+        self.names.semaphore_sets += 1
+        if self.names.semaphore_sets > MAX_SEMAPHORE_SETS:
+            self.fail(self.tail, f"too many semaphore sets: a scenario may make at most "
+                                 f"{MAX_SEMAPHORE_SETS}")
+        return {}
+
+    @RULES.handles(ops.Semop)
+    def v_semop(self, args: list[Token]) -> dict[str, Any]:
+        self.arity(args, 2, 3, "a semaphore set, a change (+N, -N or 0) and 'undo'")
+        name = self.use(self.word(args[0], "a semaphore set"), args[0].start, ("semaphore",))
+        text = self.word(args[1], "a change")
+        if not _SEM_DELTA.fullmatch(text) or abs(int(text)) > ops.SEM_MAX_DELTA:
+            self.fail(args[1].start, f"expected a change of +1 to +{ops.SEM_MAX_DELTA}, -1 to "
+                                     f"-{ops.SEM_MAX_DELTA}, or 0 (wait for zero), got '{text}'")
+        if len(args) == 3:
+            self.choice(args[2], ("undo",), "an option")
+        return {"name": name, "delta": int(text), "undo": len(args) == 3}
 
     def bind_lock(self, name: str, tok: Token) -> str:
         """A lock name bound by its first use (never suffixed by repeat)."""

@@ -116,6 +116,8 @@ _ALL = (
     Verb(ops.Trylock, "P[/T]: trylock L", _THREADS),
     Verb(ops.Mutex, "P: mutex L normal|errorcheck", _THREADS),
     Verb(ops.Atfork, "P: atfork L", _THREADS),
+    Verb(ops.Semget, "P[/T]: semget -> S", _THREADS, ("semaphore",)),
+    Verb(ops.Semop, "P[/T]: semop S +N|-N|0 [undo]", _THREADS),
     Verb(ops.Malloc, "P[/T]: malloc SIZE -> A", _THREADS, ("allocation",)),
     Verb(ops.Free, "P[/T]: free A", _THREADS),
     Verb(ops.Signal, "P: signal SIG ignore|default|catch", _SIGNALS),

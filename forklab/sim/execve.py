@@ -23,6 +23,7 @@ from forklab.sim import (
     rlimits,
     roots,
     sched_prctl,
+    sysvsem,
     timers,
 )
 from forklab.sim.libc import UserMemory
@@ -49,6 +50,7 @@ def execve(k: Kernel, proc: Process, thread: Thread, program: Program) -> bool:
     for other in list(proc.threads.values()):  # de_thread: only the caller survives,
         if other is not thread:  # and gets the children of the threads that end
             del proc.threads[other.name]
+            sysvsem.task_ended(k, other)
             exit_wait.parent_thread_gone(k, proc, other.name)
             exit_wait.hand_over_children(k, proc, other.name, thread.name)
     exit_wait.hand_over_children(k, proc, thread.name, MAIN, keep_place=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.scenario import ops
-from forklab.sim import exit_signals, libc_calls, namespaces, signal_calls
+from forklab.sim import exit_signals, libc_calls, namespaces, signal_calls, sysvsem
 from forklab.sim.files import FdTable
 from forklab.sim.syscall import HANDLERS, set_errno
 from forklab.sim.tasks import MAIN
@@ -43,6 +43,7 @@ def op__exit(k: Kernel, proc: Process, thread: Thread, op: ops.SysExit) -> None:
 @HANDLERS.handles(ops.ThreadExit)
 def op_thread_exit(k: Kernel, proc: Process, thread: Thread, op: ops.ThreadExit) -> None:
     del proc.threads[thread.name]
+    sysvsem.task_ended(k, thread)
     parent_thread_gone(k, proc, thread.name)
     hand_over_children(k, proc, thread.name, MAIN)  # the first live thread: the main one
 
@@ -65,7 +66,9 @@ def die(k: Kernel, proc: Process, code: int | None = None, signal: str | None = 
     if proc.ended:
         return
     proc.exit_code, proc.term_signal = (None, signal) if signal else (code, None)
-    proc.threads = {}
+    ended, proc.threads = proc.threads.values(), {}
+    for thread in ended:
+        sysvsem.task_ended(k, thread)
     files, proc.files = proc.files, FdTable()
     if not any(p.files is files for p in k.processes.values()
                if p is not proc and not p.ended):

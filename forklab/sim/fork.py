@@ -25,6 +25,7 @@ from forklab.sim import (
     mman,
     namespaces,
     sched_prctl,
+    sysvsem,
 )
 from forklab.sim.files import FdTable, OpenFile, PidFd
 from forklab.sim.fs_struct import FsStruct
@@ -49,7 +50,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
           ) -> Process | None:
     """``copy_process``: share what the flags say, copy the rest.
 
-    Flags: ``vm``, ``files``, ``sighand``, ``fs``, ``vfork``, ``pidfd``,
+    Flags: ``vm``, ``files``, ``sighand``, ``fs``, ``sysvsem``, ``vfork``, ``pidfd``,
     ``clear_sighand``, the namespace flags ``newpid``... (the scenario language's;
     :mod:`forklab.sim.namespaces`), ``thread`` (a new thread
     ``name`` of the caller's process, with a TLS block of its own, as
@@ -82,6 +83,7 @@ def clone(k: Kernel, parent: Process, thread: Thread, name: str, flags: frozense
     if task.ns.of("user") != thread.ns.of("user"):  # CLONE_NEWUSER
         task.creds = creds.in_new_user_namespace(task.creds)
     task.altstack = altstack.inherited(thread, flags)
+    task.semundo = sysvsem.for_child(thread, flags)
     if "thread" not in flags:  # on its creator's descriptor, or a copy of it
         task.descriptor_tid = thread.libc_tid
     if "thread" in flags:

@@ -47,6 +47,7 @@ from forklab.sim import (
     sched_prctl,
     signal_calls,
     spawn,
+    sysvsem,
     timers,
     whatif,
 )
@@ -76,7 +77,7 @@ __all__ = ["HANDLERS", "Kernel"]
 CALLS = (fork, execve, exit_wait, fdops, mman, signal_calls, libc_calls, spawn, programs, whatif,
          namespaces, dirstreams, identity, rlimits,
          sched_prctl, creds, timers, altstack, filelocks, exit_handlers, cgroups, roots,
-         mlockall)
+         mlockall, sysvsem)
 """The modules of the calls; importing each registers its verbs in HANDLERS."""
 
 
@@ -129,6 +130,7 @@ class Kernel:
         self.addresses = Placement.of(scenario.ops).addresses
         self.stdout = Pipe(collector=True)
         self.stderr = Pipe(collector=True)
+        self.semaphores: dict[str, sysvsem.SemSet] = {}  # the run's System V sets
         self._start_first(scenario.first)
 
     @property
@@ -160,6 +162,7 @@ class Kernel:
         new.budget = copy.copy(self.budget)
         new.names, new.templates = self.names.copy(), dict(self.templates)
         new.addresses = dict(self.addresses)
+        new.semaphores = dict(self.semaphores)
         return new
 
     def spawn_cost(self, kind: str, stats: cost.ForkStats) -> float:

@@ -178,6 +178,9 @@ def op_unshare(k: Kernel, proc: Process, thread: Thread, op: ops.Unshare) -> Non
     if "pid" in kinds:  # the caller stays in its own; only its children go there
         entered = entered.moved({"pid": thread.ns.of("pid")})
     thread.ns = entered
+    if "ipc" in kinds:
+        from forklab.sim.sysvsem import left_ipc_namespace  # sysvsem reads INITIAL here
+        left_ipc_namespace(k, thread)
     if "user" in kinds:
         from forklab.sim.creds import in_new_user_namespace  # creds reads INITIAL here
         thread.creds = in_new_user_namespace(thread.creds)
@@ -194,6 +197,8 @@ def for_child(k: Kernel, thread: Thread, flags: frozenset[str]) -> Membership | 
         errno = _refusal(k, ns, kinds)
         if errno is not None:
             return errno
+        if "ipc" in kinds and "sysvsem" in flags:
+            return "EINVAL"  # an undo list cannot span two IPC namespaces
         ns = _enter(k, ns, kinds)
     target = k.namespaces.pid.get(ns.pid_children)
     if target is not None and target.closed:

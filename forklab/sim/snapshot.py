@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from forklab.observe import MappingObs, ProcessObs, ThreadObs, World
-from forklab.sim import filelocks, image, namespaces
+from forklab.sim import filelocks, image, namespaces, sysvsem
 from forklab.sim.files import Fd, Pipe
 from forklab.sim.kernel import Kernel
 from forklab.sim.memory import Mapping, PhysicalMemory, huge_page_counts
@@ -132,6 +132,13 @@ class SimQueries:
         if a is None or b is None or a.mm is None or b.mm is None:
             return None
         return image.same(a.mm.user.libc, b.mm.user.libc, part)
+
+    def semval(self, process: str, semaphore: str) -> int | None:
+        proc = self.kernel.processes.get(process)
+        held = self.kernel.semaphores.get(semaphore)
+        if proc is None or proc.ended or held is None or not sysvsem.in_reach(proc.main):
+            return None
+        return held.value
 
     def same_ns(self, process: str, kind: str, other: str,
                 thread: str | None = None) -> bool | None:

@@ -20,6 +20,7 @@ from forklab.sim.memory import AddressSpace
 from forklab.sim.namespaces import Membership
 from forklab.sim.sched_prctl import TaskAttrs
 from forklab.sim.signals import Pending, SigHand
+from forklab.sim.sysvsem import UndoList
 from forklab.sim.timers import Timers
 from forklab.sim.waits import Waiting
 
@@ -57,6 +58,8 @@ class Thread:
     attrs: TaskAttrs = field(default_factory=TaskAttrs)  # nice, policy, comm... (its own)
     creds: Creds = field(default_factory=Creds)  # ids and capabilities (its own)
     altstack: int = 0  # the alternate signal stack's size (sigaltstack), 0: none
+    semundo: UndoList = field(default_factory=UndoList)  # System V semaphore adjustments:
+    # shared by threads and CLONE_SYSVSEM
 
     @property
     def libc_tid(self) -> int:
@@ -68,6 +71,7 @@ class Thread:
         memo[id(self)] = new
         new.mask, new.pending = set(self.mask), self.pending.copy()
         new.waiting = copy.deepcopy(self.waiting, memo)
+        new.semundo = copy.deepcopy(self.semundo, memo)
         return new
 
 
