@@ -39,7 +39,8 @@ parent: fork -> child
 parent: thread -> t1
 parent: malloc 64 -> a
 parent: spawn_template probe -> tpl
-parent: pidfd_empty -> b"""
+parent: pidfd_empty -> b
+parent: semget -> sem"""
 
 
 def arguments(op: Op) -> dict[str, object]:
@@ -188,6 +189,12 @@ FORMS = [
                   SpawnAction("setpgroup"),
                   SpawnAction("sigmask", signals=frozenset({"SIGINT", "SIGTERM"})),
                   SpawnAction("sigdefault", signals=frozenset({"SIGUSR1", "SIGUSR2"})))}),
+    ("parent/t1: semget -> s2", "semget", {}),
+    ("parent: semop sem +1", "semop", {"name": "sem", "delta": 1, "undo": False}),
+    ("parent/t1: semop sem -1000 undo", "semop", {"name": "sem", "delta": -1000, "undo": True}),
+    ("parent: semop sem 0", "semop", {"name": "sem", "delta": 0, "undo": False}),
+    ("parent: clone sysvsem,vm -> c", "clone", {"flags": frozenset({"sysvsem", "vm"}),
+                                              "cgroup": None, "exit_signal": "SIGCHLD"}),
     ("parent: exec probe", "exec", {"program": P}),
     ("parent: exec missing", "exec", {"program": Program("missing")}),
     ("parent: exec /bin/true", "exec", {"program": Program("program", "/bin/true")}),
@@ -530,7 +537,8 @@ def test_names_of_a_scenario() -> None:
     s = parse_text(doc(PRELUDE + "\nparent: lock l\nparent: open data.txt -> f", real=False))
     assert dict(s.names) == {"parent": "process", "heap": "mapping", "r": "fd", "w": "fd",
                              "child": "process", "t1": "thread", "a": "allocation",
-                             "tpl": "template", "b": "blank", "l": "lock", "f": "fd"}
+                             "tpl": "template", "b": "blank", "sem": "semaphore", "l": "lock",
+                             "f": "fd"}
 
 
 def test_first_process_name() -> None:

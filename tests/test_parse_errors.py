@@ -18,7 +18,8 @@ parent: thread -> t1
 parent: malloc 64 -> a
 parent: spawn_template probe -> tpl
 parent: pidfd_empty -> b
-parent: lock m"""
+parent: lock m
+parent: semget -> sem"""
 PRELUDE_LINES = PRELUDE.count("\n") + 1
 
 
@@ -171,6 +172,16 @@ LINE_ERRORS = [
     ("parent: unshare uts,uts", "uts", "given twice"),
     ("parent: unshare uts ipc", "ipc", "expected ',' between namespace kinds"),
     ("parent: clone newmnt -> c", "newmnt", "unknown clone flag 'newmnt'"),
+    ("parent: semget", None, "semget must name what it creates"),
+    ("parent: semget 3 -> s", "3", "semget: unexpected '3'"),
+    ("parent: semget -> sem", "sem", "name 'sem' is already bound"),
+    ("parent: semop nosuch +1", "nosuch", "unknown name 'nosuch'"),
+    ("parent: semop heap +1", "heap", "'heap' is a mapping; semop needs a semaphore set"),
+    ("parent: semop sem 1", "1", "expected a change of +1 to +1000"),
+    ("parent: semop sem +1001", "+1001", "expected a change of +1 to +1000"),
+    ("parent: semop sem -01", "-01", "expected a change"),
+    ("parent: semop sem", None, "a semaphore set, a change"),
+    ("parent: semop sem +1 nowait", "nowait", "expected an option (undo)"),
     ("parent: mmap s 1p fd=nofd", "nofd", "unknown name 'nofd'"),
     ("parent: mmap s 1p fd=r file=a.txt", "file=a.txt", "conflicts with 'fd=r'"),
     # signals

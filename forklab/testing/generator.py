@@ -212,6 +212,9 @@ class Generator:
         if line.startswith("repeat "):
             self.coverage["repeat"] += 1
 
+    def semaphore_sets(self) -> int:
+        return sum(kind == "semaphore" for kind in self.names.values())
+
     def fresh(self, prefix: str) -> str:
         while True:
             self._counters[prefix] += 1
@@ -572,6 +575,8 @@ GUARDS: dict[str, Guard] = {
     "unlock": lambda g, v, a: any(o is not None for o in a.proc.mutexes.values()),
     "trylock": lambda g, v, a: True,
     "mutex": lambda g, v, a: len(g.locks) < len(LOCKS) + 2,
+    "semget": lambda g, v, a: _sets_in_reach(g, a) and g.semaphore_sets() < MAX_SEMAPHORE_SETS,
+    "semop": lambda g, v, a: _sets_in_reach(g, a) and g.semaphore_sets() > 0,
     "atfork": lambda g, v, a: a.main and len(a.proc.atfork) < 3,
     "malloc": lambda g, v, a: g.allocs < MAX_ALLOCS,
     "free": lambda g, v, a: bool(a.proc.allocations),
@@ -758,7 +763,8 @@ CLONE_SETS = ("none", "files", "pidfd", "files,pidfd", "clear_sighand", "sighand
               "vm,sighand", "vm,files", "vm,vfork", "vm,vfork,sighand", "vm,vfork,files",
               "vm,vfork,pidfd", "clear_sighand,sighand", "vm,pidfd,clear_sighand",
               "newuts,newipc", "newnet", "newpid", "newpid,files", "vm,vfork,newpid",
-              "newuser,newuts,newns", "fs", "vm,vfork,fs")
+              "newuser,newuts,newns", "fs", "vm,vfork,fs", "sysvsem", "vm,sysvsem",
+              "newuser,newipc,sysvsem")
 UNSHARE_SETS = ("uts", "ipc,net", "mnt", "user", "user,uts", "uts,ipc,net,mnt")
 """Never pid: the caller's later children would join the new init's namespace with a
 parent outside it, and that init's exit then waits for them to be reaped, which the
@@ -1059,6 +1065,27 @@ def r_trylock(g: Generator, draw: Choices, a: Actor) -> None:
     g.apply(f"{a.text}: trylock {pick(draw, g.locks)}")
 
 
+MAX_SEMAPHORE_SETS = 3
+SEM_CHANGES = ("+1", "+1", "+2", "-1", "-1", "-3", "0", "+1000")
+
+
+def _sets_in_reach(g: Generator, a: Actor) -> bool:
+    """Whether the actor is in forklab's IPC namespace, where the run's sets live (a
+    semget or semop elsewhere is refused by the language)."""
+    thread = g.kernel.processes[a.proc.name].threads[a.thread or MAIN]
+    return thread.ns.of("ipc") == INITIAL
+
+
+def r_semget(g: Generator, draw: Choices, a: Actor) -> None:
+    g.apply(f"{a.text}: semget -> {g.fresh('sem')}")
+
+
+def r_semop(g: Generator, draw: Choices, a: Actor) -> None:
+    sets = sorted(n for n, kind in g.names.items() if kind == "semaphore")
+    undo = " undo" if not chance(draw, 3) else ""
+    g.apply(f"{a.text}: semop {pick(draw, sets)} {pick(draw, SEM_CHANGES)}{undo}")
+
+
 def r_mutex(g: Generator, draw: Choices, a: Actor) -> None:
     name = g.fresh("mu")  # ("m1"... may be a mapping pool's names)
     g.apply(f"{a.text}: mutex {name} {pick(draw, ('errorcheck', 'normal'))}")
@@ -1308,6 +1335,7 @@ RULES: dict[str, Rule] = {
     "pread": r_pread, "pwrite": r_pwrite, "ftruncate": r_ftruncate, "printf": r_printf,
     "fflush": r_fflush, "setvbuf": r_setvbuf,
     "lock": r_lock, "unlock": r_unlock, "trylock": r_trylock, "mutex": r_mutex,
+    "semget": r_semget, "semop": r_semop,
     "atfork": r_atfork, "malloc": r_malloc,
     "free": r_free, "signal": r_signal, "sigaction": r_sigaction, "block": r_block,
     "unblock": r_unblock, "raise": r_raise, "sleep": r_sleep, "repeat": r_repeat,

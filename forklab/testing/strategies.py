@@ -59,11 +59,13 @@ PROCESS_OBSERVABLES = ("state", "exit_code", "term_signal", "errno", "parent", "
 PAIR_OBSERVABLES = ("libc_text_same", "libc_relro_same")
 SIGNAL_OBSERVABLES = ("sig_received",)
 FD_OBSERVABLES = ("cloexec", "same_file")
+SEMAPHORE_OBSERVABLES = ("semval",)
 MAPPING_OBSERVABLES = ("mapped", "present", "exclusive", "zero", "shared_with", "byte",
                        "committed")
 RUN_OBSERVABLES = ("stdout", "processes")
 ALL_OBSERVABLES = frozenset(PROCESS_OBSERVABLES + PAIR_OBSERVABLES + SIGNAL_OBSERVABLES
-                            + FD_OBSERVABLES + MAPPING_OBSERVABLES + RUN_OBSERVABLES)
+                            + FD_OBSERVABLES + SEMAPHORE_OBSERVABLES + MAPPING_OBSERVABLES
+                            + RUN_OBSERVABLES)
 """Observables an expectation may read (``spawn_us`` is timing, so never)."""
 
 
@@ -112,10 +114,12 @@ def _expression(draw: Choices, gen: Generator, observables: frozenset[str]) -> s
     """One expression over what is bound now, reading one of ``observables``."""
     procs = sorted(n for n, k in gen.names.items() if k == "process")
     fds = sorted(n for n, k in gen.names.items() if k == "fd")
+    sets = sorted(n for n, k in gen.names.items() if k == "semaphore")
     mappings = sorted(gen.mappings)
     kinds = [k for k in sorted(observables)
              if not (k in MAPPING_OBSERVABLES and not mappings)
-             and not (k in FD_OBSERVABLES and not fds)]
+             and not (k in FD_OBSERVABLES and not fds)
+             and not (k in SEMAPHORE_OBSERVABLES and not sets)]
     if not kinds:
         return None
     kind = pick(draw, kinds)
@@ -130,6 +134,8 @@ def _expression(draw: Choices, gen: Generator, observables: frozenset[str]) -> s
         return f"{p}.sig_received({pick(draw, SIGNALS)!r})"
     if kind == "cloexec":
         return f"{p}.cloexec({pick(draw, fds)})"
+    if kind == "semval":
+        return f"{p}.semval({pick(draw, sets)})"
     if kind == "same_file":
         return f"{p}.same_file({pick(draw, fds)}, {pick(draw, procs)}, {pick(draw, fds)})"
     m = pick(draw, mappings)

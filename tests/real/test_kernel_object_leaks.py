@@ -2,7 +2,8 @@
 forklab is killed: no process of the machine is left in a namespace the run made
 (forklab's guard kills every process of the run, and a namespace lives only as long
 as something is in it), no message queue keeps a name, and no System V shared memory
-segment outlives its last attachment, and no control group outlives its run."""
+segment outlives its last attachment, and no control group or System V semaphore set
+outlives its run."""
 from __future__ import annotations
 
 import ctypes
@@ -250,3 +251,64 @@ def test_a_forklab_killed_midway_leaves_no_control_group(tmp_path: Path) -> None
     while time.monotonic() < deadline and any(os.path.exists(group) for group in made):
         time.sleep(0.05)
     assert not any(os.path.exists(group) for group in made)
+
+
+SEM_SCRIPT = """
+parent: semget -> s
+parent: fork -> child
+child: semget -> s2
+child: semop s2 +1 undo
+parent: sleep 10s
+"""
+
+SEM_RUN = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    from scenario_text import scenario_text
+    from forklab.real.backend import RealBackend
+    from forklab.scenario.parse import parse_text
+    scenario = parse_text(scenario_text({script!r}))
+    run = RealBackend(scratch_parent={scratch!r}).start(scenario)
+    ops = scenario.steps[0].ops
+    for op in ops[:-1]:
+        run.apply(op)
+    print(json.dumps(sorted(run.semaphores.values())), flush=True)
+    run.apply(ops[-1])
+""")
+
+
+def _semaphore_sets() -> set[int]:
+    """The ids of every System V semaphore set of the machine this user can see."""
+    with open("/proc/sysvipc/sem", encoding="ascii") as table:
+        return {int(line.split()[1]) for line in list(table)[1:] if line.strip()}
+
+
+@pytest.mark.forklab_real
+def test_a_runs_semaphore_sets_go_with_it(tmp_path: Path) -> None:
+    scenario = parse_text(scenario_text(SEM_SCRIPT))
+    with RealBackend(scratch_parent=str(tmp_path)).start(scenario) as run:
+        for op in scenario.steps[0].ops[:-1]:
+            run.apply(op)
+        made = set(run.semaphores.values())
+        assert len(made) == 2 and made <= _semaphore_sets()
+    assert not made & _semaphore_sets()
+
+
+@pytest.mark.forklab_real
+def test_a_forklab_killed_midway_leaves_no_semaphore_set(tmp_path: Path) -> None:
+    guard(guard_path())
+    code = SEM_RUN.format(tests=str(TESTS), script=SEM_SCRIPT, scratch=str(tmp_path))
+    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert line, proc.stderr.read() if proc.stderr else ""
+    made = set(json.loads(line))
+    assert len(made) == 2 and made <= _semaphore_sets()
+    time.sleep(0.2)  # in `sleep 10s`
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=20)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and made & _semaphore_sets():
+        time.sleep(0.05)
+    assert not made & _semaphore_sets()
