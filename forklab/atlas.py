@@ -83,7 +83,10 @@ class Attribute:
     ``per_thread``: the attribute belongs to a thread, so a new thread's own value is
     read (``T.NAME``), not its process's; ``first``: the scenario's first process, when
     ``parent`` must be made by the setup (a value only a creator can give);
-    ``unrunnable``: why the scenario of a method cannot end as a cell needs."""
+    ``unrunnable``: why the scenario of a method cannot end as a cell needs;
+    ``at_end``: the attribute shows only when its holder ends (a semaphore's undo list):
+    the new one makes the ``change`` (+1 to what ``read`` reads) and ends, and what its end
+    undid tells the outcome (:func:`outcome_at_end`)."""
 
     id: str
     title: str
@@ -95,6 +98,7 @@ class Attribute:
     identity: bool = False  # read says whether both sides hold the same object
     first: str | None = None
     unrunnable: tuple[tuple[str, str], ...] = ()  # (method id, why)
+    at_end: bool = False
 
 
 _NOT_A_LEADER = ("parent: fork -> leader\nparent: setpgid leader leader\n"
@@ -193,6 +197,12 @@ ATTRIBUTES = (
               "parent: umask 027", "{p}.umask", "{p}: umask 077"),
     Attribute("cgroup", "the control group (cgroup v2)", "cgroups(7), clone(2), execve(2)",
               "parent: cgroup a", "{p}.cgroup", "{p}: cgroup b"),
+    # No call reads an undo list: the adjustments show as the value its last task's end
+    # changes, read by the first process, which lives on
+    Attribute("semadj", "System V semaphore adjustments (semop SEM_UNDO)",
+              "semop(2), fork(2), clone(2), execve(2)",
+              "origin: semget -> s\norigin: fork -> parent\nparent: semop s +1 undo",
+              "origin.semval(s)", "{p}: semop s +1 undo", first="origin", at_end=True),
     Attribute("pdeathsig", "the parent-death signal", "prctl(2), fork(2), execve(2)",
               "parent: pdeathsig SIGUSR2", "{p}.pdeathsig", "{p}: pdeathsig SIGUSR1",
               per_thread=True),
@@ -293,7 +303,16 @@ def scenario_text(attribute: Attribute, method: Method) -> str:
     """The scenario of a cell: set, make, read both; then change by the new one, read."""
     new = method.thread if attribute.per_thread and method.thread else method.new
     read = {"parent": attribute.read.format(p="parent"), "new": attribute.read.format(p=new)}
-    if method.id == "exec":
+    if attribute.at_end:
+        assert attribute.change is not None
+        if method.actor is None:  # exec: the same process, which then ends
+            steps = [(attribute.setup, [read["parent"]]), (method.make, [read["parent"]]),
+                     ("parent: exit", [read["parent"]])]
+        else:
+            steps = [(f"{attribute.setup}\n{method.make}", [read["parent"]]),
+                     (attribute.change.format(p=method.actor), [read["parent"]]),
+                     (f"{method.actor}: exit", [read["parent"]])]
+    elif method.id == "exec":
         steps = [(attribute.setup, [read["parent"]]),
                  (method.make, [read["parent"]])]
     else:
@@ -320,6 +339,8 @@ def outcome(attribute: Attribute, method: Method, result: ScenarioResult) -> str
     answers = [[judged.value for judged in step.answers] for step in result.steps]
     if any(value is UNAVAILABLE for step in answers for value in step):
         return None  # a value this user may not read (docs/commands.md)
+    if attribute.at_end:
+        return outcome_at_end(method, answers)
     if method.id == "exec":
         if len(answers) < 2:
             return None
@@ -332,6 +353,19 @@ def outcome(attribute: Attribute, method: Method, result: ScenarioResult) -> str
     if len(answers) < 2:
         return "copied"
     return "shared" if answers[1][0] != parent else "copied"
+
+
+def outcome_at_end(method: Method, answers: list[list[Any]]) -> str | None:
+    """What the new one's end undid, from the reads before and after it: for exec, the
+    parent's +1 (kept) or nothing (reset); else nothing (the list is shared: the parent
+    still holds it), the new one's own +1 (reset: a list of its own), or the parent's +1
+    too (copied)."""
+    if len(answers) < 3 or not all(isinstance(step[0], int) for step in answers):
+        return None
+    undone = answers[1][0] - answers[2][0]
+    table = {0: "reset", 1: "kept"} if method.actor is None else \
+        {0: "shared", 1: "reset", 2: "copied"}
+    return table.get(undone)
 
 
 def cell(attribute: Attribute, method: Method, sim: Backend, real: Backend | None) -> Cell:

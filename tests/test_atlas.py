@@ -237,6 +237,13 @@ def model_rows() -> dict[str, dict[str, str | None]]:
                                      "always SIGCHLD (see clone(2)).\""),
     ("exit-signal", "exec", "reset", "execve(2): \"The termination signal is reset to "
                                      "SIGCHLD (see clone(2)).\""),
+    ("semadj", "fork", "reset", "fork(2): \"The child does not inherit semaphore adjustments "
+                                "from its parent (semop(2))\""),
+    ("semadj", "pthread_create", "shared", "clone(2) CLONE_SYSVSEM: \"the child and the "
+                                           "calling process share a single list of System V "
+                                           "semaphore adjustment (semadj) values\""),
+    ("semadj", "exec", "kept", "semop(2): \"they are inherited across an execve(2) system "
+                               "call\""),
     ("exit-signal", "pthread_create", "reset", "clone(2) CLONE_THREAD: \"When a CLONE_THREAD "
                                                "thread terminates, the thread that created "
                                                "it is not sent a SIGCHLD (or other "
