@@ -71,6 +71,7 @@ RECVMSG = procfs.SYSCALLS["recvmsg"]
 WAIT4, WAITID = procfs.SYSCALLS["wait4"], procfs.SYSCALLS["waitid"]
 P_ALL, P_PID = 0, 1  # waitid's idtypes: any child, one pid
 ANY_CHILD = (1 << 32) - 1  # wait4's pid -1, as a pid_t's 32 bits
+WCLONE, WALL = 0x80000000, 0x40000000  # the wait options __WCLONE and __WALL
 STOPPED = (-1, ())
 """What a task whose process is stopped "waits in": it stays put until SIGCONT."""
 RELEASE_WAIT_S = 2.0  # a dead process's release takes microseconds; a loaded machine, more
@@ -918,27 +919,33 @@ class Driver:
         (its /proc entries are dropped, and any reader of them is waited for), well
         after the child's pidfd said it ended."""
         nr, args = call
-        if nr == WAIT4 and args:
+        if nr == WAIT4 and len(args) > 2:
             pid = args[0] & 0xFFFFFFFF  # a pid_t: /proc shows -1 as 0xffffffff
-        elif nr == WAITID and len(args) > 1 and args[0] in (P_PID, P_ALL):
+            options = args[2]
+        elif nr == WAITID and len(args) > 3 and args[0] in (P_PID, P_ALL):
             pid = args[1] if args[0] == P_PID else ANY_CHILD
+            options = args[3]
         else:
             return False
         if pid == ANY_CHILD:
-            return any(self._zombie_of(p, waiter) for p in self.procs.values())
+            return any(self._zombie_of(p, waiter, options) for p in self.procs.values())
         proc = self.by_pid.get(pid)
         return proc is not None and proc.dead
 
     @staticmethod
-    def _zombie_of(proc: Proc, parent: Proc) -> bool:
+    def _zombie_of(proc: Proc, parent: Proc, options: int) -> bool:
         """Whether proc has ended and parent has yet to return its status: a zombie
-        whose parent it is, or one already gone while its parent, asleep in the wait
-        that reaps it, has not replied (``waited``: a wait's reply named it)."""
+        whose parent it is and that a wait with these options takes (a "clone child",
+        whose exit signal is not SIGCHLD, only with __WCLONE or __WALL; any other only
+        without __WCLONE: eligible_child), or one already gone while its parent, asleep
+        in the wait that reaps it, has not replied (``waited``: a wait's reply named it)."""
         if not proc.dead or proc.waited:
             return False
         st = procfs.stat(proc.pid)
         if st is not None and st.starttime == proc.starttime and st.state == "Z":
-            return st.ppid == parent.pid
+            clone_child = st.exit_signal != signal.SIGCHLD
+            takes = bool(options & WALL) or clone_child == bool(options & WCLONE)
+            return st.ppid == parent.pid and takes
         return not proc.reaper_is_driver and proc.parent == parent.name
 
     def _unblock_reapers(self) -> None:

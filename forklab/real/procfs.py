@@ -89,6 +89,7 @@ class Stat:
     minflt: int
     starttime: int
     exit_code: int  # the wait status, for a zombie (field 52)
+    exit_signal: int = 17  # field 38: what its parent is sent as it ends (SIGCHLD: 17)
 
 
 def parse_stat(text: str) -> Stat | None:
@@ -99,7 +100,8 @@ def parse_stat(text: str) -> Stat | None:
     # fields[0] is field 3 (state)
     try:
         return Stat(fields[0], int(fields[1]), int(fields[2]), int(fields[3]), int(fields[7]),
-                    int(fields[19]), int(fields[49]) if len(fields) > 49 else 0)
+                    int(fields[19]), int(fields[49]) if len(fields) > 49 else 0,
+                    int(fields[35]))
     except (IndexError, ValueError):
         return None
 

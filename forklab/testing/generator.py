@@ -93,7 +93,7 @@ WEIGHTS = {"write": 8, "read": 4, "mmap": 3, "fork": 5, "pipe": 4, "writefd": 4,
            "sleep": 1, "memfd": 1, "shm_open": 1, "shm_unlink": 1, "lseek": 1, "pread": 1,
            "pwrite": 1, "ftruncate": 1, "unshare": 1, "mq_open": 1, "opendir": 2, "readdir": 8,
            "alarm": 1, "setitimer": 1, "timer_create": 1, "sigaltstack": 1, "fcntl_lock": 2,
-           "flock": 1, "atexit": 1}
+           "flock": 1, "atexit": 1, "semget": 1, "semop": 8}
 """How often each verb is chosen among those possible (default 2)."""
 
 REAL_VERBS = frozenset(v for v, verb in VERBS.items() if not verb.sim_only) | {"repeat"}
@@ -1077,7 +1077,11 @@ def _sets_in_reach(g: Generator, a: Actor) -> bool:
 
 
 def r_semget(g: Generator, draw: Choices, a: Actor) -> None:
-    g.apply(f"{a.text}: semget -> {g.fresh('sem')}")
+    """Often with a first semop, so that an undo list has something to apply."""
+    name = g.fresh("sem")
+    g.apply(f"{a.text}: semget -> {name}")
+    if not chance(draw, 3):
+        g.apply(f"{a.text}: semop {name} +{draw.integer(1, 3)} undo")
 
 
 def r_semop(g: Generator, draw: Choices, a: Actor) -> None:
