@@ -212,6 +212,13 @@ int main(int argc, char **argv)
     kv("clone_sysvsem_newipc", "%s", pid < 0 ? ename(errno) : "0");
     if (pid > 0)
         reap(pid, 5000);
+    /* the capability to make the IPC namespace is checked first (EPERM but for root);
+     * with a new user namespace, anyone has it */
+    pid = clone(add_one, stack + sizeof stack,
+                CLONE_SYSVSEM | CLONE_NEWIPC | CLONE_NEWUSER | SIGCHLD, NULL);
+    kv("clone_sysvsem_newipc_userns", "%s", pid < 0 ? ename(errno) : "0");
+    if (pid > 0)
+        reap(pid, 5000);
     /* the bounds: a value of at most 32767 (SEMVMX), an adjustment within -32768..32767;
      * an adjustment that would take the value below 0 at the end leaves it at 0 */
     set(0);
