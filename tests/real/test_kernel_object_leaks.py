@@ -15,7 +15,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scenario_text import scenario_text
@@ -52,13 +55,38 @@ RUN = textwrap.dedent("""
     ops = scenario.steps[0].ops
     for op in ops[:-1]:
         run.apply(op)
-    made = set()
-    for proc in run.driver.procs.values():
-        for kind in {kinds!r}:
-            made.add((kind, procfs.namespace(proc.pid, kind)))
-    print(json.dumps(sorted(made)), flush=True)
+    print(json.dumps({report}), flush=True)
     run.apply(ops[-1])
 """)
+"""Another forklab: it runs a script's lines but the last (a long sleep), prints what
+``report`` reads of the run, then sleeps in the last line."""
+
+
+@contextmanager
+def forklab_killed_in_its_run(script: str, report: str, tmp_path: Path) -> Iterator[Any]:
+    """Yield what another forklab printed of its run (RUN), then SIGKILL it while its
+    run sleeps: what it made is then for its guard to end."""
+    guard(guard_path())
+    code = RUN.format(tests=str(TESTS), script=script, scratch=str(tmp_path), report=report)
+    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, proc.stderr.read() if proc.stderr else ""
+        yield json.loads(line)
+        time.sleep(0.2)  # in `sleep 10s`
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=20)
+
+
+def soon(done: Callable[[], bool]) -> bool:
+    """Whether ``done`` holds within 5 s (the guard works as the kernel lets it)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not done():
+        time.sleep(0.05)
+    return done()
 
 
 def _in_use() -> set[tuple[str, int]]:
@@ -78,24 +106,14 @@ def _in_use() -> set[tuple[str, int]]:
 def test_a_forklab_killed_midway_leaves_no_namespace(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("making namespaces other than a user one needs root")
-    guard(guard_path())
     before = _in_use()
-    code = RUN.format(tests=str(TESTS), script=SCRIPT, scratch=str(tmp_path), kinds=KINDS)
-    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    line = proc.stdout.readline() if proc.stdout else ""
-    assert line, proc.stderr.read() if proc.stderr else ""
-    made = {(kind, inode) for kind, inode in json.loads(line)} - before
-    assert {kind for kind, _ in made} == set(KINDS)  # the run made one of each kind
-    assert made <= _in_use()
-    time.sleep(0.2)  # in `sleep 10s`
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=20)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and made & _in_use():
-        time.sleep(0.05)
-    assert not made & _in_use()
+    report = ("sorted({(kind, procfs.namespace(proc.pid, kind)) "
+              f"for proc in run.driver.procs.values() for kind in {KINDS!r}}})")
+    with forklab_killed_in_its_run(SCRIPT, report, tmp_path) as seen:
+        made = {(kind, inode) for kind, inode in seen} - before
+        assert {kind for kind, _ in made} == set(KINDS)  # the run made one of each kind
+        assert made <= _in_use()
+    assert soon(lambda: not made & _in_use())
 
 
 @pytest.mark.forklab_real
@@ -124,23 +142,6 @@ child: mmap own 1p sysv
 parent: sleep 10s
 """
 
-SYSV_RUN = textwrap.dedent("""
-    import json, sys
-    sys.path.insert(0, {tests!r})
-    from scenario_text import scenario_text
-    from forklab.real.backend import RealBackend
-    from forklab.scenario.parse import parse_text
-    scenario = parse_text(scenario_text({script!r}))
-    run = RealBackend(scratch_parent={scratch!r}).start(scenario)
-    ops = scenario.steps[0].ops
-    for op in ops[:-1]:
-        run.apply(op)
-    pids = [proc.pid for proc in run.driver.procs.values()]
-    print(json.dumps(pids), flush=True)
-    run.apply(ops[-1])
-""")
-
-
 def _segments() -> dict[int, dict[str, int]]:
     """Every System V shared memory segment of the machine, by id."""
     lines = Path("/proc/sysvipc/shm").read_text().splitlines()
@@ -151,13 +152,6 @@ def _segments() -> dict[int, dict[str, int]]:
 
 def _made_by(pids: list[int]) -> dict[int, dict[str, int]]:
     return {i: row for i, row in _segments().items() if row["cpid"] in pids}
-
-
-def _gone(ids: set[int]) -> bool:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and ids & set(_segments()):
-        time.sleep(0.05)
-    return not ids & set(_segments())
 
 
 @pytest.mark.forklab_real
@@ -172,24 +166,16 @@ def test_a_sysv_segment_goes_with_its_run(tmp_path: Path) -> None:
         assert len(made) == 2
         assert all(row["key"] == 0 and row["perms"] & SHM_DEST for row in made.values())
         assert sorted(row["nattch"] for row in made.values()) == [1, 2]  # seg: both
-    assert _gone(set(made))
+    assert soon(lambda: not set(made) & set(_segments()))
 
 
 @pytest.mark.forklab_real
 def test_a_forklab_killed_midway_leaves_no_sysv_segment(tmp_path: Path) -> None:
-    guard(guard_path())
-    code = SYSV_RUN.format(tests=str(TESTS), script=SYSV_SCRIPT, scratch=str(tmp_path))
-    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    line = proc.stdout.readline() if proc.stdout else ""
-    assert line, proc.stderr.read() if proc.stderr else ""
-    made = set(_made_by(json.loads(line)))
-    assert len(made) == 2
-    time.sleep(0.2)  # in `sleep 10s`
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=20)
-    assert _gone(made)
+    pids = "[proc.pid for proc in run.driver.procs.values()]"
+    with forklab_killed_in_its_run(SYSV_SCRIPT, pids, tmp_path) as seen:
+        made = set(_made_by(seen))
+        assert len(made) == 2
+    assert soon(lambda: not made & set(_segments()))
 
 
 CGROUP_SCRIPT = """
@@ -198,22 +184,6 @@ parent: fork -> child
 child: cgroup b
 parent: sleep 10s
 """
-
-CGROUP_RUN = textwrap.dedent("""
-    import json, sys
-    sys.path.insert(0, {tests!r})
-    from scenario_text import scenario_text
-    from forklab.real.backend import RealBackend
-    from forklab.scenario.parse import parse_text
-    scenario = parse_text(scenario_text({script!r}))
-    run = RealBackend(scratch_parent={scratch!r}).start(scenario)
-    ops = scenario.steps[0].ops
-    for op in ops[:-1]:
-        run.apply(op)
-    print(json.dumps(run.cgroups), flush=True)
-    run.apply(ops[-1])
-""")
-
 
 def _may_make_cgroups() -> None:
     if hostcgroup.own_group()[1] is not None:
@@ -235,22 +205,9 @@ def test_a_runs_control_groups_go_with_it(tmp_path: Path) -> None:
 @pytest.mark.forklab_real
 def test_a_forklab_killed_midway_leaves_no_control_group(tmp_path: Path) -> None:
     _may_make_cgroups()
-    guard(guard_path())
-    code = CGROUP_RUN.format(tests=str(TESTS), script=CGROUP_SCRIPT, scratch=str(tmp_path))
-    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    line = proc.stdout.readline() if proc.stdout else ""
-    assert line, proc.stderr.read() if proc.stderr else ""
-    made = json.loads(line)
-    assert len(made) == 3 and all(os.path.isdir(group) for group in made)
-    time.sleep(0.2)  # in `sleep 10s`
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=20)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(os.path.exists(group) for group in made):
-        time.sleep(0.05)
-    assert not any(os.path.exists(group) for group in made)
+    with forklab_killed_in_its_run(CGROUP_SCRIPT, "run.cgroups", tmp_path) as made:
+        assert len(made) == 3 and all(os.path.isdir(group) for group in made)
+    assert soon(lambda: not any(os.path.exists(group) for group in made))
 
 
 SEM_SCRIPT = """
@@ -260,22 +217,6 @@ child: semget -> s2
 child: semop s2 +1 undo
 parent: sleep 10s
 """
-
-SEM_RUN = textwrap.dedent("""
-    import json, sys
-    sys.path.insert(0, {tests!r})
-    from scenario_text import scenario_text
-    from forklab.real.backend import RealBackend
-    from forklab.scenario.parse import parse_text
-    scenario = parse_text(scenario_text({script!r}))
-    run = RealBackend(scratch_parent={scratch!r}).start(scenario)
-    ops = scenario.steps[0].ops
-    for op in ops[:-1]:
-        run.apply(op)
-    print(json.dumps(sorted(run.semaphores.values())), flush=True)
-    run.apply(ops[-1])
-""")
-
 
 def _semaphore_sets() -> set[int]:
     """The ids of every System V semaphore set of the machine this user can see."""
@@ -296,19 +237,8 @@ def test_a_runs_semaphore_sets_go_with_it(tmp_path: Path) -> None:
 
 @pytest.mark.forklab_real
 def test_a_forklab_killed_midway_leaves_no_semaphore_set(tmp_path: Path) -> None:
-    guard(guard_path())
-    code = SEM_RUN.format(tests=str(TESTS), script=SEM_SCRIPT, scratch=str(tmp_path))
-    env = dict(os.environ, PYTHONPATH=str(FORKLAB_HOME))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    line = proc.stdout.readline() if proc.stdout else ""
-    assert line, proc.stderr.read() if proc.stderr else ""
-    made = set(json.loads(line))
-    assert len(made) == 2 and made <= _semaphore_sets()
-    time.sleep(0.2)  # in `sleep 10s`
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=20)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and made & _semaphore_sets():
-        time.sleep(0.05)
-    assert not made & _semaphore_sets()
+    ids = "sorted(run.semaphores.values())"
+    with forklab_killed_in_its_run(SEM_SCRIPT, ids, tmp_path) as seen:
+        made = set(seen)
+        assert len(made) == 2 and made <= _semaphore_sets()
+    assert soon(lambda: not made & _semaphore_sets())
