@@ -763,8 +763,17 @@ class AddressSpace:
             else:
                 faults += self.read_faults(m, a, end)
             if eof is not None:
+                self._tables_of_failed_fault(m, eof)
                 return faults, False
         return faults, True
+
+    def _tables_of_failed_fault(self, m: Mapping, page: int) -> None:
+        """A fault past the end of the file still walks down to its page, making the
+        tables on the way (``__handle_mm_fault``: the PUD table, the PMD table), though
+        no PTE table (seen with mlock: tests/scenarios/memory-edges.toml)."""
+        pmd = page // PAGES_PER_PMD_TABLE
+        m.pmd_tables.set(pmd, pmd + 1, True)
+        self.puds.add((m.address + page * PAGE) // PUD_SPAN)
 
     def munlock(self, name: str, lo: int, hi: int) -> None:
         m = self.mappings[name]
