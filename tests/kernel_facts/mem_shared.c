@@ -12,7 +12,6 @@
 
 int main(void)
 {
-    long child_base = child_baseline_vmpte();
     char *p = map_at(slot_addr(0), LEN, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0, MADV_NOHUGEPAGE);
     long base = vmpte_kb(0);
@@ -22,6 +21,7 @@ int main(void)
     put("parent_vmpte_delta_kb", vmpte_kb(0) - base);
     put("parent_rewrite_faults", write_pages(p, LEN));
 
+    long child_base = child_baseline_vmpte_without(p, LEN);
     struct agent a = agent_fork();
     agent_do(&a, OP_VMPTE, 0, 0);
     put_stat("child", pm_stat(a.pid, p, LEN));
