@@ -914,7 +914,8 @@ class Driver:
 
     def _reaping(self, waiter: Proc, call: tuple[int, tuple[int, ...]]) -> bool:
         """Whether a wait4 or waitid sleeps for a scenario process that has ended (for
-        any child of the waiter, with pid -1 or P_ALL): it completes. A parent that
+        any child of the waiter, with pid -1 or P_ALL), or for no process of the run:
+        it completes. A parent that
         reaps a child sleeps inside the call while the kernel releases the child
         (its /proc entries are dropped, and any reader of them is waited for), well
         after the child's pidfd said it ended."""
@@ -929,8 +930,10 @@ class Driver:
             return False
         if pid == ANY_CHILD:
             return any(self._zombie_of(p, waiter, options) for p in self.procs.values())
-        proc = self.by_pid.get(pid)
-        return proc is not None and proc.dead
+        proc = next((p for p in self.procs.values() if waiter.pid_of(p) == pid), None)
+        # a pid of no process of the run: glibc's own wait in posix_spawn for a child
+        # whose exec failed, which it reaps before posix_spawn returns
+        return proc is None or proc.dead
 
     @staticmethod
     def _zombie_of(proc: Proc, parent: Proc, options: int) -> bool:
